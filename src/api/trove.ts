@@ -1,0 +1,159 @@
+import { type Duration, toMs } from '../duration.js';
+import { ClosedError, InvalidOptionError, StoreError } from '../errors.js';
+import { KeyLayout, keyToken, regionSegments } from '../keys/index.js';
+import {
+  checkRegionOptions,
+  Region,
+  type RegionContext,
+  type RegionOptions,
+  type ResolvedRegionOptions,
+  resolveRegionOptions,
+  SingleFlight,
+} from '../region/index.js';
+import { createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
+import { TypedEmitter } from './emitter.js';
+
+/** Options of `createTrove`. Region options given here are the defaults of every region. */
+export interface TroveOptions extends RegionOptions {
+  /**
+   * The shared cache: a URL such as `'redis://127.0.0.1:6379'`, an ioredis instance (left open by
+   * `close()`: its owner closes it), or ioredis options. Omitted: the embedded in-memory store
+   * (single process, same semantics minus cross-process features).
+   */
+  redis?: RedisOption;
+  /**
+   * First part of every key, so several applications can share one Redis.
+   * @defaultValue `'trove'`
+   */
+  prefix?: string;
+  /**
+   * Part of every key: change it (a git commit, a config hash) and a deploy never reads values
+   * written by another.
+   * @defaultValue `'0'`
+   */
+  version?: string;
+  /**
+   * Deadline of every Redis operation, in milliseconds or a string like `'300ms'`. Past it the
+   * operation counts as failed: reads answer a miss, getOrSet computes.
+   * @defaultValue `300`
+   */
+  commandTimeout?: Duration;
+  /** Bounds of the embedded in-memory store (only used when `redis` is omitted). */
+  memory?: MemoryStoreOptions;
+  /** Options of named regions, e.g. `{ users: { ttl: '10m' }, 'users.profiles': { codec: 'msgpack' } }`. */
+  regions?: Record<string, RegionOptions>;
+}
+
+const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions']);
+
+/** A cache: regions of entries over one store, with events. Create it with `createTrove`. */
+export class Trove extends TypedEmitter {
+  /** Where values live: `'redis'` or `'memory'`. */
+  readonly storeKind: 'redis' | 'memory';
+  /** The first part of every key. */
+  readonly prefix: string;
+  /** The version part of every key. */
+  readonly version: string;
+  private readonly store: Store;
+  private readonly ctx: RegionContext;
+  private readonly defaults: RegionOptions;
+  private readonly configured = new Map<string, RegionOptions>();
+  private readonly resolved = new Map<string, ResolvedRegionOptions>();
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: TroveOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'expected an options object');
+    const regionDefaults: RegionOptions = {};
+    for (const [k, v] of Object.entries(options)) {
+      if (TOP_LEVEL.has(k)) continue;
+      (regionDefaults as Record<string, unknown>)[k] = v;
+    }
+    checkRegionOptions(regionDefaults, '');
+    this.defaults = regionDefaults;
+    resolveRegionOptions([regionDefaults], '');
+    this.prefix = keyToken(options.prefix ?? 'trove', 'prefix');
+    this.version = keyToken(options.version ?? '0', 'version');
+    const commandTimeoutMs = toMs(options.commandTimeout ?? 300, 'commandTimeout');
+    for (const [name, opts] of Object.entries(options.regions ?? {})) {
+      regionSegments(name, `regions.${name}`);
+      this.configure(name, opts, `regions.${name}`);
+    }
+    this.store = createStore({
+      redis: options.redis,
+      memory: options.memory,
+      commandTimeoutMs,
+      listener: {
+        onConnectionError: (err) => {
+          if (this.wants('error')) this.emit('error', { error: new StoreError(`Redis connection: ${err.message}`, { cause: err }), operation: 'connection' });
+        },
+      },
+    });
+    this.storeKind = this.store.kind;
+    const layout = new KeyLayout(this.prefix, this.version);
+    this.ctx = {
+      store: this.store,
+      layout,
+      events: this,
+      flights: new SingleFlight(),
+      optionsFor: (path) => this.optionsFor(path),
+      configure: (path, opts) => this.configure(path, opts, path),
+      assertOpen: () => {
+        if (this.closed) throw new ClosedError();
+      },
+    };
+  }
+
+  /**
+   * A region: a named namespace with its own defaults. Dotted names nest (`'users.profiles'`);
+   * options given here are remembered for the region and inherited by the regions below it.
+   */
+  region<V = unknown>(name: string, opts?: RegionOptions): Region<V> {
+    regionSegments(name);
+    this.configure(name, opts, name);
+    return new Region<V>(this.ctx, name);
+  }
+
+  private configure(path: string, opts: RegionOptions | undefined, where: string): void {
+    if (opts === undefined) return;
+    checkRegionOptions(opts, where);
+    this.configured.set(path, { ...this.configured.get(path), ...opts });
+    this.resolved.clear();
+    // Resolve now so an inconsistent combination (freshFor > ttl) throws where it was written.
+    this.optionsFor(path, where);
+  }
+
+  private optionsFor(path: string, where = path): ResolvedRegionOptions {
+    const hit = this.resolved.get(path);
+    if (hit) return hit;
+    const layers: (RegionOptions | undefined)[] = [this.defaults];
+    let prefix = '';
+    for (const seg of path.split('.')) {
+      prefix = prefix === '' ? seg : `${prefix}.${seg}`;
+      layers.push(this.configured.get(prefix));
+    }
+    const resolved = resolveRegionOptions(layers, where);
+    this.resolved.set(path, resolved);
+    return resolved;
+  }
+
+  /** Whether `close()` has been called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Releases every connection and timer this trove owns; the process can then exit on its own. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      this.closing = this.store.close();
+    }
+    return this.closing;
+  }
+}
+
+/** Creates a trove. See `TroveOptions`. */
+export function createTrove(options: TroveOptions = {}): Trove {
+  return new Trove(options);
+}

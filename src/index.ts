@@ -1,0 +1,33 @@
+export { createTrove, Trove, type TroveOptions } from './api/index.js';
+export {
+  Region,
+  type Key,
+  type Factory,
+  type GetOrSetOptions,
+  type RegionOptions,
+  type ResolvedRegionOptions,
+  type WriteOptions,
+  type CompressionOption,
+  type TroveEventMap,
+  type TroveEventName,
+  type HitEvent,
+  type MissEvent,
+  type SetEvent,
+  type DeleteEvent,
+  type ErrorEvent,
+  type ComputeEvent,
+} from './region/index.js';
+export type { Codec, CodecOption } from './codec/index.js';
+export type { RedisOption, MemoryStoreOptions } from './store/index.js';
+export type { Duration } from './duration.js';
+export {
+  TroveError,
+  InvalidOptionError,
+  SerializationError,
+  DecodeError,
+  ValueTooLargeError,
+  KeyDerivationError,
+  StoreError,
+  StoreTimeoutError,
+  ClosedError,
+} from './errors.js';

@@ -1,0 +1,1 @@
+export { KeyLayout, keyToken, regionSegments } from './layout.js';

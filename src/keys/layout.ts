@@ -1,0 +1,44 @@
+import { InvalidOptionError } from '../errors.js';
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+const TOKEN = /^[^\s*?[\]\\:]+$/;
+
+/**
+ * Splits and validates a region name. Dotted names address nested regions:
+ * `'users.profiles'` is the region `profiles` inside `users`.
+ */
+export function regionSegments(name: string, option = 'region'): string[] {
+  if (typeof name !== 'string' || name === '') throw new InvalidOptionError(option, 'a region name must be a non-empty string');
+  const parts = name.split('.');
+  for (const p of parts) {
+    if (!SEGMENT.test(p)) {
+      throw new InvalidOptionError(option, `invalid region name '${name}': each dot-separated part must match [A-Za-z0-9_-]+`);
+    }
+  }
+  return parts;
+}
+
+/** Validates the trove prefix or version: non-empty, no whitespace, no ':' and no glob characters. */
+export function keyToken(value: string, option: string): string {
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    throw new InvalidOptionError(option, `must be a non-empty string without whitespace, ':' or any of *?[]\\ (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+/**
+ * Where entries live in Redis: `<prefix>:<version>:<region path>:<key>`, e.g. `app:v1:users.profiles:42`.
+ * Region paths never contain ':', so the first ':' after the path starts the user's key, and a
+ * region's own entries (`app:v1:users:*`) never match those of a region below it (`app:v1:users.profiles:*`).
+ */
+export class KeyLayout {
+  constructor(
+    readonly prefix: string,
+    readonly version: string,
+  ) {}
+
+  /** The common start of every key of a region. */
+  regionBase(path: string): string {
+    return `${this.prefix}:${this.version}:${path}:`;
+  }
+}

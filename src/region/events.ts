@@ -1,0 +1,69 @@
+import type { TroveError } from '../errors.js';
+
+/** A read found a value. */
+export interface HitEvent {
+  region: string;
+  key: string;
+  /** Time from the call to the answer, in milliseconds. */
+  durationMs: number;
+  /** Whether the value was past its `freshFor` deadline (still served). */
+  stale: boolean;
+}
+
+/** A read found nothing (or something that could not be decoded). */
+export interface MissEvent {
+  region: string;
+  key: string;
+  durationMs: number;
+}
+
+/** A value was written. */
+export interface SetEvent {
+  region: string;
+  key: string;
+  /** Encoded size in bytes, envelope included. */
+  bytes: number;
+  /** Time to live in milliseconds (`Infinity`: no expiry). */
+  ttlMs: number;
+  durationMs: number;
+}
+
+/** A key was deleted. */
+export interface DeleteEvent {
+  region: string;
+  key: string;
+  durationMs: number;
+}
+
+/** Something went wrong that Trove handled (the caller got a miss, a computed value, or a fallback). */
+export interface ErrorEvent {
+  error: TroveError;
+  /** What Trove was doing, e.g. `'get'`, `'set'`, `'decode'`, `'connection'`. */
+  operation: string;
+  region?: string;
+  key?: string;
+}
+
+/** A factory computed a value in getOrSet. */
+export interface ComputeEvent {
+  region: string;
+  key: string;
+  durationMs: number;
+}
+
+export interface TroveEventMap {
+  hit: HitEvent;
+  miss: MissEvent;
+  set: SetEvent;
+  delete: DeleteEvent;
+  error: ErrorEvent;
+  compute: ComputeEvent;
+}
+
+export type TroveEventName = keyof TroveEventMap;
+
+/** Where regions report events; implemented by the trove. `wants` lets the hot path skip building events nobody listens to. */
+export interface EventSink {
+  wants(name: TroveEventName): boolean;
+  emit<E extends TroveEventName>(name: E, event: TroveEventMap[E]): void;
+}

@@ -1,0 +1,149 @@
+import type { Codec, CodecOption } from '../codec/index.js';
+import { resolveCodec } from '../codec/index.js';
+import { type Duration, toMs } from '../duration.js';
+import { InvalidOptionError } from '../errors.js';
+
+/** Compression applied to encoded values at or above `compressThreshold` bytes. */
+export type CompressionOption = 'deflate' | 'gzip' | 'brotli' | false;
+
+/** Defaults of a region; every option is inherited from the parent region, then the trove. */
+export interface RegionOptions {
+  /**
+   * Hard expiry in Redis: milliseconds or a string like `'10m'`. `Infinity` stores without expiry.
+   * @defaultValue `'1h'`
+   */
+  ttl?: Duration;
+  /**
+   * How long a value is served without recomputing in `getOrSet`; after it the value is stale
+   * (but still present until `ttl`). Milliseconds or a string. Must not exceed `ttl`.
+   * @defaultValue the `ttl` (values are fresh until they expire)
+   */
+  freshFor?: Duration;
+  /**
+   * How values are serialized: `'json'` (safe; Date, BigInt, Map, Set, undefined round-trip or are
+   * rejected), `'msgpack'`, `'v8'`, or a custom `{ name, encode, decode }`.
+   * @defaultValue `'json'`
+   */
+  codec?: CodecOption;
+  /**
+   * Compression for large values: `'deflate'`, `'gzip'`, `'brotli'` or `false`.
+   * @defaultValue `false`
+   */
+  compression?: CompressionOption;
+  /**
+   * Smallest encoded size, in bytes, that gets compressed (when `compression` is set and the result is smaller).
+   * @defaultValue `1024`
+   */
+  compressThreshold?: number;
+  /**
+   * Store only the codec's payload, without Trove's envelope, so other languages can read it
+   * (with `'json'`, plain JSON text). No freshness deadline or compression is stored in raw mode.
+   * @defaultValue `false`
+   */
+  raw?: boolean;
+  /**
+   * Largest encoded value, in bytes, that is stored; a larger one throws `ValueTooLargeError` from
+   * `set` (and is returned uncached, with an `error` event, from `getOrSet`).
+   * @defaultValue `8 MiB` (8,388,608)
+   */
+  maxValueBytes?: number;
+}
+
+/** Region options after validation, with every default applied. */
+export interface ResolvedRegionOptions {
+  ttlMs: number;
+  freshForMs: number;
+  codec: Codec;
+  compression: CompressionOption;
+  compressThreshold: number;
+  raw: boolean;
+  maxValueBytes: number;
+}
+
+export const DEFAULT_REGION_OPTIONS: Readonly<Required<Omit<RegionOptions, 'freshFor'>>> = {
+  ttl: '1h',
+  codec: 'json',
+  compression: false,
+  compressThreshold: 1024,
+  raw: false,
+  maxValueBytes: 8 * 1024 * 1024,
+};
+
+const KNOWN = new Set(['ttl', 'freshFor', 'codec', 'compression', 'compressThreshold', 'raw', 'maxValueBytes']);
+
+/** Validates one layer of options (so a bad option is reported where it was given). */
+export function checkRegionOptions(opts: RegionOptions | undefined, where: string): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError(where, 'expected an options object');
+  for (const k of Object.keys(opts)) {
+    if (!KNOWN.has(k)) throw new InvalidOptionError(`${prefix(where)}${k}`, 'unknown option');
+  }
+  const p = prefix(where);
+  if (opts.ttl !== undefined) toMs(opts.ttl, `${p}ttl`, { allowInfinite: true });
+  if (opts.freshFor !== undefined) toMs(opts.freshFor, `${p}freshFor`, { allowZero: true, allowInfinite: true });
+  if (opts.codec !== undefined) resolveCodec(opts.codec, `${p}codec`, opts.raw ?? false);
+  if (opts.compression !== undefined && !['deflate', 'gzip', 'brotli', false].includes(opts.compression)) {
+    throw new InvalidOptionError(`${p}compression`, `expected 'deflate', 'gzip', 'brotli' or false, got ${JSON.stringify(opts.compression)}`);
+  }
+  nonNegativeInt(opts.compressThreshold, `${p}compressThreshold`);
+  if (opts.raw !== undefined && typeof opts.raw !== 'boolean') throw new InvalidOptionError(`${p}raw`, 'expected a boolean');
+  if (opts.maxValueBytes !== undefined) {
+    nonNegativeInt(opts.maxValueBytes, `${p}maxValueBytes`);
+    if (opts.maxValueBytes < 1) throw new InvalidOptionError(`${p}maxValueBytes`, 'must be at least 1');
+  }
+}
+
+/** Merges option layers (outermost first) and resolves them. */
+export function resolveRegionOptions(layers: readonly (RegionOptions | undefined)[], where: string): ResolvedRegionOptions {
+  const merged: RegionOptions = { ...DEFAULT_REGION_OPTIONS };
+  let freshFor: Duration | undefined;
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const [k, v] of Object.entries(layer)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+    // A layer that sets ttl without freshFor resets freshFor to "fresh until expiry".
+    if (layer.freshFor !== undefined) freshFor = layer.freshFor;
+    else if (layer.ttl !== undefined) freshFor = undefined;
+  }
+  const p = prefix(where);
+  const ttlMs = toMs(merged.ttl!, `${p}ttl`, { allowInfinite: true });
+  const freshForMs = freshFor === undefined ? ttlMs : toMs(freshFor, `${p}freshFor`, { allowZero: true, allowInfinite: true });
+  if (freshForMs > ttlMs) throw new InvalidOptionError(`${p}freshFor`, `must not exceed ttl (${freshForMs} ms > ${ttlMs} ms)`);
+  const raw = merged.raw!;
+  return {
+    ttlMs,
+    freshForMs,
+    codec: resolveCodec(merged.codec, `${p}codec`, raw),
+    compression: merged.compression!,
+    compressThreshold: merged.compressThreshold!,
+    raw,
+    maxValueBytes: merged.maxValueBytes!,
+  };
+}
+
+/** Per-call write options. */
+export interface WriteOptions {
+  /** Hard expiry for this value (overrides the region's `ttl`). Milliseconds or a string like `'10m'`; `Infinity` for none. */
+  ttl?: Duration;
+  /** Freshness for this value (overrides the region's `freshFor`). Must not exceed the ttl. */
+  freshFor?: Duration;
+}
+
+/** Resolves per-call ttl/freshFor over the region's. */
+export function resolveWrite(region: ResolvedRegionOptions, opts: WriteOptions | undefined): { ttlMs: number; freshForMs: number } {
+  if (!opts || (opts.ttl === undefined && opts.freshFor === undefined)) return { ttlMs: region.ttlMs, freshForMs: region.freshForMs };
+  const ttlMs = opts.ttl === undefined ? region.ttlMs : toMs(opts.ttl, 'ttl', { allowInfinite: true });
+  let freshForMs: number;
+  if (opts.freshFor !== undefined) freshForMs = toMs(opts.freshFor, 'freshFor', { allowZero: true, allowInfinite: true });
+  else freshForMs = opts.ttl === undefined ? region.freshForMs : Math.min(region.freshForMs === region.ttlMs ? ttlMs : region.freshForMs, ttlMs);
+  if (freshForMs > ttlMs) throw new InvalidOptionError('freshFor', `must not exceed ttl (${freshForMs} ms > ${ttlMs} ms)`);
+  return { ttlMs, freshForMs };
+}
+
+function nonNegativeInt(v: number | undefined, option: string): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidOptionError(option, `expected a non-negative integer number of bytes, got ${String(v)}`);
+}
+
+function prefix(where: string): string {
+  return where === '' ? '' : `${where}.`;
+}

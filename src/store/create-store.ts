@@ -1,0 +1,57 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { InvalidOptionError } from '../errors.js';
+import { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+import { defaultClientOptions, RedisStore } from './redis-store.js';
+import type { Store, StoreListener } from './store.js';
+
+/** Where the shared cache lives: a URL (`redis://`, `rediss://`), an ioredis instance, or ioredis options. */
+export type RedisOption = string | Redis | RedisOptions;
+
+export interface CreateStoreOptions {
+  redis: RedisOption | undefined;
+  memory: MemoryStoreOptions | undefined;
+  commandTimeoutMs: number;
+  listener: StoreListener;
+}
+
+/** Builds the store: Redis when configured, else the embedded in-memory store. */
+export function createStore(opts: CreateStoreOptions): Store {
+  const { redis } = opts;
+  if (redis === undefined) return new MemoryStore(opts.memory);
+  if (typeof redis === 'string') {
+    validateRedisUrl(redis);
+    const client = new Redis(redis, defaultClientOptions(opts.commandTimeoutMs));
+    return new RedisStore(client, { commandTimeoutMs: opts.commandTimeoutMs, owned: true, listener: opts.listener });
+  }
+  if (isRedisClient(redis)) {
+    return new RedisStore(redis, { commandTimeoutMs: opts.commandTimeoutMs, owned: false, listener: opts.listener });
+  }
+  if (typeof redis === 'object' && redis !== null) {
+    const client = new Redis({ ...defaultClientOptions(opts.commandTimeoutMs), ...redis });
+    return new RedisStore(client, { commandTimeoutMs: opts.commandTimeoutMs, owned: true, listener: opts.listener });
+  }
+  throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
+}
+
+function isRedisClient(value: unknown): value is Redis {
+  if (value instanceof Redis) return true;
+  // Another copy of ioredis (a different installed version) fails instanceof; recognise it by shape.
+  const v = value as { mgetBuffer?: unknown; status?: unknown; duplicate?: unknown };
+  return typeof v === 'object' && v !== null && typeof v.mgetBuffer === 'function' && typeof v.duplicate === 'function' && typeof v.status === 'string';
+}
+
+function validateRedisUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidOptionError('redis', `not a valid URL: '${url}' (expected e.g. 'redis://127.0.0.1:6379')`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new InvalidOptionError('redis', `unsupported protocol '${parsed.protocol}' (expected redis: or rediss:)`);
+  }
+  if (parsed.hostname === '') throw new InvalidOptionError('redis', `missing host in '${url}'`);
+  if (parsed.port !== '' && (Number(parsed.port) < 1 || Number(parsed.port) > 65_535)) {
+    throw new InvalidOptionError('redis', `invalid port in '${url}'`);
+  }
+}

@@ -1,0 +1,105 @@
+import { LRUCache } from 'lru-cache';
+import { StoreError } from '../errors.js';
+import { globToRegExp } from './glob.js';
+import type { Store, WriteOp } from './store.js';
+
+/** Options of the embedded in-memory store (used when no `redis` is configured). */
+export interface MemoryStoreOptions {
+  /** Most entries kept; the least recently used are evicted beyond it. Default 100,000. */
+  maxEntries?: number;
+  /** Most bytes kept (encoded values plus keys); least recently used are evicted beyond it. Default 256 MiB. */
+  maxBytes?: number;
+}
+
+/**
+ * A single-process store with Redis semantics for values, TTLs, atomic batches and SCAN, used for
+ * development and single-process services. Values are stored encoded, exactly as Redis would hold
+ * them, so codecs and the envelope behave the same on both stores.
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly cache: LRUCache<string, Buffer>;
+  private closed = false;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.cache = new LRUCache<string, Buffer>({
+      max: opts.maxEntries ?? 100_000,
+      maxSize: opts.maxBytes ?? 256 * 1024 * 1024,
+      sizeCalculation: (value, key) => value.length + key.length + 1,
+      ttlAutopurge: false,
+      allowStale: false,
+      updateAgeOnGet: false,
+    });
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreError('Store is closed');
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    this.check();
+    return this.cache.get(key) ?? null;
+  }
+
+  async mget(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    this.check();
+    return keys.map((k) => this.cache.get(k) ?? null);
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void> {
+    this.check();
+    this.write(key, value, ttlMs);
+  }
+
+  private write(key: string, value: Buffer, ttlMs: number | undefined): void {
+    if (ttlMs === undefined) {
+      // lru-cache keeps a previous TTL on overwrite unless told otherwise; Redis SET clears it.
+      this.cache.delete(key);
+      this.cache.set(key, value);
+    } else {
+      this.cache.set(key, value, { ttl: Math.max(1, Math.ceil(ttlMs)) });
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const k of keys) if (this.cache.delete(k)) n++;
+    return n;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    this.check();
+    return this.cache.has(key);
+  }
+
+  async exec(ops: readonly WriteOp[]): Promise<void> {
+    this.check();
+    // Applied synchronously, so no other operation can observe a partial batch.
+    for (const op of ops) {
+      if (op.type === 'delete') this.cache.delete(op.key);
+      else this.write(op.key, op.value, op.ttlMs);
+    }
+  }
+
+  async *scan(match: string, count = 500): AsyncIterable<string[]> {
+    this.check();
+    const re = globToRegExp(match);
+    // Snapshot the keys first: like SCAN, keys written during iteration may or may not be seen.
+    const keys = [...this.cache.keys()];
+    let batch: string[] = [];
+    for (const k of keys) {
+      if (re.test(k) && this.cache.has(k)) batch.push(k);
+      if (batch.length >= count) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cache.clear();
+  }
+}

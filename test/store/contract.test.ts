@@ -1,0 +1,145 @@
+/**
+ * One contract, two stores: the embedded in-memory store and the ioredis driver against a private
+ * redis-server must behave the same for every operation the upper layers use.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
+import { createStore } from '../../src/store/create-store.js';
+import { RedisServer, sleep } from '../helpers/redis-server.js';
+
+interface Fixture {
+  store: Store;
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const fixtures: Record<string, () => Promise<Fixture>> = {
+  memory: async () => {
+    let store = new MemoryStore();
+    return {
+      get store() {
+        return store;
+      },
+      async reset() {
+        await store.close();
+        store = new MemoryStore();
+      },
+      async close() {
+        await store.close();
+      },
+    };
+  },
+  redis: async () => {
+    const server = await RedisServer.start();
+    const store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: 1_000, listener: {} });
+    return {
+      store,
+      reset: () => server.flushall(),
+      async close() {
+        await store.close();
+        await server.stop();
+      },
+    };
+  },
+};
+
+for (const [name, make] of Object.entries(fixtures)) {
+  describe(`store contract: ${name}`, () => {
+    let fx: Fixture;
+    beforeAll(async () => {
+      fx = await make();
+    });
+    afterAll(async () => {
+      await fx.close();
+    });
+    beforeEach(async () => {
+      await fx.reset();
+    });
+
+    it('reports its kind', () => {
+      expect(fx.store.kind).toBe(name);
+      expect(fx.store instanceof (name === 'memory' ? MemoryStore : RedisStore)).toBe(true);
+    });
+
+    it('get of a missing key is null', async () => {
+      expect(await fx.store.get('nope')).toBeNull();
+    });
+
+    it('set then get returns the same bytes', async () => {
+      const bytes = Buffer.from([0, 1, 2, 255, 254, 0x80]);
+      await fx.store.set('k', bytes, undefined);
+      expect(Buffer.compare((await fx.store.get('k'))!, bytes)).toBe(0);
+    });
+
+    it('overwrite without ttl clears a previous ttl', async () => {
+      await fx.store.set('k', Buffer.from('a'), 50);
+      await fx.store.set('k', Buffer.from('b'), undefined);
+      await sleep(120);
+      expect((await fx.store.get('k'))?.toString()).toBe('b');
+    });
+
+    it('ttl expires the key', async () => {
+      await fx.store.set('k', Buffer.from('v'), 60);
+      expect((await fx.store.get('k'))?.toString()).toBe('v');
+      await sleep(150);
+      expect(await fx.store.get('k')).toBeNull();
+      expect(await fx.store.exists('k')).toBe(false);
+    });
+
+    it('mget returns values in order with nulls for misses', async () => {
+      await fx.store.set('a', Buffer.from('1'), undefined);
+      await fx.store.set('c', Buffer.from('3'), undefined);
+      const got = await fx.store.mget(['a', 'b', 'c', 'a']);
+      expect(got.map((b) => b?.toString() ?? null)).toEqual(['1', null, '3', '1']);
+      expect(await fx.store.mget([])).toEqual([]);
+    });
+
+    it('concurrent gets of the same and different keys resolve correctly', async () => {
+      await fx.store.set('x', Buffer.from('X'), undefined);
+      await fx.store.set('y', Buffer.from('Y'), undefined);
+      const got = await Promise.all(['x', 'y', 'x', 'z'].map((k) => fx.store.get(k)));
+      expect(got.map((b) => b?.toString() ?? null)).toEqual(['X', 'Y', 'X', null]);
+    });
+
+    it('delete counts existing keys', async () => {
+      await fx.store.set('a', Buffer.from('1'), undefined);
+      await fx.store.set('b', Buffer.from('2'), undefined);
+      expect(await fx.store.delete(['a', 'b', 'c'])).toBe(2);
+      expect(await fx.store.get('a')).toBeNull();
+      expect(await fx.store.delete([])).toBe(0);
+    });
+
+    it('exists reflects presence', async () => {
+      expect(await fx.store.exists('e')).toBe(false);
+      await fx.store.set('e', Buffer.alloc(0), undefined);
+      expect(await fx.store.exists('e')).toBe(true);
+      expect((await fx.store.get('e'))?.length).toBe(0);
+    });
+
+    it('exec applies sets and deletes together', async () => {
+      await fx.store.set('gone', Buffer.from('x'), undefined);
+      await fx.store.exec([
+        { type: 'set', key: 's1', value: Buffer.from('1'), ttlMs: undefined },
+        { type: 'set', key: 's2', value: Buffer.from('2'), ttlMs: 10_000 },
+        { type: 'delete', key: 'gone' },
+      ]);
+      const got = await fx.store.mget(['s1', 's2', 'gone']);
+      expect(got.map((b) => b?.toString() ?? null)).toEqual(['1', '2', null]);
+    });
+
+    it('scan yields exactly the keys matching a glob, escaped specials included', async () => {
+      const keys = ['p:a:1', 'p:a:2', 'p:a.b:1', 'p:b:1', 'p:a*:1', 'q:a:1'];
+      for (const k of keys) await fx.store.set(k, Buffer.from('v'), undefined);
+      for (let i = 0; i < 1200; i++) await fx.store.set(`p:a:n${i}`, Buffer.from('v'), undefined);
+      const seen: string[] = [];
+      for await (const batch of fx.store.scan('p:a:*', 100)) seen.push(...batch);
+      const unique = [...new Set(seen)].sort();
+      expect(unique).toHaveLength(1202);
+      expect(unique).toContain('p:a:1');
+      expect(unique).not.toContain('p:a.b:1');
+      const star: string[] = [];
+      for await (const batch of fx.store.scan('p:a\\*:*')) star.push(...batch);
+      expect(star).toEqual(['p:a*:1']);
+    });
+  });
+}

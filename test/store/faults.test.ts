@@ -1,0 +1,177 @@
+/**
+ * Faults are inputs: garbage bytes, a SIGKILLed server, a SIGSTOPped server, a server that is not
+ * there at start-up, connections cut by a proxy. Calls must still answer, within their deadline.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTrove, type ErrorEvent, type Trove } from '../../src/index.js';
+import type { RedisStore } from '../../src/store/index.js';
+import { freePort, RedisServer, sleep } from '../helpers/redis-server.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function server(): Promise<RedisServer> {
+  const s = await RedisServer.start();
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+function trove(url: string, extra: Parameters<typeof createTrove>[0] = {}): { t: Trove; errors: ErrorEvent[] } {
+  const t = createTrove({ redis: url, commandTimeout: 200, ...extra });
+  const errors: ErrorEvent[] = [];
+  t.on('error', (e) => errors.push(e));
+  cleanups.push(() => t.close());
+  return { t, errors };
+}
+
+function storeOf(t: Trove): RedisStore {
+  return (t as unknown as { store: RedisStore }).store;
+}
+
+describe('faults', () => {
+  it('garbage bytes in a key are a miss plus an error event, never an exception', async () => {
+    const s = await server();
+    const { t, errors } = trove(s.url);
+    const r = t.region('g');
+    await r.set('ok', 1);
+    for (const garbage of ['hello', '\u00b1\u0001xx', '{"truncated":', '']) {
+      await s.command('SET', r.keyOf('bad'), garbage);
+      expect(await r.get('bad')).toBeUndefined();
+    }
+    expect(errors.map((e) => [e.operation, e.error.code, e.key])).toEqual(Array(4).fill(['decode', 'DECODE', 'bad']));
+    // getOrSet treats garbage as a miss and overwrites it with a good value
+    expect(await r.getOrSet('bad', () => 'fixed')).toBe('fixed');
+    expect(await r.get('bad')).toBe('fixed');
+    expect(await r.get('ok')).toBe(1);
+  });
+
+  it('N concurrent gets cost exactly one MGET round trip', async () => {
+    const s = await server();
+    const { t } = trove(s.url);
+    const r = t.region('rt');
+    await r.setMany(Array.from({ length: 50 }, (_, i) => [String(i), i] as const));
+    await s.resetStats();
+    const got = await Promise.all(Array.from({ length: 50 }, (_, i) => r.get(String(i))));
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const calls = await s.commandCalls();
+    expect(calls.mget).toBe(1);
+    expect(calls.get).toBeUndefined();
+    // the same holds for getOrSet hits
+    await s.resetStats();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => r.getOrSet(String(i % 50), () => -1)));
+    const again = await s.commandCalls();
+    expect(again.mget).toBe(1);
+    expect(again.set).toBeUndefined();
+  });
+
+  it('a paused Redis: get answers a miss and getOrSet computes, within the deadline', async () => {
+    const s = await server();
+    const { t, errors } = trove(s.url);
+    const r = t.region('p');
+    await r.set('k', 'v');
+    s.pause();
+    try {
+      const t0 = Date.now();
+      expect(await r.get('k')).toBeUndefined();
+      expect(await r.getOrSet('k', () => 'computed')).toBe('computed');
+      const elapsed = Date.now() - t0;
+      expect(elapsed).toBeLessThan(1_500);
+      expect(errors.some((e) => e.error.code === 'STORE_TIMEOUT')).toBe(true);
+    } finally {
+      s.resume();
+    }
+    // once resumed, the same connection answers again
+    await sleep(50);
+    expect(await r.get('k')).not.toBeUndefined();
+  });
+
+  it('a SIGKILLed Redis: calls keep answering, and the trove recovers after a restart', async () => {
+    const s = await server();
+    const { t } = trove(s.url);
+    const r = t.region('k');
+    await r.set('a', 1);
+    await s.kill();
+    const t0 = Date.now();
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => r.getOrSet(`x${i % 20}`, () => i % 20)));
+    expect(results.length).toBe(200);
+    expect(results.every((v, i) => v === i % 20)).toBe(true);
+    expect(await r.get('a')).toBeUndefined();
+    await expect(r.delete('a')).rejects.toMatchObject({ code: 'STORE' });
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    await s.restart();
+    const deadline = Date.now() + 10_000;
+    let ok = false;
+    while (Date.now() < deadline && !ok) {
+      await r.set('b', 2);
+      ok = (await r.get('b')) === 2;
+      if (!ok) await sleep(100);
+    }
+    expect(ok).toBe(true);
+  });
+
+  it('Redis unreachable at start-up is not fatal; the trove connects once it appears', async () => {
+    const port = await freePort();
+    const { t, errors } = trove(`redis://127.0.0.1:${port}`);
+    const r = t.region('late');
+    const t0 = Date.now();
+    expect(await r.get('k')).toBeUndefined();
+    expect(await r.getOrSet('k', () => 'direct')).toBe('direct');
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(errors.length).toBeGreaterThan(0);
+    const s = await RedisServer.start({ port });
+    cleanups.push(() => s.stop());
+    const deadline = Date.now() + 10_000;
+    let ok = false;
+    while (Date.now() < deadline && !ok) {
+      await r.set('k', 'stored');
+      ok = (await r.get('k')) === 'stored';
+      if (!ok) await sleep(100);
+    }
+    expect(ok).toBe(true);
+  });
+
+  it('dropped connections: no listener or waiter pile-up across reconnects', async () => {
+    const s = await server();
+    const proxy = await TcpProxy.start(s.port);
+    cleanups.push(() => proxy.close());
+    const { t } = trove(proxy.url);
+    const r = t.region('drop');
+    await r.set('k', 1);
+    const store = storeOf(t);
+    const before = eventCounts(store.client);
+    for (let i = 0; i < 5; i++) {
+      proxy.cutAll();
+      await Promise.all(Array.from({ length: 50 }, () => r.get('k')));
+      const deadline = Date.now() + 5_000;
+      while (store.client.status !== 'ready' && Date.now() < deadline) await sleep(20);
+      expect(store.client.status).toBe('ready');
+    }
+    expect(await r.get('k')).toBe(1);
+    expect(eventCounts(store.client)).toEqual(before);
+    expect((store as unknown as { readyWaiters: Set<unknown> }).readyWaiters.size).toBe(0);
+  });
+
+  it('a user-supplied ioredis instance is used and left open by close()', async () => {
+    const s = await server();
+    const client = new Redis(s.port, '127.0.0.1');
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const t = createTrove({ redis: client });
+    await t.region('u').set('k', 'v');
+    expect(await t.region('u').get('k')).toBe('v');
+    await t.close();
+    expect(await client.get('trove:0:u:k')).not.toBeNull();
+    expect(client.listenerCount('ready')).toBe(0);
+  });
+});
+
+function eventCounts(client: Redis): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of client.eventNames()) out[String(name)] = client.listenerCount(name);
+  return out;
+}
