@@ -1,4 +1,12 @@
-export { createTrove, Trove, type TroveOptions } from './api/index.js';
+export {
+  createTrove,
+  Trove,
+  type TroveOptions,
+  type CachedFunction,
+  type CachedOptions,
+  type CachedMethodOptions,
+  type CachedMethodDecorator,
+} from './api/index.js';
 export {
   Region,
   type Key,

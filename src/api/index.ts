@@ -1,2 +1,3 @@
-export { createTrove, Trove, type TroveOptions } from './trove.js';
+export { createTrove, Trove, type TroveOptions, type CachedMethodOptions, type CachedMethodDecorator } from './trove.js';
+export { type CachedFunction, type CachedOptions } from './cached.js';
 export { TypedEmitter } from './emitter.js';

@@ -1,5 +1,5 @@
 import { type Duration, toMs } from '../duration.js';
-import { ClosedError, InvalidOptionError, StoreError } from '../errors.js';
+import { ClosedError, InvalidOptionError, type KeyDerivationError, StoreError } from '../errors.js';
 import { KeyLayout, keyToken, regionSegments } from '../keys/index.js';
 import {
   checkRegionOptions,
@@ -11,7 +11,18 @@ import {
   SingleFlight,
 } from '../region/index.js';
 import { createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
+import { BypassContext } from './bypass.js';
+import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
 import { TypedEmitter } from './emitter.js';
+
+/** Options of the `@trove.cached(options)` method decorator; `key`, `thisKey` and `shouldCache` take the method's own types. */
+export type CachedMethodOptions = CachedOptions<never[], never, never>;
+
+/** A TS standard method decorator that caches an async method. */
+export type CachedMethodDecorator = <This, A extends unknown[], R>(
+  target: (this: This, ...args: A) => Promise<R>,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
+) => (this: This, ...args: A) => Promise<R>;
 
 /** Options of `createTrove`. Region options given here are the defaults of every region. */
 export interface TroveOptions extends RegionOptions {
@@ -61,6 +72,7 @@ export class Trove extends TypedEmitter {
   private readonly resolved = new Map<string, ResolvedRegionOptions>();
   private closed = false;
   private closing: Promise<void> | undefined;
+  private readonly bypassContext = new BypassContext();
 
   constructor(options: TroveOptions = {}) {
     super();
@@ -102,7 +114,53 @@ export class Trove extends TypedEmitter {
       assertOpen: () => {
         if (this.closed) throw new ClosedError();
       },
+      bypassed: () => this.bypassContext.active(),
     };
+  }
+
+  /**
+   * Runs `fn` with caching skipped for every read-through inside it (cached functions and
+   * getOrSet call their function directly, reading and writing nothing), across awaits.
+   * For integration tests and profiling.
+   */
+  bypass<T>(fn: () => T): T {
+    return this.bypassContext.run(fn);
+  }
+
+  /**
+   * Caches a function: its result is stored under a key derived from its arguments.
+   * `const topBooks = trove.cached(loadTopBooks, { ttl: '4h', skipArgs: [1] })`.
+   *
+   * Called with only options, it is a TS standard decorator for async methods:
+   * `@trove.cached({ ttl: '1h' }) async topBooks() {}`.
+   */
+  cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedOptions<A, R>): CachedFunction<A, R>;
+  cached(options?: CachedMethodOptions): CachedMethodDecorator;
+  cached<A extends unknown[], R>(
+    fnOrOptions?: ((...args: A) => R) | CachedMethodOptions,
+    options?: CachedOptions<A, R>,
+  ): CachedFunction<A, R> | CachedMethodDecorator {
+    const host = {
+      region: (name: string, opts?: RegionOptions) => this.region(name, opts),
+      bypassed: () => this.bypassContext.active(),
+      reportError: (error: KeyDerivationError, operation: string, region: string) => {
+        if (this.wants('error')) this.emit('error', { error, operation, region });
+      },
+    };
+    if (typeof fnOrOptions === 'function') return makeCached(host, fnOrOptions, options ?? {});
+    const methodOptions = (fnOrOptions ?? {}) as CachedOptions<unknown[], unknown, unknown>;
+    return (<This, MA extends unknown[], MR>(
+      target: (this: This, ...args: MA) => Promise<MR>,
+      context: ClassMethodDecoratorContext<This, (this: This, ...args: MA) => Promise<MR>>,
+    ) => {
+      if (context.kind !== 'method') throw new InvalidOptionError('cached', '@trove.cached() decorates methods only');
+      const method = String(context.name);
+      const nameOf = (self: This): string => {
+        const owner = typeof self === 'function' ? (self as { name: string }).name : (self as { constructor: { name: string } }).constructor.name;
+        return `${owner}.${method}`;
+      };
+      return makeCached(host, target, methodOptions as CachedOptions<MA, Promise<MR>, This>, nameOf) as (this: This, ...args: MA) => Promise<MR>;
+    }) as CachedMethodDecorator;
   }
 
   /**

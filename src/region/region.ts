@@ -20,13 +20,20 @@ export interface RegionContext {
   configure(path: string, opts: RegionOptions | undefined): void;
   /** Throws ClosedError once the trove is closed. */
   assertOpen(): void;
+  /** Whether the current call runs inside `trove.bypass()`: read-through then computes directly. */
+  bypassed(): boolean;
 }
 
 /** A user key: a string (numbers are converted with `String`). */
 export type Key = string | number;
 
 /** Options of `getOrSet`. */
-export interface GetOrSetOptions extends WriteOptions {}
+export interface GetOrSetOptions extends WriteOptions {
+  /** On a hit, push the hard expiry back to a full `ttl` (sliding expiry; one extra pipelined command). @defaultValue `false` */
+  refreshTtlOnHit?: boolean;
+  /** Return false to answer a computed value without storing it (e.g. an empty result). @defaultValue store everything */
+  shouldCache?: (value: unknown) => boolean;
+}
 
 /** A computation whose result is cached. */
 export type Factory<T> = () => T | Promise<T>;
@@ -108,6 +115,7 @@ export class Region<V = unknown> {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.ctx.bypassed()) return Promise.resolve().then(factory);
     const started = this.ctx.events.wants('hit') || this.ctx.events.wants('miss') ? performance.now() : 0;
     const full = this.base + k;
     return this.ctx.store.get(full).then(
@@ -115,6 +123,7 @@ export class Region<V = unknown> {
         const entry = buf === null ? undefined : this.decode(k, buf);
         if (entry !== undefined && (entry.freshUntil === undefined || entry.freshUntil > Date.now())) {
           this.emitHit(k, started, entry);
+          if (opts?.refreshTtlOnHit) this.touch(k, full, opts);
           return entry.value as T;
         }
         this.emitMiss(k, started);
@@ -123,16 +132,18 @@ export class Region<V = unknown> {
       (err: unknown) => {
         this.emitError(err, 'get', k);
         this.emitMiss(k, started);
-        return this.compute(k, full, factory, opts);
+        // The store just failed this read; a write now would most likely wait out a second deadline.
+        return this.compute(k, full, factory, opts, false);
       },
     );
   }
 
-  private compute<T>(k: string, full: string, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
+  private compute<T>(k: string, full: string, factory: Factory<T>, opts: GetOrSetOptions | undefined, store = true): Promise<T> {
     return this.ctx.flights.run(full, async () => {
       const started = this.ctx.events.wants('compute') ? performance.now() : 0;
       const value = await factory();
       if (started !== 0) this.ctx.events.emit('compute', { region: this.path, key: k, durationMs: performance.now() - started });
+      if (!store || (opts?.shouldCache && !opts.shouldCache(value))) return value;
       try {
         await this.write(k, value, opts);
       } catch (err) {
@@ -141,6 +152,13 @@ export class Region<V = unknown> {
       }
       return value;
     });
+  }
+
+  /** Sliding expiry: resets the hard expiry of an entry that was just read. */
+  private touch(k: string, full: string, opts: GetOrSetOptions): void {
+    const { ttlMs } = resolveWrite(this.options, opts);
+    if (!Number.isFinite(ttlMs)) return;
+    this.ctx.store.expire(full, ttlMs).catch((err: unknown) => this.emitError(err, 'expire', k));
   }
 
   /**

@@ -68,6 +68,14 @@ export class MemoryStore implements Store {
     return n;
   }
 
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    this.check();
+    const value = this.cache.get(key);
+    if (value === undefined) return false;
+    this.cache.set(key, value, { ttl: Math.max(1, Math.ceil(ttlMs)) });
+    return true;
+  }
+
   async exists(key: string): Promise<boolean> {
     this.check();
     return this.cache.has(key);

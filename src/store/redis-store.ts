@@ -27,6 +27,9 @@ export function defaultClientOptions(commandTimeoutMs: number): RedisOptions {
     maxRetriesPerRequest: 0,
     enableAutoPipelining: true,
     connectTimeout: Math.max(commandTimeoutMs * 4, 1_000),
+    // ioredis arms this timer on every disconnect, even of an already-closed socket, and it holds
+    // the process open; our close() has already sent QUIT, so there is nothing to wait for.
+    disconnectTimeout: 50,
     retryStrategy: reconnectDelay,
     lazyConnect: false,
   };
@@ -123,6 +126,10 @@ export class RedisStore implements Store {
     return this.run('delete', () => this.client.unlink(...keys));
   }
 
+  expire(key: string, ttlMs: number): Promise<boolean> {
+    return this.run('expire', async () => (await this.client.pexpire(key, Math.max(1, Math.ceil(ttlMs)))) === 1);
+  }
+
   exists(key: string): Promise<boolean> {
     return this.run('exists', async () => (await this.client.exists(key)) === 1);
   }
@@ -168,7 +175,17 @@ export class RedisStore implements Store {
     // listener would crash the process.
     this.client.on('error', () => {});
     this.client.off('error', this.onError);
-    if (this.client.status === 'ready') {
+    const status = this.client.status;
+    if (status === 'end') return;
+    // Between attempts ('reconnecting', 'close') there is no socket: disconnect only cancels the
+    // pending attempt and ioredis emits no 'end', so there is nothing to wait for.
+    const socketOpen = status !== 'reconnecting' && status !== 'close';
+    let timer: NodeJS.Timeout | undefined;
+    const ended = new Promise<void>((resolve) => {
+      this.client.once('end', resolve);
+      timer = setTimeout(resolve, this.opts.commandTimeoutMs);
+    });
+    if (status === 'ready') {
       try {
         await withDeadline('quit', this.opts.commandTimeoutMs, this.client.quit());
       } catch {
@@ -176,6 +193,9 @@ export class RedisStore implements Store {
       }
     }
     this.client.disconnect(false);
+    // Resolve once the socket is really gone, so nothing of ours outlives close().
+    if (socketOpen) await ended;
+    clearTimeout(timer);
   }
 }
 

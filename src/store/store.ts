@@ -27,6 +27,8 @@ export interface Store {
   set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void>;
   /** Deletes keys; resolves to how many existed. */
   delete(keys: readonly string[]): Promise<number>;
+  /** Sets a key's time-to-live in milliseconds; resolves to whether the key exists. */
+  expire(key: string, ttlMs: number): Promise<boolean>;
   /** Whether a key exists (without reading its value). */
   exists(key: string): Promise<boolean>;
   /** Applies the writes atomically (MULTI/EXEC on Redis): all or none. */

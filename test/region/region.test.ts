@@ -93,7 +93,7 @@ for (const [name, make] of Object.entries(stores)) {
     it('setMany writes nothing when one value cannot be encoded', async () => {
       const r = open().region('atomic');
       await expect(
-        r.setMany([
+        r.setMany<unknown>([
           ['ok', 1],
           ['bad', () => 1],
         ]),

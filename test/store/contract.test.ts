@@ -86,6 +86,17 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.exists('k')).toBe(false);
     });
 
+    it('expire resets the ttl of an existing key only', async () => {
+      await fx.store.set('k', Buffer.from('v'), 80);
+      expect(await fx.store.expire('k', 10_000)).toBe(true);
+      expect(await fx.store.expire('missing', 10_000)).toBe(false);
+      await sleep(150);
+      expect((await fx.store.get('k'))?.toString()).toBe('v');
+      expect(await fx.store.expire('k', 50)).toBe(true);
+      await sleep(120);
+      expect(await fx.store.get('k')).toBeNull();
+    });
+
     it('mget returns values in order with nulls for misses', async () => {
       await fx.store.set('a', Buffer.from('1'), undefined);
       await fx.store.set('c', Buffer.from('3'), undefined);

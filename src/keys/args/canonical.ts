@@ -84,9 +84,11 @@ import { KeyDerivationError } from '../../errors.js';
  * Deepest nesting of containers (arrays, objects, Maps, Sets, hook results) inside one argument that
  * {@link encodeArgs} accepts; deeper values are rejected with a {@link KeyDerivationError}. Unit: levels.
  */
-export const MAX_DEPTH = 1500;
+export const MAX_DEPTH = 1000;
 
 type Segment = string | number;
+/** Containers currently being encoded, indexed by depth; only tracked by the pass that looks for a cycle. */
+type Ancestors = unknown[] | undefined;
 
 /** Failure travelling up the recursion; each container on the way adds its path segment (innermost first). */
 class Failure {
@@ -100,7 +102,7 @@ class Failure {
 
 const BIG_ENDIAN = endianness() === 'BE';
 const objectProto = Object.prototype;
-const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
+const isEnumerable = Object.prototype.propertyIsEnumerable;
 const getTime = Date.prototype.getTime;
 // %TypedArray%.prototype[@@toStringTag] reads the internal kind, which subclasses and Buffer cannot fake; undefined for DataView.
 const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
@@ -145,7 +147,7 @@ export function encodeArgs(args: readonly unknown[]): string {
 
 function findCycle(args: readonly unknown[]): Failure | undefined {
   try {
-    encodeArray(args, 0, new Set());
+    encodeArray(args, 0, []);
   } catch (err) {
     const failure = toFailure(err);
     if (failure.kind === 'cycle') return failure;
@@ -153,7 +155,7 @@ function findCycle(args: readonly unknown[]): Failure | undefined {
   return undefined;
 }
 
-function encodeValue(v: unknown, depth: number, seen: Set<object> | undefined): string {
+function encodeValue(v: unknown, depth: number, seen: Ancestors): string {
   switch (typeof v) {
     case 'number':
       // Template conversion is String(v): shortest round-trip text, "0" for -0, "NaN" for every NaN.
@@ -175,23 +177,20 @@ function encodeValue(v: unknown, depth: number, seen: Set<object> | undefined): 
   }
 }
 
-function encodeObject(v: object, depth: number, seen: Set<object> | undefined): string {
+function encodeObject(v: object, depth: number, seen: Ancestors): string {
   if (depth >= MAX_DEPTH) {
     throw new Failure('depth', `Cannot derive a cache key: values nested deeper than ${MAX_DEPTH} levels`);
   }
-  if (seen === undefined) return encodeComposite(v, depth + 1, undefined);
-  if (seen.has(v)) {
-    throw new Failure('cycle', 'Cannot derive a cache key from a cyclic structure: this value contains itself');
+  if (seen !== undefined) {
+    // Only ancestors count, so a value reached twice side by side (a DAG) is not a cycle.
+    const at = seen.indexOf(v);
+    if (at !== -1 && at < depth) {
+      throw new Failure('cycle', 'Cannot derive a cache key from a cyclic structure: this value contains itself');
+    }
+    seen[depth] = v;
   }
-  seen.add(v);
-  try {
-    return encodeComposite(v, depth + 1, seen);
-  } finally {
-    seen.delete(v);
-  }
-}
-
-function encodeComposite(v: object, depth: number, seen: Set<object> | undefined): string {
+  depth++;
+  // One frame per nesting level plus the container's own: keeps deep values well inside the default stack.
   if (Array.isArray(v)) return encodeArray(v, depth, seen);
   const toCacheKey = (v as { toCacheKey?: unknown }).toCacheKey;
   if (typeof toCacheKey === 'function') return `K${encodeHook(v, toCacheKey, 'toCacheKey', depth, seen)}`;
@@ -219,34 +218,37 @@ function encodeComposite(v: object, depth: number, seen: Set<object> | undefined
   );
 }
 
-function encodeArray(a: readonly unknown[], depth: number, seen: Set<object> | undefined): string {
+function encodeArray(a: readonly unknown[], depth: number, seen: Ancestors): string {
   let out = '(';
   let i = 0;
   try {
-    for (const n = a.length; i < n; i++) out += encodeValue(a[i], depth, seen);
+    for (const n = a.length; i < n; i++) {
+      const x = a[i];
+      out += typeof x === 'object' && x !== null ? encodeObject(x, depth, seen) : encodeValue(x, depth, seen);
+    }
   } catch (err) {
     throw withSegment(err, i);
   }
   return `${out})`;
 }
 
-function encodePlainObject(o: Record<string, unknown>, depth: number, seen: Set<object> | undefined): string {
+function encodePlainObject(o: Record<string, unknown>, depth: number, seen: Ancestors): string {
   const keys = Object.keys(o);
   const symbols = Object.getOwnPropertySymbols(o);
   for (let i = 0; i < symbols.length; i++) {
     const sym = symbols[i]!;
-    if (propertyIsEnumerable.call(o, sym)) {
+    if (isEnumerable.call(o, sym)) {
       throw new Failure('reject', `Cannot derive a cache key from an object with a symbol-keyed property (${String(sym)})`);
     }
   }
-  // Default sort compares UTF-16 code units: locale-independent and identical on every engine.
-  if (keys.length > 1) keys.sort();
+  if (keys.length > 1) sortStrings(keys);
   let out = '<';
   let key = '';
   try {
     for (let i = 0; i < keys.length; i++) {
       key = keys[i]!;
-      out += `${key.length}:${key}${encodeValue(o[key], depth, seen)}`;
+      const x = o[key];
+      out += `${key.length}:${key}${typeof x === 'object' && x !== null ? encodeObject(x, depth, seen) : encodeValue(x, depth, seen)}`;
     }
   } catch (err) {
     throw withSegment(err, key);
@@ -254,7 +256,7 @@ function encodePlainObject(o: Record<string, unknown>, depth: number, seen: Set<
   return `${out}>`;
 }
 
-function encodeMap(m: Map<unknown, unknown>, depth: number, seen: Set<object> | undefined): string {
+function encodeMap(m: Map<unknown, unknown>, depth: number, seen: Ancestors): string {
   const entries: string[] = [];
   let i = 0;
   for (const [k, v] of m) {
@@ -272,11 +274,11 @@ function encodeMap(m: Map<unknown, unknown>, depth: number, seen: Set<object> | 
     i++;
   }
   // Each entry is self-delimiting, so sorting the texts gives one order per multiset of entries.
-  if (entries.length > 1) entries.sort();
+
   return `M(${entries.join('')})`;
 }
 
-function encodeSet(s: Set<unknown>, depth: number, seen: Set<object> | undefined): string {
+function encodeSet(s: Set<unknown>, depth: number, seen: Ancestors): string {
   const elements: string[] = [];
   let i = 0;
   for (const v of s) {
@@ -287,8 +289,30 @@ function encodeSet(s: Set<unknown>, depth: number, seen: Set<object> | undefined
     }
     i++;
   }
-  if (elements.length > 1) elements.sort();
+  if (elements.length > 1) sortStrings(elements);
   return `S(${elements.join('')})`;
+}
+
+/**
+ * Sorts by UTF-16 code units (what `<` and the default `sort()` compare): locale-independent and the
+ * same on every engine. Insertion sort for the usual handful of keys, where it is several times
+ * faster than the generic sort.
+ */
+function sortStrings(list: string[]): void {
+  const n = list.length;
+  if (n > 16) {
+    list.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const item = list[i]!;
+    let j = i - 1;
+    while (j >= 0 && list[j]! > item) {
+      list[j + 1] = list[j]!;
+      j--;
+    }
+    list[j + 1] = item;
+  }
 }
 
 function encodeView(v: ArrayBufferView): string {
@@ -311,7 +335,7 @@ function encodeHook(
   hook: Function,
   name: 'toCacheKey' | 'toJSON',
   depth: number,
-  seen: Set<object> | undefined,
+  seen: Ancestors,
 ): string {
   let result: unknown;
   try {
@@ -366,7 +390,9 @@ function withSegment(err: unknown, segment: Segment): Failure {
 
 function toFailure(err: unknown): Failure {
   if (err instanceof Failure) return err;
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+  // V8 reports an exhausted stack as a RangeError, or as another error when a built-in (e.g. the regexp
+  // compiler) runs out first; the message is the same. Plain string search: no regexp to compile here.
+  if (err instanceof Error && err.message.includes('Maximum call stack size exceeded')) {
     return new Failure('depth', 'Cannot derive a cache key: values nested too deeply for the call stack', err);
   }
   return new Failure('reject', `Cannot derive a cache key: reading the value threw: ${describe(err)}`, err);

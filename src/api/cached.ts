@@ -1,0 +1,194 @@
+import { type Duration, toMs } from '../duration.js';
+import { InvalidOptionError, KeyDerivationError } from '../errors.js';
+import { argsKey } from '../keys/args/index.js';
+import { keyToken } from '../keys/index.js';
+import type { GetOrSetOptions, Region, RegionOptions } from '../region/index.js';
+
+/** Options of `trove.cached(fn, options)` and the `@trove.cached(options)` decorator. */
+export interface CachedOptions<A extends unknown[], R, This = unknown> {
+  /**
+   * Name of the function in its keys. Must be stable across deploys and processes.
+   * @defaultValue `fn.name` (required for anonymous functions); for decorated methods `Class.method`
+   */
+  name?: string;
+  /**
+   * Region holding the function's entries (dotted names nest). Region options apply.
+   * @defaultValue `'fn'`
+   */
+  region?: string;
+  /** Hard expiry of each result: milliseconds or a string like `'4h'`. @defaultValue the region's `ttl` */
+  ttl?: Duration;
+  /** How long a result is served without recomputing. @defaultValue the region's `freshFor` */
+  freshFor?: Duration;
+  /** Push the hard expiry back by `ttl` on every hit (sliding expiry). @defaultValue `false` */
+  refreshTtlOnHit?: boolean;
+  /** Indexes of arguments left out of the key (a database handle, a logger). @defaultValue `[]` */
+  skipArgs?: readonly number[];
+  /**
+   * Custom key: return a string that identifies the call. Replaces the canonical argument encoding
+   * (and, for methods, is called with `this`, so it is where an instance enters the key).
+   */
+  key?: (this: This, ...args: A) => string;
+  /**
+   * For decorated methods: the part of `this` that belongs in the key (e.g. `(self) => self.id`).
+   * Without it (and without `key`), `this` is not part of the key: every instance shares entries.
+   */
+  thisKey?: (self: This) => unknown;
+  /** The function's own version, part of its keys: bump it when its result changes shape. @defaultValue `'0'` */
+  version?: string;
+  /** Return false to answer a result without caching it (e.g. empty results). @defaultValue cache everything */
+  shouldCache?: (value: Awaited<R>) => boolean;
+  /** Keep short argument encodings readable in Redis keys instead of hashing them (a debugging aid). @defaultValue `false` */
+  readableKeys?: boolean;
+  /**
+   * When no key can be derived from the arguments (a function, a symbol, a cycle, a class instance
+   * without `toCacheKey`/`toJSON`): `'run'` calls the function uncached and emits an `error`
+   * event; `'throw'` rejects with `KeyDerivationError`.
+   * @defaultValue `'run'`
+   */
+  onKeyError?: 'run' | 'throw';
+  /** Region options used when this function's region is first configured (codec, compression, …). */
+  regionOptions?: RegionOptions;
+}
+
+/** A cached function: the original signature (answering a promise), plus cache controls. */
+export type CachedFunction<A extends unknown[], R, This = unknown> = ((this: This, ...args: A) => Promise<Awaited<R>>) & {
+  /** Drops the cached result of this call. */
+  invalidate(this: This, ...args: A): Promise<void>;
+  /** Recomputes now, stores and returns the result. */
+  refresh(this: This, ...args: A): Promise<Awaited<R>>;
+  /** The cached result, or undefined; never computes. */
+  peek(this: This, ...args: A): Promise<Awaited<R> | undefined>;
+  /** Calls the function directly, without reading or writing the cache. */
+  uncached(this: This, ...args: A): Promise<Awaited<R>>;
+  /** The region holding the function's entries. */
+  readonly region: Region;
+  /** The function's name in its keys. */
+  readonly cacheName: string;
+};
+
+/** What `cached` needs from the trove. */
+export interface CachedHost {
+  region(name: string, opts?: RegionOptions): Region;
+  bypassed(): boolean;
+  reportError(error: KeyDerivationError, operation: string, region: string): void;
+}
+
+const KNOWN = new Set([
+  'name',
+  'region',
+  'ttl',
+  'freshFor',
+  'refreshTtlOnHit',
+  'skipArgs',
+  'key',
+  'thisKey',
+  'version',
+  'shouldCache',
+  'readableKeys',
+  'onKeyError',
+  'regionOptions',
+]);
+
+/** Builds a cached wrapper; `nameFallback` supplies the name of decorated methods lazily. */
+export function makeCached<A extends unknown[], R, This>(
+  host: CachedHost,
+  fn: (this: This, ...args: A) => R,
+  opts: CachedOptions<A, R, This>,
+  nameFallback?: (self: This) => string,
+): CachedFunction<A, R, This> {
+  validate(opts, fn, nameFallback !== undefined);
+  const region = host.region(opts.region ?? 'fn', opts.regionOptions);
+  const fnVersion = keyToken(opts.version ?? '0', 'version');
+  const skip = new Set(opts.skipArgs ?? []);
+  const keyOpts = { readable: opts.readableKeys === true };
+  const onKeyError = opts.onKeyError ?? 'run';
+  const readOpts: GetOrSetOptions = {};
+  if (opts.ttl !== undefined) readOpts.ttl = opts.ttl;
+  if (opts.freshFor !== undefined) readOpts.freshFor = opts.freshFor;
+  if (opts.refreshTtlOnHit) readOpts.refreshTtlOnHit = true;
+  if (opts.shouldCache) readOpts.shouldCache = opts.shouldCache as (value: unknown) => boolean;
+  let name = opts.name ?? (nameFallback ? undefined : fn.name);
+
+  const keyFor = (self: This, args: A): string => {
+    if (name === undefined) name = keyToken(nameFallback!(self), 'name');
+    const head = `${name}:${fnVersion}:`;
+    if (opts.key) {
+      const k = opts.key.apply(self, args);
+      if (typeof k !== 'string') throw new KeyDerivationError(`the "key" option returned ${typeof k}, expected a string`);
+      return head + k;
+    }
+    const parts: unknown[] = skip.size === 0 ? args : args.filter((_, i) => !skip.has(i));
+    if (opts.thisKey) parts.push(opts.thisKey(self));
+    return head + argsKey(parts, keyOpts);
+  };
+
+  /** The key, or undefined when it cannot be derived and the call should run uncached. */
+  const tryKey = (self: This, args: A): string | undefined => {
+    try {
+      return keyFor(self, args);
+    } catch (err) {
+      if (!(err instanceof KeyDerivationError) || onKeyError === 'throw') throw err;
+      host.reportError(err, 'key', region.path);
+      return undefined;
+    }
+  };
+
+  const call = (self: This, args: A): Promise<Awaited<R>> => Promise.resolve(fn.apply(self, args)) as Promise<Awaited<R>>;
+
+  const wrapper = function (this: This, ...args: A): Promise<Awaited<R>> {
+    if (host.bypassed()) return call(this, args);
+    let key: string | undefined;
+    try {
+      key = tryKey(this, args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (key === undefined) return call(this, args);
+    return region.getOrSet(key, () => fn.apply(this, args) as Awaited<R> | Promise<Awaited<R>>, readOpts);
+  } as CachedFunction<A, R, This>;
+
+  wrapper.invalidate = async function (this: This, ...args: A): Promise<void> {
+    const key = keyFor(this, args);
+    await region.delete(key);
+  };
+  wrapper.refresh = async function (this: This, ...args: A): Promise<Awaited<R>> {
+    const key = tryKey(this, args);
+    const value = await call(this, args);
+    if (key !== undefined && (!opts.shouldCache || opts.shouldCache(value))) await region.set(key, value, readOpts);
+    return value;
+  };
+  wrapper.peek = async function (this: This, ...args: A): Promise<Awaited<R> | undefined> {
+    const key = tryKey(this, args);
+    return key === undefined ? undefined : region.get<Awaited<R>>(key);
+  };
+  wrapper.uncached = function (this: This, ...args: A): Promise<Awaited<R>> {
+    return call(this, args);
+  };
+  Object.defineProperty(wrapper, 'region', { value: region, enumerable: true });
+  Object.defineProperty(wrapper, 'cacheName', { get: () => name, enumerable: true });
+  Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true });
+  return wrapper;
+}
+
+function validate(opts: object, fn: unknown, isMethod: boolean): void {
+  if (typeof fn !== 'function') throw new InvalidOptionError('fn', 'cached() needs a function');
+  if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('options', 'expected an options object');
+  for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw new InvalidOptionError(k, 'unknown option of cached()');
+  const o = opts as CachedOptions<unknown[], unknown>;
+  if (o.name !== undefined) keyToken(o.name, 'name');
+  else if (!isMethod && (fn as { name: string }).name === '') {
+    throw new InvalidOptionError('name', 'an anonymous function needs a name (its key prefix)');
+  } else if (!isMethod) keyToken((fn as { name: string }).name, 'name');
+  if (o.ttl !== undefined) toMs(o.ttl, 'ttl', { allowInfinite: true });
+  if (o.freshFor !== undefined) toMs(o.freshFor, 'freshFor', { allowZero: true, allowInfinite: true });
+  if (o.skipArgs !== undefined && (!Array.isArray(o.skipArgs) || o.skipArgs.some((i) => !Number.isInteger(i) || i < 0))) {
+    throw new InvalidOptionError('skipArgs', 'expected an array of argument indexes');
+  }
+  for (const f of ['key', 'thisKey', 'shouldCache'] as const) {
+    if (o[f] !== undefined && typeof o[f] !== 'function') throw new InvalidOptionError(f, 'expected a function');
+  }
+  if (o.onKeyError !== undefined && o.onKeyError !== 'run' && o.onKeyError !== 'throw') {
+    throw new InvalidOptionError('onKeyError', "expected 'run' or 'throw'");
+  }
+}

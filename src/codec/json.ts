@@ -1,0 +1,115 @@
+import { DecodeError } from '../errors.js';
+import { asBuffer } from './bytes.js';
+import { CODEC_IDS, type Codec, registerCodec } from './codec.js';
+import { type ValueProfile, scanValue } from './scan.js';
+import { toSerializationError } from './serialization-error.js';
+import { reviveTagged, toTagged } from './tags.js';
+
+/** Options of `createJsonCodec`. */
+export interface JsonCodecOptions {
+  /**
+   * Whether values JSON cannot express are stored faithfully: Date (including Invalid Date), BigInt, Map (any
+   * keys, insertion order kept), Set, `undefined` (as a property value, array element or the whole value), NaN,
+   * Infinity, -Infinity, -0, Buffer and Uint8Array, nested in any combination.
+   *
+   * - `true`: such values are encoded as a 0x00 byte followed by the JSON text `[safeValue, typeTags]` (see
+   *   `tags.ts`). Values made only of plain JSON are still stored as plain JSON text.
+   * - `false`: the bytes are always plain JSON text any language can read (used in raw mode); such values are
+   *   rejected with a `SerializationError` naming their path.
+   *
+   * Default: `true`.
+   */
+  readonly extended?: boolean;
+}
+
+/** First byte of an extended payload. JSON text never starts with 0x00, so both forms are self-describing. */
+const EXTENDED_MARKER = 0x00;
+
+const PLAIN_PROFILE: ValueProfile = {
+  label: 'plain json',
+  hint: "use the 'msgpack' or 'v8' codec, or the extended 'json' codec outside raw mode",
+  undefined: 'rejected',
+  nonFinite: 'rejected',
+  negativeZero: 'rejected',
+  bigint: 'rejected',
+  largeBigint: 'rejected',
+  date: 'rejected',
+  map: 'rejected',
+  set: 'rejected',
+  buffer: 'rejected',
+  uint8Array: 'rejected',
+  illFormedString: 'native', // JSON.stringify escapes lone surrogates as \udXXX, which JSON.parse restores
+  protoKey: 'native', // JSON.parse creates "__proto__" as an own property
+  holes: 'rejected',
+  graphs: false,
+};
+
+const EXTENDED_PROFILE: ValueProfile = {
+  ...PLAIN_PROFILE,
+  label: 'json',
+  hint: "use the 'v8' codec",
+  undefined: 'tagged',
+  nonFinite: 'tagged',
+  negativeZero: 'tagged',
+  bigint: 'tagged',
+  largeBigint: 'tagged',
+  date: 'tagged',
+  map: 'tagged',
+  set: 'tagged',
+  buffer: 'tagged',
+  uint8Array: 'tagged',
+};
+
+/**
+ * Creates a JSON codec. Values must round-trip faithfully or are rejected with a `SerializationError` naming the
+ * path; nothing is silently changed.
+ *
+ * Accepted: null, booleans, numbers, strings (lone surrogates included), dense arrays, plain and null-prototype
+ * objects with string keys (both decode as plain objects), plus the extended types of `JsonCodecOptions.extended`.
+ * Only own enumerable string-keyed properties are stored; accessors are read once and come back as data
+ * properties; non-index properties on arrays and extra properties on Dates, Maps, Sets and binary values are not
+ * stored. A value referenced twice is stored twice (decoded as two equal copies).
+ *
+ * Rejected: functions, symbols (as values or as keys), cyclic references, sparse array holes, and instances of any
+ * other class (RegExp, Error, Promise, WeakMap, typed arrays other than Uint8Array, boxed primitives, user
+ * classes; subclasses of the supported built-ins included).
+ */
+export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
+  const extended = options.extended ?? true;
+  const profile = extended ? EXTENDED_PROFILE : PLAIN_PROFILE;
+  const codec: Codec = {
+    name: 'json',
+    encode(value: unknown): Uint8Array {
+      try {
+        if (!scanValue(value, profile)) return Buffer.from(JSON.stringify(value), 'utf8');
+        const { safe, meta } = toTagged(value, profile);
+        // '\u0000' encodes to the single byte 0x00, so the marker costs no extra copy.
+        return Buffer.from(`\u0000${JSON.stringify([safe, meta])}`, 'utf8');
+      } catch (error) {
+        throw toSerializationError(error, 'json');
+      }
+    },
+    decode: extended ? decodeExtended : decodePlain,
+  };
+  registerCodec(codec, CODEC_IDS.json, extended ? plainJsonCodec : undefined);
+  return codec;
+}
+
+// The hot path: exactly one JSON.parse on the bytes, no walk afterwards.
+function decodePlain(bytes: Uint8Array): unknown {
+  return JSON.parse(asBuffer(bytes).toString('utf8'));
+}
+
+function decodeExtended(bytes: Uint8Array): unknown {
+  const buf = asBuffer(bytes);
+  if (buf[0] !== EXTENDED_MARKER) return JSON.parse(buf.toString('utf8'));
+  const parsed: unknown = JSON.parse(buf.toString('utf8', 1));
+  if (!Array.isArray(parsed) || parsed.length !== 2) throw new DecodeError('malformed extended JSON payload');
+  return reviveTagged(parsed[0], parsed[1]);
+}
+
+/** JSON restricted to plain JSON values: the bytes are always standard JSON text. Used in raw mode. */
+export const plainJsonCodec: Codec = createJsonCodec({ extended: false });
+
+/** The default codec: JSON with the extended types (see `createJsonCodec`). */
+export const jsonCodec: Codec = createJsonCodec();

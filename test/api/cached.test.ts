@@ -1,0 +1,265 @@
+/**
+ * trove.cached(), the @trove.cached() decorator and trove.bypass(), on a private redis-server.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTrove, type ErrorEvent, type Trove } from '../../src/index.js';
+import { RedisServer, sleep } from '../helpers/redis-server.js';
+
+let server: RedisServer;
+const troves: Trove[] = [];
+let n = 0;
+function open(): Trove {
+  const t = createTrove({ redis: server.url, prefix: `c${++n}` });
+  troves.push(t);
+  return t;
+}
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+afterEach(async () => {
+  await Promise.all(troves.splice(0).map((t) => t.close()));
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe('trove.cached', () => {
+  it('computes once per distinct arguments, keyed canonically', async () => {
+    const t = open();
+    const calls: unknown[][] = [];
+    const search = t.cached(
+      async (q: { text: string; page: number }) => {
+        calls.push([q]);
+        return [`${q.text}#${q.page}`];
+      },
+      { name: 'search', region: 'search' },
+    );
+    expect(await search({ text: 'a', page: 1 })).toEqual(['a#1']);
+    expect(await search({ page: 1, text: 'a' })).toEqual(['a#1']); // key order does not matter
+    expect(await search({ text: 'a', page: 2 })).toEqual(['a#2']);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('skipArgs leaves a handle out of the key; the function still receives it', async () => {
+    const t = open();
+    let runs = 0;
+    const db1 = { conn: 1 };
+    const db2 = { conn: 2, nested: () => 'not encodable' };
+    const topBooks = t.cached(
+      async (authorId: number, db: { conn: number }) => {
+        runs++;
+        return { authorId, conn: db.conn };
+      },
+      { name: 'topBooks', region: 'books', ttl: '4h', freshFor: '1h', skipArgs: [1] },
+    );
+    expect(await topBooks(7, db1)).toEqual({ authorId: 7, conn: 1 });
+    expect(await topBooks(7, db2)).toEqual({ authorId: 7, conn: 1 });
+    expect(runs).toBe(1);
+    const keys = (await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatch(new RegExp(`^${t.prefix}:0:books:topBooks:0:[A-Za-z0-9_-]{22}$`));
+  });
+
+  it('invalidate, refresh and peek address one call', async () => {
+    const t = open();
+    let version = 0;
+    const f = t.cached(async (id: number) => `${id}v${++version}`, { name: 'f' });
+    expect(await f.peek(1)).toBeUndefined();
+    expect(await f(1)).toBe('1v1');
+    expect(await f.peek(1)).toBe('1v1');
+    expect(await f.refresh(1)).toBe('1v2');
+    expect(await f(1)).toBe('1v2');
+    await f.invalidate(1);
+    expect(await f.peek(1)).toBeUndefined();
+    expect(await f(1)).toBe('1v3');
+    expect(version).toBe(3);
+  });
+
+  it('the function version and the trove version are part of every key', async () => {
+    const a = createTrove({ redis: server.url, prefix: 'ver', version: 'deploy1' });
+    const b = createTrove({ redis: server.url, prefix: 'ver', version: 'deploy2' });
+    troves.push(a, b);
+    let runs = 0;
+    const load = async (id: number) => ++runs + id * 0;
+    const fa = a.cached(load, { name: 'load' });
+    const fb = b.cached(load, { name: 'load' });
+    const fa2 = a.cached(load, { name: 'load', version: '2' });
+    expect(await fa(1)).toBe(1);
+    expect(await fb(1)).toBe(2);
+    expect(await fa2(1)).toBe(3);
+    expect(await fa(1)).toBe(1);
+    const keys = (await server.keys()).filter((k) => k.startsWith('ver:'));
+    expect(keys.map((k) => k.split(':').slice(0, 5).join(':')).sort()).toEqual([
+      'ver:deploy1:fn:load:0',
+      'ver:deploy1:fn:load:2',
+      'ver:deploy2:fn:load:0',
+    ]);
+  });
+
+  it('a custom key function replaces the encoding', async () => {
+    const t = open();
+    const f = t.cached(async (user: { id: number; name: string }) => user.name.toUpperCase(), { name: 'upper', key: (u) => `u${u.id}` });
+    await f({ id: 5, name: 'ada' });
+    expect(await f({ id: 5, name: 'someone else' })).toBe('ADA');
+    expect((await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([`${t.prefix}:0:fn:upper:0:u5`]);
+  });
+
+  it('shouldCache decides whether a result is stored', async () => {
+    const t = open();
+    let runs = 0;
+    const f = t.cached(
+      async (q: string) => {
+        runs++;
+        return q === 'empty' ? [] : [q];
+      },
+      { name: 'sc', shouldCache: (v) => v.length > 0 },
+    );
+    await f('empty');
+    await f('empty');
+    await f('x');
+    await f('x');
+    expect(runs).toBe(3);
+  });
+
+  it('refreshTtlOnHit slides the expiry', async () => {
+    const t = open();
+    const f = t.cached(async (x: number) => x, { name: 'slide', ttl: 300, refreshTtlOnHit: true });
+    await f(1);
+    for (let i = 0; i < 4; i++) {
+      await sleep(150);
+      await f(1);
+    }
+    expect(await f.peek(1)).toBe(1); // 600 ms after the write, alive because every hit pushed it back
+    await sleep(400);
+    expect(await f.peek(1)).toBeUndefined();
+  });
+
+  it('arguments that cannot be encoded run the function uncached with an error event', async () => {
+    const t = open();
+    const errors: ErrorEvent[] = [];
+    t.on('error', (e) => errors.push(e));
+    let runs = 0;
+    const f = t.cached(
+      async (cb: () => number) => {
+        runs++;
+        return cb();
+      },
+      { name: 'withFn' },
+    );
+    expect(await f(() => 4)).toBe(4);
+    expect(await f(() => 4)).toBe(4);
+    expect(runs).toBe(2);
+    expect(errors.map((e) => [e.operation, e.error.code])).toEqual([
+      ['key', 'KEY_DERIVATION'],
+      ['key', 'KEY_DERIVATION'],
+    ]);
+    const strict = t.cached(async (cb: () => number) => cb(), { name: 'strict', onKeyError: 'throw' });
+    await expect(strict(() => 1)).rejects.toMatchObject({ code: 'KEY_DERIVATION' });
+  });
+
+  it('concurrent calls share one run', async () => {
+    const t = open();
+    let runs = 0;
+    const slow = t.cached(
+      async (id: number) => {
+        runs++;
+        await sleep(50);
+        return id * 2;
+      },
+      { name: 'slow' },
+    );
+    const out = await Promise.all(Array.from({ length: 100 }, () => slow(21)));
+    expect(out.every((v) => v === 42)).toBe(true);
+    expect(runs).toBe(1);
+  });
+
+  it('options are validated with typed errors', () => {
+    const t = open();
+    expect(() => t.cached(async () => 1)).toThrow(expect.objectContaining({ option: 'name' }));
+    expect(() => t.cached(async function named() {}, { ttl: -1 })).toThrow(expect.objectContaining({ option: 'ttl' }));
+    expect(() => t.cached(async function named() {}, { skipArgs: [-1] })).toThrow(expect.objectContaining({ option: 'skipArgs' }));
+    expect(() => t.cached(async function named() {}, { nmae: 'x' } as never)).toThrow(expect.objectContaining({ option: 'nmae' }));
+  });
+
+  it('works without Redis: the embedded store caches in-process', async () => {
+    const t = createTrove();
+    troves.push(t);
+    let runs = 0;
+    const f = t.cached(async (x: number) => {
+      runs++;
+      return x;
+    }, { name: 'mem' });
+    await f(1);
+    await f(1);
+    expect(runs).toBe(1);
+  });
+});
+
+describe('trove.bypass', () => {
+  it('skips caching for every call inside, across awaits, and only there', async () => {
+    const t = open();
+    let runs = 0;
+    const f = t.cached(async (x: number) => {
+      runs++;
+      return x;
+    }, { name: 'bp' });
+    const r = t.region('bp');
+    await t.bypass(async () => {
+      await f(1);
+      await sleep(5);
+      await f(1);
+      await r.getOrSet('k', () => 'direct');
+    });
+    expect(runs).toBe(2);
+    expect(await f.peek(1)).toBeUndefined();
+    expect(await r.get('k')).toBeUndefined();
+    await f(1);
+    await f(1);
+    expect(runs).toBe(3);
+  });
+
+  it('.uncached() is the per-call way', async () => {
+    const t = open();
+    let runs = 0;
+    const f = t.cached(async (x: number) => {
+      runs++;
+      return x;
+    }, { name: 'unc' });
+    await f(1);
+    await f.uncached(1);
+    await f(1);
+    expect(runs).toBe(2);
+  });
+});
+
+describe('@trove.cached() decorator', () => {
+  it('caches async methods with per-method options; this enters the key only through thisKey', async () => {
+    const t = open();
+    const runs = { books: 0, bio: 0 };
+    class Author {
+      constructor(readonly id: number) {}
+      @t.cached({ ttl: '1h', region: 'authors' })
+      async topBooks(limit: number): Promise<string[]> {
+        runs.books++;
+        return Array.from({ length: limit }, (_, i) => `book${i}`);
+      }
+      @t.cached({ name: 'Author.bio', thisKey: (self: Author) => self.id })
+      async bio(): Promise<string> {
+        runs.bio++;
+        return `author ${this.id}`;
+      }
+    }
+    const a = new Author(1);
+    const b = new Author(2);
+    expect(await a.topBooks(2)).toEqual(['book0', 'book1']);
+    expect(await b.topBooks(2)).toEqual(['book0', 'book1']); // shared: this is not in the key
+    expect(runs.books).toBe(1);
+    expect(await a.bio()).toBe('author 1');
+    expect(await b.bio()).toBe('author 2');
+    expect(await a.bio()).toBe('author 1');
+    expect(runs.bio).toBe(2);
+    const keys = (await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
+    expect(keys.some((k) => k.startsWith(`${t.prefix}:0:authors:Author.topBooks:0:`))).toBe(true);
+    expect(keys.filter((k) => k.startsWith(`${t.prefix}:0:fn:Author.bio:0:`))).toHaveLength(2);
+  });
+});
