@@ -79,6 +79,37 @@ export class StoreTimeoutError extends StoreError {
   }
 }
 
+/**
+ * A cold key is being computed by another process and the call's `onCold` policy is `'fail'`:
+ * retry later (e.g. answer HTTP 503 with Retry-After).
+ */
+export class ColdCacheError extends TroveError {
+  readonly key: string;
+  /** How long the computing process's lock has left, in milliseconds (-1: unknown); a sensible retry delay. */
+  readonly retryAfterMs: number;
+  constructor(key: string, retryAfterMs: number) {
+    super('COLD_CACHE', `"${key}" is not cached yet and another process is computing it; retry later`);
+    this.key = key;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A factory ran past its `hardTimeout` (it may still finish in the background and store its result). */
+export class TimeoutError extends TroveError {
+  readonly timeoutMs: number;
+  constructor(key: string, timeoutMs: number) {
+    super('FACTORY_TIMEOUT', `The factory of "${key}" did not finish within its ${timeoutMs} ms hardTimeout`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The factory of a getOrSet threw; reported in `error` events when a stale value was served instead. */
+export class FactoryError extends TroveError {
+  constructor(key: string, cause: unknown) {
+    super('FACTORY', `The factory of "${key}" failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 /** The trove was closed; no further operations are accepted. */
 export class ClosedError extends TroveError {
   constructor() {

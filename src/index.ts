@@ -24,7 +24,9 @@ export {
   type DeleteEvent,
   type ErrorEvent,
   type ComputeEvent,
+  type StaleEvent,
 } from './region/index.js';
+export type { ReadThroughOptions, OnCold } from './load/index.js';
 export type { Codec, CodecOption } from './codec/index.js';
 export type { RedisOption, MemoryStoreOptions } from './store/index.js';
 export type { Duration } from './duration.js';
@@ -38,4 +40,7 @@ export {
   StoreError,
   StoreTimeoutError,
   ClosedError,
+  ColdCacheError,
+  TimeoutError,
+  FactoryError,
 } from './errors.js';

@@ -8,8 +8,8 @@ import {
   type RegionOptions,
   type ResolvedRegionOptions,
   resolveRegionOptions,
-  SingleFlight,
 } from '../region/index.js';
+import { Loader, Notifier } from '../load/index.js';
 import { createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
 import { BypassContext } from './bypass.js';
 import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
@@ -73,6 +73,7 @@ export class Trove extends TypedEmitter {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly bypassContext = new BypassContext();
+  private readonly notifier: Notifier;
 
   constructor(options: TroveOptions = {}) {
     super();
@@ -97,18 +98,19 @@ export class Trove extends TypedEmitter {
       memory: options.memory,
       commandTimeoutMs,
       listener: {
-        onConnectionError: (err) => {
-          if (this.wants('error')) this.emit('error', { error: new StoreError(`Redis connection: ${err.message}`, { cause: err }), operation: 'connection' });
-        },
+        onConnectionError: (err) => this.reportStoreError(err, 'connection'),
       },
     });
     this.storeKind = this.store.kind;
     const layout = new KeyLayout(this.prefix, this.version);
+    this.notifier = new Notifier(this.store, layout.channel, (err) => this.reportStoreError(err, 'subscribe'));
+    // Subscribe from the start, so the first cold key already has its waiters notified.
+    void this.notifier.start();
     this.ctx = {
       store: this.store,
       layout,
       events: this,
-      flights: new SingleFlight(),
+      loader: new Loader({ store: this.store, notifier: this.notifier, lockKey: (full) => layout.lockKey(full) }),
       optionsFor: (path) => this.optionsFor(path),
       configure: (path, opts) => this.configure(path, opts, path),
       assertOpen: () => {
@@ -196,6 +198,20 @@ export class Trove extends TypedEmitter {
     return resolved;
   }
 
+  private reportStoreError(err: unknown, operation: string): void {
+    if (!this.wants('error')) return;
+    const error = err instanceof StoreError ? err : new StoreError(`Redis ${operation}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    this.emit('error', { error, operation });
+  }
+
+  /**
+   * Resolves once the trove's notification channel is subscribed (or its deadline passed), so
+   * the first cold key already wakes its waiters. Optional: every call works before it too.
+   */
+  async ready(): Promise<void> {
+    await this.notifier.start();
+  }
+
   /** Whether `close()` has been called. */
   get isClosed(): boolean {
     return this.closed;
@@ -205,6 +221,7 @@ export class Trove extends TypedEmitter {
   close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
+      this.notifier.close();
       this.closing = this.store.close();
     }
     return this.closing;

@@ -96,8 +96,10 @@ function encodePayload(codec: Codec, value: unknown): Buffer {
   } catch (error) {
     throw toSerializationError(error, codec.name);
   }
+  // resolveCodec already normalizes custom codecs; this covers a codec object passed here directly.
+  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
   if (!(payload instanceof Uint8Array)) {
-    throw new SerializationError(`codec "${codec.name}" returned ${typeof payload} from encode; expected a Uint8Array`);
+    throw new SerializationError(`codec "${codec.name}" returned ${payload === null ? 'null' : typeof payload} from encode; expected a Uint8Array`);
   }
   return asBuffer(payload);
 }

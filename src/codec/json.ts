@@ -34,6 +34,7 @@ const PLAIN_PROFILE: ValueProfile = {
   bigint: 'rejected',
   largeBigint: 'rejected',
   date: 'rejected',
+  invalidDate: 'rejected',
   map: 'rejected',
   set: 'rejected',
   buffer: 'rejected',
@@ -54,6 +55,7 @@ const EXTENDED_PROFILE: ValueProfile = {
   bigint: 'tagged',
   largeBigint: 'tagged',
   date: 'tagged',
+  invalidDate: 'tagged',
   map: 'tagged',
   set: 'tagged',
   buffer: 'tagged',
@@ -66,9 +68,10 @@ const EXTENDED_PROFILE: ValueProfile = {
  *
  * Accepted: null, booleans, numbers, strings (lone surrogates included), dense arrays, plain and null-prototype
  * objects with string keys (both decode as plain objects), plus the extended types of `JsonCodecOptions.extended`.
- * Only own enumerable string-keyed properties are stored; accessors are read once and come back as data
- * properties; non-index properties on arrays and extra properties on Dates, Maps, Sets and binary values are not
- * stored. A value referenced twice is stored twice (decoded as two equal copies).
+ * Only own enumerable string-keyed properties are stored. Accessor properties are read like data properties (as
+ * `JSON.stringify` does; a getter must return the same value each time) and come back as data properties.
+ * Non-index properties of arrays and extra properties of Dates, Maps, Sets and binary values are not stored.
+ * A value referenced twice is stored twice (decoded as two equal copies).
  *
  * Rejected: functions, symbols (as values or as keys), cyclic references, sparse array holes, and instances of any
  * other class (RegExp, Error, Promise, WeakMap, typed arrays other than Uint8Array, boxed primitives, user
@@ -91,6 +94,7 @@ export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
     },
     decode: extended ? decodeExtended : decodePlain,
   };
+  Object.freeze(codec);
   registerCodec(codec, CODEC_IDS.json, extended ? plainJsonCodec : undefined);
   return codec;
 }

@@ -15,7 +15,7 @@ export interface MsgpackCodecOptions {
    *   type tags: the payload is then a 0xC1 byte (a code MessagePack never uses) followed by the MessagePack
    *   array `[safeValue, typeTags]` (see `tags.ts`).
    * - `false` (portable; used in raw mode): only standard MessagePack is written, so any MessagePack library can
-   *   read the bytes. Accepted beyond plain data: Date (timestamp extension -1), Buffer (bin), BigInt within
+   *   read the bytes. Accepted beyond plain data: valid Dates (timestamp extension -1), Buffer (bin), BigInt within
    *   64 bits (int64/uint64), NaN and ±Infinity (float64). Everything else is rejected with a
    *   `SerializationError`.
    *
@@ -36,6 +36,7 @@ const EXTENDED_PROFILE: ValueProfile = {
   bigint: 'native', // int64 / uint64
   largeBigint: 'native', // msgpackr extension 0x42
   date: 'native', // timestamp extension -1
+  invalidDate: 'native', // msgpackr's 1-byte timestamp, which other libraries reject
   map: 'tagged', // a MessagePack map decodes either always as an object or always as a Map
   set: 'tagged', // tagged rather than msgpackr's Set extension, so Sets containing tagged values work
   buffer: 'native', // bin
@@ -53,6 +54,7 @@ const PORTABLE_PROFILE: ValueProfile = {
   undefined: 'rejected',
   negativeZero: 'rejected',
   largeBigint: 'rejected',
+  invalidDate: 'rejected',
   map: 'rejected',
   set: 'rejected',
   uint8Array: 'rejected',
@@ -96,7 +98,8 @@ const packr = new Packr({
  * Rejected with a `SerializationError` naming the path: functions, symbols (values or keys), cyclic references
  * (a value referenced twice is stored twice), sparse array holes, instances of any other class (RegExp, Error,
  * other typed arrays, user classes, subclasses of the supported built-ins). Only own enumerable string-keyed
- * properties are stored; accessors are read once.
+ * properties are stored; accessor properties are read like data properties (a getter must return the same value
+ * each time); non-index properties of arrays are not stored.
  */
 export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
   const extended = options.extended ?? true;
@@ -118,6 +121,7 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
     },
     decode: extended ? decodeExtended : decodePortable,
   };
+  Object.freeze(codec);
   registerCodec(codec, CODEC_IDS.msgpack, extended ? portableMsgpackCodec : undefined);
   return codec;
 }

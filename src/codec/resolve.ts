@@ -69,6 +69,7 @@ function wrapCustomCodec(custom: CustomCodec): Codec {
       return custom.decode(bytes);
     },
   };
+  Object.freeze(codec);
   registerCodec(codec, CODEC_IDS.custom);
   wrappers.set(custom, codec);
   return codec;

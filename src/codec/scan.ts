@@ -15,18 +15,27 @@ export interface ValueProfile {
   readonly label: string;
   /** Appended to the message when an extended kind is rejected (e.g. which codec would accept it). */
   readonly hint: string;
+  /** `undefined` as a property value, array element or the whole value. */
   readonly undefined: Handling;
   /** NaN, Infinity, -Infinity. */
   readonly nonFinite: Handling;
+  /** -0 (as distinct from 0). */
   readonly negativeZero: Handling;
   /** BigInts that fit in a signed or unsigned 64-bit integer. */
   readonly bigint: Handling;
   /** BigInts outside the 64-bit range. */
   readonly largeBigint: Handling;
+  /** Dates, valid or not. */
   readonly date: Handling;
+  /** Invalid Dates, checked in addition to `date`. */
+  readonly invalidDate: Handling;
+  /** Maps with any keys. */
   readonly map: Handling;
+  /** Sets. */
   readonly set: Handling;
+  /** Buffers (decoded as Buffers). */
   readonly buffer: Handling;
+  /** Uint8Arrays that are not Buffers (decoded as Uint8Arrays). */
   readonly uint8Array: Handling;
   /** Strings (values or property names) containing a lone UTF-16 surrogate. */
   readonly illFormedString: Handling;
@@ -40,8 +49,9 @@ export interface ValueProfile {
 
 type Feature = Exclude<keyof ValueProfile, 'label' | 'hint' | 'graphs'>;
 
-const MIN_INT64 = -(2n ** 63n);
-const MAX_UINT64 = 2n ** 64n - 1n;
+/** BigInts in [MIN_INT64, MAX_UINT64] fit a MessagePack int64 or uint64. */
+export const MIN_INT64 = -(2n ** 63n);
+export const MAX_UINT64 = 2n ** 64n - 1n;
 
 interface ScanState {
   readonly profile: ValueProfile;
@@ -111,6 +121,7 @@ function visitObject(o: object, s: ScanState): void {
     }
   } else if (proto === Date.prototype && types.isDate(o)) {
     handle(s, 'date', 'a Date');
+    if (s.profile.invalidDate !== 'native' && Number.isNaN(o.getTime())) handle(s, 'invalidDate', 'an Invalid Date');
   } else if (proto === Buffer.prototype && types.isUint8Array(o)) {
     handle(s, 'buffer', 'a Buffer');
   } else if (proto === Uint8Array.prototype && types.isUint8Array(o)) {

@@ -1,7 +1,7 @@
 import { types } from 'node:util';
 import { DecodeError, SerializationError } from '../errors.js';
 import { asBuffer, isWellFormed } from './bytes.js';
-import type { ValueProfile } from './scan.js';
+import { MAX_UINT64, MIN_INT64, type ValueProfile } from './scan.js';
 
 /**
  * Out-of-band type tags: how the extended json and msgpack codecs store values their format cannot express.
@@ -31,9 +31,6 @@ export type Tag = 'undef' | 'num' | 'date' | 'big' | 'buf' | 'u8' | 'map' | 'set
 
 type Path = (string | number)[];
 export type TagList = [Path, Tag][];
-
-const MIN_INT64 = -(2n ** 63n);
-const MAX_UINT64 = 2n ** 64n - 1n;
 
 interface DescribeState {
   readonly profile: ValueProfile;

@@ -12,6 +12,7 @@ const V8_PROFILE: ValueProfile = {
   bigint: 'native',
   largeBigint: 'native',
   date: 'native',
+  invalidDate: 'native',
   map: 'native',
   set: 'native',
   buffer: 'native',
@@ -52,7 +53,7 @@ class CopyingDeserializer extends DefaultDeserializer {
  * as are RegExp, Error and typed arrays other than Uint8Array, to keep the accepted types the same as the other
  * built-in codecs.
  */
-export const v8Codec: Codec = {
+export const v8Codec: Codec = Object.freeze({
   name: 'v8',
   encode(value: unknown): Uint8Array {
     try {
@@ -67,5 +68,5 @@ export const v8Codec: Codec = {
     deserializer.readHeader();
     return deserializer.readValue();
   },
-};
+});
 registerCodec(v8Codec, CODEC_IDS.v8);

@@ -14,6 +14,7 @@ export function regionSegments(name: string, option = 'region'): string[] {
     if (!SEGMENT.test(p)) {
       throw new InvalidOptionError(option, `invalid region name '${name}': each dot-separated part must match [A-Za-z0-9_-]+`);
     }
+    if (p.startsWith('__')) throw new InvalidOptionError(option, `invalid region name '${name}': names starting with '__' are reserved`);
   }
   return parts;
 }
@@ -40,5 +41,15 @@ export class KeyLayout {
   /** The common start of every key of a region. */
   regionBase(path: string): string {
     return `${this.prefix}:${this.version}:${path}:`;
+  }
+
+  /** The lock guarding the computation of an entry: `<prefix>:<version>:__lock:<rest of the entry key>`. */
+  lockKey(entryKey: string): string {
+    return `${this.prefix}:${this.version}:__lock:${entryKey.slice(this.prefix.length + this.version.length + 2)}`;
+  }
+
+  /** The pub/sub channel on which the trove's processes tell each other about stored values. */
+  get channel(): string {
+    return `${this.prefix}:${this.version}:__notify`;
   }
 }

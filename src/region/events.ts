@@ -44,6 +44,14 @@ export interface ErrorEvent {
   key?: string;
 }
 
+/** A stale value (past `freshFor`) was answered. */
+export interface StaleEvent {
+  region: string;
+  key: string;
+  /** `'refreshing'`: another caller or process is refreshing it; `'fail-safe'`: the factory failed; `'timeout'`: the factory passed its soft or hard timeout. */
+  reason: 'refreshing' | 'fail-safe' | 'timeout';
+}
+
 /** A factory computed a value in getOrSet. */
 export interface ComputeEvent {
   region: string;
@@ -58,6 +66,7 @@ export interface TroveEventMap {
   delete: DeleteEvent;
   error: ErrorEvent;
   compute: ComputeEvent;
+  stale: StaleEvent;
 }
 
 export type TroveEventName = keyof TroveEventMap;

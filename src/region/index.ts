@@ -1,5 +1,4 @@
 export { Region, type RegionContext, type Key, type Factory, type GetOrSetOptions } from './region.js';
-export { SingleFlight } from './single-flight.js';
 export {
   checkRegionOptions,
   resolveRegionOptions,

@@ -2,12 +2,13 @@ import type { Codec, CodecOption } from '../codec/index.js';
 import { resolveCodec } from '../codec/index.js';
 import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError } from '../errors.js';
+import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
 
 /** Compression applied to encoded values at or above `compressThreshold` bytes. */
 export type CompressionOption = 'deflate' | 'gzip' | 'brotli' | false;
 
 /** Defaults of a region; every option is inherited from the parent region, then the trove. */
-export interface RegionOptions {
+export interface RegionOptions extends ReadThroughOptions {
   /**
    * Hard expiry in Redis: milliseconds or a string like `'10m'`. `Infinity` stores without expiry.
    * @defaultValue `'1h'`
@@ -58,9 +59,10 @@ export interface ResolvedRegionOptions {
   compressThreshold: number;
   raw: boolean;
   maxValueBytes: number;
+  readThrough: ResolvedReadThrough;
 }
 
-export const DEFAULT_REGION_OPTIONS: Readonly<Required<Omit<RegionOptions, 'freshFor'>>> = {
+export const DEFAULT_REGION_OPTIONS: Readonly<Required<Pick<RegionOptions, 'ttl' | 'codec' | 'compression' | 'compressThreshold' | 'raw' | 'maxValueBytes'>>> = {
   ttl: '1h',
   codec: 'json',
   compression: false,
@@ -69,7 +71,7 @@ export const DEFAULT_REGION_OPTIONS: Readonly<Required<Omit<RegionOptions, 'fres
   maxValueBytes: 8 * 1024 * 1024,
 };
 
-const KNOWN = new Set(['ttl', 'freshFor', 'codec', 'compression', 'compressThreshold', 'raw', 'maxValueBytes']);
+const KNOWN = new Set<string>(['ttl', 'freshFor', 'codec', 'compression', 'compressThreshold', 'raw', 'maxValueBytes', ...READ_THROUGH_KEYS]);
 
 /** Validates one layer of options (so a bad option is reported where it was given). */
 export function checkRegionOptions(opts: RegionOptions | undefined, where: string): void {
@@ -91,14 +93,17 @@ export function checkRegionOptions(opts: RegionOptions | undefined, where: strin
     nonNegativeInt(opts.maxValueBytes, `${p}maxValueBytes`);
     if (opts.maxValueBytes < 1) throw new InvalidOptionError(`${p}maxValueBytes`, 'must be at least 1');
   }
+  applyReadThrough(DEFAULT_READ_THROUGH, opts, where);
 }
 
 /** Merges option layers (outermost first) and resolves them. */
 export function resolveRegionOptions(layers: readonly (RegionOptions | undefined)[], where: string): ResolvedRegionOptions {
   const merged: RegionOptions = { ...DEFAULT_REGION_OPTIONS };
   let freshFor: Duration | undefined;
+  let readThrough = DEFAULT_READ_THROUGH;
   for (const layer of layers) {
     if (!layer) continue;
+    readThrough = applyReadThrough(readThrough, layer, where);
     for (const [k, v] of Object.entries(layer)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
     // A layer that sets ttl without freshFor resets freshFor to "fresh until expiry".
     if (layer.freshFor !== undefined) freshFor = layer.freshFor;
@@ -117,6 +122,7 @@ export function resolveRegionOptions(layers: readonly (RegionOptions | undefined
     compressThreshold: merged.compressThreshold!,
     raw,
     maxValueBytes: merged.maxValueBytes!,
+    readThrough,
   };
 }
 

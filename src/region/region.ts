@@ -2,18 +2,18 @@ import { performance } from 'node:perf_hooks';
 import { type DecodedEntry, decodeEntry, encodeEntry } from '../codec/index.js';
 import { DecodeError, InvalidOptionError, StoreError, TroveError, ValueTooLargeError } from '../errors.js';
 import type { KeyLayout } from '../keys/index.js';
+import { applyReadThrough, type EntryAccess, type Loader, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
 import { regionSegments } from '../keys/index.js';
 import type { Store, WriteOp } from '../store/index.js';
 import type { EventSink } from './events.js';
 import { type RegionOptions, type ResolvedRegionOptions, resolveWrite, type WriteOptions } from './options.js';
-import type { SingleFlight } from './single-flight.js';
 
 /** What a region needs from the trove that owns it. */
 export interface RegionContext {
   readonly store: Store;
   readonly layout: KeyLayout;
   readonly events: EventSink;
-  readonly flights: SingleFlight;
+  readonly loader: Loader;
   /** Effective options of a region path (trove defaults, then each ancestor's, then its own). */
   optionsFor(path: string): ResolvedRegionOptions;
   /** Records options given for a region path. */
@@ -27,8 +27,8 @@ export interface RegionContext {
 /** A user key: a string (numbers are converted with `String`). */
 export type Key = string | number;
 
-/** Options of `getOrSet`. */
-export interface GetOrSetOptions extends WriteOptions {
+/** Options of `getOrSet`: write options, read-through options (overriding the region's), and these. */
+export interface GetOrSetOptions extends WriteOptions, ReadThroughOptions {
   /** On a hit, push the hard expiry back to a full `ttl` (sliding expiry; one extra pipelined command). @defaultValue `false` */
   refreshTtlOnHit?: boolean;
   /** Return false to answer a computed value without storing it (e.g. an empty result). @defaultValue store everything */
@@ -102,16 +102,19 @@ export class Region<V = unknown> {
   }
 
   /**
-   * Returns the cached value, or runs `factory` once (concurrent callers in this process share
-   * the run), stores its result and returns it. A stale value (past `freshFor`) is recomputed.
+   * Returns the cached value while fresh. On a miss, one process computes it (a Redis lock; the
+   * others wait for its notification, or follow `onCold`); a stale value is answered at once while
+   * one process refreshes it; a failing factory is answered by the stale value (fail-safe).
    * Store failures never fail the call: the factory's result is returned regardless.
    */
   getOrSet<T = V>(key: Key, factory: Factory<T>, opts?: GetOrSetOptions): Promise<T> {
     let k: string;
+    let rt: ResolvedReadThrough;
     try {
       k = checkKey(key);
       this.ctx.assertOpen();
       if (typeof factory !== 'function') throw new InvalidOptionError('factory', 'getOrSet needs a function');
+      rt = this.readThroughFor(opts);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -121,38 +124,62 @@ export class Region<V = unknown> {
     return this.ctx.store.get(full).then(
       (buf) => {
         const entry = buf === null ? undefined : this.decode(k, buf);
-        if (entry !== undefined && (entry.freshUntil === undefined || entry.freshUntil > Date.now())) {
-          this.emitHit(k, started, entry);
+        if (entry === undefined) {
+          this.emitMiss(k, started);
+          return this.ctx.loader.miss(this.job(k, full, factory, opts, rt));
+        }
+        this.emitHit(k, started, entry);
+        if (entry.freshUntil === undefined || entry.freshUntil > Date.now()) {
           if (opts?.refreshTtlOnHit) this.touch(k, full, opts);
+          if (rt.eagerRefresh !== undefined) this.ctx.loader.eager(this.job(k, full, factory, opts, rt), entry);
           return entry.value as T;
         }
-        this.emitMiss(k, started);
-        return this.compute(k, full, factory, opts);
+        return this.ctx.loader.stale(this.job(k, full, factory, opts, rt), entry);
       },
       (err: unknown) => {
         this.emitError(err, 'get', k);
         this.emitMiss(k, started);
         // The store just failed this read; a write now would most likely wait out a second deadline.
-        return this.compute(k, full, factory, opts, false);
+        return this.ctx.loader.direct(this.job(k, full, factory, opts, rt));
       },
     );
   }
 
-  private compute<T>(k: string, full: string, factory: Factory<T>, opts: GetOrSetOptions | undefined, store = true): Promise<T> {
-    return this.ctx.flights.run(full, async () => {
-      const started = this.ctx.events.wants('compute') ? performance.now() : 0;
-      const value = await factory();
-      if (started !== 0) this.ctx.events.emit('compute', { region: this.path, key: k, durationMs: performance.now() - started });
-      if (!store || (opts?.shouldCache && !opts.shouldCache(value))) return value;
-      try {
-        await this.write(k, value, opts);
-      } catch (err) {
-        // The computed value is still the answer; failing to cache it is reported, not thrown.
-        this.emitError(err, 'set', k);
-      }
-      return value;
-    });
+  private readThroughFor(opts: GetOrSetOptions | undefined): ResolvedReadThrough {
+    const base = this.options.readThrough;
+    if (opts === undefined) return base;
+    for (const name of READ_THROUGH_KEYS) if (opts[name] !== undefined) return applyReadThrough(base, opts, '');
+    return base;
   }
+
+  private job<T>(k: string, full: string, factory: Factory<T>, write: GetOrSetOptions | undefined, rt: ResolvedReadThrough) {
+    return { key: k, full, factory, write, rt, access: this.access };
+  }
+
+  /** How the loader reads, writes and reports for this region. */
+  private readonly access: EntryAccess<GetOrSetOptions> = {
+    read: (full, k) => this.ctx.store.get(full).then((buf) => (buf === null ? undefined : this.decode(k, buf))),
+    encode: (value, write, freshForMs) => {
+      const options = this.options;
+      if (freshForMs === undefined) return this.encode(value, options, write);
+      // Fail-safe: keep the value alive at least as long as it is to be served.
+      const { ttlMs } = resolveWrite(options, write);
+      return this.encode(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs });
+    },
+    store: (full, bytes, ttlMs) => this.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined),
+    freshForMs: (write) => resolveWrite(this.options, write).freshForMs,
+    shouldCache: (value, write) => !write?.shouldCache || write.shouldCache(value),
+    onSet: (k, bytes, ttlMs, startedAt) => {
+      if (this.ctx.events.wants('set')) this.ctx.events.emit('set', { region: this.path, key: k, bytes, ttlMs, durationMs: performance.now() - startedAt });
+    },
+    onCompute: (k, durationMs) => {
+      if (this.ctx.events.wants('compute')) this.ctx.events.emit('compute', { region: this.path, key: k, durationMs });
+    },
+    onStale: (k, reason) => {
+      if (this.ctx.events.wants('stale')) this.ctx.events.emit('stale', { region: this.path, key: k, reason });
+    },
+    onError: (err, operation, k) => this.emitError(err, operation, k),
+  };
 
   /** Sliding expiry: resets the hard expiry of an entry that was just read. */
   private touch(k: string, full: string, opts: GetOrSetOptions): void {

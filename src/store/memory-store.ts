@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
 import { globToRegExp } from './glob.js';
-import type { Store, WriteOp } from './store.js';
+import type { ChannelListener, LockAttempt, Store, WriteOp } from './store.js';
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
 export interface MemoryStoreOptions {
@@ -20,6 +20,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly cache: LRUCache<string, Buffer>;
   private closed = false;
+  private readonly channels = new Map<string, Set<ChannelListener>>();
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.cache = new LRUCache<string, Buffer>({
@@ -90,6 +91,66 @@ export class MemoryStore implements Store {
     }
   }
 
+  // Locks live in the same LRU as values, like in Redis: a flush or an eviction drops them too.
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
+    this.check();
+    if (this.cache.has(key)) {
+      const left = this.cache.getRemainingTTL(key);
+      return { acquired: false, ttlMs: Number.isFinite(left) ? Math.max(0, Math.round(left)) : -1 };
+    }
+    this.cache.set(key, Buffer.from(token), { ttl: Math.max(1, Math.ceil(ttlMs)) });
+    return { acquired: true };
+  }
+
+  async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    this.check();
+    if (this.cache.get(key)?.toString() !== token) return false;
+    this.cache.set(key, Buffer.from(token), { ttl: Math.max(1, Math.ceil(ttlMs)) });
+    return true;
+  }
+
+  async releaseLock(key: string, token: string): Promise<boolean> {
+    this.check();
+    if (this.cache.get(key)?.toString() !== token) return false;
+    return this.cache.delete(key);
+  }
+
+  async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
+    this.check();
+    this.write(key, value, ttlMs);
+    if (this.cache.get(lockKey)?.toString() === token) this.cache.delete(lockKey);
+    this.deliver(channel, message);
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    this.check();
+    this.deliver(channel, message);
+  }
+
+  private deliver(channel: string, message: string): void {
+    const set = this.channels.get(channel);
+    if (!set) return;
+    // Asynchronous like a network delivery, so publishers never re-enter listeners synchronously.
+    queueMicrotask(() => {
+      for (const l of set) l.onMessage(message);
+    });
+  }
+
+  readonly subscribed = true;
+
+  async subscribe(channel: string, listener: ChannelListener): Promise<() => void> {
+    this.check();
+    let set = this.channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+
   async *scan(match: string, count = 500): AsyncIterable<string[]> {
     this.check();
     const re = globToRegExp(match);
@@ -108,6 +169,7 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.channels.clear();
     this.cache.clear();
   }
 }

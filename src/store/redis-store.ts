@@ -1,8 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
-import type { Store, StoreListener, WriteOp } from './store.js';
+import { ACQUIRE, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
+import type { ChannelListener, LockAttempt, Store, StoreListener, WriteOp } from './store.js';
 
 export interface RedisStoreOptions {
   /** Deadline for every Redis operation, in milliseconds. */
@@ -47,6 +48,9 @@ export class RedisStore implements Store {
   private readonly batcher: GetBatcher;
   private readonly readyWaiters = new Set<ReadyWaiter>();
   private closed = false;
+  private subscriber: Redis | undefined;
+  private readonly channels = new Map<string, Set<ChannelListener>>();
+  private subscriptionLive = false;
 
   constructor(
     readonly client: Redis,
@@ -149,6 +153,117 @@ export class RedisStore implements Store {
     });
   }
 
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
+    const r = Number(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, Math.max(1, Math.ceil(ttlMs))])));
+    return r === -1 ? { acquired: true } : { acquired: false, ttlMs: r >= 0 ? r : -1 };
+  }
+
+  async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.run('renewLock', () => RENEW.run(this.client, [key], [token, Math.max(1, Math.ceil(ttlMs))]))) === 1;
+  }
+
+  async releaseLock(key: string, token: string): Promise<boolean> {
+    return Number(await this.run('releaseLock', () => RELEASE.run(this.client, [key], [token]))) === 1;
+  }
+
+  async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
+    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
+    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message]));
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.run('publish', () => this.client.publish(channel, message));
+  }
+
+  get subscribed(): boolean {
+    return this.subscriptionLive;
+  }
+
+  async subscribe(channel: string, listener: ChannelListener): Promise<() => void> {
+    if (this.closed) throw new StoreError('Store is closed');
+    const sub = this.subscriberClient();
+    let set = this.channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+    }
+    set.add(listener);
+    if (sub.status === 'ready' && this.subscriptionLive) await withDeadline('subscribe', this.opts.commandTimeoutMs, sub.subscribe(channel));
+    else await this.untilLive();
+    return () => {
+      const current = this.channels.get(channel);
+      if (!current?.delete(listener) || current.size > 0) return;
+      this.channels.delete(channel);
+      if (sub.status === 'ready') sub.unsubscribe(channel).catch(() => {});
+    };
+  }
+
+  /**
+   * A dedicated connection for pub/sub (a subscribed connection cannot run other commands).
+   * It resubscribes itself after a reconnect and tells listeners, since messages sent while it
+   * was away are lost.
+   */
+  private subscriberClient(): Redis {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.client.duplicate({
+      enableOfflineQueue: true,
+      autoResubscribe: false,
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: false,
+      retryStrategy: reconnectDelay,
+      lazyConnect: false,
+      disconnectTimeout: 50,
+      connectionName: undefined,
+    });
+    this.subscriber = sub;
+    sub.on('error', this.onError);
+    sub.on('message', (channel: string, message: string) => {
+      const set = this.channels.get(channel);
+      if (set) for (const l of set) l.onMessage(message);
+    });
+    sub.on('close', () => {
+      if (!this.subscriptionLive) return;
+      this.subscriptionLive = false;
+      this.resetListeners();
+    });
+    sub.on('ready', () => {
+      const channels = [...this.channels.keys()];
+      const confirmed = channels.length === 0 ? Promise.resolve(0) : sub.subscribe(...channels);
+      confirmed.then(
+        () => {
+          if (this.closed) return;
+          this.subscriptionLive = true;
+          this.resetListeners();
+          for (const done of [...this.liveWaiters]) done();
+        },
+        (err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))),
+      );
+    });
+    return sub;
+  }
+
+  private readonly liveWaiters = new Set<() => void>();
+
+  /** Waits (up to the deadline) for the subscriber connection to confirm its subscriptions. */
+  private untilLive(): Promise<void> {
+    if (this.subscriptionLive) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.liveWaiters.delete(done);
+        resolve();
+      };
+      // Not fatal if it takes longer: the subscription activates on (re)connect, and
+      // `subscribed` tells whether messages are flowing.
+      const timer = setTimeout(done, this.opts.commandTimeoutMs);
+      this.liveWaiters.add(done);
+    });
+  }
+
+  private resetListeners(): void {
+    for (const set of this.channels.values()) for (const l of set) l.onReset?.();
+  }
+
   async *scan(match: string, count = 500): AsyncIterable<string[]> {
     let cursor = '0';
     do {
@@ -161,6 +276,11 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.subscriptionLive = false;
+    this.channels.clear();
+    for (const done of [...this.liveWaiters]) done();
+    const sub = this.subscriber;
+    const subClosed = sub ? closeClient(sub, this.opts.commandTimeoutMs, true) : Promise.resolve();
     for (const w of this.readyWaiters) {
       clearTimeout(w.timer);
       w.reject(new StoreError('Store is closed'));
@@ -169,35 +289,49 @@ export class RedisStore implements Store {
     this.client.off('ready', this.onReady);
     if (!this.opts.owned) {
       this.client.off('error', this.onError);
+      await subClosed;
       return;
     }
-    // Keep swallowing connection errors until the socket is gone: an 'error' event without a
-    // listener would crash the process.
-    this.client.on('error', () => {});
     this.client.off('error', this.onError);
-    const status = this.client.status;
-    if (status === 'end') return;
-    // Between attempts ('reconnecting', 'close') there is no socket: disconnect only cancels the
-    // pending attempt and ioredis emits no 'end', so there is nothing to wait for.
-    const socketOpen = status !== 'reconnecting' && status !== 'close';
-    let timer: NodeJS.Timeout | undefined;
-    const ended = new Promise<void>((resolve) => {
-      this.client.once('end', resolve);
-      timer = setTimeout(resolve, this.opts.commandTimeoutMs);
-    });
-    if (status === 'ready') {
-      try {
-        await withDeadline('quit', this.opts.commandTimeoutMs, this.client.quit());
-      } catch {
-        // Falls through to disconnect below.
-      }
-    }
-    this.client.disconnect(false);
-    // Resolve once the socket is really gone, so nothing of ours outlives close().
-    if (socketOpen) await ended;
-    clearTimeout(timer);
+    await Promise.all([closeClient(this.client, this.opts.commandTimeoutMs, false), subClosed]);
   }
 }
+
+/**
+ * Closes an ioredis connection and resolves once its socket is gone, so nothing of ours
+ * outlives close(). QUIT first when connected, so the server sees a clean goodbye.
+ */
+async function closeClient(client: Redis, timeoutMs: number, ownListeners: boolean): Promise<void> {
+  // Keep swallowing connection errors until the socket is gone: an 'error' event without a
+  // listener would crash the process.
+  client.on('error', () => {});
+  if (ownListeners) {
+    client.removeAllListeners('message');
+    client.removeAllListeners('ready');
+    client.removeAllListeners('close');
+  }
+  const status = client.status;
+  if (status === 'end') return;
+  // Between attempts ('reconnecting', 'close') there is no socket: disconnect only cancels the
+  // pending attempt and ioredis emits no 'end', so there is nothing to wait for.
+  const socketOpen = status !== 'reconnecting' && status !== 'close';
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<void>((resolve) => {
+    client.once('end', resolve);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  if (status === 'ready') {
+    try {
+      await withDeadline('quit', timeoutMs, client.quit());
+    } catch {
+      // Falls through to disconnect below.
+    }
+  }
+  client.disconnect(false);
+  if (socketOpen) await ended;
+  clearTimeout(timer);
+}
+
 
 /** Turns a synchronous throw from the driver (e.g. stream not writeable) into a rejection. */
 function safeSend<T>(send: () => Promise<T>): Promise<T> {

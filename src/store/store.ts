@@ -16,6 +16,19 @@ export interface StoreListener {
   onReady?(): void;
 }
 
+/** Outcome of a lock attempt: acquired, or held by someone else for `ttlMs` more milliseconds (-1: unknown). */
+export type LockAttempt = { readonly acquired: true } | { readonly acquired: false; readonly ttlMs: number };
+
+/** Receives the messages of a subscribed channel. */
+export interface ChannelListener {
+  onMessage(message: string): void;
+  /**
+   * The subscription was interrupted (connection lost) or restored: messages may have been
+   * missed in between, so anything derived from them must be rechecked.
+   */
+  onReset?(): void;
+}
+
 export interface Store {
   /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
   readonly kind: 'redis' | 'memory';
@@ -33,6 +46,24 @@ export interface Store {
   exists(key: string): Promise<boolean>;
   /** Applies the writes atomically (MULTI/EXEC on Redis): all or none. */
   exec(ops: readonly WriteOp[]): Promise<void>;
+  /** Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. */
+  acquireLock(key: string, token: string, ttlMs: number): Promise<LockAttempt>;
+  /** Extends the lease if `token` still holds the lock; resolves to whether it did. */
+  renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lock if `token` still holds it (compare-and-delete); resolves to whether it did. */
+  releaseLock(key: string, token: string): Promise<boolean>;
+  /**
+   * In one atomic step: stores the value, releases the lock if `token` still holds it, and
+   * publishes `message` on `channel`. A lock that vanished (expired, flushed) does not prevent
+   * the write.
+   */
+  storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void>;
+  /** Publishes a message to every subscriber of the channel (every process). */
+  publish(channel: string, message: string): Promise<void>;
+  /** Subscribes to a channel; resolves once the subscription is active, to an unsubscribe function. */
+  subscribe(channel: string, listener: ChannelListener): Promise<() => void>;
+  /** Whether subscriptions are currently active (messages are being received). */
+  readonly subscribed: boolean;
   /** Iterates the keys matching a Redis glob pattern in batches, without blocking the server. */
   scan(match: string, count?: number): AsyncIterable<string[]>;
   /** Releases connections and timers that the store owns. */

@@ -116,15 +116,42 @@ for (const [name, make] of Object.entries(stores)) {
       expect(calls).toBe(1);
     });
 
-    it('getOrSet recomputes once freshFor has passed, and keeps the value until ttl', async () => {
-      const r = open().region('fresh', { ttl: '10s', freshFor: 60 });
+    it('past freshFor, getOrSet answers the stale value at once and refreshes it once behind the callers', async () => {
+      const t = open();
+      const stale: string[] = [];
+      t.on('stale', (e) => stale.push(e.reason));
+      const r = t.region('fresh', { ttl: '10s', freshFor: 300 });
       let calls = 0;
-      const factory = () => ++calls;
+      const factory = async () => {
+        await sleep(30);
+        return ++calls;
+      };
       expect(await r.getOrSet('k', factory)).toBe(1);
       expect(await r.getOrSet('k', factory)).toBe(1);
-      await sleep(120);
+      await sleep(350);
       expect(await r.get('k')).toBe(1); // stale but present
+      const during = await Promise.all(Array.from({ length: 20 }, () => r.getOrSet('k', factory)));
+      expect(during).toEqual(Array(20).fill(1));
+      const deadline = Date.now() + 2_000;
+      while (calls < 2 && Date.now() < deadline) await sleep(5);
+      await sleep(20);
+      expect(calls).toBe(2);
       expect(await r.getOrSet('k', factory)).toBe(2);
+      expect(stale).toEqual(Array(20).fill('refreshing'));
+    });
+
+    it("staleRefresh 'blocking': the first caller waits for the new value, the others get the stale one", async () => {
+      const r = open().region('blocking', { ttl: '10s', freshFor: 50, staleRefresh: 'blocking' });
+      let calls = 0;
+      const factory = async () => {
+        await sleep(40);
+        return ++calls;
+      };
+      await r.getOrSet('k', factory);
+      await sleep(80);
+      const [first, ...rest] = await Promise.all(Array.from({ length: 10 }, () => r.getOrSet('k', factory)));
+      expect(first).toBe(2);
+      expect(rest).toEqual(Array(9).fill(1));
       expect(calls).toBe(2);
     });
 

@@ -138,6 +138,48 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(got.map((b) => b?.toString() ?? null)).toEqual(['1', '2', null]);
     });
 
+    it('locks: one holder at a time, compare-and-delete release, renewal by token only', async () => {
+      expect(await fx.store.acquireLock('L', 'tokA', 1_000)).toEqual({ acquired: true });
+      const second = await fx.store.acquireLock('L', 'tokB', 1_000);
+      expect(second.acquired).toBe(false);
+      if (!second.acquired) {
+        expect(second.ttlMs).toBeGreaterThan(800);
+        expect(second.ttlMs).toBeLessThanOrEqual(1_000);
+      }
+      expect(await fx.store.renewLock('L', 'tokB', 5_000)).toBe(false);
+      expect(await fx.store.renewLock('L', 'tokA', 5_000)).toBe(true);
+      expect(await fx.store.releaseLock('L', 'tokB')).toBe(false);
+      expect(await fx.store.releaseLock('L', 'tokA')).toBe(true);
+      expect(await fx.store.releaseLock('L', 'tokA')).toBe(false);
+      expect(await fx.store.acquireLock('L', 'tokB', 60)).toEqual({ acquired: true });
+      await sleep(120); // the lease lapses by itself
+      expect(await fx.store.acquireLock('L', 'tokC', 1_000)).toEqual({ acquired: true });
+    });
+
+    it('storeAndRelease writes, releases only its own lock, and publishes', async () => {
+      const got: string[] = [];
+      const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(m) });
+      await fx.store.acquireLock('lock1', 'mine', 5_000);
+      await fx.store.storeAndRelease('v1', Buffer.from('value'), 10_000, 'lock1', 'mine', 'chan', 'done:v1');
+      expect((await fx.store.get('v1'))?.toString()).toBe('value');
+      expect(await fx.store.exists('lock1')).toBe(false);
+      await fx.store.acquireLock('lock2', 'theirs', 5_000);
+      await fx.store.storeAndRelease('v2', Buffer.from('other'), undefined, 'lock2', 'mine', 'chan', 'done:v2');
+      expect((await fx.store.get('v2'))?.toString()).toBe('other');
+      expect(await fx.store.exists('lock2')).toBe(true); // not ours: left alone
+      // a lock that vanished does not prevent the write
+      await fx.store.storeAndRelease('v3', Buffer.from('x'), 10_000, 'nolock', 'mine', 'chan', 'done:v3');
+      expect((await fx.store.get('v3'))?.toString()).toBe('x');
+      const deadline = Date.now() + 2_000;
+      while (got.length < 3 && Date.now() < deadline) await sleep(5);
+      expect(got).toEqual(['done:v1', 'done:v2', 'done:v3']);
+      unsubscribe();
+      await fx.store.publish('chan', 'after');
+      await sleep(50);
+      expect(got).toHaveLength(3);
+      expect(fx.store.subscribed).toBe(true);
+    });
+
     it('scan yields exactly the keys matching a glob, escaped specials included', async () => {
       const keys = ['p:a:1', 'p:a:2', 'p:a.b:1', 'p:b:1', 'p:a*:1', 'q:a:1'];
       for (const k of keys) await fx.store.set(k, Buffer.from('v'), undefined);

@@ -67,9 +67,15 @@
  *   the argument index): functions, symbols, symbol-keyed properties, class instances without a hook
  *   (the message names the class), WeakMap, WeakSet, Promise, cyclic structures (the message says
  *   "cyclic"), nesting deeper than {@link MAX_DEPTH}, and any error thrown by a getter or hook. A value
- *   reached twice without a cycle (a DAG) is fine and is encoded at each place it occurs.
- *   Path segments: array index (number), object key, `<key #i>` / the key (or `<value #i>`) / `<element #i>`
- *   for the i-th Map entry or Set element in insertion order, and `toCacheKey()` / `toJSON()`.
+ *   reached twice without a cycle (a DAG) is fine and is encoded at each place it occurs. Path
+ *   segments: an array index (number); an object key; for the i-th Map entry (insertion order)
+ *   `<key #i>` inside its key, and inside its value the key itself when it is a string, number,
+ *   boolean or bigint (`3n`), else `<value #i>`; `<element #i>` for the i-th Set element;
+ *   `toCacheKey()` / `toJSON()` inside a hook's result.
+ * - **Cycles cost nothing on success**: the encoder does not track ancestors. A cycle makes the walk
+ *   run into {@link MAX_DEPTH} (or the end of the call stack, which is also reported as a
+ *   {@link KeyDerivationError}); only then a second walk that tracks ancestors tells a cycle from a
+ *   value that is merely too deep.
  * - **Readable keys** (`argsKey(args, { readable: true })`) are the encoding itself, so every
  *   structural character above is printable ASCII and none of them is special to Redis SCAN MATCH
  *   (`* ? [ ] \`) or to Redis Cluster hash tags (`{ }`).
@@ -104,7 +110,8 @@ const BIG_ENDIAN = endianness() === 'BE';
 const objectProto = Object.prototype;
 const isEnumerable = Object.prototype.propertyIsEnumerable;
 const getTime = Date.prototype.getTime;
-// %TypedArray%.prototype[@@toStringTag] reads the internal kind, which subclasses and Buffer cannot fake; undefined for DataView.
+// The %TypedArray%.prototype[@@toStringTag] getter, called directly, reads the internal kind (a Buffer reports
+// Uint8Array) whatever a subclass overrides; it returns undefined for a DataView.
 const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
   .get as (this: unknown) => string | undefined;
 
@@ -274,7 +281,7 @@ function encodeMap(m: Map<unknown, unknown>, depth: number, seen: Ancestors): st
     i++;
   }
   // Each entry is self-delimiting, so sorting the texts gives one order per multiset of entries.
-
+  if (entries.length > 1) sortStrings(entries);
   return `M(${entries.join('')})`;
 }
 

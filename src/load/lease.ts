@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import type { LockAttempt, Store } from '../store/index.js';
+
+/**
+ * A held cross-process lock: renewed every third of its lease while work runs, so it only lapses
+ * when the holder dies. If it vanishes anyway (FLUSHALL, failover), renewal stops and the work
+ * goes on: a lost lock never fails a successful computation.
+ */
+export class Lease {
+  private timer: NodeJS.Timeout | undefined;
+  private lost = false;
+
+  private constructor(
+    private readonly store: Store,
+    readonly key: string,
+    readonly token: string,
+    private readonly leaseMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Tries to take the lock once: a held Lease, or how long the current holder has left. */
+  static async acquire(store: Store, key: string, leaseMs: number, onError: (err: unknown) => void): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
+    const token = randomBytes(12).toString('base64url');
+    const attempt = await store.acquireLock(key, token, leaseMs);
+    if (!attempt.acquired) return attempt;
+    const lease = new Lease(store, key, token, leaseMs, onError);
+    lease.startRenewing();
+    return lease;
+  }
+
+  private startRenewing(): void {
+    this.timer = setInterval(() => {
+      this.store.renewLock(this.key, this.token, this.leaseMs).then(
+        (held) => {
+          if (!held) {
+            this.lost = true;
+            this.stopRenewing();
+          }
+        },
+        (err: unknown) => this.onError(err),
+      );
+    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    // A lease must never keep the process alive on its own.
+    this.timer.unref();
+  }
+
+  /** Whether renewal found the lock gone (another process may now hold it). */
+  get wasLost(): boolean {
+    return this.lost;
+  }
+
+  stopRenewing(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Releases the lock if still ours. */
+  async release(): Promise<void> {
+    this.stopRenewing();
+    await this.store.releaseLock(this.key, this.token);
+  }
+}

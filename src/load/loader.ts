@@ -1,0 +1,332 @@
+import { LRUCache } from 'lru-cache';
+import type { DecodedEntry } from '../codec/index.js';
+import { ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import { Lease } from './lease.js';
+import type { Notifier } from './notifier.js';
+import type { ResolvedReadThrough } from './options.js';
+
+/** Why a stale value was answered. */
+export type StaleReason = 'refreshing' | 'fail-safe' | 'timeout';
+
+/** How the loader reads, encodes and reports for one region. */
+export interface EntryAccess<W> {
+  /** Reads and decodes an entry; undefined when absent or undecodable; rejects on store failure. */
+  read(full: string, key: string): Promise<DecodedEntry | undefined>;
+  /** Encodes a value for storage with the write options (throws SerializationError, ValueTooLargeError). */
+  encode(value: unknown, write: W | undefined, freshForMs?: number): { bytes: Buffer; ttlMs: number };
+  /** Stores encoded bytes (no lock involved). */
+  store(full: string, bytes: Buffer, ttlMs: number): Promise<void>;
+  /** Resolved freshFor of a write, for eager refresh. */
+  freshForMs(write: W | undefined): number;
+  shouldCache(value: unknown, write: W | undefined): boolean;
+  onSet(key: string, bytes: number, ttlMs: number, startedAt: number): void;
+  onCompute(key: string, durationMs: number): void;
+  onStale(key: string, reason: StaleReason): void;
+  onError(err: unknown, operation: string, key: string): void;
+}
+
+/** Shared by every region of a trove. */
+export interface LoaderContext {
+  readonly store: Store;
+  readonly notifier: Notifier;
+  lockKey(full: string): string;
+}
+
+interface Job<T, W> {
+  key: string;
+  full: string;
+  factory: () => T | Promise<T>;
+  write: W | undefined;
+  rt: ResolvedReadThrough;
+  access: EntryAccess<W>;
+}
+
+const isFresh = (e: DecodedEntry): boolean => e.freshUntil === undefined || e.freshUntil > Date.now();
+
+/**
+ * Read-through beyond the fresh hit: misses (one computation across all processes), stale values
+ * (served while one process refreshes), timeouts and fail-safe. One Loader per trove.
+ */
+export class Loader {
+  /** In-process single flight for misses. */
+  private readonly cold = new Map<string, Promise<unknown>>();
+  /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
+  private readonly refreshing = new Map<string, Promise<void>>();
+  /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
+  private readonly heldElsewhere = new LRUCache<string, true>({ max: 10_000, ttlAutopurge: false });
+
+  constructor(private readonly ctx: LoaderContext) {}
+
+  /** A miss: compute once across processes (lock), or wait for the process that does. */
+  miss<T, W>(job: Job<T, W>): Promise<T> {
+    const running = this.cold.get(job.full);
+    if (running) return running as Promise<T>;
+    const p = this.missOnce(job).finally(() => this.cold.delete(job.full));
+    this.cold.set(job.full, p);
+    return p;
+  }
+
+  /** The store failed the read: compute here, without lock and without writing. */
+  direct<T, W>(job: Job<T, W>): Promise<T> {
+    const running = this.cold.get(job.full);
+    if (running) return running as Promise<T>;
+    const p = this.produce(job, { stale: undefined, lease: undefined, store: false, background: false }).finally(() => this.cold.delete(job.full));
+    this.cold.set(job.full, p);
+    return p;
+  }
+
+  /** A stale value: answer it and refresh (in the background, or in this caller when 'blocking'). */
+  stale<T, W>(job: Job<T, W>, entry: DecodedEntry): Promise<T> {
+    const busy = this.refreshing.has(job.full) || this.heldElsewhere.has(job.full);
+    if (job.rt.staleRefresh === 'blocking' && !busy) {
+      // This caller refreshes and waits; callers arriving meanwhile get the stale value.
+      const result = this.refresh(job, entry, 'blocking');
+      this.refreshing.set(
+        job.full,
+        result.then(
+          () => {},
+          () => {},
+        ).finally(() => this.refreshing.delete(job.full)),
+      );
+      return result;
+    }
+    job.access.onStale(job.key, 'refreshing');
+    if (!busy) this.background(job, entry, 'background');
+    return Promise.resolve(entry.value as T);
+  }
+
+  /** A fresh hit past its eager-refresh point: refresh behind the caller, once. */
+  eager<T, W>(job: Job<T, W>, entry: DecodedEntry): void {
+    const ratio = job.rt.eagerRefresh;
+    if (ratio === undefined || entry.freshUntil === undefined) return;
+    const freshFor = job.access.freshForMs(job.write);
+    if (Date.now() < entry.freshUntil - (1 - ratio) * freshFor) return;
+    if (this.refreshing.has(job.full) || this.heldElsewhere.has(job.full)) return;
+    this.background(job, entry, 'eager');
+  }
+
+  private background<T, W>(job: Job<T, W>, entry: DecodedEntry, mode: 'background' | 'eager'): void {
+    const p = this.refresh(job, entry, mode).then(
+      () => {},
+      (err: unknown) => job.access.onError(err, 'refresh', job.key),
+    );
+    this.refreshing.set(
+      job.full,
+      p.finally(() => this.refreshing.delete(job.full)),
+    );
+  }
+
+  /**
+   * Refreshes a present value: only the process that wins the lock computes; the others keep
+   * answering the current value. Resolves to the value this caller should see.
+   */
+  private async refresh<T, W>(job: Job<T, W>, entry: DecodedEntry, mode: 'blocking' | 'background' | 'eager'): Promise<T> {
+    const current = entry.value as T;
+    let lease: Lease | undefined;
+    if (job.rt.lock) {
+      let attempt: Awaited<ReturnType<typeof Lease.acquire>>;
+      try {
+        attempt = await Lease.acquire(this.ctx.store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key));
+      } catch (err) {
+        job.access.onError(err, 'lock', job.key);
+        if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
+        return current;
+      }
+      if (!(attempt instanceof Lease)) {
+        this.heldElsewhere.set(job.full, true, { ttl: attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs });
+        if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
+        return current;
+      }
+      lease = attempt;
+      // Someone may have refreshed it between our read and our lock.
+      const again = await job.access.read(job.full, job.key).catch(() => undefined);
+      if (again && isFresh(again) && again.freshUntil !== entry.freshUntil) {
+        await this.releaseAndNotify(job, lease);
+        return again.value as T;
+      }
+    }
+    // An eager refresh that fails leaves the (still fresh) value alone: no fail-safe rewrite.
+    return this.produce(job, {
+      stale: mode === 'eager' ? undefined : entry,
+      lease,
+      store: true,
+      background: mode !== 'blocking',
+      keepOnError: mode === 'eager' ? { value: current } : undefined,
+    });
+  }
+
+  private async missOnce<T, W>(job: Job<T, W>): Promise<T> {
+    if (!job.rt.lock) return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
+    const deadline = Date.now() + job.rt.waitTimeoutMs;
+    const lockKey = this.ctx.lockKey(job.full);
+    for (;;) {
+      let attempt: Awaited<ReturnType<typeof Lease.acquire>>;
+      try {
+        attempt = await Lease.acquire(this.ctx.store, lockKey, job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key));
+      } catch (err) {
+        // No lock to be had (store failing): compute here, and still try to store.
+        job.access.onError(err, 'lock', job.key);
+        return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
+      }
+      if (attempt instanceof Lease) {
+        // The value may have landed between our miss and our lock: never compute twice.
+        const again = await job.access.read(job.full, job.key).catch(() => undefined);
+        if (again && isFresh(again)) {
+          await this.releaseAndNotify(job, attempt);
+          return again.value as T;
+        }
+        return this.produce(job, { stale: again, lease: attempt, store: true, background: false });
+      }
+      // Another process computes it.
+      const { onCold } = job.rt;
+      if (onCold === 'fail') throw new ColdCacheError(job.key, attempt.ttlMs);
+      if (typeof onCold === 'function') return (await onCold(job.key)) as T;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        // Waited long enough: compute here rather than fail the caller.
+        return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
+      }
+      // Register before re-reading so a notification cannot slip in between; wake at the latest
+      // when the holder's lease would lapse, to take over from a dead holder.
+      const bound = attempt.ttlMs >= 0 ? Math.min(remaining, attempt.ttlMs + 25) : remaining;
+      const wait = this.ctx.notifier.wait(job.full, bound);
+      const landed = await job.access.read(job.full, job.key).catch(() => undefined);
+      if (landed && isFresh(landed)) {
+        wait.cancel();
+        return landed.value as T;
+      }
+      if ((await wait.done) === 'closed') throw new TroveError('CLOSED', 'This trove has been closed');
+      const after = await job.access.read(job.full, job.key).catch(() => undefined);
+      if (after && isFresh(after)) return after.value as T;
+      // The holder gave up or died, or the channel was reset: try for the lock again.
+    }
+  }
+
+  private async releaseAndNotify<W>(job: Job<unknown, W>, lease: Lease): Promise<void> {
+    try {
+      await lease.release();
+      await this.ctx.notifier.notify(job.full);
+    } catch (err) {
+      job.access.onError(err, 'unlock', job.key);
+    }
+  }
+
+  /**
+   * Runs the factory and stores its result (releasing the lock and notifying waiters in the same
+   * atomic step), applying timeouts and fail-safe. A caller that stops waiting (timeout) leaves
+   * the factory running: its result is still stored when it arrives.
+   */
+  private produce<T, W>(
+    job: Job<T, W>,
+    how: { stale: DecodedEntry | undefined; lease: Lease | undefined; store: boolean; background: boolean; keepOnError?: { value: T } },
+  ): Promise<T> {
+    const { access, rt } = job;
+    const started = performance.now();
+    const computed = Promise.resolve().then(job.factory);
+    const settled = computed.then(
+      async (value) => {
+        access.onCompute(job.key, performance.now() - started);
+        await this.finish(job, how.lease, how.store && access.shouldCache(value, job.write) ? value : NOTHING);
+        return value;
+      },
+      async (err: unknown) => {
+        access.onCompute(job.key, performance.now() - started);
+        if (how.stale && rt.failSafe) {
+          // Serve the stale value and keep it fresh for the backoff, for every process.
+          access.onError(new FactoryError(job.key, err), 'factory', job.key);
+          access.onStale(job.key, 'fail-safe');
+          await this.finish(job, how.lease, how.stale.value, rt.failSafeBackoffMs);
+          return how.stale.value as T;
+        }
+        if (how.lease) await this.releaseAndNotify(job, how.lease);
+        if (how.keepOnError) {
+          access.onError(new FactoryError(job.key, err), 'refresh', job.key);
+          return how.keepOnError.value;
+        }
+        throw err;
+      },
+    );
+    if (how.background) return settled;
+    return this.withTimeouts(job, settled, how.stale);
+  }
+
+  private withTimeouts<T, W>(job: Job<T, W>, settled: Promise<T>, stale: DecodedEntry | undefined): Promise<T> {
+    const { rt } = job;
+    const soft = stale && rt.softTimeoutMs !== undefined ? rt.softTimeoutMs : undefined;
+    const hard = rt.hardTimeoutMs;
+    if (soft === undefined && hard === undefined) return settled;
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const timers: NodeJS.Timeout[] = [];
+      const end = () => {
+        done = true;
+        for (const t of timers) clearTimeout(t);
+      };
+      const giveUp = (reason: 'soft' | 'hard') => {
+        if (done) return;
+        end();
+        // The factory keeps running; its failure must not go unhandled.
+        settled.catch((err: unknown) => job.access.onError(err, 'factory', job.key));
+        if (stale) {
+          job.access.onStale(job.key, 'timeout');
+          resolve(stale.value as T);
+        } else if (reason === 'hard') reject(new TimeoutError(job.key, hard!));
+      };
+      if (soft !== undefined) timers.push(setTimeout(() => giveUp('soft'), soft));
+      if (hard !== undefined) timers.push(setTimeout(() => giveUp('hard'), hard));
+      settled.then(
+        (v) => {
+          if (done) return;
+          end();
+          resolve(v);
+        },
+        (e: unknown) => {
+          if (done) return;
+          end();
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /**
+   * Stores `value` (unless NOTHING) and, when holding the lock, releases it and notifies waiters in
+   * the same atomic step. A store failure is reported; the computed value still reaches the caller.
+   */
+  private async finish<W>(job: Job<unknown, W>, lease: Lease | undefined, value: unknown, freshForMs?: number): Promise<void> {
+    const { access } = job;
+    lease?.stopRenewing();
+    if (value === NOTHING) {
+      if (lease) await this.releaseAndNotify(job, lease);
+      return;
+    }
+    const started = performance.now();
+    let encoded: { bytes: Buffer; ttlMs: number };
+    try {
+      encoded = access.encode(value, job.write, freshForMs);
+    } catch (err) {
+      access.onError(err, 'set', job.key);
+      if (lease) await this.releaseAndNotify(job, lease);
+      return;
+    }
+    try {
+      if (lease) {
+        const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
+        await this.ctx.store.storeAndRelease(job.full, encoded.bytes, ttl, lease.key, lease.token, this.ctx.notifier.channel, job.full);
+      } else {
+        await access.store(job.full, encoded.bytes, encoded.ttlMs);
+      }
+      access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);
+    } catch (err) {
+      access.onError(err, 'set', job.key);
+    }
+  }
+
+  /** Pending work, for tests: nothing may pile up. */
+  get pending(): { cold: number; refreshing: number } {
+    return { cold: this.cold.size, refreshing: this.refreshing.size };
+  }
+}
+
+const NOTHING: unique symbol = Symbol('nothing');
