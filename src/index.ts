@@ -25,6 +25,11 @@ export {
   type ErrorEvent,
   type ComputeEvent,
   type StaleEvent,
+  type InvalidateEvent,
+  type SetOptions,
+  type BatchWriter,
+  type EventSource,
+  type SweepResult,
 } from './region/index.js';
 export type { ReadThroughOptions, OnCold } from './load/index.js';
 export type { Codec, CodecOption } from './codec/index.js';

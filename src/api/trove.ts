@@ -8,6 +8,12 @@ import {
   type RegionOptions,
   type ResolvedRegionOptions,
   resolveRegionOptions,
+  Generations,
+  TagTokens,
+  InvalidationBus,
+  Sweeper,
+  type SweepResult,
+  checkTags,
 } from '../region/index.js';
 import { Loader, Notifier } from '../load/index.js';
 import { createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
@@ -53,9 +59,16 @@ export interface TroveOptions extends RegionOptions {
   memory?: MemoryStoreOptions;
   /** Options of named regions, e.g. `{ users: { ttl: '10m' }, 'users.profiles': { codec: 'msgpack' } }`. */
   regions?: Record<string, RegionOptions>;
+  /**
+   * How often each process re-reads region generations and tag tokens (ms or a string), on top of
+   * the broadcast every invalidation sends. It bounds how long a process that missed a broadcast
+   * (its subscriber connection was down) can serve invalidated values. `Infinity` turns it off.
+   * @defaultValue `'1s'`
+   */
+  syncInterval?: Duration;
 }
 
-const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions']);
+const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions', 'syncInterval']);
 
 /** A cache: regions of entries over one store, with events. Create it with `createTrove`. */
 export class Trove extends TypedEmitter {
@@ -74,6 +87,10 @@ export class Trove extends TypedEmitter {
   private closing: Promise<void> | undefined;
   private readonly bypassContext = new BypassContext();
   private readonly notifier: Notifier;
+  private readonly generations: Generations;
+  private readonly tags: TagTokens;
+  private readonly bus: InvalidationBus;
+  private readonly sweeper: Sweeper;
 
   constructor(options: TroveOptions = {}) {
     super();
@@ -106,10 +123,30 @@ export class Trove extends TypedEmitter {
     this.notifier = new Notifier(this.store, layout.channel, (err) => this.reportStoreError(err, 'subscribe'));
     // Subscribe from the start, so the first cold key already has its waiters notified.
     void this.notifier.start();
+    this.generations = new Generations(this.store, layout.generationsKey);
+    this.tags = new TagTokens(this.store, layout.tagsKey);
+    const syncIntervalMs = toMs(options.syncInterval ?? '1s', 'syncInterval', { allowInfinite: true });
+    this.bus = new InvalidationBus(
+      this.store,
+      layout.busChannel,
+      this.generations,
+      this.tags,
+      syncIntervalMs,
+      (err) => this.reportStoreError(err, 'sync'),
+      (inv) => {
+        if (this.wants('invalidate')) this.emit('invalidate', { ...inv, origin: 'remote' });
+      },
+    );
+    this.bus.start();
+    this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
+    this.sweeper = new Sweeper(this.store, layout.keyspace, this.generations);
     this.ctx = {
       store: this.store,
       layout,
       events: this,
+      generations: this.generations,
+      tags: this.tags,
+      busChannel: layout.busChannel,
       loader: new Loader({ store: this.store, notifier: this.notifier, lockKey: (full) => layout.lockKey(full) }),
       optionsFor: (path) => this.optionsFor(path),
       configure: (path, opts) => this.configure(path, opts, path),
@@ -209,7 +246,30 @@ export class Trove extends TypedEmitter {
    * the first cold key already wakes its waiters. Optional: every call works before it too.
    */
   async ready(): Promise<void> {
-    await this.notifier.start();
+    await Promise.all([this.notifier.start(), this.generations.load().catch(() => {})]);
+  }
+
+  /**
+   * Invalidates every entry carrying any of the tags, in every region and every process, with
+   * one atomic write per call whatever the number of entries. Throws `StoreError` when the store
+   * cannot be reached.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    if (this.closed) throw new ClosedError();
+    checkTags(tags);
+    if (tags.length === 0) return;
+    await this.tags.invalidate(tags, this.bus.channel);
+    if (this.wants('invalidate')) this.emit('invalidate', { tags: [...new Set(tags)], origin: 'local' });
+  }
+
+  /**
+   * Removes the entries of invalidated regions now, walking the keyspace with SCAN in steps of
+   * `count` keys (optionally pausing `pauseMs` between steps). Entries with a TTL expire on their
+   * own; this reclaims those without one. Safe to run in several processes at once.
+   */
+  sweep(opts: { count?: number; pauseMs?: number } = {}): Promise<SweepResult> {
+    if (this.closed) return Promise.reject(new ClosedError());
+    return this.sweeper.sweep(opts);
   }
 
   /** Whether `close()` has been called. */
@@ -222,6 +282,7 @@ export class Trove extends TypedEmitter {
     if (!this.closing) {
       this.closed = true;
       this.notifier.close();
+      this.bus.close();
       this.closing = this.store.close();
     }
     return this.closing;

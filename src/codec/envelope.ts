@@ -9,8 +9,10 @@ import { errorMessage, toSerializationError } from './serialization-error.js';
  *
  *   byte 0     0xB1: high nibble 0xB is the magic (high bit set, so text written by other tools is never taken for
  *              an envelope), low nibble the envelope version.
- *   byte 1     flags: bits 0-3 codec id, bits 4-5 compression id, bit 6 freshUntil present, bit 7 reserved (0).
+ *   byte 1     flags: bits 0-3 codec id, bits 4-5 compression id, bit 6 freshUntil present, bit 7 tags present.
  *   bytes 2-7  freshUntil, only when bit 6 is set: unsigned 48-bit big-endian epoch milliseconds.
+ *   tags       only when bit 7 is set: 1 byte count (1-255), then per tag a 2-byte big-endian length and the
+ *              UTF-8 tag, a 1-byte length and the ASCII token the tag had when the value was computed.
  *   rest       the codec payload, compressed when the compression id is not 0.
  */
 const MAGIC = 0xb0;
@@ -20,7 +22,9 @@ const CODEC_MASK = 0x0f;
 const COMPRESSION_SHIFT = 4;
 const COMPRESSION_MASK = 0x30;
 const FRESH_UNTIL_FLAG = 0x40;
-const RESERVED_FLAG = 0x80;
+const TAGS_FLAG = 0x80;
+/** Most tags one entry can carry. */
+export const MAX_TAGS = 255;
 const FRESH_UNTIL_BYTES = 6;
 const KNOWN_CODEC_IDS: ReadonlySet<number> = new Set(Object.values(CODEC_IDS));
 /** Largest freshUntil the header can hold (2^48 - 1 ms, in the year 10889). */
@@ -58,11 +62,16 @@ export interface DecodeOptions {
   maxDecodedBytes?: number;
 }
 
+/** A tag of an entry and the tag's invalidation token when the value was computed (`''`: never invalidated). */
+export type TagStamp = readonly [tag: string, token: string];
+
 /** A decoded entry. */
 export interface DecodedEntry {
   value: unknown;
   /** Epoch milliseconds until which the value is fresh; `undefined` when none was stored (and always in raw mode). */
   freshUntil: number | undefined;
+  /** The entry's tags with their tokens at write time; `undefined` when it has none. */
+  tags?: readonly TagStamp[];
 }
 
 /**
@@ -72,21 +81,64 @@ export interface DecodedEntry {
  * @throws SerializationError when the codec cannot store the value faithfully.
  * @throws InvalidOptionError when `freshUntil` is out of range.
  */
-export function encodeEntry(value: unknown, freshUntil: number | undefined, opts: EncodeOptions): Buffer {
-  if (opts.raw) return encodePayload(portableCodecFor(opts.codec), value);
+export function encodeEntry(value: unknown, freshUntil: number | undefined, opts: EncodeOptions, tags?: readonly TagStamp[]): Buffer {
+  if (opts.raw) {
+    if (tags && tags.length > 0) throw new InvalidOptionError('tags', 'raw regions store only the payload and cannot carry tags');
+    return encodePayload(portableCodecFor(opts.codec), value);
+  }
   const hasFreshUntil = freshUntil !== undefined;
   if (hasFreshUntil && !(Number.isInteger(freshUntil) && freshUntil >= 0 && freshUntil <= MAX_FRESH_UNTIL)) {
     throw new InvalidOptionError('freshUntil', `expected an integer number of epoch milliseconds from 0 to ${MAX_FRESH_UNTIL}, got ${freshUntil}`);
   }
   const payload = encodePayload(opts.codec, value);
   const { id: compressionId, bytes } = compressPayload(payload, opts.compression, opts.compressThreshold);
-  const headerLength = hasFreshUntil ? 2 + FRESH_UNTIL_BYTES : 2;
+  const tagBytes = tags && tags.length > 0 ? encodeTags(tags) : undefined;
+  const fixedLength = hasFreshUntil ? 2 + FRESH_UNTIL_BYTES : 2;
+  const headerLength = fixedLength + (tagBytes?.length ?? 0);
   const out = Buffer.allocUnsafe(headerLength + bytes.length);
   out[0] = FIRST_BYTE;
-  out[1] = codecIdOf(opts.codec) | (compressionId << COMPRESSION_SHIFT) | (hasFreshUntil ? FRESH_UNTIL_FLAG : 0);
+  out[1] = codecIdOf(opts.codec) | (compressionId << COMPRESSION_SHIFT) | (hasFreshUntil ? FRESH_UNTIL_FLAG : 0) | (tagBytes ? TAGS_FLAG : 0);
   if (hasFreshUntil) out.writeUIntBE(freshUntil, 2, FRESH_UNTIL_BYTES);
+  if (tagBytes) out.set(tagBytes, fixedLength);
   out.set(bytes, headerLength);
   return out;
+}
+
+function encodeTags(tags: readonly TagStamp[]): Buffer {
+  if (tags.length > MAX_TAGS) throw new InvalidOptionError('tags', `at most ${MAX_TAGS} tags per entry (got ${tags.length})`);
+  const parts: Buffer[] = [Buffer.from([tags.length])];
+  for (const [tag, token] of tags) {
+    const t = Buffer.from(tag, 'utf8');
+    if (t.length === 0 || t.length > 0xffff) throw new InvalidOptionError('tags', 'a tag must be a non-empty string of at most 65535 bytes');
+    if (token.length > 255) throw new InvalidOptionError('tags', 'tag token too long');
+    const head = Buffer.allocUnsafe(2);
+    head.writeUInt16BE(t.length, 0);
+    parts.push(head, t, Buffer.from([token.length]), Buffer.from(token, 'latin1'));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Reads the tag section starting at `at`; returns the tags and where the payload starts. */
+function decodeTags(buf: Buffer, at: number): { tags: TagStamp[]; end: number } {
+  if (at >= buf.length) throw new DecodeError('truncated tag section');
+  const count = buf[at]!;
+  if (count === 0) throw new DecodeError('empty tag section');
+  let pos = at + 1;
+  const tags: TagStamp[] = [];
+  for (let i = 0; i < count; i++) {
+    if (pos + 2 > buf.length) throw new DecodeError('truncated tag section');
+    const len = buf.readUInt16BE(pos);
+    pos += 2;
+    if (len === 0 || pos + len + 1 > buf.length) throw new DecodeError('truncated tag section');
+    const tag = buf.toString('utf8', pos, pos + len);
+    pos += len;
+    const tokenLength = buf[pos]!;
+    pos += 1;
+    if (pos + tokenLength > buf.length) throw new DecodeError('truncated tag section');
+    tags.push([tag, buf.toString('latin1', pos, pos + tokenLength)]);
+    pos += tokenLength;
+  }
+  return { tags, end: pos };
 }
 
 function encodePayload(codec: Codec, value: unknown): Buffer {
@@ -120,7 +172,6 @@ export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntr
   if (first !== FIRST_BYTE) throw new DecodeError(`unsupported envelope version ${first & 0x0f}`);
   if (buf.length < 2) throw new DecodeError('truncated entry header');
   const flags = buf[1]!;
-  if ((flags & RESERVED_FLAG) !== 0) throw new DecodeError(`unknown envelope flags 0x${hex(flags)}`);
   const codecId = flags & CODEC_MASK;
   if (!KNOWN_CODEC_IDS.has(codecId)) throw new DecodeError(`unknown codec id ${codecId}`);
   const expected = codecIdOf(opts.codec);
@@ -128,11 +179,18 @@ export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntr
     throw new DecodeError(`the entry was written by the ${codecIdName(codecId)} codec, but the region's codec is "${opts.codec.name}" (${codecIdName(expected)})`);
   }
   const hasFreshUntil = (flags & FRESH_UNTIL_FLAG) !== 0;
-  const headerLength = hasFreshUntil ? 2 + FRESH_UNTIL_BYTES : 2;
+  let headerLength = hasFreshUntil ? 2 + FRESH_UNTIL_BYTES : 2;
   if (buf.length < headerLength) throw new DecodeError('truncated entry header');
   const freshUntil = hasFreshUntil ? buf.readUIntBE(2, FRESH_UNTIL_BYTES) : undefined;
+  let tags: TagStamp[] | undefined;
+  if ((flags & TAGS_FLAG) !== 0) {
+    const section = decodeTags(buf, headerLength);
+    tags = section.tags;
+    headerLength = section.end;
+  }
   const payload = decompressPayload(buf.subarray(headerLength), (flags & COMPRESSION_MASK) >> COMPRESSION_SHIFT, opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES);
-  return { value: decodePayload(opts.codec, payload), freshUntil };
+  const value = decodePayload(opts.codec, payload);
+  return tags ? { value, freshUntil, tags } : { value, freshUntil };
 }
 
 function decodePayload(codec: Codec, payload: Buffer): unknown {

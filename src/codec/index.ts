@@ -10,7 +10,7 @@ export {
   resolveByteCount,
   resolveCompression,
 } from './compression.js';
-export { type DecodedEntry, type DecodeOptions, decodeEntry, type EncodeOptions, encodeEntry, MAX_FRESH_UNTIL } from './envelope.js';
+export { type DecodedEntry, type DecodeOptions, decodeEntry, type EncodeOptions, encodeEntry, MAX_FRESH_UNTIL, MAX_TAGS, type TagStamp } from './envelope.js';
 export { createJsonCodec, type JsonCodecOptions, jsonCodec, plainJsonCodec } from './json.js';
 export { createMsgpackCodec, type MsgpackCodecOptions, msgpackCodec, portableMsgpackCodec } from './msgpack.js';
 export { resolveCodec } from './resolve.js';

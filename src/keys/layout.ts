@@ -52,4 +52,24 @@ export class KeyLayout {
   get channel(): string {
     return `${this.prefix}:${this.version}:__notify`;
   }
+
+  /** The pub/sub channel carrying region and tag invalidations. */
+  get busChannel(): string {
+    return `${this.prefix}:${this.version}:__bus`;
+  }
+
+  /** The hash of region generation tokens. */
+  get generationsKey(): string {
+    return `${this.prefix}:${this.version}:__gens`;
+  }
+
+  /** The hash of tag tokens. */
+  get tagsKey(): string {
+    return `${this.prefix}:${this.version}:__tags`;
+  }
+
+  /** The start of every key of this trove (prefix and version). */
+  get keyspace(): string {
+    return `${this.prefix}:${this.version}:`;
+  }
 }

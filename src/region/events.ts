@@ -59,6 +59,15 @@ export interface ComputeEvent {
   durationMs: number;
 }
 
+/** A region or tags were invalidated, here (`'local'`) or by another process (`'remote'`). */
+export interface InvalidateEvent {
+  /** The region invalidated (with every region below it). */
+  region?: string;
+  /** The tags invalidated. */
+  tags?: string[];
+  origin: 'local' | 'remote';
+}
+
 export interface TroveEventMap {
   hit: HitEvent;
   miss: MissEvent;
@@ -67,6 +76,7 @@ export interface TroveEventMap {
   error: ErrorEvent;
   compute: ComputeEvent;
   stale: StaleEvent;
+  invalidate: InvalidateEvent;
 }
 
 export type TroveEventName = keyof TroveEventMap;

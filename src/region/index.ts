@@ -1,4 +1,17 @@
-export { Region, type RegionContext, type Key, type Factory, type GetOrSetOptions } from './region.js';
+export {
+  Region,
+  type RegionContext,
+  type Key,
+  type Factory,
+  type GetOrSetOptions,
+  type SetOptions,
+  type BatchWriter,
+  type EventSource,
+} from './region.js';
+export { Generations } from './generations.js';
+export { TagTokens, checkTags } from './tag-tokens.js';
+export { InvalidationBus, type Invalidation } from './invalidation-bus.js';
+export { Sweeper, type SweepResult } from './sweeper.js';
 export {
   checkRegionOptions,
   resolveRegionOptions,

@@ -1,12 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { type DecodedEntry, decodeEntry, encodeEntry } from '../codec/index.js';
+import { type DecodedEntry, decodeEntry, encodeEntry, type TagStamp } from '../codec/index.js';
 import { DecodeError, InvalidOptionError, StoreError, TroveError, ValueTooLargeError } from '../errors.js';
 import type { KeyLayout } from '../keys/index.js';
-import { applyReadThrough, type EntryAccess, type Loader, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
 import { regionSegments } from '../keys/index.js';
-import type { Store, WriteOp } from '../store/index.js';
+import { applyReadThrough, type EntryAccess, type Loader, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
+import { escapeGlob, type Store, type WriteOp } from '../store/index.js';
 import type { EventSink } from './events.js';
+import type { Generations } from './generations.js';
 import { type RegionOptions, type ResolvedRegionOptions, resolveWrite, type WriteOptions } from './options.js';
+import type { TagTokens } from './tag-tokens.js';
 
 /** What a region needs from the trove that owns it. */
 export interface RegionContext {
@@ -14,6 +16,10 @@ export interface RegionContext {
   readonly layout: KeyLayout;
   readonly events: EventSink;
   readonly loader: Loader;
+  readonly generations: Generations;
+  readonly tags: TagTokens;
+  /** Channel on which invalidations are broadcast to every process. */
+  readonly busChannel: string;
   /** Effective options of a region path (trove defaults, then each ancestor's, then its own). */
   optionsFor(path: string): ResolvedRegionOptions;
   /** Records options given for a region path. */
@@ -27,8 +33,14 @@ export interface RegionContext {
 /** A user key: a string (numbers are converted with `String`). */
 export type Key = string | number;
 
+/** Options of `set`, `setMany` and batch writes: ttl, freshness and tags. */
+export interface SetOptions extends WriteOptions {
+  /** Tags of the entry: `trove.invalidateTags([tag])` invalidates every entry carrying it, in any region. @defaultValue none */
+  tags?: readonly string[];
+}
+
 /** Options of `getOrSet`: write options, read-through options (overriding the region's), and these. */
-export interface GetOrSetOptions extends WriteOptions, ReadThroughOptions {
+export interface GetOrSetOptions extends SetOptions, ReadThroughOptions {
   /** On a hit, push the hard expiry back to a full `ttl` (sliding expiry; one extra pipelined command). @defaultValue `false` */
   refreshTtlOnHit?: boolean;
   /** Return false to answer a computed value without storing it (e.g. an empty result). @defaultValue store everything */
@@ -38,21 +50,36 @@ export interface GetOrSetOptions extends WriteOptions, ReadThroughOptions {
 /** A computation whose result is cached. */
 export type Factory<T> = () => T | Promise<T>;
 
+/** The writes of `region.batch()`: collected, then applied as one MULTI/EXEC. */
+export interface BatchWriter<V> {
+  set(key: Key, value: V, opts?: SetOptions): void;
+  delete(key: Key): void;
+}
+
+/** Something that emits events: a Node EventEmitter or a DOM-style EventTarget. */
+export type EventSource =
+  | { on(event: string, listener: (...args: unknown[]) => void): unknown; off(event: string, listener: (...args: unknown[]) => void): unknown }
+  | { addEventListener(event: string, listener: () => void): unknown; removeEventListener(event: string, listener: () => void): unknown };
+
+/** Write options with the tag stamps captured when the computation started. */
+type StampedWrite = GetOrSetOptions & { stamps?: readonly TagStamp[] };
+
 /**
  * A named namespace of cache entries with its own defaults. Regions nest:
  * `trove.region('users').region('profiles')` and `trove.region('users.profiles')` are the same region.
+ * It behaves like an async map over its live entries.
  */
 export class Region<V = unknown> {
   /** Full dotted path of the region, e.g. `'users.profiles'`. */
   readonly path: string;
-  private readonly base: string;
+  private cachedBase = '';
+  private cachedVersion = -1;
 
   constructor(
     private readonly ctx: RegionContext,
     path: string,
   ) {
     this.path = path;
-    this.base = ctx.layout.regionBase(path);
   }
 
   /** The region's effective options (defaults applied). */
@@ -68,12 +95,38 @@ export class Region<V = unknown> {
     return new Region<C>(this.ctx, path);
   }
 
-  /** The Redis key of an entry (useful for debugging and for readers in other languages). */
-  keyOf(key: Key): string {
-    return this.base + checkKey(key);
+  /**
+   * The start of every key of this region in its current generation; undefined until the
+   * generations have been read once. Cached, and rebuilt only when a generation changed.
+   */
+  private baseNow(): string | undefined {
+    const g = this.ctx.generations;
+    if (!g.ready) return undefined;
+    if (this.cachedVersion !== g.version) {
+      this.cachedBase = this.ctx.layout.regionBase(g.keyPath(this.path));
+      this.cachedVersion = g.version;
+    }
+    return this.cachedBase;
   }
 
-  /** Reads a value; `undefined` when absent, expired, undecodable, or when the store is unreachable. */
+  /** The base, reading the generations first if needed (rejects with StoreError when the store is unreachable). */
+  private async base(): Promise<string> {
+    const now = this.baseNow();
+    if (now !== undefined) return now;
+    try {
+      await this.ctx.generations.load();
+    } catch (err) {
+      throw err instanceof StoreError ? err : new StoreError(String(err), { cause: err });
+    }
+    return this.baseNow()!;
+  }
+
+  /** The Redis key of an entry in the region's current generation (for debugging and for readers in other languages). */
+  keyOf(key: Key): string {
+    return (this.baseNow() ?? this.ctx.layout.regionBase(this.path)) + checkKey(key);
+  }
+
+  /** Reads a value; `undefined` when absent, expired, invalidated, undecodable, or when the store is unreachable. */
   get<T = V>(key: Key): Promise<T | undefined> {
     let k: string;
     try {
@@ -83,22 +136,36 @@ export class Region<V = unknown> {
       return Promise.reject(err);
     }
     const started = this.ctx.events.wants('hit') || this.ctx.events.wants('miss') ? performance.now() : 0;
-    return this.ctx.store.get(this.base + k).then(
+    const base = this.baseNow();
+    if (base === undefined) {
+      return this.base().then(
+        () => this.get<T>(k),
+        (err: unknown) => this.missAfterError<T | undefined>(err, 'get', k, started, undefined),
+      );
+    }
+    return this.ctx.store.get(base + k).then(
       (buf) => {
-        const entry = buf === null ? undefined : this.decode(k, buf);
-        if (entry === undefined) {
-          this.emitMiss(k, started);
-          return undefined;
-        }
-        this.emitHit(k, started, entry);
-        return entry.value as T;
+        const entry = buf === null ? undefined : this.live(k, buf);
+        if (entry instanceof Promise) return entry.then((e) => this.answer<T>(k, started, e));
+        return this.answer<T>(k, started, entry);
       },
-      (err: unknown) => {
-        this.emitError(err, 'get', k);
-        this.emitMiss(k, started);
-        return undefined;
-      },
+      (err: unknown) => this.missAfterError<T | undefined>(err, 'get', k, started, undefined),
     );
+  }
+
+  private answer<T>(k: string, started: number, entry: DecodedEntry | undefined): T | undefined {
+    if (entry === undefined) {
+      this.emitMiss(k, started);
+      return undefined;
+    }
+    this.emitHit(k, started, entry);
+    return entry.value as T;
+  }
+
+  private missAfterError<T>(err: unknown, operation: string, k: string, started: number, value: T): T {
+    this.emitError(err, operation, k);
+    this.emitMiss(k, started);
+    return value;
   }
 
   /**
@@ -120,29 +187,63 @@ export class Region<V = unknown> {
     }
     if (this.ctx.bypassed()) return Promise.resolve().then(factory);
     const started = this.ctx.events.wants('hit') || this.ctx.events.wants('miss') ? performance.now() : 0;
-    const full = this.base + k;
+    const base = this.baseNow();
+    if (base === undefined || opts?.tags !== undefined) return this.getOrSetSlow(k, factory, opts, rt, started);
+    return this.readThrough(k, base + k, factory, opts, rt, started);
+  }
+
+  /** getOrSet when the generations are not read yet, or tags must be stamped before the key is fixed. */
+  private async getOrSetSlow<T>(k: string, factory: Factory<T>, opts: GetOrSetOptions | undefined, rt: ResolvedReadThrough, started: number): Promise<T> {
+    let base: string;
+    let write: StampedWrite | undefined = opts;
+    try {
+      base = await this.base();
+      // Stamps are taken before the read, so a value computed from data older than an
+      // invalidation of its tags carries the old tokens and is never served after it.
+      if (opts?.tags !== undefined) write = { ...opts, stamps: await this.ctx.tags.stamp(opts.tags) };
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.missAfterError(err, 'get', k, started, undefined);
+      return this.ctx.loader.direct(this.job(k, this.keyOf(k), factory, opts, rt));
+    }
+    return this.readThrough(k, base + k, factory, write, rt, started);
+  }
+
+  private readThrough<T>(k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough, started: number): Promise<T> {
     return this.ctx.store.get(full).then(
       (buf) => {
-        const entry = buf === null ? undefined : this.decode(k, buf);
-        if (entry === undefined) {
-          this.emitMiss(k, started);
-          return this.ctx.loader.miss(this.job(k, full, factory, opts, rt));
-        }
-        this.emitHit(k, started, entry);
-        if (entry.freshUntil === undefined || entry.freshUntil > Date.now()) {
-          if (opts?.refreshTtlOnHit) this.touch(k, full, opts);
-          if (rt.eagerRefresh !== undefined) this.ctx.loader.eager(this.job(k, full, factory, opts, rt), entry);
-          return entry.value as T;
-        }
-        return this.ctx.loader.stale(this.job(k, full, factory, opts, rt), entry);
+        const entry = buf === null ? undefined : this.live(k, buf);
+        if (entry instanceof Promise) return entry.then((e) => this.afterRead(k, full, factory, write, rt, started, e));
+        return this.afterRead(k, full, factory, write, rt, started, entry);
       },
       (err: unknown) => {
-        this.emitError(err, 'get', k);
-        this.emitMiss(k, started);
+        this.missAfterError(err, 'get', k, started, undefined);
         // The store just failed this read; a write now would most likely wait out a second deadline.
-        return this.ctx.loader.direct(this.job(k, full, factory, opts, rt));
+        return this.ctx.loader.direct(this.job(k, full, factory, write, rt));
       },
     );
+  }
+
+  private afterRead<T>(
+    k: string,
+    full: string,
+    factory: Factory<T>,
+    write: StampedWrite | undefined,
+    rt: ResolvedReadThrough,
+    started: number,
+    entry: DecodedEntry | undefined,
+  ): T | Promise<T> {
+    if (entry === undefined) {
+      this.emitMiss(k, started);
+      return this.ctx.loader.miss(this.job(k, full, factory, write, rt));
+    }
+    this.emitHit(k, started, entry);
+    if (entry.freshUntil === undefined || entry.freshUntil > Date.now()) {
+      if (write?.refreshTtlOnHit) this.touch(k, full, write);
+      if (rt.eagerRefresh !== undefined) this.ctx.loader.eager(this.job(k, full, factory, write, rt), entry);
+      return entry.value as T;
+    }
+    return this.ctx.loader.stale(this.job(k, full, factory, write, rt), entry);
   }
 
   private readThroughFor(opts: GetOrSetOptions | undefined): ResolvedReadThrough {
@@ -152,19 +253,23 @@ export class Region<V = unknown> {
     return base;
   }
 
-  private job<T>(k: string, full: string, factory: Factory<T>, write: GetOrSetOptions | undefined, rt: ResolvedReadThrough) {
+  private job<T>(k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough) {
     return { key: k, full, factory, write, rt, access: this.access };
   }
 
   /** How the loader reads, writes and reports for this region. */
-  private readonly access: EntryAccess<GetOrSetOptions> = {
-    read: (full, k) => this.ctx.store.get(full).then((buf) => (buf === null ? undefined : this.decode(k, buf))),
+  private readonly access: EntryAccess<StampedWrite> = {
+    read: (full, k) =>
+      this.ctx.store.get(full).then((buf) => {
+        const entry = buf === null ? undefined : this.live(k, buf);
+        return entry instanceof Promise ? entry : Promise.resolve(entry);
+      }),
     encode: (value, write, freshForMs) => {
       const options = this.options;
-      if (freshForMs === undefined) return this.encode(value, options, write);
+      if (freshForMs === undefined) return this.encode(value, options, write, write?.stamps);
       // Fail-safe: keep the value alive at least as long as it is to be served.
       const { ttlMs } = resolveWrite(options, write);
-      return this.encode(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs });
+      return this.encode(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs }, write?.stamps);
     },
     store: (full, bytes, ttlMs) => this.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined),
     freshForMs: (write) => resolveWrite(this.options, write).freshForMs,
@@ -193,29 +298,25 @@ export class Region<V = unknown> {
    * `ValueTooLargeError` above `maxValueBytes`; a store failure is reported as an `error` event
    * (a cache write is best-effort) and the call resolves.
    */
-  async set<T = V>(key: Key, value: T, opts?: WriteOptions): Promise<void> {
+  async set<T = V>(key: Key, value: T, opts?: SetOptions): Promise<void> {
     const k = checkKey(key);
     this.ctx.assertOpen();
+    const started = this.ctx.events.wants('set') ? performance.now() : 0;
     try {
-      await this.write(k, value, opts);
+      const stamps = opts?.tags !== undefined ? await this.ctx.tags.stamp(opts.tags) : undefined;
+      const { ttlMs, bytes } = this.encode(value, this.options, opts, stamps);
+      await this.ctx.store.set((await this.base()) + k, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined);
+      if (started !== 0) this.ctx.events.emit('set', { region: this.path, key: k, bytes: bytes.length, ttlMs, durationMs: performance.now() - started });
     } catch (err) {
       if (err instanceof StoreError) this.emitError(err, 'set', k);
       else throw err;
     }
   }
 
-  private async write(k: string, value: unknown, opts: WriteOptions | undefined): Promise<void> {
-    const options = this.options;
-    const started = this.ctx.events.wants('set') ? performance.now() : 0;
-    const { ttlMs, bytes } = this.encode(value, options, opts);
-    await this.ctx.store.set(this.base + k, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined);
-    if (started !== 0) this.ctx.events.emit('set', { region: this.path, key: k, bytes: bytes.length, ttlMs, durationMs: performance.now() - started });
-  }
-
-  private encode(value: unknown, options: ResolvedRegionOptions, opts: WriteOptions | undefined): { ttlMs: number; bytes: Buffer } {
+  private encode(value: unknown, options: ResolvedRegionOptions, opts: WriteOptions | undefined, stamps?: readonly TagStamp[]): { ttlMs: number; bytes: Buffer } {
     const { ttlMs, freshForMs } = resolveWrite(options, opts);
     const freshUntil = !options.raw && freshForMs < ttlMs ? Date.now() + freshForMs : undefined;
-    const bytes = encodeEntry(value, freshUntil, options);
+    const bytes = encodeEntry(value, freshUntil, options, stamps);
     if (bytes.length > options.maxValueBytes) throw new ValueTooLargeError(bytes.length, options.maxValueBytes);
     return { ttlMs, bytes };
   }
@@ -225,17 +326,18 @@ export class Region<V = unknown> {
     const k = checkKey(key);
     this.ctx.assertOpen();
     const started = this.ctx.events.wants('delete') ? performance.now() : 0;
-    const n = await this.ctx.store.delete([this.base + k]);
+    const n = await this.ctx.store.delete([(await this.base()) + k]);
     if (started !== 0) this.ctx.events.emit('delete', { region: this.path, key: k, durationMs: performance.now() - started });
     return n > 0;
   }
 
-  /** Whether a value is stored under the key; `false` when the store is unreachable (with an `error` event). */
+  /** Whether a live value is stored under the key; `false` when the store is unreachable (with an `error` event). */
   async has(key: Key): Promise<boolean> {
     const k = checkKey(key);
     this.ctx.assertOpen();
     try {
-      return await this.ctx.store.exists(this.base + k);
+      const buf = await this.ctx.store.get((await this.base()) + k);
+      return buf !== null && (await this.live(k, buf)) !== undefined;
     } catch (err) {
       this.emitError(err, 'has', k);
       return false;
@@ -250,53 +352,172 @@ export class Region<V = unknown> {
     const started = this.ctx.events.wants('hit') || this.ctx.events.wants('miss') ? performance.now() : 0;
     let bufs: (Buffer | null)[];
     try {
-      bufs = await this.ctx.store.mget(ks.map((k) => this.base + k));
+      const base = await this.base();
+      bufs = await this.ctx.store.mget(ks.map((k) => base + k));
     } catch (err) {
       this.emitError(err, 'getMany');
       for (const k of ks) this.emitMiss(k, started);
       return ks.map(() => undefined);
     }
-    return ks.map((k, i) => {
-      const buf = bufs[i] ?? null;
-      const entry = buf === null ? undefined : this.decode(k, buf);
-      if (entry === undefined) {
-        this.emitMiss(k, started);
-        return undefined;
-      }
-      this.emitHit(k, started, entry);
-      return entry.value as T;
-    });
+    const entries = await Promise.all(ks.map((k, i) => (bufs[i] ? this.live(k, bufs[i]) : undefined)));
+    return ks.map((k, i) => this.answer<T>(k, started, entries[i]));
   }
 
   /**
    * Stores several values in one atomic round trip. Every value is encoded before anything is
    * written, so a value the codec rejects throws and nothing is stored.
    */
-  async setMany<T = V>(entries: Iterable<readonly [Key, T]>, opts?: WriteOptions): Promise<void> {
+  async setMany<T = V>(entries: Iterable<readonly [Key, T]>, opts?: SetOptions): Promise<void> {
     this.ctx.assertOpen();
+    await this.batch<T>((tx) => {
+      for (const [key, value] of entries) tx.set(key, value, opts);
+    });
+  }
+
+  /**
+   * Applies several writes and deletes as one MULTI/EXEC: all or none. The callback collects
+   * them; if it throws (or a value cannot be encoded), nothing is applied. A store failure is
+   * reported as an `error` event, like `set`.
+   */
+  async batch<T = V>(fn: (tx: BatchWriter<T>) => void | Promise<void>): Promise<void> {
+    this.ctx.assertOpen();
+    const pending: ({ type: 'set'; key: string; value: unknown; opts: SetOptions | undefined } | { type: 'delete'; key: string })[] = [];
+    await fn({
+      set: (key, value, opts) => {
+        pending.push({ type: 'set', key: checkKey(key), value, opts });
+      },
+      delete: (key) => {
+        pending.push({ type: 'delete', key: checkKey(key) });
+      },
+    });
+    if (pending.length === 0) return;
     const options = this.options;
+    const started = this.ctx.events.wants('set') || this.ctx.events.wants('delete') ? performance.now() : 0;
     const ops: WriteOp[] = [];
-    const started = this.ctx.events.wants('set') ? performance.now() : 0;
     const written: { key: string; bytes: number; ttlMs: number }[] = [];
-    for (const [key, value] of entries) {
-      const k = checkKey(key);
-      const { ttlMs, bytes } = this.encode(value, options, opts);
-      ops.push({ type: 'set', key: this.base + k, value: bytes, ttlMs: Number.isFinite(ttlMs) ? ttlMs : undefined });
-      written.push({ key: k, bytes: bytes.length, ttlMs });
-    }
     try {
+      const base = await this.base();
+      const tagged = [...new Set(pending.flatMap((p) => (p.type === 'set' ? (p.opts?.tags ?? []) : [])))];
+      if (tagged.length > 0) await this.ctx.tags.stamp(tagged);
+      for (const p of pending) {
+        if (p.type === 'delete') {
+          ops.push({ type: 'delete', key: base + p.key });
+          continue;
+        }
+        const stamps = p.opts?.tags !== undefined ? await this.ctx.tags.stamp(p.opts.tags) : undefined;
+        const { ttlMs, bytes } = this.encode(p.value, options, p.opts, stamps);
+        ops.push({ type: 'set', key: base + p.key, value: bytes, ttlMs: Number.isFinite(ttlMs) ? ttlMs : undefined });
+        written.push({ key: p.key, bytes: bytes.length, ttlMs });
+      }
       await this.ctx.store.exec(ops);
     } catch (err) {
       if (err instanceof StoreError) {
-        this.emitError(err, 'setMany');
+        this.emitError(err, 'batch');
         return;
       }
       throw err;
     }
-    if (started !== 0) {
-      const durationMs = performance.now() - started;
-      for (const w of written) this.ctx.events.emit('set', { region: this.path, key: w.key, bytes: w.bytes, ttlMs: w.ttlMs, durationMs });
+    if (started === 0) return;
+    const durationMs = performance.now() - started;
+    for (const w of written) this.ctx.events.emit('set', { region: this.path, key: w.key, bytes: w.bytes, ttlMs: w.ttlMs, durationMs });
+    for (const p of pending) if (p.type === 'delete') this.ctx.events.emit('delete', { region: this.path, key: p.key, durationMs });
+  }
+
+  /**
+   * Invalidates this region and every region below it, in every process, in O(1): one atomic
+   * write of a new generation (old entries are never read again and are reclaimed by their TTL or
+   * the sweep). Throws `StoreError` when the store cannot be reached.
+   */
+  async invalidate(): Promise<void> {
+    this.ctx.assertOpen();
+    await this.ctx.generations.invalidate(this.path, this.ctx.busChannel);
+    if (this.ctx.events.wants('invalidate')) this.ctx.events.emit('invalidate', { region: this.path, origin: 'local' });
+  }
+
+  /** Empties the region (and the regions below it): the same O(1) operation as `invalidate()`. */
+  clear(): Promise<void> {
+    return this.invalidate();
+  }
+
+  /**
+   * Invalidates this region whenever `source` emits `event` (a Node EventEmitter or an
+   * EventTarget). Returns a function that stops listening.
+   */
+  invalidateOn(source: EventSource, event: string): () => void {
+    const listener = (): void => {
+      this.invalidate().catch((err: unknown) => this.emitError(err, 'invalidate'));
+    };
+    if ('on' in source) {
+      source.on(event, listener);
+      return () => {
+        source.off(event, listener);
+      };
     }
+    source.addEventListener(event, listener);
+    return () => {
+      source.removeEventListener(event, listener);
+    };
+  }
+
+  /**
+   * The live entries of this region (not of regions below it), read in batches with SCAN and
+   * MGET: never a blocking call. Entries written or removed during the iteration may or may not
+   * be seen; every entry seen is live when read, and none is seen twice.
+   */
+  async *entries<T = V>(opts: { batchSize?: number } = {}): AsyncIterableIterator<[string, T]> {
+    this.ctx.assertOpen();
+    const base = await this.base();
+    const seen = new Set<string>();
+    for await (const keys of this.ctx.store.scan(`${escapeGlob(base)}*`, opts.batchSize ?? 500)) {
+      const fresh = keys.filter((key) => !seen.has(key));
+      for (const key of fresh) seen.add(key);
+      if (fresh.length === 0) continue;
+      const bufs = await this.ctx.store.mget(fresh);
+      for (let i = 0; i < fresh.length; i++) {
+        const buf = bufs[i];
+        if (!buf) continue;
+        const k = fresh[i]!.slice(base.length);
+        const entry = await this.live(k, buf);
+        if (entry !== undefined) yield [k, entry.value as T];
+      }
+    }
+  }
+
+  /** The keys of the live entries of this region (see `entries()`). */
+  async *keys(opts: { batchSize?: number } = {}): AsyncIterableIterator<string> {
+    for await (const [k] of this.entries(opts)) yield k;
+  }
+
+  /** The values of the live entries of this region (see `entries()`). */
+  async *values<T = V>(opts: { batchSize?: number } = {}): AsyncIterableIterator<T> {
+    for await (const [, v] of this.entries<T>(opts)) yield v;
+  }
+
+  /** The number of live entries of this region; reads every entry (O(n)), so meant for tooling, not hot paths. */
+  async size(): Promise<number> {
+    let n = 0;
+    for await (const _ of this.entries()) n++;
+    return n;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<[string, V]> {
+    return this.entries<V>();
+  }
+
+  /** Decodes an entry and checks its tags: the entry when live, undefined when absent, invalidated or undecodable. */
+  private live(k: string, buf: Buffer): DecodedEntry | undefined | Promise<DecodedEntry | undefined> {
+    const entry = this.decode(k, buf);
+    if (entry?.tags === undefined) return entry;
+    const quick = this.ctx.tags.isLive(entry.tags);
+    if (quick !== undefined) return quick ? entry : undefined;
+    return this.ctx.tags.check(entry.tags).then(
+      (ok) => (ok ? entry : undefined),
+      (err: unknown) => {
+        // Tags cannot be checked: do not serve a possibly invalidated value.
+        this.emitError(err, 'tags', k);
+        return undefined;
+      },
+    );
   }
 
   private decode(k: string, buf: Buffer): DecodedEntry | undefined {
@@ -304,7 +525,7 @@ export class Region<V = unknown> {
     try {
       return decodeEntry(buf, { codec: options.codec, raw: options.raw });
     } catch (err) {
-      const error = err instanceof DecodeError ? err : new DecodeError(`Cannot decode the value of ${this.base + k}`, { cause: err });
+      const error = err instanceof DecodeError ? err : new DecodeError(`Cannot decode the value of ${this.keyOf(k)}`, { cause: err });
       this.emitError(error, 'decode', k);
       return undefined;
     }

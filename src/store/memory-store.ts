@@ -21,6 +21,8 @@ export class MemoryStore implements Store {
   private readonly cache: LRUCache<string, Buffer>;
   private closed = false;
   private readonly channels = new Map<string, Set<ChannelListener>>();
+  /** Hashes are small control data (generations, tag tokens): kept outside the LRU so they are never evicted. */
+  private readonly hashes = new Map<string, Map<string, string>>();
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.cache = new LRUCache<string, Buffer>({
@@ -122,6 +124,28 @@ export class MemoryStore implements Store {
     this.deliver(channel, message);
   }
 
+  async hashGetAll(key: string): Promise<Record<string, string>> {
+    this.check();
+    return Object.fromEntries(this.hashes.get(key) ?? []);
+  }
+
+  async hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]> {
+    this.check();
+    const h = this.hashes.get(key);
+    return fields.map((f) => h?.get(f) ?? null);
+  }
+
+  async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
+    this.check();
+    let h = this.hashes.get(key);
+    if (!h) {
+      h = new Map();
+      this.hashes.set(key, h);
+    }
+    for (const [f, v] of entries) h.set(f, v);
+    this.deliver(channel, message);
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     this.check();
     this.deliver(channel, message);
@@ -170,6 +194,7 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.closed = true;
     this.channels.clear();
+    this.hashes.clear();
     this.cache.clear();
   }
 }

@@ -2,7 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
-import { ACQUIRE, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
+import { ACQUIRE, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
 import type { ChannelListener, LockAttempt, Store, StoreListener, WriteOp } from './store.js';
 
 export interface RedisStoreOptions {
@@ -169,6 +169,19 @@ export class RedisStore implements Store {
   async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message]));
+  }
+
+  hashGetAll(key: string): Promise<Record<string, string>> {
+    return this.run('hgetall', () => this.client.hgetall(key));
+  }
+
+  hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]> {
+    if (fields.length === 0) return Promise.resolve([]);
+    return this.run('hmget', () => this.client.hmget(key, ...fields));
+  }
+
+  async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
+    await this.run('hashSetAndPublish', () => HSET_AND_PUBLISH.run(this.client, [key], [channel, message, ...entries.flat()]));
   }
 
   async publish(channel: string, message: string): Promise<void> {

@@ -40,3 +40,9 @@ if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET'
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`);
+
+/** KEYS: hash. ARGV: channel, message, field, value, field, value, ... */
+export const HSET_AND_PUBLISH = new Script(`
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1`);

@@ -58,6 +58,12 @@ export interface Store {
    * the write.
    */
   storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void>;
+  /** All fields of a hash (empty when it does not exist). */
+  hashGetAll(key: string): Promise<Record<string, string>>;
+  /** Some fields of a hash, in order; null for a missing field. */
+  hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]>;
+  /** In one atomic step: sets hash fields and publishes `message` on `channel`. */
+  hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void>;
   /** Publishes a message to every subscriber of the channel (every process). */
   publish(channel: string, message: string): Promise<void>;
   /** Subscribes to a channel; resolves once the subscription is active, to an unsubscribe function. */

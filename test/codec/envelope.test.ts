@@ -201,7 +201,9 @@ describe('decoding garbage', () => {
     ['unknown version 0xB2', [0xb2, 0x01, 0x31], /unsupported envelope version 2/],
     ['version 0', [0xb0, 0x01, 0x31], /unsupported envelope version 0/],
     ['an unknown codec id', [0xb1, 0x05, 0x31], /unknown codec id 5/],
-    ['the reserved flag bit', [0xb1, 0x81, 0x31], /unknown envelope flags/],
+    ['the tags flag without a tag section', [0xb1, 0x81], /truncated tag section/],
+    ['an empty tag section', [0xb1, 0x81, 0x00, 0x31], /empty tag section/],
+    ['a truncated tag', [0xb1, 0x81, 0x01, 0x00, 0x05, 0x61], /truncated tag section/],
     ['a header truncated inside freshUntil', [0xb1, 0x41, 0x00, 0x00, 0x01], /truncated entry header/],
     ['a valid header without payload', [0xb1, 0x01], /json codec could not decode/],
     ['a valid header with a bad payload', [0xb1, 0x01, 0x7b], /json codec could not decode/],
@@ -292,5 +294,40 @@ describe('decoding garbage', () => {
       }),
       { numRuns: 1500 },
     );
+  });
+});
+
+describe('tag stamps', () => {
+  it('round-trip with freshUntil and compression, unicode tags and empty tokens included', () => {
+    const tags = [
+      ['org:7', ''],
+      ['user:42', 'Ab3-_x9Q'],
+      ['ünïcode 🏷', 'z'],
+    ] as const;
+    for (const compression of [false, 'gzip'] as const) {
+      const bytes = encodeEntry({ a: 'v'.repeat(3000) }, 1_700_000_000_000, options(jsonCodec, { compression, compressThreshold: 100 }), tags);
+      const decoded = decodeEntry(bytes, decodeOptions(jsonCodec));
+      expect(decoded.tags).toEqual(tags);
+      expect(decoded.freshUntil).toBe(1_700_000_000_000);
+      expect(decoded.value).toEqual({ a: 'v'.repeat(3000) });
+    }
+  });
+
+  it('an entry without tags has no tags field', () => {
+    expect(decodeEntry(encodeEntry(1, undefined, options(jsonCodec), []), decodeOptions(jsonCodec))).toEqual({ value: 1, freshUntil: undefined });
+  });
+
+  it('rejects too many tags, empty tags, and tags in raw mode', () => {
+    const many = Array.from({ length: 256 }, (_, i) => [`t${i}`, ''] as const);
+    expect(() => encodeEntry(1, undefined, options(jsonCodec), many)).toThrow(/at most 255 tags/);
+    expect(() => encodeEntry(1, undefined, options(jsonCodec), [['', '']])).toThrow(/non-empty/);
+    expect(() => encodeEntry(1, undefined, options(jsonCodec, { raw: true }), [['t', '']])).toThrow(/raw regions/);
+  });
+
+  it('every truncation of a tagged entry is a DecodeError', () => {
+    const bytes = encodeEntry('value', 5, options(jsonCodec), [['tag', 'tok']]);
+    for (let n = 2; n < bytes.length - 1; n++) {
+      expect(() => decodeEntry(bytes.subarray(0, n), decodeOptions(jsonCodec))).toThrow(DecodeError);
+    }
   });
 });

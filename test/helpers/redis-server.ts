@@ -136,6 +136,17 @@ export class RedisServer {
     return out;
   }
 
+  /** Calls and mean microseconds per call for each command since the last `resetStats()`. */
+  async commandStats(): Promise<Record<string, { calls: number; usecPerCall: number }>> {
+    const info = await this.info('commandstats');
+    const out: Record<string, { calls: number; usecPerCall: number }> = {};
+    for (const [k, v] of Object.entries(info)) {
+      const m = /calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/.exec(v);
+      if (k.startsWith('cmdstat_') && m) out[k.slice(8)] = { calls: Number(m[1]), usecPerCall: Number(m[2]) };
+    }
+    return out;
+  }
+
   async resetStats(): Promise<void> {
     await this.command('CONFIG', 'RESETSTAT');
   }

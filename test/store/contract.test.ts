@@ -180,6 +180,29 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(fx.store.subscribed).toBe(true);
     });
 
+    it('hashes: set fields and publish in one step, read all or some', async () => {
+      const got: string[] = [];
+      const unsubscribe = await fx.store.subscribe('bus', { onMessage: (m) => got.push(m) });
+      expect(await fx.store.hashGetAll('h')).toEqual({});
+      await fx.store.hashSetAndPublish(
+        'h',
+        [
+          ['a', '1'],
+          ['b', '2'],
+        ],
+        'bus',
+        'changed',
+      );
+      await fx.store.hashSetAndPublish('h', [['a', '3']], 'bus', 'again');
+      expect(await fx.store.hashGetAll('h')).toEqual({ a: '3', b: '2' });
+      expect(await fx.store.hashGet('h', ['b', 'zz', 'a'])).toEqual(['2', null, '3']);
+      expect(await fx.store.hashGet('h', [])).toEqual([]);
+      const deadline = Date.now() + 2_000;
+      while (got.length < 2 && Date.now() < deadline) await sleep(5);
+      expect(got).toEqual(['changed', 'again']);
+      unsubscribe();
+    });
+
     it('scan yields exactly the keys matching a glob, escaped specials included', async () => {
       const keys = ['p:a:1', 'p:a:2', 'p:a.b:1', 'p:b:1', 'p:a*:1', 'q:a:1'];
       for (const k of keys) await fx.store.set(k, Buffer.from('v'), undefined);

@@ -1,0 +1,87 @@
+import type { Store } from '../store/index.js';
+import type { Generations } from './generations.js';
+import type { TagTokens } from './tag-tokens.js';
+
+/** What an invalidation message says. */
+export interface Invalidation {
+  region?: string;
+  tags?: string[];
+}
+
+/**
+ * Carries invalidations between processes: every region or tag invalidation is published, and
+ * every process applies it to its local generations and tag tokens at once. Because a broadcast
+ * can be missed (connection lost), the tables are also re-read after every reconnect and every
+ * `syncIntervalMs`: that interval bounds how long a process can serve invalidated data.
+ */
+export class InvalidationBus {
+  private unsubscribe: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    readonly channel: string,
+    private readonly generations: Generations,
+    private readonly tags: TagTokens,
+    private readonly syncIntervalMs: number,
+    private readonly onError: (err: unknown) => void,
+    private readonly onRemote: (inv: Invalidation) => void,
+  ) {}
+
+  start(): void {
+    this.store
+      .subscribe(this.channel, {
+        onMessage: (message) => this.receive(message),
+        onReset: () => void this.resync(),
+      })
+      .then(
+        (unsubscribe) => {
+          if (this.closed) unsubscribe();
+          else this.unsubscribe = unsubscribe;
+        },
+        (err: unknown) => this.onError(err),
+      );
+    if (Number.isFinite(this.syncIntervalMs)) {
+      this.timer = setInterval(() => void this.resync(), this.syncIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  resync(): Promise<void> {
+    return Promise.all([this.generations.load(), this.tags.refresh()]).then(
+      () => {},
+      (err: unknown) => this.onError(err),
+    );
+  }
+
+  private receive(message: string): void {
+    let parsed: { g?: [string, string]; t?: [string, string][] };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      return; // not ours
+    }
+    if (Array.isArray(parsed.g) && typeof parsed.g[0] === 'string' && typeof parsed.g[1] === 'string') {
+      const before = this.generations.tokenOf(parsed.g[0]);
+      this.generations.apply(parsed.g[0], parsed.g[1]);
+      if (before !== parsed.g[1]) this.onRemote({ region: parsed.g[0] });
+    }
+    if (Array.isArray(parsed.t)) {
+      const changed: string[] = [];
+      for (const pair of parsed.t) {
+        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') continue;
+        changed.push(pair[0]);
+        this.tags.apply(pair[0], pair[1]);
+      }
+      if (changed.length > 0) this.onRemote({ tags: changed });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * Region invalidation (generations), tags, the async-map interface, batches and the sweep,
+ * against a private redis-server, with two troves standing in for two processes.
+ */
+import { EventEmitter } from 'node:events';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTrove, type InvalidateEvent, type Trove, type TroveOptions } from '../../src/index.js';
+import { RedisServer, sleep } from '../helpers/redis-server.js';
+
+let server: RedisServer;
+const troves: Trove[] = [];
+let n = 0;
+let prefix = '';
+function open(opts: TroveOptions = {}): Trove {
+  const t = createTrove({ redis: server.url, prefix, ...opts });
+  troves.push(t);
+  return t;
+}
+/** A second trove on the same prefix: another process, as far as Redis can tell. */
+function pair(opts: TroveOptions = {}): [Trove, Trove] {
+  prefix = `inv${++n}`;
+  return [open(opts), open(opts)];
+}
+/** Command calls made by the troves (the harness's own CONFIG RESETSTAT and INFO left out). */
+function ownCalls(calls: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(calls).filter(([c]) => !c.startsWith('config') && c !== 'info'));
+}
+
+async function until(check: () => Promise<boolean>, ms = 2_000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await sleep(2);
+  }
+  return Date.now() - t0;
+}
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+afterEach(async () => {
+  await Promise.all(troves.splice(0).map((t) => t.close()));
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe('region invalidation', () => {
+  it('invalidating a region of 100k entries is one Redis command', async () => {
+    const [t] = pair({ syncInterval: Number.POSITIVE_INFINITY });
+    const big = t.region('big');
+    await big.set('real', 'value');
+    await t.ready();
+    await server.command('DEBUG', 'POPULATE', 100_000, `${prefix}:0:big:x`, 300);
+    expect(Number(await server.command('DBSIZE'))).toBeGreaterThanOrEqual(100_001);
+    await t.region('warm-up').invalidate(); // loads the script once (EVALSHA then, this first time, EVAL)
+    await server.resetStats();
+    await big.invalidate();
+    // One EVALSHA, which runs one HSET and one PUBLISH inside Redis: nothing walks the 100k keys.
+    expect(ownCalls(await server.commandCalls())).toEqual({ evalsha: 1, hset: 1, publish: 1 });
+    expect(await big.get('real')).toBeUndefined();
+  });
+
+  it('invalidating a covers a.b and a.b.c, but not a sibling', async () => {
+    const [t] = pair();
+    const a = t.region('a');
+    await a.set('k', 'a');
+    await t.region('a.b').set('k', 'ab');
+    await t.region('a.b.c').set('k', 'abc');
+    await t.region('x').set('k', 'x');
+    await t.region('a.b').invalidate();
+    expect(await a.get('k')).toBe('a');
+    expect(await t.region('a.b').get('k')).toBeUndefined();
+    expect(await t.region('a.b.c').get('k')).toBeUndefined();
+    await t.region('a.b.c').set('k', 'abc2');
+    await a.invalidate();
+    expect(await a.get('k')).toBeUndefined();
+    expect(await t.region('a').region('b').region('c').get('k')).toBeUndefined();
+    expect(await t.region('x').get('k')).toBe('x');
+  });
+
+  it('is visible to another process at once, with an invalidate event there', async () => {
+    const [a, b] = pair();
+    const seen: InvalidateEvent[] = [];
+    a.on('invalidate', (e) => seen.push(e));
+    await a.ready();
+    await b.ready();
+    await a.region('users').set('1', 'u1');
+    await b.region('users').invalidate();
+    const ms = await until(async () => (await a.region('users').get('1')) === undefined);
+    expect(ms).toBeLessThan(100);
+    expect(seen).toEqual([{ region: 'users', origin: 'remote' }]);
+  });
+
+  it('a process that missed the broadcast catches up within syncInterval', async () => {
+    const [a, b] = pair({ syncInterval: 300 });
+    await a.ready();
+    await b.ready();
+    const users = a.region('users');
+    await users.set('1', 'u1');
+    expect(await users.get('1')).toBe('u1');
+    // Drop every pub/sub connection: the broadcast of the next invalidation reaches nobody.
+    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await b.region('users').invalidate();
+    const ms = await until(async () => (await users.get('1')) === undefined, 3_000);
+    expect(ms).toBeLessThan(800);
+  });
+
+  it('a writer racing an invalidation never resurrects the old value', async () => {
+    const [t] = pair();
+    const r = t.region('race');
+    let version = 'old';
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The factory read the old data, then the data changed and the region was invalidated.
+    const slow = r.getOrSet('k', async () => {
+      const read = version;
+      await gate;
+      return read;
+    });
+    await sleep(20);
+    version = 'new';
+    await r.invalidate();
+    release();
+    expect(await slow).toBe('old'); // its caller gets what it computed...
+    expect(await r.get('k')).toBeUndefined(); // ...but it never lands in the current generation
+    expect(await r.getOrSet('k', async () => version)).toBe('new');
+  });
+
+  it('keys(), entries() and size() see exactly the live entries of the current generation', async () => {
+    const [t] = pair();
+    const r = t.region('iter');
+    await r.setMany(Array.from({ length: 1_200 }, (_, i) => [`k${i}`, i] as const));
+    await r.set('tagged', 't', { tags: ['doomed'] });
+    await r.set('short', 's', { ttl: 30 });
+    await t.region('iter.child').set('c', 'child');
+    await t.region('iterx').set('sibling', 's');
+    await r.delete('k0');
+    await t.invalidateTags(['doomed']);
+    await server.command('SET', r.keyOf('garbage'), 'not an entry');
+    await sleep(60);
+    const keys: string[] = [];
+    for await (const k of r.keys({ batchSize: 100 })) keys.push(k);
+    expect(keys.sort()).toEqual(
+      Array.from({ length: 1_199 }, (_, i) => `k${i + 1}`).sort(),
+    );
+    expect(await r.size()).toBe(1_199);
+    const entries = new Map<string, unknown>();
+    for await (const [k, v] of r) entries.set(k, v);
+    expect(entries.get('k7')).toBe(7);
+    expect(entries.size).toBe(1_199);
+    await r.clear();
+    expect(await r.size()).toBe(0);
+    expect(await t.region('iterx').get('sibling')).toBe('s');
+  });
+
+  it('batch applies writes and deletes as one MULTI, and nothing when the callback throws', async () => {
+    const [t] = pair({ syncInterval: Number.POSITIVE_INFINITY });
+    const r = t.region('batch');
+    await r.set('gone', 1);
+    await server.resetStats();
+    await r.batch((tx) => {
+      tx.set('a', 1);
+      tx.set('b', 2, { ttl: '1m' });
+      tx.delete('gone');
+    });
+    const calls = await server.commandCalls();
+    expect([calls.multi, calls.exec, calls.set, calls.unlink]).toEqual([1, 1, 2, 1]);
+    expect(await r.getMany(['a', 'b', 'gone'])).toEqual([1, 2, undefined]);
+    await expect(
+      r.batch((tx) => {
+        tx.set('c', 3);
+        tx.delete('a');
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    await expect(
+      r.batch((tx) => {
+        tx.set('c', 3);
+        tx.set('d', () => 'not serializable');
+      }),
+    ).rejects.toMatchObject({ code: 'SERIALIZATION' });
+    expect(await r.getMany(['a', 'c', 'd'])).toEqual([1, undefined, undefined]);
+  });
+
+  it('invalidateOn ties a region to an event', async () => {
+    const [t] = pair();
+    const r = t.region('evt');
+    const source = new EventEmitter();
+    const off = r.invalidateOn(source, 'changed');
+    await r.set('k', 1);
+    source.emit('changed');
+    await until(async () => (await r.get('k')) === undefined);
+    off();
+    await r.set('k', 2);
+    source.emit('changed');
+    await sleep(50);
+    expect(await r.get('k')).toBe(2);
+    const target = new EventTarget();
+    r.invalidateOn(target, 'changed');
+    target.dispatchEvent(new Event('changed'));
+    await until(async () => (await r.get('k')) === undefined);
+  });
+});
+
+describe('tags', () => {
+  it('invalidate entries across two regions and two processes, leaving other tags alone', async () => {
+    const [a, b] = pair();
+    await a.ready();
+    await b.ready();
+    const users = a.region('users');
+    const posts = a.region('posts');
+    await users.set('1', 'u1', { tags: ['org:7'] });
+    await posts.set('9', 'p9', { tags: ['org:7', 'topic:x'] });
+    await posts.set('10', 'p10', { tags: ['org:8'] });
+    const computed = await users.getOrSet('2', () => 'u2', { tags: ['org:7'] });
+    expect(computed).toBe('u2');
+    await b.invalidateTags(['org:7']);
+    await until(async () => (await users.get('1')) === undefined);
+    expect(await posts.get('9')).toBeUndefined();
+    expect(await users.get('2')).toBeUndefined();
+    expect(await posts.get('10')).toBe('p10');
+    // written after the invalidation: live
+    await users.set('1', 'u1-new', { tags: ['org:7'] });
+    expect(await users.get('1')).toBe('u1-new');
+    expect(await b.region('users').get('1')).toBe('u1-new');
+  });
+
+  it('a process that never saw a tag checks it on first read', async () => {
+    const [a, b] = pair();
+    await a.region('r').set('k', 'v', { tags: ['fresh-tag'] });
+    await a.invalidateTags(['fresh-tag']);
+    const c = open();
+    expect(await c.region('r').get('k')).toBeUndefined();
+    expect(await b.region('r').has('k')).toBe(false);
+  });
+
+  it('invalidateTags costs one command whatever the number of tagged entries', async () => {
+    const [t] = pair({ syncInterval: Number.POSITIVE_INFINITY });
+    const r = t.region('many');
+    await r.setMany(
+      Array.from({ length: 2_000 }, (_, i) => [String(i), i] as const),
+      { tags: ['bulk'] },
+    );
+    await t.invalidateTags(['warm-up']);
+    await server.resetStats();
+    await t.invalidateTags(['bulk', 'other']);
+    // One EVALSHA running one HSET per tag and one PUBLISH: proportional to the tags, not the entries.
+    expect(ownCalls(await server.commandCalls())).toEqual({ evalsha: 1, hset: 2, publish: 1 });
+    expect(await r.getMany(['0', '1999'])).toEqual([undefined, undefined]);
+  });
+
+  it('rejects bad tags with a typed error', async () => {
+    const [t] = pair();
+    await expect(t.region('r').set('k', 1, { tags: [''] })).rejects.toMatchObject({ code: 'INVALID_OPTION', option: 'tags' });
+    await expect(t.invalidateTags(['ok', 3 as never])).rejects.toMatchObject({ code: 'INVALID_OPTION', option: 'tags' });
+  });
+});
+
+describe('sweep', () => {
+  it('reclaims entries of invalidated generations in small steps, never blocking Redis for long', async () => {
+    const [t] = pair();
+    const r = t.region('sw', { ttl: Number.POSITIVE_INFINITY });
+    const keep = t.region('keep', { ttl: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 20; i++) await r.setMany(Array.from({ length: 1_000 }, (_, j) => [`${i}-${j}`, 'x'.repeat(100)] as const));
+    await keep.set('k', 'kept');
+    await r.region('child').set('c', 'child');
+    const before = Number((await server.info('memory')).used_memory);
+    await r.invalidate();
+    await r.set('new', 'live');
+    await server.resetStats();
+    const result = await t.sweep({ count: 200 });
+    expect(result.removed).toBe(20_001);
+    // Small steps: ~100 SCANs and UNLINKs of at most a few hundred keys each, each well under a
+    // millisecond on average (means, so a preempted call on a busy machine does not decide it).
+    const stats = await server.commandStats();
+    expect(stats.scan!.calls).toBeGreaterThan(90);
+    expect(stats.unlink!.calls).toBeGreaterThan(90);
+    expect(stats.scan!.usecPerCall).toBeLessThan(2_000);
+    expect(stats.unlink!.usecPerCall).toBeLessThan(2_000);
+    expect(stats.keys).toBeUndefined();
+    const left = (await server.keys()).filter((k) => k.startsWith(`${prefix}:0:`));
+    expect(left.sort()).toEqual([`${prefix}:0:__gens`, `${prefix}:0:keep:k`, r.keyOf('new')].sort());
+    expect(Number((await server.info('memory')).used_memory)).toBeLessThan(before - 1_000_000);
+    expect(await keep.get('k')).toBe('kept');
+    expect(await r.get('new')).toBe('live');
+  });
+});
+
+describe('per-region codec', () => {
+  it('a json region never decodes a v8 payload planted in its keyspace', async () => {
+    const [t] = pair();
+    const errors: string[] = [];
+    t.on('error', (e) => errors.push(e.error.code));
+    const trusted = t.region('untrusted', { codec: 'json' });
+    await t.region('planted', { codec: 'v8' }).set('k', { evil: true });
+    const planted = await server.command('GET', t.region('planted').keyOf('k'));
+    await server.command('SET', trusted.keyOf('k'), planted);
+    expect(await trusted.get('k')).toBeUndefined();
+    expect(errors).toEqual(['DECODE']);
+  });
+});
