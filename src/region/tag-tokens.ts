@@ -48,7 +48,7 @@ export class TagTokens {
   async fetch(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return;
     const values = await this.store.hashGet(this.hashKey, tags);
-    tags.forEach((t, i) => this.tokens.set(t, values[i] ?? ''));
+    for (let i = 0; i < tags.length; i++) this.tokens.set(tags[i]!, values[i] ?? '');
   }
 
   /** Re-reads every known tag (after a lost broadcast, and periodically). */
