@@ -2,10 +2,11 @@ import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError, KeyDerivationError } from '../errors.js';
 import { argsKey } from '../keys/args/index.js';
 import { keyToken } from '../keys/index.js';
+import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions } from '../load/index.js';
 import type { GetOrSetOptions, Region, RegionOptions } from '../region/index.js';
 
 /** Options of `trove.cached(fn, options)` and the `@trove.cached(options)` decorator. */
-export interface CachedOptions<A extends unknown[], R, This = unknown> {
+export interface CachedOptions<A extends unknown[], R, This = unknown> extends ReadThroughOptions {
   /**
    * Name of the function in its keys. Must be stable across deploys and processes.
    * @defaultValue `fn.name` (required for anonymous functions); for decorated methods `Class.method`
@@ -74,7 +75,7 @@ export interface CachedHost {
   reportError(error: KeyDerivationError, operation: string, region: string): void;
 }
 
-const KNOWN = new Set([
+const KNOWN = new Set<string>([
   'name',
   'region',
   'ttl',
@@ -88,6 +89,7 @@ const KNOWN = new Set([
   'readableKeys',
   'onKeyError',
   'regionOptions',
+  ...READ_THROUGH_KEYS,
 ]);
 
 /** Builds a cached wrapper; `nameFallback` supplies the name of decorated methods lazily. */
@@ -108,6 +110,9 @@ export function makeCached<A extends unknown[], R, This>(
   if (opts.freshFor !== undefined) readOpts.freshFor = opts.freshFor;
   if (opts.refreshTtlOnHit) readOpts.refreshTtlOnHit = true;
   if (opts.shouldCache) readOpts.shouldCache = opts.shouldCache as (value: unknown) => boolean;
+  for (const name of READ_THROUGH_KEYS) {
+    if (opts[name] !== undefined) (readOpts as Record<string, unknown>)[name] = opts[name];
+  }
   let name = opts.name ?? (nameFallback ? undefined : fn.name);
 
   const keyFor = (self: This, args: A): string => {
@@ -188,6 +193,7 @@ function validate(opts: object, fn: unknown, isMethod: boolean): void {
   for (const f of ['key', 'thisKey', 'shouldCache'] as const) {
     if (o[f] !== undefined && typeof o[f] !== 'function') throw new InvalidOptionError(f, 'expected a function');
   }
+  applyReadThrough(DEFAULT_READ_THROUGH, o, '');
   if (o.onKeyError !== undefined && o.onKeyError !== 'run' && o.onKeyError !== 'throw') {
     throw new InvalidOptionError('onKeyError', "expected 'run' or 'throw'");
   }

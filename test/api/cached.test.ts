@@ -157,6 +157,19 @@ describe('trove.cached', () => {
     await expect(strict(() => 1)).rejects.toMatchObject({ code: 'KEY_DERIVATION' });
   });
 
+  it('read-through options pass through (onCold fallback while another holder computes)', async () => {
+    const t = open();
+    const f = t.cached(async (id: number) => `computed ${id}`, { name: 'rt', onCold: () => 'fallback', lockLease: 5_000 });
+    // another process holds the lock of this call's key
+    const key = `${t.prefix}:0:__lock:fn:rt:0:${(await import('../../src/keys/args/index.js')).argsKey([1])}`;
+    await server.command('SET', key, 'someone-else', 'PX', 5_000);
+    expect(await f(1)).toBe('fallback');
+    expect(await f.peek(1)).toBeUndefined();
+    await server.command('DEL', key);
+    expect(await f(1)).toBe('computed 1');
+    expect(() => t.cached(async function named() {}, { onCold: 'maybe' as never })).toThrow(expect.objectContaining({ option: 'onCold' }));
+  });
+
   it('concurrent calls share one run', async () => {
     const t = open();
     let runs = 0;
