@@ -2,6 +2,7 @@ export {
   createTrove,
   Trove,
   type TroveOptions,
+  type TroveStats,
   type CachedFunction,
   type CachedOptions,
   type CachedMethodOptions,
@@ -32,6 +33,7 @@ export {
   type SweepResult,
 } from './region/index.js';
 export type { ReadThroughOptions, OnCold } from './load/index.js';
+export type { NearCacheOptions, NearStats } from './near/index.js';
 export type { Codec, CodecOption } from './codec/index.js';
 export type { RedisOption, MemoryStoreOptions } from './store/index.js';
 export type { Duration } from './duration.js';

@@ -1,3 +1,3 @@
-export { createTrove, Trove, type TroveOptions, type CachedMethodOptions, type CachedMethodDecorator } from './trove.js';
+export { createTrove, Trove, type TroveOptions, type TroveStats, type CachedMethodOptions, type CachedMethodDecorator } from './trove.js';
 export type { CachedFunction, CachedOptions } from './cached.js';
 export { TypedEmitter } from './emitter.js';

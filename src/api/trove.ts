@@ -16,6 +16,7 @@ import {
   checkTags,
 } from '../region/index.js';
 import { Loader, Notifier } from '../load/index.js';
+import { NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
 import { createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
 import { BypassContext } from './bypass.js';
 import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
@@ -31,7 +32,7 @@ export type CachedMethodDecorator = <This, A extends unknown[], R>(
 ) => (this: This, ...args: A) => Promise<R>;
 
 /** Options of `createTrove`. Region options given here are the defaults of every region. */
-export interface TroveOptions extends RegionOptions {
+export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
   /**
    * The shared cache: a URL such as `'redis://127.0.0.1:6379'`, an ioredis instance (left open by
    * `close()`: its owner closes it), or ioredis options. Omitted: the embedded in-memory store
@@ -66,9 +67,22 @@ export interface TroveOptions extends RegionOptions {
    * @defaultValue `'1s'`
    */
   syncInterval?: Duration;
+  /**
+   * The near cache: an in-process LRU of decoded values in front of Redis, kept correct by
+   * Redis's client-side-caching invalidations (CLIENT TRACKING). `false` turns it off. Only with
+   * Redis: the embedded store is in-process already.
+   * @defaultValue `{ maxEntries: 10_000, maxBytes: 64 MiB }`
+   */
+  nearCache?: NearCacheOptions | false;
 }
 
-const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions', 'syncInterval']);
+/** Counters of a trove. */
+export interface TroveStats {
+  /** The near cache's counters; undefined when the trove has none. */
+  near: NearStats | undefined;
+}
+
+const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions', 'syncInterval', 'nearCache']);
 
 /** A cache: regions of entries over one store, with events. Create it with `createTrove`. */
 export class Trove extends TypedEmitter {
@@ -91,6 +105,7 @@ export class Trove extends TypedEmitter {
   private readonly tags: TagTokens;
   private readonly bus: InvalidationBus;
   private readonly sweeper: Sweeper;
+  private readonly near: NearCache | undefined;
 
   constructor(options: TroveOptions = {}) {
     super();
@@ -140,13 +155,16 @@ export class Trove extends TypedEmitter {
     this.bus.start();
     this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
     this.sweeper = new Sweeper(this.store, layout.keyspace, this.generations);
+    this.near = this.createNearCache(options.nearCache, layout);
     this.ctx = {
       store: this.store,
       layout,
       events: this,
       generations: this.generations,
       tags: this.tags,
+      near: this.near,
       busChannel: layout.busChannel,
+      origin: this.bus.origin,
       loader: new Loader({ store: this.store, notifier: this.notifier, lockKey: (full) => layout.lockKey(full) }),
       optionsFor: (path) => this.optionsFor(path),
       configure: (path, opts) => this.configure(path, opts, path),
@@ -200,6 +218,39 @@ export class Trove extends TypedEmitter {
       };
       return makeCached(host, target, methodOptions as CachedOptions<MA, Promise<MR>, This>, nameOf) as (this: This, ...args: MA) => Promise<MR>;
     }) as CachedMethodDecorator;
+  }
+
+  private createNearCache(opt: NearCacheOptions | false | undefined, layout: KeyLayout): NearCache | undefined {
+    if (opt === false) return undefined;
+    if (opt !== undefined && (typeof opt !== 'object' || opt === null)) throw new InvalidOptionError('nearCache', 'expected options or false');
+    for (const [k, v] of Object.entries(opt ?? {})) {
+      if (k === 'clone') {
+        if (typeof v !== 'boolean') throw new InvalidOptionError('nearCache.clone', 'expected a boolean');
+      } else if (k === 'maxEntries' || k === 'maxBytes' || k === 'maxTtlMs') {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(`nearCache.${k}`, `expected a positive integer, got ${String(v)}`);
+      } else throw new InvalidOptionError(`nearCache.${k}`, 'unknown option');
+    }
+    const near = new NearCache(opt ?? {});
+    const enabled = this.store.enableTracking({
+      onInvalidate: (keys) => {
+        near.invalidate(keys);
+        // The generation and tag tables are read on the tracked connection too: their changes
+        // arrive here within milliseconds, even when a broadcast was missed.
+        if (keys === null || keys.includes(layout.generationsKey)) this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
+        if (keys === null || keys.includes(layout.tagsKey)) this.tags.refresh().catch((err: unknown) => this.reportStoreError(err, 'sync'));
+      },
+      onTrackingChange: (live) => {
+        near.setLive(live);
+        // Re-read the tables on the tracked connection, so their next change is announced.
+        if (live) void this.bus.resync();
+      },
+    });
+    return enabled ? near : undefined;
+  }
+
+  /** Counters: near-cache hits, misses, evictions, invalidations received, channel resets. */
+  stats(): TroveStats {
+    return { near: this.near?.stats() };
   }
 
   /**
@@ -258,7 +309,7 @@ export class Trove extends TypedEmitter {
     if (this.closed) throw new ClosedError();
     checkTags(tags);
     if (tags.length === 0) return;
-    await this.tags.invalidate(tags, this.bus.channel);
+    await this.tags.invalidate(tags, this.bus.channel, this.bus.origin);
     if (this.wants('invalidate')) this.emit('invalidate', { tags: [...new Set(tags)], origin: 'local' });
   }
 
@@ -283,6 +334,7 @@ export class Trove extends TypedEmitter {
       this.closed = true;
       this.notifier.close();
       this.bus.close();
+      this.near?.clear();
       this.closing = this.store.close();
     }
     return this.closing;

@@ -9,11 +9,17 @@ import { errorMessage, toSerializationError } from './serialization-error.js';
  *
  *   byte 0     0xB1: high nibble 0xB is the magic (high bit set, so text written by other tools is never taken for
  *              an envelope), low nibble the envelope version.
- *   byte 1     flags: bits 0-3 codec id, bits 4-5 compression id, bit 6 freshUntil present, bit 7 tags present.
+ *   byte 1     flags: bits 0-3 codec id, bits 4-5 compression id, bit 6 freshUntil present, bit 7 a second
+ *              flags byte follows.
  *   bytes 2-7  freshUntil, only when bit 6 is set: unsigned 48-bit big-endian epoch milliseconds.
- *   tags       only when bit 7 is set: 1 byte count (1-255), then per tag a 2-byte big-endian length and the
- *              UTF-8 tag, a 1-byte length and the ASCII token the tag had when the value was computed.
+ *   flags2     only when bit 7 is set: bit 0 tags present, bit 1 expiresAt present, bits 2-7 reserved (0).
+ *   expiresAt  only when flags2 bit 1 is set: 48-bit epoch milliseconds of the hard expiry (lets a process
+ *              cap a local copy by the entry's remaining TTL without asking Redis).
+ *   tags       only when flags2 bit 0 is set: 1 byte count (1-255), then per tag a 2-byte big-endian length and
+ *              the UTF-8 tag, a 1-byte length and the ASCII token the tag had when the value was computed.
  *   rest       the codec payload, compressed when the compression id is not 0.
+ *
+ * Entries without tags or expiresAt keep the 2-byte header (8 with freshUntil).
  */
 const MAGIC = 0xb0;
 const VERSION = 1;
@@ -22,10 +28,13 @@ const CODEC_MASK = 0x0f;
 const COMPRESSION_SHIFT = 4;
 const COMPRESSION_MASK = 0x30;
 const FRESH_UNTIL_FLAG = 0x40;
-const TAGS_FLAG = 0x80;
+const EXTENDED_FLAG = 0x80;
+const TAGS_FLAG2 = 0x01;
+const EXPIRES_FLAG2 = 0x02;
+const RESERVED_FLAGS2 = 0xfc;
 /** Most tags one entry can carry. */
 export const MAX_TAGS = 255;
-const FRESH_UNTIL_BYTES = 6;
+const TIME_BYTES = 6;
 const KNOWN_CODEC_IDS: ReadonlySet<number> = new Set(Object.values(CODEC_IDS));
 /** Largest freshUntil the header can hold (2^48 - 1 ms, in the year 10889). */
 export const MAX_FRESH_UNTIL = 2 ** 48 - 1;
@@ -72,6 +81,8 @@ export interface DecodedEntry {
   freshUntil: number | undefined;
   /** The entry's tags with their tokens at write time; `undefined` when it has none. */
   tags?: readonly TagStamp[];
+  /** Epoch milliseconds of the entry's hard expiry, when the writer recorded it. */
+  expiresAt?: number;
 }
 
 /**
@@ -81,27 +92,50 @@ export interface DecodedEntry {
  * @throws SerializationError when the codec cannot store the value faithfully.
  * @throws InvalidOptionError when `freshUntil` is out of range.
  */
-export function encodeEntry(value: unknown, freshUntil: number | undefined, opts: EncodeOptions, tags?: readonly TagStamp[]): Buffer {
+export function encodeEntry(
+  value: unknown,
+  freshUntil: number | undefined,
+  opts: EncodeOptions,
+  tags?: readonly TagStamp[],
+  expiresAt?: number,
+): Buffer {
   if (opts.raw) {
     if (tags && tags.length > 0) throw new InvalidOptionError('tags', 'raw regions store only the payload and cannot carry tags');
     return encodePayload(portableCodecFor(opts.codec), value);
   }
+  checkTime(freshUntil, 'freshUntil');
+  checkTime(expiresAt, 'expiresAt');
   const hasFreshUntil = freshUntil !== undefined;
-  if (hasFreshUntil && !(Number.isInteger(freshUntil) && freshUntil >= 0 && freshUntil <= MAX_FRESH_UNTIL)) {
-    throw new InvalidOptionError('freshUntil', `expected an integer number of epoch milliseconds from 0 to ${MAX_FRESH_UNTIL}, got ${freshUntil}`);
-  }
   const payload = encodePayload(opts.codec, value);
   const { id: compressionId, bytes } = compressPayload(payload, opts.compression, opts.compressThreshold);
   const tagBytes = tags && tags.length > 0 ? encodeTags(tags) : undefined;
-  const fixedLength = hasFreshUntil ? 2 + FRESH_UNTIL_BYTES : 2;
-  const headerLength = fixedLength + (tagBytes?.length ?? 0);
+  const extended = tagBytes !== undefined || expiresAt !== undefined;
+  let headerLength = hasFreshUntil ? 2 + TIME_BYTES : 2;
+  if (extended) headerLength += 1 + (expiresAt !== undefined ? TIME_BYTES : 0) + (tagBytes?.length ?? 0);
   const out = Buffer.allocUnsafe(headerLength + bytes.length);
   out[0] = FIRST_BYTE;
-  out[1] = codecIdOf(opts.codec) | (compressionId << COMPRESSION_SHIFT) | (hasFreshUntil ? FRESH_UNTIL_FLAG : 0) | (tagBytes ? TAGS_FLAG : 0);
-  if (hasFreshUntil) out.writeUIntBE(freshUntil, 2, FRESH_UNTIL_BYTES);
-  if (tagBytes) out.set(tagBytes, fixedLength);
+  out[1] = codecIdOf(opts.codec) | (compressionId << COMPRESSION_SHIFT) | (hasFreshUntil ? FRESH_UNTIL_FLAG : 0) | (extended ? EXTENDED_FLAG : 0);
+  let pos = 2;
+  if (hasFreshUntil) {
+    out.writeUIntBE(freshUntil, pos, TIME_BYTES);
+    pos += TIME_BYTES;
+  }
+  if (extended) {
+    out[pos++] = (tagBytes ? TAGS_FLAG2 : 0) | (expiresAt !== undefined ? EXPIRES_FLAG2 : 0);
+    if (expiresAt !== undefined) {
+      out.writeUIntBE(expiresAt, pos, TIME_BYTES);
+      pos += TIME_BYTES;
+    }
+    if (tagBytes) out.set(tagBytes, pos);
+  }
   out.set(bytes, headerLength);
   return out;
+}
+
+function checkTime(t: number | undefined, option: string): asserts t is number | undefined {
+  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t <= MAX_FRESH_UNTIL)) {
+    throw new InvalidOptionError(option, `expected an integer number of epoch milliseconds from 0 to ${MAX_FRESH_UNTIL}, got ${t}`);
+  }
 }
 
 function encodeTags(tags: readonly TagStamp[]): Buffer {
@@ -179,18 +213,32 @@ export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntr
     throw new DecodeError(`the entry was written by the ${codecIdName(codecId)} codec, but the region's codec is "${opts.codec.name}" (${codecIdName(expected)})`);
   }
   const hasFreshUntil = (flags & FRESH_UNTIL_FLAG) !== 0;
-  let headerLength = hasFreshUntil ? 2 + FRESH_UNTIL_BYTES : 2;
+  let headerLength = hasFreshUntil ? 2 + TIME_BYTES : 2;
   if (buf.length < headerLength) throw new DecodeError('truncated entry header');
-  const freshUntil = hasFreshUntil ? buf.readUIntBE(2, FRESH_UNTIL_BYTES) : undefined;
+  const freshUntil = hasFreshUntil ? buf.readUIntBE(2, TIME_BYTES) : undefined;
   let tags: TagStamp[] | undefined;
-  if ((flags & TAGS_FLAG) !== 0) {
-    const section = decodeTags(buf, headerLength);
-    tags = section.tags;
-    headerLength = section.end;
+  let expiresAt: number | undefined;
+  if ((flags & EXTENDED_FLAG) !== 0) {
+    if (buf.length < headerLength + 1) throw new DecodeError('truncated entry header');
+    const flags2 = buf[headerLength]!;
+    headerLength += 1;
+    if ((flags2 & RESERVED_FLAGS2) !== 0 || flags2 === 0) throw new DecodeError(`unknown envelope flags 0x${hex(flags2)}`);
+    if ((flags2 & EXPIRES_FLAG2) !== 0) {
+      if (buf.length < headerLength + TIME_BYTES) throw new DecodeError('truncated entry header');
+      expiresAt = buf.readUIntBE(headerLength, TIME_BYTES);
+      headerLength += TIME_BYTES;
+    }
+    if ((flags2 & TAGS_FLAG2) !== 0) {
+      const section = decodeTags(buf, headerLength);
+      tags = section.tags;
+      headerLength = section.end;
+    }
   }
   const payload = decompressPayload(buf.subarray(headerLength), (flags & COMPRESSION_MASK) >> COMPRESSION_SHIFT, opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES);
-  const value = decodePayload(opts.codec, payload);
-  return tags ? { value, freshUntil, tags } : { value, freshUntil };
+  const entry: DecodedEntry = { value: decodePayload(opts.codec, payload), freshUntil };
+  if (tags) entry.tags = tags;
+  if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+  return entry;
 }
 
 function decodePayload(codec: Codec, payload: Buffer): unknown {

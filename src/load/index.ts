@@ -1,4 +1,4 @@
-export { Loader, type EntryAccess, type LoaderContext, type StaleReason } from './loader.js';
+export { Loader, type EntryAccess, type Encoded, type LoaderContext, type StaleReason } from './loader.js';
 export { Notifier, type Wait, type WakeReason } from './notifier.js';
 export { Lease } from './lease.js';
 export {

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { DecodedEntry } from '../codec/index.js';
+import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { Lease } from './lease.js';
@@ -9,14 +9,27 @@ import type { ResolvedReadThrough } from './options.js';
 /** Why a stale value was answered. */
 export type StaleReason = 'refreshing' | 'fail-safe' | 'timeout';
 
+/** A value encoded for storage, with what the near cache needs to keep it. */
+export interface Encoded {
+  bytes: Buffer;
+  ttlMs: number;
+  freshUntil: number | undefined;
+  expiresAt: number | undefined;
+  stamps: readonly TagStamp[] | undefined;
+}
+
 /** How the loader reads, encodes and reports for one region. */
 export interface EntryAccess<W> {
   /** Reads and decodes an entry; undefined when absent or undecodable; rejects on store failure. */
   read(full: string, key: string): Promise<DecodedEntry | undefined>;
   /** Encodes a value for storage with the write options (throws SerializationError, ValueTooLargeError). */
-  encode(value: unknown, write: W | undefined, freshForMs?: number): { bytes: Buffer; ttlMs: number };
+  encode(value: unknown, write: W | undefined, freshForMs?: number): Encoded;
   /** Stores encoded bytes (no lock involved). */
   store(full: string, bytes: Buffer, ttlMs: number): Promise<void>;
+  /** Before a write is sent: returns a ticket for `endWrite` (keeps the near cache race-free). */
+  beginWrite(full: string): number;
+  /** After a write: keeps the written value locally (`value` undefined when the write failed). */
+  endWrite(full: string, ticket: number, written: { value: unknown; encoded: Encoded } | undefined): void;
   /** Resolved freshFor of a write, for eager refresh. */
   freshForMs(write: W | undefined): number;
   shouldCache(value: unknown, write: W | undefined): boolean;
@@ -55,8 +68,18 @@ export class Loader {
   private readonly refreshing = new Map<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
   private readonly heldElsewhere = new LRUCache<string, true>({ max: 10_000, ttlAutopurge: false });
+  /** Factories running in this process, until they settle (a caller may have stopped waiting). */
+  private readonly computing = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly ctx: LoaderContext) {}
+  constructor(private readonly ctx: LoaderContext) {
+    // The value landed (stored by any process): whoever was computing it is done.
+    ctx.notifier.onNotified = (full) => this.heldElsewhere.delete(full);
+  }
+
+  /** Whether a refresh of this key is under way here or, as far as we know, elsewhere. */
+  private busy(full: string): boolean {
+    return this.refreshing.has(full) || this.computing.has(full) || this.heldElsewhere.has(full);
+  }
 
   /** A miss: compute once across processes (lock), or wait for the process that does. */
   miss<T, W>(job: Job<T, W>): Promise<T> {
@@ -78,7 +101,7 @@ export class Loader {
 
   /** A stale value: answer it and refresh (in the background, or in this caller when 'blocking'). */
   stale<T, W>(job: Job<T, W>, entry: DecodedEntry): Promise<T> {
-    const busy = this.refreshing.has(job.full) || this.heldElsewhere.has(job.full);
+    const busy = this.busy(job.full);
     if (job.rt.staleRefresh === 'blocking' && !busy) {
       // This caller refreshes and waits; callers arriving meanwhile get the stale value.
       const result = this.refresh(job, entry, 'blocking');
@@ -102,14 +125,14 @@ export class Loader {
     if (ratio === undefined || entry.freshUntil === undefined) return;
     const freshFor = job.access.freshForMs(job.write);
     if (Date.now() < entry.freshUntil - (1 - ratio) * freshFor) return;
-    if (this.refreshing.has(job.full) || this.heldElsewhere.has(job.full)) return;
+    if (this.busy(job.full)) return;
     this.background(job, entry, 'eager');
   }
 
   private background<T, W>(job: Job<T, W>, entry: DecodedEntry, mode: 'background' | 'eager'): void {
     const p = this.refresh(job, entry, mode).then(
       () => {},
-      (err: unknown) => job.access.onError(err, 'refresh', job.key),
+      (err: unknown) => job.access.onError(asFactoryError(job.key, err), 'refresh', job.key),
     );
     this.refreshing.set(
       job.full,
@@ -224,6 +247,14 @@ export class Loader {
     const { access, rt } = job;
     const started = performance.now();
     const computed = Promise.resolve().then(job.factory);
+    const tracked = computed.then(
+      () => {},
+      () => {},
+    );
+    this.computing.set(job.full, tracked);
+    void tracked.then(() => {
+      if (this.computing.get(job.full) === tracked) this.computing.delete(job.full);
+    });
     const settled = computed.then(
       async (value) => {
         access.onCompute(job.key, performance.now() - started);
@@ -267,7 +298,7 @@ export class Loader {
         if (done) return;
         end();
         // The factory keeps running; its failure must not go unhandled.
-        settled.catch((err: unknown) => job.access.onError(err, 'factory', job.key));
+        settled.catch((err: unknown) => job.access.onError(asFactoryError(job.key, err), 'factory', job.key));
         if (stale) {
           job.access.onStale(job.key, 'timeout');
           resolve(stale.value as T);
@@ -297,12 +328,13 @@ export class Loader {
   private async finish<W>(job: Job<unknown, W>, lease: Lease | undefined, value: unknown, freshForMs?: number): Promise<void> {
     const { access } = job;
     lease?.stopRenewing();
+    this.heldElsewhere.delete(job.full);
     if (value === NOTHING) {
       if (lease) await this.releaseAndNotify(job, lease);
       return;
     }
     const started = performance.now();
-    let encoded: { bytes: Buffer; ttlMs: number };
+    let encoded: Encoded;
     try {
       encoded = access.encode(value, job.write, freshForMs);
     } catch (err) {
@@ -310,6 +342,7 @@ export class Loader {
       if (lease) await this.releaseAndNotify(job, lease);
       return;
     }
+    const ticket = access.beginWrite(job.full);
     try {
       if (lease) {
         const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
@@ -317,16 +350,23 @@ export class Loader {
       } else {
         await access.store(job.full, encoded.bytes, encoded.ttlMs);
       }
+      access.endWrite(job.full, ticket, { value, encoded });
       access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);
     } catch (err) {
+      access.endWrite(job.full, ticket, undefined);
       access.onError(err, 'set', job.key);
     }
   }
 
   /** Pending work, for tests: nothing may pile up. */
   get pending(): { cold: number; refreshing: number } {
-    return { cold: this.cold.size, refreshing: this.refreshing.size };
+    return { cold: this.cold.size, refreshing: this.refreshing.size + this.computing.size };
   }
 }
 
 const NOTHING: unique symbol = Symbol('nothing');
+
+/** A factory's own failure, reported as such (not mistaken for a store failure). */
+function asFactoryError(key: string, err: unknown): unknown {
+  return err instanceof TroveError ? err : new FactoryError(key, err);
+}

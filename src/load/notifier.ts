@@ -21,6 +21,8 @@ export class Notifier {
   private unsubscribe: (() => void) | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;
+  /** Called for every notification (any key), e.g. to forget that a key was being computed elsewhere. */
+  onNotified: ((key: string) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -85,6 +87,7 @@ export class Notifier {
   }
 
   private wake(key: string, reason: WakeReason): void {
+    if (reason === 'notified') this.onNotified?.(key);
     const set = this.waiters.get(key);
     if (!set) return;
     for (const f of [...set]) f(reason);

@@ -8,6 +8,8 @@ export interface HitEvent {
   durationMs: number;
   /** Whether the value was past its `freshFor` deadline (still served). */
   stale: boolean;
+  /** Where it was found: the in-process near cache, or the store (Redis or the embedded store). */
+  tier: 'near' | 'store';
 }
 
 /** A read found nothing (or something that could not be decoded). */

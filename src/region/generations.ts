@@ -82,9 +82,9 @@ export class Generations {
   }
 
   /** Invalidates a region path (and so every path below it): one atomic HSET + PUBLISH. */
-  async invalidate(path: string, channel: string): Promise<string> {
+  async invalidate(path: string, channel: string, origin: string): Promise<string> {
     const token = newToken();
-    await this.store.hashSetAndPublish(this.hashKey, [[path, token]], channel, JSON.stringify({ g: [path, token] }));
+    await this.store.hashSetAndPublish(this.hashKey, [[path, token]], channel, JSON.stringify({ g: [path, token], o: origin }));
     this.apply(path, token);
     return token;
   }

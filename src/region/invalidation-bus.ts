@@ -1,4 +1,5 @@
 import type { Store } from '../store/index.js';
+import { newToken } from './tokens.js';
 import type { Generations } from './generations.js';
 import type { TagTokens } from './tag-tokens.js';
 
@@ -18,6 +19,8 @@ export class InvalidationBus {
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Identifies this trove's own messages, so only other processes' invalidations count as remote. */
+  readonly origin = newToken();
 
   constructor(
     private readonly store: Store,
@@ -56,16 +59,16 @@ export class InvalidationBus {
   }
 
   private receive(message: string): void {
-    let parsed: { g?: [string, string]; t?: [string, string][] };
+    let parsed: { g?: [string, string]; t?: [string, string][]; o?: string };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
       return; // not ours
     }
+    const remote = parsed.o !== this.origin;
     if (Array.isArray(parsed.g) && typeof parsed.g[0] === 'string' && typeof parsed.g[1] === 'string') {
-      const before = this.generations.tokenOf(parsed.g[0]);
       this.generations.apply(parsed.g[0], parsed.g[1]);
-      if (before !== parsed.g[1]) this.onRemote({ region: parsed.g[0] });
+      if (remote) this.onRemote({ region: parsed.g[0] });
     }
     if (Array.isArray(parsed.t)) {
       const changed: string[] = [];
@@ -74,7 +77,7 @@ export class InvalidationBus {
         changed.push(pair[0]);
         this.tags.apply(pair[0], pair[1]);
       }
-      if (changed.length > 0) this.onRemote({ tags: changed });
+      if (changed.length > 0 && remote) this.onRemote({ tags: changed });
     }
   }
 

@@ -48,6 +48,12 @@ export interface RegionOptions extends ReadThroughOptions {
    * @defaultValue `8 MiB` (8,388,608)
    */
   maxValueBytes?: number;
+  /**
+   * Keep this region's values in the near cache (the in-process tier), when the trove has one.
+   * Turn it off for values that change too often to be worth tracking, or that are huge.
+   * @defaultValue `true`
+   */
+  nearCache?: boolean;
 }
 
 /** Region options after validation, with every default applied. */
@@ -59,6 +65,7 @@ export interface ResolvedRegionOptions {
   compressThreshold: number;
   raw: boolean;
   maxValueBytes: number;
+  nearCache: boolean;
   readThrough: ResolvedReadThrough;
 }
 
@@ -71,7 +78,7 @@ export const DEFAULT_REGION_OPTIONS: Readonly<Required<Pick<RegionOptions, 'ttl'
   maxValueBytes: 8 * 1024 * 1024,
 };
 
-const KNOWN = new Set<string>(['ttl', 'freshFor', 'codec', 'compression', 'compressThreshold', 'raw', 'maxValueBytes', ...READ_THROUGH_KEYS]);
+const KNOWN = new Set<string>(['ttl', 'freshFor', 'codec', 'compression', 'compressThreshold', 'raw', 'maxValueBytes', 'nearCache', ...READ_THROUGH_KEYS]);
 
 /** Validates one layer of options (so a bad option is reported where it was given). */
 export function checkRegionOptions(opts: RegionOptions | undefined, where: string): void {
@@ -89,6 +96,7 @@ export function checkRegionOptions(opts: RegionOptions | undefined, where: strin
   }
   nonNegativeInt(opts.compressThreshold, `${p}compressThreshold`);
   if (opts.raw !== undefined && typeof opts.raw !== 'boolean') throw new InvalidOptionError(`${p}raw`, 'expected a boolean');
+  if (opts.nearCache !== undefined && typeof opts.nearCache !== 'boolean') throw new InvalidOptionError(`${p}nearCache`, 'expected a boolean');
   if (opts.maxValueBytes !== undefined) {
     nonNegativeInt(opts.maxValueBytes, `${p}maxValueBytes`);
     if (opts.maxValueBytes < 1) throw new InvalidOptionError(`${p}maxValueBytes`, 'must be at least 1');
@@ -122,6 +130,7 @@ export function resolveRegionOptions(layers: readonly (RegionOptions | undefined
     compressThreshold: merged.compressThreshold!,
     raw,
     maxValueBytes: merged.maxValueBytes!,
+    nearCache: merged.nearCache ?? true,
     readThrough,
   };
 }

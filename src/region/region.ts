@@ -3,7 +3,16 @@ import { type DecodedEntry, decodeEntry, encodeEntry, type TagStamp } from '../c
 import { DecodeError, InvalidOptionError, StoreError, TroveError, ValueTooLargeError } from '../errors.js';
 import type { KeyLayout } from '../keys/index.js';
 import { regionSegments } from '../keys/index.js';
-import { applyReadThrough, type EntryAccess, type Loader, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
+import {
+  applyReadThrough,
+  type Encoded,
+  type EntryAccess,
+  type Loader,
+  READ_THROUGH_KEYS,
+  type ReadThroughOptions,
+  type ResolvedReadThrough,
+} from '../load/index.js';
+import type { NearCache, NearEntry } from '../near/index.js';
 import { escapeGlob, type Store, type WriteOp } from '../store/index.js';
 import type { EventSink } from './events.js';
 import type { Generations } from './generations.js';
@@ -18,8 +27,12 @@ export interface RegionContext {
   readonly loader: Loader;
   readonly generations: Generations;
   readonly tags: TagTokens;
+  /** The in-process tier, when the trove has one. */
+  readonly near: NearCache | undefined;
   /** Channel on which invalidations are broadcast to every process. */
   readonly busChannel: string;
+  /** This trove's id in broadcasts. */
+  readonly origin: string;
   /** Effective options of a region path (trove defaults, then each ancestor's, then its own). */
   optionsFor(path: string): ResolvedRegionOptions;
   /** Records options given for a region path. */
@@ -143,13 +156,62 @@ export class Region<V = unknown> {
         (err: unknown) => this.missAfterError<T | undefined>(err, 'get', k, started, undefined),
       );
     }
-    return this.ctx.store.get(base + k).then(
+    const full = base + k;
+    const near = this.nearFor();
+    if (near !== undefined) {
+      const local = this.nearHit(near, full);
+      if (local !== undefined) {
+        this.emitHit(k, started, local, 'near');
+        return Promise.resolve(this.handOut(near, local.value) as T);
+      }
+    }
+    return this.read(near, k, full).then(
+      (entry) => this.answer<T>(k, started, entry),
+      (err: unknown) => this.missAfterError<T | undefined>(err, 'get', k, started, undefined),
+    );
+  }
+
+  /** The near cache for this region, if it has one. */
+  private nearFor(): NearCache | undefined {
+    const near = this.ctx.near;
+    return near?.isLive && this.options.nearCache ? near : undefined;
+  }
+
+  /** A usable local entry: present, in time, and none of its tags invalidated. */
+  private nearHit(near: NearCache, full: string): NearEntry | undefined {
+    const local = near.get(full);
+    if (local === undefined) return undefined;
+    if (local.tags !== undefined && this.ctx.tags.isLive(local.tags) !== true) {
+      near.drop(full);
+      return undefined;
+    }
+    return local;
+  }
+
+  private handOut(near: NearCache, value: unknown): unknown {
+    return near.clone ? structuredClone(value) : value;
+  }
+
+  /** Reads an entry from the store, keeping it in the near cache when that is race-free. */
+  private read(near: NearCache | undefined, k: string, full: string): Promise<DecodedEntry | undefined> {
+    const ticket = near === undefined ? -1 : near.begin(full);
+    return this.ctx.store.get(full).then(
       (buf) => {
         const entry = buf === null ? undefined : this.live(k, buf);
-        if (entry instanceof Promise) return entry.then((e) => this.answer<T>(k, started, e));
-        return this.answer<T>(k, started, entry);
+        if (near === undefined) return entry;
+        if (entry instanceof Promise) {
+          return entry.then((e) => {
+            near.end(full, ticket, e, buf?.length ?? 0);
+            return e;
+          });
+        }
+        near.end(full, ticket, entry, buf?.length ?? 0);
+        return entry;
       },
-      (err: unknown) => this.missAfterError<T | undefined>(err, 'get', k, started, undefined),
+      (err: unknown) => {
+        near?.end(full, ticket, undefined, 0);
+        throw err;
+      },
     );
   }
 
@@ -158,7 +220,7 @@ export class Region<V = unknown> {
       this.emitMiss(k, started);
       return undefined;
     }
-    this.emitHit(k, started, entry);
+    this.emitHit(k, started, entry, 'store');
     return entry.value as T;
   }
 
@@ -210,12 +272,16 @@ export class Region<V = unknown> {
   }
 
   private readThrough<T>(k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough, started: number): Promise<T> {
-    return this.ctx.store.get(full).then(
-      (buf) => {
-        const entry = buf === null ? undefined : this.live(k, buf);
-        if (entry instanceof Promise) return entry.then((e) => this.afterRead(k, full, factory, write, rt, started, e));
-        return this.afterRead(k, full, factory, write, rt, started, entry);
-      },
+    const near = this.nearFor();
+    if (near !== undefined) {
+      const local = this.nearHit(near, full);
+      if (local !== undefined) {
+        const value = this.afterRead(k, full, factory, write, rt, started, local, 'near');
+        return value instanceof Promise ? value : Promise.resolve(this.handOut(near, value) as T);
+      }
+    }
+    return this.read(near, k, full).then(
+      (entry) => this.afterRead(k, full, factory, write, rt, started, entry, 'store'),
       (err: unknown) => {
         this.missAfterError(err, 'get', k, started, undefined);
         // The store just failed this read; a write now would most likely wait out a second deadline.
@@ -231,13 +297,14 @@ export class Region<V = unknown> {
     write: StampedWrite | undefined,
     rt: ResolvedReadThrough,
     started: number,
-    entry: DecodedEntry | undefined,
+    entry: { value: unknown; freshUntil: number | undefined } | undefined,
+    tier: 'near' | 'store',
   ): T | Promise<T> {
     if (entry === undefined) {
       this.emitMiss(k, started);
       return this.ctx.loader.miss(this.job(k, full, factory, write, rt));
     }
-    this.emitHit(k, started, entry);
+    this.emitHit(k, started, entry, tier);
     if (entry.freshUntil === undefined || entry.freshUntil > Date.now()) {
       if (write?.refreshTtlOnHit) this.touch(k, full, write);
       if (rt.eagerRefresh !== undefined) this.ctx.loader.eager(this.job(k, full, factory, write, rt), entry);
@@ -272,6 +339,8 @@ export class Region<V = unknown> {
       return this.encode(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs }, write?.stamps);
     },
     store: (full, bytes, ttlMs) => this.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined),
+    beginWrite: (full) => this.beginWrite(full),
+    endWrite: (full, ticket, written) => this.endWrite(full, ticket, written),
     freshForMs: (write) => resolveWrite(this.options, write).freshForMs,
     shouldCache: (value, write) => !write?.shouldCache || write.shouldCache(value),
     onSet: (k, bytes, ttlMs, startedAt) => {
@@ -285,6 +354,27 @@ export class Region<V = unknown> {
     },
     onError: (err, operation, k) => this.emitError(err, operation, k),
   };
+
+  /** Before a write is sent: older reads of the key in flight must not be kept. */
+  private beginWrite(full: string): number {
+    const near = this.ctx.near;
+    if (near === undefined) return -1;
+    near.drop(full);
+    return this.options.nearCache ? near.begin(full) : -1;
+  }
+
+  /** After a write: the written value becomes the local copy (unless it changed again meanwhile). */
+  private endWrite(full: string, ticket: number, written: { value: unknown; encoded: Encoded } | undefined): void {
+    const near = this.ctx.near;
+    if (near === undefined || ticket === -1) return;
+    if (written === undefined) {
+      near.end(full, ticket, undefined, 0);
+      return;
+    }
+    const { encoded } = written;
+    const entry = { value: written.value, freshUntil: encoded.freshUntil, expiresAt: encoded.expiresAt, ...(encoded.stamps ? { tags: encoded.stamps } : {}) };
+    near.end(full, ticket, entry, encoded.bytes.length);
+  }
 
   /** Sliding expiry: resets the hard expiry of an entry that was just read. */
   private touch(k: string, full: string, opts: GetOrSetOptions): void {
@@ -302,23 +392,33 @@ export class Region<V = unknown> {
     const k = checkKey(key);
     this.ctx.assertOpen();
     const started = this.ctx.events.wants('set') ? performance.now() : 0;
+    let full: string | undefined;
+    let ticket = -1;
     try {
       const stamps = opts?.tags !== undefined ? await this.ctx.tags.stamp(opts.tags) : undefined;
-      const { ttlMs, bytes } = this.encode(value, this.options, opts, stamps);
-      await this.ctx.store.set((await this.base()) + k, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined);
-      if (started !== 0) this.ctx.events.emit('set', { region: this.path, key: k, bytes: bytes.length, ttlMs, durationMs: performance.now() - started });
+      const encoded = this.encode(value, this.options, opts, stamps);
+      full = (await this.base()) + k;
+      ticket = this.beginWrite(full);
+      await this.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined);
+      this.endWrite(full, ticket, { value, encoded });
+      if (started !== 0) this.ctx.events.emit('set', { region: this.path, key: k, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs, durationMs: performance.now() - started });
     } catch (err) {
+      if (full !== undefined) this.endWrite(full, ticket, undefined);
       if (err instanceof StoreError) this.emitError(err, 'set', k);
       else throw err;
     }
   }
 
-  private encode(value: unknown, options: ResolvedRegionOptions, opts: WriteOptions | undefined, stamps?: readonly TagStamp[]): { ttlMs: number; bytes: Buffer } {
+  private encode(value: unknown, options: ResolvedRegionOptions, opts: WriteOptions | undefined, stamps?: readonly TagStamp[]): Encoded {
     const { ttlMs, freshForMs } = resolveWrite(options, opts);
-    const freshUntil = !options.raw && freshForMs < ttlMs ? Date.now() + freshForMs : undefined;
-    const bytes = encodeEntry(value, freshUntil, options, stamps);
+    const now = Date.now();
+    const freshUntil = !options.raw && freshForMs < ttlMs ? now + freshForMs : undefined;
+    // The hard expiry lets every process cap its local copy without asking Redis (whatever the
+    // writer's own configuration, since readers may have a near cache).
+    const expiresAt = !options.raw && Number.isFinite(ttlMs) ? now + Math.ceil(ttlMs) : undefined;
+    const bytes = encodeEntry(value, freshUntil, options, stamps, expiresAt);
     if (bytes.length > options.maxValueBytes) throw new ValueTooLargeError(bytes.length, options.maxValueBytes);
-    return { ttlMs, bytes };
+    return { ttlMs, bytes, freshUntil, expiresAt, stamps };
   }
 
   /** Deletes a value; resolves to whether it existed. Throws `StoreError` when the store cannot be reached (the caller relies on the delete). */
@@ -326,7 +426,9 @@ export class Region<V = unknown> {
     const k = checkKey(key);
     this.ctx.assertOpen();
     const started = this.ctx.events.wants('delete') ? performance.now() : 0;
-    const n = await this.ctx.store.delete([(await this.base()) + k]);
+    const full = (await this.base()) + k;
+    this.ctx.near?.drop(full);
+    const n = await this.ctx.store.delete([full]);
     if (started !== 0) this.ctx.events.emit('delete', { region: this.path, key: k, durationMs: performance.now() - started });
     return n > 0;
   }
@@ -336,8 +438,10 @@ export class Region<V = unknown> {
     const k = checkKey(key);
     this.ctx.assertOpen();
     try {
-      const buf = await this.ctx.store.get((await this.base()) + k);
-      return buf !== null && (await this.live(k, buf)) !== undefined;
+      const full = (await this.base()) + k;
+      const near = this.nearFor();
+      if (near !== undefined && this.nearHit(near, full) !== undefined) return true;
+      return (await this.read(near, k, full)) !== undefined;
     } catch (err) {
       this.emitError(err, 'has', k);
       return false;
@@ -350,17 +454,43 @@ export class Region<V = unknown> {
     this.ctx.assertOpen();
     if (ks.length === 0) return [];
     const started = this.ctx.events.wants('hit') || this.ctx.events.wants('miss') ? performance.now() : 0;
-    let bufs: (Buffer | null)[];
+    let base: string;
     try {
-      const base = await this.base();
-      bufs = await this.ctx.store.mget(ks.map((k) => base + k));
+      base = await this.base();
     } catch (err) {
       this.emitError(err, 'getMany');
       for (const k of ks) this.emitMiss(k, started);
       return ks.map(() => undefined);
     }
-    const entries = await Promise.all(ks.map((k, i) => (bufs[i] ? this.live(k, bufs[i]) : undefined)));
-    return ks.map((k, i) => this.answer<T>(k, started, entries[i]));
+    const near = this.nearFor();
+    const out: (T | undefined)[] = new Array(ks.length);
+    const remote: number[] = [];
+    for (let i = 0; i < ks.length; i++) {
+      const local = near === undefined ? undefined : this.nearHit(near, base + ks[i]!);
+      if (local === undefined) remote.push(i);
+      else {
+        this.emitHit(ks[i]!, started, local, 'near');
+        out[i] = this.handOut(near!, local.value) as T;
+      }
+    }
+    if (remote.length === 0) return out;
+    const fulls = remote.map((i) => base + ks[i]!);
+    const tickets = near === undefined ? [] : fulls.map((f) => near.begin(f));
+    let bufs: (Buffer | null)[];
+    try {
+      bufs = await this.ctx.store.mget(fulls);
+    } catch (err) {
+      for (let j = 0; j < fulls.length; j++) near?.end(fulls[j]!, tickets[j]!, undefined, 0);
+      this.emitError(err, 'getMany');
+      for (const i of remote) this.emitMiss(ks[i]!, started);
+      return out;
+    }
+    const entries = await Promise.all(remote.map((i, j) => (bufs[j] ? this.live(ks[i]!, bufs[j]) : undefined)));
+    remote.forEach((i, j) => {
+      near?.end(fulls[j]!, tickets[j]!, entries[j], bufs[j]?.length ?? 0);
+      out[i] = this.answer<T>(ks[i]!, started, entries[j]);
+    });
+    return out;
   }
 
   /**
@@ -395,6 +525,7 @@ export class Region<V = unknown> {
     const started = this.ctx.events.wants('set') || this.ctx.events.wants('delete') ? performance.now() : 0;
     const ops: WriteOp[] = [];
     const written: { key: string; bytes: number; ttlMs: number }[] = [];
+    const local: { full: string; ticket: number; value: unknown; encoded: Encoded }[] = [];
     try {
       const base = await this.base();
       const tagged = [...new Set(pending.flatMap((p) => (p.type === 'set' ? (p.opts?.tags ?? []) : [])))];
@@ -405,11 +536,21 @@ export class Region<V = unknown> {
           continue;
         }
         const stamps = p.opts?.tags !== undefined ? await this.ctx.tags.stamp(p.opts.tags) : undefined;
-        const { ttlMs, bytes } = this.encode(p.value, options, p.opts, stamps);
-        ops.push({ type: 'set', key: base + p.key, value: bytes, ttlMs: Number.isFinite(ttlMs) ? ttlMs : undefined });
-        written.push({ key: p.key, bytes: bytes.length, ttlMs });
+        const encoded = this.encode(p.value, options, p.opts, stamps);
+        ops.push({ type: 'set', key: base + p.key, value: encoded.bytes, ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined });
+        written.push({ key: p.key, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs });
+        local.push({ full: base + p.key, ticket: -1, value: p.value, encoded });
       }
-      await this.ctx.store.exec(ops);
+      for (const op of ops) if (op.type === 'delete') this.ctx.near?.drop(op.key);
+      for (const l of local) l.ticket = this.beginWrite(l.full);
+      try {
+        await this.ctx.store.exec(ops);
+      } catch (err) {
+        for (const l of local) this.endWrite(l.full, l.ticket, undefined);
+        throw err;
+      }
+      // A key written twice in one batch keeps its last value.
+      for (const l of local) this.endWrite(l.full, l.ticket, local.findLast((x) => x.full === l.full) === l ? { value: l.value, encoded: l.encoded } : undefined);
     } catch (err) {
       if (err instanceof StoreError) {
         this.emitError(err, 'batch');
@@ -430,7 +571,7 @@ export class Region<V = unknown> {
    */
   async invalidate(): Promise<void> {
     this.ctx.assertOpen();
-    await this.ctx.generations.invalidate(this.path, this.ctx.busChannel);
+    await this.ctx.generations.invalidate(this.path, this.ctx.busChannel, this.ctx.origin);
     if (this.ctx.events.wants('invalidate')) this.ctx.events.emit('invalidate', { region: this.path, origin: 'local' });
   }
 
@@ -531,10 +672,10 @@ export class Region<V = unknown> {
     }
   }
 
-  private emitHit(k: string, started: number, entry: DecodedEntry): void {
+  private emitHit(k: string, started: number, entry: { freshUntil: number | undefined }, tier: 'near' | 'store'): void {
     if (!this.ctx.events.wants('hit')) return;
     const stale = entry.freshUntil !== undefined && entry.freshUntil <= Date.now();
-    this.ctx.events.emit('hit', { region: this.path, key: k, durationMs: performance.now() - started, stale });
+    this.ctx.events.emit('hit', { region: this.path, key: k, durationMs: performance.now() - started, stale, tier });
   }
 
   private emitMiss(k: string, started: number): void {

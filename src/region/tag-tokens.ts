@@ -62,11 +62,11 @@ export class TagTokens {
   }
 
   /** Invalidates tags: one atomic HSET of new tokens + PUBLISH. */
-  async invalidate(tags: readonly string[], channel: string): Promise<void> {
+  async invalidate(tags: readonly string[], channel: string, origin: string): Promise<void> {
     checkTags(tags);
     const entries = [...new Set(tags)].map((t) => [t, newToken()] as const);
     if (entries.length === 0) return;
-    await this.store.hashSetAndPublish(this.hashKey, entries, channel, JSON.stringify({ t: entries }));
+    await this.store.hashSetAndPublish(this.hashKey, entries, channel, JSON.stringify({ t: entries, o: origin }));
     for (const [t, token] of entries) this.apply(t, token);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Collects the single-key reads issued during one tick and sends them as one multi-key read.
- * Flushing on process.nextTick (not a microtask) lets every promise continuation of the current
- * tick add its key first, so N concurrent `get`s cost one round trip.
+ * Collects the single-key reads issued during one turn of the event loop and sends them as one
+ * multi-key read. Flushing on setImmediate (not a microtask or nextTick) lets every I/O callback
+ * of the current turn add its key first (in a server, each request arrives in its own callback),
+ * so N concurrent `get`s cost one round trip; an idle loop runs it at once.
  */
 export class GetBatcher {
   private keys: string[] = [];
@@ -23,7 +24,7 @@ export class GetBatcher {
       }
       if (!this.scheduled) {
         this.scheduled = true;
-        process.nextTick(this.flush);
+        setImmediate(this.flush);
       }
     });
   }

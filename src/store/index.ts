@@ -1,4 +1,4 @@
-export type { ChannelListener, LockAttempt, Store, StoreListener, WriteOp } from './store.js';
+export type { ChannelListener, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore } from './redis-store.js';
 export { createStore, type RedisOption } from './create-store.js';

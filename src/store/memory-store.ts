@@ -162,6 +162,13 @@ export class MemoryStore implements Store {
 
   readonly subscribed = true;
 
+  /** Nothing else writes to an embedded store, so there is nothing to track. */
+  enableTracking(): boolean {
+    return false;
+  }
+
+  readonly tracking = false;
+
   async subscribe(channel: string, listener: ChannelListener): Promise<() => void> {
     this.check();
     let set = this.channels.get(channel);

@@ -3,7 +3,10 @@ import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
 import { ACQUIRE, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
-import type { ChannelListener, LockAttempt, Store, StoreListener, WriteOp } from './store.js';
+import type { ChannelListener, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
+
+/** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
+const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 export interface RedisStoreOptions {
   /** Deadline for every Redis operation, in milliseconds. */
@@ -51,6 +54,11 @@ export class RedisStore implements Store {
   private subscriber: Redis | undefined;
   private readonly channels = new Map<string, Set<ChannelListener>>();
   private subscriptionLive = false;
+  private trackingListener: TrackingListener | undefined;
+  /** Client id of the subscriber connection, the target of the main connection's REDIRECT. */
+  private subscriberId: number | undefined;
+  private trackingLive = false;
+  private pingTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly client: Redis,
@@ -73,7 +81,74 @@ export class RedisStore implements Store {
     }
     this.readyWaiters.clear();
     this.opts.listener?.onReady?.();
+    // A new connection has tracking off: whatever was tracked before is no longer watched.
+    this.setTrackingLive(false);
+    void this.connectTracking();
   };
+
+  private readonly onMainClose = (): void => {
+    this.setTrackingLive(false);
+  };
+
+  get tracking(): boolean {
+    return this.trackingLive;
+  }
+
+  enableTracking(listener: TrackingListener): boolean {
+    if (this.trackingListener) return true;
+    this.trackingListener = listener;
+    this.client.on('close', this.onMainClose);
+    const sub = this.subscriberClient();
+    // The subscriber may be connected already (it learns its id on every connect): subscribe
+    // to the invalidation channel now, then point the main connection at it.
+    if (sub.status === 'ready' && this.subscriptionLive) {
+      sub.subscribe(INVALIDATE_CHANNEL).then(
+        () => this.connectTracking(),
+        (err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))),
+      );
+    }
+    this.pingTimer = setInterval(() => this.checkChannel(), 1_000);
+    this.pingTimer.unref();
+    return true;
+  }
+
+  /**
+   * Points the main connection's tracking at the subscriber (REDIRECT, NOLOOP: our own writes
+   * update the local tier directly). Live only once Redis confirmed it for the current pair of
+   * connections: reads sent before that are not tracked and must not be kept.
+   */
+  private async connectTracking(): Promise<void> {
+    const subId = this.subscriberId;
+    if (!this.trackingListener || subId === undefined || !this.subscriptionLive || this.client.status !== 'ready') return;
+    try {
+      await this.client.call('CLIENT', 'TRACKING', 'off');
+      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'NOLOOP');
+    } catch (err) {
+      this.onError(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (subId === this.subscriberId && this.subscriptionLive && this.client.status === 'ready') this.setTrackingLive(true);
+  }
+
+  private setTrackingLive(live: boolean): void {
+    if (this.trackingLive === live) return;
+    this.trackingLive = live;
+    this.trackingListener?.onTrackingChange(live);
+  }
+
+  /** A subscriber that stopped answering PING is treated as lost: invalidations may be missing. */
+  private checkChannel(): void {
+    const sub = this.subscriber;
+    if (!sub || !this.trackingLive || sub.status !== 'ready') return;
+    const timeoutMs = Math.max(this.opts.commandTimeoutMs, 500);
+    withDeadline('ping', timeoutMs, sub.ping()).catch(() => {
+      if (this.closed) return;
+      this.setTrackingLive(false);
+      this.subscriptionLive = false;
+      this.resetListeners();
+      sub.disconnect(true);
+    });
+  }
 
   /**
    * Resolves when commands can be sent. While the first connection attempt is under way, waits up
@@ -120,6 +195,16 @@ export class RedisStore implements Store {
 
   set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void> {
     return this.run('set', async () => {
+      if (this.trackingListener) {
+        // A write does not register tracking; the read right after it does (same round trip).
+        const p = this.client.pipeline();
+        if (ttlMs === undefined) p.set(key, value);
+        else p.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+        p.exists(key);
+        const results = await p.exec();
+        for (const [err] of results ?? []) if (err) throw err;
+        return;
+      }
       if (ttlMs === undefined) await this.client.set(key, value);
       else await this.client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
     });
@@ -146,6 +231,7 @@ export class RedisStore implements Store {
         if (op.type === 'delete') tx.unlink(op.key);
         else if (op.ttlMs === undefined) tx.set(op.key, op.value);
         else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
+        if (op.type === 'set' && this.trackingListener) tx.exists(op.key);
       }
       const results = await tx.exec();
       if (results === null) throw new StoreError('Transaction aborted');
@@ -230,24 +316,38 @@ export class RedisStore implements Store {
     });
     this.subscriber = sub;
     sub.on('error', this.onError);
-    sub.on('message', (channel: string, message: string) => {
+    sub.on('message', (channel: string, message: unknown) => {
+      if (channel === INVALIDATE_CHANNEL) {
+        this.receiveInvalidation(message);
+        return;
+      }
       const set = this.channels.get(channel);
-      if (set) for (const l of set) l.onMessage(message);
+      if (set) for (const l of set) l.onMessage(String(message));
     });
     sub.on('close', () => {
+      this.subscriberId = undefined;
+      this.setTrackingLive(false);
       if (!this.subscriptionLive) return;
       this.subscriptionLive = false;
       this.resetListeners();
     });
     sub.on('ready', () => {
       const channels = [...this.channels.keys()];
-      const confirmed = channels.length === 0 ? Promise.resolve(0) : sub.subscribe(...channels);
+      if (this.trackingListener) channels.push(INVALIDATE_CHANNEL);
+      // The id must be read before subscribing: a subscribed RESP2 connection accepts no other command.
+      const confirmed = sub
+        .client('ID')
+        .then((id) => {
+          this.subscriberId = Number(id);
+          return channels.length === 0 ? 0 : sub.subscribe(...channels);
+        });
       confirmed.then(
         () => {
           if (this.closed) return;
           this.subscriptionLive = true;
           this.resetListeners();
           for (const done of [...this.liveWaiters]) done();
+          void this.connectTracking();
         },
         (err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))),
       );
@@ -273,6 +373,15 @@ export class RedisStore implements Store {
     });
   }
 
+  private receiveInvalidation(message: unknown): void {
+    const listener = this.trackingListener;
+    if (!listener) return;
+    // RESP2 delivers the keys as an array, or null / empty for a flush of everything.
+    if (message === null || message === '' || message === undefined) listener.onInvalidate(null);
+    else if (Array.isArray(message)) listener.onInvalidate(message.map(String));
+    else listener.onInvalidate([String(message)]);
+  }
+
   private resetListeners(): void {
     for (const set of this.channels.values()) for (const l of set) l.onReset?.();
   }
@@ -292,6 +401,10 @@ export class RedisStore implements Store {
     this.subscriptionLive = false;
     this.channels.clear();
     for (const done of [...this.liveWaiters]) done();
+    clearInterval(this.pingTimer);
+    this.client.off('close', this.onMainClose);
+    this.trackingLive = false;
+    this.trackingListener = undefined;
     const sub = this.subscriber;
     const subClosed = sub ? closeClient(sub, this.opts.commandTimeoutMs, true) : Promise.resolve();
     for (const w of this.readyWaiters) {

@@ -39,6 +39,8 @@ export const STORE_AND_RELEASE = new Script(`
 if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+-- A read of the value registers client-side tracking of it for the writer (a write alone does not).
+redis.call('EXISTS', KEYS[1])
 return 1`);
 
 /** KEYS: hash. ARGV: channel, message, field, value, field, value, ... */

@@ -29,6 +29,17 @@ export interface ChannelListener {
   onReset?(): void;
 }
 
+/** Receives Redis's invalidations of tracked keys (server-assisted client-side caching). */
+export interface TrackingListener {
+  /** These keys changed (written, deleted, expired, evicted) since this process read them; `null`: everything (FLUSHALL). */
+  onInvalidate(keys: readonly string[] | null): void;
+  /**
+   * Tracking became live (invalidations will arrive for everything read from now on) or was lost
+   * (the channel or the connection broke: invalidations may have been missed).
+   */
+  onTrackingChange(live: boolean): void;
+}
+
 export interface Store {
   /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
   readonly kind: 'redis' | 'memory';
@@ -70,6 +81,13 @@ export interface Store {
   subscribe(channel: string, listener: ChannelListener): Promise<() => void>;
   /** Whether subscriptions are currently active (messages are being received). */
   readonly subscribed: boolean;
+  /**
+   * Turns on invalidation tracking of the keys this store reads (and writes) from now on.
+   * Returns false when the store cannot track (the embedded store: there is no other writer).
+   */
+  enableTracking(listener: TrackingListener): boolean;
+  /** Whether tracking is live right now. */
+  readonly tracking: boolean;
   /** Iterates the keys matching a Redis glob pattern in batches, without blocking the server. */
   scan(match: string, count?: number): AsyncIterable<string[]>;
   /** Releases connections and timers that the store owns. */

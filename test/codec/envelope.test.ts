@@ -201,9 +201,13 @@ describe('decoding garbage', () => {
     ['unknown version 0xB2', [0xb2, 0x01, 0x31], /unsupported envelope version 2/],
     ['version 0', [0xb0, 0x01, 0x31], /unsupported envelope version 0/],
     ['an unknown codec id', [0xb1, 0x05, 0x31], /unknown codec id 5/],
-    ['the tags flag without a tag section', [0xb1, 0x81], /truncated tag section/],
-    ['an empty tag section', [0xb1, 0x81, 0x00, 0x31], /empty tag section/],
-    ['a truncated tag', [0xb1, 0x81, 0x01, 0x00, 0x05, 0x61], /truncated tag section/],
+    ['the extended flag without its second byte', [0xb1, 0x81], /truncated entry header/],
+    ['a reserved bit of the second flags byte', [0xb1, 0x81, 0x04, 0x31], /unknown envelope flags/],
+    ['an empty second flags byte', [0xb1, 0x81, 0x00, 0x31], /unknown envelope flags/],
+    ['the tags flag without a tag section', [0xb1, 0x81, 0x01], /truncated tag section/],
+    ['an empty tag section', [0xb1, 0x81, 0x01, 0x00, 0x31], /empty tag section/],
+    ['a truncated tag', [0xb1, 0x81, 0x01, 0x01, 0x00, 0x05, 0x61], /truncated tag section/],
+    ['a truncated expiresAt', [0xb1, 0x81, 0x02, 0x00, 0x01], /truncated entry header/],
     ['a header truncated inside freshUntil', [0xb1, 0x41, 0x00, 0x00, 0x01], /truncated entry header/],
     ['a valid header without payload', [0xb1, 0x01], /json codec could not decode/],
     ['a valid header with a bad payload', [0xb1, 0x01, 0x7b], /json codec could not decode/],
@@ -311,6 +315,14 @@ describe('tag stamps', () => {
       expect(decoded.freshUntil).toBe(1_700_000_000_000);
       expect(decoded.value).toEqual({ a: 'v'.repeat(3000) });
     }
+  });
+
+  it('expiresAt round-trips alone and with tags and freshUntil', () => {
+    const alone = decodeEntry(encodeEntry('v', undefined, options(jsonCodec), undefined, 1_800_000_000_000), decodeOptions(jsonCodec));
+    expect(alone).toEqual({ value: 'v', freshUntil: undefined, expiresAt: 1_800_000_000_000 });
+    const all = decodeEntry(encodeEntry('v', 5, options(jsonCodec), [['t', 'x']], 9), decodeOptions(jsonCodec));
+    expect(all).toEqual({ value: 'v', freshUntil: 5, tags: [['t', 'x']], expiresAt: 9 });
+    expect(() => encodeEntry('v', undefined, options(jsonCodec), undefined, -1)).toThrow(InvalidOptionError);
   });
 
   it('an entry without tags has no tags field', () => {

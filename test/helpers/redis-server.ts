@@ -84,6 +84,8 @@ export class RedisServer {
     });
     const exited = new Promise<never>((_, reject) => {
       child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) during start: ${output.slice(-500)}`)));
+      // e.g. ENOENT when redis-server is not installed: a rejection, not an unhandled crash
+      child.once('error', (err) => reject(new Error(`cannot start redis-server: ${err.message}`)));
     });
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -51,7 +51,7 @@ describe('faults', () => {
 
   it('N concurrent gets cost exactly one MGET round trip', async () => {
     const s = await server();
-    const { t } = trove(s.url);
+    const { t } = trove(s.url, { nearCache: false });
     const r = t.region('rt');
     await r.setMany(Array.from({ length: 50 }, (_, i) => [String(i), i] as const));
     await s.resetStats();
@@ -82,7 +82,8 @@ describe('faults', () => {
       t0 = Date.now();
       expect(await r.getOrSet('k', () => 'computed')).toBe('computed');
       expect(Date.now() - t0).toBeLessThan(450);
-      expect(errors.map((e) => [e.operation, e.error.code])).toEqual([
+      // (the periodic generation sync may time out too meanwhile: a background error)
+      expect(errors.filter((e) => e.operation !== 'sync').map((e) => [e.operation, e.error.code])).toEqual([
         ['get', 'STORE_TIMEOUT'],
         ['get', 'STORE_TIMEOUT'],
       ]);

@@ -68,24 +68,36 @@ async function tour(trove: Trove, server: RedisServer | undefined): Promise<void
   const burst = await Promise.all(Array.from({ length: 500 }, () => users.getOrSet(7, () => loadUser(7))));
   say(`   ${burst.length} answers in ${ms(t0)}; the loader ran ${loads}x`);
 
-  step('Batching: 1000 concurrent reads become one MGET');
-  await users.setMany(Array.from({ length: 1000 }, (_, i) => [String(i), { id: i, name: `user ${i}` }] as const));
+  step('Batching: 1000 concurrent reads become one MGET (a region without near cache)');
+  const remote = trove.region<{ id: number; name: string }>('remote', { nearCache: false });
+  await remote.setMany(Array.from({ length: 1000 }, (_, i) => [String(i), { id: i, name: `user ${i}` }] as const));
   if (server) await server.resetStats();
   t0 = performance.now();
-  const many = await Promise.all(Array.from({ length: 1000 }, (_, i) => users.get(String(i))));
+  const many = await Promise.all(Array.from({ length: 1000 }, (_, i) => remote.get(String(i))));
   const calls = server ? await server.commandCalls() : undefined;
   say(`   ${many.filter(Boolean).length} values in ${ms(t0)}${calls ? `; Redis saw ${calls.mget ?? 0} MGET and ${calls.get ?? 0} GET` : ''}`);
+
+  if (trove.stats().near) {
+    step('Near cache: repeated reads are answered in-process, kept correct by Redis invalidations');
+    await users.get(42);
+    t0 = performance.now();
+    for (let i = 0; i < 10_000; i++) await users.get(42);
+    const near = trove.stats().near!;
+    say(`   10,000 awaited reads of users/42 in ${ms(t0)}; near cache: ${near.hits} hits, ${near.entries} entries, live=${near.live}`);
+  }
 
   step('Nested regions: dotted names and .region() are the same place');
   await trove.region('users').region('profiles').set('42', { bio: 'hello' });
   say(`   users.profiles/42 = ${JSON.stringify(await trove.region('users.profiles').get('42'))}`);
 
-  step('Freshness: a value past freshFor is recomputed by getOrSet');
+  step('Freshness: past freshFor, getOrSet answers the stale value at once and refreshes it behind');
   const quotes = trove.region('quotes', { ttl: '1m', freshFor: 100 });
   let version = 0;
   await quotes.getOrSet('eur', () => ++version);
   await sleep(150);
-  say(`   after 150 ms: get -> ${await quotes.get('eur')} (stale, still readable); getOrSet -> ${await quotes.getOrSet('eur', () => ++version)}`);
+  const staleAnswer = await quotes.getOrSet('eur', () => ++version);
+  await sleep(20);
+  say(`   after 150 ms: getOrSet -> ${staleAnswer} (stale, answered at once); a moment later -> ${await quotes.get('eur')} (refreshed once)`);
 
   step('Codecs: msgpack keeps Map, Date and BigInt');
   const rich = trove.region('rich', { codec: 'msgpack', compression: 'brotli', compressThreshold: 256 });
@@ -99,14 +111,17 @@ async function tour(trove: Trove, server: RedisServer | undefined): Promise<void
     await server.command('SET', users.keyOf('bad'), 'not an envelope');
     say(`   get('bad') -> ${await users.get('bad')}`);
 
-    step('Redis paused (SIGSTOP): reads answer a miss within the deadline');
+    step('Redis paused (SIGSTOP): local copies still answer; other reads miss within the deadline');
     server.pause();
     t0 = performance.now();
-    const during = await users.get(42);
-    say(`   get(42) while paused -> ${during} after ${ms(t0)}`);
+    const local = await users.get(42);
+    say(`   get(42) while paused -> ${JSON.stringify(local)} after ${ms(t0)} (near cache)`);
     t0 = performance.now();
-    const computed = await users.getOrSet(43, () => ({ id: 43, name: 'computed directly' }));
-    say(`   getOrSet(43) while paused -> ${JSON.stringify(computed)} after ${ms(t0)}`);
+    const during = await users.get(5000);
+    say(`   get(5000) while paused -> ${during} after ${ms(t0)} (deadline)`);
+    t0 = performance.now();
+    const computed = await users.getOrSet(5001, () => ({ id: 5001, name: 'computed directly' }));
+    say(`   getOrSet(5001) while paused -> ${JSON.stringify(computed)} after ${ms(t0)}`);
     server.resume();
     await sleep(50);
     say(`   resumed: get(42) -> ${JSON.stringify(await users.get(42))}`);

@@ -1,0 +1,1 @@
+export { NearCache, type NearCacheOptions, type NearEntry, type NearStats } from './near-cache.js';

@@ -1,0 +1,193 @@
+import { LRUCache } from 'lru-cache';
+import type { TagStamp } from '../codec/index.js';
+
+/** Options of the near cache (the in-process tier in front of Redis). */
+export interface NearCacheOptions {
+  /**
+   * Most entries kept in this process; least recently used are evicted beyond it.
+   * @defaultValue `10_000`
+   */
+  maxEntries?: number;
+  /**
+   * Most bytes kept, approximated by the encoded size of each value; least recently used are evicted beyond it.
+   * @defaultValue `64 MiB`
+   */
+  maxBytes?: number;
+  /**
+   * Longest a local copy is kept when its entry does not record its expiry (written by a process
+   * without near cache), in ms. Expiry and changes still reach it through Redis's invalidations.
+   * @defaultValue `60_000`
+   */
+  maxTtlMs?: number;
+  /**
+   * Hand out a `structuredClone` of local values, so callers that mutate what they read cannot
+   * change the cached copy. Off by default: values are shared, treat them as immutable.
+   * @defaultValue `false`
+   */
+  clone?: boolean;
+}
+
+/** A decoded entry kept locally. */
+export interface NearEntry {
+  readonly value: unknown;
+  readonly freshUntil: number | undefined;
+  readonly tags?: readonly TagStamp[];
+  /** Epoch ms after which the local copy must not be used (hard expiry or freshness, whichever first). */
+  readonly until: number;
+}
+
+/** Counters of the near cache, since the trove was created. */
+export interface NearStats {
+  hits: number;
+  misses: number;
+  /** Entries dropped to respect maxEntries / maxBytes. */
+  evictions: number;
+  /** Keys Redis told this process had changed. */
+  invalidations: number;
+  /** Times the local tier was emptied because invalidations could have been missed (channel lost, FLUSHALL). */
+  resets: number;
+  /** Whether tracking is live (the tier is in use). */
+  live: boolean;
+  entries: number;
+  bytes: number;
+}
+
+interface Pending {
+  count: number;
+  poisoned: boolean;
+}
+
+/**
+ * The in-process tier: deserialized values, kept correct by Redis's invalidations.
+ *
+ * Race-freedom: a read (or write) marks its key pending before it is sent. An invalidation of a
+ * pending key poisons it, so the reply is answered but not kept: a value read while its
+ * invalidation was in flight never stays. Each (re)start of tracking begins a new epoch, and a
+ * reply is kept only if its read began in the current epoch with tracking live.
+ */
+export class NearCache {
+  private readonly lru: LRUCache<string, NearEntry>;
+  private readonly pending = new Map<string, Pending>();
+  private epoch = 0;
+  private live = false;
+  readonly clone: boolean;
+  private readonly maxTtlMs: number;
+  private readonly counters = { hits: 0, misses: 0, evictions: 0, invalidations: 0, resets: 0 };
+
+  constructor(opts: NearCacheOptions = {}) {
+    this.clone = opts.clone ?? false;
+    this.maxTtlMs = opts.maxTtlMs ?? 60_000;
+    const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    this.lru = new LRUCache<string, NearEntry>({
+      max: opts.maxEntries ?? 10_000,
+      maxSize: maxBytes,
+      // A single value may take at most a tenth of the tier.
+      maxEntrySize: Math.max(1, Math.floor(maxBytes / 10)),
+      sizeCalculation: () => 1,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.counters.evictions++;
+      },
+    });
+  }
+
+  /** A usable local entry, or undefined (absent, past its time, or tracking not live). */
+  get(key: string): NearEntry | undefined {
+    if (!this.live) return undefined;
+    const e = this.lru.get(key);
+    if (e === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    if (e.until <= Date.now()) {
+      this.lru.delete(key);
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    return e;
+  }
+
+  /** Marks a key pending before its read or write is sent; returns the ticket to pass to `end`. */
+  begin(key: string): number {
+    if (!this.live) return -1;
+    const p = this.pending.get(key);
+    if (p) p.count++;
+    else this.pending.set(key, { count: 1, poisoned: false });
+    return this.epoch;
+  }
+
+  /**
+   * Ends a pending read or write. The entry is kept only if no invalidation of the key arrived
+   * meanwhile and tracking stayed live in the same epoch; `undefined` drops any local copy.
+   */
+  end(key: string, ticket: number, entry: { value: unknown; freshUntil: number | undefined; tags?: readonly TagStamp[]; expiresAt?: number } | undefined, bytes: number): void {
+    if (ticket === -1) return;
+    const p = this.pending.get(key);
+    let poisoned = false;
+    if (p) {
+      poisoned = p.poisoned;
+      if (--p.count === 0) this.pending.delete(key);
+    }
+    if (!this.live || ticket !== this.epoch || poisoned) return;
+    if (entry === undefined) {
+      this.lru.delete(key);
+      return;
+    }
+    const now = Date.now();
+    const until = Math.min(entry.expiresAt ?? now + this.maxTtlMs, entry.freshUntil ?? Number.POSITIVE_INFINITY);
+    if (until <= now) return;
+    const kept: NearEntry = entry.tags ? { value: entry.value, freshUntil: entry.freshUntil, tags: entry.tags, until } : { value: entry.value, freshUntil: entry.freshUntil, until };
+    this.lru.set(key, kept, { size: Math.max(1, bytes), ttl: Math.max(1, until - now) });
+  }
+
+  /** Drops a local copy and poisons reads of it in flight (a local delete, or a write about to be sent). */
+  drop(key: string): void {
+    this.lru.delete(key);
+    const p = this.pending.get(key);
+    if (p) p.poisoned = true;
+  }
+
+  /** Redis says these keys changed; `null`: everything did. */
+  invalidate(keys: readonly string[] | null): void {
+    if (keys === null) {
+      this.reset();
+      return;
+    }
+    for (const key of keys) {
+      this.counters.invalidations++;
+      this.drop(key);
+    }
+  }
+
+  /** Tracking went live or was lost. Either way nothing read before can be trusted. */
+  setLive(live: boolean): void {
+    if (live === this.live && live) return;
+    this.live = live;
+    this.epoch++;
+    if (!live) this.reset();
+  }
+
+  private reset(): void {
+    this.counters.resets++;
+    this.lru.clear();
+    for (const p of this.pending.values()) p.poisoned = true;
+  }
+
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  /** Pending reads and writes (for tests: nothing may pile up). */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  stats(): NearStats {
+    return { ...this.counters, live: this.live, entries: this.lru.size, bytes: this.lru.calculatedSize };
+  }
+
+  clear(): void {
+    this.lru.clear();
+    this.pending.clear();
+  }
+}

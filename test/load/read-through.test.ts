@@ -1,0 +1,753 @@
+/**
+ * Read-through in one process: hard and soft timeouts, fail-safe, failing factories, onCold
+ * policies, notification-driven waiting, eager refresh, the lock's role, option layering and
+ * validation. Run on the embedded store and on a private redis-server; the tests that need a
+ * lock held by someone else, or two troves sharing one store, run on Redis only.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ColdCacheError,
+  createTrove,
+  type ErrorEvent,
+  InvalidOptionError,
+  type Region,
+  TimeoutError,
+  type Trove,
+  type TroveOptions,
+} from '../../src/index.js';
+import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { deferred, expectIdle, pendingOf, timed, waitFor } from './support.js';
+
+const stores: Record<string, () => Promise<{ opts: TroveOptions; server?: RedisServer }>> = {
+  memory: async () => ({ opts: {} }),
+  redis: async () => {
+    const server = await RedisServer.start();
+    return { opts: { redis: server.url }, server };
+  },
+};
+
+/** Records the events that read-through emits, in order. */
+function record(t: Trove) {
+  const stale: string[] = [];
+  const errors: ErrorEvent[] = [];
+  const sets: string[] = [];
+  t.on('stale', (e) => stale.push(e.reason));
+  t.on('error', (e) => errors.push(e));
+  t.on('set', (e) => sets.push(e.key));
+  const errorCodes = () => errors.map((e) => [e.operation, e.error.code]);
+  return { stale, errors, sets, errorCodes };
+}
+
+/** Connects, subscribes and does a first read, so timings measured afterwards exclude start-up. */
+async function warm(t: Trove): Promise<void> {
+  await t.ready();
+  await t.region('warm-up').get('x');
+}
+
+const lockKeyOf = (t: Trove, region: string, key: string) => `${t.prefix}:0:__lock:${region}:${key}`;
+
+/** Stores `value` in a region with a short freshFor and waits until it is stale. */
+async function seedStale<V>(r: Region<V>, value: V, freshForMs: number): Promise<void> {
+  await r.set('k', value);
+  await sleep(freshForMs + 40);
+}
+
+for (const [name, make] of Object.entries(stores)) {
+  describe(`read-through on ${name}`, () => {
+    let base: TroveOptions;
+    let server: RedisServer | undefined;
+    const troves: Trove[] = [];
+    let n = 0;
+    const open = async (opts: TroveOptions = {}): Promise<Trove> => {
+      const t = createTrove({ ...base, prefix: `rt${name}${++n}`, ...opts });
+      troves.push(t);
+      await warm(t);
+      return t;
+    };
+
+    beforeAll(async () => {
+      const s = await make();
+      base = s.opts;
+      server = s.server;
+    });
+    afterEach(async () => {
+      await Promise.all(troves.splice(0).map((t) => t.close()));
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    it('hardTimeout without a stale value: TimeoutError at the timeout for every caller of the one run; the late result is stored', async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('hard');
+      let calls = 0;
+      let finishedAt = 0;
+      const started = deferred();
+      const factory = async () => {
+        calls++;
+        started.resolve();
+        await sleep(350);
+        finishedAt = performance.now();
+        return 'late';
+      };
+      const callers = Array.from({ length: 10 }, () => timed(() => r.getOrSet('k', factory, { hardTimeout: 100 })));
+      await started.promise;
+      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('1');
+      const outcomes = await Promise.all(callers);
+      expect(calls).toBe(1);
+      for (const o of outcomes) {
+        expect(o.ok).toBe(false);
+        if (o.ok) continue;
+        expect(o.error).toBeInstanceOf(TimeoutError);
+        expect(o.error).toMatchObject({ code: 'FACTORY_TIMEOUT', timeoutMs: 100 });
+        expect(o.ms).toBeGreaterThanOrEqual(95);
+        expect(o.ms).toBeLessThan(200);
+      }
+      // Nothing is stored yet; the factory is still running.
+      expect(await r.get('k')).toBeUndefined();
+      expect(finishedAt).toBe(0);
+      // A caller arriving now neither times out (its own hardTimeout is longer) nor starts a second run.
+      const late = await timed(() => r.getOrSet('k', factory, { hardTimeout: 2_000 }));
+      expect(late).toMatchObject({ ok: true, value: 'late' });
+      expect(late.at - finishedAt).toBeLessThan(60);
+      expect(calls).toBe(1);
+      expect(await r.get('k')).toBe('late');
+      expect(await r.getOrSet('k', factory)).toBe('late');
+      expect(calls).toBe(1);
+      expect(ev.sets).toEqual(['k']);
+      expect(ev.errors).toEqual([]);
+      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('0');
+      await expectIdle(t);
+    });
+
+    it('a factory that fails after its caller hit hardTimeout is reported as a FACTORY error; nothing is stored; the lock is released', async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('hard-fail');
+      let calls = 0;
+      const out = await timed(() =>
+        r.getOrSet(
+          'k',
+          async (): Promise<string> => {
+            calls++;
+            await sleep(150);
+            throw new Error('late failure');
+          },
+          { hardTimeout: 50 },
+        ),
+      );
+      expect(out.ok).toBe(false);
+      if (!out.ok) expect(out.error).toBeInstanceOf(TimeoutError);
+      await waitFor(() => ev.errors.length === 1, 'the error event');
+      expect(calls).toBe(1);
+      expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
+      expect(ev.errors[0]!.key).toBe('k');
+      expect(await r.has('k')).toBe(false);
+      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'hard-fail', 'k'))).toBe('0');
+      expect(await r.getOrSet('k', () => 'ok')).toBe('ok');
+      await expectIdle(t);
+    });
+
+    it('softTimeout without a stale value does not cut the call short', async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('soft-cold');
+      let calls = 0;
+      const out = await timed(() =>
+        r.getOrSet(
+          'k',
+          async () => {
+            calls++;
+            await sleep(150);
+            return 'v';
+          },
+          { softTimeout: 40 },
+        ),
+      );
+      expect(out).toMatchObject({ ok: true, value: 'v' });
+      expect(out.ms).toBeGreaterThanOrEqual(145);
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual([]);
+      await expectIdle(t);
+    });
+
+    it("softTimeout with a stale value ('blocking'): the stale value at the soft timeout, then the new value lands", async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('soft', { ttl: '10s', freshFor: 100, staleRefresh: 'blocking' });
+      await seedStale(r, 'old', 100);
+      let calls = 0;
+      const factory = async () => {
+        calls++;
+        await sleep(350);
+        return 'new';
+      };
+      const first = await timed(() => r.getOrSet('k', factory, { softTimeout: 80, hardTimeout: 2_000 }));
+      expect(first).toMatchObject({ ok: true, value: 'old' });
+      expect(first.ms).toBeGreaterThanOrEqual(75);
+      expect(first.ms).toBeLessThan(180);
+      expect(ev.stale).toEqual(['timeout']);
+      expect(calls).toBe(1);
+      // While the refresh runs on, another caller gets the stale value at once and starts nothing.
+      const second = await timed(() => r.getOrSet('k', factory, { softTimeout: 80 }));
+      expect(second).toMatchObject({ ok: true, value: 'old' });
+      expect(second.ms).toBeLessThan(60);
+      expect(ev.stale).toEqual(['timeout', 'refreshing']);
+      expect(calls).toBe(1);
+      await waitFor(async () => (await r.get('k')) === 'new', 'the refreshed value');
+      expect(await r.getOrSet('k', factory)).toBe('new');
+      expect(calls).toBe(1);
+      expect(ev.sets).toEqual(['k', 'k']); // the seed and the refresh
+      expect(ev.errors).toEqual([]);
+      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'soft', 'k'))).toBe('0');
+      await expectIdle(t);
+    });
+
+    it('after a soft-timed-out refresh has landed and gone stale in turn, the next caller refreshes it again', async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('soft-again', { ttl: '10s', freshFor: 100, staleRefresh: 'blocking' });
+      await seedStale(r, 'v0', 100);
+      let calls = 0;
+      const factory = async () => {
+        const n = ++calls;
+        await sleep(n === 1 ? 200 : 10);
+        return `v${n}`;
+      };
+      expect(await r.getOrSet('k', factory, { softTimeout: 50 })).toBe('v0');
+      // A second caller while the refresh runs on: stale value, no second run.
+      expect(await r.getOrSet('k', factory, { softTimeout: 50 })).toBe('v0');
+      await waitFor(async () => (await r.get('k')) === 'v1', 'the refreshed value');
+      expect(calls).toBe(1);
+      await sleep(140); // v1 is stale now, and nobody is refreshing it
+      expect(await r.getOrSet('k', factory, { softTimeout: 50 })).toBe('v2');
+      expect(calls).toBe(2);
+      expect(ev.stale).toEqual(['timeout', 'refreshing']);
+      await expectIdle(t);
+    });
+
+    it("fail-safe ('blocking'): the stale value answers a failing factory, which is not called again until the backoff passes", async () => {
+      const t = await open();
+      const ev = record(t);
+      const backoff = 500;
+      const r = t.region<string>('fs', { ttl: '10s', freshFor: 100, staleRefresh: 'blocking', failSafeBackoff: backoff });
+      await seedStale(r, 'old', 100);
+      let calls = 0;
+      let failing = true;
+      const factory = async () => {
+        calls++;
+        if (failing) throw new Error('source down');
+        return 'new';
+      };
+      expect(await r.getOrSet('k', factory)).toBe('old');
+      const failedAt = performance.now();
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual(['fail-safe']);
+      expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
+      expect((ev.errors[0]!.error.cause as Error).message).toBe('source down');
+      expect(ev.errors[0]!.key).toBe('k');
+      // Hammer it during the backoff: every answer is the old value, the factory stays untouched.
+      let reads = 0;
+      while (performance.now() - failedAt < backoff - 150) {
+        const vals = await Promise.all(Array.from({ length: 5 }, () => r.getOrSet('k', factory)));
+        expect(vals).toEqual(Array(5).fill('old'));
+        reads += 5;
+        await sleep(20);
+      }
+      expect(reads).toBeGreaterThanOrEqual(40);
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual(['fail-safe']);
+      // After the backoff, the next caller retries (and, 'blocking', waits for the new value).
+      await sleep(Math.max(0, failedAt + backoff + 50 - performance.now()));
+      failing = false;
+      expect(await r.getOrSet('k', factory)).toBe('new');
+      expect(calls).toBe(2);
+      expect(await r.get('k')).toBe('new');
+      expect(ev.stale).toEqual(['fail-safe']);
+      expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
+      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'fs', 'k'))).toBe('0');
+      await expectIdle(t);
+    });
+
+    it("fail-safe ('background', the default): stale at once, the failure is absorbed, retried only after the backoff", async () => {
+      const t = await open();
+      const ev = record(t);
+      const backoff = 400;
+      const r = t.region<string>('fsbg', { ttl: '10s', freshFor: 100, failSafeBackoff: backoff });
+      await seedStale(r, 'old', 100);
+      let calls = 0;
+      const factory = async () => {
+        calls++;
+        await sleep(20);
+        throw new Error('source down');
+      };
+      const first = await timed(() => r.getOrSet('k', factory));
+      expect(first).toMatchObject({ ok: true, value: 'old' });
+      expect(first.ms).toBeLessThan(15);
+      expect(ev.stale).toEqual(['refreshing']);
+      await waitFor(() => ev.stale.length === 2, 'the fail-safe event');
+      const failedAt = performance.now();
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual(['refreshing', 'fail-safe']);
+      expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
+      while (performance.now() - failedAt < backoff - 120) {
+        const vals = await Promise.all(Array.from({ length: 5 }, () => r.getOrSet('k', factory)));
+        expect(vals).toEqual(Array(5).fill('old'));
+        await sleep(20);
+      }
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual(['refreshing', 'fail-safe']);
+      await sleep(Math.max(0, failedAt + backoff + 50 - performance.now()));
+      expect(await r.getOrSet('k', factory)).toBe('old');
+      await waitFor(() => ev.stale.length === 4, 'the second fail-safe event');
+      expect(calls).toBe(2);
+      expect(ev.stale).toEqual(['refreshing', 'fail-safe', 'refreshing', 'fail-safe']);
+      expect(ev.errorCodes()).toEqual([
+        ['factory', 'FACTORY'],
+        ['factory', 'FACTORY'],
+      ]);
+      await expectIdle(t);
+    });
+
+    it("failSafe: false ('blocking'): the caller gets the factory's error and the stored entry is untouched", async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('nofs', { ttl: '10s', freshFor: 100, staleRefresh: 'blocking', failSafe: false });
+      await seedStale(r, 'old', 100);
+      const before = server ? await server.command('GET', r.keyOf('k')) : undefined;
+      const boom = new Error('boom');
+      let calls = 0;
+      await expect(
+        r.getOrSet('k', () => {
+          calls++;
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual([]);
+      expect(ev.sets).toEqual(['k']); // the seed only
+      if (server) {
+        expect(await server.command('GET', r.keyOf('k'))).toBe(before);
+        expect(await server.command('EXISTS', lockKeyOf(t, 'nofs', 'k'))).toBe('0');
+      }
+      // Still stale (not rewritten as fresh): the next caller refreshes it.
+      expect(await r.getOrSet('k', () => 'new')).toBe('new');
+      await expectIdle(t);
+    });
+
+    it("failSafe: false ('background'): callers get the stale value; the failure is reported as a FACTORY error", async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('nofsbg', { ttl: '10s', freshFor: 100, failSafe: false });
+      await seedStale(r, 'old', 100);
+      let calls = 0;
+      const factory = async () => {
+        calls++;
+        throw new Error('boom');
+      };
+      expect(await r.getOrSet('k', factory)).toBe('old');
+      await waitFor(() => ev.errors.length === 1, 'the error event');
+      expect(calls).toBe(1);
+      expect(ev.stale).toEqual(['refreshing']);
+      expect(ev.errorCodes()).toEqual([['refresh', 'FACTORY']]);
+      expect(ev.sets).toEqual(['k']);
+      await expectIdle(t);
+    });
+
+    it("no stale value: a failing factory rejects every waiting caller with the factory's own error; nothing is kept; the next call computes", async () => {
+      const t = await open();
+      const ev = record(t);
+      const r = t.region<string>('cold-fail');
+      const boom = new Error('boom');
+      let calls = 0;
+      const started = deferred();
+      const failing = async (): Promise<string> => {
+        calls++;
+        started.resolve();
+        await sleep(100);
+        throw boom;
+      };
+      const callers = Array.from({ length: 10 }, () => timed(() => r.getOrSet('k', failing)));
+      await started.promise;
+      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('1');
+      const outcomes = await Promise.all(callers);
+      expect(calls).toBe(1);
+      for (const o of outcomes) expect(o).toMatchObject({ ok: false, error: boom });
+      if (server) {
+        expect(await server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('0');
+        expect((await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([]);
+      }
+      expect(await r.has('k')).toBe(false);
+      expect(ev.stale).toEqual([]);
+      expect(ev.sets).toEqual([]);
+      let okCalls = 0;
+      const ok = async () => {
+        okCalls++;
+        return 'ok';
+      };
+      const again = await timed(() => r.getOrSet('k', ok));
+      expect(again).toMatchObject({ ok: true, value: 'ok' });
+      expect(again.ms).toBeLessThan(50); // no leftover lock to wait out
+      expect(okCalls).toBe(1);
+      expect(await r.get('k')).toBe('ok');
+      await expectIdle(t);
+    });
+
+    for (const lock of [true, false]) {
+      it(`eagerRefresh 0.5 (lock: ${lock}): past half of freshFor, exactly one background refresh under a burst; callers never wait`, async () => {
+        const t = await open();
+        const ev = record(t);
+        const r = t.region<string>('eager', { ttl: '10s', freshFor: 400, eagerRefresh: 0.5, lock });
+        let calls = 0;
+        const factory = async () => {
+          const n = ++calls;
+          await sleep(n === 1 ? 20 : 100);
+          return `v${n}`;
+        };
+        expect(await r.getOrSet('k', factory)).toBe('v1');
+        const writtenBy = performance.now();
+        // Before the eager point: plain hits.
+        await sleep(80);
+        expect(await Promise.all(Array.from({ length: 20 }, () => r.getOrSet('k', factory)))).toEqual(Array(20).fill('v1'));
+        await sleep(20);
+        expect(calls).toBe(1);
+        // Past it: 50 concurrent readers, then repeated reads while the refresh runs.
+        await sleep(Math.max(0, writtenBy + 250 - performance.now()));
+        const burst = await timed(() => Promise.all(Array.from({ length: 50 }, () => r.getOrSet('k', factory))));
+        expect(burst).toMatchObject({ ok: true, value: Array(50).fill('v1') });
+        expect(burst.ms).toBeLessThan(60);
+        // The refresh started with the burst and takes 100 ms: read on through the first 60 ms of it.
+        while (performance.now() - burst.at + burst.ms < 60) {
+          expect(await Promise.all(Array.from({ length: 5 }, () => r.getOrSet('k', factory)))).toEqual(Array(5).fill('v1'));
+          await sleep(10);
+        }
+        expect(calls).toBe(2);
+        await waitFor(async () => (await r.get('k')) === 'v2', 'the refreshed value');
+        const vals = await Promise.all(Array.from({ length: 20 }, () => r.getOrSet('k', factory)));
+        expect(vals).toEqual(Array(20).fill('v2'));
+        await sleep(30);
+        expect(calls).toBe(2);
+        expect(ev.stale).toEqual([]);
+        expect(ev.sets).toEqual(['k', 'k']);
+        expect(ev.errors).toEqual([]);
+        await expectIdle(t);
+      });
+    }
+
+    it('per-call read-through options override the region', async () => {
+      const t = await open();
+      const r = t.region<string>('over', { ttl: '10s', freshFor: 100, hardTimeout: 50, failSafe: false, staleRefresh: 'blocking' });
+      const slow = async () => {
+        await sleep(120);
+        return 'slow';
+      };
+      await expect(r.getOrSet('a', slow)).rejects.toMatchObject({ code: 'FACTORY_TIMEOUT', timeoutMs: 50 });
+      expect(await r.getOrSet('b', slow, { hardTimeout: 1_000 })).toBe('slow');
+      // failSafe per call: the region says false, the call says true.
+      await seedStale(r, 'old', 100);
+      const boom = new Error('boom');
+      await expect(r.getOrSet('k', () => Promise.reject(boom))).rejects.toBe(boom);
+      expect(await r.getOrSet('k', () => Promise.reject(boom), { failSafe: true })).toBe('old');
+      // staleRefresh per call: 'background' answers the stale value without waiting for the factory.
+      await seedStale(r, 'old2', 100);
+      const bg = await timed(() => r.getOrSet('k', slow, { staleRefresh: 'background', hardTimeout: 1_000 }));
+      expect(bg).toMatchObject({ ok: true, value: 'old2' });
+      expect(bg.ms).toBeLessThan(60);
+      await waitFor(async () => (await r.get('k')) === 'slow', 'the background refresh');
+      await expectIdle(t);
+    });
+
+    it('invalid read-through options throw InvalidOptionError naming the option; the factory never runs', async () => {
+      const t = await open();
+      const r = t.region<string>('bad-opts');
+      let calls = 0;
+      const factory = () => {
+        calls++;
+        return 'v';
+      };
+      const cases: [Record<string, unknown>, string][] = [
+        [{ eagerRefresh: 1.5 }, 'eagerRefresh'],
+        [{ eagerRefresh: 1 }, 'eagerRefresh'],
+        [{ eagerRefresh: 0 }, 'eagerRefresh'],
+        [{ onCold: 'maybe' }, 'onCold'],
+        [{ softTimeout: 200, hardTimeout: 100 }, 'softTimeout'],
+        [{ waitTimeout: -1 }, 'waitTimeout'],
+        [{ waitTimeout: '-5s' }, 'waitTimeout'],
+        [{ staleRefresh: 'sometimes' }, 'staleRefresh'],
+        [{ lock: 'yes' }, 'lock'],
+        [{ failSafeBackoff: 0 }, 'failSafeBackoff'],
+      ];
+      for (const [opts, option] of cases) {
+        const err = await r.getOrSet('k', factory, opts as never).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err, JSON.stringify(opts)).toBeInstanceOf(InvalidOptionError);
+        expect((err as InvalidOptionError).option, JSON.stringify(opts)).toBe(option);
+      }
+      // A per-call hardTimeout below the region's softTimeout is inconsistent too.
+      const soft = t.region<string>('bad-soft', { softTimeout: 300 });
+      await expect(soft.getOrSet('k', factory, { hardTimeout: 100 })).rejects.toMatchObject({ code: 'INVALID_OPTION', option: 'softTimeout' });
+      expect(calls).toBe(0);
+      expect(await r.has('k')).toBe(false);
+      // At region and trove level the option is named with where it was given.
+      expect(() => t.region('bad-region', { eagerRefresh: 1.5 })).toThrow(expect.objectContaining({ option: 'bad-region.eagerRefresh' }));
+      expect(() => t.region('bad-region2', { softTimeout: 500, hardTimeout: 100 })).toThrow(expect.objectContaining({ option: 'bad-region2.softTimeout' }));
+      expect(() => createTrove({ ...base, onCold: 'maybe' as never })).toThrow(expect.objectContaining({ option: 'onCold' }));
+      expect(() => createTrove({ ...base, waitTimeout: -1 })).toThrow(InvalidOptionError);
+      await expectIdle(t);
+    });
+  });
+}
+
+describe('read-through with a second holder on one Redis', () => {
+  let server: RedisServer;
+  const troves: Trove[] = [];
+  let n = 0;
+  const open = async (prefix: string, opts: TroveOptions = {}): Promise<Trove> => {
+    const t = createTrove({ redis: server.url, prefix, ...opts });
+    troves.push(t);
+    await warm(t);
+    return t;
+  };
+  const fresh = () => `rtx${++n}`;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all(troves.splice(0).map((t) => t.close()));
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('fail-safe backoff holds across two troves: during it neither calls the factory; afterwards one retries', async () => {
+    const prefix = fresh();
+    const a = await open(prefix);
+    const b = await open(prefix);
+    const evA = record(a);
+    const evB = record(b);
+    const opts = { ttl: '10s', freshFor: 100, staleRefresh: 'blocking' as const, failSafeBackoff: 500 };
+    const ra = a.region<string>('fsx', opts);
+    const rb = b.region<string>('fsx', opts);
+    await seedStale(ra, 'old', 100);
+    const calls = { a: 0, b: 0 };
+    const failing = (who: 'a' | 'b') => async (): Promise<string> => {
+      calls[who]++;
+      throw new Error('source down');
+    };
+    expect(await ra.getOrSet('k', failing('a'))).toBe('old');
+    const failedAt = performance.now();
+    expect(calls).toEqual({ a: 1, b: 0 });
+    expect(evA.stale).toEqual(['fail-safe']);
+    while (performance.now() - failedAt < 350) {
+      const vals = await Promise.all([...Array.from({ length: 5 }, () => ra.getOrSet('k', failing('a'))), ...Array.from({ length: 5 }, () => rb.getOrSet('k', failing('b')))]);
+      expect(vals).toEqual(Array(10).fill('old'));
+      await sleep(25);
+    }
+    expect(calls).toEqual({ a: 1, b: 0 });
+    expect(evB.stale).toEqual([]);
+    expect(evB.errors).toEqual([]);
+    await sleep(Math.max(0, failedAt + 550 - performance.now()));
+    let bOk = 0;
+    expect(
+      await rb.getOrSet('k', async () => {
+        bOk++;
+        return 'new';
+      }),
+    ).toBe('new');
+    expect(bOk).toBe(1);
+    expect(calls).toEqual({ a: 1, b: 0 });
+    expect(await ra.get('k')).toBe('new');
+    await expectIdle(a, b);
+  });
+
+  it('onCold fallback: with the lock held elsewhere, the fallback answers (once for concurrent callers) and nothing is cached', async () => {
+    const t = await open(fresh());
+    const ev = record(t);
+    const r = t.region<string>('fb');
+    const lockKey = lockKeyOf(t, 'fb', 'k');
+    expect(await server.command('SET', lockKey, 'someone', 'PX', 5000)).toBe('OK');
+    let calls = 0;
+    let fallbacks = 0;
+    const factory = async () => {
+      calls++;
+      return 'computed';
+    };
+    const fallback = async (key: string) => {
+      fallbacks++;
+      await sleep(10);
+      return `fallback:${key}`;
+    };
+    const vals = await Promise.all(Array.from({ length: 5 }, () => r.getOrSet('k', factory, { onCold: fallback })));
+    expect(vals).toEqual(Array(5).fill('fallback:k'));
+    expect(fallbacks).toBe(1);
+    expect(calls).toBe(0);
+    expect(await server.command('EXISTS', r.keyOf('k'))).toBe('0');
+    expect(await server.command('GET', lockKey)).toBe('someone');
+    expect(ev.sets).toEqual([]);
+    await expectIdle(t);
+  });
+
+  it("onCold 'fail': ColdCacheError at once, retryAfterMs close to the lock's PTTL", async () => {
+    const t = await open(fresh());
+    const r = t.region<string>('cf');
+    const lockKey = lockKeyOf(t, 'cf', 'k');
+    await server.command('SET', lockKey, 'someone', 'PX', 3000);
+    await sleep(200);
+    let calls = 0;
+    const out = await timed(() =>
+      r.getOrSet(
+        'k',
+        () => {
+          calls++;
+          return 'v';
+        },
+        { onCold: 'fail' },
+      ),
+    );
+    const pttl = Number(await server.command('PTTL', lockKey));
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(out.ms).toBeLessThan(50);
+    expect(out.error).toBeInstanceOf(ColdCacheError);
+    const err = out.error as ColdCacheError;
+    expect(err.code).toBe('COLD_CACHE');
+    expect(err.key).toBe('k');
+    expect(err.retryAfterMs).toBeGreaterThanOrEqual(pttl);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(pttl + 60);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(2_810);
+    expect(calls).toBe(0);
+    expect(await server.command('GET', lockKey)).toBe('someone');
+    await expectIdle(t);
+  });
+
+  it("onCold 'wait' with a lock that never releases: computes after waitTimeout, once, and stores the value", async () => {
+    const t = await open(fresh());
+    const r = t.region<string>('cw');
+    const lockKey = lockKeyOf(t, 'cw', 'k');
+    await server.command('SET', lockKey, 'someone', 'PX', 5000);
+    let calls = 0;
+    const factory = async () => {
+      calls++;
+      return 'mine';
+    };
+    const out = await timed(() => Promise.all(Array.from({ length: 5 }, () => r.getOrSet('k', factory, { waitTimeout: 300 }))));
+    expect(out).toMatchObject({ ok: true, value: Array(5).fill('mine') });
+    expect(out.ms).toBeGreaterThanOrEqual(295);
+    expect(out.ms).toBeLessThan(450);
+    expect(calls).toBe(1);
+    expect(await r.get('k')).toBe('mine');
+    expect(await server.command('GET', lockKey)).toBe('someone'); // not ours to release
+    await expectIdle(t);
+  });
+
+  it("onCold 'wait' with a lock that lapses before waitTimeout: takes over when the lease lapses", async () => {
+    const t = await open(fresh());
+    const r = t.region<string>('cl');
+    const lockKey = lockKeyOf(t, 'cl', 'k');
+    await server.command('SET', lockKey, 'someone', 'PX', 250);
+    let calls = 0;
+    const out = await timed(() =>
+      r.getOrSet(
+        'k',
+        async () => {
+          calls++;
+          return 'mine';
+        },
+        { waitTimeout: 3_000 },
+      ),
+    );
+    expect(out).toMatchObject({ ok: true, value: 'mine' });
+    expect(out.ms).toBeGreaterThanOrEqual(240);
+    expect(out.ms).toBeLessThan(450);
+    expect(calls).toBe(1);
+    expect(await server.command('EXISTS', lockKey)).toBe('0');
+    expect(await r.get('k')).toBe('mine');
+    await expectIdle(t);
+  });
+
+  it("waiting is notification-driven: a waiter resolves right after the holder's factory finishes, not at a polling interval", async () => {
+    const prefix = fresh();
+    const a = await open(prefix);
+    const b = await open(prefix);
+    const ra = a.region<string>('nd');
+    const rb = b.region<string>('nd');
+    const started = deferred();
+    let bCalls = 0;
+    let aCalls = 0;
+    let bDoneAt = 0;
+    const held = rb.getOrSet('k', async () => {
+      bCalls++;
+      started.resolve();
+      await sleep(300);
+      bDoneAt = performance.now();
+      return 'from-b';
+    });
+    await started.promise;
+    expect(await server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('1');
+    const waiting = Array.from({ length: 10 }, () =>
+      timed(() =>
+        ra.getOrSet(
+          'k',
+          async () => {
+            aCalls++;
+            return 'from-a';
+          },
+          { waitTimeout: 5_000 },
+        ),
+      ),
+    );
+    await sleep(100);
+    expect(pendingOf(a)).toEqual({ cold: 1, refreshing: 0, waits: 1 });
+    const outcomes = await Promise.all(waiting);
+    expect(await held).toBe('from-b');
+    expect(bDoneAt).toBeGreaterThan(0);
+    for (const o of outcomes) {
+      expect(o).toMatchObject({ ok: true, value: 'from-b' });
+      expect(o.at - bDoneAt).toBeGreaterThanOrEqual(0);
+      expect(o.at - bDoneAt).toBeLessThan(50);
+    }
+    expect(aCalls).toBe(0);
+    expect(bCalls).toBe(1);
+    expect(await server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('0');
+    await expectIdle(a, b);
+  });
+
+  it('lock: false: two troves on a cold key both compute (the lock is what makes it exactly once)', async () => {
+    const prefix = fresh();
+    const a = await open(prefix);
+    const b = await open(prefix);
+    const ra = a.region<string>('nl');
+    const rb = b.region<string>('nl');
+    let calls = 0;
+    const factory = async () => {
+      calls++;
+      await sleep(100);
+      return 'v';
+    };
+    const run = (key: string, lock: boolean) =>
+      Promise.all([...Array.from({ length: 5 }, () => ra.getOrSet(key, factory, { lock })), ...Array.from({ length: 5 }, () => rb.getOrSet(key, factory, { lock }))]);
+    expect(await run('unlocked', false)).toEqual(Array(10).fill('v'));
+    expect(calls).toBe(2); // single flight within each trove, none across
+    calls = 0;
+    expect(await run('locked', true)).toEqual(Array(10).fill('v'));
+    expect(calls).toBe(1);
+    expect((await server.keys()).filter((k) => k.startsWith(`${prefix}:`))).toEqual([`${prefix}:0:nl:locked`, `${prefix}:0:nl:unlocked`]);
+    await expectIdle(a, b);
+  });
+
+  it('per-call onCold overrides the region policy', async () => {
+    const t = await open(fresh());
+    const r = t.region<string>('oc', { onCold: 'fail' });
+    await server.command('SET', lockKeyOf(t, 'oc', 'k'), 'someone', 'PX', 5000);
+    await expect(r.getOrSet('k', () => 'v')).rejects.toBeInstanceOf(ColdCacheError);
+    expect(await r.getOrSet('k', () => 'v', { onCold: () => 'fallback' })).toBe('fallback');
+    const waited = await timed(() => r.getOrSet('k', () => 'v', { onCold: 'wait', waitTimeout: 100 }));
+    expect(waited).toMatchObject({ ok: true, value: 'v' });
+    expect(waited.ms).toBeGreaterThanOrEqual(95);
+    await expectIdle(t);
+  });
+});

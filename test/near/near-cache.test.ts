@@ -1,0 +1,218 @@
+/**
+ * The near cache against real Redis: kept correct by CLIENT TRACKING invalidations, race-free
+ * while a read is in flight, emptied when the channel is lost, and bounded.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTrove, type HitEvent, type Trove, type TroveOptions } from '../../src/index.js';
+import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+let server: RedisServer;
+const cleanups: (() => Promise<void>)[] = [];
+let n = 0;
+let prefix = '';
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+async function open(opts: TroveOptions = {}, url = server.url): Promise<Trove> {
+  const t = createTrove({ redis: url, prefix, ...opts });
+  cleanups.push(() => t.close());
+  await t.ready();
+  if (opts.nearCache !== false) await until(() => t.stats().near?.live === true);
+  return t;
+}
+
+/** Process A (with a near cache) and process B (another connection writing). */
+async function pair(opts: TroveOptions = {}): Promise<[Trove, Trove]> {
+  prefix = `near${++n}`;
+  return [await open(opts), await open({ nearCache: false })];
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 3_000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await sleep(2);
+  }
+  return Date.now() - t0;
+}
+
+function tiers(t: Trove): HitEvent['tier'][] {
+  const seen: HitEvent['tier'][] = [];
+  t.on('hit', (e) => seen.push(e.tier));
+  return seen;
+}
+
+const writer = fileURLToPath(new URL('./fixtures/writer.ts', import.meta.url));
+function otherProcess(...args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', writer, server.url, prefix, ...args], { stdio: 'inherit' });
+    p.on('exit', resolve);
+  });
+}
+
+describe('near cache', () => {
+  it('a repeated read is a local hit: no round trip', async () => {
+    const [a, b] = await pair();
+    await b.region('users').set('1', { name: 'Ada' });
+    const seen = tiers(a);
+    expect(await a.region('users').get('1')).toEqual({ name: 'Ada' });
+    await server.resetStats();
+    for (let i = 0; i < 100; i++) expect(await a.region('users').get('1')).toEqual({ name: 'Ada' });
+    expect((await server.commandCalls()).mget).toBeUndefined();
+    expect(seen).toEqual(['store', ...Array(100).fill('near')]);
+    expect(a.stats().near).toMatchObject({ hits: 100, entries: 1, live: true });
+  });
+
+  it('local writes and deletes update the local tier at once', async () => {
+    const [a] = await pair();
+    const seen = tiers(a);
+    const users = a.region('users');
+    await users.set('1', 'v1');
+    expect(await users.get('1')).toBe('v1');
+    await users.set('1', 'v2');
+    expect(await users.get('1')).toBe('v2');
+    await users.delete('1');
+    expect(await users.get('1')).toBeUndefined();
+    expect(seen).toEqual(['near', 'near']);
+  });
+
+  it('another process sets, deletes, invalidates, invalidates tags: the next read sees it', async () => {
+    const [a] = await pair();
+    const users = a.region('users');
+    await users.set('1', 'mine', { tags: ['org:1'] });
+    expect(await users.get('1')).toBe('mine');
+    expect(await otherProcess('set', '1', 'theirs')).toBe(0);
+    await until(async () => (await users.get('1')) === 'theirs');
+    expect(await otherProcess('delete', '1')).toBe(0);
+    await until(async () => (await users.get('1')) === undefined);
+    await users.set('2', 'two');
+    expect(await users.get('2')).toBe('two');
+    expect(await otherProcess('invalidate')).toBe(0);
+    await until(async () => (await users.get('2')) === undefined);
+    await users.set('3', 'three', { tags: ['org:1'] });
+    expect(await users.get('3')).toBe('three');
+    expect(await otherProcess('tags', 'org:1')).toBe(0);
+    await until(async () => (await users.get('3')) === undefined);
+  });
+
+  it('propagation between two connections takes milliseconds', async () => {
+    const [a, b] = await pair();
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      await b.region('users').set('k', i);
+      await until(async () => (await a.region('users').get('k')) === i);
+      const seenAt = Date.now();
+      await b.region('users').set('k', i + 1000);
+      times.push((await until(async () => (await a.region('users').get('k')) === i + 1000)) + (Date.now() - seenAt) * 0);
+    }
+    times.sort((x, y) => x - y);
+    expect(times[Math.floor(times.length * 0.5)]!).toBeLessThan(50);
+  });
+
+  it('a local copy never outlives the entry in Redis', async () => {
+    const [a, b] = await pair();
+    await b.region('users').set('short', 's', { ttl: 150 });
+    expect(await a.region('users').get('short')).toBe('s');
+    expect(await a.region('users').get('short')).toBe('s');
+    await sleep(200);
+    expect(await a.region('users').get('short')).toBeUndefined();
+  });
+
+  it('FLUSHALL empties the local tier', async () => {
+    const [a, b] = await pair();
+    await b.region('users').set('1', 'v');
+    expect(await a.region('users').get('1')).toBe('v');
+    const resets = a.stats().near!.resets;
+    await server.flushall();
+    await until(() => a.stats().near!.resets > resets);
+    expect(a.stats().near!.entries).toBe(0);
+    expect(await a.region('users').get('1')).toBeUndefined();
+  });
+
+  it('an invalidation arriving while a read is in flight: the reply is answered but not kept', async () => {
+    prefix = `near${++n}`;
+    const proxy = await TcpProxy.start(server.port);
+    cleanups.push(() => proxy.close());
+    const a = await open({}, proxy.url);
+    const b = await open({ nearCache: false });
+    expect(proxy.acceptedCount).toBe(2); // 0: the main connection, 1: the subscriber
+    await b.region('users').set('k', 'v1');
+    // Hold A's main connection replies: A's read reaches Redis (and is tracked) but its answer waits.
+    proxy.holdReplies(0);
+    const inflight = a.region('users').get('k');
+    await sleep(50);
+    const invalidations = a.stats().near!.invalidations;
+    await b.region('users').set('k', 'v2');
+    await until(() => a.stats().near!.invalidations > invalidations); // arrived on the subscriber first
+    proxy.releaseReplies(0);
+    expect(await inflight).toBe('v1'); // answered...
+    expect(a.stats().near!.entries).toBe(0); // ...but not kept
+    expect(await a.region('users').get('k')).toBe('v2');
+    expect(a.stats().near!.entries).toBe(1);
+  });
+
+  it('losing the invalidation channel empties the tier and bypasses it until tracking is back', async () => {
+    const [a, b] = await pair();
+    await b.region('users').set('1', 'v1');
+    expect(await a.region('users').get('1')).toBe('v1');
+    expect(a.stats().near!.entries).toBe(1);
+    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await until(() => a.stats().near!.live === false || a.stats().near!.resets > 0);
+    expect(a.stats().near!.entries).toBe(0);
+    // while the channel is down a write is not announced; once tracking is back, reads are right
+    await b.region('users').set('1', 'v2');
+    await until(() => a.stats().near!.live);
+    expect(await a.region('users').get('1')).toBe('v2');
+    await b.region('users').set('1', 'v3');
+    await until(async () => (await a.region('users').get('1')) === 'v3');
+  });
+
+  it('respects maxEntries and maxBytes', async () => {
+    prefix = `near${++n}`;
+    const a = await open({ nearCache: { maxEntries: 10, maxBytes: 1_000_000 } });
+    const r = a.region('bounded');
+    await r.setMany(Array.from({ length: 50 }, (_, i) => [String(i), i] as const));
+    for (let i = 0; i < 50; i++) await r.get(String(i));
+    const stats = a.stats().near!;
+    expect(stats.entries).toBe(10);
+    expect(stats.evictions).toBeGreaterThanOrEqual(40);
+    const small = await open({ nearCache: { maxEntries: 1_000, maxBytes: 20_000 } });
+    const big = small.region('big');
+    for (let i = 0; i < 20; i++) await big.set(String(i), 'x'.repeat(1_000));
+    for (let i = 0; i < 20; i++) await big.get(String(i));
+    expect(small.stats().near!.bytes).toBeLessThanOrEqual(20_000);
+    expect(small.stats().near!.entries).toBeLessThan(20);
+  });
+
+  it('a region can opt out, and nearCache: false turns it off', async () => {
+    const [a] = await pair();
+    const seen = tiers(a);
+    const opted = a.region('volatile', { nearCache: false });
+    await opted.set('1', 'v');
+    await opted.get('1');
+    await opted.get('1');
+    expect(seen).toEqual(['store', 'store']);
+    const off = await open({ nearCache: false });
+    expect(off.stats().near).toBeUndefined();
+  });
+
+  it('clone: callers cannot change the cached copy', async () => {
+    const [a] = await pair({ nearCache: { clone: true } });
+    const r = a.region('c');
+    await r.set('1', { list: [1] });
+    const got = (await r.get('1')) as { list: number[] };
+    got.list.push(2);
+    expect(await r.get('1')).toEqual({ list: [1] });
+  });
+});
