@@ -1,0 +1,164 @@
+/**
+ * `npm run bench [-- --only l2-hit,miss] [--lib trove,ioredis] [--rounds N] [--quick]`
+ *
+ * Runs Trove and its peers against one private redis-server, workload by workload, and prints a
+ * Markdown table per workload (median over rounds, spread, Trove / peer ratio). Raw figures go to
+ * bench/results/latest.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { RedisServer } from '../test/helpers/redis-server.js';
+import { type BenchContext, WORKLOAD_NAMES, type Workload, type WorkloadName } from './context.js';
+import { currentLoad, formatFacts, machineFacts } from './machine.js';
+import { LIB_NAMES, type LibName } from './peers/types.js';
+import { ratio, renderWorkload, type WorkloadResult } from './report.js';
+import { invalidation } from './workloads/invalidation.js';
+import { l1Hit } from './workloads/l1-hit.js';
+import { CONCURRENCY, l2Hit } from './workloads/l2-hit.js';
+import { memory } from './workloads/memory.js';
+import { miss } from './workloads/miss.js';
+import { stampede } from './workloads/stampede.js';
+
+const WORKLOADS: Record<WorkloadName, Workload> = {
+  'l2-hit': l2Hit,
+  'l1-hit': l1Hit,
+  miss,
+  stampede,
+  memory,
+  invalidation,
+};
+
+/** The project's speed target for the headline figure. */
+const TARGET = 1.5;
+
+function usage(message?: string): never {
+  if (message) process.stderr.write(`${message}\n\n`);
+  process.stderr.write(
+    [
+      'usage: npm run bench -- [options]',
+      `  --only <list>    workloads, comma-separated (${WORKLOAD_NAMES.join(', ')}); default all`,
+      `  --lib <list>     libraries, comma-separated (${LIB_NAMES.join(', ')}); default all`,
+      '  --rounds <n>     measured rounds per workload (default 3); figures are the median',
+      '  --quick          smaller sizes, for a fast smoke run',
+      '  --out <file>     where to write the raw JSON (default bench/results/latest.json)',
+      '',
+    ].join('\n'),
+  );
+  process.exit(message ? 2 : 0);
+}
+
+function list<T extends string>(value: string | undefined, known: readonly T[], what: string): T[] {
+  if (value === undefined) return [...known];
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of items) if (!known.includes(item as T)) usage(`unknown ${what} '${item}' (known: ${known.join(', ')})`);
+  // Keep the canonical order whatever the order given.
+  return known.filter((k) => items.includes(k));
+}
+
+export interface Headline {
+  text: string;
+  trove: number;
+  baseline: number;
+  ratio: number;
+  target: number;
+}
+
+/** "L2 hit getOrSet, concurrency 64: trove X ops/s vs raw ioredis … Y ops/s = Z×". */
+export function headline(results: readonly WorkloadResult[]): Headline | undefined {
+  const l2 = results.find((r) => r.name === 'l2-hit');
+  const trove = l2?.rows.find((r) => r.lib === 'trove' && r.status === 'ok')?.figures.c64;
+  const base = l2?.rows.find((r) => r.lib === 'ioredis' && r.status === 'ok')?.figures.c64;
+  if (!trove || !base) return undefined;
+  const z = ratio(trove, base);
+  const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
+  return {
+    text: `L2 hit getOrSet, concurrency ${CONCURRENCY}: trove ${fmt(trove.median)} ops/s vs raw ioredis GET+JSON.parse (auto-pipelining) ${fmt(base.median)} ops/s = ${z.toFixed(2)}× (target ≥ ${TARGET}×)`,
+    trove: trove.median,
+    baseline: base.median,
+    ratio: z,
+    target: TARGET,
+  };
+}
+
+async function main(): Promise<void> {
+  let args: ReturnType<typeof parse>;
+  const parse = () =>
+    parseArgs({
+      args: process.argv.slice(2).filter((a) => a !== '--'),
+      options: {
+        only: { type: 'string' },
+        lib: { type: 'string' },
+        rounds: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  try {
+    args = parse();
+  } catch (err) {
+    usage(err instanceof Error ? err.message : String(err));
+  }
+  const v = args.values;
+  if (v.help) usage();
+  const rounds = v.rounds === undefined ? 3 : Number(v.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) usage('--rounds must be an integer between 1 and 50');
+  const only = list(v.only, WORKLOAD_NAMES, 'workload');
+  const libs = list<LibName>(v.lib, LIB_NAMES, 'library');
+  const quick = v.quick ?? false;
+  const outFile = v.out ?? fileURLToPath(new URL('./results/latest.json', import.meta.url));
+
+  const server = await RedisServer.start();
+  const started = performance.now();
+  const results: WorkloadResult[] = [];
+  try {
+    const facts = await machineFacts(server);
+    const ctx: BenchContext = {
+      server,
+      url: server.url,
+      host: '127.0.0.1',
+      port: server.port,
+      rounds,
+      quick,
+      libs,
+      progress: (m) => process.stderr.write(`${m}\n`),
+    };
+    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}` : ''}`;
+    process.stdout.write(`## trove-cache benchmarks\n\n\`${command}\` · rounds: ${rounds}${quick ? ' · quick sizes' : ''}\n\n${formatFacts(facts)}\n\n`);
+    for (const name of only) {
+      await server.command('FLUSHALL', 'SYNC');
+      ctx.progress(`${name}…`);
+      const t0 = performance.now();
+      const result = await WORKLOADS[name].run(ctx);
+      result.elapsedMs = Math.round(performance.now() - t0);
+      results.push(result);
+      process.stdout.write(`${renderWorkload(result)}\n`);
+    }
+    const head = headline(results);
+    if (head) process.stdout.write(`**Headline:** ${head.text}\n`);
+    const elapsed = Math.round((performance.now() - started) / 1000);
+    const loadAtEnd = currentLoad();
+    process.stdout.write(`\nTotal time: ${elapsed} s · load average (1 min) at the end: ${loadAtEnd}\n`);
+    mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+    writeFileSync(outFile, `${JSON.stringify({ command, rounds, quick, libs, machine: facts, loadAtEnd, headline: head, elapsedSeconds: elapsed, workloads: results }, null, 2)}\n`);
+    ctx.progress(`raw figures written to ${outFile}`);
+  } finally {
+    await server.stop();
+  }
+  // Every connection should be closed by now; if something still holds the process, say what.
+  setTimeout(() => {
+    process.stderr.write(`still running 10 s after the end; open handles: ${process.getActiveResourcesInfo().join(', ')}\n`);
+    process.exit(1);
+  }, 10_000).unref();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

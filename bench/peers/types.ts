@@ -1,0 +1,59 @@
+/** The common shape every benchmarked library is driven through. */
+
+export const LIB_NAMES = ['trove', 'ioredis', 'bentocache', 'cache-manager', 'cacheable', 'async-cache-dedupe'] as const;
+export type LibName = (typeof LIB_NAMES)[number];
+
+/**
+ * Which tiers a library is configured with:
+ * - `l2`: Redis only, every in-memory tier off (every read is a Redis round trip);
+ * - `l1`: the library's in-memory tier in front of Redis (or its in-memory storage when it has no two-tier mode).
+ */
+export type Tier = 'l2' | 'l1';
+
+export interface AdapterOptions {
+  /** `redis://127.0.0.1:<port>` of the private server. */
+  url: string;
+  host: string;
+  port: number;
+  tier: Tier;
+  /** Time to live of every entry, in milliseconds. */
+  ttlMs: number;
+  /** Computes the value of a key on a miss: the factory given to getOrSet / wrap / the memoized function. */
+  load: (key: string) => unknown;
+  /** Capacity of the in-memory tier, in entries (tier `l1`). */
+  l1Entries: number;
+  /** Also connect the library's cross-process invalidation channel, when it has one (tier `l1`). */
+  bus?: boolean;
+}
+
+export interface CacheAdapter {
+  /** Read-through: the cached value, or `load(key)` computed once, stored and returned. May return a plain value. */
+  fetch(key: string): unknown;
+  /** The library's normal single-entry write path. */
+  set(key: string, value: unknown): Promise<void>;
+  /** Releases every connection, so the process can exit. */
+  close(): Promise<void>;
+}
+
+export interface Peer {
+  name: LibName;
+  /** How the library is configured for a tier, shown under the tables. */
+  describe(tier: Tier): string;
+  /** Creates a connected adapter; throws `Unsupported` with the reason when the library cannot run this tier. */
+  create(opts: AdapterOptions): Promise<CacheAdapter>;
+}
+
+/** A workload or tier a library cannot (or does not yet) run; the message is printed in the table. */
+export class Unsupported extends Error {
+  override name = 'Unsupported';
+}
+
+/** Key prefixes (namespaces) per library, so libraries never read each other's entries. */
+export const PREFIX: Record<LibName, string> = {
+  trove: 'trove',
+  ioredis: 'raw',
+  bentocache: 'bento',
+  'cache-manager': 'cm',
+  cacheable: 'cb',
+  'async-cache-dedupe': 'acd',
+};

@@ -1,0 +1,207 @@
+import type { BenchContext } from '../context.js';
+import { collectGarbage, opsPerSec, runConcurrent } from '../driver.js';
+import { type CacheAdapter, type LibName, PEERS, type Tier, Unsupported } from '../peers/index.js';
+import { type Row, remark } from '../report.js';
+import { summarize } from '../stats.js';
+
+export const TTL_MS = 10 * 60_000;
+export const L1_ENTRIES = 20_000;
+
+/** A library under test in one workload: its adapter, or the row explaining why there is none. */
+export interface Subject {
+  lib: string;
+  adapter?: CacheAdapter;
+  row: Row;
+  /** Factory runs counted by the workload's load function. */
+  loads: number;
+}
+
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0]!.slice(0, 160) : String(err);
+}
+
+/** Creates one adapter per selected library, each counting its own factory runs. */
+export async function openSubjects(
+  ctx: BenchContext,
+  tier: Tier,
+  load: (key: string) => unknown,
+  opts: { bus?: boolean; libs?: readonly LibName[] } = {},
+): Promise<Subject[]> {
+  const subjects: Subject[] = [];
+  for (const lib of opts.libs ?? ctx.libs) {
+    const peer = PEERS[lib];
+    const subject: Subject = { lib, row: { lib, status: 'ok', figures: {}, config: peer.describe(tier) }, loads: 0 };
+    try {
+      subject.adapter = await peer.create({
+        url: ctx.url,
+        host: ctx.host,
+        port: ctx.port,
+        tier,
+        ttlMs: TTL_MS,
+        l1Entries: L1_ENTRIES,
+        bus: opts.bus,
+        load: (key) => {
+          subject.loads++;
+          return load(key);
+        },
+      });
+    } catch (err) {
+      markFailed(subject, err);
+      subject.row.config = undefined;
+    }
+    subjects.push(subject);
+  }
+  return subjects;
+}
+
+export function markFailed(subject: Subject, err: unknown): void {
+  subject.row.status = err instanceof Unsupported ? 'unsupported' : 'failed';
+  subject.row.message = describeError(err);
+  subject.row.figures = {};
+  const adapter = subject.adapter;
+  subject.adapter = undefined;
+  if (adapter) adapter.close().catch(() => {});
+}
+
+export async function closeSubjects(subjects: readonly Subject[]): Promise<void> {
+  await Promise.all(
+    subjects.map(async (s) => {
+      const a = s.adapter;
+      s.adapter = undefined;
+      if (a) await a.close().catch(() => {});
+    }),
+  );
+}
+
+/** Rotates the run order each round so no library always runs first (or last) in a round. */
+export function rotate<T>(items: readonly T[], round: number): T[] {
+  if (items.length === 0) return [];
+  const k = round % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+export interface ThroughputPhase {
+  /** Figure key in the row, e.g. `c64`. */
+  key: string;
+  concurrency: number;
+  ops: number;
+  warmupOps: number;
+  /** The key of operation `i` in round `round`. */
+  keyAt(i: number, round: number): string;
+  /** Every operation is a miss (the factory must run exactly once per operation); otherwise every one is a hit (never). */
+  missesOnly: boolean;
+}
+
+async function commandsProcessed(ctx: BenchContext): Promise<number> {
+  return Number((await ctx.server.info('stats')).total_commands_processed);
+}
+
+/** Each round's operations are run in this many slices, interleaved across libraries. */
+export const SLICES = 10;
+
+/**
+ * Measures every subject's `fetch` throughput for each phase, round after round.
+ *
+ * The machine may be busy with other work, and its load changes over seconds. So that every
+ * library sees the same conditions, a round's operations are cut into `SLICES` slices and the
+ * libraries take turns slice by slice (order rotating), each library's time being the sum of its
+ * slices. Before a round each library warms up (longer in the first round, for JIT compilation);
+ * a full GC runs before every slice, outside the timing.
+ */
+export async function measureThroughput(ctx: BenchContext, subjects: readonly Subject[], phases: readonly ThroughputPhase[]): Promise<void> {
+  const samples = new Map<Subject, Record<string, number[]>>();
+  const run = async (s: Subject, phase: ThroughputPhase, work: (adapter: CacheAdapter) => Promise<number>): Promise<number | undefined> => {
+    const adapter = s.adapter;
+    if (!adapter) return undefined;
+    try {
+      return await work(adapter);
+    } catch (err) {
+      ctx.progress(`  ${s.lib} ${phase.key} failed: ${describeError(err)}`);
+      markFailed(s, err);
+      return undefined;
+    }
+  };
+  for (let round = 0; round < ctx.rounds; round++) {
+    for (const phase of phases) {
+      const sliceOps = Math.ceil(phase.ops / SLICES);
+      const warmOps = round === 0 ? Math.max(phase.warmupOps, phase.ops >> 1) : phase.warmupOps;
+      for (const s of rotate(subjects, round)) {
+        await run(s, phase, (a) => runConcurrent(phase.concurrency, warmOps, (i) => a.fetch(phase.keyAt(i + phase.ops, round + 1000))));
+      }
+      const elapsed = new Map<Subject, number>();
+      const commands = new Map<Subject, number>();
+      const loadsBefore = new Map(subjects.map((s) => [s, s.loads]));
+      for (let slice = 0; slice < SLICES; slice++) {
+        const from = slice * sliceOps;
+        const count = Math.min(sliceOps, phase.ops - from);
+        if (count <= 0) break;
+        for (const s of rotate(subjects, round + slice)) {
+          collectGarbage();
+          // Libraries run one at a time, so the server's command counter tells each one's Redis traffic
+          // (minus 1: the first INFO counts itself once processed).
+          const before = await commandsProcessed(ctx);
+          const ms = await run(s, phase, (a) => runConcurrent(phase.concurrency, count, (i) => a.fetch(phase.keyAt(from + i, round))));
+          const sent = (await commandsProcessed(ctx)) - before - 1;
+          if (ms !== undefined) {
+            elapsed.set(s, (elapsed.get(s) ?? 0) + ms);
+            commands.set(s, (commands.get(s) ?? 0) + sent);
+          }
+        }
+      }
+      for (const s of subjects) {
+        const ms = elapsed.get(s);
+        if (ms === undefined || !s.adapter) continue;
+        const ran = s.loads - loadsBefore.get(s)!;
+        const expected = phase.missesOnly ? phase.ops : 0;
+        if (ran !== expected) remark(s.row, `factory ran ${ran} times in round ${round + 1} (${phase.key}), expected ${expected}`);
+        const per = samples.get(s) ?? {};
+        per[phase.key] = [...(per[phase.key] ?? []), opsPerSec(phase.ops, ms)];
+        per[`${phase.key}:commands`] = [...(per[`${phase.key}:commands`] ?? []), (commands.get(s) ?? 0) / phase.ops];
+        samples.set(s, per);
+        ctx.progress(`  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(phase.ops, ms)).toLocaleString('en-US')} ops/s`);
+      }
+    }
+  }
+  for (const s of subjects) {
+    if (s.row.status !== 'ok') continue;
+    const per = samples.get(s) ?? {};
+    for (const [key, values] of Object.entries(per)) s.row.figures[key] = summarize(values);
+    const traffic = phases.map((p) => `${p.key} ${fmtCommands(s.row.figures[`${p.key}:commands`]?.median)}`).join(', ');
+    remark(s.row, `Redis commands per operation: ${traffic}`);
+  }
+}
+
+function fmtCommands(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '—';
+  if (v === 0) return '0';
+  if (v < 0.001) return '< 0.001';
+  return v < 0.1 ? v.toFixed(3) : v.toFixed(2);
+}
+
+/** Reads every key once through `fetch` (misses compute and store), `concurrency` at a time. */
+export async function populate(ctx: BenchContext, subjects: readonly Subject[], keys: readonly string[], concurrency = 64): Promise<void> {
+  for (const s of subjects) {
+    const adapter = s.adapter;
+    if (!adapter) continue;
+    try {
+      await runConcurrent(concurrency, keys.length, (i) => adapter.fetch(keys[i]!));
+    } catch (err) {
+      ctx.progress(`  ${s.lib} populate failed: ${describeError(err)}`);
+      markFailed(s, err);
+    }
+  }
+}
+
+/** Checks that a read returns the value the factory produced (a benchmark of wrong answers is worthless). */
+export async function verify(subjects: readonly Subject[], key: string, check: (value: unknown) => boolean): Promise<void> {
+  for (const s of subjects) {
+    const adapter = s.adapter;
+    if (!adapter) continue;
+    try {
+      const value = await adapter.fetch(key);
+      if (!check(value)) throw new Error(`wrong value for key ${key}: ${JSON.stringify(value)?.slice(0, 80)}`);
+    } catch (err) {
+      markFailed(s, err);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import type { BenchContext, Workload } from '../context.js';
+import { makeUser } from '../data.js';
+import type { WorkloadResult } from '../report.js';
+import { closeSubjects, measureThroughput, openSubjects, verify } from './common.js';
+
+const CONCURRENCY = 64;
+
+/** getOrSet on keys never seen before: a miss, a trivial factory and a write, every time. */
+export const miss: Workload = {
+  name: 'miss',
+  async run(ctx: BenchContext): Promise<WorkloadResult> {
+    const ops = ctx.quick ? 5_000 : 20_000;
+    const subjects = await openSubjects(ctx, 'l2', makeUser);
+    try {
+      await verify(subjects, 'probe-7', (v) => (v as { id?: number } | undefined)?.id === 7);
+      await measureThroughput(ctx, subjects, [
+        {
+          key: 'c64',
+          concurrency: CONCURRENCY,
+          ops,
+          warmupOps: Math.min(5_000, ops),
+          keyAt: (i, round) => `m${round}-${i}`,
+          missesOnly: true,
+        },
+      ]);
+    } finally {
+      await closeSubjects(subjects);
+    }
+    return {
+      name: 'miss',
+      title: `getOrSet on always-new keys, concurrency ${CONCURRENCY}`,
+      summary: `${ops.toLocaleString('en-US')} read-through calls per round on keys never used before, ${CONCURRENCY} async workers: the cost of a miss (read), a trivial synchronous factory (a ~300 B record) and the write.`,
+      params: { ops, concurrency: CONCURRENCY },
+      metrics: [{ key: 'c64', label: 'throughput', unit: 'ops/s', better: 'higher', ratio: true }],
+      rows: subjects.map((s) => s.row),
+      notes: ['ioredis: GET, then SET … PX of JSON.stringify on the miss.'],
+    };
+  },
+};

@@ -1,0 +1,92 @@
+import { ChildScript } from '../child-io.js';
+import type { BenchContext, Workload } from '../context.js';
+import { wallNow } from '../driver.js';
+import { PEERS, Unsupported } from '../peers/index.js';
+import { type Row, remark, type WorkloadResult } from '../report.js';
+import { latencies, summarize } from '../stats.js';
+import { describeError } from './common.js';
+
+const PROCESSES = 4;
+const FACTORY_MS = 300;
+
+interface ChildReport {
+  round: number;
+  latencies: number[];
+  errors: number;
+  wrong: number;
+}
+
+/** One cold key, many callers in several processes at once: how often does the factory run? */
+export const stampede: Workload = {
+  name: 'stampede',
+  async run(ctx: BenchContext): Promise<WorkloadResult> {
+    const callers = ctx.quick ? 50 : 200;
+    const rows = new Map<string, Row>();
+    const samples = new Map<string, { runs: number[]; p50: number[]; p99: number[] }>();
+    const libs = ctx.libs;
+    for (const lib of libs) {
+      rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe('l2') });
+      samples.set(lib, { runs: [], p50: [], p99: [] });
+    }
+    if (rows.has('ioredis')) rows.get('ioredis')!.config = 'hand-written cache-aside (GET, then factory + SET on a miss): no stampede protection at all, for reference';
+    // Each library gets its own 4 processes, kept for all rounds; libraries run one after the other.
+    for (const lib of libs) {
+      const row = rows.get(lib)!;
+      const children = Array.from({ length: PROCESSES }, () => new ChildScript('./workloads/stampede-child.ts', [lib, ctx.host, String(ctx.port), String(callers), String(FACTORY_MS)]));
+      try {
+        await Promise.all(children.map((c) => c.expect((l) => l === 'ready', 60_000)));
+        for (let round = 0; round < ctx.rounds; round++) {
+          const startAt = wallNow() + 150;
+          for (const c of children) c.send(`go ${round} ${startAt}`);
+          const reports = await Promise.all(children.map(async (c) => JSON.parse(await c.expect((l) => l.startsWith('{'), 60_000)) as ChildReport));
+          const runs = Number((await ctx.server.command('GET', `stampede-runs:${lib}:hot-${round}`)) || 0);
+          const all = reports.flatMap((r) => r.latencies);
+          const lat = latencies(all);
+          const errors = reports.reduce((n, r) => n + r.errors, 0);
+          const wrong = reports.reduce((n, r) => n + r.wrong, 0);
+          if (errors || wrong) remark(row, `round ${round + 1}: ${errors} callers failed, ${wrong} got a wrong value`);
+          const s = samples.get(lib)!;
+          s.runs.push(runs);
+          s.p50.push(lat.p50);
+          s.p99.push(lat.p99);
+          ctx.progress(`  ${lib} round ${round + 1}: factory ran ${runs}×, p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms`);
+        }
+      } catch (err) {
+        ctx.progress(`  ${lib} failed: ${describeError(err)}`);
+        row.status = err instanceof Unsupported ? 'unsupported' : 'failed';
+        row.message = describeError(err);
+      } finally {
+        await Promise.all(children.map((c) => c.stop()));
+      }
+    }
+    for (const [lib, row] of rows) {
+      const s = samples.get(lib)!;
+      if (row.status === 'ok') row.figures = { runs: summarize(s.runs), p50: summarize(s.p50), p99: summarize(s.p99) };
+    }
+    const trove = rows.get('trove');
+    const notes = [
+      `The ideal is 1 factory run per round (exactly once across all processes); ${PROCESSES} means single-flight inside each process only; ${PROCESSES * callers} means no protection at all.`,
+      'Caller latency is measured from the common start to each caller getting its value; the factory alone takes 300 ms.',
+    ];
+    const troveRuns = trove?.status === 'ok' ? trove.figures.runs?.max : undefined;
+    if (troveRuns !== undefined) {
+      // Say what Trove did in this run, whatever the state of its locking.
+      if (troveRuns === 1) notes.push(`Trove: the factory ran exactly once per round across the ${PROCESSES} processes (cross-process lock).`);
+      else if (troveRuns <= PROCESSES) notes.push(`Trove: up to ${troveRuns} factory runs per round for ${PROCESSES} processes, i.e. single-flight within each process only (no cross-process exactly-once).`);
+      else notes.push(`Trove: up to ${troveRuns} factory runs per round: not even single-flight within a process.`);
+    }
+    return {
+      name: 'stampede',
+      title: `${PROCESSES} processes × ${callers} concurrent callers on one cold key, ${FACTORY_MS} ms factory`,
+      summary: `${PROCESSES} child processes start together (synchronised on a wall-clock instant) and each fires ${callers} concurrent read-through calls on the same cold key; the factory counts its runs with a Redis INCR, so runs add up across processes. Each library gets its own ${PROCESSES} processes; ${ctx.rounds} rounds, one new cold key per round.`,
+      params: { processes: PROCESSES, callersPerProcess: callers, factoryMs: FACTORY_MS },
+      metrics: [
+        { key: 'runs', label: 'factory runs', unit: 'runs', better: 'lower' },
+        { key: 'p50', label: 'caller p50', unit: 'ms', better: 'lower', ratio: true },
+        { key: 'p99', label: 'caller p99', unit: 'ms', better: 'lower', ratio: true },
+      ],
+      rows: [...rows.values()],
+      notes,
+    };
+  },
+};
