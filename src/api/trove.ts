@@ -97,6 +97,7 @@ export class Trove extends TypedEmitter {
   private readonly defaults: RegionOptions;
   private readonly configured = new Map<string, RegionOptions>();
   private readonly resolved = new Map<string, ResolvedRegionOptions>();
+  private readonly configVersion = { value: 0 };
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly bypassContext = new BypassContext();
@@ -167,11 +168,13 @@ export class Trove extends TypedEmitter {
       origin: this.bus.origin,
       loader: new Loader({ store: this.store, notifier: this.notifier, lockKey: (full) => layout.lockKey(full) }),
       optionsFor: (path) => this.optionsFor(path),
+      configVersion: this.configVersion,
       configure: (path, opts) => this.configure(path, opts, path),
       assertOpen: () => {
         if (this.closed) throw new ClosedError();
       },
       bypassed: () => this.bypassContext.active(),
+      isClosed: () => this.closed,
     };
   }
 
@@ -268,6 +271,7 @@ export class Trove extends TypedEmitter {
     checkRegionOptions(opts, where);
     this.configured.set(path, { ...this.configured.get(path), ...opts });
     this.resolved.clear();
+    this.configVersion.value++;
     // Resolve now so an inconsistent combination (freshFor > ttl) throws where it was written.
     this.optionsFor(path, where);
   }

@@ -16,14 +16,25 @@ export class Lease {
     readonly token: string,
     private readonly leaseMs: number,
     private readonly onError: (err: unknown) => void,
+    /** The guarded value as read together with the lock (null: absent; undefined: not read). */
+    readonly value: Buffer | null | undefined,
   ) {}
 
-  /** Tries to take the lock once: a held Lease, or how long the current holder has left. */
-  static async acquire(store: Store, key: string, leaseMs: number, onError: (err: unknown) => void): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
+  /**
+   * Tries to take the lock once: a held Lease, or how long the current holder has left. With
+   * `readKey`, the guarded value is read in the same step (`lease.value`).
+   */
+  static async acquire(
+    store: Store,
+    key: string,
+    leaseMs: number,
+    onError: (err: unknown) => void,
+    readKey?: string,
+  ): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
     const token = randomBytes(12).toString('base64url');
-    const attempt = await store.acquireLock(key, token, leaseMs);
+    const attempt = await store.acquireLock(key, token, leaseMs, readKey);
     if (!attempt.acquired) return attempt;
-    const lease = new Lease(store, key, token, leaseMs, onError);
+    const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
     lease.startRenewing();
     return lease;
   }

@@ -22,6 +22,8 @@ export interface Encoded {
 export interface EntryAccess<W> {
   /** Reads and decodes an entry; undefined when absent or undecodable; rejects on store failure. */
   read(full: string, key: string): Promise<DecodedEntry | undefined>;
+  /** Decodes bytes already read (with the lock); undefined when undecodable or invalidated. */
+  fromBytes(key: string, bytes: Buffer): Promise<DecodedEntry | undefined>;
   /** Encodes a value for storage with the write options (throws SerializationError, ValueTooLargeError). */
   encode(value: unknown, write: W | undefined, freshForMs?: number): Encoded;
   /** Stores encoded bytes (no lock involved). */
@@ -150,7 +152,7 @@ export class Loader {
     if (job.rt.lock) {
       let attempt: Awaited<ReturnType<typeof Lease.acquire>>;
       try {
-        attempt = await Lease.acquire(this.ctx.store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key));
+        attempt = await Lease.acquire(this.ctx.store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key), job.full);
       } catch (err) {
         job.access.onError(err, 'lock', job.key);
         if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
@@ -162,8 +164,8 @@ export class Loader {
         return current;
       }
       lease = attempt;
-      // Someone may have refreshed it between our read and our lock.
-      const again = await job.access.read(job.full, job.key).catch(() => undefined);
+      // Someone may have refreshed it between our read and our lock (read with the lock).
+      const again = await this.reread(job, attempt);
       if (again && isFresh(again) && again.freshUntil !== entry.freshUntil) {
         await this.releaseAndNotify(job, lease);
         return again.value as T;
@@ -186,15 +188,16 @@ export class Loader {
     for (;;) {
       let attempt: Awaited<ReturnType<typeof Lease.acquire>>;
       try {
-        attempt = await Lease.acquire(this.ctx.store, lockKey, job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key));
+        attempt = await Lease.acquire(this.ctx.store, lockKey, job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key), job.full);
       } catch (err) {
         // No lock to be had (store failing): compute here, and still try to store.
         job.access.onError(err, 'lock', job.key);
         return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
       }
       if (attempt instanceof Lease) {
-        // The value may have landed between our miss and our lock: never compute twice.
-        const again = await job.access.read(job.full, job.key).catch(() => undefined);
+        // The value may have landed between our miss and our lock: never compute twice. It was
+        // read in the same atomic step as the lock, so this costs no extra round trip.
+        const again = await this.reread(job, attempt);
         if (again && isFresh(again)) {
           await this.releaseAndNotify(job, attempt);
           return again.value as T;
@@ -224,6 +227,13 @@ export class Loader {
       if (after && isFresh(after)) return after.value as T;
       // The holder gave up or died, or the channel was reset: try for the lock again.
     }
+  }
+
+  /** The guarded value as read with the lock (or, if the store could not, read now). */
+  private reread<W>(job: Job<unknown, W>, lease: Lease): Promise<DecodedEntry | undefined> {
+    if (lease.value === undefined) return job.access.read(job.full, job.key).catch(() => undefined);
+    if (lease.value === null) return Promise.resolve(undefined);
+    return job.access.fromBytes(job.key, lease.value);
   }
 
   private async releaseAndNotify<W>(job: Job<unknown, W>, lease: Lease): Promise<void> {

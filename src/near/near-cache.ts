@@ -107,6 +107,20 @@ export class NearCache {
     return e;
   }
 
+  /**
+   * The hot path: a local value that is usable and fresh right now (no tags to check), or
+   * undefined when the caller must take the general path. One lookup, one clock read.
+   */
+  getFresh(key: string): NearEntry | undefined {
+    if (!this.live) return undefined;
+    const e = this.lru.get(key);
+    if (e === undefined || e.tags !== undefined) return undefined;
+    const now = Date.now();
+    if (e.until <= now || (e.freshUntil !== undefined && e.freshUntil <= now)) return undefined;
+    this.counters.hits++;
+    return e;
+  }
+
   /** Marks a key pending before its read or write is sent; returns the ticket to pass to `end`. */
   begin(key: string): number {
     if (!this.live) return -1;
@@ -137,7 +151,9 @@ export class NearCache {
     const until = Math.min(entry.expiresAt ?? now + this.maxTtlMs, entry.freshUntil ?? Number.POSITIVE_INFINITY);
     if (until <= now) return;
     const kept: NearEntry = entry.tags ? { value: entry.value, freshUntil: entry.freshUntil, tags: entry.tags, until } : { value: entry.value, freshUntil: entry.freshUntil, until };
-    this.lru.set(key, kept, { size: Math.max(1, bytes), ttl: Math.max(1, until - now) });
+    // No lru-cache TTL: `get` checks `until` itself, and lru-cache's TTL tracking would read the
+    // clock on every hit.
+    this.lru.set(key, kept, { size: Math.max(1, bytes) });
   }
 
   /** Drops a local copy and poisons reads of it in flight (a local delete, or a write about to be sent). */

@@ -35,10 +35,13 @@ export interface RegionContext {
   readonly origin: string;
   /** Effective options of a region path (trove defaults, then each ancestor's, then its own). */
   optionsFor(path: string): ResolvedRegionOptions;
+  /** Bumped whenever region options change anywhere, so regions can cache theirs. */
+  readonly configVersion: { value: number };
   /** Records options given for a region path. */
   configure(path: string, opts: RegionOptions | undefined): void;
   /** Throws ClosedError once the trove is closed. */
   assertOpen(): void;
+  isClosed(): boolean;
   /** Whether the current call runs inside `trove.bypass()`: read-through then computes directly. */
   bypassed(): boolean;
 }
@@ -87,6 +90,8 @@ export class Region<V = unknown> {
   readonly path: string;
   private cachedBase = '';
   private cachedVersion = -1;
+  private cachedOptions: ResolvedRegionOptions | undefined;
+  private cachedOptionsVersion = -1;
 
   constructor(
     private readonly ctx: RegionContext,
@@ -97,8 +102,13 @@ export class Region<V = unknown> {
 
   /** The region's effective options (defaults applied). */
   get options(): ResolvedRegionOptions {
-    return this.ctx.optionsFor(this.path);
+    if (this.cachedOptionsVersion !== this.ctx.configVersion.value || this.cachedOptions === undefined) {
+      this.cachedOptions = this.ctx.optionsFor(this.path);
+      this.cachedOptionsVersion = this.ctx.configVersion.value;
+    }
+    return this.cachedOptions;
   }
+
 
   /** A region nested below this one; `name` may itself be dotted. */
   region<C = V>(name: string, opts?: RegionOptions): Region<C> {
@@ -141,6 +151,8 @@ export class Region<V = unknown> {
 
   /** Reads a value; `undefined` when absent, expired, invalidated, undecodable, or when the store is unreachable. */
   get<T = V>(key: Key): Promise<T | undefined> {
+    const fast = this.fastNearHit(key);
+    if (fast !== undefined) return Promise.resolve((this.ctx.near!.clone ? structuredClone(fast.value) : fast.value) as T);
     let k: string;
     try {
       k = checkKey(key);
@@ -169,6 +181,23 @@ export class Region<V = unknown> {
       (entry) => this.answer<T>(k, started, entry),
       (err: unknown) => this.missAfterError<T | undefined>(err, 'get', k, started, undefined),
     );
+  }
+
+  /**
+   * The common case on its own short path: a string key whose fresh, untagged value is in the
+   * near cache (no eager refresh configured). Anything else returns undefined and takes the
+   * general path, which handles it fully.
+   */
+  private fastNearHit(key: Key): NearEntry | undefined {
+    const near = this.ctx.near;
+    if (near === undefined || typeof key !== 'string' || !near.isLive || this.ctx.bypassed()) return undefined;
+    const base = this.baseNow();
+    const options = this.options;
+    if (base === undefined || !options.nearCache || options.readThrough.eagerRefresh !== undefined) return undefined;
+    const e = near.getFresh(base + key);
+    if (e === undefined || this.ctx.isClosed()) return undefined;
+    if (this.ctx.events.wants('hit')) this.ctx.events.emit('hit', { region: this.path, key, durationMs: 0, stale: false, tier: 'near' });
+    return e;
   }
 
   /** The near cache for this region, if it has one. */
@@ -237,6 +266,10 @@ export class Region<V = unknown> {
    * Store failures never fail the call: the factory's result is returned regardless.
    */
   getOrSet<T = V>(key: Key, factory: Factory<T>, opts?: GetOrSetOptions): Promise<T> {
+    if (opts === undefined && typeof factory === 'function') {
+      const fast = this.fastNearHit(key);
+      if (fast !== undefined) return Promise.resolve((this.ctx.near!.clone ? structuredClone(fast.value) : fast.value) as T);
+    }
     let k: string;
     let rt: ResolvedReadThrough;
     try {
@@ -331,6 +364,10 @@ export class Region<V = unknown> {
         const entry = buf === null ? undefined : this.live(k, buf);
         return entry instanceof Promise ? entry : Promise.resolve(entry);
       }),
+    fromBytes: (k, bytes) => {
+      const entry = this.live(k, bytes);
+      return entry instanceof Promise ? entry : Promise.resolve(entry);
+    },
     encode: (value, write, freshForMs) => {
       const options = this.options;
       if (freshForMs === undefined) return this.encode(value, options, write, write?.stamps);

@@ -94,33 +94,47 @@ export class MemoryStore implements Store {
   }
 
   // Locks live in the same LRU as values, like in Redis: a flush or an eviction drops them too.
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
+  // Same protocol as the Redis scripts: a failed attempt marks the lock with a trailing '+'.
+  async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     this.check();
-    if (this.cache.has(key)) {
+    const held = this.cache.get(key);
+    if (held !== undefined) {
       const left = this.cache.getRemainingTTL(key);
+      if (!held.toString().endsWith('+')) this.cache.set(key, Buffer.concat([held, Buffer.from('+')]), { ttl: Math.max(1, Math.round(left)) });
       return { acquired: false, ttlMs: Number.isFinite(left) ? Math.max(0, Math.round(left)) : -1 };
     }
     this.cache.set(key, Buffer.from(token), { ttl: Math.max(1, Math.ceil(ttlMs)) });
-    return { acquired: true };
+    return readKey === undefined ? { acquired: true } : { acquired: true, value: this.cache.get(readKey) ?? null };
+  }
+
+  private holds(key: string, token: string): boolean {
+    const v = this.cache.get(key)?.toString();
+    return v === token || v === `${token}+`;
   }
 
   async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
     this.check();
-    if (this.cache.get(key)?.toString() !== token) return false;
-    this.cache.set(key, Buffer.from(token), { ttl: Math.max(1, Math.ceil(ttlMs)) });
+    const v = this.cache.get(key);
+    if (v === undefined || !this.holds(key, token)) return false;
+    this.cache.set(key, v, { ttl: Math.max(1, Math.ceil(ttlMs)) });
     return true;
   }
 
   async releaseLock(key: string, token: string): Promise<boolean> {
     this.check();
-    if (this.cache.get(key)?.toString() !== token) return false;
+    if (!this.holds(key, token)) return false;
     return this.cache.delete(key);
   }
 
   async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
     this.check();
     this.write(key, value, ttlMs);
-    if (this.cache.get(lockKey)?.toString() === token) this.cache.delete(lockKey);
+    const v = this.cache.get(lockKey)?.toString();
+    if (v === token) {
+      this.cache.delete(lockKey);
+      return;
+    }
+    if (v === `${token}+`) this.cache.delete(lockKey);
     this.deliver(channel, message);
   }
 

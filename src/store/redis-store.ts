@@ -2,7 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
-import { ACQUIRE, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
+import { ACQUIRE, ACQUIRE_AND_READ, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
 import type { ChannelListener, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
 
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
@@ -239,8 +239,15 @@ export class RedisStore implements Store {
     });
   }
 
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
-    const r = Number(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, Math.max(1, Math.ceil(ttlMs))])));
+  async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
+    const lease = Math.max(1, Math.ceil(ttlMs));
+    if (readKey !== undefined) {
+      const [won, second] = (await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))) as [number, Buffer | number | null];
+      if (Number(won) === 1) return { acquired: true, value: Buffer.isBuffer(second) ? second : null };
+      const left = Number(second);
+      return { acquired: false, ttlMs: left >= 0 ? left : -1 };
+    }
+    const r = Number(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])));
     return r === -1 ? { acquired: true } : { acquired: false, ttlMs: r >= 0 ? r : -1 };
   }
 
@@ -254,7 +261,8 @@ export class RedisStore implements Store {
 
   async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message]));
+    const track = this.trackingListener ? '1' : '0';
+    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message, track]));
   }
 
   hashGetAll(key: string): Promise<Record<string, string>> {

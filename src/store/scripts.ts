@@ -2,6 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /**
+ * ioredis generates a Buffer-returning variant of every command at run time but does not declare
+ * these two; `callBuffer('EVALSHA', …)` is no substitute, as auto-pipelining mangles it.
+ */
+interface BufferEval {
+  evalshaBuffer(sha: string, numKeys: number, ...rest: (string | number | Buffer)[]): Promise<unknown>;
+  evalBuffer(source: string, numKeys: number, ...rest: (string | number | Buffer)[]): Promise<unknown>;
+}
+
+/**
  * Lua scripts run atomically in Redis. Sent by SHA (EVALSHA) and re-sent in full when Redis
  * answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
  */
@@ -19,28 +28,62 @@ export class Script {
       throw err;
     }
   }
+
+  /** Like `run`, with bulk replies as Buffers (for scripts that return stored values). */
+  async runBuffer(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+    try {
+      return await (client as unknown as BufferEval).evalshaBuffer(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return (client as unknown as BufferEval).evalBuffer(this.source, keys.length, ...keys, ...args);
+      throw err;
+    }
+  }
 }
 
-/** -1 when acquired, else the holder's remaining lease in ms (-2: it vanished meanwhile). */
+/*
+ * Lock protocol. The lock holds the holder's token. A process that fails to take it appends '+'
+ * (once) to mark that someone waits, so the holder publishes a notification only when a waiter
+ * exists (or the lock is no longer its own): uncontended misses cost no pub/sub fan-out.
+ */
+
+/** KEYS: lock. -1 when acquired, else the holder's remaining lease in ms (-2: it vanished meanwhile). */
 export const ACQUIRE = new Script(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
 return redis.call('PTTL', KEYS[1])`);
 
+/** KEYS: lock, value. { 1, value or nil } when acquired, else { 0, the holder's remaining lease in ms }. */
+export const ACQUIRE_AND_READ = new Script(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 1, redis.call('GET', KEYS[2]) } end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
+return { 0, redis.call('PTTL', KEYS[1]) }`);
+
 export const RENEW = new Script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`);
 
 export const RELEASE = new Script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('DEL', KEYS[1]) end
 return 0`);
 
-/** KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, message. */
+/**
+ * KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, message, track (1: read the
+ * value back, which registers client-side tracking of it for the writer; a write alone does not).
+ */
 export const STORE_AND_RELEASE = new Script(`
 if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
--- A read of the value registers client-side tracking of it for the writer (a write alone does not).
-redis.call('EXISTS', KEYS[1])
+local v = redis.call('GET', KEYS[2])
+if v == ARGV[3] then
+  redis.call('DEL', KEYS[2])
+else
+  if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
+if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
 return 1`);
 
 /** KEYS: hash. ARGV: channel, message, field, value, field, value, ... */

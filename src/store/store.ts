@@ -16,8 +16,11 @@ export interface StoreListener {
   onReady?(): void;
 }
 
-/** Outcome of a lock attempt: acquired, or held by someone else for `ttlMs` more milliseconds (-1: unknown). */
-export type LockAttempt = { readonly acquired: true } | { readonly acquired: false; readonly ttlMs: number };
+/**
+ * Outcome of a lock attempt: acquired (with the value of `readKey` read in the same atomic step,
+ * when one was given), or held by someone else for `ttlMs` more milliseconds (-1: unknown).
+ */
+export type LockAttempt = { readonly acquired: true; readonly value?: Buffer | null } | { readonly acquired: false; readonly ttlMs: number };
 
 /** Receives the messages of a subscribed channel. */
 export interface ChannelListener {
@@ -57,16 +60,24 @@ export interface Store {
   exists(key: string): Promise<boolean>;
   /** Applies the writes atomically (MULTI/EXEC on Redis): all or none. */
   exec(ops: readonly WriteOp[]): Promise<void>;
-  /** Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. */
-  acquireLock(key: string, token: string, ttlMs: number): Promise<LockAttempt>;
+  /**
+   * Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. With `readKey`,
+   * also reads that key in the same atomic step when the lock is won (saving a round trip to
+   * re-check a value that may have landed just before).
+   */
+  acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt>;
+  /**
+   * (A failed acquireLock marks the lock as waited for, which `storeAndRelease` uses to decide
+   * whether to notify.)
+   */
   /** Extends the lease if `token` still holds the lock; resolves to whether it did. */
   renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock if `token` still holds it (compare-and-delete); resolves to whether it did. */
   releaseLock(key: string, token: string): Promise<boolean>;
   /**
    * In one atomic step: stores the value, releases the lock if `token` still holds it, and
-   * publishes `message` on `channel`. A lock that vanished (expired, flushed) does not prevent
-   * the write.
+   * publishes `message` on `channel` when someone waits (a failed `acquireLock` marked the lock)
+   * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
    */
   storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void>;
   /** All fields of a hash (empty when it does not exist). */

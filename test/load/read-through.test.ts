@@ -586,7 +586,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(fallbacks).toBe(1);
     expect(calls).toBe(0);
     expect(await server.command('EXISTS', r.keyOf('k'))).toBe('0');
-    expect(await server.command('GET', lockKey)).toBe('someone');
+    expect(await server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
     expect(ev.sets).toEqual([]);
     await expectIdle(t);
   });
@@ -620,7 +620,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(pttl + 60);
     expect(err.retryAfterMs).toBeLessThanOrEqual(2_810);
     expect(calls).toBe(0);
-    expect(await server.command('GET', lockKey)).toBe('someone');
+    expect(await server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
     await expectIdle(t);
   });
 
@@ -640,7 +640,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(out.ms).toBeLessThan(450);
     expect(calls).toBe(1);
     expect(await r.get('k')).toBe('mine');
-    expect(await server.command('GET', lockKey)).toBe('someone'); // not ours to release
+    expect(await server.command('GET', lockKey)).toBe('someone+'); // not ours to release (only marked as waited for)
     await expectIdle(t);
   });
 

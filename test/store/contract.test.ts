@@ -138,6 +138,16 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(got.map((b) => b?.toString() ?? null)).toEqual(['1', '2', null]);
     });
 
+    it('a marked lock is still released by its holder only', async () => {
+      await fx.store.acquireLock('M', 'holder', 5_000, 'value-key');
+      expect((await fx.store.acquireLock('M', 'other', 5_000)).acquired).toBe(false);
+      expect(await fx.store.releaseLock('M', 'other')).toBe(false);
+      expect(await fx.store.releaseLock('M', 'holder')).toBe(true);
+      await fx.store.set('value-key', Buffer.from('present'), undefined);
+      const won = await fx.store.acquireLock('M', 'next', 5_000, 'value-key');
+      expect(won.acquired && won.value?.toString()).toBe('present');
+    });
+
     it('locks: one holder at a time, compare-and-delete release, renewal by token only', async () => {
       expect(await fx.store.acquireLock('L', 'tokA', 1_000)).toEqual({ acquired: true });
       const second = await fx.store.acquireLock('L', 'tokB', 1_000);
@@ -156,10 +166,19 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.acquireLock('L', 'tokC', 1_000)).toEqual({ acquired: true });
     });
 
-    it('storeAndRelease writes, releases only its own lock, and publishes', async () => {
+    it('storeAndRelease writes, releases only its own lock, and publishes when someone waits', async () => {
       const got: string[] = [];
       const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(m) });
+      // nobody waited: stored and released, no notification
+      await fx.store.acquireLock('lock0', 'mine', 5_000);
+      await fx.store.storeAndRelease('v0', Buffer.from('quiet'), 10_000, 'lock0', 'mine', 'chan', 'done:v0');
+      expect((await fx.store.get('v0'))?.toString()).toBe('quiet');
+      expect(await fx.store.exists('lock0')).toBe(false);
+      // a failed attempt marks the lock; the holder can still renew it, and notifies on store
       await fx.store.acquireLock('lock1', 'mine', 5_000);
+      expect((await fx.store.acquireLock('lock1', 'theirs', 5_000)).acquired).toBe(false);
+      expect((await fx.store.acquireLock('lock1', 'third', 5_000)).acquired).toBe(false);
+      expect(await fx.store.renewLock('lock1', 'mine', 5_000)).toBe(true);
       await fx.store.storeAndRelease('v1', Buffer.from('value'), 10_000, 'lock1', 'mine', 'chan', 'done:v1');
       expect((await fx.store.get('v1'))?.toString()).toBe('value');
       expect(await fx.store.exists('lock1')).toBe(false);
