@@ -1,27 +1,14 @@
 /**
  * trove.cached(), the @trove.cached() decorator and trove.bypass(), on a private redis-server.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTrove, type ErrorEvent, type Trove } from '../../src/index.js';
-import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { describe, expect, it } from 'vitest';
+import { createTrove, type ErrorEvent } from '../../src/index.js';
+import { sleep } from '../helpers/redis-server.js';
+import { useRedisServer, useTroves } from '../helpers/troves.js';
 
-let server: RedisServer;
-const troves: Trove[] = [];
+const redis = useRedisServer();
 let n = 0;
-function open(): Trove {
-  const t = createTrove({ redis: server.url, prefix: `c${++n}` });
-  troves.push(t);
-  return t;
-}
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(troves.splice(0).map((t) => t.close()));
-});
-afterAll(async () => {
-  await server.stop();
-});
+const { open, track } = useTroves(() => ({ redis: redis.server.url, prefix: `c${++n}` }));
 
 describe('trove.cached', () => {
   it('computes once per distinct arguments, keyed canonically', async () => {
@@ -55,7 +42,7 @@ describe('trove.cached', () => {
     expect(await topBooks(7, db1)).toEqual({ authorId: 7, conn: 1 });
     expect(await topBooks(7, db2)).toEqual({ authorId: 7, conn: 1 });
     expect(runs).toBe(1);
-    const keys = (await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
+    const keys = (await redis.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatch(new RegExp(`^${t.prefix}:0:books:topBooks:0:[A-Za-z0-9_-]{22}$`));
   });
@@ -76,9 +63,8 @@ describe('trove.cached', () => {
   });
 
   it('the function version and the trove version are part of every key', async () => {
-    const a = createTrove({ redis: server.url, prefix: 'ver', version: 'deploy1' });
-    const b = createTrove({ redis: server.url, prefix: 'ver', version: 'deploy2' });
-    troves.push(a, b);
+    const a = track(createTrove({ redis: redis.server.url, prefix: 'ver', version: 'deploy1' }));
+    const b = track(createTrove({ redis: redis.server.url, prefix: 'ver', version: 'deploy2' }));
     let runs = 0;
     const load = async (id: number) => ++runs + id * 0;
     const fa = a.cached(load, { name: 'load' });
@@ -88,7 +74,7 @@ describe('trove.cached', () => {
     expect(await fb(1)).toBe(2);
     expect(await fa2(1)).toBe(3);
     expect(await fa(1)).toBe(1);
-    const keys = (await server.keys()).filter((k) => k.startsWith('ver:'));
+    const keys = (await redis.server.keys()).filter((k) => k.startsWith('ver:'));
     expect(keys.map((k) => k.split(':').slice(0, 5).join(':')).sort()).toEqual([
       'ver:deploy1:fn:load:0',
       'ver:deploy1:fn:load:2',
@@ -101,7 +87,7 @@ describe('trove.cached', () => {
     const f = t.cached(async (user: { id: number; name: string }) => user.name.toUpperCase(), { name: 'upper', key: (u) => `u${u.id}` });
     await f({ id: 5, name: 'ada' });
     expect(await f({ id: 5, name: 'someone else' })).toBe('ADA');
-    expect((await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([`${t.prefix}:0:fn:upper:0:u5`]);
+    expect((await redis.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([`${t.prefix}:0:fn:upper:0:u5`]);
   });
 
   it('shouldCache decides whether a result is stored', async () => {
@@ -162,10 +148,10 @@ describe('trove.cached', () => {
     const f = t.cached(async (id: number) => `computed ${id}`, { name: 'rt', onCold: () => 'fallback', lockLease: 5_000 });
     // another process holds the lock of this call's key
     const key = `${t.prefix}:0:__lock:fn:rt:0:${(await import('../../src/keys/args/index.js')).argsKey([1])}`;
-    await server.command('SET', key, 'someone-else', 'PX', 5_000);
+    await redis.server.command('SET', key, 'someone-else', 'PX', 5_000);
     expect(await f(1)).toBe('fallback');
     expect(await f.peek(1)).toBeUndefined();
-    await server.command('DEL', key);
+    await redis.server.command('DEL', key);
     expect(await f(1)).toBe('computed 1');
     expect(() => t.cached(async function named() {}, { onCold: 'maybe' as never })).toThrow(expect.objectContaining({ option: 'onCold' }));
   });
@@ -195,8 +181,7 @@ describe('trove.cached', () => {
   });
 
   it('works without Redis: the embedded store caches in-process', async () => {
-    const t = createTrove();
-    troves.push(t);
+    const t = track(createTrove());
     let runs = 0;
     const f = t.cached(async (x: number) => {
       runs++;
@@ -271,7 +256,7 @@ describe('@trove.cached() decorator', () => {
     expect(await b.bio()).toBe('author 2');
     expect(await a.bio()).toBe('author 1');
     expect(runs.bio).toBe(2);
-    const keys = (await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
+    const keys = (await redis.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
     expect(keys.some((k) => k.startsWith(`${t.prefix}:0:authors:Author.topBooks:0:`))).toBe(true);
     expect(keys.filter((k) => k.startsWith(`${t.prefix}:0:fn:Author.bio:0:`))).toHaveLength(2);
   });

@@ -4,7 +4,7 @@
  * validation. Run on the embedded store and on a private redis-server; the tests that need a
  * lock held by someone else, or two troves sharing one store, run on Redis only.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ColdCacheError,
   createTrove,
@@ -15,16 +15,9 @@ import {
   type Trove,
   type TroveOptions,
 } from '../../src/index.js';
-import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { sleep } from '../helpers/redis-server.js';
+import { storeKinds, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
 import { deferred, expectIdle, pendingOf, timed, waitFor } from './support.js';
-
-const stores: Record<string, () => Promise<{ opts: TroveOptions; server?: RedisServer }>> = {
-  memory: async () => ({ opts: {} }),
-  redis: async () => {
-    const server = await RedisServer.start();
-    return { opts: { redis: server.url }, server };
-  },
-};
 
 /** Records the events that read-through emits, in order. */
 function record(t: Trove) {
@@ -39,9 +32,10 @@ function record(t: Trove) {
 }
 
 /** Connects, subscribes and does a first read, so timings measured afterwards exclude start-up. */
-async function warm(t: Trove): Promise<void> {
+async function warm(t: Trove): Promise<Trove> {
   await t.ready();
   await t.region('warm-up').get('x');
+  return t;
 }
 
 const lockKeyOf = (t: Trove, region: string, key: string) => `${t.prefix}:0:__lock:${region}:${key}`;
@@ -52,30 +46,12 @@ async function seedStale<V>(r: Region<V>, value: V, freshForMs: number): Promise
   await sleep(freshForMs + 40);
 }
 
-for (const [name, make] of Object.entries(stores)) {
+for (const name of storeKinds) {
   describe(`read-through on ${name}`, () => {
-    let base: TroveOptions;
-    let server: RedisServer | undefined;
-    const troves: Trove[] = [];
+    const store = useStore(name);
     let n = 0;
-    const open = async (opts: TroveOptions = {}): Promise<Trove> => {
-      const t = createTrove({ ...base, prefix: `rt${name}${++n}`, ...opts });
-      troves.push(t);
-      await warm(t);
-      return t;
-    };
-
-    beforeAll(async () => {
-      const s = await make();
-      base = s.opts;
-      server = s.server;
-    });
-    afterEach(async () => {
-      await Promise.all(troves.splice(0).map((t) => t.close()));
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
+    const troves = useTroves(() => ({ ...store.opts, prefix: `rt${name}${++n}` }));
+    const open = (opts: TroveOptions = {}): Promise<Trove> => warm(troves.open(opts));
 
     it('hardTimeout without a stale value: TimeoutError at the timeout for every caller of the one run; the late result is stored', async () => {
       const t = await open();
@@ -93,7 +69,7 @@ for (const [name, make] of Object.entries(stores)) {
       };
       const callers = Array.from({ length: 10 }, () => timed(() => r.getOrSet('k', factory, { hardTimeout: 100 })));
       await started.promise;
-      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('1');
+      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('1');
       const outcomes = await Promise.all(callers);
       expect(calls).toBe(1);
       for (const o of outcomes) {
@@ -117,7 +93,7 @@ for (const [name, make] of Object.entries(stores)) {
       expect(calls).toBe(1);
       expect(ev.sets).toEqual(['k']);
       expect(ev.errors).toEqual([]);
-      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('0');
+      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('0');
       await expectIdle(t);
     });
 
@@ -144,7 +120,7 @@ for (const [name, make] of Object.entries(stores)) {
       expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
       expect(ev.errors[0]!.key).toBe('k');
       expect(await r.has('k')).toBe(false);
-      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'hard-fail', 'k'))).toBe('0');
+      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'hard-fail', 'k'))).toBe('0');
       expect(await r.getOrSet('k', () => 'ok')).toBe('ok');
       await expectIdle(t);
     });
@@ -200,7 +176,7 @@ for (const [name, make] of Object.entries(stores)) {
       expect(calls).toBe(1);
       expect(ev.sets).toEqual(['k', 'k']); // the seed and the refresh
       expect(ev.errors).toEqual([]);
-      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'soft', 'k'))).toBe('0');
+      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'soft', 'k'))).toBe('0');
       await expectIdle(t);
     });
 
@@ -266,7 +242,7 @@ for (const [name, make] of Object.entries(stores)) {
       expect(await r.get('k')).toBe('new');
       expect(ev.stale).toEqual(['fail-safe']);
       expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
-      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'fs', 'k'))).toBe('0');
+      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'fs', 'k'))).toBe('0');
       await expectIdle(t);
     });
 
@@ -315,7 +291,7 @@ for (const [name, make] of Object.entries(stores)) {
       const ev = record(t);
       const r = t.region<string>('nofs', { ttl: '10s', freshFor: 100, staleRefresh: 'blocking', failSafe: false });
       await seedStale(r, 'old', 100);
-      const before = server ? await server.command('GET', r.keyOf('k')) : undefined;
+      const before = store.server ? await store.server.command('GET', r.keyOf('k')) : undefined;
       const boom = new Error('boom');
       let calls = 0;
       await expect(
@@ -327,9 +303,9 @@ for (const [name, make] of Object.entries(stores)) {
       expect(calls).toBe(1);
       expect(ev.stale).toEqual([]);
       expect(ev.sets).toEqual(['k']); // the seed only
-      if (server) {
-        expect(await server.command('GET', r.keyOf('k'))).toBe(before);
-        expect(await server.command('EXISTS', lockKeyOf(t, 'nofs', 'k'))).toBe('0');
+      if (store.server) {
+        expect(await store.server.command('GET', r.keyOf('k'))).toBe(before);
+        expect(await store.server.command('EXISTS', lockKeyOf(t, 'nofs', 'k'))).toBe('0');
       }
       // Still stale (not rewritten as fresh): the next caller refreshes it.
       expect(await r.getOrSet('k', () => 'new')).toBe('new');
@@ -370,13 +346,13 @@ for (const [name, make] of Object.entries(stores)) {
       };
       const callers = Array.from({ length: 10 }, () => timed(() => r.getOrSet('k', failing)));
       await started.promise;
-      if (server) expect(await server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('1');
+      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('1');
       const outcomes = await Promise.all(callers);
       expect(calls).toBe(1);
       for (const o of outcomes) expect(o).toMatchObject({ ok: false, error: boom });
-      if (server) {
-        expect(await server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('0');
-        expect((await server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([]);
+      if (store.server) {
+        expect(await store.server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('0');
+        expect((await store.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([]);
       }
       expect(await r.has('k')).toBe(false);
       expect(ev.stale).toEqual([]);
@@ -494,34 +470,19 @@ for (const [name, make] of Object.entries(stores)) {
       // At region and trove level the option is named with where it was given.
       expect(() => t.region('bad-region', { eagerRefresh: 1.5 })).toThrow(expect.objectContaining({ option: 'bad-region.eagerRefresh' }));
       expect(() => t.region('bad-region2', { softTimeout: 500, hardTimeout: 100 })).toThrow(expect.objectContaining({ option: 'bad-region2.softTimeout' }));
-      expect(() => createTrove({ ...base, onCold: 'maybe' as never })).toThrow(expect.objectContaining({ option: 'onCold' }));
-      expect(() => createTrove({ ...base, waitTimeout: -1 })).toThrow(InvalidOptionError);
+      expect(() => createTrove({ ...store.opts, onCold: 'maybe' as never })).toThrow(expect.objectContaining({ option: 'onCold' }));
+      expect(() => createTrove({ ...store.opts, waitTimeout: -1 })).toThrow(InvalidOptionError);
       await expectIdle(t);
     });
   });
 }
 
 describe('read-through with a second holder on one Redis', () => {
-  let server: RedisServer;
-  const troves: Trove[] = [];
+  const redis = useRedisServer();
   let n = 0;
-  const open = async (prefix: string, opts: TroveOptions = {}): Promise<Trove> => {
-    const t = createTrove({ redis: server.url, prefix, ...opts });
-    troves.push(t);
-    await warm(t);
-    return t;
-  };
+  const troves = useTroves(() => ({ redis: redis.server.url }));
+  const open = (prefix: string, opts: TroveOptions = {}): Promise<Trove> => warm(troves.open({ prefix, ...opts }));
   const fresh = () => `rtx${++n}`;
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-  });
-  afterEach(async () => {
-    await Promise.all(troves.splice(0).map((t) => t.close()));
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
 
   it('fail-safe backoff holds across two troves: during it neither calls the factory; afterwards one retries', async () => {
     const prefix = fresh();
@@ -569,7 +530,7 @@ describe('read-through with a second holder on one Redis', () => {
     const ev = record(t);
     const r = t.region<string>('fb');
     const lockKey = lockKeyOf(t, 'fb', 'k');
-    expect(await server.command('SET', lockKey, 'someone', 'PX', 5000)).toBe('OK');
+    expect(await redis.server.command('SET', lockKey, 'someone', 'PX', 5000)).toBe('OK');
     let calls = 0;
     let fallbacks = 0;
     const factory = async () => {
@@ -585,8 +546,8 @@ describe('read-through with a second holder on one Redis', () => {
     expect(vals).toEqual(Array(5).fill('fallback:k'));
     expect(fallbacks).toBe(1);
     expect(calls).toBe(0);
-    expect(await server.command('EXISTS', r.keyOf('k'))).toBe('0');
-    expect(await server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
+    expect(await redis.server.command('EXISTS', r.keyOf('k'))).toBe('0');
+    expect(await redis.server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
     expect(ev.sets).toEqual([]);
     await expectIdle(t);
   });
@@ -595,7 +556,7 @@ describe('read-through with a second holder on one Redis', () => {
     const t = await open(fresh());
     const r = t.region<string>('cf');
     const lockKey = lockKeyOf(t, 'cf', 'k');
-    await server.command('SET', lockKey, 'someone', 'PX', 3000);
+    await redis.server.command('SET', lockKey, 'someone', 'PX', 3000);
     await sleep(200);
     let calls = 0;
     const out = await timed(() =>
@@ -608,7 +569,7 @@ describe('read-through with a second holder on one Redis', () => {
         { onCold: 'fail' },
       ),
     );
-    const pttl = Number(await server.command('PTTL', lockKey));
+    const pttl = Number(await redis.server.command('PTTL', lockKey));
     expect(out.ok).toBe(false);
     if (out.ok) return;
     expect(out.ms).toBeLessThan(50);
@@ -620,7 +581,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(pttl + 60);
     expect(err.retryAfterMs).toBeLessThanOrEqual(2_810);
     expect(calls).toBe(0);
-    expect(await server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
+    expect(await redis.server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
     await expectIdle(t);
   });
 
@@ -628,7 +589,7 @@ describe('read-through with a second holder on one Redis', () => {
     const t = await open(fresh());
     const r = t.region<string>('cw');
     const lockKey = lockKeyOf(t, 'cw', 'k');
-    await server.command('SET', lockKey, 'someone', 'PX', 5000);
+    await redis.server.command('SET', lockKey, 'someone', 'PX', 5000);
     let calls = 0;
     const factory = async () => {
       calls++;
@@ -640,7 +601,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(out.ms).toBeLessThan(450);
     expect(calls).toBe(1);
     expect(await r.get('k')).toBe('mine');
-    expect(await server.command('GET', lockKey)).toBe('someone+'); // not ours to release (only marked as waited for)
+    expect(await redis.server.command('GET', lockKey)).toBe('someone+'); // not ours to release (only marked as waited for)
     await expectIdle(t);
   });
 
@@ -648,7 +609,7 @@ describe('read-through with a second holder on one Redis', () => {
     const t = await open(fresh());
     const r = t.region<string>('cl');
     const lockKey = lockKeyOf(t, 'cl', 'k');
-    await server.command('SET', lockKey, 'someone', 'PX', 250);
+    await redis.server.command('SET', lockKey, 'someone', 'PX', 250);
     let calls = 0;
     const out = await timed(() =>
       r.getOrSet(
@@ -664,7 +625,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(out.ms).toBeGreaterThanOrEqual(240);
     expect(out.ms).toBeLessThan(450);
     expect(calls).toBe(1);
-    expect(await server.command('EXISTS', lockKey)).toBe('0');
+    expect(await redis.server.command('EXISTS', lockKey)).toBe('0');
     expect(await r.get('k')).toBe('mine');
     await expectIdle(t);
   });
@@ -687,7 +648,7 @@ describe('read-through with a second holder on one Redis', () => {
       return 'from-b';
     });
     await started.promise;
-    expect(await server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('1');
+    expect(await redis.server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('1');
     const waiting = Array.from({ length: 10 }, () =>
       timed(() =>
         ra.getOrSet(
@@ -712,7 +673,7 @@ describe('read-through with a second holder on one Redis', () => {
     }
     expect(aCalls).toBe(0);
     expect(bCalls).toBe(1);
-    expect(await server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('0');
+    expect(await redis.server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('0');
     await expectIdle(a, b);
   });
 
@@ -735,14 +696,14 @@ describe('read-through with a second holder on one Redis', () => {
     calls = 0;
     expect(await run('locked', true)).toEqual(Array(10).fill('v'));
     expect(calls).toBe(1);
-    expect((await server.keys()).filter((k) => k.startsWith(`${prefix}:`))).toEqual([`${prefix}:0:nl:locked`, `${prefix}:0:nl:unlocked`]);
+    expect((await redis.server.keys()).filter((k) => k.startsWith(`${prefix}:`))).toEqual([`${prefix}:0:nl:locked`, `${prefix}:0:nl:unlocked`]);
     await expectIdle(a, b);
   });
 
   it('per-call onCold overrides the region policy', async () => {
     const t = await open(fresh());
     const r = t.region<string>('oc', { onCold: 'fail' });
-    await server.command('SET', lockKeyOf(t, 'oc', 'k'), 'someone', 'PX', 5000);
+    await redis.server.command('SET', lockKeyOf(t, 'oc', 'k'), 'someone', 'PX', 5000);
     await expect(r.getOrSet('k', () => 'v')).rejects.toBeInstanceOf(ColdCacheError);
     expect(await r.getOrSet('k', () => 'v', { onCold: () => 'fallback' })).toBe('fallback');
     const waited = await timed(() => r.getOrSet('k', () => 'v', { onCold: 'wait', waitTimeout: 100 }));

@@ -4,27 +4,22 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createTrove, type HitEvent, type Trove, type TroveOptions } from '../../src/index.js';
-import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { sleep } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until, useRedisServer } from '../helpers/troves.js';
 
-let server: RedisServer;
+const redis = useRedisServer();
 const cleanups: (() => Promise<void>)[] = [];
 let n = 0;
 let prefix = '';
 
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-afterAll(async () => {
-  await server.stop();
-});
 
-async function open(opts: TroveOptions = {}, url = server.url): Promise<Trove> {
+async function open(opts: TroveOptions = {}, url = redis.server.url): Promise<Trove> {
   const t = createTrove({ redis: url, prefix, ...opts });
   cleanups.push(() => t.close());
   await t.ready();
@@ -38,15 +33,6 @@ async function pair(opts: TroveOptions = {}): Promise<[Trove, Trove]> {
   return [await open(opts), await open({ nearCache: false })];
 }
 
-async function until(check: () => boolean | Promise<boolean>, ms = 3_000): Promise<number> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
-    await sleep(2);
-  }
-  return Date.now() - t0;
-}
-
 function tiers(t: Trove): HitEvent['tier'][] {
   const seen: HitEvent['tier'][] = [];
   t.on('hit', (e) => seen.push(e.tier));
@@ -56,7 +42,7 @@ function tiers(t: Trove): HitEvent['tier'][] {
 const writer = fileURLToPath(new URL('./fixtures/writer.ts', import.meta.url));
 function otherProcess(...args: string[]): Promise<number | null> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', writer, server.url, prefix, ...args], { stdio: 'inherit' });
+    const p = spawn(process.execPath, ['--import', 'tsx', writer, redis.server.url, prefix, ...args], { stdio: 'inherit' });
     p.on('exit', resolve);
   });
 }
@@ -67,9 +53,9 @@ describe('near cache', () => {
     await b.region('users').set('1', { name: 'Ada' });
     const seen = tiers(a);
     expect(await a.region('users').get('1')).toEqual({ name: 'Ada' });
-    await server.resetStats();
+    await redis.server.resetStats();
     for (let i = 0; i < 100; i++) expect(await a.region('users').get('1')).toEqual({ name: 'Ada' });
-    expect((await server.commandCalls()).mget).toBeUndefined();
+    expect((await redis.server.commandCalls()).mget).toBeUndefined();
     expect(seen).toEqual(['store', ...Array(100).fill('near')]);
     expect(a.stats().near).toMatchObject({ hits: 100, entries: 1, live: true });
   });
@@ -134,7 +120,7 @@ describe('near cache', () => {
     await b.region('users').set('1', 'v');
     expect(await a.region('users').get('1')).toBe('v');
     const resets = a.stats().near!.resets;
-    await server.flushall();
+    await redis.server.flushall();
     await until(() => a.stats().near!.resets > resets);
     expect(a.stats().near!.entries).toBe(0);
     expect(await a.region('users').get('1')).toBeUndefined();
@@ -142,7 +128,7 @@ describe('near cache', () => {
 
   it('an invalidation arriving while a read is in flight: the reply is answered but not kept', async () => {
     prefix = `near${++n}`;
-    const proxy = await TcpProxy.start(server.port);
+    const proxy = await TcpProxy.start(redis.server.port);
     cleanups.push(() => proxy.close());
     const a = await open({}, proxy.url);
     const b = await open({ nearCache: false });
@@ -167,7 +153,7 @@ describe('near cache', () => {
     await b.region('users').set('1', 'v1');
     expect(await a.region('users').get('1')).toBe('v1');
     expect(a.stats().near!.entries).toBe(1);
-    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await redis.server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await until(() => a.stats().near!.live === false || a.stats().near!.resets > 0);
     expect(a.stats().near!.entries).toBe(0);
     // while the channel is down a write is not announced; once tracking is back, reads are right

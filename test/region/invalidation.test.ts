@@ -3,19 +3,15 @@
  * against a private redis-server, with two troves standing in for two processes.
  */
 import { EventEmitter } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTrove, type InvalidateEvent, type Trove, type TroveOptions } from '../../src/index.js';
-import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { describe, expect, it } from 'vitest';
+import type { InvalidateEvent, Trove, TroveOptions } from '../../src/index.js';
+import { sleep } from '../helpers/redis-server.js';
+import { until, useRedisServer, useTroves } from '../helpers/troves.js';
 
-let server: RedisServer;
-const troves: Trove[] = [];
+const redis = useRedisServer();
 let n = 0;
 let prefix = '';
-function open(opts: TroveOptions = {}): Trove {
-  const t = createTrove({ redis: server.url, prefix, ...opts });
-  troves.push(t);
-  return t;
-}
+const { open } = useTroves(() => ({ redis: redis.server.url, prefix }));
 /** A second trove on the same prefix: another process, as far as Redis can tell. */
 function pair(opts: TroveOptions = {}): [Trove, Trove] {
   prefix = `inv${++n}`;
@@ -26,40 +22,21 @@ function ownCalls(calls: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(calls).filter(([c]) => !c.startsWith('config') && c !== 'info'));
 }
 
-async function until(check: () => Promise<boolean>, ms = 2_000): Promise<number> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
-    await sleep(2);
-  }
-  return Date.now() - t0;
-}
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(troves.splice(0).map((t) => t.close()));
-});
-afterAll(async () => {
-  await server.stop();
-});
-
 describe('region invalidation', () => {
   it('invalidating a region of 100k entries is one Redis command', async () => {
     const [t] = pair({ syncInterval: Number.POSITIVE_INFINITY });
     const big = t.region('big');
     await big.set('real', 'value');
     await t.ready();
-    await server.command('DEBUG', 'POPULATE', 100_000, `${prefix}:0:big:x`, 300);
-    expect(Number(await server.command('DBSIZE'))).toBeGreaterThanOrEqual(100_001);
+    await redis.server.command('DEBUG', 'POPULATE', 100_000, `${prefix}:0:big:x`, 300);
+    expect(Number(await redis.server.command('DBSIZE'))).toBeGreaterThanOrEqual(100_001);
     await t.region('warm-up').invalidate(); // loads the script once (EVALSHA then, this first time, EVAL)
-    await server.resetStats();
+    await redis.server.resetStats();
     await big.invalidate();
     // One EVALSHA, which runs one HSET and one PUBLISH inside Redis: nothing walks the 100k keys.
     // The other process re-reads the generation table once (Redis told it the table changed).
     await sleep(50);
-    expect(ownCalls(await server.commandCalls())).toEqual({ evalsha: 1, hset: 1, publish: 1, hgetall: 1 });
+    expect(ownCalls(await redis.server.commandCalls())).toEqual({ evalsha: 1, hset: 1, publish: 1, hgetall: 1 });
     expect(await big.get('real')).toBeUndefined();
   });
 
@@ -89,7 +66,7 @@ describe('region invalidation', () => {
     await b.ready();
     await a.region('users').set('1', 'u1');
     await b.region('users').invalidate();
-    const ms = await until(async () => (await a.region('users').get('1')) === undefined);
+    const ms = await until(async () => (await a.region('users').get('1')) === undefined, 2_000);
     expect(ms).toBeLessThan(100);
     expect(seen).toEqual([{ region: 'users', origin: 'remote' }]);
   });
@@ -102,7 +79,7 @@ describe('region invalidation', () => {
     await users.set('1', 'u1');
     expect(await users.get('1')).toBe('u1');
     // Drop every pub/sub connection: the broadcast of the next invalidation reaches nobody.
-    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await redis.server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await b.region('users').invalidate();
     const ms = await until(async () => (await users.get('1')) === undefined, 3_000);
     expect(ms).toBeLessThan(800);
@@ -116,13 +93,18 @@ describe('region invalidation', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let readDone: () => void = () => {};
+    const hasRead = new Promise<void>((resolve) => {
+      readDone = resolve;
+    });
     // The factory read the old data, then the data changed and the region was invalidated.
     const slow = r.getOrSet('k', async () => {
       const read = version;
+      readDone();
       await gate;
       return read;
     });
-    await sleep(20);
+    await hasRead;
     version = 'new';
     await r.invalidate();
     release();
@@ -141,7 +123,7 @@ describe('region invalidation', () => {
     await t.region('iterx').set('sibling', 's');
     await r.delete('k0');
     await t.invalidateTags(['doomed']);
-    await server.command('SET', r.keyOf('garbage'), 'not an entry');
+    await redis.server.command('SET', r.keyOf('garbage'), 'not an entry');
     await sleep(60);
     const keys: string[] = [];
     for await (const k of r.keys({ batchSize: 100 })) keys.push(k);
@@ -162,13 +144,13 @@ describe('region invalidation', () => {
     const [t] = pair({ syncInterval: Number.POSITIVE_INFINITY });
     const r = t.region('batch');
     await r.set('gone', 1);
-    await server.resetStats();
+    await redis.server.resetStats();
     await r.batch((tx) => {
       tx.set('a', 1);
       tx.set('b', 2, { ttl: '1m' });
       tx.delete('gone');
     });
-    const calls = await server.commandCalls();
+    const calls = await redis.server.commandCalls();
     expect([calls.multi, calls.exec, calls.set, calls.unlink]).toEqual([1, 1, 2, 1]);
     expect(await r.getMany(['a', 'b', 'gone'])).toEqual([1, 2, undefined]);
     await expect(
@@ -194,7 +176,7 @@ describe('region invalidation', () => {
     const off = r.invalidateOn(source, 'changed');
     await r.set('k', 1);
     source.emit('changed');
-    await until(async () => (await r.get('k')) === undefined);
+    await until(async () => (await r.get('k')) === undefined, 2_000);
     off();
     await r.set('k', 2);
     source.emit('changed');
@@ -203,7 +185,7 @@ describe('region invalidation', () => {
     const target = new EventTarget();
     r.invalidateOn(target, 'changed');
     target.dispatchEvent(new Event('changed'));
-    await until(async () => (await r.get('k')) === undefined);
+    await until(async () => (await r.get('k')) === undefined, 2_000);
   });
 });
 
@@ -220,7 +202,7 @@ describe('tags', () => {
     const computed = await users.getOrSet('2', () => 'u2', { tags: ['org:7'] });
     expect(computed).toBe('u2');
     await b.invalidateTags(['org:7']);
-    await until(async () => (await users.get('1')) === undefined);
+    await until(async () => (await users.get('1')) === undefined, 2_000);
     expect(await posts.get('9')).toBeUndefined();
     expect(await users.get('2')).toBeUndefined();
     expect(await posts.get('10')).toBe('p10');
@@ -249,12 +231,12 @@ describe('tags', () => {
     expect(await other.region('many').get('0')).toBe(0); // the other process now knows the tag
     await t.invalidateTags(['warm-up']);
     await sleep(50);
-    await server.resetStats();
+    await redis.server.resetStats();
     await t.invalidateTags(['bulk', 'other']);
     // One EVALSHA running one HSET per tag and one PUBLISH: proportional to the tags, not the
     // entries. The other process re-reads the tokens of the tags it knows, once.
     await sleep(50);
-    expect(ownCalls(await server.commandCalls())).toEqual({ evalsha: 1, hset: 2, publish: 1, hmget: 1 });
+    expect(ownCalls(await redis.server.commandCalls())).toEqual({ evalsha: 1, hset: 2, publish: 1, hmget: 1 });
     expect(await r.getMany(['0', '1999'])).toEqual([undefined, undefined]);
   });
 
@@ -273,23 +255,23 @@ describe('sweep', () => {
     for (let i = 0; i < 20; i++) await r.setMany(Array.from({ length: 1_000 }, (_, j) => [`${i}-${j}`, 'x'.repeat(100)] as const));
     await keep.set('k', 'kept');
     await r.region('child').set('c', 'child');
-    const before = Number((await server.info('memory')).used_memory);
+    const before = Number((await redis.server.info('memory')).used_memory);
     await r.invalidate();
     await r.set('new', 'live');
-    await server.resetStats();
+    await redis.server.resetStats();
     const result = await t.sweep({ count: 200 });
     expect(result.removed).toBe(20_001);
     // Small steps: ~100 SCANs and UNLINKs of at most a few hundred keys each, each well under a
     // millisecond on average (means, so a preempted call on a busy machine does not decide it).
-    const stats = await server.commandStats();
+    const stats = await redis.server.commandStats();
     expect(stats.scan!.calls).toBeGreaterThan(90);
     expect(stats.unlink!.calls).toBeGreaterThan(90);
     expect(stats.scan!.usecPerCall).toBeLessThan(2_000);
     expect(stats.unlink!.usecPerCall).toBeLessThan(2_000);
     expect(stats.keys).toBeUndefined();
-    const left = (await server.keys()).filter((k) => k.startsWith(`${prefix}:0:`));
+    const left = (await redis.server.keys()).filter((k) => k.startsWith(`${prefix}:0:`));
     expect(left.sort()).toEqual([`${prefix}:0:__gens`, `${prefix}:0:keep:k`, r.keyOf('new')].sort());
-    expect(Number((await server.info('memory')).used_memory)).toBeLessThan(before - 1_000_000);
+    expect(Number((await redis.server.info('memory')).used_memory)).toBeLessThan(before - 1_000_000);
     expect(await keep.get('k')).toBe('kept');
     expect(await r.get('new')).toBe('live');
   });
@@ -302,8 +284,8 @@ describe('per-region codec', () => {
     t.on('error', (e) => errors.push(e.error.code));
     const trusted = t.region('untrusted', { codec: 'json' });
     await t.region('planted', { codec: 'v8' }).set('k', { evil: true });
-    const planted = await server.command('GET', t.region('planted').keyOf('k'));
-    await server.command('SET', trusted.keyOf('k'), planted);
+    const planted = await redis.server.command('GET', t.region('planted').keyOf('k'));
+    await redis.server.command('SET', trusted.keyOf('k'), planted);
     expect(await trusted.get('k')).toBeUndefined();
     expect(errors).toEqual(['DECODE']);
   });

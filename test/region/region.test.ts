@@ -1,41 +1,16 @@
 /**
  * Region semantics, run on both stores: the embedded one and a private redis-server.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTrove, type ErrorEvent, type Trove, type TroveOptions } from '../../src/index.js';
-import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { describe, expect, it } from 'vitest';
+import type { ErrorEvent } from '../../src/index.js';
+import { sleep } from '../helpers/redis-server.js';
+import { storeKinds, useStore, useTroves } from '../helpers/troves.js';
 
-const stores: Record<string, () => Promise<{ opts: TroveOptions; server?: RedisServer }>> = {
-  memory: async () => ({ opts: {} }),
-  redis: async () => {
-    const server = await RedisServer.start();
-    return { opts: { redis: server.url }, server };
-  },
-};
-
-for (const [name, make] of Object.entries(stores)) {
+for (const name of storeKinds) {
   describe(`regions on ${name}`, () => {
-    let base: TroveOptions;
-    let server: RedisServer | undefined;
-    const troves: Trove[] = [];
+    const store = useStore(name);
     let n = 0;
-    const open = (opts: TroveOptions = {}): Trove => {
-      const t = createTrove({ ...base, prefix: `t${++n}`, ...opts });
-      troves.push(t);
-      return t;
-    };
-
-    beforeAll(async () => {
-      const s = await make();
-      base = s.opts;
-      server = s.server;
-    });
-    afterEach(async () => {
-      await Promise.all(troves.splice(0).map((t) => t.close()));
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
+    const { open } = useTroves(() => ({ ...store.opts, prefix: `t${++n}` }));
 
     it('set, get, has, delete', async () => {
       const users = open().region<{ name: string }>('users');
@@ -220,7 +195,7 @@ for (const [name, make] of Object.entries(stores)) {
       const r = t.region('raw', { raw: true });
       await r.set('k', { a: [1, 'two'] });
       expect(await r.get('k')).toEqual({ a: [1, 'two'] });
-      if (server) expect(await server.command('GET', r.keyOf('k'))).toBe('{"a":[1,"two"]}');
+      if (store.server) expect(await store.server.command('GET', r.keyOf('k'))).toBe('{"a":[1,"two"]}');
     });
 
     it('operations after close reject with ClosedError', async () => {
