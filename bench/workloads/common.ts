@@ -1,7 +1,7 @@
 import type { BenchContext } from '../context.js';
 import { collectGarbage, opsPerSec, runConcurrent } from '../driver.js';
 import { type CacheAdapter, type LibName, PEERS, type Tier, Unsupported } from '../peers/index.js';
-import { type Row, remark } from '../report.js';
+import { type Row, remark, type WorkloadResult } from '../report.js';
 import { summarize } from '../stats.js';
 
 export const TTL_MS = 10 * 60_000;
@@ -204,4 +204,36 @@ export async function verify(subjects: readonly Subject[], key: string, check: (
       markFailed(s, err);
     }
   }
+}
+
+/** A subject that is not one of the peers: a Trove configuration or a reference, driven through `adapter`. */
+export function customSubject(lib: string, config: string | undefined, adapter: CacheAdapter | undefined): Subject {
+  return { lib, adapter, row: { lib, status: 'ok', figures: {}, config }, loads: 0 };
+}
+
+/** Figures of a row taken from measured subjects: `{ figure key in the row: [subject, its figure key] }`. */
+export function rowFrom(lib: string, parts: Record<string, [Subject, string]>, config?: string): Row {
+  const row: Row = { lib, status: 'ok', figures: {}, config };
+  for (const [key, [subject, from]] of Object.entries(parts)) {
+    if (subject.row.status !== 'ok') {
+      return { lib, status: subject.row.status, message: `${subject.lib}: ${subject.row.message ?? ''}`, figures: {} };
+    }
+    const summary = subject.row.figures[from];
+    if (summary) row.figures[key] = summary;
+    for (const r of subject.row.remarks ?? []) if (!r.startsWith('Redis commands per operation')) remark(row, `${subject.lib}: ${r}`);
+  }
+  return row;
+}
+
+/** The result of a Trove-only workload when `--lib` leaves Trove out. */
+export function troveNotSelected(name: string, title: string): WorkloadResult {
+  return {
+    name,
+    title,
+    summary: 'Measures Trove alone.',
+    params: {},
+    metrics: [],
+    rows: [{ lib: 'trove', status: 'unsupported', message: 'not run: trove is not in --lib', figures: {} }],
+    notes: [],
+  };
 }

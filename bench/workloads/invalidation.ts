@@ -128,7 +128,7 @@ export const invalidation: Workload = {
       ],
       rows,
       notes: [
-        "Trove has no event for an arriving invalidation, so its reader polls (a near-cache hit per turn of the event loop) and keeps one core busy; bentocache's reader reacts to its bus event. Both then need one Redis read for the new value.",
+        "Trove's `invalidate` event reports region and tag invalidations only; nothing is emitted when a key's near-cache copy is dropped, so its reader polls (a near-cache hit per turn of the event loop) and keeps one core busy; bentocache's reader reacts to its bus event. Both then need one Redis read for the new value.",
         'A Trove row reading "not implemented yet" means the Trove under test has no near cache.',
       ],
     };

@@ -56,7 +56,7 @@ export const l1Hit: Workload = {
       ],
       rows: subjects.map((s) => s.row),
       notes: [
-        'Every library keeps its documented in-memory defaults: Trove shares decoded values (nearCache clone: false), bentocache stores L1 entries serialized and parses them on each hit, CacheableMemory (cacheable, cache-manager) clones values on read.',
+        `Every library keeps its documented in-memory defaults, capacity aside (${L1_ENTRIES.toLocaleString('en-US')} entries for every library): Trove's near cache has its default options otherwise and shares decoded values (clone: false), bentocache stores L1 entries serialized and parses them on each hit, CacheableMemory (cacheable, cache-manager) clones values on read.`,
         'A Trove row reading "not implemented yet" means the Trove under test has no near cache (no `nearCache` option).',
         'async-cache-dedupe has no two-tier mode: its row is its memory storage alone.',
       ],

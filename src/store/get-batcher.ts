@@ -1,14 +1,18 @@
 /**
- * Collects the single-key reads issued during one turn of the event loop and sends them as one
- * multi-key read. Flushing on setImmediate (not a microtask or nextTick) lets every I/O callback
- * of the current turn add its key first (in a server, each request arrives in its own callback),
- * so N concurrent `get`s cost one round trip; an idle loop runs it at once.
+ * Collects single-key reads and sends them as one multi-key read.
+ *
+ * The first flush of an event-loop turn goes out on process.nextTick: every promise continuation
+ * of the current callback adds its key first (so N concurrent `get`s cost one round trip) and a
+ * lone read pays no extra latency. Reads issued after that flush in the same turn (in a server,
+ * each request arrives in its own I/O callback) wait for the end of the turn (setImmediate) and go
+ * out together, instead of one MGET per request.
  */
 export class GetBatcher {
   private keys: string[] = [];
   private waiters: { resolve: (v: Buffer | null) => void; reject: (e: unknown) => void }[][] = [];
   private index = new Map<string, number>();
   private scheduled = false;
+  private flushedThisTurn = false;
 
   constructor(private readonly fetch: (keys: string[]) => Promise<(Buffer | null)[]>) {}
 
@@ -24,10 +28,15 @@ export class GetBatcher {
       }
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(this.flush);
+        if (this.flushedThisTurn) setImmediate(this.flush);
+        else process.nextTick(this.flush);
       }
     });
   }
+
+  private readonly endOfTurn = (): void => {
+    this.flushedThisTurn = false;
+  };
 
   private readonly flush = (): void => {
     const keys = this.keys;
@@ -36,6 +45,10 @@ export class GetBatcher {
     this.waiters = [];
     this.index = new Map();
     this.scheduled = false;
+    if (!this.flushedThisTurn) {
+      this.flushedThisTurn = true;
+      setImmediate(this.endOfTurn);
+    }
     this.fetch(keys).then(
       (values) => {
         for (let i = 0; i < waiters.length; i++) {

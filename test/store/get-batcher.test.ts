@@ -1,0 +1,57 @@
+/**
+ * Read batching: concurrent reads of one callback share a round trip, and so do reads arriving
+ * in separate callbacks of the same event-loop turn (as requests do in a server).
+ */
+import { describe, expect, it } from 'vitest';
+import { GetBatcher } from '../../src/store/get-batcher.js';
+
+function counting(): { batcher: GetBatcher; batches: string[][] } {
+  const batches: string[][] = [];
+  const batcher = new GetBatcher(async (keys) => {
+    batches.push(keys);
+    return keys.map((k) => Buffer.from(`v:${k}`));
+  });
+  return { batcher, batches };
+}
+
+describe('GetBatcher', () => {
+  it('reads issued together go out as one batch, duplicates shared', async () => {
+    const { batcher, batches } = counting();
+    const got = await Promise.all(['a', 'b', 'a', 'c'].map((k) => batcher.get(k)));
+    expect(got.map(String)).toEqual(['v:a', 'v:b', 'v:a', 'v:c']);
+    expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('a lone sequential read is sent without waiting for the end of the turn', async () => {
+    const { batcher, batches } = counting();
+    for (let i = 0; i < 5; i++) expect(String(await batcher.get(`k${i}`))).toBe(`v:k${i}`);
+    expect(batches).toHaveLength(5);
+  });
+
+  it('reads from 100 separate callbacks of one turn cost at most two batches', async () => {
+    const { batcher, batches } = counting();
+    const results: Promise<Buffer | null>[] = [];
+    await new Promise<void>((done) => {
+      // setImmediate callbacks queued together run in the same check phase, each one its own
+      // callback, like I/O callbacks of one poll phase.
+      for (let i = 0; i < 100; i++) {
+        setImmediate(() => {
+          results.push(batcher.get(`r${i}`));
+          if (i === 99) done();
+        });
+      }
+    });
+    const values = await Promise.all(results);
+    expect(values.map(String)).toEqual(Array.from({ length: 100 }, (_, i) => `v:r${i}`));
+    expect(batches.length).toBeLessThanOrEqual(2);
+    expect(batches.flat()).toHaveLength(100);
+  });
+
+  it('a failed batch rejects every waiter of it', async () => {
+    const batcher = new GetBatcher(async () => {
+      throw new Error('down');
+    });
+    const all = await Promise.allSettled([batcher.get('a'), batcher.get('b')]);
+    expect(all.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+  });
+});
