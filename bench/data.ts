@@ -1,4 +1,8 @@
 /** Deterministic test data: user-like records and random key sequences. */
+import { prng } from '../test/helpers/prng.js';
+
+/** The seeded PRNG, so every library reads the same key sequence. */
+export { prng };
 
 export interface User {
   id: number;
@@ -27,18 +31,6 @@ export function makeUser(key: string): User {
     plan: id % 3 === 0 ? 'pro' : 'free',
     address: { street: '12 Analytical Engine Way', city: 'London', postcode: 'N1 9GU', country: 'GB' },
     loginCount: id % 1000,
-  };
-}
-
-/** mulberry32: a small seeded PRNG, so every library reads the same key sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

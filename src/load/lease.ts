@@ -8,7 +8,6 @@ import type { LockAttempt, Store } from '../store/index.js';
  */
 export class Lease {
   private timer: NodeJS.Timeout | undefined;
-  private lost = false;
 
   private constructor(
     private readonly store: Store,
@@ -43,21 +42,13 @@ export class Lease {
     this.timer = setInterval(() => {
       this.store.renewLock(this.key, this.token, this.leaseMs).then(
         (held) => {
-          if (!held) {
-            this.lost = true;
-            this.stopRenewing();
-          }
+          if (!held) this.stopRenewing();
         },
         (err: unknown) => this.onError(err),
       );
     }, Math.max(10, Math.floor(this.leaseMs / 3)));
     // A lease must never keep the process alive on its own.
     this.timer.unref();
-  }
-
-  /** Whether renewal found the lock gone (another process may now hold it). */
-  get wasLost(): boolean {
-    return this.lost;
   }
 
   stopRenewing(): void {

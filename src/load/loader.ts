@@ -85,19 +85,20 @@ export class Loader {
 
   /** A miss: compute once across processes (lock), or wait for the process that does. */
   miss<T, W>(job: Job<T, W>): Promise<T> {
-    const running = this.cold.get(job.full);
-    if (running) return running as Promise<T>;
-    const p = this.missOnce(job).finally(() => this.cold.delete(job.full));
-    this.cold.set(job.full, p);
-    return p;
+    return this.single(job.full, () => this.missOnce(job));
   }
 
   /** The store failed the read: compute here, without lock and without writing. */
   direct<T, W>(job: Job<T, W>): Promise<T> {
-    const running = this.cold.get(job.full);
+    return this.single(job.full, () => this.produce(job, { stale: undefined, lease: undefined, store: false, background: false }));
+  }
+
+  /** In-process single flight: concurrent callers of the same key share one run. */
+  private single<T>(full: string, run: () => Promise<T>): Promise<T> {
+    const running = this.cold.get(full);
     if (running) return running as Promise<T>;
-    const p = this.produce(job, { stale: undefined, lease: undefined, store: false, background: false }).finally(() => this.cold.delete(job.full));
-    this.cold.set(job.full, p);
+    const p = run().finally(() => this.cold.delete(full));
+    this.cold.set(full, p);
     return p;
   }
 

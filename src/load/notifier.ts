@@ -51,11 +51,6 @@ export class Notifier {
     return this.starting;
   }
 
-  /** Whether notifications are being received now. */
-  get live(): boolean {
-    return this.unsubscribe !== undefined && this.store.subscribed;
-  }
-
   wait(key: string, timeoutMs: number): Wait {
     let finish!: (reason: WakeReason) => void;
     let timer: NodeJS.Timeout | undefined;

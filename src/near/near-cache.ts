@@ -108,13 +108,14 @@ export class NearCache {
   }
 
   /**
-   * The hot path: a local value that is usable and fresh right now (no tags to check), or
-   * undefined when the caller must take the general path. One lookup, one clock read.
+   * The hot path: a local value that is usable and fresh right now (its tags, if any, are the
+   * caller's to check), or undefined when the caller must take the general path. One lookup,
+   * one clock read.
    */
   getFresh(key: string): NearEntry | undefined {
     if (!this.live) return undefined;
     const e = this.lru.get(key);
-    if (e === undefined || e.tags !== undefined) return undefined;
+    if (e === undefined) return undefined;
     const now = Date.now();
     if (e.until <= now || (e.freshUntil !== undefined && e.freshUntil <= now)) return undefined;
     this.counters.hits++;
@@ -191,11 +192,6 @@ export class NearCache {
 
   get isLive(): boolean {
     return this.live;
-  }
-
-  /** Pending reads and writes (for tests: nothing may pile up). */
-  get pendingCount(): number {
-    return this.pending.size;
   }
 
   stats(): NearStats {

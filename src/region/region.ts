@@ -152,7 +152,7 @@ export class Region<V = unknown> {
   /** Reads a value; `undefined` when absent, expired, invalidated, undecodable, or when the store is unreachable. */
   get<T = V>(key: Key): Promise<T | undefined> {
     const fast = this.fastNearHit(key);
-    if (fast !== undefined) return Promise.resolve((this.ctx.near!.clone ? structuredClone(fast.value) : fast.value) as T);
+    if (fast !== undefined) return Promise.resolve(this.handOut(this.ctx.near!, fast.value) as T);
     let k: string;
     try {
       k = checkKey(key);
@@ -184,9 +184,9 @@ export class Region<V = unknown> {
   }
 
   /**
-   * The common case on its own short path: a string key whose fresh, untagged value is in the
-   * near cache (no eager refresh configured). Anything else returns undefined and takes the
-   * general path, which handles it fully.
+   * The common case on its own short path: a string key whose fresh value is in the near cache
+   * with none of its tags invalidated (no eager refresh configured). Anything else returns
+   * undefined and takes the general path, which handles it fully.
    */
   private fastNearHit(key: Key): NearEntry | undefined {
     const near = this.ctx.near;
@@ -194,8 +194,13 @@ export class Region<V = unknown> {
     const base = this.baseNow();
     const options = this.options;
     if (base === undefined || !options.nearCache || options.readThrough.eagerRefresh !== undefined) return undefined;
-    const e = near.getFresh(base + key);
+    const full = base + key;
+    const e = near.getFresh(full);
     if (e === undefined || this.ctx.isClosed()) return undefined;
+    if (e.tags !== undefined && this.ctx.tags.isLive(e.tags) !== true) {
+      near.drop(full);
+      return undefined;
+    }
     if (this.ctx.events.wants('hit')) this.ctx.events.emit('hit', { region: this.path, key, durationMs: 0, stale: false, tier: 'near' });
     return e;
   }
@@ -268,7 +273,7 @@ export class Region<V = unknown> {
   getOrSet<T = V>(key: Key, factory: Factory<T>, opts?: GetOrSetOptions): Promise<T> {
     if (opts === undefined && typeof factory === 'function') {
       const fast = this.fastNearHit(key);
-      if (fast !== undefined) return Promise.resolve((this.ctx.near!.clone ? structuredClone(fast.value) : fast.value) as T);
+      if (fast !== undefined) return Promise.resolve(this.handOut(this.ctx.near!, fast.value) as T);
     }
     let k: string;
     let rt: ResolvedReadThrough;
@@ -359,15 +364,8 @@ export class Region<V = unknown> {
 
   /** How the loader reads, writes and reports for this region. */
   private readonly access: EntryAccess<StampedWrite> = {
-    read: (full, k) =>
-      this.ctx.store.get(full).then((buf) => {
-        const entry = buf === null ? undefined : this.live(k, buf);
-        return entry instanceof Promise ? entry : Promise.resolve(entry);
-      }),
-    fromBytes: (k, bytes) => {
-      const entry = this.live(k, bytes);
-      return entry instanceof Promise ? entry : Promise.resolve(entry);
-    },
+    read: (full, k) => this.ctx.store.get(full).then((buf) => (buf === null ? undefined : this.live(k, buf))),
+    fromBytes: (k, bytes) => Promise.resolve(this.live(k, bytes)),
     encode: (value, write, freshForMs) => {
       const options = this.options;
       if (freshForMs === undefined) return this.encode(value, options, write, write?.stamps);

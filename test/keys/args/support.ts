@@ -3,20 +3,12 @@
  * the value equal while changing everything the encoding must ignore, and value generators.
  */
 import fc from 'fast-check';
+import { prng } from '../../helpers/prng.js';
 
 type Rng = () => number;
 
-/** Small deterministic PRNG (mulberry32), so copies are reproducible from a fast-check seed. */
-export function rngFrom(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic PRNG, so copies are reproducible from a fast-check seed. */
+export const rngFrom: (seed: number) => Rng = prng;
 
 function shuffle<T>(items: T[], rng: Rng): T[] {
   for (let i = items.length - 1; i > 0; i--) {
