@@ -4,6 +4,7 @@ import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
 import { ACQUIRE, ACQUIRE_AND_READ, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
 import type { ChannelListener, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
+import { TickCork } from './tick-cork.js';
 
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
@@ -29,7 +30,9 @@ export function defaultClientOptions(commandTimeoutMs: number): RedisOptions {
     // readiness gate below covers the first connect.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    enableAutoPipelining: true,
+    // Commands of one tick are coalesced by TickCork instead (see there): auto-pipelining would
+    // allow only one read batch in flight.
+    enableAutoPipelining: false,
     connectTimeout: Math.max(commandTimeoutMs * 4, 1_000),
     // ioredis arms this timer on every disconnect, even of an already-closed socket, and it holds
     // the process open; our close() has already sent QUIT, so there is nothing to wait for.
@@ -49,6 +52,7 @@ interface ReadyWaiter {
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly batcher: GetBatcher;
+  private readonly cork = new TickCork();
   private readonly readyWaiters = new Set<ReadyWaiter>();
   private closed = false;
   private subscriber: Redis | undefined;
@@ -176,8 +180,13 @@ export class RedisStore implements Store {
 
   private run<T>(operation: string, send: () => Promise<T>): Promise<T> {
     const gate = this.ready(operation);
-    if (gate === undefined) return withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send));
-    return gate.then(() => withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send)));
+    if (gate === undefined) return this.sendNow(operation, send);
+    return gate.then(() => this.sendNow(operation, send));
+  }
+
+  private sendNow<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    this.cork.hold(this.client.stream);
+    return withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send));
   }
 
   get(key: string): Promise<Buffer | null> {
