@@ -6,13 +6,20 @@
  * lone read pays no extra latency. Reads issued after that flush in the same turn (in a server,
  * each request arrives in its own I/O callback) wait for the end of the turn (setImmediate) and go
  * out together, instead of one MGET per request.
+ *
+ * A large batch is handed out in two halves: the first half's callers continue at once, and the
+ * second half's only after the reads the first half issued next have been sent. Redis then works
+ * on that next batch while this process is busy with the rest of the current one, instead of
+ * both sides taking turns (stop-and-wait).
  */
 export class GetBatcher {
   private keys: string[] = [];
-  private waiters: { resolve: (v: Buffer | null) => void; reject: (e: unknown) => void }[][] = [];
+  private waiters: Waiter[][] = [];
   private index = new Map<string, number>();
   private scheduled = false;
   private flushedThisTurn = false;
+  /** Second halves of returned batches, handed out by the next flush once it has sent its reads. */
+  private deferred: (() => void)[] = [];
 
   constructor(private readonly fetch: (keys: string[]) => Promise<(Buffer | null)[]>) {}
 
@@ -39,26 +46,65 @@ export class GetBatcher {
   };
 
   private readonly flush = (): void => {
-    const keys = this.keys;
-    const waiters = this.waiters;
-    this.keys = [];
-    this.waiters = [];
-    this.index = new Map();
     this.scheduled = false;
     if (!this.flushedThisTurn) {
       this.flushedThisTurn = true;
       setImmediate(this.endOfTurn);
     }
+    if (this.keys.length > 0) {
+      const keys = this.keys;
+      const waiters = this.waiters;
+      this.keys = [];
+      this.waiters = [];
+      this.index = new Map();
+      this.send(keys, waiters);
+    }
+    if (this.deferred.length > 0) {
+      const deferred = this.deferred;
+      this.deferred = [];
+      for (const handOut of deferred) handOut();
+    }
+  };
+
+  private send(keys: string[], waiters: Waiter[][]): void {
     this.fetch(keys).then(
       (values) => {
-        for (let i = 0; i < waiters.length; i++) {
-          const v = values[i] ?? null;
-          for (const w of waiters[i]!) w.resolve(v);
+        const n = waiters.length;
+        if (n < SPLIT_AT) {
+          settle(waiters, values, 0, n);
+          return;
+        }
+        const half = n >> 1;
+        settle(waiters, values, 0, half);
+        this.deferred.push(() => settle(waiters, values, half, n));
+        if (!this.scheduled) {
+          // nextTick runs after the first half's continuations (microtasks) have queued their reads.
+          this.scheduled = true;
+          process.nextTick(this.flush);
         }
       },
       (err: unknown) => {
         for (const list of waiters) for (const w of list) w.reject(err);
       },
     );
-  };
+  }
+}
+
+interface Waiter {
+  resolve: (v: Buffer | null) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Batches of at least this many distinct keys are handed out in two halves. Below it the overlap
+ * gained is smaller than the cost of the extra round trip. At concurrency 64 the batches settle
+ * at 16 to 31 keys with two to four in flight.
+ */
+export const SPLIT_AT = 32;
+
+function settle(waiters: readonly Waiter[][], values: readonly (Buffer | null)[], from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const v = values[i] ?? null;
+    for (const w of waiters[i]!) w.resolve(v);
+  }
 }

@@ -3,7 +3,7 @@
  * in separate callbacks of the same event-loop turn (as requests do in a server).
  */
 import { describe, expect, it } from 'vitest';
-import { GetBatcher } from '../../src/store/get-batcher.js';
+import { GetBatcher, SPLIT_AT } from '../../src/store/get-batcher.js';
 
 function counting(): { batcher: GetBatcher; batches: string[][] } {
   const batches: string[][] = [];
@@ -45,6 +45,60 @@ describe('GetBatcher', () => {
     expect(values.map(String)).toEqual(Array.from({ length: 100 }, (_, i) => `v:r${i}`));
     expect(batches.length).toBeLessThanOrEqual(2);
     expect(batches.flat()).toHaveLength(100);
+  });
+
+  it('a large batch is handed out in two halves; the first half\'s next reads are sent before the second half continues', async () => {
+    const batches: string[][] = [];
+    const handedOutAtSend: number[] = [];
+    let handedOut = 0;
+    const batcher = new GetBatcher(async (keys) => {
+      batches.push(keys);
+      handedOutAtSend.push(handedOut);
+      return keys.map((k) => Buffer.from(`v:${k}`));
+    });
+    const next: Promise<Buffer | null>[] = [];
+    const first = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        batcher.get(`a${i}`).then((v) => {
+          handedOut++;
+          next.push(batcher.get(`b${i}`));
+          return String(v);
+        }),
+      ),
+    );
+    expect(first).toEqual(Array.from({ length: 64 }, (_, i) => `v:a${i}`));
+    expect((await Promise.all(next)).map(String)).toEqual(Array.from({ length: 64 }, (_, i) => `v:b${i}`));
+    expect(batches).toEqual([
+      Array.from({ length: 64 }, (_, i) => `a${i}`),
+      Array.from({ length: 32 }, (_, i) => `b${i}`),
+      Array.from({ length: 32 }, (_, i) => `b${32 + i}`),
+    ]);
+    // the reads of the first half went out while the second half still waited for its values
+    expect(handedOutAtSend).toEqual([0, SPLIT_AT, 64]);
+  });
+
+  it('a batch below the split size is handed out whole', async () => {
+    const n = SPLIT_AT - 1;
+    const batches: string[][] = [];
+    const handedOutAtSend: number[] = [];
+    let handedOut = 0;
+    const batcher = new GetBatcher(async (keys) => {
+      batches.push(keys);
+      handedOutAtSend.push(handedOut);
+      return keys.map((k) => Buffer.from(k));
+    });
+    const next: Promise<Buffer | null>[] = [];
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        batcher.get(`a${i}`).then(() => {
+          handedOut++;
+          next.push(batcher.get(`b${i}`));
+        }),
+      ),
+    );
+    await Promise.all(next);
+    expect(batches.map((b) => b.length)).toEqual([n, n]);
+    expect(handedOutAtSend).toEqual([0, n]);
   });
 
   it('a failed batch rejects every waiter of it', async () => {
