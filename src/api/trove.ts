@@ -68,7 +68,7 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    */
   syncInterval?: Duration;
   /**
-   * The near cache: an in-process LRU of decoded values in front of Redis, kept correct by
+   * The near cache: a bounded in-process map of decoded values in front of Redis, kept correct by
    * Redis's client-side-caching invalidations (CLIENT TRACKING). `false` turns it off. Only with
    * Redis: the embedded store is in-process already.
    * @defaultValue `{ maxEntries: 10_000, maxBytes: 64 MiB }`

@@ -1,15 +1,17 @@
-import { LRUCache } from 'lru-cache';
 import type { TagStamp } from '../codec/index.js';
+import { SecondChanceMap, type Sized } from './second-chance.js';
 
 /** Options of the near cache (the in-process tier in front of Redis). */
 export interface NearCacheOptions {
   /**
-   * Most entries kept in this process; least recently used are evicted beyond it.
+   * Most entries kept in this process. Beyond it the oldest entry not read since the eviction hand
+   * last passed it is evicted (second chance, an approximation of least recently used).
    * @defaultValue `10_000`
    */
   maxEntries?: number;
   /**
-   * Most bytes kept, approximated by the encoded size of each value; least recently used are evicted beyond it.
+   * Most bytes kept, approximated by the encoded size of each value; evicted like `maxEntries` beyond it. A single
+   * value larger than a tenth of it is not kept.
    * @defaultValue `64 MiB`
    */
   maxBytes?: number;
@@ -35,6 +37,9 @@ export interface NearEntry {
   /** Epoch ms after which the local copy must not be used (hard expiry or freshness, whichever first). */
   readonly until: number;
 }
+
+/** A local entry as kept: its size and recency mark too. */
+type Kept = NearEntry & Sized;
 
 /** Counters of the near cache, since the trove was created. */
 export interface NearStats {
@@ -66,7 +71,7 @@ interface Pending {
  * reply is kept only if its read began in the current epoch with tracking live.
  */
 export class NearCache {
-  private readonly lru: LRUCache<string, NearEntry>;
+  private readonly entries: SecondChanceMap<Kept>;
   private readonly pending = new Map<string, Pending>();
   private epoch = 0;
   private live = false;
@@ -78,28 +83,22 @@ export class NearCache {
     this.clone = opts.clone ?? false;
     this.maxTtlMs = opts.maxTtlMs ?? 60_000;
     const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
-    this.lru = new LRUCache<string, NearEntry>({
-      max: opts.maxEntries ?? 10_000,
-      maxSize: maxBytes,
-      // A single value may take at most a tenth of the tier.
-      maxEntrySize: Math.max(1, Math.floor(maxBytes / 10)),
-      sizeCalculation: () => 1,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') this.counters.evictions++;
-      },
+    // A single value may take at most a tenth of the tier.
+    this.entries = new SecondChanceMap<Kept>(opts.maxEntries ?? 10_000, maxBytes, Math.max(1, Math.floor(maxBytes / 10)), () => {
+      this.counters.evictions++;
     });
   }
 
   /** A usable local entry, or undefined (absent, past its time, or tracking not live). */
   get(key: string): NearEntry | undefined {
     if (!this.live) return undefined;
-    const e = this.lru.get(key);
+    const e = this.entries.get(key);
     if (e === undefined) {
       this.counters.misses++;
       return undefined;
     }
     if (e.until <= Date.now()) {
-      this.lru.delete(key);
+      this.entries.delete(key);
       this.counters.misses++;
       return undefined;
     }
@@ -114,7 +113,7 @@ export class NearCache {
    */
   getFresh(key: string): NearEntry | undefined {
     if (!this.live) return undefined;
-    const e = this.lru.get(key);
+    const e = this.entries.get(key);
     if (e === undefined) return undefined;
     const now = Date.now();
     if (e.until <= now || (e.freshUntil !== undefined && e.freshUntil <= now)) return undefined;
@@ -145,21 +144,20 @@ export class NearCache {
     }
     if (!this.live || ticket !== this.epoch || poisoned) return;
     if (entry === undefined) {
-      this.lru.delete(key);
+      this.entries.delete(key);
       return;
     }
     const now = Date.now();
     const until = Math.min(entry.expiresAt ?? now + this.maxTtlMs, entry.freshUntil ?? Number.POSITIVE_INFINITY);
     if (until <= now) return;
-    const kept: NearEntry = entry.tags ? { value: entry.value, freshUntil: entry.freshUntil, tags: entry.tags, until } : { value: entry.value, freshUntil: entry.freshUntil, until };
-    // No lru-cache TTL: `get` checks `until` itself, and lru-cache's TTL tracking would read the
-    // clock on every hit.
-    this.lru.set(key, kept, { size: Math.max(1, bytes) });
+    const size = Math.max(1, bytes);
+    const { value, freshUntil, tags } = entry;
+    this.entries.set(key, tags ? { value, freshUntil, tags, until, size, used: false } : { value, freshUntil, until, size, used: false });
   }
 
   /** Drops a local copy and poisons reads of it in flight (a local delete, or a write about to be sent). */
   drop(key: string): void {
-    this.lru.delete(key);
+    this.entries.delete(key);
     const p = this.pending.get(key);
     if (p) p.poisoned = true;
   }
@@ -186,7 +184,7 @@ export class NearCache {
 
   private reset(): void {
     this.counters.resets++;
-    this.lru.clear();
+    this.entries.clear();
     for (const p of this.pending.values()) p.poisoned = true;
   }
 
@@ -195,11 +193,11 @@ export class NearCache {
   }
 
   stats(): NearStats {
-    return { ...this.counters, live: this.live, entries: this.lru.size, bytes: this.lru.calculatedSize };
+    return { ...this.counters, live: this.live, entries: this.entries.size, bytes: this.entries.byteSize };
   }
 
   clear(): void {
-    this.lru.clear();
+    this.entries.clear();
     this.pending.clear();
   }
 }
