@@ -15,9 +15,21 @@ export interface BenchContext {
   libs: LibName[];
   /** Progress on stderr (the tables go to stdout). */
   progress(message: string): void;
+  /**
+   * Runs a measured step (a warm-up or a timed slice). When each library runs in a process of
+   * its own, the step waits for this process's turn, so no two libraries are measured at once.
+   */
+  turn<T>(step: () => Promise<T>): Promise<T>;
+  /** Whether the l1-hit workload also measures the bare lru-cache floor (once per run). */
+  floor: boolean;
 }
 
 export interface Workload {
   name: WorkloadName;
+  /**
+   * Each library is measured in a child process of its own (see turns.ts), unless the run asks
+   * for one shared process.
+   */
+  isolated?: boolean;
   run(ctx: BenchContext): Promise<WorkloadResult>;
 }

@@ -14,6 +14,7 @@ import { type BenchContext, WORKLOAD_NAMES, type Workload, type WorkloadName } f
 import { currentLoad, formatFacts, machineFacts } from './machine.js';
 import { LIB_NAMES, type LibName } from './peers/types.js';
 import { ratio, renderWorkload, type WorkloadResult } from './report.js';
+import { childTurns, runIsolated } from './turns.js';
 import { invalidation } from './workloads/invalidation.js';
 import { keys } from './workloads/keys.js';
 import { l1Hit } from './workloads/l1-hit.js';
@@ -51,6 +52,8 @@ function usage(message?: string): never {
       '  --rounds <n>     measured rounds per workload (default 3); figures are the median',
       '  --quick          smaller sizes, for a fast smoke run',
       '  --out <file>     where to write the raw JSON (default bench/results/latest.json)',
+      '  --in-process     measure every library in this one process (default: l2-hit, l1-hit and miss',
+      '                   run each library in a process of its own, taking turns)',
       '',
     ].join('\n'),
   );
@@ -121,6 +124,11 @@ async function main(): Promise<void> {
         rounds: { type: 'string' },
         quick: { type: 'boolean', default: false },
         out: { type: 'string' },
+        'in-process': { type: 'boolean', default: false },
+        // Internal, for the per-library child processes (turns.ts).
+        child: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        floor: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -138,6 +146,11 @@ async function main(): Promise<void> {
   const libs = list<LibName>(v.lib, LIB_NAMES, 'library');
   const quick = v.quick ?? false;
   const outFile = v.out ?? fileURLToPath(new URL('./results/latest.json', import.meta.url));
+  if (v.child) {
+    await runChild(only[0]!, libs, rounds, quick, Number(v.port), v.floor ?? false);
+    return;
+  }
+  const inProcess = v['in-process'] ?? false;
 
   const server = await RedisServer.start();
   const started = performance.now();
@@ -153,6 +166,8 @@ async function main(): Promise<void> {
       quick,
       libs,
       progress: (m) => process.stderr.write(`${m}\n`),
+      turn: (step) => step(),
+      floor: true,
     };
     const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}` : ''}`;
     process.stdout.write(`## trove-cache benchmarks\n\n\`${command}\` · rounds: ${rounds}${quick ? ' · quick sizes' : ''}\n\n${formatFacts(facts)}\n\n`);
@@ -160,7 +175,8 @@ async function main(): Promise<void> {
       await server.command('FLUSHALL', 'SYNC');
       ctx.progress(`${name}…`);
       const t0 = performance.now();
-      const result = await WORKLOADS[name].run(ctx);
+      const workload = WORKLOADS[name];
+      const result = workload.isolated && !inProcess && libs.length > 0 ? await runIsolated(name, ctx) : await workload.run(ctx);
       result.elapsedMs = Math.round(performance.now() - t0);
       results.push(result);
       process.stdout.write(`${renderWorkload(result)}\n`);
@@ -183,6 +199,15 @@ async function main(): Promise<void> {
     process.stderr.write(`still running 10 s after the end; open handles: ${process.getActiveResourcesInfo().join(', ')}\n`);
     process.exit(1);
   }, 10_000).unref();
+}
+
+/** A child process of `runIsolated`: one workload, one library, on the parent's redis-server. */
+async function runChild(name: WorkloadName, libs: LibName[], rounds: number, quick: boolean, port: number, floor: boolean): Promise<void> {
+  const server = RedisServer.attach(port);
+  const turns = childTurns();
+  const ctx: BenchContext = { server, url: server.url, host: '127.0.0.1', port, rounds, quick, libs, progress: turns.progress, turn: turns.turn, floor };
+  turns.report(await WORKLOADS[name].run(ctx));
+  process.stdin.destroy();
 }
 
 main().catch((err: unknown) => {

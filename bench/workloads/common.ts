@@ -105,7 +105,8 @@ export const SLICES = 10;
  * The machine may be busy with other work, and its load changes over seconds. So that every
  * library sees the same conditions, a round's operations are cut into `SLICES` slices and the
  * libraries take turns slice by slice (order rotating), each library's time being the sum of its
- * slices. Before a round each library warms up (longer in the first round, for JIT compilation);
+ * slices. Every warm-up and slice is one `ctx.turn`: when each library runs in its own process,
+ * the processes take these turns one at a time. Before a round each library warms up (longer in the first round, for JIT compilation);
  * a full GC runs before every slice, outside the timing.
  */
 export async function measureThroughput(ctx: BenchContext, subjects: readonly Subject[], phases: readonly ThroughputPhase[]): Promise<void> {
@@ -126,7 +127,7 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
       const sliceOps = Math.ceil(phase.ops / SLICES);
       const warmOps = round === 0 ? Math.max(phase.warmupOps, phase.ops >> 1) : phase.warmupOps;
       for (const s of rotate(subjects, round)) {
-        await run(s, phase, (a) => runConcurrent(phase.concurrency, warmOps, (i) => a.fetch(phase.keyAt(i + phase.ops, round + 1000))));
+        await ctx.turn(() => run(s, phase, (a) => runConcurrent(phase.concurrency, warmOps, (i) => a.fetch(phase.keyAt(i + phase.ops, round + 1000)))));
       }
       const elapsed = new Map<Subject, number>();
       const commands = new Map<Subject, number>();
@@ -136,12 +137,14 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
         const count = Math.min(sliceOps, phase.ops - from);
         if (count <= 0) break;
         for (const s of rotate(subjects, round + slice)) {
-          collectGarbage();
-          // Libraries run one at a time, so the server's command counter tells each one's Redis traffic
-          // (minus 1: the first INFO counts itself once processed).
-          const before = await commandsProcessed(ctx);
-          const ms = await run(s, phase, (a) => runConcurrent(phase.concurrency, count, (i) => a.fetch(phase.keyAt(from + i, round))));
-          const sent = (await commandsProcessed(ctx)) - before - 1;
+          const { ms, sent } = await ctx.turn(async () => {
+            collectGarbage();
+            // Libraries run one at a time, so the server's command counter tells each one's Redis traffic
+            // (minus 1: the first INFO counts itself once processed).
+            const before = await commandsProcessed(ctx);
+            const ms = await run(s, phase, (a) => runConcurrent(phase.concurrency, count, (i) => a.fetch(phase.keyAt(from + i, round))));
+            return { ms, sent: (await commandsProcessed(ctx)) - before - 1 };
+          });
           if (ms !== undefined) {
             elapsed.set(s, (elapsed.get(s) ?? 0) + ms);
             commands.set(s, (commands.get(s) ?? 0) + sent);

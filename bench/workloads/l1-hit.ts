@@ -9,6 +9,7 @@ const CONCURRENCY = 64;
 /** Hits served by each library's in-memory tier, concurrent and sequential, against a bare lru-cache floor. */
 export const l1Hit: Workload = {
   name: 'l1-hit',
+  isolated: true,
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
     const reads = ctx.quick ? 10_000 : 100_000;
@@ -36,15 +37,16 @@ export const l1Hit: Workload = {
       { key: 'c64', concurrency: CONCURRENCY, ops, warmupOps: Math.min(10_000, ops), keyAt, missesOnly: false },
       { key: 'seq', concurrency: 1, ops, warmupOps: Math.min(10_000, ops), keyAt, missesOnly: false },
     ];
+    const floors = ctx.floor ? [floor] : [];
     try {
-      await populate(ctx, [...subjects, floor], keys);
-      await verify([...subjects, floor], '42', (v) => (v as { id?: number } | undefined)?.id === 42);
+      await populate(ctx, [...subjects, ...floors], keys);
+      await verify([...subjects, ...floors], '42', (v) => (v as { id?: number } | undefined)?.id === 42);
       await measureThroughput(ctx, subjects, phases(reads));
-      await measureThroughput(ctx, [floor], phases(floorReads));
+      if (ctx.floor) await measureThroughput(ctx, floors, phases(floorReads));
     } finally {
       await closeSubjects([...subjects, floor]);
     }
-    subjects.push(floor);
+    subjects.push(...floors);
     return {
       name: 'l1-hit',
       title: 'in-memory (near/L1) hit',

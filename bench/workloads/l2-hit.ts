@@ -8,6 +8,7 @@ export const CONCURRENCY = 64;
 /** Redis hits through each library's read-through call, every in-memory tier off. */
 export const l2Hit: Workload = {
   name: 'l2-hit',
+  isolated: true,
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
     const reads = ctx.quick ? 10_000 : 100_000;

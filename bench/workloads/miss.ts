@@ -8,6 +8,7 @@ const CONCURRENCY = 64;
 /** getOrSet on keys never seen before: a miss, a trivial factory and a write, every time. */
 export const miss: Workload = {
   name: 'miss',
+  isolated: true,
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const ops = ctx.quick ? 5_000 : 20_000;
     const subjects = await openSubjects(ctx, 'l2', makeUser);

@@ -38,7 +38,8 @@ export interface RedisServerOptions {
 export class RedisServer {
   port = 0;
   child: ChildProcess | undefined;
-  private dir = mkdtempSync(join(tmpdir(), 'trove-redis-'));
+  /** The server's working directory; none for a server this process did not start. */
+  private dir: string | undefined;
   private readonly args: string[];
 
   private constructor(opts: RedisServerOptions) {
@@ -68,7 +69,18 @@ export class RedisServer {
     return this.child?.pid;
   }
 
+  /**
+   * A handle on a server started by another process (INFO, commands); stop() leaves it running.
+   * Benchmark child processes use it to share their parent's server.
+   */
+  static attach(port: number): RedisServer {
+    const server = new RedisServer({});
+    server.port = port;
+    return server;
+  }
+
   private async spawn(): Promise<void> {
+    this.dir ??= mkdtempSync(join(tmpdir(), 'trove-redis-'));
     const child = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--enable-debug-command', 'yes', ...this.args],
@@ -176,13 +188,13 @@ export class RedisServer {
   async stop(): Promise<void> {
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) {
       live.delete(this);
-      rmSync(this.dir, { recursive: true, force: true });
+      if (this.dir) rmSync(this.dir, { recursive: true, force: true });
       return;
     }
     this.resume();
     await this.signalAndWait('SIGTERM');
     live.delete(this);
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Starts the server again on the same port (after kill or stop); data is gone. */
