@@ -1,5 +1,5 @@
 import type { BenchContext } from '../context.js';
-import { collectGarbage, opsPerSec, runConcurrent } from '../driver.js';
+import { collectGarbage, opsPerSec, runConcurrent, runFor } from '../driver.js';
 import { type CacheAdapter, type LibName, PEERS, type Tier, Unsupported } from '../peers/index.js';
 import { type Row, remark, type WorkloadResult } from '../report.js';
 import { summarize } from '../stats.js';
@@ -80,38 +80,65 @@ export function rotate<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-export interface ThroughputPhase {
+/** How much a phase runs: a number of operations, or a time that is the same for every library. */
+export type PhaseBudget =
+  | {
+      /** Operations per library per round, all slices together. */
+      ops: number;
+      /** Warm-up operations before each round; the first round warms up `ops / 2` at least. */
+      warmupOps: number;
+    }
+  | {
+      /** How long each library runs the phase in a round, all its slices together. Unit: ms. */
+      roundMs: number;
+      /** Warm-up before each round; the first round warms up for `roundMs` at least (JIT compilation). Unit: ms. */
+      warmupMs: number;
+    };
+
+export type ThroughputPhase = PhaseBudget & {
   /** Figure key in the row, e.g. `c64`. */
   key: string;
   concurrency: number;
-  ops: number;
-  warmupOps: number;
-  /** The key of operation `i` in round `round`. */
+  /** The key of operation `i` in round `round` (warm-ups use rounds from 1000 on). With a time budget `i` has no bound. */
   keyAt(i: number, round: number): string;
   /** Every operation is a miss (the factory must run exactly once per operation); otherwise every one is a hit (never). */
   missesOnly: boolean;
+};
+
+/** One warm-up or timed slice: operations from `offset` on, as many as the budget gives. */
+async function runSlice(phase: ThroughputPhase, adapter: CacheAdapter, round: number, offset: number, kind: 'warm-up' | 'first warm-up' | 'slice'): Promise<{ ops: number; ms: number }> {
+  const op = (i: number) => adapter.fetch(phase.keyAt(offset + i, round));
+  if ('roundMs' in phase) {
+    const ms = kind === 'slice' ? phase.roundMs / SLICES : kind === 'warm-up' ? phase.warmupMs : Math.max(phase.warmupMs, phase.roundMs);
+    return runFor(phase.concurrency, ms, op);
+  }
+  const ops = kind === 'slice' ? Math.min(Math.ceil(phase.ops / SLICES), phase.ops - offset) : kind === 'warm-up' ? phase.warmupOps : Math.max(phase.warmupOps, phase.ops >> 1);
+  return { ops, ms: await runConcurrent(phase.concurrency, ops, op) };
 }
 
 async function commandsProcessed(ctx: BenchContext): Promise<number> {
   return Number((await ctx.server.info('stats')).total_commands_processed);
 }
 
-/** Each round's operations are run in this many slices, interleaved across libraries. */
+/** Each round is run in this many slices per library, interleaved across libraries. */
 export const SLICES = 10;
 
 /**
  * Measures every subject's `fetch` throughput for each phase, round after round.
  *
  * The machine may be busy with other work, and its load changes over seconds. So that every
- * library sees the same conditions, a round's operations are cut into `SLICES` slices and the
- * libraries take turns slice by slice (order rotating), each library's time being the sum of its
- * slices. Every warm-up and slice is one `ctx.turn`: when each library runs in its own process,
- * the processes take these turns one at a time. Before a round each library warms up (longer in the first round, for JIT compilation);
- * a full GC runs before every slice, outside the timing.
+ * library sees the same conditions, a round is cut into `SLICES` slices and the libraries take
+ * turns slice by slice (order rotating). Slices last the same time for every library, not the
+ * same number of operations: a fast library given a fixed count would get slices of a few
+ * milliseconds, mostly spent refilling CPU caches after the other library's turn. A library's
+ * figure is its operations over its time, all slices together. Every warm-up and slice is one
+ * `ctx.turn`: when each library runs in its own process, the processes take these turns one at
+ * a time. Before a round each library warms up; a minor GC runs before every slice, outside
+ * the timing.
  */
 export async function measureThroughput(ctx: BenchContext, subjects: readonly Subject[], phases: readonly ThroughputPhase[]): Promise<void> {
   const samples = new Map<Subject, Record<string, number[]>>();
-  const run = async (s: Subject, phase: ThroughputPhase, work: (adapter: CacheAdapter) => Promise<number>): Promise<number | undefined> => {
+  const run = async <T>(s: Subject, phase: ThroughputPhase, work: (adapter: CacheAdapter) => Promise<T>): Promise<T | undefined> => {
     const adapter = s.adapter;
     if (!adapter) return undefined;
     try {
@@ -124,44 +151,38 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
   };
   for (let round = 0; round < ctx.rounds; round++) {
     for (const phase of phases) {
-      const sliceOps = Math.ceil(phase.ops / SLICES);
-      const warmOps = round === 0 ? Math.max(phase.warmupOps, phase.ops >> 1) : phase.warmupOps;
+      // Warm-up keys come after the measured ones (count budget) or from a sequence of their own.
+      const warmFrom = 'ops' in phase ? phase.ops : 0;
       for (const s of rotate(subjects, round)) {
-        await ctx.turn(() => run(s, phase, (a) => runConcurrent(phase.concurrency, warmOps, (i) => a.fetch(phase.keyAt(i + phase.ops, round + 1000)))));
+        await ctx.turn(() => run(s, phase, (a) => runSlice(phase, a, round + 1000, warmFrom, round === 0 ? 'first warm-up' : 'warm-up')));
       }
-      const elapsed = new Map<Subject, number>();
-      const commands = new Map<Subject, number>();
+      const done = new Map<Subject, { ops: number; ms: number; commands: number }>();
       const loadsBefore = new Map(subjects.map((s) => [s, s.loads]));
       for (let slice = 0; slice < SLICES; slice++) {
-        const from = slice * sliceOps;
-        const count = Math.min(sliceOps, phase.ops - from);
-        if (count <= 0) break;
         for (const s of rotate(subjects, round + slice)) {
-          const { ms, sent } = await ctx.turn(async () => {
+          const soFar = done.get(s) ?? { ops: 0, ms: 0, commands: 0 };
+          const timed = await ctx.turn(async () => {
             collectGarbage();
             // Libraries run one at a time, so the server's command counter tells each one's Redis traffic
             // (minus 1: the first INFO counts itself once processed).
             const before = await commandsProcessed(ctx);
-            const ms = await run(s, phase, (a) => runConcurrent(phase.concurrency, count, (i) => a.fetch(phase.keyAt(from + i, round))));
-            return { ms, sent: (await commandsProcessed(ctx)) - before - 1 };
+            const result = await run(s, phase, (a) => runSlice(phase, a, round, soFar.ops, 'slice'));
+            return result && { ...result, commands: (await commandsProcessed(ctx)) - before - 1 };
           });
-          if (ms !== undefined) {
-            elapsed.set(s, (elapsed.get(s) ?? 0) + ms);
-            commands.set(s, (commands.get(s) ?? 0) + sent);
-          }
+          if (timed) done.set(s, { ops: soFar.ops + timed.ops, ms: soFar.ms + timed.ms, commands: soFar.commands + timed.commands });
         }
       }
       for (const s of subjects) {
-        const ms = elapsed.get(s);
-        if (ms === undefined || !s.adapter) continue;
+        const d = done.get(s);
+        if (d === undefined || !s.adapter) continue;
         const ran = s.loads - loadsBefore.get(s)!;
-        const expected = phase.missesOnly ? phase.ops : 0;
+        const expected = phase.missesOnly ? d.ops : 0;
         if (ran !== expected) remark(s.row, `factory ran ${ran} times in round ${round + 1} (${phase.key}), expected ${expected}`);
         const per = samples.get(s) ?? {};
-        per[phase.key] = [...(per[phase.key] ?? []), opsPerSec(phase.ops, ms)];
-        per[`${phase.key}:commands`] = [...(per[`${phase.key}:commands`] ?? []), (commands.get(s) ?? 0) / phase.ops];
+        per[phase.key] = [...(per[phase.key] ?? []), opsPerSec(d.ops, d.ms)];
+        per[`${phase.key}:commands`] = [...(per[`${phase.key}:commands`] ?? []), d.commands / d.ops];
         samples.set(s, per);
-        ctx.progress(`  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(phase.ops, ms)).toLocaleString('en-US')} ops/s`);
+        ctx.progress(`  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(d.ops, d.ms)).toLocaleString('en-US')} ops/s (${d.ops.toLocaleString('en-US')} operations)`);
       }
     }
   }

@@ -2,7 +2,7 @@ import type { BenchContext, Workload } from '../context.js';
 import { keyNames, makeUser, randomIndices } from '../data.js';
 import { lruFloor } from '../peers/lru-cache.js';
 import type { WorkloadResult } from '../report.js';
-import { closeSubjects, L1_ENTRIES, measureThroughput, openSubjects, populate, type Subject, type ThroughputPhase, TTL_MS, verify } from './common.js';
+import { closeSubjects, L1_ENTRIES, measureThroughput, openSubjects, populate, SLICES, type Subject, type ThroughputPhase, TTL_MS, verify } from './common.js';
 
 const CONCURRENCY = 64;
 
@@ -12,12 +12,12 @@ export const l1Hit: Workload = {
   isolated: true,
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
-    const reads = ctx.quick ? 10_000 : 100_000;
-    // The floor is ~50× faster than any library: it gets more reads so its measure is not a few milliseconds long.
-    const floorReads = reads * 10;
+    const roundMs = ctx.quick ? 300 : 1_000;
+    // Random key orders, read cyclically (the floor reads millions of keys a second).
+    const orderLength = 1 << 20;
     const keys = keyNames(keyCount);
-    const sequences = Array.from({ length: ctx.rounds }, (_, r) => randomIndices(floorReads, keyCount, 101 + r));
-    const warmup = randomIndices(floorReads, keyCount, 1999);
+    const sequences = Array.from({ length: ctx.rounds }, (_, r) => randomIndices(orderLength, keyCount, 101 + r));
+    const warmup = randomIndices(orderLength, keyCount, 1999);
     const subjects = await openSubjects(ctx, 'l1', makeUser, { bus: true });
     const floor: Subject = {
       lib: 'lru-cache (floor)',
@@ -32,17 +32,17 @@ export const l1Hit: Workload = {
         return makeUser(key);
       },
     });
-    const keyAt = (i: number, round: number) => keys[round >= 1000 ? warmup[i % floorReads]! : sequences[round]![i]!]!;
-    const phases = (ops: number): ThroughputPhase[] => [
-      { key: 'c64', concurrency: CONCURRENCY, ops, warmupOps: Math.min(10_000, ops), keyAt, missesOnly: false },
-      { key: 'seq', concurrency: 1, ops, warmupOps: Math.min(10_000, ops), keyAt, missesOnly: false },
+    const keyAt = (i: number, round: number) => keys[(round >= 1000 ? warmup : sequences[round]!)[i % orderLength]!]!;
+    const phases: ThroughputPhase[] = [
+      { key: 'c64', concurrency: CONCURRENCY, roundMs, warmupMs: roundMs / 5, keyAt, missesOnly: false },
+      { key: 'seq', concurrency: 1, roundMs, warmupMs: roundMs / 5, keyAt, missesOnly: false },
     ];
     const floors = ctx.floor ? [floor] : [];
     try {
       await populate(ctx, [...subjects, ...floors], keys);
       await verify([...subjects, ...floors], '42', (v) => (v as { id?: number } | undefined)?.id === 42);
-      await measureThroughput(ctx, subjects, phases(reads));
-      if (ctx.floor) await measureThroughput(ctx, floors, phases(floorReads));
+      await measureThroughput(ctx, subjects, phases);
+      if (ctx.floor) await measureThroughput(ctx, floors, phases);
     } finally {
       await closeSubjects([...subjects, floor]);
     }
@@ -50,8 +50,8 @@ export const l1Hit: Workload = {
     return {
       name: 'l1-hit',
       title: 'in-memory (near/L1) hit',
-      summary: `The same ${keyCount.toLocaleString('en-US')} records, ${reads.toLocaleString('en-US')} reads of random keys served by each library's in-memory tier: ${CONCURRENCY} async workers, then one sequential awaited loop. The lru-cache row is the floor (an awaited lookup in a bare LRU, ${floorReads.toLocaleString('en-US')} reads).`,
-      params: { keys: keyCount, reads, floorReads, concurrency: CONCURRENCY, l1Entries: L1_ENTRIES },
+      summary: `The same ${keyCount.toLocaleString('en-US')} records, reads of random keys served by each library's in-memory tier, ${roundMs.toLocaleString('en-US')} ms per library per round (in ${SLICES} slices): ${CONCURRENCY} async workers, then one sequential awaited loop. The lru-cache row is the floor (an awaited lookup in a bare LRU).`,
+      params: { keys: keyCount, roundMs, concurrency: CONCURRENCY, l1Entries: L1_ENTRIES },
       metrics: [
         { key: 'c64', label: `concurrency ${CONCURRENCY}`, unit: 'ops/s', better: 'higher', ratio: true },
         { key: 'seq', label: 'sequential', unit: 'ops/s', better: 'higher' },

@@ -1,7 +1,7 @@
 import type { BenchContext, Workload } from '../context.js';
 import { makeUser } from '../data.js';
 import type { WorkloadResult } from '../report.js';
-import { closeSubjects, measureThroughput, openSubjects, verify } from './common.js';
+import { closeSubjects, measureThroughput, openSubjects, SLICES, verify } from './common.js';
 
 const CONCURRENCY = 64;
 
@@ -10,7 +10,7 @@ export const miss: Workload = {
   name: 'miss',
   isolated: true,
   async run(ctx: BenchContext): Promise<WorkloadResult> {
-    const ops = ctx.quick ? 5_000 : 20_000;
+    const roundMs = ctx.quick ? 300 : 1_000;
     const subjects = await openSubjects(ctx, 'l2', makeUser);
     try {
       await verify(subjects, 'probe-7', (v) => (v as { id?: number } | undefined)?.id === 7);
@@ -18,8 +18,8 @@ export const miss: Workload = {
         {
           key: 'c64',
           concurrency: CONCURRENCY,
-          ops,
-          warmupOps: Math.min(5_000, ops),
+          roundMs,
+          warmupMs: roundMs / 5,
           keyAt: (i, round) => `m${round}-${i}`,
           missesOnly: true,
         },
@@ -30,8 +30,8 @@ export const miss: Workload = {
     return {
       name: 'miss',
       title: `getOrSet on always-new keys, concurrency ${CONCURRENCY}`,
-      summary: `${ops.toLocaleString('en-US')} read-through calls per round on keys never used before, ${CONCURRENCY} async workers: the cost of a miss (read), a trivial synchronous factory (a ~300 B record) and the write.`,
-      params: { ops, concurrency: CONCURRENCY },
+      summary: `Read-through calls on keys never used before by ${CONCURRENCY} async workers, ${roundMs.toLocaleString('en-US')} ms per library per round (in ${SLICES} slices): the cost of a miss (read), a trivial synchronous factory (a ~300 B record) and the write.`,
+      params: { roundMs, concurrency: CONCURRENCY },
       metrics: [{ key: 'c64', label: 'throughput', unit: 'ops/s', better: 'higher', ratio: true }],
       rows: subjects.map((s) => s.row),
       notes: ['ioredis: GET, then SET … PX of JSON.stringify on the miss.'],
