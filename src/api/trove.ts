@@ -36,7 +36,9 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
   /**
    * The shared cache: a URL such as `'redis://127.0.0.1:6379'`, an ioredis instance (left open by
    * `close()`: its owner closes it), or ioredis options. Omitted: the embedded in-memory store
-   * (single process, same semantics minus cross-process features).
+   * (single process, same semantics minus cross-process features). A connection Trove creates
+   * has auto-pipelining off (Trove batches reads and coalesces each tick's writes itself); an
+   * instance given here is used with its own settings.
    */
   redis?: RedisOption;
   /**
