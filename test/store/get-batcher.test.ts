@@ -48,26 +48,9 @@ describe('GetBatcher', () => {
   });
 
   it('a large batch is handed out in two halves; the first half\'s next reads are sent before the second half continues', async () => {
-    const batches: string[][] = [];
-    const handedOutAtSend: number[] = [];
-    let handedOut = 0;
-    const batcher = new GetBatcher(async (keys) => {
-      batches.push(keys);
-      handedOutAtSend.push(handedOut);
-      return keys.map((k) => Buffer.from(`v:${k}`));
-    });
-    const next: Promise<Buffer | null>[] = [];
-    const first = await Promise.all(
-      Array.from({ length: 64 }, (_, i) =>
-        batcher.get(`a${i}`).then((v) => {
-          handedOut++;
-          next.push(batcher.get(`b${i}`));
-          return String(v);
-        }),
-      ),
-    );
-    expect(first).toEqual(Array.from({ length: 64 }, (_, i) => `v:a${i}`));
-    expect((await Promise.all(next)).map(String)).toEqual(Array.from({ length: 64 }, (_, i) => `v:b${i}`));
+    const { first, next, batches, handedOutAtSend } = await readTwice(64);
+    expect(first.map(String)).toEqual(Array.from({ length: 64 }, (_, i) => `v:a${i}`));
+    expect(next.map(String)).toEqual(Array.from({ length: 64 }, (_, i) => `v:b${i}`));
     expect(batches).toEqual([
       Array.from({ length: 64 }, (_, i) => `a${i}`),
       Array.from({ length: 32 }, (_, i) => `b${i}`),
@@ -79,24 +62,7 @@ describe('GetBatcher', () => {
 
   it('a batch below the split size is handed out whole', async () => {
     const n = SPLIT_AT - 1;
-    const batches: string[][] = [];
-    const handedOutAtSend: number[] = [];
-    let handedOut = 0;
-    const batcher = new GetBatcher(async (keys) => {
-      batches.push(keys);
-      handedOutAtSend.push(handedOut);
-      return keys.map((k) => Buffer.from(k));
-    });
-    const next: Promise<Buffer | null>[] = [];
-    await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        batcher.get(`a${i}`).then(() => {
-          handedOut++;
-          next.push(batcher.get(`b${i}`));
-        }),
-      ),
-    );
-    await Promise.all(next);
+    const { batches, handedOutAtSend } = await readTwice(n);
     expect(batches.map((b) => b.length)).toEqual([n, n]);
     expect(handedOutAtSend).toEqual([0, n]);
   });
@@ -109,3 +75,29 @@ describe('GetBatcher', () => {
     expect(all.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 });
+
+/**
+ * Reads keys a0…a(n-1) together; each caller, once handed its value, reads b<i>. Records every
+ * batch sent and how many callers had been handed their value when it was sent.
+ */
+async function readTwice(n: number): Promise<{ first: (Buffer | null)[]; next: (Buffer | null)[]; batches: string[][]; handedOutAtSend: number[] }> {
+  const batches: string[][] = [];
+  const handedOutAtSend: number[] = [];
+  let handedOut = 0;
+  const batcher = new GetBatcher(async (keys) => {
+    batches.push(keys);
+    handedOutAtSend.push(handedOut);
+    return keys.map((k) => Buffer.from(`v:${k}`));
+  });
+  const second: Promise<Buffer | null>[] = [];
+  const first = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      batcher.get(`a${i}`).then((v) => {
+        handedOut++;
+        second.push(batcher.get(`b${i}`));
+        return v;
+      }),
+    ),
+  );
+  return { first, next: await Promise.all(second), batches, handedOutAtSend };
+}
