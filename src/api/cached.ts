@@ -113,7 +113,14 @@ export function makeCached<A extends unknown[], R, This>(
   for (const name of READ_THROUGH_KEYS) {
     if (opts[name] !== undefined) (readOpts as Record<string, unknown>)[name] = opts[name];
   }
+  // getOrSet's near-cache fast path is for calls without options.
+  const callOpts = Object.keys(readOpts).length === 0 ? undefined : readOpts;
   let name = opts.name ?? (nameFallback ? undefined : fn.name);
+  /**
+   * Keys of calls with one primitive argument, by argument: deriving a key (canonical encoding,
+   * SHA-256) costs several times the near-cache hit it leads to.
+   */
+  let recentKeys = new Map<unknown, string>();
 
   const keyFor = (self: This, args: A): string => {
     if (name === undefined) name = keyToken(nameFallback!(self), 'name');
@@ -125,7 +132,14 @@ export function makeCached<A extends unknown[], R, This>(
     }
     const parts: unknown[] = skip.size === 0 ? args : args.filter((_, i) => !skip.has(i));
     if (opts.thisKey) parts.push(opts.thisKey(self));
-    return head + argsKey(parts, keyOpts);
+    if (parts.length !== 1 || !rememberable(parts[0])) return head + argsKey(parts, keyOpts);
+    let key = recentKeys.get(parts[0]);
+    if (key === undefined) {
+      key = head + argsKey(parts, keyOpts);
+      if (recentKeys.size >= RECENT_KEYS) recentKeys = new Map();
+      recentKeys.set(parts[0], key);
+    }
+    return key;
   };
 
   /** The key, or undefined when it cannot be derived and the call should run uncached. */
@@ -150,7 +164,7 @@ export function makeCached<A extends unknown[], R, This>(
       return Promise.reject(err);
     }
     if (key === undefined) return call(this, args);
-    return region.getOrSet(key, () => fn.apply(this, args) as Awaited<R> | Promise<Awaited<R>>, readOpts);
+    return region.getOrSet(key, () => fn.apply(this, args) as Awaited<R> | Promise<Awaited<R>>, callOpts);
   } as CachedFunction<A, R, This>;
 
   wrapper.invalidate = async function (this: This, ...args: A): Promise<void> {
@@ -174,6 +188,19 @@ export function makeCached<A extends unknown[], R, This>(
   Object.defineProperty(wrapper, 'cacheName', { get: () => name, enumerable: true });
   Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true });
   return wrapper;
+}
+
+/** Most keys a cached function remembers (see `recentKeys`); past it the memo starts over. */
+const RECENT_KEYS = 1_000;
+
+/**
+ * An argument whose key can be remembered by the argument itself: a primitive that a Map tells
+ * apart exactly as the key encoding does (both take -0 for 0 and every NaN for one), a string
+ * only when short.
+ */
+function rememberable(arg: unknown): boolean {
+  const type = typeof arg;
+  return type === 'number' || type === 'boolean' || (type === 'string' && (arg as string).length <= 128);
 }
 
 function validate(opts: object, fn: unknown, isMethod: boolean): void {

@@ -27,6 +27,27 @@ describe('trove.cached', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('one primitive argument: remembered keys equal derived ones; 1 / "1" and true / "true" stay apart, -0 is 0', async () => {
+    const t = open();
+    const runs: unknown[] = [];
+    const echo = t.cached(
+      async (x: unknown) => {
+        runs.push(x);
+        return typeof x;
+      },
+      { name: 'echo', region: 'echo' },
+    );
+    const args: unknown[] = [0, 1, '1', true, 'true', '', Number.NaN, 'x'.repeat(200)];
+    for (let pass = 0; pass < 3; pass++) for (const a of args) expect(await echo(a)).toBe(typeof a);
+    expect(await echo(-0)).toBe('number'); // the key encoding takes -0 for 0 (documented in argsKey)
+    expect(runs).toHaveLength(args.length); // each distinct argument computed once, over three passes
+    for (const [i, a] of args.entries()) expect(Object.is(runs[i], a)).toBe(true);
+    // the stored keys are the derived ones: a fresh trove with the same prefix (no remembered keys) hits them all
+    const other = track(createTrove({ redis: redis.server.url, prefix: `c${n}` }));
+    const again = other.cached(async (x: unknown) => `recomputed ${String(x)}`, { name: 'echo', region: 'echo' });
+    for (const a of args) expect(await again(a)).toBe(typeof a);
+  });
+
   it('skipArgs leaves a handle out of the key; the function still receives it', async () => {
     const t = open();
     let runs = 0;
