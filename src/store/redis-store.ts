@@ -334,12 +334,14 @@ export class RedisStore implements Store {
     this.subscriber = sub;
     sub.on('error', this.onError);
     sub.on('message', (channel: string, message: unknown) => {
-      if (channel === INVALIDATE_CHANNEL) {
-        this.receiveInvalidation(message);
-        return;
-      }
+      if (channel === INVALIDATE_CHANNEL) return;
       const set = this.channels.get(channel);
       if (set) for (const l of set) l.onMessage(String(message));
+    });
+    // Invalidations are read as buffers: the string form of a message joins an array of keys
+    // with commas, so a message naming several keys (as Redis sends in BCAST mode) would be lost.
+    sub.on('messageBuffer', (channel: Buffer, message: unknown) => {
+      if (channel.toString() === INVALIDATE_CHANNEL) this.receiveInvalidation(message);
     });
     sub.on('close', () => {
       this.subscriberId = undefined;
@@ -394,7 +396,7 @@ export class RedisStore implements Store {
     const listener = this.trackingListener;
     if (!listener) return;
     // RESP2 delivers the keys as an array, or null / empty for a flush of everything.
-    if (message === null || message === '' || message === undefined) listener.onInvalidate(null);
+    if (message === null || message === undefined || (Buffer.isBuffer(message) && message.length === 0)) listener.onInvalidate(null);
     else if (Array.isArray(message)) listener.onInvalidate(message.map(String));
     else listener.onInvalidate([String(message)]);
   }

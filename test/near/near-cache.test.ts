@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTrove, type HitEvent, type Trove, type TroveOptions } from '../../src/index.js';
 import { sleep } from '../helpers/redis-server.js';
@@ -162,6 +163,22 @@ describe('near cache', () => {
     expect(await a.region('users').get('1')).toBe('v2');
     await b.region('users').set('1', 'v3');
     await until(async () => (await a.region('users').get('1')) === 'v3');
+  });
+
+  it('an invalidation message naming several keys counts every key (keys may contain commas)', async () => {
+    prefix = `near${++n}`;
+    const a = await open();
+    const subscriberId = /id=(\d+)/.exec(await redis.server.command('CLIENT', 'LIST', 'TYPE', 'pubsub'))![1]!;
+    // Another connection in BCAST mode, redirected to A's subscriber: Redis then announces the
+    // keys of one command together, in one message.
+    const tracker = new Redis(redis.server.url);
+    cleanups.push(async () => tracker.disconnect());
+    await tracker.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', subscriberId, 'BCAST', 'PREFIX', `${prefix}:bcast:`);
+    const before = a.stats().near!.invalidations;
+    await redis.server.command('MSET', `${prefix}:bcast:a,b`, '1', `${prefix}:bcast:c`, '2', `${prefix}:bcast:d`, '3');
+    await until(() => a.stats().near!.invalidations > before);
+    await sleep(50);
+    expect(a.stats().near!.invalidations - before).toBe(3);
   });
 
   it('respects maxEntries and maxBytes', async () => {
