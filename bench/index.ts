@@ -24,6 +24,7 @@ import { miss } from './workloads/miss.js';
 import { nearSeed } from './workloads/near-seed.js';
 import { regions } from './workloads/regions.js';
 import { stampede } from './workloads/stampede.js';
+import { tracking } from './workloads/tracking.js';
 
 const WORKLOADS: Record<WorkloadName, Workload> = {
   'l2-hit': l2Hit,
@@ -35,6 +36,7 @@ const WORKLOADS: Record<WorkloadName, Workload> = {
   keys,
   regions,
   'near-seed': nearSeed,
+  tracking,
 };
 
 /** The project's speed target for the headline figure. */

@@ -4,7 +4,7 @@ import type { Summary } from './stats.js';
 export interface Metric {
   key: string;
   label: string;
-  unit: 'ops/s' | 'ms' | 'µs' | 'ns' | 'B' | 'runs' | 'commands';
+  unit: 'ops/s' | 'ms' | 'µs' | 'ns' | 'B' | 'runs' | 'commands' | 'keys';
   /** Which direction is better, for the reader and for the ratio's wording. */
   better: 'higher' | 'lower';
   /** Print a "Trove / peer" column for this figure. */
@@ -58,10 +58,12 @@ export function fmtNumber(v: number, unit: Metric['unit']): string {
     case 'ns':
       return Math.round(v).toLocaleString('en-US');
     case 'B':
-      return v.toFixed(1);
+      return Math.abs(v) >= 10_000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
     case 'runs':
     case 'commands':
       return Number.isInteger(v) ? String(v) : v.toFixed(1);
+    case 'keys':
+      return Math.round(v).toLocaleString('en-US');
   }
 }
 
