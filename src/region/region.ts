@@ -229,7 +229,7 @@ export class Region<V = unknown> {
   /** Reads an entry from the store, keeping it in the near cache when that is race-free. */
   private read(near: NearCache | undefined, k: string, full: string): Promise<DecodedEntry | undefined> {
     const ticket = near === undefined ? -1 : near.begin(full);
-    return this.ctx.store.get(full).then(
+    return this.ctx.store.get(full, near !== undefined).then(
       (buf) => {
         const entry = buf === null ? undefined : this.live(k, buf);
         if (near === undefined) return entry;
@@ -513,7 +513,7 @@ export class Region<V = unknown> {
     const tickets = near === undefined ? [] : fulls.map((f) => near.begin(f));
     let bufs: (Buffer | null)[];
     try {
-      bufs = await this.ctx.store.mget(fulls);
+      bufs = await this.ctx.store.mget(fulls, near !== undefined);
     } catch (err) {
       for (let j = 0; j < fulls.length; j++) near?.end(fulls[j]!, tickets[j]!, undefined, 0);
       this.emitError(err, 'getMany');

@@ -52,6 +52,8 @@ interface ReadyWaiter {
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly batcher: GetBatcher;
+  /** Reads whose keys must be tracked go in batches of their own, sent after `CLIENT CACHING yes`. */
+  private readonly trackedBatcher: GetBatcher;
   private readonly cork = new TickCork();
   private readonly readyWaiters = new Set<ReadyWaiter>();
   private closed = false;
@@ -68,7 +70,8 @@ export class RedisStore implements Store {
     readonly client: Redis,
     private readonly opts: RedisStoreOptions,
   ) {
-    this.batcher = new GetBatcher((keys) => this.mgetNow(keys));
+    this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
+    this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
     client.on('error', this.onError);
     client.on('ready', this.onReady);
     if (client.status === 'wait') client.connect().catch(() => {});
@@ -126,7 +129,7 @@ export class RedisStore implements Store {
     if (!this.trackingListener || subId === undefined || !this.subscriptionLive || this.client.status !== 'ready') return;
     try {
       await this.client.call('CLIENT', 'TRACKING', 'off');
-      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'NOLOOP');
+      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN', 'NOLOOP');
     } catch (err) {
       this.onError(err instanceof Error ? err : new Error(String(err)));
       return;
@@ -189,17 +192,28 @@ export class RedisStore implements Store {
     return withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send));
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return this.batcher.get(key);
+  get(key: string, track = false): Promise<Buffer | null> {
+    return (track && this.trackingListener ? this.trackedBatcher : this.batcher).get(key);
   }
 
-  mget(keys: readonly string[]): Promise<(Buffer | null)[]> {
+  mget(keys: readonly string[], track = false): Promise<(Buffer | null)[]> {
     if (keys.length === 0) return Promise.resolve([]);
-    return this.mgetNow([...keys]);
+    return this.mgetNow([...keys], track);
   }
 
-  private mgetNow(keys: string[]): Promise<(Buffer | null)[]> {
-    return this.run('mget', () => this.client.mgetBuffer(...keys));
+  private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
+    return this.run('mget', () => {
+      if (track) this.cachingNext();
+      return this.client.mgetBuffer(...keys);
+    });
+  }
+
+  /**
+   * Tracking runs in OPTIN mode: Redis tracks only the keys of the command that follows
+   * `CLIENT CACHING yes`. Called right before sending that command (same tick, nothing between).
+   */
+  private cachingNext(): void {
+    if (this.trackingListener) this.client.call('CLIENT', 'CACHING', 'yes').catch(() => {});
   }
 
   set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void> {
@@ -209,9 +223,11 @@ export class RedisStore implements Store {
         const p = this.client.pipeline();
         if (ttlMs === undefined) p.set(key, value);
         else p.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+        p.call('CLIENT', 'CACHING', 'yes');
         p.exists(key);
         const results = await p.exec();
-        for (const [err] of results ?? []) if (err) throw err;
+        // CLIENT CACHING fails while tracking is being switched on; nothing is kept locally then.
+        for (const [i, [err]] of (results ?? []).entries()) if (err && i !== 1) throw err;
         return;
       }
       if (ttlMs === undefined) await this.client.set(key, value);
@@ -242,6 +258,8 @@ export class RedisStore implements Store {
         else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
         if (op.type === 'set' && this.trackingListener) tx.exists(op.key);
       }
+      // Before MULTI: the whole transaction's reads (the EXISTS) are tracked.
+      this.cachingNext();
       const results = await tx.exec();
       if (results === null) throw new StoreError('Transaction aborted');
       for (const [err] of results) if (err) throw err;
@@ -271,16 +289,24 @@ export class RedisStore implements Store {
   async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const track = this.trackingListener ? '1' : '0';
-    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message, track]));
+    const before = this.trackingListener ? () => this.cachingNext() : undefined;
+    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message, track], before));
   }
 
+  // The generation and tag tables are kept in memory: their reads are tracked.
   hashGetAll(key: string): Promise<Record<string, string>> {
-    return this.run('hgetall', () => this.client.hgetall(key));
+    return this.run('hgetall', () => {
+      this.cachingNext();
+      return this.client.hgetall(key);
+    });
   }
 
   hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]> {
     if (fields.length === 0) return Promise.resolve([]);
-    return this.run('hmget', () => this.client.hmget(key, ...fields));
+    return this.run('hmget', () => {
+      this.cachingNext();
+      return this.client.hmget(key, ...fields);
+    });
   }
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {

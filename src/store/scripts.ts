@@ -20,12 +20,15 @@ export class Script {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+  /** `before` is called right before each send (the script, and its re-send after NOSCRIPT). */
+  async run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[], before?: () => void): Promise<unknown> {
     try {
+      before?.();
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return client.eval(this.source, keys.length, ...keys, ...args);
-      throw err;
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      before?.();
+      return client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
 

@@ -46,10 +46,14 @@ export interface TrackingListener {
 export interface Store {
   /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
   readonly kind: 'redis' | 'memory';
-  /** Reads one key; concurrent reads issued in the same tick are sent as one MGET. */
-  get(key: string): Promise<Buffer | null>;
-  /** Reads several keys in one round trip; results in the order of `keys`. */
-  mget(keys: readonly string[]): Promise<(Buffer | null)[]>;
+  /**
+   * Reads one key; concurrent reads issued in the same tick are sent as one MGET. `track`: the
+   * caller keeps the value locally, so Redis must announce the key's next change (see
+   * `enableTracking`); reads of values not kept are not tracked.
+   */
+  get(key: string, track?: boolean): Promise<Buffer | null>;
+  /** Reads several keys in one round trip; results in the order of `keys`. `track` as in `get`. */
+  mget(keys: readonly string[], track?: boolean): Promise<(Buffer | null)[]>;
   /** Writes one key, with a time-to-live in milliseconds (undefined: no expiry). */
   set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void>;
   /** Deletes keys; resolves to how many existed. */

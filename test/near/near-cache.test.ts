@@ -93,6 +93,56 @@ describe('near cache', () => {
     await until(async () => (await users.get('3')) === undefined);
   });
 
+  // Every way a process comes to hold a local copy must register it with Redis, or a change made
+  // elsewhere would never reach it.
+  const ways: [string, (r: ReturnType<Trove['region']>) => Promise<unknown>][] = [
+    ['get', (r) => r.get('k')],
+    ['getMany', (r) => r.getMany(['k', 'other'])],
+    ['has', (r) => r.has('k')],
+    ['getOrSet (hit)', (r) => r.getOrSet('k', () => 'computed')],
+    [
+      'getOrSet (computed)',
+      async (r) => {
+        await r.delete('k');
+        return r.getOrSet('k', () => 'computed');
+      },
+    ],
+    ['set', (r) => r.set('k', 'own')],
+    ['setMany', (r) => r.setMany([['k', 'own']])],
+    ['batch', (r) => r.batch((b) => b.set('k', 'own'))],
+  ];
+  for (const [way, hold] of ways) {
+    it(`a copy held after ${way} is dropped when another connection writes the key`, async () => {
+      const [a, b] = await pair();
+      await b.region('users').set('k', 'theirs');
+      const r = a.region('users');
+      await hold(r);
+      const before = await r.get('k');
+      const seen = tiers(a);
+      expect(await r.get('k')).toBe(before); // held locally
+      expect(seen).toEqual(['near']);
+      await b.region('users').set('k', 'changed');
+      await until(async () => (await r.get('k')) === 'changed');
+    });
+  }
+
+  it('Redis tracks only the keys kept locally (OPTIN): reads of a region without near cache are not tracked', async () => {
+    const [a, b] = await pair();
+    const kept = a.region('users');
+    const plain = a.region('plain', { nearCache: false });
+    for (let i = 0; i < 5; i++) {
+      await b.region('users').set(String(i), i);
+      await b.region('plain').set(String(i), i);
+    }
+    const trackedKeys = async () => Number((await redis.server.info('stats')).tracking_total_keys);
+    const before = await trackedKeys();
+    for (let i = 0; i < 5; i++) expect(await plain.get(String(i))).toBe(i);
+    expect(await plain.getMany(['0', '1'])).toEqual([0, 1]);
+    expect(await trackedKeys()).toBe(before);
+    for (let i = 0; i < 5; i++) expect(await kept.get(String(i))).toBe(i);
+    expect(await trackedKeys()).toBe(before + 5);
+  });
+
   it('propagation between two connections takes milliseconds', async () => {
     const [a, b] = await pair();
     const times: number[] = [];
