@@ -26,8 +26,8 @@ export interface EntryAccess<W> {
   fromBytes(key: string, bytes: Buffer): Promise<DecodedEntry | undefined>;
   /** Encodes a value for storage with the write options (throws SerializationError, ValueTooLargeError). */
   encode(value: unknown, write: W | undefined, freshForMs?: number): Encoded;
-  /** Stores encoded bytes (no lock involved). */
-  store(full: string, bytes: Buffer, ttlMs: number): Promise<void>;
+  /** Stores encoded bytes (no lock involved); `track` as in `Store.set`. */
+  store(full: string, bytes: Buffer, ttlMs: number, track: boolean): Promise<void>;
   /** Before a write is sent: returns a ticket for `endWrite` (keeps the near cache race-free). */
   beginWrite(full: string): number;
   /** After a write: keeps the written value locally (`value` undefined when the write failed). */
@@ -354,12 +354,14 @@ export class Loader {
       return;
     }
     const ticket = access.beginWrite(job.full);
+    // Tracked only when the value will be kept locally (a near-cache ticket was issued).
+    const track = ticket !== -1;
     try {
       if (lease) {
         const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
-        await this.ctx.store.storeAndRelease(job.full, encoded.bytes, ttl, lease.key, lease.token, this.ctx.notifier.channel, job.full);
+        await this.ctx.store.storeAndRelease(job.full, encoded.bytes, ttl, lease.key, lease.token, this.ctx.notifier.channel, job.full, track);
       } else {
-        await access.store(job.full, encoded.bytes, encoded.ttlMs);
+        await access.store(job.full, encoded.bytes, encoded.ttlMs, track);
       }
       access.endWrite(job.full, ticket, { value, encoded });
       access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);

@@ -373,7 +373,7 @@ export class Region<V = unknown> {
       const { ttlMs } = resolveWrite(options, write);
       return this.encode(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs }, write?.stamps);
     },
-    store: (full, bytes, ttlMs) => this.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined),
+    store: (full, bytes, ttlMs, track) => this.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined, track),
     beginWrite: (full) => this.beginWrite(full),
     endWrite: (full, ticket, written) => this.endWrite(full, ticket, written),
     freshForMs: (write) => resolveWrite(this.options, write).freshForMs,
@@ -434,7 +434,7 @@ export class Region<V = unknown> {
       const encoded = this.encode(value, this.options, opts, stamps);
       full = (await this.base()) + k;
       ticket = this.beginWrite(full);
-      await this.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined);
+      await this.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined, ticket !== -1);
       this.endWrite(full, ticket, { value, encoded });
       if (started !== 0) this.ctx.events.emit('set', { region: this.path, key: k, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs, durationMs: performance.now() - started });
     } catch (err) {
@@ -579,7 +579,7 @@ export class Region<V = unknown> {
       for (const op of ops) if (op.type === 'delete') this.ctx.near?.drop(op.key);
       for (const l of local) l.ticket = this.beginWrite(l.full);
       try {
-        await this.ctx.store.exec(ops);
+        await this.ctx.store.exec(ops, local.some((l) => l.ticket !== -1));
       } catch (err) {
         for (const l of local) this.endWrite(l.full, l.ticket, undefined);
         throw err;

@@ -216,9 +216,9 @@ export class RedisStore implements Store {
     if (this.trackingListener) this.client.call('CLIENT', 'CACHING', 'yes').catch(() => {});
   }
 
-  set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void> {
+  set(key: string, value: Buffer, ttlMs: number | undefined, track = false): Promise<void> {
     return this.run('set', async () => {
-      if (this.trackingListener) {
+      if (track && this.trackingListener) {
         // A write does not register tracking; the read right after it does (same round trip).
         const p = this.client.pipeline();
         if (ttlMs === undefined) p.set(key, value);
@@ -248,7 +248,8 @@ export class RedisStore implements Store {
     return this.run('exists', async () => (await this.client.exists(key)) === 1);
   }
 
-  exec(ops: readonly WriteOp[]): Promise<void> {
+  exec(ops: readonly WriteOp[], track = false): Promise<void> {
+    const tracked = track && this.trackingListener !== undefined;
     if (ops.length === 0) return Promise.resolve();
     return this.run('exec', async () => {
       const tx = this.client.multi();
@@ -256,10 +257,10 @@ export class RedisStore implements Store {
         if (op.type === 'delete') tx.unlink(op.key);
         else if (op.ttlMs === undefined) tx.set(op.key, op.value);
         else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
-        if (op.type === 'set' && this.trackingListener) tx.exists(op.key);
+        if (op.type === 'set' && tracked) tx.exists(op.key);
       }
       // Before MULTI: the whole transaction's reads (the EXISTS) are tracked.
-      this.cachingNext();
+      if (tracked) this.cachingNext();
       const results = await tx.exec();
       if (results === null) throw new StoreError('Transaction aborted');
       for (const [err] of results) if (err) throw err;
@@ -286,11 +287,11 @@ export class RedisStore implements Store {
     return Number(await this.run('releaseLock', () => RELEASE.run(this.client, [key], [token]))) === 1;
   }
 
-  async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
+  async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string, track = false): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    const track = this.trackingListener ? '1' : '0';
-    const before = this.trackingListener ? () => this.cachingNext() : undefined;
-    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message, track], before));
+    const tracked = track && this.trackingListener !== undefined;
+    const before = tracked ? () => this.cachingNext() : undefined;
+    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message, tracked ? '1' : '0'], before));
   }
 
   // The generation and tag tables are kept in memory: their reads are tracked.

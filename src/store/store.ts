@@ -54,8 +54,11 @@ export interface Store {
   get(key: string, track?: boolean): Promise<Buffer | null>;
   /** Reads several keys in one round trip; results in the order of `keys`. `track` as in `get`. */
   mget(keys: readonly string[], track?: boolean): Promise<(Buffer | null)[]>;
-  /** Writes one key, with a time-to-live in milliseconds (undefined: no expiry). */
-  set(key: string, value: Buffer, ttlMs: number | undefined): Promise<void>;
+  /**
+   * Writes one key, with a time-to-live in milliseconds (undefined: no expiry). `track`: the
+   * caller keeps the written value locally, so Redis must announce the key's next change.
+   */
+  set(key: string, value: Buffer, ttlMs: number | undefined, track?: boolean): Promise<void>;
   /** Deletes keys; resolves to how many existed. */
   delete(keys: readonly string[]): Promise<number>;
   /** Sets a key's time-to-live in milliseconds; resolves to whether the key exists. */
@@ -63,7 +66,7 @@ export interface Store {
   /** Whether a key exists (without reading its value). */
   exists(key: string): Promise<boolean>;
   /** Applies the writes atomically (MULTI/EXEC on Redis): all or none. */
-  exec(ops: readonly WriteOp[]): Promise<void>;
+  exec(ops: readonly WriteOp[], track?: boolean): Promise<void>;
   /**
    * Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. With `readKey`,
    * also reads that key in the same atomic step when the lock is won (saving a round trip to
@@ -83,7 +86,7 @@ export interface Store {
    * publishes `message` on `channel` when someone waits (a failed `acquireLock` marked the lock)
    * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
    */
-  storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void>;
+  storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string, track?: boolean): Promise<void>;
   /** All fields of a hash (empty when it does not exist). */
   hashGetAll(key: string): Promise<Record<string, string>>;
   /** Some fields of a hash, in order; null for a missing field. */

@@ -126,7 +126,7 @@ describe('near cache', () => {
     });
   }
 
-  it('Redis tracks only the keys kept locally (OPTIN): reads of a region without near cache are not tracked', async () => {
+  it('Redis tracks only the keys kept locally (OPTIN): reads and writes of a region without near cache are not tracked', async () => {
     const [a, b] = await pair();
     const kept = a.region('users');
     const plain = a.region('plain', { nearCache: false });
@@ -138,6 +138,9 @@ describe('near cache', () => {
     const before = await trackedKeys();
     for (let i = 0; i < 5; i++) expect(await plain.get(String(i))).toBe(i);
     expect(await plain.getMany(['0', '1'])).toEqual([0, 1]);
+    await plain.set('w', 1);
+    await plain.setMany([['x', 1]]);
+    expect(await plain.getOrSet('y', () => 1)).toBe(1);
     expect(await trackedKeys()).toBe(before);
     for (let i = 0; i < 5; i++) expect(await kept.get(String(i))).toBe(i);
     expect(await trackedKeys()).toBe(before + 5);
