@@ -45,3 +45,14 @@ export function randomIndices(count: number, range: number, seed: number): Uint3
 export function keyNames(count: number): string[] {
   return Array.from({ length: count }, (_, i) => String(i + 1));
 }
+
+/**
+ * Which key operation `i` of round `round` reads: a random order of `keys` per measured round
+ * (seeded `seeds.rounds + round`) and one for warm-ups (rounds from 1000 on, seeded
+ * `seeds.warmup`), each `length` long and read cyclically.
+ */
+export function randomKeyOrder(keys: readonly string[], rounds: number, seeds: { rounds: number; warmup: number }, length: number): (i: number, round: number) => string {
+  const orders = Array.from({ length: rounds }, (_, r) => randomIndices(length, keys.length, seeds.rounds + r));
+  const warmup = randomIndices(length, keys.length, seeds.warmup);
+  return (i, round) => keys[(round >= 1000 ? warmup : orders[round]!)[i % length]!]!;
+}

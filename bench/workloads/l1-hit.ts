@@ -1,5 +1,5 @@
 import type { BenchContext, Workload } from '../context.js';
-import { keyNames, makeUser, randomIndices } from '../data.js';
+import { keyNames, makeUser, randomKeyOrder } from '../data.js';
 import { lruFloor } from '../peers/lru-cache.js';
 import type { WorkloadResult } from '../report.js';
 import { closeSubjects, L1_ENTRIES, measureThroughput, openSubjects, populate, SLICES, type Subject, type ThroughputPhase, TTL_MS, verify } from './common.js';
@@ -13,11 +13,9 @@ export const l1Hit: Workload = {
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
     const roundMs = ctx.quick ? 300 : 1_000;
-    // Random key orders, read cyclically (the floor reads millions of keys a second).
-    const orderLength = 1 << 20;
     const keys = keyNames(keyCount);
-    const sequences = Array.from({ length: ctx.rounds }, (_, r) => randomIndices(orderLength, keyCount, 101 + r));
-    const warmup = randomIndices(orderLength, keyCount, 1999);
+    // Read cyclically: the floor reads millions of keys a second.
+    const keyAt = randomKeyOrder(keys, ctx.rounds, { rounds: 101, warmup: 1999 }, 1 << 20);
     const subjects = await openSubjects(ctx, 'l1', makeUser, { bus: true });
     const floor: Subject = {
       lib: 'lru-cache (floor)',
@@ -32,7 +30,6 @@ export const l1Hit: Workload = {
         return makeUser(key);
       },
     });
-    const keyAt = (i: number, round: number) => keys[(round >= 1000 ? warmup : sequences[round]!)[i % orderLength]!]!;
     const phases: ThroughputPhase[] = [
       { key: 'c64', concurrency: CONCURRENCY, roundMs, warmupMs: roundMs / 5, keyAt, missesOnly: false },
       { key: 'seq', concurrency: 1, roundMs, warmupMs: roundMs / 5, keyAt, missesOnly: false },

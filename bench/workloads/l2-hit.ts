@@ -1,5 +1,5 @@
 import type { BenchContext, Workload } from '../context.js';
-import { keyNames, makeUser, randomIndices } from '../data.js';
+import { keyNames, makeUser, randomKeyOrder } from '../data.js';
 import type { WorkloadResult } from '../report.js';
 import { closeSubjects, measureThroughput, openSubjects, populate, SLICES, verify } from './common.js';
 
@@ -12,11 +12,9 @@ export const l2Hit: Workload = {
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
     const roundMs = ctx.quick ? 300 : 1_000;
-    // Random key orders, long enough for the fastest library's round; read cyclically.
-    const orderLength = 1 << 20;
     const keys = keyNames(keyCount);
-    const sequences = Array.from({ length: ctx.rounds }, (_, r) => randomIndices(orderLength, keyCount, 1 + r));
-    const warmup = randomIndices(orderLength, keyCount, 999);
+    // Long enough for the fastest library's round.
+    const keyAt = randomKeyOrder(keys, ctx.rounds, { rounds: 1, warmup: 999 }, 1 << 20);
     const subjects = await openSubjects(ctx, 'l2', makeUser);
     try {
       await populate(ctx, subjects, keys);
@@ -27,7 +25,7 @@ export const l2Hit: Workload = {
           concurrency: CONCURRENCY,
           roundMs,
           warmupMs: roundMs / 5,
-          keyAt: (i, round) => keys[(round >= 1000 ? warmup : sequences[round]!)[i % orderLength]!]!,
+          keyAt,
           missesOnly: false,
         },
       ]);

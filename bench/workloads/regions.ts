@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { createTrove, type Region, type Trove } from '../../src/index.js';
 import type { BenchContext, Workload } from '../context.js';
-import { keyNames, makeUser, randomIndices } from '../data.js';
+import { keyNames, makeUser, randomKeyOrder } from '../data.js';
 import { sleep } from '../driver.js';
 import { waitNearLive } from '../peers/trove.js';
 import { PREFIX } from '../peers/types.js';
@@ -39,9 +39,7 @@ async function measureHits(ctx: BenchContext): Promise<Row[]> {
   const keyCount = 5_000; // both regions together fit in the default near cache (10,000 entries)
   const reads = ctx.quick ? 10_000 : 100_000;
   const keys = keyNames(keyCount);
-  const sequences = Array.from({ length: ctx.rounds }, (_, r) => randomIndices(reads, keyCount, 301 + r));
-  const warmup = randomIndices(reads, keyCount, 3999);
-  const keyAt = (i: number, round: number) => keys[round >= 1000 ? warmup[i % reads]! : sequences[round]![i]!]!;
+  const keyAt = randomKeyOrder(keys, ctx.rounds, { rounds: 301, warmup: 3999 }, reads);
   const rows: Row[] = [];
   const cases: { name: string; near: boolean; phase: ThroughputPhase; config: string }[] = [
     {
