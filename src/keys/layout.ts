@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
+import { checkWellFormed } from './well-formed.js';
 
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const TOKEN = /^[^\s*?[\]\\:]+$/;
@@ -19,12 +20,15 @@ export function regionSegments(name: string, option = 'region'): string[] {
   return parts;
 }
 
-/** Validates the trove prefix or version: non-empty, no whitespace, no ':' and no glob characters. */
+/**
+ * Validates a key token (the trove prefix or version, a cached function's name or version):
+ * non-empty, no whitespace, no ':', no glob characters, and well-formed UTF-16.
+ */
 export function keyToken(value: string, option: string): string {
   if (typeof value !== 'string' || !TOKEN.test(value)) {
     throw new InvalidOptionError(option, `must be a non-empty string without whitespace, ':' or any of *?[]\\ (got ${JSON.stringify(value)})`);
   }
-  return value;
+  return checkWellFormed(value, option, 'the token');
 }
 
 /**

@@ -20,7 +20,8 @@
  *          | "t" | "f"                          true, false
  *          | number                             starts with a digit, "-", "I" or "N"
  *          | "b" decimal ";"                    bigint, e.g. b-12;
- *          | "s" len ":" text                   string; len = UTF-16 code units, decimal
+ *          | "s" len ":" text                   string; len = UTF-16 code units, decimal;
+ *                                               text = its code units verbatim, lone surrogates too
  *          | "(" value* ")"                     array, in index order
  *          | "<" (len ":" key value)* ">"       object, keys sorted by UTF-16 code units
  *          | "M(" (value value)* ")"            Map entries (key then value), sorted by their text
@@ -50,6 +51,13 @@
  * - **Objects**: plain objects and null-prototype objects are the same kind; only own enumerable
  *   string keys count (non-enumerable properties are ignored), in sorted order. An own enumerable
  *   symbol-keyed property is rejected. Arrays encode their indices only (other properties ignored).
+ * - **Strings are UTF-16 code units**, copied verbatim, so the encoding (a JS string) tells apart
+ *   every two strings, even ill-formed ones such as `'\uD800'` and `'\uDC00'`. Bytes only appear
+ *   when the encoding is hashed: `hashText` hashes well-formed text as UTF-8 and text with a lone
+ *   surrogate (which UTF-8 would turn into U+FFFD, merging the two) as the byte 0xFF, which never
+ *   occurs in UTF-8, followed by its UTF-16LE code units. Ill-formed strings thus keep distinct
+ *   keys while every well-formed encoding keeps its UTF-8 hash (the golden keys); readable keys are
+ *   printable ASCII, so an ill-formed encoding is always hashed.
  * - **Map and Set** are order-insensitive; a Map never equals a plain object with the same entries.
  * - **Bytes** compare by kind and bytes: a Buffer equals a Uint8Array with the same bytes (Buffer is
  *   a Uint8Array), but a Uint16Array or ArrayBuffer with the same bytes differs. Multi-byte element

@@ -105,6 +105,31 @@ describe('property: encodings are equal exactly when the arguments are reference
       { numRuns: 2_000 },
     );
   });
+
+  it('distinct strings that UTF-8 would merge (lone surrogates) never share a key, wherever they sit, hashed or readable', () => {
+    const swaps = ['\uD800', '\uDBFF', '\uDC00', '\uDFFF', '\uFFFD', 'a'];
+    const unit = fc.oneof({ arbitrary: fc.constantFrom(...swaps), weight: 3 }, { arbitrary: anyCodeUnit, weight: 1 });
+    // Half the pairs are a string and a copy with its surrogates swapped: the pairs UTF-8 merges.
+    const pair = fc
+      .tuple(fc.array(unit, { maxLength: 3 }), fc.array(unit, { maxLength: 3 }), fc.array(fc.nat(swaps.length - 1), { minLength: 3, maxLength: 3 }), fc.boolean())
+      .map(([a, other, picks, swapped]) => {
+        const b = swapped ? a.map((u, i) => (/[\uD800-\uDFFF\uFFFD]/.test(u) ? swaps[picks[i]!]! : u)) : other;
+        return [a.join(''), b.join('')] as const;
+      });
+    const place = (s: string, where: number): unknown[] =>
+      [[s], [{ [s]: 1 }], [new Map([[s, 1]])], [new Set([s, 'x'])], [{ toCacheKey: () => [s] }], [1, [s]]][where]!;
+    let mergedByUtf8 = 0;
+    fc.assert(
+      fc.property(pair, fc.nat(5), ([a, b], where) => {
+        if (a !== b && Buffer.from(a, 'utf8').equals(Buffer.from(b, 'utf8'))) mergedByUtf8++;
+        const [x, y] = [place(a, where), place(b, where)];
+        return (argsKey(x) === argsKey(y)) === (a === b) && (argsKey(x, { readable: true }) === argsKey(y, { readable: true })) === (a === b);
+      }),
+      { numRuns: 5_000 },
+    );
+    // Guard against a generator that rarely makes such pairs, which would make the property vacuous.
+    expect(mergedByUtf8).toBeGreaterThan(500);
+  });
 });
 
 describe('property: encoding is total and deterministic', () => {
