@@ -1,7 +1,7 @@
 import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError, KeyDerivationError } from '../errors.js';
 import { argsKey } from '../keys/args/index.js';
-import { keyToken } from '../keys/index.js';
+import { keyToken, loneSurrogateAt } from '../keys/index.js';
 import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions } from '../load/index.js';
 import type { GetOrSetOptions, Region, RegionOptions } from '../region/index.js';
 
@@ -9,7 +9,9 @@ import type { GetOrSetOptions, Region, RegionOptions } from '../region/index.js'
 export interface CachedOptions<A extends unknown[], R, This = unknown> extends ReadThroughOptions {
   /**
    * Name of the function in its keys. Must be stable across deploys and processes.
-   * @defaultValue `fn.name` (required for anonymous functions); for decorated methods `Class.method`
+   * @defaultValue `fn.name` (required for anonymous functions); for decorated methods `Class.method`,
+   * where `Class` is the class that defines the method, never a subclass calling it (required for
+   * private methods)
    */
   name?: string;
   /**
@@ -92,14 +94,24 @@ const KNOWN = new Set<string>([
   ...READ_THROUGH_KEYS,
 ]);
 
-/** Builds a cached wrapper; `nameFallback` supplies the name of decorated methods lazily. */
+/** What `makeCached` needs to know of a decorated method: the matching fields of its decorator context. */
+export interface CachedMethod {
+  readonly name: string | symbol;
+  readonly static: boolean;
+  readonly private: boolean;
+}
+
+/**
+ * Builds a cached wrapper. For a decorated `method` without a `name` option, the name is
+ * `Class.method` of the class defining it, found on the first call (see {@link definingClass}).
+ */
 export function makeCached<A extends unknown[], R, This>(
   host: CachedHost,
   fn: (this: This, ...args: A) => R,
   opts: CachedOptions<A, R, This>,
-  nameFallback?: (self: This) => string,
+  method?: CachedMethod,
 ): CachedFunction<A, R, This> {
-  validate(opts, fn, nameFallback !== undefined);
+  validate(opts, fn, method);
   const region = host.region(opts.region ?? 'fn', opts.regionOptions);
   const fnVersion = keyToken(opts.version ?? '0', 'version');
   const skip = new Set(opts.skipArgs ?? []);
@@ -115,7 +127,7 @@ export function makeCached<A extends unknown[], R, This>(
   }
   // getOrSet's near-cache fast path is for calls without options.
   const callOpts = Object.keys(readOpts).length === 0 ? undefined : readOpts;
-  let name = opts.name ?? (nameFallback ? undefined : fn.name);
+  let name = opts.name ?? (method ? undefined : fn.name);
   /**
    * Keys of calls with one primitive argument, by argument: deriving a key (canonical encoding,
    * SHA-256) costs several times the near-cache hit it leads to.
@@ -123,11 +135,14 @@ export function makeCached<A extends unknown[], R, This>(
   let recentKeys = new Map<unknown, string>();
 
   const keyFor = (self: This, args: A): string => {
-    if (name === undefined) name = keyToken(nameFallback!(self), 'name');
+    if (name === undefined) name = keyToken(methodName(self), 'name');
     const head = `${name}:${fnVersion}:`;
     if (opts.key) {
       const k = opts.key.apply(self, args);
       if (typeof k !== 'string') throw new KeyDerivationError(`the "key" option returned ${typeof k}, expected a string`);
+      // Redis would receive U+FFFD in its place, merging this call's entry with others.
+      const at = loneSurrogateAt(k);
+      if (at !== -1) throw new KeyDerivationError(`the "key" option returned a string with a lone surrogate at index ${at}`);
       return head + k;
     }
     const parts: unknown[] = skip.size === 0 ? args : args.filter((_, i) => !skip.has(i));
@@ -140,6 +155,23 @@ export function makeCached<A extends unknown[], R, This>(
       recentKeys.set(parts[0], key);
     }
     return key;
+  };
+
+  /**
+   * `Class.method` for the class whose prototype (or, for a static method, which itself) holds this
+   * wrapper: the same in every process whichever subclass calls first, and still the base class
+   * when an override calls it through `super`. One class defines a wrapper, so the first answer
+   * stands for every later call.
+   */
+  const methodName = (self: This): string => {
+    const property = method!.name;
+    const owner = definingClass(self, property, method!.static, wrapper);
+    if (owner === undefined) {
+      throw new KeyDerivationError(
+        `Cannot derive a cache key: no class on the prototype chain of this defines the method ${String(property)}; call it on an instance (or the class), or give the decorator a name`,
+      );
+    }
+    return `${owner}.${String(property)}`;
   };
 
   /** The key, or undefined when it cannot be derived and the call should run uncached. */
@@ -190,6 +222,26 @@ export function makeCached<A extends unknown[], R, This>(
   return wrapper;
 }
 
+/**
+ * Name of the class that defines `method` as its own property `property`: the first object on the
+ * prototype chain of `self` holding it is a class's prototype (instance methods) or a class
+ * (static methods). Undefined when there is none, e.g. for a detached call.
+ */
+function definingClass(self: unknown, property: string | symbol, isStatic: boolean, method: unknown): string | undefined {
+  if (self === null || (typeof self !== 'object' && typeof self !== 'function')) return undefined;
+  for (let o: object | null = self; o !== null; o = Object.getPrototypeOf(o)) {
+    if (Object.getOwnPropertyDescriptor(o, property)?.value !== method) continue;
+    if (isStatic) {
+      if (typeof o === 'function') return o.name;
+      continue;
+    }
+    // An instance may hold the method as its own property too; only a prototype names its class.
+    const ctor: unknown = Object.getOwnPropertyDescriptor(o, 'constructor')?.value;
+    if (typeof ctor === 'function' && ctor.prototype === o) return ctor.name;
+  }
+  return undefined;
+}
+
 /** Most keys a cached function remembers (see `recentKeys`); past it the memo starts over. */
 const RECENT_KEYS = 1_000;
 
@@ -203,13 +255,16 @@ function rememberable(arg: unknown): boolean {
   return type === 'number' || type === 'boolean' || (type === 'string' && (arg as string).length <= 128);
 }
 
-function validate(opts: object, fn: unknown, isMethod: boolean): void {
+function validate(opts: object, fn: unknown, method: CachedMethod | undefined): void {
+  const isMethod = method !== undefined;
   if (typeof fn !== 'function') throw new InvalidOptionError('fn', 'cached() needs a function');
   if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('options', 'expected an options object');
   for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw new InvalidOptionError(k, 'unknown option of cached()');
   const o = opts as CachedOptions<unknown[], unknown>;
   if (o.name !== undefined) keyToken(o.name, 'name');
-  else if (!isMethod && (fn as { name: string }).name === '') {
+  else if (method?.private) {
+    throw new InvalidOptionError('name', `the private method ${String(method.name)} needs a name: no prototype holds it, so its class cannot be found`);
+  } else if (!isMethod && (fn as { name: string }).name === '') {
     throw new InvalidOptionError('name', 'an anonymous function needs a name (its key prefix)');
   } else if (!isMethod) keyToken((fn as { name: string }).name, 'name');
   if (o.ttl !== undefined) toMs(o.ttl, 'ttl', { allowInfinite: true });

@@ -7,6 +7,13 @@ import { sleep } from '../helpers/redis-server.js';
 import { useRedisServer, useTroves } from '../helpers/troves.js';
 
 const redis = useRedisServer();
+/**
+ * The entry keys under a prefix, without the generation and tag tables, and with the epoch that a
+ * never-invalidated top-level region carries (`fn@<epoch>`) left out, so they can be compared exactly.
+ */
+async function entryKeys(prefix: string): Promise<string[]> {
+  return (await redis.server.keys()).filter((k) => k.startsWith(`${prefix}:`) && !k.includes(':__')).map((k) => k.replace(/@[\w-]{8}(?=[.:])/, ''));
+}
 let n = 0;
 const { open, track } = useTroves(() => ({ redis: redis.server.url, prefix: `c${++n}` }));
 
@@ -63,7 +70,7 @@ describe('trove.cached', () => {
     expect(await topBooks(7, db1)).toEqual({ authorId: 7, conn: 1 });
     expect(await topBooks(7, db2)).toEqual({ authorId: 7, conn: 1 });
     expect(runs).toBe(1);
-    const keys = (await redis.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
+    const keys = await entryKeys(t.prefix);
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatch(new RegExp(`^${t.prefix}:0:books:topBooks:0:[A-Za-z0-9_-]{22}$`));
   });
@@ -95,7 +102,7 @@ describe('trove.cached', () => {
     expect(await fb(1)).toBe(2);
     expect(await fa2(1)).toBe(3);
     expect(await fa(1)).toBe(1);
-    const keys = (await redis.server.keys()).filter((k) => k.startsWith('ver:'));
+    const keys = await entryKeys('ver');
     expect(keys.map((k) => k.split(':').slice(0, 5).join(':')).sort()).toEqual([
       'ver:deploy1:fn:load:0',
       'ver:deploy1:fn:load:2',
@@ -108,7 +115,7 @@ describe('trove.cached', () => {
     const f = t.cached(async (user: { id: number; name: string }) => user.name.toUpperCase(), { name: 'upper', key: (u) => `u${u.id}` });
     await f({ id: 5, name: 'ada' });
     expect(await f({ id: 5, name: 'someone else' })).toBe('ADA');
-    expect((await redis.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([`${t.prefix}:0:fn:upper:0:u5`]);
+    expect(await entryKeys(t.prefix)).toEqual([`${t.prefix}:0:fn:upper:0:u5`]);
   });
 
   it('shouldCache decides whether a result is stored', async () => {
@@ -168,7 +175,9 @@ describe('trove.cached', () => {
     const t = open();
     const f = t.cached(async (id: number) => `computed ${id}`, { name: 'rt', onCold: () => 'fallback', lockLease: 5_000 });
     // another process holds the lock of this call's key
-    const key = `${t.prefix}:0:__lock:fn:rt:0:${(await import('../../src/keys/args/index.js')).argsKey([1])}`;
+    await t.ready();
+    const entry = f.region.keyOf(`rt:0:${(await import('../../src/keys/args/index.js')).argsKey([1])}`);
+    const key = `${t.prefix}:0:__lock:${entry.slice(`${t.prefix}:0:`.length)}`;
     await redis.server.command('SET', key, 'someone-else', 'PX', 5_000);
     expect(await f(1)).toBe('fallback');
     expect(await f.peek(1)).toBeUndefined();
@@ -199,6 +208,49 @@ describe('trove.cached', () => {
     expect(() => t.cached(async function named() {}, { ttl: -1 })).toThrow(expect.objectContaining({ option: 'ttl' }));
     expect(() => t.cached(async function named() {}, { skipArgs: [-1] })).toThrow(expect.objectContaining({ option: 'skipArgs' }));
     expect(() => t.cached(async function named() {}, { nmae: 'x' } as never)).toThrow(expect.objectContaining({ option: 'nmae' }));
+  });
+
+  it('a name or version with a lone surrogate is rejected: Redis would see U+FFFD', () => {
+    const t = open();
+    const fn = async () => 1;
+    for (const [opts, option] of [
+      [{ name: 'load\uD800' }, 'name'],
+      [{ name: 'load', version: '\uDC00' }, 'version'],
+    ] as const) {
+      expect(() => t.cached(fn, opts)).toThrow(expect.objectContaining({ option, message: expect.stringContaining('lone surrogate at index') }));
+    }
+  });
+
+  it('string arguments with lone surrogates keep distinct entries, hashed or readable', async () => {
+    const t = open();
+    let runs = 0;
+    for (const readableKeys of [false, true]) {
+      const f = t.cached(async (_s: string) => `${++runs}`, { name: `lone${readableKeys ? 'R' : 'H'}`, readableKeys });
+      const inputs = ['\uD800', '\uDC00', '\uFFFD', '\uDC00\uD800', '\uD800\uDC00'];
+      const first = await Promise.all(inputs.map((s) => f(s)));
+      expect(new Set(first).size).toBe(inputs.length);
+      expect(await Promise.all(inputs.map((s) => f(s)))).toEqual(first);
+    }
+    expect(runs).toBe(10);
+  });
+
+  it('a key function returning a lone surrogate runs the call uncached (or throws with onKeyError: throw)', async () => {
+    const t = open();
+    const errors: ErrorEvent[] = [];
+    t.on('error', (e) => errors.push(e));
+    let runs = 0;
+    const f = t.cached(async (s: string) => ++runs + s.length * 0, { name: 'loneKey', key: (s) => s });
+    expect(await f('\uD800')).toBe(1);
+    expect(await f('\uDC00')).toBe(2);
+    expect(await f('ok')).toBe(3);
+    expect(await f('ok')).toBe(3);
+    expect(errors.map((e) => [e.operation, e.error.code])).toEqual([
+      ['key', 'KEY_DERIVATION'],
+      ['key', 'KEY_DERIVATION'],
+    ]);
+    expect(errors[0]!.error.message).toContain('lone surrogate at index 0');
+    const strict = t.cached(async (s: string) => s, { name: 'loneKeyStrict', key: (s) => s, onKeyError: 'throw' });
+    await expect(strict('a\uDC00')).rejects.toMatchObject({ code: 'KEY_DERIVATION' });
   });
 
   it('works without Redis: the embedded store caches in-process', async () => {
@@ -277,7 +329,7 @@ describe('@trove.cached() decorator', () => {
     expect(await b.bio()).toBe('author 2');
     expect(await a.bio()).toBe('author 1');
     expect(runs.bio).toBe(2);
-    const keys = (await redis.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`));
+    const keys = await entryKeys(t.prefix);
     expect(keys.some((k) => k.startsWith(`${t.prefix}:0:authors:Author.topBooks:0:`))).toBe(true);
     expect(keys.filter((k) => k.startsWith(`${t.prefix}:0:fn:Author.bio:0:`))).toHaveLength(2);
   });
