@@ -14,12 +14,36 @@ export interface CreateStoreOptions {
   listener: StoreListener;
 }
 
+/**
+ * Checks the `redis` and `memory` options without opening anything, so that a caller can check
+ * every option before the first connection: a throw after it would leave that connection open
+ * and reconnecting. `memory` is checked even when `redis` is given, so a typo is never ignored.
+ */
+export function checkStoreOptions(opts: { redis?: unknown; memory?: unknown }): void {
+  checkMemoryOptions(opts.memory);
+  const { redis } = opts;
+  if (redis === undefined || isRedisClient(redis)) return;
+  if (typeof redis === 'string') validateRedisUrl(redis);
+  else if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
+    throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
+  }
+}
+
+function checkMemoryOptions(memory: unknown): void {
+  if (memory === undefined) return;
+  if (typeof memory !== 'object' || memory === null || Array.isArray(memory)) throw new InvalidOptionError('memory', 'expected an options object');
+  for (const [k, v] of Object.entries(memory)) {
+    if (k !== 'maxEntries' && k !== 'maxBytes') throw new InvalidOptionError(`memory.${k}`, 'unknown option');
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) throw new InvalidOptionError(`memory.${k}`, `expected a positive integer, got ${String(v)}`);
+  }
+}
+
 /** Builds the store: Redis when configured, else the embedded in-memory store. */
 export function createStore(opts: CreateStoreOptions): Store {
+  checkStoreOptions(opts);
   const { redis } = opts;
   if (redis === undefined) return new MemoryStore(opts.memory);
   if (typeof redis === 'string') {
-    validateRedisUrl(redis);
     const client = new Redis(redis, defaultClientOptions(opts.commandTimeoutMs));
     return new RedisStore(client, { commandTimeoutMs: opts.commandTimeoutMs, owned: true, listener: opts.listener });
   }

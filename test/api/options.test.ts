@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createTrove, InvalidOptionError, type TroveOptions } from '../../src/index.js';
+import { checkNearCacheOptions } from '../../src/near/index.js';
 
 function optionError(fn: () => unknown): InvalidOptionError {
   try {
@@ -35,6 +36,16 @@ describe('option validation', () => {
     ['unknown option', { tll: '1m' } as never, 'tll'],
     ['bad region option', { regions: { users: { ttl: -1 } } }, 'regions.users.ttl'],
     ['bad region name', { regions: { 'a..b': {} } }, 'regions.a..b'],
+    ['regions not an object', { regions: ['users'] as never }, 'regions'],
+    ['unparsable syncInterval', { syncInterval: 'abc' }, 'syncInterval'],
+    ['near-cache option typo', { nearCache: { maxEntires: 10 } as never }, 'nearCache.maxEntires'],
+    ['fractional near-cache bound', { nearCache: { maxBytes: 1.5 } }, 'nearCache.maxBytes'],
+    ['nearCache not an object', { nearCache: 'on' as never }, 'nearCache'],
+    ['memory option typo', { memory: { maxEntires: 10 } as never }, 'memory.maxEntires'],
+    ['negative memory bound', { memory: { maxEntries: -1 } }, 'memory.maxEntries'],
+    ['memory not an object', { memory: 100 as never }, 'memory'],
+    ['memory option typo next to redis', { redis: 'redis://127.0.0.1:1', memory: { maxEntires: 10 } as never }, 'memory.maxEntires'],
+    ['redis of the wrong type', { redis: 6379 as never }, 'redis'],
   ];
   for (const [what, opts, option] of cases) {
     it(`${what} names "${option}"`, () => {
@@ -44,6 +55,18 @@ describe('option validation', () => {
       expect(err.message).toContain(option);
     });
   }
+
+  it('near-cache options are checked in one place, which returns what it checked', () => {
+    const given = { maxEntries: 5, clone: true };
+    const checked = checkNearCacheOptions(given);
+    expect(checked).toEqual({ maxEntries: 5, clone: true });
+    expect(checked).not.toBe(given);
+    expect(checkNearCacheOptions(undefined)).toEqual({});
+    expect(checkNearCacheOptions({ maxTtlMs: undefined })).toEqual({ maxTtlMs: undefined });
+    expect(optionError(() => checkNearCacheOptions({ maxTtlMs: 0 })).option).toBe('nearCache.maxTtlMs');
+    expect(optionError(() => checkNearCacheOptions({ size: 1 }, 'near')).option).toBe('near.size');
+    expect(optionError(() => checkNearCacheOptions(null, 'near')).option).toBe('near');
+  });
 
   it('region options are checked where they are given', () => {
     const t = createTrove();
