@@ -4,10 +4,13 @@ import type { LockAttempt, Store } from '../store/index.js';
 /**
  * A held cross-process lock: renewed every third of its lease while work runs, so it only lapses
  * when the holder dies. If it vanishes anyway (FLUSHALL, failover), renewal stops and the work
- * goes on: a lost lock never fails a successful computation.
+ * goes on: a lost lock never fails a successful computation. A renewal the store fails also ends
+ * renewing: the holder then answers without storing (see Loader), so the lock would only keep
+ * other processes waiting.
  */
 export class Lease {
   private timer: NodeJS.Timeout | undefined;
+  private renewing = false;
 
   private constructor(
     private readonly store: Store,
@@ -31,7 +34,17 @@ export class Lease {
     readKey?: string,
   ): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
     const token = randomBytes(12).toString('base64url');
-    const attempt = await store.acquireLock(key, token, leaseMs, readKey);
+    let attempt: LockAttempt;
+    try {
+      attempt = await store.acquireLock(key, token, leaseMs, readKey);
+    } catch (err) {
+      // A timed-out attempt may still take the lock once Redis answers again, and nobody would
+      // release it: every process would wait out its lease (5 s by default) after the stall. The
+      // release follows it on the same connection and removes only our own token. Its failure is
+      // not reported: the attempt's was.
+      store.releaseLock(key, token).catch(() => {});
+      throw err;
+    }
     if (!attempt.acquired) return attempt;
     const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
     lease.startRenewing();
@@ -40,11 +53,19 @@ export class Lease {
 
   private startRenewing(): void {
     this.timer = setInterval(() => {
+      // One renewal at a time: while Redis stalls, one would otherwise queue up per interval.
+      if (this.renewing) return;
+      this.renewing = true;
       this.store.renewLock(this.key, this.token, this.leaseMs).then(
         (held) => {
+          this.renewing = false;
           if (!held) this.stopRenewing();
         },
-        (err: unknown) => this.onError(err),
+        (err: unknown) => {
+          this.renewing = false;
+          this.stopRenewing();
+          this.onError(err);
+        },
       );
     }, Math.max(10, Math.floor(this.leaseMs / 3)));
     // A lease must never keep the process alive on its own.

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { LockAttempt, Store } from '../store/index.js';
 import { Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
@@ -20,9 +20,9 @@ export interface Encoded {
 
 /** How the loader reads, encodes and reports for one region. */
 export interface EntryAccess<W> {
-  /** Reads and decodes an entry; undefined when absent or undecodable; rejects on store failure. */
+  /** Reads and decodes an entry; undefined when absent, undecodable or invalidated; rejects on store failure (also of its tag check). */
   read(full: string, key: string): Promise<DecodedEntry | undefined>;
-  /** Decodes bytes already read (with the lock); undefined when undecodable or invalidated. */
+  /** Decodes bytes already read (with the lock); undefined when undecodable or invalidated; rejects when the store fails its tag check. */
   fromBytes(key: string, bytes: Buffer): Promise<DecodedEntry | undefined>;
   /** Encodes a value for storage with the write options (throws SerializationError, ValueTooLargeError). */
   encode(value: unknown, write: W | undefined, freshForMs?: number): Encoded;
@@ -59,13 +59,53 @@ interface Job<T, W> {
 
 const isFresh = (e: DecodedEntry): boolean => e.freshUntil === undefined || e.freshUntil > Date.now();
 
+/** `Run.until` gave up waiting: the run has failed. */
+const TROUBLE: unique symbol = Symbol('trouble');
+/** A read the store failed (reported; the run has failed). */
+const FAILED: unique symbol = Symbol('failed');
+
+/**
+ * What the callers of one run of a key share. Once a store operation of the run, or of a caller
+ * that joins it, has failed (StoreError, StoreTimeoutError), Redis is down or stalled and each
+ * further wait on it would cost up to another full commandTimeout: the run then waits on the
+ * store no more. It computes without the lock, answers without storing, and lets go of a lock it
+ * holds in the background.
+ */
+class Run {
+  failed = false;
+  private signal!: (t: typeof TROUBLE) => void;
+  private readonly trouble = new Promise<typeof TROUBLE>((resolve) => {
+    this.signal = resolve;
+  });
+
+  constructor(failed = false) {
+    if (failed) this.fail();
+  }
+
+  fail(): void {
+    this.failed = true;
+    this.signal(TROUBLE);
+  }
+
+  /** `op`'s outcome, or TROUBLE as soon as the run fails (`op` then goes on unobserved, so it must not reject). */
+  until<T>(op: Promise<T>): Promise<T | typeof TROUBLE> {
+    return Promise.race([this.trouble, op]);
+  }
+}
+
+/** An in-process run of a miss, joined by concurrent callers of the same key. */
+interface Flight {
+  readonly promise: Promise<unknown>;
+  readonly run: Run;
+}
+
 /**
  * Read-through beyond the fresh hit: misses (one computation across all processes), stale values
  * (served while one process refreshes), timeouts and fail-safe. One Loader per trove.
  */
 export class Loader {
   /** In-process single flight for misses. */
-  private readonly cold = new Map<string, Promise<unknown>>();
+  private readonly cold = new Map<string, Flight>();
   /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
   private readonly refreshing = new Map<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
@@ -85,21 +125,35 @@ export class Loader {
 
   /** A miss: compute once across processes (lock), or wait for the process that does. */
   miss<T, W>(job: Job<T, W>): Promise<T> {
-    return this.single(job.full, () => this.missOnce(job));
+    const flight = this.cold.get(job.full);
+    if (flight) return flight.promise as Promise<T>;
+    const run = new Run();
+    return this.fly(job.full, run, () => this.missOnce(job, run));
   }
 
   /** The store failed the read: compute here, without lock and without writing. */
   direct<T, W>(job: Job<T, W>): Promise<T> {
-    return this.single(job.full, () => this.produce(job, { stale: undefined, lease: undefined, store: false, background: false }));
+    const flight = this.cold.get(job.full);
+    if (flight) {
+      // This caller has waited out a deadline already: the run it joins must stop waiting on the
+      // store (a lock attempt, another process's notification, a write) and answer.
+      flight.run.fail();
+      return flight.promise as Promise<T>;
+    }
+    const run = new Run(true);
+    return this.fly(job.full, run, () => this.computeHere(job, run));
   }
 
   /** In-process single flight: concurrent callers of the same key share one run. */
-  private single<T>(full: string, run: () => Promise<T>): Promise<T> {
-    const running = this.cold.get(full);
-    if (running) return running as Promise<T>;
-    const p = run().finally(() => this.cold.delete(full));
-    this.cold.set(full, p);
-    return p;
+  private fly<T>(full: string, run: Run, start: () => Promise<T>): Promise<T> {
+    const promise = start().finally(() => this.cold.delete(full));
+    this.cold.set(full, { promise, run });
+    return promise;
+  }
+
+  /** Computes a missing value without the lock, after the store failed: it is answered, not stored. */
+  private computeHere<T, W>(job: Job<T, W>, run: Run): Promise<T> {
+    return this.produce(job, { stale: undefined, lease: undefined, store: false, background: false, run });
   }
 
   /** A stale value: answer it and refresh (in the background, or in this caller when 'blocking'). */
@@ -149,24 +203,25 @@ export class Loader {
    */
   private async refresh<T, W>(job: Job<T, W>, entry: DecodedEntry, mode: 'blocking' | 'background' | 'eager'): Promise<T> {
     const current = entry.value as T;
+    // Nobody joins a refresh, so only its own failures (lock, re-read, renewal) fail the run.
+    const run = new Run();
     let lease: Lease | undefined;
     if (job.rt.lock) {
-      let attempt: Awaited<ReturnType<typeof Lease.acquire>>;
-      try {
-        attempt = await Lease.acquire(this.ctx.store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key), job.full);
-      } catch (err) {
-        job.access.onError(err, 'lock', job.key);
-        if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
-        return current;
-      }
+      const attempt = await this.acquire(job, run);
       if (!(attempt instanceof Lease)) {
-        this.heldElsewhere.set(job.full, true, { ttl: attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs });
+        // The store failed the attempt, or another process refreshes: answer the current value.
+        if (attempt !== undefined) this.heldElsewhere.set(job.full, true, { ttl: attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs });
         if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
         return current;
       }
       lease = attempt;
       // Someone may have refreshed it between our read and our lock (read with the lock).
-      const again = await this.reread(job, attempt);
+      const again = await this.reread(job, attempt, run);
+      if (again === FAILED) {
+        this.letGo(job, lease);
+        if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
+        return current;
+      }
       if (again && isFresh(again) && again.freshUntil !== entry.freshUntil) {
         await this.releaseAndNotify(job, lease);
         return again.value as T;
@@ -179,31 +234,40 @@ export class Loader {
       store: true,
       background: mode !== 'blocking',
       keepOnError: mode === 'eager' ? { value: current } : undefined,
+      run,
     });
   }
 
-  private async missOnce<T, W>(job: Job<T, W>): Promise<T> {
-    if (!job.rt.lock) return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
+  /**
+   * Every wait on the store below goes through `run.until`: once the run has failed (here, or in
+   * a caller that joined it after its own read failed), it stops waiting and computes here.
+   */
+  private async missOnce<T, W>(job: Job<T, W>, run: Run): Promise<T> {
+    if (!job.rt.lock) return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false, run });
     const deadline = Date.now() + job.rt.waitTimeoutMs;
-    const lockKey = this.ctx.lockKey(job.full);
     for (;;) {
-      let attempt: Awaited<ReturnType<typeof Lease.acquire>>;
-      try {
-        attempt = await Lease.acquire(this.ctx.store, lockKey, job.rt.lockLeaseMs, (e) => job.access.onError(e, 'lock', job.key), job.full);
-      } catch (err) {
-        // No lock to be had (store failing): compute here, and still try to store.
-        job.access.onError(err, 'lock', job.key);
-        return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
+      const pending = this.acquire(job, run);
+      const attempt = await run.until(pending);
+      if (attempt === TROUBLE || attempt === undefined) {
+        // No lock to be had: compute here. A lock won after we stopped waiting is let go.
+        void pending.then((late) => {
+          if (late instanceof Lease) this.letGo(job, late);
+        });
+        return this.computeHere(job, run);
       }
       if (attempt instanceof Lease) {
         // The value may have landed between our miss and our lock: never compute twice. It was
         // read in the same atomic step as the lock, so this costs no extra round trip.
-        const again = await this.reread(job, attempt);
+        const again = await run.until(this.reread(job, attempt, run));
+        if (again === TROUBLE || again === FAILED) {
+          this.letGo(job, attempt);
+          return this.computeHere(job, run);
+        }
         if (again && isFresh(again)) {
-          await this.releaseAndNotify(job, attempt);
+          await run.until(this.releaseAndNotify(job, attempt));
           return again.value as T;
         }
-        return this.produce(job, { stale: again, lease: attempt, store: true, background: false });
+        return this.produce(job, { stale: again, lease: attempt, store: true, background: false, run });
       }
       // Another process computes it.
       const { onCold } = job.rt;
@@ -212,29 +276,79 @@ export class Loader {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         // Waited long enough: compute here rather than fail the caller.
-        return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false });
+        return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false, run });
       }
       // Register before re-reading so a notification cannot slip in between; wake at the latest
       // when the holder's lease would lapse, to take over from a dead holder.
       const bound = attempt.ttlMs >= 0 ? Math.min(remaining, attempt.ttlMs + 25) : remaining;
       const wait = this.ctx.notifier.wait(job.full, bound);
-      const landed = await job.access.read(job.full, job.key).catch(() => undefined);
+      const landed = await run.until(this.read(job, run));
+      if (landed === TROUBLE || landed === FAILED) {
+        wait.cancel();
+        return this.computeHere(job, run);
+      }
       if (landed && isFresh(landed)) {
         wait.cancel();
         return landed.value as T;
       }
-      if ((await wait.done) === 'closed') throw new TroveError('CLOSED', 'This trove has been closed');
-      const after = await job.access.read(job.full, job.key).catch(() => undefined);
+      const woke = await run.until(wait.done);
+      if (woke === TROUBLE) {
+        wait.cancel();
+        return this.computeHere(job, run);
+      }
+      if (woke === 'closed') throw new TroveError('CLOSED', 'This trove has been closed');
+      const after = await run.until(this.read(job, run));
+      if (after === TROUBLE || after === FAILED) return this.computeHere(job, run);
       if (after && isFresh(after)) return after.value as T;
       // The holder gave up or died, or the channel was reset: try for the lock again.
     }
   }
 
+  /** One lock attempt; undefined when the store failed it (reported, and the run has failed). */
+  private acquire<W>(job: Job<unknown, W>, run: Run): Promise<Lease | Extract<LockAttempt, { acquired: false }> | undefined> {
+    const failed = (err: unknown): undefined => {
+      job.access.onError(err, 'lock', job.key);
+      run.fail();
+      return undefined;
+    };
+    return Lease.acquire(this.ctx.store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, failed, job.full).catch(failed);
+  }
+
+  /** Reads the entry now; FAILED when the store failed (reported, and the run has failed). */
+  private read<W>(job: Job<unknown, W>, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
+    return this.checked(job, run, job.access.read(job.full, job.key));
+  }
+
   /** The guarded value as read with the lock (or, if the store could not, read now). */
-  private reread<W>(job: Job<unknown, W>, lease: Lease): Promise<DecodedEntry | undefined> {
-    if (lease.value === undefined) return job.access.read(job.full, job.key).catch(() => undefined);
+  private reread<W>(job: Job<unknown, W>, lease: Lease, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
+    if (lease.value === undefined) return this.read(job, run);
     if (lease.value === null) return Promise.resolve(undefined);
-    return job.access.fromBytes(job.key, lease.value);
+    return this.checked(job, run, job.access.fromBytes(job.key, lease.value));
+  }
+
+  private checked<W>(job: Job<unknown, W>, run: Run, read: Promise<DecodedEntry | undefined>): Promise<DecodedEntry | undefined | typeof FAILED> {
+    return read.catch((err: unknown) => {
+      job.access.onError(err, 'get', job.key);
+      run.fail();
+      return FAILED;
+    });
+  }
+
+  /**
+   * Lets go of a lock without waiting, once the run has failed. Its failure is not reported: the
+   * failure that led here was, and the lease lapses by itself.
+   */
+  private letGo<W>(job: Job<unknown, W>, lease: Lease): void {
+    lease.release().then(
+      () => this.ctx.notifier.notify(job.full).catch(() => {}),
+      () => {},
+    );
+  }
+
+  /** Releases the lock and wakes waiters; waits for that only while the run has not failed. */
+  private async release<W>(job: Job<unknown, W>, lease: Lease, run: Run): Promise<void> {
+    if (run.failed) this.letGo(job, lease);
+    else await run.until(this.releaseAndNotify(job, lease));
   }
 
   private async releaseAndNotify<W>(job: Job<unknown, W>, lease: Lease): Promise<void> {
@@ -253,7 +367,7 @@ export class Loader {
    */
   private produce<T, W>(
     job: Job<T, W>,
-    how: { stale: DecodedEntry | undefined; lease: Lease | undefined; store: boolean; background: boolean; keepOnError?: { value: T } },
+    how: { stale: DecodedEntry | undefined; lease: Lease | undefined; store: boolean; background: boolean; keepOnError?: { value: T }; run: Run },
   ): Promise<T> {
     const { access, rt } = job;
     const started = performance.now();
@@ -269,7 +383,7 @@ export class Loader {
     const settled = computed.then(
       async (value) => {
         access.onCompute(job.key, performance.now() - started);
-        await this.finish(job, how.lease, how.store && access.shouldCache(value, job.write) ? value : NOTHING);
+        await this.finish(job, how.lease, how.run, how.store && access.shouldCache(value, job.write) ? value : NOTHING);
         return value;
       },
       async (err: unknown) => {
@@ -278,10 +392,10 @@ export class Loader {
           // Serve the stale value and keep it fresh for the backoff, for every process.
           access.onError(new FactoryError(job.key, err), 'factory', job.key);
           access.onStale(job.key, 'fail-safe');
-          await this.finish(job, how.lease, how.stale.value, rt.failSafeBackoffMs);
+          await this.finish(job, how.lease, how.run, how.stale.value, rt.failSafeBackoffMs);
           return how.stale.value as T;
         }
-        if (how.lease) await this.releaseAndNotify(job, how.lease);
+        if (how.lease) await this.release(job, how.lease, how.run);
         if (how.keepOnError) {
           access.onError(new FactoryError(job.key, err), 'refresh', job.key);
           return how.keepOnError.value;
@@ -336,12 +450,20 @@ export class Loader {
    * Stores `value` (unless NOTHING) and, when holding the lock, releases it and notifies waiters in
    * the same atomic step. A store failure is reported; the computed value still reaches the caller.
    */
-  private async finish<W>(job: Job<unknown, W>, lease: Lease | undefined, value: unknown, freshForMs?: number): Promise<void> {
+  private async finish<W>(job: Job<unknown, W>, lease: Lease | undefined, run: Run, value: unknown, freshForMs?: number): Promise<void> {
     const { access } = job;
     lease?.stopRenewing();
     this.heldElsewhere.delete(job.full);
+    if (run.failed) {
+      // The store failed this run already: the value is answered, not stored. Sent without
+      // waiting instead, the write would sit in the client's queue with its whole payload for as
+      // long as Redis stalls (one per miss, so memory would grow with traffic), then land unguarded
+      // by any lock, possibly over a newer value. The first call after recovery stores it.
+      if (lease) this.letGo(job, lease);
+      return;
+    }
     if (value === NOTHING) {
-      if (lease) await this.releaseAndNotify(job, lease);
+      if (lease) await this.release(job, lease, run);
       return;
     }
     const started = performance.now();
@@ -350,25 +472,29 @@ export class Loader {
       encoded = access.encode(value, job.write, freshForMs);
     } catch (err) {
       access.onError(err, 'set', job.key);
-      if (lease) await this.releaseAndNotify(job, lease);
+      if (lease) await this.release(job, lease, run);
       return;
     }
     const ticket = access.beginWrite(job.full);
     // Tracked only when the value will be kept locally (a near-cache ticket was issued).
     const track = ticket !== -1;
-    try {
-      if (lease) {
-        const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
-        await this.ctx.store.storeAndRelease(job.full, encoded.bytes, ttl, lease.key, lease.token, this.ctx.notifier.channel, job.full, track);
-      } else {
-        await access.store(job.full, encoded.bytes, encoded.ttlMs, track);
+    const write = (async () => {
+      try {
+        if (lease) {
+          const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
+          await this.ctx.store.storeAndRelease(job.full, encoded.bytes, ttl, lease.key, lease.token, this.ctx.notifier.channel, job.full, track);
+        } else {
+          await access.store(job.full, encoded.bytes, encoded.ttlMs, track);
+        }
+        access.endWrite(job.full, ticket, { value, encoded });
+        access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);
+      } catch (err) {
+        access.endWrite(job.full, ticket, undefined);
+        access.onError(err, 'set', job.key);
       }
-      access.endWrite(job.full, ticket, { value, encoded });
-      access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);
-    } catch (err) {
-      access.endWrite(job.full, ticket, undefined);
-      access.onError(err, 'set', job.key);
-    }
+    })();
+    // A caller that joins after its own read failed stops the wait, not the write already sent.
+    await run.until(write);
   }
 
   /** Pending work, for tests: nothing may pile up. */

@@ -38,7 +38,11 @@ async function warm(t: Trove): Promise<Trove> {
   return t;
 }
 
-const lockKeyOf = (t: Trove, region: string, key: string) => `${t.prefix}:0:__lock:${region}:${key}`;
+/** The entry keys among Redis's keys under a prefix (not the trove's own `__` tables). */
+const entryKeysOf = (keys: string[], prefix: string) => keys.filter((k) => k.startsWith(`${prefix}:`) && !/^[^:]*:[^:]*:__/.test(k));
+
+/** The lock of an entry: `<prefix>:<version>:__lock:` and the rest of the entry's key (region generation included). */
+const lockKeyOf = (t: Trove, region: string, key: string) => t.region(region).keyOf(key).replace(/^([^:]*:[^:]*:)/, '$1__lock:');
 
 /** Stores `value` in a region with a short freshFor and waits until it is stale. */
 async function seedStale<V>(r: Region<V>, value: V, freshForMs: number): Promise<void> {
@@ -352,7 +356,7 @@ for (const name of storeKinds) {
       for (const o of outcomes) expect(o).toMatchObject({ ok: false, error: boom });
       if (store.server) {
         expect(await store.server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('0');
-        expect((await store.server.keys()).filter((k) => k.startsWith(`${t.prefix}:`))).toEqual([]);
+        expect(entryKeysOf(await store.server.keys(), t.prefix)).toEqual([]);
       }
       expect(await r.has('k')).toBe(false);
       expect(ev.stale).toEqual([]);
@@ -696,7 +700,7 @@ describe('read-through with a second holder on one Redis', () => {
     calls = 0;
     expect(await run('locked', true)).toEqual(Array(10).fill('v'));
     expect(calls).toBe(1);
-    expect((await redis.server.keys()).filter((k) => k.startsWith(`${prefix}:`))).toEqual([`${prefix}:0:nl:locked`, `${prefix}:0:nl:unlocked`]);
+    expect(entryKeysOf(await redis.server.keys(), prefix)).toEqual([rb.keyOf('locked'), rb.keyOf('unlocked')]);
     await expectIdle(a, b);
   });
 
