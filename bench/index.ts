@@ -23,6 +23,7 @@ import { memory } from './workloads/memory.js';
 import { miss } from './workloads/miss.js';
 import { nearSeed } from './workloads/near-seed.js';
 import { regions } from './workloads/regions.js';
+import { setMany } from './workloads/set-many.js';
 import { stampede } from './workloads/stampede.js';
 import { tracking } from './workloads/tracking.js';
 
@@ -37,6 +38,7 @@ const WORKLOADS: Record<WorkloadName, Workload> = {
   regions,
   'near-seed': nearSeed,
   tracking,
+  'set-many': setMany,
 };
 
 /** The project's speed target for the headline figure. */

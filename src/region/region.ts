@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { type DecodedEntry, decodeEntry, encodeEntry, type TagStamp } from '../codec/index.js';
 import { DecodeError, InvalidOptionError, StoreError, TroveError, ValueTooLargeError } from '../errors.js';
 import type { KeyLayout } from '../keys/index.js';
-import { regionSegments } from '../keys/index.js';
+import { checkWellFormed, regionSegments } from '../keys/index.js';
 import {
   applyReadThrough,
   type Encoded,
@@ -364,8 +364,15 @@ export class Region<V = unknown> {
 
   /** How the loader reads, writes and reports for this region. */
   private readonly access: EntryAccess<StampedWrite> = {
-    read: (full, k) => this.ctx.store.get(full).then((buf) => (buf === null ? undefined : this.live(k, buf))),
-    fromBytes: (k, bytes) => Promise.resolve(this.live(k, bytes)),
+    read: (full, k) => this.ctx.store.get(full).then((buf) => (buf === null ? undefined : this.access.fromBytes(k, buf))),
+    fromBytes: (k, bytes) => {
+      const entry = this.decode(k, bytes);
+      if (entry?.tags === undefined) return Promise.resolve(entry);
+      const quick = this.ctx.tags.isLive(entry.tags);
+      if (quick !== undefined) return Promise.resolve(quick ? entry : undefined);
+      // Unlike `live`, a tag check the store fails rejects: the loader then stops waiting on the store.
+      return this.ctx.tags.check(entry.tags).then((ok) => (ok ? entry : undefined));
+    },
     encode: (value, write, freshForMs) => {
       const options = this.options;
       if (freshForMs === undefined) return this.encode(value, options, write, write?.stamps);
@@ -390,20 +397,29 @@ export class Region<V = unknown> {
     onError: (err, operation, k) => this.emitError(err, operation, k),
   };
 
-  /** Before a write is sent: older reads of the key in flight must not be kept. */
+  /**
+   * Before a write is sent: older reads of the key in flight must not be kept. Returns a ticket
+   * when the written value is to be kept locally, and then the write must be sent tracked.
+   */
   private beginWrite(full: string): number {
     const near = this.ctx.near;
     if (near === undefined) return -1;
-    near.drop(full);
-    return this.options.nearCache ? near.begin(full) : -1;
+    if (!this.options.nearCache) {
+      near.drop(full);
+      return -1;
+    }
+    return near.beginWrite(full);
   }
 
-  /** After a write: the written value becomes the local copy (unless it changed again meanwhile). */
+  /**
+   * After a write: the written value becomes the local copy (unless it changed again meanwhile).
+   * `undefined`: the write failed, and may or may not have reached Redis.
+   */
   private endWrite(full: string, ticket: number, written: { value: unknown; encoded: Encoded } | undefined): void {
     const near = this.ctx.near;
     if (near === undefined || ticket === -1) return;
     if (written === undefined) {
-      near.end(full, ticket, undefined, 0);
+      near.writeFailed(full, ticket);
       return;
     }
     const { encoded } = written;
@@ -415,7 +431,13 @@ export class Region<V = unknown> {
   private touch(k: string, full: string, opts: GetOrSetOptions): void {
     const { ttlMs } = resolveWrite(this.options, opts);
     if (!Number.isFinite(ttlMs)) return;
-    this.ctx.store.expire(full, ttlMs).catch((err: unknown) => this.emitError(err, 'expire', k));
+    // A TTL change is announced like a write: a local copy must expect it, or it would drop itself.
+    const near = this.nearFor();
+    const ticket = near === undefined ? -1 : near.expectOwnChange(full);
+    this.ctx.store.expire(full, ttlMs, ticket !== -1).catch((err: unknown) => {
+      near?.ownChangeFailed(full, ticket);
+      this.emitError(err, 'refreshTtlOnHit', k);
+    });
   }
 
   /**
@@ -560,32 +582,49 @@ export class Region<V = unknown> {
     const started = this.ctx.events.wants('set') || this.ctx.events.wants('delete') ? performance.now() : 0;
     const ops: WriteOp[] = [];
     const written: { key: string; bytes: number; ttlMs: number }[] = [];
-    const local: { full: string; ticket: number; value: unknown; encoded: Encoded }[] = [];
+    const local: { full: string; at: number; ticket: number; value: unknown; encoded: Encoded }[] = [];
     try {
       const base = await this.base();
       const tagged = [...new Set(pending.flatMap((p) => (p.type === 'set' ? (p.opts?.tags ?? []) : [])))];
       if (tagged.length > 0) await this.ctx.tags.stamp(tagged);
+      // One stamp per distinct tag list, not per entry: setMany passes the same options to
+      // every entry, and an await per entry made 100k writes wait out 100k microtask turns.
+      const stampsOf = new Map<string, readonly TagStamp[]>();
       for (const p of pending) {
         if (p.type === 'delete') {
           ops.push({ type: 'delete', key: base + p.key });
           continue;
         }
-        const stamps = p.opts?.tags !== undefined ? await this.ctx.tags.stamp(p.opts.tags) : undefined;
+        let stamps: readonly TagStamp[] | undefined;
+        if (p.opts?.tags !== undefined) {
+          const id = JSON.stringify(p.opts.tags);
+          stamps = stampsOf.get(id);
+          if (stamps === undefined) {
+            stamps = await this.ctx.tags.stamp(p.opts.tags);
+            stampsOf.set(id, stamps);
+          }
+        }
         const encoded = this.encode(p.value, options, p.opts, stamps);
-        ops.push({ type: 'set', key: base + p.key, value: encoded.bytes, ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined });
+        const full = base + p.key;
+        local.push({ full, at: ops.length, ticket: -1, value: p.value, encoded });
+        ops.push({ type: 'set', key: full, value: encoded.bytes, ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined });
         written.push({ key: p.key, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs });
-        local.push({ full: base + p.key, ticket: -1, value: p.value, encoded });
       }
+      // Only the last operation on a key decides its local copy: a key set twice keeps its last
+      // value, a key set then deleted keeps none. A map from key to its last operation keeps this
+      // linear (a search per entry took 10 s for 32k entries).
+      const lastOp = new Map<string, number>();
+      for (let i = 0; i < ops.length; i++) lastOp.set(ops[i]!.key, i);
+      const kept = local.filter((l) => lastOp.get(l.full) === l.at);
       for (const op of ops) if (op.type === 'delete') this.ctx.near?.drop(op.key);
-      for (const l of local) l.ticket = this.beginWrite(l.full);
+      for (const l of kept) l.ticket = this.beginWrite(l.full);
       try {
-        await this.ctx.store.exec(ops, local.some((l) => l.ticket !== -1));
+        await this.ctx.store.exec(ops, kept.some((l) => l.ticket !== -1));
       } catch (err) {
-        for (const l of local) this.endWrite(l.full, l.ticket, undefined);
+        for (const l of kept) this.endWrite(l.full, l.ticket, undefined);
         throw err;
       }
-      // A key written twice in one batch keeps its last value.
-      for (const l of local) this.endWrite(l.full, l.ticket, local.findLast((x) => x.full === l.full) === l ? { value: l.value, encoded: l.encoded } : undefined);
+      for (const l of kept) this.endWrite(l.full, l.ticket, { value: l.value, encoded: l.encoded });
     } catch (err) {
       if (err instanceof StoreError) {
         this.emitError(err, 'batch');
@@ -726,7 +765,8 @@ export class Region<V = unknown> {
 }
 
 function checkKey(key: Key): string {
-  if (typeof key === 'string') return key;
+  // Ill-formed UTF-16 would reach Redis as U+FFFD: '\uD800' and '\uDC00' would share one key.
+  if (typeof key === 'string') return checkWellFormed(key, 'key', 'the key');
   if (typeof key === 'number' && Number.isFinite(key)) return String(key);
   throw new InvalidOptionError('key', `expected a string or a finite number, got ${typeof key === 'number' ? String(key) : typeof key}`);
 }
