@@ -16,8 +16,8 @@ import {
   checkTags,
 } from '../region/index.js';
 import { Loader, Notifier } from '../load/index.js';
-import { NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
-import { createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
+import { checkNearCacheOptions, NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
+import { checkStoreOptions, createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
 import { BypassContext } from './bypass.js';
 import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
 import { TypedEmitter } from './emitter.js';
@@ -112,6 +112,8 @@ export class Trove extends TypedEmitter {
 
   constructor(options: TroveOptions = {}) {
     super();
+    // Every option is checked before the store is created: a throw after it would leave its
+    // connections open and reconnecting, and the process would never exit.
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'expected an options object');
     const regionDefaults: RegionOptions = {};
     for (const [k, v] of Object.entries(options)) {
@@ -124,10 +126,15 @@ export class Trove extends TypedEmitter {
     this.prefix = keyToken(options.prefix ?? 'trove', 'prefix');
     this.version = keyToken(options.version ?? '0', 'version');
     const commandTimeoutMs = toMs(options.commandTimeout ?? 300, 'commandTimeout');
-    for (const [name, opts] of Object.entries(options.regions ?? {})) {
+    const regions: unknown = options.regions ?? {};
+    if (typeof regions !== 'object' || regions === null || Array.isArray(regions)) throw new InvalidOptionError('regions', 'expected an object of region options by name');
+    for (const [name, opts] of Object.entries(regions as Record<string, RegionOptions>)) {
       regionSegments(name, `regions.${name}`);
       this.configure(name, opts, `regions.${name}`);
     }
+    const syncIntervalMs = toMs(options.syncInterval ?? '1s', 'syncInterval', { allowInfinite: true });
+    const nearCache = options.nearCache === false ? false : checkNearCacheOptions(options.nearCache);
+    checkStoreOptions({ redis: options.redis, memory: options.memory });
     this.store = createStore({
       redis: options.redis,
       memory: options.memory,
@@ -141,9 +148,10 @@ export class Trove extends TypedEmitter {
     this.notifier = new Notifier(this.store, layout.channel, (err) => this.reportStoreError(err, 'subscribe'));
     // Subscribe from the start, so the first cold key already has its waiters notified.
     void this.notifier.start();
-    this.generations = new Generations(this.store, layout.generationsKey);
-    this.tags = new TagTokens(this.store, layout.tagsKey);
-    const syncIntervalMs = toMs(options.syncInterval ?? '1s', 'syncInterval', { allowInfinite: true });
+    // The bus is built below; the tables announce new epochs through it once it exists.
+    let bus: InvalidationBus | undefined;
+    this.generations = new Generations(this.store, layout.generationsKey, (epoch) => bus?.announceEpoch('ge', epoch));
+    this.tags = new TagTokens(this.store, layout.tagsKey, (epoch) => bus?.announceEpoch('te', epoch));
     this.bus = new InvalidationBus(
       this.store,
       layout.busChannel,
@@ -155,10 +163,11 @@ export class Trove extends TypedEmitter {
         if (this.wants('invalidate')) this.emit('invalidate', { ...inv, origin: 'remote' });
       },
     );
+    bus = this.bus;
     this.bus.start();
     this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
     this.sweeper = new Sweeper(this.store, layout.keyspace, this.generations);
-    this.near = this.createNearCache(options.nearCache, layout);
+    this.near = this.createNearCache(nearCache, layout);
     this.ctx = {
       store: this.store,
       layout,
@@ -216,26 +225,16 @@ export class Trove extends TypedEmitter {
       context: ClassMethodDecoratorContext<This, (this: This, ...args: MA) => Promise<MR>>,
     ) => {
       if (context.kind !== 'method') throw new InvalidOptionError('cached', '@trove.cached() decorates methods only');
-      const method = String(context.name);
-      const nameOf = (self: This): string => {
-        const owner = typeof self === 'function' ? (self as { name: string }).name : (self as { constructor: { name: string } }).constructor.name;
-        return `${owner}.${method}`;
-      };
-      return makeCached(host, target, methodOptions as CachedOptions<MA, Promise<MR>, This>, nameOf) as (this: This, ...args: MA) => Promise<MR>;
+      // The default name comes from the class defining the method, found from `this` on the first call.
+      const method = { name: context.name, static: context.static, private: context.private };
+      return makeCached(host, target, methodOptions as CachedOptions<MA, Promise<MR>, This>, method) as (this: This, ...args: MA) => Promise<MR>;
     }) as CachedMethodDecorator;
   }
 
-  private createNearCache(opt: NearCacheOptions | false | undefined, layout: KeyLayout): NearCache | undefined {
+  /** `opt` has been checked by `checkNearCacheOptions`. */
+  private createNearCache(opt: NearCacheOptions | false, layout: KeyLayout): NearCache | undefined {
     if (opt === false) return undefined;
-    if (opt !== undefined && (typeof opt !== 'object' || opt === null)) throw new InvalidOptionError('nearCache', 'expected options or false');
-    for (const [k, v] of Object.entries(opt ?? {})) {
-      if (k === 'clone') {
-        if (typeof v !== 'boolean') throw new InvalidOptionError('nearCache.clone', 'expected a boolean');
-      } else if (k === 'maxEntries' || k === 'maxBytes' || k === 'maxTtlMs') {
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(`nearCache.${k}`, `expected a positive integer, got ${String(v)}`);
-      } else throw new InvalidOptionError(`nearCache.${k}`, 'unknown option');
-    }
-    const near = new NearCache(opt ?? {});
+    const near = new NearCache(opt);
     const enabled = this.store.enableTracking({
       onInvalidate: (keys) => {
         near.invalidate(keys);

@@ -69,10 +69,20 @@ interface Pending {
  * pending key poisons it, so the reply is answered but not kept: a value read while its
  * invalidation was in flight never stays. Each (re)start of tracking begins a new epoch, and a
  * reply is kept only if its read began in the current epoch with tracking live.
+ *
+ * Own writes: Redis announces this process's own changes too (no NOLOOP, so that keys evicted by
+ * its own commands are announced). A tracked write causes exactly one invalidation of its key on
+ * this process's channel (the store guarantees it), arriving after any invalidation caused
+ * earlier and before any caused later. `beginWrite` counts it, and the first that many
+ * invalidations of the key are absorbed: each is either that one or an older change the write
+ * overwrote. Absorbing fewer is always safe (a copy is dropped for nothing), so a write that
+ * failed gives its count back.
  */
 export class NearCache {
   private readonly entries: SecondChanceMap<Kept>;
   private readonly pending = new Map<string, Pending>();
+  /** Invalidations this process's own tracked writes will cause, per key, not yet received. */
+  private readonly ownChanges = new Map<string, number>();
   private epoch = 0;
   private live = false;
   readonly clone: boolean;
@@ -155,6 +165,44 @@ export class NearCache {
     this.entries.set(key, tags ? { value, freshUntil, tags, until, size, used: false } : { value, freshUntil, until, size, used: false });
   }
 
+  /**
+   * Before a tracked write of `key` is sent (the store makes it announce exactly one
+   * invalidation): drops the local copy, poisons reads in flight, marks the key pending, and
+   * expects that invalidation. Returns the ticket for `end` (or `writeFailed`); -1 when tracking
+   * is not live, and then the write must be sent untracked.
+   */
+  beginWrite(key: string): number {
+    this.drop(key);
+    const ticket = this.begin(key);
+    if (ticket !== -1) this.expectOwnChange(key);
+    return ticket;
+  }
+
+  /** A write begun with `beginWrite` failed (or may not have reached Redis): keep nothing, expect nothing. */
+  writeFailed(key: string, ticket: number): void {
+    this.end(key, ticket, undefined, 0);
+    if (ticket === this.epoch) this.ownChangeFailed(key, ticket);
+  }
+
+  /**
+   * A tracked change of `key` that keeps its value (a TTL update) is about to be sent: expects its
+   * one invalidation. Returns a ticket for `ownChangeFailed`; -1 when tracking is not live.
+   */
+  expectOwnChange(key: string): number {
+    if (!this.live) return -1;
+    this.ownChanges.set(key, (this.ownChanges.get(key) ?? 0) + 1);
+    return this.epoch;
+  }
+
+  /** The change announced with `expectOwnChange` failed: its invalidation may never come. */
+  ownChangeFailed(key: string, ticket: number): void {
+    if (ticket !== this.epoch) return;
+    const n = this.ownChanges.get(key);
+    if (n === undefined) return;
+    if (n <= 1) this.ownChanges.delete(key);
+    else this.ownChanges.set(key, n - 1);
+  }
+
   /** Drops a local copy and poisons reads of it in flight (a local delete, or a write about to be sent). */
   drop(key: string): void {
     this.entries.delete(key);
@@ -169,6 +217,13 @@ export class NearCache {
       return;
     }
     for (const key of keys) {
+      const own = this.ownChanges.get(key);
+      if (own !== undefined) {
+        // The announcement of this process's own write (or of an older change it overwrote).
+        if (own <= 1) this.ownChanges.delete(key);
+        else this.ownChanges.set(key, own - 1);
+        continue;
+      }
       this.counters.invalidations++;
       this.drop(key);
     }
@@ -185,6 +240,8 @@ export class NearCache {
   private reset(): void {
     this.counters.resets++;
     this.entries.clear();
+    // Pending writes are poisoned below, so nothing they wrote is kept: no announcement needs absorbing.
+    this.ownChanges.clear();
     for (const p of this.pending.values()) p.poisoned = true;
   }
 
@@ -199,5 +256,6 @@ export class NearCache {
   clear(): void {
     this.entries.clear();
     this.pending.clear();
+    this.ownChanges.clear();
   }
 }

@@ -1,43 +1,69 @@
 import type { Store } from '../store/index.js';
 import { newToken } from './tokens.js';
 
+/** The hash field holding the epoch: an empty name, which no region path can have. */
+export const EPOCH_FIELD = '';
+
 /**
  * The current generation token of every region path, kept locally so a hit costs no round trip.
  * Entry keys embed the tokens of their region and every ancestor, so replacing one token
  * invalidates the region and everything below it in O(1): old keys are simply never read again.
- * A path never invalidated has the token '' and keys without a marker.
+ *
+ * The table is an ordinary Redis hash, and under an `allkeys-*` eviction policy Redis may evict
+ * it like any key. Its absence must never read as "nothing was ever invalidated", or entries
+ * written before an invalidation would be answered again. So the table carries an epoch, created
+ * (with a new random value) by the same atomic step that reads the table whenever it is missing,
+ * and a top-level region never invalidated in this epoch has the epoch as its token. A table that
+ * vanished comes back with a new epoch: every key changes, and the cache starts empty instead of
+ * resurrecting anything.
  */
 export class Generations {
   private tokens = new Map<string, string>();
-  private loaded = false;
+  private epoch: string | undefined;
   private loading: Promise<void> | undefined;
+  /** A load was asked for while one was under way: it must run again, as the table may have changed since that one read it. */
+  private again = false;
   /** Bumped on every change, so regions can cache their key prefix and notice changes cheaply. */
   version = 0;
 
   constructor(
     private readonly store: Store,
     private readonly hashKey: string,
+    /** Tells the other processes that this one created a new epoch (so they reload at once). */
+    private readonly announceEpoch: (epoch: string) => void = () => {},
   ) {}
 
   /** Whether the tokens have been read at least once (keys can be built without waiting). */
   get ready(): boolean {
-    return this.loaded;
+    return this.epoch !== undefined;
   }
 
-  /** Reads every token from the store (at start, after a lost broadcast, and periodically). */
+  /** Reads every token from the store (at start, after a lost broadcast or a change of the table, and periodically). */
   load(): Promise<void> {
-    this.loading ??= this.store
-      .hashGetAll(this.hashKey)
+    if (this.loading) {
+      this.again = true;
+      return this.loading;
+    }
+    const candidate = newToken();
+    this.loading = this.store
+      .hashGetAll(this.hashKey, [EPOCH_FIELD, candidate])
       .then((all) => {
+        const epoch = all[EPOCH_FIELD] ?? candidate;
         const next = new Map(Object.entries(all));
-        if (!sameMap(next, this.tokens)) {
+        next.delete(EPOCH_FIELD);
+        if (epoch !== this.epoch || !sameMap(next, this.tokens)) {
           this.tokens = next;
+          this.epoch = epoch;
           this.version++;
         }
-        this.loaded = true;
+        if (epoch === candidate) this.announceEpoch(epoch);
       })
       .finally(() => {
         this.loading = undefined;
+        if (this.again) {
+          this.again = false;
+          this.load().catch(() => {});
+        }
       });
     return this.loading;
   }
@@ -53,21 +79,34 @@ export class Generations {
     this.version++;
   }
 
-  /** The region path as it appears in keys: each segment followed by `@token` once it has been invalidated. */
+  /** Another process announced an epoch: reload unless it is ours already (the store is the authority, not the message). */
+  noteEpoch(epoch: string): Promise<void> {
+    return epoch === this.epoch ? Promise.resolve() : this.load();
+  }
+
+  /**
+   * The region path as it appears in keys: each segment followed by `@token` once it has been
+   * invalidated, and the first segment always, with the epoch until it is invalidated.
+   */
   keyPath(path: string): string {
     let out = '';
     let prefix = '';
     for (const seg of path.split('.')) {
       prefix = prefix === '' ? seg : `${prefix}.${seg}`;
-      const token = this.tokenOf(prefix);
+      const token = this.expected(prefix, out === '');
       out += (out === '' ? '' : '.') + (token === '' ? seg : `${seg}@${token}`);
     }
     return out;
   }
 
+  private expected(path: string, top: boolean): string {
+    const token = this.tokenOf(path);
+    return token === '' && top ? (this.epoch ?? '') : token;
+  }
+
   /**
    * Whether a key path (as stored) is the current one: every segment's token matches.
-   * Used by the sweep to find entries of invalidated generations.
+   * Used by the sweep to find entries of invalidated generations and of earlier epochs.
    */
   isCurrent(keyPath: string): boolean {
     let prefix = '';
@@ -75,8 +114,9 @@ export class Generations {
       const at = seg.indexOf('@');
       const name = at < 0 ? seg : seg.slice(0, at);
       const token = at < 0 ? '' : seg.slice(at + 1);
-      prefix = prefix === '' ? name : `${prefix}.${name}`;
-      if (this.tokenOf(prefix) !== token) return false;
+      const top = prefix === '';
+      prefix = top ? name : `${prefix}.${name}`;
+      if (this.expected(prefix, top) !== token) return false;
     }
     return true;
   }

@@ -51,6 +51,11 @@ export class InvalidationBus {
     }
   }
 
+  /** Tells every process that this one created a new epoch of a table (`ge`: generations, `te`: tags). */
+  announceEpoch(table: 'ge' | 'te', epoch: string): void {
+    this.store.publish(this.channel, JSON.stringify({ [table]: epoch, o: this.origin })).catch((err: unknown) => this.onError(err));
+  }
+
   resync(): Promise<void> {
     return Promise.all([this.generations.load(), this.tags.refresh()]).then(
       () => {},
@@ -59,13 +64,16 @@ export class InvalidationBus {
   }
 
   private receive(message: string): void {
-    let parsed: { g?: [string, string]; t?: [string, string][]; o?: string };
+    let parsed: { g?: [string, string]; t?: [string, string][]; ge?: string; te?: string; o?: string };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
       return; // not ours
     }
     const remote = parsed.o !== this.origin;
+    // A table was recreated with a new epoch (it had been evicted or flushed): re-read it now.
+    if (typeof parsed.ge === 'string') this.generations.noteEpoch(parsed.ge).catch((err: unknown) => this.onError(err));
+    if (typeof parsed.te === 'string') this.tags.noteEpoch(parsed.te).catch((err: unknown) => this.onError(err));
     if (Array.isArray(parsed.g) && typeof parsed.g[0] === 'string' && typeof parsed.g[1] === 'string') {
       this.generations.apply(parsed.g[0], parsed.g[1]);
       if (remote) this.onRemote({ region: parsed.g[0] });

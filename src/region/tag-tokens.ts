@@ -1,29 +1,48 @@
 import { LRUCache } from 'lru-cache';
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
+import { checkWellFormed } from '../keys/index.js';
 import type { Store } from '../store/index.js';
 import { newToken } from './tokens.js';
+
+/** The hash field holding the epoch: an empty name, which no tag can have. */
+const EPOCH_FIELD = '';
+
+/** Tags read from the store in one command at most (the script passes them through Lua's unpack). */
+const FETCH_CHUNK = 1_000;
 
 /**
  * The current invalidation token of every tag this process has seen. An entry stores its tags'
  * tokens from when its value was computed; it is live only while all of them are still current,
  * so `invalidateTags` costs one write per tag whatever the number of entries, and a value computed
  * before an invalidation can never be served after it.
+ *
+ * A tag never invalidated has the table's epoch as its token, never a fixed value: the table is
+ * an ordinary Redis hash that an `allkeys-*` eviction policy may evict, and then every tag would
+ * read as never invalidated again. The epoch is created, with a new random value, by the same
+ * atomic step that reads the table whenever it is missing, so after an eviction every stamp
+ * taken before it is stale: tagged entries become misses instead of coming back.
  */
 export class TagTokens {
   private readonly tokens = new LRUCache<string, string>({ max: 100_000 });
+  private epoch: string | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly hashKey: string,
+    /** Tells the other processes that this one created a new epoch (so they re-read their tags at once). */
+    private readonly announceEpoch: (epoch: string) => void = () => {},
   ) {}
 
   /** Stamps for the given tags (fetching tokens not known yet). */
   async stamp(tags: readonly string[]): Promise<TagStamp[]> {
     checkTags(tags);
     const unique = [...new Set(tags)];
-    await this.fetch(unique.filter((t) => !this.tokens.has(t)));
-    return unique.map((t) => [t, this.tokens.get(t) ?? ''] as const);
+    let fetched = await this.fetch(unique.filter((t) => !this.tokens.has(t)));
+    // A new epoch seen meanwhile voids the tokens known before: read those again.
+    const lost = unique.filter((t) => !this.tokens.has(t) && !fetched.has(t));
+    if (lost.length > 0) fetched = new Map([...fetched, ...(await this.fetch(lost))]);
+    return unique.map((t) => [t, fetched.get(t) ?? this.tokens.get(t) ?? ''] as const);
   }
 
   /** true: every stamp is current; false: one was invalidated; undefined: some tags are unknown here yet. */
@@ -41,20 +60,45 @@ export class TagTokens {
   async check(stamps: readonly TagStamp[]): Promise<boolean> {
     const quick = this.isLive(stamps);
     if (quick !== undefined) return quick;
-    await this.fetch(stamps.map(([t]) => t).filter((t) => !this.tokens.has(t)));
-    return this.isLive(stamps) === true;
+    const fetched = await this.fetch(stamps.map(([t]) => t).filter((t) => !this.tokens.has(t)));
+    return stamps.every(([tag, token]) => (this.tokens.get(tag) ?? fetched.get(tag)) === token);
   }
 
-  async fetch(tags: readonly string[]): Promise<void> {
-    if (tags.length === 0) return;
-    const values = await this.store.hashGet(this.hashKey, tags);
-    for (let i = 0; i < tags.length; i++) this.tokens.set(tags[i]!, values[i] ?? '');
+  /** Reads the tokens of `tags` (creating the epoch if the table is missing); resolves to what was read. */
+  async fetch(tags: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < tags.length; i += FETCH_CHUNK) await this.read(tags.slice(i, i + FETCH_CHUNK), out);
+    return out;
   }
 
-  /** Re-reads every known tag (after a lost broadcast, and periodically). */
+  private async read(chunk: readonly string[], out: Map<string, string>): Promise<void> {
+    const candidate = newToken();
+    const [epoch, ...values] = await this.store.hashGet(this.hashKey, [EPOCH_FIELD, ...chunk], [EPOCH_FIELD, candidate]);
+    const current = epoch ?? candidate;
+    if (current !== this.epoch) {
+      // A new table: every token known from the old one is void.
+      if (this.epoch !== undefined) this.tokens.clear();
+      this.epoch = current;
+    }
+    if (current === candidate) this.announceEpoch(current);
+    for (let j = 0; j < chunk.length; j++) {
+      const token = values[j] ?? current;
+      this.tokens.set(chunk[j]!, token);
+      out.set(chunk[j]!, token);
+    }
+  }
+
+  /** Re-reads every known tag (after a lost broadcast, a change of the table, and periodically). */
   async refresh(): Promise<void> {
     const known = [...this.tokens.keys()];
-    for (let i = 0; i < known.length; i += 1_000) await this.fetch(known.slice(i, i + 1_000));
+    // With no tag known, still read the epoch: a new table voids what the next stamps compare with.
+    if (known.length === 0) await this.read([], new Map());
+    else await this.fetch(known);
+  }
+
+  /** Another process announced an epoch: re-read unless it is ours already (the store is the authority, not the message). */
+  noteEpoch(epoch: string): Promise<void> {
+    return epoch === this.epoch ? Promise.resolve() : this.refresh();
   }
 
   apply(tag: string, token: string): void {
@@ -75,5 +119,7 @@ export function checkTags(tags: unknown): asserts tags is readonly string[] {
   if (!Array.isArray(tags)) throw new InvalidOptionError('tags', 'expected an array of strings');
   for (const t of tags) {
     if (typeof t !== 'string' || t === '') throw new InvalidOptionError('tags', `each tag must be a non-empty string (got ${JSON.stringify(t)})`);
+    // Tags name Redis hash fields: a lone surrogate would become U+FFFD there and merge two tags.
+    checkWellFormed(t, 'tags', 'the tag');
   }
 }

@@ -1,5 +1,5 @@
-export type { ChannelListener, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
+export type { ChannelListener, HashInit, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore } from './redis-store.js';
-export { createStore, type RedisOption } from './create-store.js';
+export { checkStoreOptions, createStore, type RedisOption } from './create-store.js';
 export { escapeGlob } from './glob.js';

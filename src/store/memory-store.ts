@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
 import { globToRegExp } from './glob.js';
-import type { ChannelListener, LockAttempt, Store, WriteOp } from './store.js';
+import type { ChannelListener, HashInit, LockAttempt, Store, WriteOp } from './store.js';
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
 export interface MemoryStoreOptions {
@@ -138,15 +138,26 @@ export class MemoryStore implements Store {
     this.deliver(channel, message);
   }
 
-  async hashGetAll(key: string): Promise<Record<string, string>> {
+  async hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
     this.check();
+    if (init) this.hashInit(key, init);
     return Object.fromEntries(this.hashes.get(key) ?? []);
   }
 
-  async hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]> {
+  async hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
     this.check();
+    if (init) this.hashInit(key, init);
     const h = this.hashes.get(key);
     return fields.map((f) => h?.get(f) ?? null);
+  }
+
+  private hashInit(key: string, [field, value]: HashInit): void {
+    let h = this.hashes.get(key);
+    if (!h) {
+      h = new Map();
+      this.hashes.set(key, h);
+    }
+    if (!h.has(field)) h.set(field, value);
   }
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {

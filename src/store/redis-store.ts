@@ -1,9 +1,10 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
-import { ACQUIRE, ACQUIRE_AND_READ, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE } from './scripts.js';
-import type { ChannelListener, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
+import { escapeGlob } from './glob.js';
+import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
+import type { ChannelListener, HashInit, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
 import { TickCork } from './tick-cork.js';
 
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
@@ -14,6 +15,12 @@ export interface RedisStoreOptions {
   commandTimeoutMs: number;
   /** Whether the store created the client (and so closes it) or was handed one (and leaves it open). */
   owned: boolean;
+  /**
+   * How often the invalidation connection is checked with PING while tracking is live, in ms. A
+   * silent network partition is noticed within this period plus the PING's deadline, after which
+   * the near cache is emptied and bypassed. Default 1000.
+   */
+  trackingCheckIntervalMs?: number;
   listener?: StoreListener;
 }
 
@@ -64,12 +71,27 @@ export class RedisStore implements Store {
   /** Client id of the subscriber connection, the target of the main connection's REDIRECT. */
   private subscriberId: number | undefined;
   private trackingLive = false;
+  /** Whether CLIENT TRACKING was turned on for the main connection (turned off again on close when the connection is the user's). */
+  private trackingStarted = false;
   private pingTimer: NodeJS.Timeout | undefined;
+  /**
+   * The client's `keyPrefix`: ioredis adds it to every key it sends, but Redis names the prefixed
+   * key in its invalidations and SCAN patterns and replies are not prefixed, so both are mapped here.
+   */
+  private readonly keyPrefix: string;
+  /**
+   * Whether commands leave in the order they are issued. ioredis's auto-pipelining (on a
+   * user-supplied client) queues single commands until the next tick but writes a MULTI at once,
+   * so `CLIENT CACHING yes` could reach Redis after the command it is meant for.
+   */
+  private readonly ordered: boolean;
 
   constructor(
     readonly client: Redis,
     private readonly opts: RedisStoreOptions,
   ) {
+    this.keyPrefix = client.options.keyPrefix ?? '';
+    this.ordered = client.options.enableAutoPipelining !== true;
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
     client.on('error', this.onError);
@@ -114,22 +136,26 @@ export class RedisStore implements Store {
         (err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))),
       );
     }
-    this.pingTimer = setInterval(() => this.checkChannel(), 1_000);
+    this.pingTimer = setInterval(() => this.checkChannel(), this.opts.trackingCheckIntervalMs ?? 1_000);
     this.pingTimer.unref();
     return true;
   }
 
   /**
-   * Points the main connection's tracking at the subscriber (REDIRECT, NOLOOP: our own writes
-   * update the local tier directly). Live only once Redis confirmed it for the current pair of
-   * connections: reads sent before that are not tracked and must not be kept.
+   * Points the main connection's tracking at the subscriber (REDIRECT, OPTIN). Not NOLOOP: with
+   * it Redis announces no change caused by this connection, and that includes the keys evicted
+   * (`maxmemory`) while running this connection's own commands, which would stay in the near
+   * cache for good. Own writes announce themselves too; the near cache expects exactly one such
+   * invalidation per tracked write (see `trackedWrite`). Live only once Redis confirmed it for the
+   * current pair of connections: reads sent before that are not tracked and must not be kept.
    */
   private async connectTracking(): Promise<void> {
     const subId = this.subscriberId;
     if (!this.trackingListener || subId === undefined || !this.subscriptionLive || this.client.status !== 'ready') return;
     try {
       await this.client.call('CLIENT', 'TRACKING', 'off');
-      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN', 'NOLOOP');
+      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
+      this.trackingStarted = true;
     } catch (err) {
       this.onError(err instanceof Error ? err : new Error(String(err)));
       return;
@@ -202,32 +228,69 @@ export class RedisStore implements Store {
   }
 
   private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
-    return this.run('mget', () => {
-      if (track) this.cachingNext();
-      return this.client.mgetBuffer(...keys);
+    return this.run('get', () => {
+      if (!track || !this.trackingListener) return this.client.mgetBuffer(...keys);
+      return this.cachingThen(
+        () => this.client.mgetBuffer(...keys),
+        (p) => p.mgetBuffer(...keys),
+      ) as Promise<(Buffer | null)[]>;
     });
   }
 
   /**
    * Tracking runs in OPTIN mode: Redis tracks only the keys of the command that follows
-   * `CLIENT CACHING yes`. Called right before sending that command (same tick, nothing between).
+   * `CLIENT CACHING yes`. This sends the two back to back, with nothing of this connection in
+   * between: issued one after the other on a connection that writes commands in order, or as one
+   * explicit pipeline (written at once) on an auto-pipelining one. A failed CLIENT CACHING (while
+   * tracking is being switched on) is ignored: nothing read then is kept, as tracking is not live.
    */
-  private cachingNext(): void {
-    if (this.trackingListener) this.client.call('CLIENT', 'CACHING', 'yes').catch(() => {});
+  private cachingThen(direct: () => Promise<unknown>, piped: (p: ChainableCommander) => void): Promise<unknown> {
+    if (this.ordered) {
+      this.client.call('CLIENT', 'CACHING', 'yes').catch(() => {});
+      return direct();
+    }
+    const p = this.client.pipeline();
+    p.call('CLIENT', 'CACHING', 'yes');
+    piped(p);
+    return p.exec().then((results) => {
+      const reply = results?.[1];
+      if (!reply) throw new StoreError('Redis answered no reply to a pipelined command');
+      if (reply[0]) throw reply[0];
+      return reply[1];
+    });
+  }
+
+  /**
+   * A write of `keys` with their tracking in one MULTI: `CLIENT CACHING yes` inside it (so no
+   * client setting can reorder it), then EXISTS of every key, the writes, and EXISTS again. The
+   * first EXISTS makes Redis track each key before it changes, so the write announces exactly one
+   * invalidation per distinct key to this process, whether or not it tracked the key before; the
+   * near cache absorbs that one and treats any later one as a change by someone else. The second
+   * EXISTS registers the new value. Being one transaction, no other client's write can fall
+   * between a write and its tracking (a pipeline split across TCP segments could).
+   * Resolves to the replies of the writes themselves.
+   */
+  private async trackedWrite(keys: readonly string[], write: (tx: ChainableCommander) => void): Promise<unknown[]> {
+    const tx = this.client.multi();
+    tx.call('CLIENT', 'CACHING', 'yes');
+    tx.exists(...keys);
+    write(tx);
+    tx.exists(...keys);
+    const results = await tx.exec();
+    if (results === null) throw new StoreError('Transaction aborted');
+    // CLIENT CACHING fails only while tracking is being switched on; nothing is kept locally then.
+    const replies = results.slice(2, -1);
+    for (const [err] of replies) if (err) throw err;
+    return replies.map(([, value]) => value);
   }
 
   set(key: string, value: Buffer, ttlMs: number | undefined, track = false): Promise<void> {
     return this.run('set', async () => {
       if (track && this.trackingListener) {
-        // A write does not register tracking; the read right after it does (same round trip).
-        const p = this.client.pipeline();
-        if (ttlMs === undefined) p.set(key, value);
-        else p.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
-        p.call('CLIENT', 'CACHING', 'yes');
-        p.exists(key);
-        const results = await p.exec();
-        // CLIENT CACHING fails while tracking is being switched on; nothing is kept locally then.
-        for (const [i, [err]] of (results ?? []).entries()) if (err && i !== 1) throw err;
+        await this.trackedWrite([key], (tx) => {
+          if (ttlMs === undefined) tx.set(key, value);
+          else tx.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+        });
         return;
       }
       if (ttlMs === undefined) await this.client.set(key, value);
@@ -240,8 +303,13 @@ export class RedisStore implements Store {
     return this.run('delete', () => this.client.unlink(...keys));
   }
 
-  expire(key: string, ttlMs: number): Promise<boolean> {
-    return this.run('expire', async () => (await this.client.pexpire(key, Math.max(1, Math.ceil(ttlMs)))) === 1);
+  expire(key: string, ttlMs: number, track = false): Promise<boolean> {
+    const ms = Math.max(1, Math.ceil(ttlMs));
+    return this.run('expire', async () => {
+      if (!track || !this.trackingListener) return (await this.client.pexpire(key, ms)) === 1;
+      const [done] = await this.trackedWrite([key], (tx) => tx.pexpire(key, ms));
+      return done === 1;
+    });
   }
 
   exists(key: string): Promise<boolean> {
@@ -249,18 +317,25 @@ export class RedisStore implements Store {
   }
 
   exec(ops: readonly WriteOp[], track = false): Promise<void> {
-    const tracked = track && this.trackingListener !== undefined;
     if (ops.length === 0) return Promise.resolve();
-    return this.run('exec', async () => {
-      const tx = this.client.multi();
+    const add = (tx: ChainableCommander): void => {
       for (const op of ops) {
         if (op.type === 'delete') tx.unlink(op.key);
         else if (op.ttlMs === undefined) tx.set(op.key, op.value);
         else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
-        if (op.type === 'set' && tracked) tx.exists(op.key);
       }
-      // Before MULTI: the whole transaction's reads (the EXISTS) are tracked.
-      if (tracked) this.cachingNext();
+    };
+    return this.run('batch', async () => {
+      if (track && this.trackingListener) {
+        const keys = new Set<string>();
+        for (const op of ops) if (op.type === 'set') keys.add(op.key);
+        if (keys.size > 0) {
+          await this.trackedWrite([...keys], add);
+          return;
+        }
+      }
+      const tx = this.client.multi();
+      add(tx);
       const results = await tx.exec();
       if (results === null) throw new StoreError('Transaction aborted');
       for (const [err] of results) if (err) throw err;
@@ -290,24 +365,59 @@ export class RedisStore implements Store {
   async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string, track = false): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const tracked = track && this.trackingListener !== undefined;
-    const before = tracked ? () => this.cachingNext() : undefined;
-    await this.run('storeAndRelease', () => STORE_AND_RELEASE.run(this.client, [key, lockKey], [value, ttl, token, channel, message, tracked ? '1' : '0'], before));
+    const keys = [key, lockKey];
+    const args = [value, ttl, token, channel, message, tracked ? '1' : '0'];
+    await this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args)));
+  }
+
+  /** Runs a script whose reads are tracked: `CLIENT CACHING yes` right before it (see `cachingThen`). */
+  private trackedScript(script: Script, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+    return script.runVia((s) =>
+      'sha' in s
+        ? this.cachingThen(
+            () => this.client.evalsha(s.sha, keys.length, ...keys, ...args),
+            (p) => p.evalsha(s.sha, keys.length, ...keys, ...args),
+          )
+        : this.cachingThen(
+            () => this.client.eval(s.source, keys.length, ...keys, ...args),
+            (p) => p.eval(s.source, keys.length, ...keys, ...args),
+          ),
+    );
   }
 
   // The generation and tag tables are kept in memory: their reads are tracked.
-  hashGetAll(key: string): Promise<Record<string, string>> {
-    return this.run('hgetall', () => {
-      this.cachingNext();
-      return this.client.hgetall(key);
+  hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
+    return this.run('sync', async () => {
+      const flat = init
+        ? ((await this.hashReadInit(key, init, [])) as string[])
+        : ((await this.trackedIfEnabled(
+            () => this.client.call('HGETALL', key),
+            (p) => p.call('HGETALL', key),
+          )) as string[]);
+      const out: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+      return out;
     });
   }
 
-  hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]> {
+  hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
     if (fields.length === 0) return Promise.resolve([]);
-    return this.run('hmget', () => {
-      this.cachingNext();
-      return this.client.hmget(key, ...fields);
+    return this.run('sync', async () => {
+      if (init) return (await this.hashReadInit(key, init, fields)) as (string | null)[];
+      return (await this.trackedIfEnabled(
+        () => this.client.hmget(key, ...fields),
+        (p) => p.hmget(key, ...fields),
+      )) as (string | null)[];
     });
+  }
+
+  private hashReadInit(key: string, init: HashInit, fields: readonly string[]): Promise<unknown> {
+    const args = [init[0], init[1], ...fields];
+    return this.trackingListener ? this.trackedScript(HASH_READ_INIT, [key], args) : HASH_READ_INIT.run(this.client, [key], args);
+  }
+
+  private trackedIfEnabled(direct: () => Promise<unknown>, piped: (p: ChainableCommander) => void): Promise<unknown> {
+    return this.trackingListener ? this.cachingThen(direct, piped) : direct();
   }
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
@@ -424,8 +534,16 @@ export class RedisStore implements Store {
     if (!listener) return;
     // RESP2 delivers the keys as an array, or null / empty for a flush of everything.
     if (message === null || message === undefined || (Buffer.isBuffer(message) && message.length === 0)) listener.onInvalidate(null);
-    else if (Array.isArray(message)) listener.onInvalidate(message.map(String));
-    else listener.onInvalidate([String(message)]);
+    else listener.onInvalidate(this.unprefixed(Array.isArray(message) ? message.map(String) : [String(message)]));
+  }
+
+  /** Keys as this store's callers name them: without the client's `keyPrefix` (keys outside it are not ours). */
+  private unprefixed(keys: string[]): string[] {
+    const prefix = this.keyPrefix;
+    if (prefix === '') return keys;
+    const out: string[] = [];
+    for (const k of keys) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
+    return out;
   }
 
   private resetListeners(): void {
@@ -434,10 +552,13 @@ export class RedisStore implements Store {
 
   async *scan(match: string, count = 500): AsyncIterable<string[]> {
     let cursor = '0';
+    // SCAN's pattern and replies are not prefixed by ioredis, unlike the keys of other commands.
+    const pattern = escapeGlob(this.keyPrefix) + match;
     do {
-      const [next, keys] = await this.run('scan', () => this.client.scan(cursor, 'MATCH', match, 'COUNT', count));
+      const [next, keys] = await this.run('scan', () => this.client.scan(cursor, 'MATCH', pattern, 'COUNT', count));
       cursor = next;
-      if (keys.length > 0) yield keys;
+      const ours = this.unprefixed(keys);
+      if (ours.length > 0) yield ours;
     } while (cursor !== '0');
   }
 
@@ -461,6 +582,10 @@ export class RedisStore implements Store {
     this.client.off('ready', this.onReady);
     if (!this.opts.owned) {
       this.client.off('error', this.onError);
+      // The connection stays its owner's: leave it as it was found, without tracking.
+      if (this.trackingStarted && this.client.status === 'ready') {
+        await withDeadline('close', this.opts.commandTimeoutMs, this.client.call('CLIENT', 'TRACKING', 'off')).catch(() => {});
+      }
       await subClosed;
       return;
     }

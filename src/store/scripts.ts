@@ -26,9 +26,22 @@ export class Script {
       before?.();
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      if (!isNoScript(err)) throw err;
       before?.();
       return client.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  /**
+   * Runs the script through `send`, which issues EVALSHA (`sha` given) or EVAL (`source` given)
+   * in whatever way the caller needs (e.g. inside a pipeline); re-sent in full after NOSCRIPT.
+   */
+  async runVia(send: (script: { sha: string } | { source: string }) => Promise<unknown>): Promise<unknown> {
+    try {
+      return await send({ sha: this.sha });
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return send({ source: this.source });
     }
   }
 
@@ -37,10 +50,14 @@ export class Script {
     try {
       return await (client as unknown as BufferEval).evalshaBuffer(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return (client as unknown as BufferEval).evalBuffer(this.source, keys.length, ...keys, ...args);
+      if (isNoScript(err)) return (client as unknown as BufferEval).evalBuffer(this.source, keys.length, ...keys, ...args);
       throw err;
     }
   }
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
 
 /*
@@ -75,9 +92,12 @@ return 0`);
 
 /**
  * KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, message, track (1: read the
- * value back, which registers client-side tracking of it for the writer; a write alone does not).
+ * value before and after writing it, under the caller's CLIENT CACHING yes: the first read makes
+ * sure the write announces exactly one invalidation to the writer, the second registers tracking
+ * of the new value; a write alone does neither).
  */
 export const STORE_AND_RELEASE = new Script(`
+if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
 if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 local v = redis.call('GET', KEYS[2])
 if v == ARGV[3] then
@@ -94,3 +114,13 @@ export const HSET_AND_PUBLISH = new Script(`
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1`);
+
+/**
+ * KEYS: hash. ARGV: init field, init value, then the fields to read (none: the whole hash, as
+ * HGETALL). Creates the init field when missing (HSETNX), so a hash that vanished is recreated
+ * with a new epoch in the same atomic step that reads it.
+ */
+export const HASH_READ_INIT = new Script(`
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+if #ARGV == 2 then return redis.call('HGETALL', KEYS[1]) end
+return redis.call('HMGET', KEYS[1], unpack(ARGV, 3))`);

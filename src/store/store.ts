@@ -32,6 +32,12 @@ export interface ChannelListener {
   onReset?(): void;
 }
 
+/**
+ * A hash field that a hash read creates, atomically with the read, when it is missing: a table
+ * that vanished (evicted under `maxmemory`, flushed) then reads as a new epoch, never as empty.
+ */
+export type HashInit = readonly [field: string, value: string];
+
 /** Receives Redis's invalidations of tracked keys (server-assisted client-side caching). */
 export interface TrackingListener {
   /** These keys changed (written, deleted, expired, evicted) since this process read them; `null`: everything (FLUSHALL). */
@@ -56,16 +62,24 @@ export interface Store {
   mget(keys: readonly string[], track?: boolean): Promise<(Buffer | null)[]>;
   /**
    * Writes one key, with a time-to-live in milliseconds (undefined: no expiry). `track`: the
-   * caller keeps the written value locally, so Redis must announce the key's next change.
+   * caller keeps the written value locally, so Redis must announce the key's next change. A
+   * tracked write and its tracking are one atomic step, and cause exactly one invalidation of the
+   * key on this store's tracking channel (see `enableTracking`).
    */
   set(key: string, value: Buffer, ttlMs: number | undefined, track?: boolean): Promise<void>;
   /** Deletes keys; resolves to how many existed. */
   delete(keys: readonly string[]): Promise<number>;
-  /** Sets a key's time-to-live in milliseconds; resolves to whether the key exists. */
-  expire(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Sets a key's time-to-live in milliseconds; resolves to whether the key exists. `track` as in
+   * `set` (exactly one invalidation of the key follows).
+   */
+  expire(key: string, ttlMs: number, track?: boolean): Promise<boolean>;
   /** Whether a key exists (without reading its value). */
   exists(key: string): Promise<boolean>;
-  /** Applies the writes atomically (MULTI/EXEC on Redis): all or none. */
+  /**
+   * Applies the writes atomically (MULTI/EXEC on Redis): all or none. `track` as in `set`: every
+   * key set by the batch is tracked, with exactly one invalidation per distinct key set.
+   */
   exec(ops: readonly WriteOp[], track?: boolean): Promise<void>;
   /**
    * Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. With `readKey`,
@@ -87,10 +101,13 @@ export interface Store {
    * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
    */
   storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string, track?: boolean): Promise<void>;
-  /** All fields of a hash (empty when it does not exist). */
-  hashGetAll(key: string): Promise<Record<string, string>>;
-  /** Some fields of a hash, in order; null for a missing field. */
-  hashGet(key: string, fields: readonly string[]): Promise<(string | null)[]>;
+  /**
+   * All fields of a hash (empty when it does not exist), after creating the `init` field if it is
+   * missing (in the same atomic step). Tracked whenever tracking is enabled: the hash is kept locally.
+   */
+  hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>>;
+  /** Some fields of a hash, in order (null for a missing field); `init` and tracking as in `hashGetAll`. */
+  hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]>;
   /** In one atomic step: sets hash fields and publishes `message` on `channel`. */
   hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void>;
   /** Publishes a message to every subscriber of the channel (every process). */
@@ -100,8 +117,10 @@ export interface Store {
   /** Whether subscriptions are currently active (messages are being received). */
   readonly subscribed: boolean;
   /**
-   * Turns on invalidation tracking of the keys this store reads (and writes) from now on.
-   * Returns false when the store cannot track (the embedded store: there is no other writer).
+   * Turns on invalidation tracking of the keys this store reads (and writes) from now on. Every
+   * change of a tracked key is announced, including this store's own writes and evictions caused
+   * by its own commands. Returns false when the store cannot track (the embedded store: there is
+   * no other writer).
    */
   enableTracking(listener: TrackingListener): boolean;
   /** Whether tracking is live right now. */

@@ -13,6 +13,13 @@ export class TcpProxy {
   blackhole = false;
   /** When true, new connections are refused (closed at once). */
   refuse = false;
+  /**
+   * When set, the first request chunk (on any connection) that contains this command is cut right
+   * after that command: the rest waits until `releaseSplit()`, as if it came in a later TCP segment.
+   */
+  private splitOn: Buffer | undefined;
+  private splitRest: { upstream: Socket; rest: Buffer[] } | undefined;
+  private splitSeen: (() => void) | undefined;
   port = 0;
 
   private constructor(private readonly targetPort: number) {
@@ -50,8 +57,21 @@ export class TcpProxy {
       upstream.destroy();
       this.pairs.delete(pair);
     };
-    client.on('data', (d) => {
-      if (!this.blackhole) upstream.write(d);
+    client.on('data', (d: Buffer) => {
+      if (this.blackhole) return;
+      if (this.splitRest?.upstream === upstream) {
+        this.splitRest.rest.push(d);
+        return;
+      }
+      const cut = this.splitOn ? commandEnd(d, this.splitOn) : -1;
+      if (cut < 0) {
+        upstream.write(d);
+        return;
+      }
+      this.splitOn = undefined;
+      upstream.write(d.subarray(0, cut));
+      this.splitRest = { upstream, rest: [d.subarray(cut)] };
+      this.splitSeen?.();
     });
     upstream.on('data', (d: Buffer) => {
       if (this.blackhole) return;
@@ -85,6 +105,25 @@ export class TcpProxy {
     for (const d of held) conn.client.write(d);
   }
 
+  /**
+   * Cuts the next request chunk that contains the command `name` (e.g. 'SET') right after it;
+   * resolves once that happened (the first part has been forwarded, the rest is held).
+   */
+  splitAfter(name: string): Promise<void> {
+    this.splitOn = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
+    return new Promise((resolve) => {
+      this.splitSeen = resolve;
+    });
+  }
+
+  /** Forwards what `splitAfter` held back. */
+  releaseSplit(): void {
+    const held = this.splitRest;
+    this.splitRest = undefined;
+    this.splitSeen = undefined;
+    if (held) for (const d of held.rest) held.upstream.write(d);
+  }
+
   /** Drops every open connection (clients see a reset and reconnect). */
   cutAll(): void {
     for (const [a, b] of this.pairs) {
@@ -98,4 +137,30 @@ export class TcpProxy {
     this.cutAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * Where the RESP command holding `bulk` (a bulk string such as `$3\r\nSET\r\n`, matched as the
+ * command's first element, in any case) ends in `chunk`, or -1. The chunk must start at a command boundary.
+ */
+function commandEnd(chunk: Buffer, bulk: Buffer): number {
+  let at = 0;
+  while (at < chunk.length && chunk[at] === 0x2a /* '*' */) {
+    const lineEnd = chunk.indexOf('\r\n', at);
+    if (lineEnd < 0) return -1;
+    const count = Number(chunk.subarray(at + 1, lineEnd).toString());
+    let pos = lineEnd + 2;
+    const first = pos;
+    for (let i = 0; i < count; i++) {
+      const lenEnd = chunk.indexOf('\r\n', pos);
+      if (lenEnd < 0 || chunk[pos] !== 0x24 /* '$' */) return -1;
+      const len = Number(chunk.subarray(pos + 1, lenEnd).toString());
+      pos = lenEnd + 2 + len + 2;
+    }
+    if (pos > chunk.length) return -1;
+    // ioredis sends command names in lower case.
+    if (chunk.subarray(first, first + bulk.length).toString('latin1').toLowerCase() === bulk.toString('latin1').toLowerCase()) return pos;
+    at = pos;
+  }
+  return -1;
 }

@@ -170,8 +170,11 @@ describe('faults', () => {
     const t = createTrove({ redis: client });
     await t.region('u').set('k', 'v');
     expect(await t.region('u').get('k')).toBe('v');
+    const key = t.region('u').keyOf('k');
     await t.close();
-    expect(await client.get('trove:0:u:k')).not.toBeNull();
+    expect(await client.get(key)).not.toBeNull();
+    // Tracking was turned on for the user's connection while the trove used it, and off again by close().
+    expect(String(await client.call('CLIENT', 'TRACKINGINFO'))).toContain('off');
     expect(client.listenerCount('ready')).toBe(0);
   });
 });

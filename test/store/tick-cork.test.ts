@@ -43,10 +43,12 @@ describe('one write per tick', () => {
     await r.set('warm', 1);
     const counter = countWrites(t);
     await redis.server.resetStats();
+    // Background reads (the tables' sync after tracking went live) may have written meanwhile.
+    const before = counter.writes;
     const ops = [r.set('k', 1), r.set('k', 2), r.set('other', 'x'), r.delete('gone')];
-    expect(counter.writes).toBe(0); // held until the end of the tick
+    expect(counter.writes - before).toBe(0); // held until the end of the tick
     await Promise.all(ops);
-    expect(counter.writes).toBe(1);
+    expect(counter.writes - before).toBe(1);
     const calls = await redis.server.commandCalls();
     expect(calls.set).toBe(3);
     expect(calls.unlink).toBe(1);
