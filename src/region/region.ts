@@ -226,18 +226,27 @@ export class Region<V = unknown> {
     return near.clone ? structuredClone(value) : value;
   }
 
-  /** Reads an entry from the store, keeping it in the near cache when that is race-free. */
-  private read(near: NearCache | undefined, k: string, full: string): Promise<DecodedEntry | undefined> {
+  /**
+   * Reads an entry from the store, keeping it in the near cache when that is race-free.
+   * `strict`: a tag check that fails (the store is unreachable) rejects instead of answering a miss.
+   */
+  private read(near: NearCache | undefined, k: string, full: string, strict = false): Promise<DecodedEntry | undefined> {
     const ticket = near === undefined ? -1 : near.begin(full);
     return this.ctx.store.get(full, near !== undefined).then(
       (buf) => {
-        const entry = buf === null ? undefined : this.live(k, buf);
+        const entry = buf === null ? undefined : this.live(k, buf, strict);
         if (near === undefined) return entry;
         if (entry instanceof Promise) {
-          return entry.then((e) => {
-            near.end(full, ticket, e, buf?.length ?? 0);
-            return e;
-          });
+          return entry.then(
+            (e) => {
+              near.end(full, ticket, e, buf?.length ?? 0);
+              return e;
+            },
+            (err: unknown) => {
+              near.end(full, ticket, undefined, 0);
+              throw err;
+            },
+          );
         }
         near.end(full, ticket, entry, buf?.length ?? 0);
         return entry;
@@ -318,7 +327,9 @@ export class Region<V = unknown> {
         return value instanceof Promise ? value : Promise.resolve(this.handOut(near, value) as T);
       }
     }
-    return this.read(near, k, full).then(
+    // Strict: a tag check that timed out must not look like a miss, which would take the lock and
+    // wait out a second deadline; the error branch computes directly instead.
+    return this.read(near, k, full, true).then(
       (entry) => this.afterRead(k, full, factory, write, rt, started, entry, 'store'),
       (err: unknown) => {
         this.missAfterError(err, 'get', k, started, undefined);
@@ -719,8 +730,12 @@ export class Region<V = unknown> {
     return this.entries<V>();
   }
 
-  /** Decodes an entry and checks its tags: the entry when live, undefined when absent, invalidated or undecodable. */
-  private live(k: string, buf: Buffer): DecodedEntry | undefined | Promise<DecodedEntry | undefined> {
+  /**
+   * Decodes an entry and checks its tags: the entry when live, undefined when absent, invalidated
+   * or undecodable. When the tags cannot be checked: undefined with an error event, or with
+   * `strict` a rejection.
+   */
+  private live(k: string, buf: Buffer, strict = false): DecodedEntry | undefined | Promise<DecodedEntry | undefined> {
     const entry = this.decode(k, buf);
     if (entry?.tags === undefined) return entry;
     const quick = this.ctx.tags.isLive(entry.tags);
@@ -728,6 +743,7 @@ export class Region<V = unknown> {
     return this.ctx.tags.check(entry.tags).then(
       (ok) => (ok ? entry : undefined),
       (err: unknown) => {
+        if (strict) throw err;
         // Tags cannot be checked: do not serve a possibly invalidated value.
         this.emitError(err, 'tags', k);
         return undefined;

@@ -265,6 +265,35 @@ describe('read-through when Redis stalls part-way through a call', () => {
     expect(pendingOf(b)).toEqual({ cold: 0, refreshing: 0, waits: 0 });
   });
 
+  it('the tag check of the first read times out: computed here at once, no lock attempt, no write', async () => {
+    const a = await open();
+    const { t: b, proxy } = await openProxied(a.prefix);
+    const evB = record(b);
+    await a.region<string>('first').set('k', 'from-a', { tags: ['t2'] });
+    const rb = b.region<string>('first');
+    // B has never seen tag t2: reading A's value makes it fetch t2's token, and that stalls.
+    const store = (b as unknown as { store: Store }).store;
+    const hashGet = store.hashGet.bind(store);
+    store.hashGet = (...args: Parameters<Store['hashGet']>) => {
+      proxy.holdReplies(0);
+      return hashGet(...args);
+    };
+    let calls = 0;
+    const value = await rb.getOrSet('k', async () => {
+      calls++;
+      return 'from-b';
+    });
+    store.hashGet = hashGet;
+    expect(value).toBe('from-b');
+    expect(calls).toBe(1);
+    // One deadline only: the tag check's. A miss would have gone on to the lock and timed out again.
+    expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
+    proxy.releaseReplies(0);
+    expect(await rb.get('k')).toBe('from-a');
+    expect(evB.sets).toEqual([]);
+    expect(pendingOf(b)).toEqual({ cold: 0, refreshing: 0, waits: 0 });
+  });
+
   it("a caller whose read timed out joins a run waiting for another process: that wait ends, both get the value computed here", { timeout: 10_000 }, async () => {
     const { t, proxy } = await openProxied(`dl${++n}`);
     const ev = record(t);
