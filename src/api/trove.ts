@@ -139,6 +139,7 @@ export class Trove extends TypedEmitter {
       redis: options.redis,
       memory: options.memory,
       commandTimeoutMs,
+      ...(nearCache !== false && nearCache.pingInterval !== undefined ? { trackingCheckIntervalMs: toMs(nearCache.pingInterval, 'nearCache.pingInterval') } : {}),
       listener: {
         onConnectionError: (err) => this.reportStoreError(err, 'connection'),
       },

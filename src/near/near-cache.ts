@@ -1,4 +1,5 @@
 import type { TagStamp } from '../codec/index.js';
+import type { Duration } from '../duration.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
 
 /** Options of the near cache (the in-process tier in front of Redis). */
@@ -21,6 +22,15 @@ export interface NearCacheOptions {
    * @defaultValue `60_000`
    */
   maxTtlMs?: number;
+  /**
+   * How often the connection that receives invalidations is checked with PING, in ms or a string
+   * like `'500ms'`. It bounds staleness after a silent network partition (no reset, no close: the
+   * packets just stop): a process may answer a value changed elsewhere for at most this period plus
+   * the PING's deadline (`commandTimeout`, at least 500 ms), after which its near cache is emptied
+   * and bypassed until the channel is back. Shorter costs one PING per period per process.
+   * @defaultValue `'1s'`
+   */
+  pingInterval?: Duration;
   /**
    * Hand out a `structuredClone` of local values, so callers that mutate what they read cannot
    * change the cached copy. Off by default: values are shared, treat them as immutable.

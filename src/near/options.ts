@@ -1,3 +1,4 @@
+import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError } from '../errors.js';
 import type { NearCacheOptions } from './near-cache.js';
 
@@ -15,6 +16,8 @@ export function checkNearCacheOptions(opt: unknown, option = 'nearCache'): NearC
   for (const [k, v] of Object.entries(opt)) {
     if (k === 'clone') {
       if (v !== undefined && typeof v !== 'boolean') throw new InvalidOptionError(`${option}.clone`, 'expected a boolean');
+    } else if (k === 'pingInterval') {
+      if (v !== undefined) toMs(v as Duration, `${option}.pingInterval`);
     } else if (POSITIVE_INTEGERS.has(k)) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) throw new InvalidOptionError(`${option}.${k}`, `expected a positive integer, got ${String(v)}`);
     } else throw new InvalidOptionError(`${option}.${k}`, 'unknown option');

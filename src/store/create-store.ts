@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
 import { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
-import { defaultClientOptions, RedisStore } from './redis-store.js';
+import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
 import type { Store, StoreListener } from './store.js';
 
 /** Where the shared cache lives: a URL (`redis://`, `rediss://`), an ioredis instance, or ioredis options. */
@@ -11,6 +11,8 @@ export interface CreateStoreOptions {
   redis: RedisOption | undefined;
   memory: MemoryStoreOptions | undefined;
   commandTimeoutMs: number;
+  /** How often the invalidation connection is checked with PING while tracking is live, in ms. */
+  trackingCheckIntervalMs?: number;
   listener: StoreListener;
 }
 
@@ -45,16 +47,22 @@ export function createStore(opts: CreateStoreOptions): Store {
   if (redis === undefined) return new MemoryStore(opts.memory);
   if (typeof redis === 'string') {
     const client = new Redis(redis, defaultClientOptions(opts.commandTimeoutMs));
-    return new RedisStore(client, { commandTimeoutMs: opts.commandTimeoutMs, owned: true, listener: opts.listener });
+    return new RedisStore(client, storeOptions(opts, true));
   }
   if (isRedisClient(redis)) {
-    return new RedisStore(redis, { commandTimeoutMs: opts.commandTimeoutMs, owned: false, listener: opts.listener });
+    return new RedisStore(redis, storeOptions(opts, false));
   }
   if (typeof redis === 'object' && redis !== null) {
     const client = new Redis({ ...defaultClientOptions(opts.commandTimeoutMs), ...redis });
-    return new RedisStore(client, { commandTimeoutMs: opts.commandTimeoutMs, owned: true, listener: opts.listener });
+    return new RedisStore(client, storeOptions(opts, true));
   }
   throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
+}
+
+function storeOptions(opts: CreateStoreOptions, owned: boolean): RedisStoreOptions {
+  const out: RedisStoreOptions = { commandTimeoutMs: opts.commandTimeoutMs, owned, listener: opts.listener };
+  if (opts.trackingCheckIntervalMs !== undefined) out.trackingCheckIntervalMs = opts.trackingCheckIntervalMs;
+  return out;
 }
 
 function isRedisClient(value: unknown): value is Redis {

@@ -232,3 +232,24 @@ describe('the generation and tag tables evicted', () => {
     expect(await a.region('r').get('tagged')).toBeUndefined();
   });
 });
+
+describe('a silent network partition', () => {
+  it('nearCache.pingInterval sets how often the invalidation channel is checked, and a blackholed channel empties the near cache', async () => {
+    const prefix = `ping${++n}`;
+    const proxy = await TcpProxy.start(redis.server.port);
+    cleanups.push(() => proxy.close());
+    const t = await open({ redis: proxy.url, prefix, commandTimeout: 300, nearCache: { pingInterval: '50ms' } });
+    await redis.server.resetStats();
+    // 20 checks at 50 ms: a second; at the default period it would take 20 s.
+    await until(async () => ((await redis.server.commandCalls()).ping ?? 0) >= 20, 5_000);
+    await t.region('r').set('k', 'v');
+    expect(t.stats().near?.entries).toBe(1);
+    proxy.blackhole = true;
+    await until(() => t.stats().near?.live === false, 5_000);
+    expect(t.stats().near?.entries).toBe(0);
+  });
+
+  it('rejects a bad pingInterval before connecting', () => {
+    expect(() => createTrove({ redis: redis.server.url, nearCache: { pingInterval: 'often' } })).toThrow(expect.objectContaining({ option: 'nearCache.pingInterval' }));
+  });
+});
