@@ -26,6 +26,7 @@ import { regions } from './workloads/regions.js';
 import { setMany } from './workloads/set-many.js';
 import { stampede } from './workloads/stampede.js';
 import { tracking } from './workloads/tracking.js';
+import { trackingChurn } from './workloads/tracking-churn.js';
 
 const WORKLOADS: Record<WorkloadName, Workload> = {
   'l2-hit': l2Hit,
@@ -38,6 +39,7 @@ const WORKLOADS: Record<WorkloadName, Workload> = {
   regions,
   'near-seed': nearSeed,
   tracking,
+  'tracking-churn': trackingChurn,
   'set-many': setMany,
 };
 

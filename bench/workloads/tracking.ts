@@ -55,7 +55,7 @@ export const tracking: Workload = {
       }
     }
     const optin = rows.find((r) => r.lib === 'OPTIN');
-    if (optin?.status === 'ok') remark(optin, 'Trove uses this mode: Redis tracks exactly the keys a process keeps, and tells it only about those.');
+    if (optin?.status === 'ok') remark(optin, 'Trove uses this mode (without NOLOOP, so that keys evicted by its own commands are announced too): Redis tracks exactly the keys a process keeps, and tells it only about those.');
     return {
       name: 'tracking',
       title: 'CLIENT TRACKING modes for the near cache',
