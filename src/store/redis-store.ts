@@ -229,10 +229,11 @@ export class RedisStore implements Store {
 
   private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
     return this.run('get', () => {
-      if (!track || !this.trackingListener) return this.client.mgetBuffer(...keys);
+      // Keys go as one array argument: spreading 100k+ of them overflows the call stack.
+      if (!track || !this.trackingListener) return this.client.mgetBuffer(keys);
       return this.cachingThen(
-        () => this.client.mgetBuffer(...keys),
-        (p) => p.mgetBuffer(...keys),
+        () => this.client.mgetBuffer(keys),
+        (p) => p.mgetBuffer(keys),
       ) as Promise<(Buffer | null)[]>;
     });
   }
@@ -273,9 +274,9 @@ export class RedisStore implements Store {
   private async trackedWrite(keys: readonly string[], write: (tx: ChainableCommander) => void): Promise<unknown[]> {
     const tx = this.client.multi();
     tx.call('CLIENT', 'CACHING', 'yes');
-    tx.exists(...keys);
+    tx.exists([...keys]);
     write(tx);
-    tx.exists(...keys);
+    tx.exists([...keys]);
     const results = await tx.exec();
     if (results === null) throw new StoreError('Transaction aborted');
     // CLIENT CACHING fails only while tracking is being switched on; nothing is kept locally then.
@@ -300,7 +301,7 @@ export class RedisStore implements Store {
 
   delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0);
-    return this.run('delete', () => this.client.unlink(...keys));
+    return this.run('delete', () => this.client.unlink([...keys]));
   }
 
   expire(key: string, ttlMs: number, track = false): Promise<boolean> {

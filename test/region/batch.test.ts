@@ -57,6 +57,21 @@ for (const name of storeKinds) {
     );
 
     it(
+      'getMany of 150k keys answers every value in one call (no argument list spread on the call stack)',
+      async () => {
+        const { trove, errors } = openWatched();
+        const r = trove.region<number>('wide');
+        const keys = Array.from({ length: 150_000 }, (_, i) => `w${i}`);
+        for (let i = 0; i < keys.length; i += 50_000) await r.setMany(keys.slice(i, i + 50_000).map((k, j) => [k, i + j]));
+        const values = await r.getMany(keys);
+        expect(values.length).toBe(keys.length);
+        expect(values.every((v, i) => v === i)).toBe(true);
+        expect(errors).toEqual([]);
+      },
+      BIG_TIMEOUT,
+    );
+
+    it(
       `setMany of ${N} entries over fewer keys keeps each key's last value`,
       async () => {
         const { trove, errors } = openWatched();
