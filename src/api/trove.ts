@@ -98,6 +98,8 @@ export class Trove extends TypedEmitter {
   private readonly ctx: RegionContext;
   private readonly defaults: RegionOptions;
   private readonly configured = new Map<string, RegionOptions>();
+  /** Handles of top-level region names, so asking for a region again (e.g. per request) costs a map lookup. */
+  private readonly handles = new Map<string, Region<unknown>>();
   private readonly resolved = new Map<string, ResolvedRegionOptions>();
   private readonly configVersion = { value: 0 };
   private closed = false;
@@ -260,18 +262,37 @@ export class Trove extends TypedEmitter {
 
   /**
    * A region: a named namespace with its own defaults. Dotted names nest (`'users.profiles'`);
-   * options given here are remembered for the region and inherited by the regions below it.
+   * options given here configure the region (once: other options for a configured region throw
+   * `InvalidOptionError`) and are inherited by the regions below it. Asking again returns the same handle.
    */
   region<V = unknown>(name: string, opts?: RegionOptions): Region<V> {
+    const known = this.handles.get(name);
+    if (known !== undefined && opts === undefined) return known as Region<V>;
     regionSegments(name);
     this.configure(name, opts, name);
-    return new Region<V>(this.ctx, name);
+    if (known !== undefined) return known as Region<V>;
+    const handle = new Region<V>(this.ctx, name);
+    this.handles.set(name, handle as Region<unknown>);
+    return handle;
   }
 
+  /**
+   * Records a region's options. A region is configured once: asking again with the same options
+   * is a no-op, with other options an error, since the region (its keys, codec, expiry) is shared
+   * by every holder and silently reconfiguring it under another module would change their entries.
+   */
   private configure(path: string, opts: RegionOptions | undefined, where: string): void {
     if (opts === undefined) return;
     checkRegionOptions(opts, where);
-    this.configured.set(path, { ...this.configured.get(path), ...opts });
+    const existing = this.configured.get(path);
+    if (existing !== undefined) {
+      if (sameOptions(existing, opts)) return;
+      throw new InvalidOptionError(
+        where,
+        `region '${path}' is already configured with other options; configure a region once (in createTrove's regions or its first trove.region call) and share the handle`,
+      );
+    }
+    this.configured.set(path, { ...opts });
     this.resolved.clear();
     this.configVersion.value++;
     // Resolve now so an inconsistent combination (freshFor > ttl) throws where it was written.
@@ -345,6 +366,19 @@ export class Trove extends TypedEmitter {
     }
     return this.closing;
   }
+}
+
+/** Whether two option objects say the same: same names, values equal (plain objects and arrays compared by content, anything else by identity). */
+function sameOptions(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const plain = (o: object) => Array.isArray(o) || Object.getPrototypeOf(o) === Object.prototype || Object.getPrototypeOf(o) === null;
+  if (!plain(a) || !plain(b)) return false;
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => sameOptions((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /** Creates a trove. See `TroveOptions`. */

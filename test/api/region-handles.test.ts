@@ -1,0 +1,45 @@
+/**
+ * A region is configured once and shared: asking for it again returns the same handle, with the
+ * same options it is a no-op, and with other options it is an error instead of a silent
+ * reconfiguration under every other holder.
+ */
+import { describe, expect, it } from 'vitest';
+import { createTrove, InvalidOptionError } from '../../src/index.js';
+
+describe('region handles', () => {
+  it('asking again without options, or with the same options, returns the same handle', async () => {
+    const t = createTrove();
+    const a = t.region('users', { ttl: '1h', codec: 'json' });
+    expect(t.region('users')).toBe(a);
+    expect(t.region('users', { ttl: '1h', codec: 'json' })).toBe(a);
+    expect(t.region('users', { codec: 'json', ttl: '1h' })).toBe(a);
+    expect(a.options.ttlMs).toBe(3_600_000);
+    await t.close();
+  });
+
+  it('other options for a configured region are an InvalidOptionError, and the first options stay', async () => {
+    const t = createTrove();
+    const a = t.region('users', { ttl: '1h' });
+    expect(() => t.region('users', { ttl: '5s' })).toThrow(InvalidOptionError);
+    expect(() => t.region('users', { ttl: '5s' })).toThrow(/already configured/);
+    expect(a.options.ttlMs).toBe(3_600_000);
+    await t.close();
+  });
+
+  it('regions given to createTrove count as the configuration', async () => {
+    const t = createTrove({ regions: { users: { ttl: '1h' } } });
+    expect(t.region('users', { ttl: '1h' }).options.ttlMs).toBe(3_600_000);
+    expect(() => t.region('users', { ttl: '2h' })).toThrow(expect.objectContaining({ option: 'users' }));
+    await t.close();
+  });
+
+  it('nested regions follow the same rule', async () => {
+    const t = createTrove();
+    const users = t.region('users');
+    users.region('profiles', { ttl: '1m' });
+    expect(() => users.region('profiles', { ttl: '2m' })).toThrow(InvalidOptionError);
+    expect(() => t.region('users.profiles', { ttl: '2m' })).toThrow(InvalidOptionError);
+    expect(t.region('users.profiles', { ttl: '1m' }).options.ttlMs).toBe(60_000);
+    await t.close();
+  });
+});
