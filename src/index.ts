@@ -34,7 +34,8 @@ export {
 } from './region/index.js';
 export type { ReadThroughOptions, OnCold } from './load/index.js';
 export type { NearCacheOptions, NearStats } from './near/index.js';
-export type { Codec, CodecOption } from './codec/index.js';
+export type { Codec, CodecOption, JsonCodecOptions } from './codec/index.js';
+export { createJsonCodec } from './codec/index.js';
 export type { RedisOption, MemoryStoreOptions } from './store/index.js';
 export type { Duration } from './duration.js';
 export {

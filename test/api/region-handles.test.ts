@@ -43,3 +43,15 @@ describe('region handles', () => {
     await t.close();
   });
 });
+
+describe('exports the docs name', () => {
+  it('createJsonCodec: a JSON codec without the extended types rejects what plain JSON cannot store', async () => {
+    const { createJsonCodec, SerializationError } = await import('../../src/index.js');
+    const t = createTrove();
+    const plain = t.region('plain', { codec: createJsonCodec({ extended: false }) });
+    await plain.set('ok', { a: 1 });
+    expect(await plain.get('ok')).toEqual({ a: 1 });
+    await expect(plain.set('date', new Date(0))).rejects.toBeInstanceOf(SerializationError);
+    await t.close();
+  });
+});
