@@ -1,6 +1,8 @@
 import type { TroveEventMap, TroveEventName } from '../region/index.js';
 
 type Listener<E extends TroveEventName> = (event: TroveEventMap[E]) => void;
+/** What `once` registers: a wrapper that remembers the listener it wraps, so `off` can find it. */
+type OnceListener<E extends TroveEventName> = Listener<E> & { readonly original: Listener<E> };
 
 /**
  * A small typed emitter. Unlike node:events it never throws when an `error` event has no
@@ -21,16 +23,27 @@ export class TypedEmitter {
   }
 
   once<E extends TroveEventName>(name: E, listener: Listener<E>): this {
-    const wrapped: Listener<E> = (event) => {
-      this.off(name, wrapped);
-      listener(event);
-    };
+    const wrapped: OnceListener<E> = Object.assign(
+      (event: TroveEventMap[E]) => {
+        this.off(name, wrapped);
+        listener(event);
+      },
+      { original: listener },
+    );
     return this.on(name, wrapped);
   }
 
+  /** Removes a listener added with `on`, or with `once` (by the function given to `once`). */
   off<E extends TroveEventName>(name: E, listener: Listener<E>): this {
     const set = this.listeners[name] as Set<Listener<E>> | undefined;
-    set?.delete(listener);
+    if (set === undefined || set.delete(listener)) return this;
+    // A once-listener is registered as its wrapper: find it by the function it wraps.
+    for (const l of set) {
+      if ((l as OnceListener<E>).original === listener) {
+        set.delete(l);
+        break;
+      }
+    }
     return this;
   }
 

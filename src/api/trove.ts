@@ -295,8 +295,15 @@ export class Trove extends TypedEmitter {
     this.configured.set(path, { ...opts });
     this.resolved.clear();
     this.configVersion.value++;
-    // Resolve now so an inconsistent combination (freshFor > ttl) throws where it was written.
-    this.optionsFor(path, where);
+    // Resolve now so an inconsistent combination (freshFor > ttl) throws where it was written,
+    // and is not kept: the region stays unconfigured.
+    try {
+      this.optionsFor(path, where);
+    } catch (err) {
+      this.configured.delete(path);
+      this.resolved.clear();
+      throw err;
+    }
   }
 
   private optionsFor(path: string, where = path): ResolvedRegionOptions {

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
-import { ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
+import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
 import type { LockAttempt, Store } from '../store/index.js';
 import { Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
@@ -296,7 +296,7 @@ export class Loader {
         wait.cancel();
         return this.computeHere(job, run);
       }
-      if (woke === 'closed') throw new TroveError('CLOSED', 'This trove has been closed');
+      if (woke === 'closed') throw new ClosedError();
       const after = await run.until(this.read(job, run));
       if (after === TROUBLE || after === FAILED) return this.computeHere(job, run);
       if (after && isFresh(after)) return after.value as T;

@@ -3,17 +3,10 @@ import { type DecodedEntry, decodeEntry, encodeEntry, type TagStamp } from '../c
 import { DecodeError, InvalidOptionError, StoreError, TroveError, ValueTooLargeError } from '../errors.js';
 import type { KeyLayout } from '../keys/index.js';
 import { checkWellFormed, regionSegments } from '../keys/index.js';
-import {
-  applyReadThrough,
-  type Encoded,
-  type EntryAccess,
-  type Loader,
-  READ_THROUGH_KEYS,
-  type ReadThroughOptions,
-  type ResolvedReadThrough,
-} from '../load/index.js';
+import type { Encoded, EntryAccess, Loader, ReadThroughOptions, ResolvedReadThrough } from '../load/index.js';
 import type { NearCache, NearEntry } from '../near/index.js';
 import { escapeGlob, type Store, type WriteOp } from '../store/index.js';
+import { checkCallOptions } from './call-options.js';
 import type { EventSink } from './events.js';
 import type { Generations } from './generations.js';
 import { type RegionOptions, type ResolvedRegionOptions, resolveWrite, type WriteOptions } from './options.js';
@@ -362,11 +355,9 @@ export class Region<V = unknown> {
     return this.ctx.loader.stale(this.job(k, full, factory, write, rt), entry);
   }
 
+  /** The read-through options of a call, after validating all its options (see call-options.ts). */
   private readThroughFor(opts: GetOrSetOptions | undefined): ResolvedReadThrough {
-    const base = this.options.readThrough;
-    if (opts === undefined) return base;
-    for (const name of READ_THROUGH_KEYS) if (opts[name] !== undefined) return applyReadThrough(base, opts, '');
-    return base;
+    return opts === undefined ? this.options.readThrough : checkCallOptions(opts, this.options);
   }
 
   private job<T>(k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough) {
@@ -459,6 +450,7 @@ export class Region<V = unknown> {
   async set<T = V>(key: Key, value: T, opts?: SetOptions): Promise<void> {
     const k = checkKey(key);
     this.ctx.assertOpen();
+    if (opts !== undefined) checkCallOptions(opts, this.options);
     const started = this.ctx.events.wants('set') ? performance.now() : 0;
     let full: string | undefined;
     let ticket = -1;
@@ -582,6 +574,7 @@ export class Region<V = unknown> {
     const pending: ({ type: 'set'; key: string; value: unknown; opts: SetOptions | undefined } | { type: 'delete'; key: string })[] = [];
     await fn({
       set: (key, value, opts) => {
+        if (opts !== undefined) checkCallOptions(opts, this.options);
         pending.push({ type: 'set', key: checkKey(key), value, opts });
       },
       delete: (key) => {

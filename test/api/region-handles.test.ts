@@ -55,3 +55,14 @@ describe('exports the docs name', () => {
     await t.close();
   });
 });
+
+describe('rejected region options', () => {
+  it('an inconsistent combination throws where it is written and is not kept', async () => {
+    const t = createTrove();
+    expect(() => t.region('r', { ttl: '1m', freshFor: '2m' })).toThrow(InvalidOptionError);
+    const r = t.region('r', { ttl: '1m', freshFor: '30s' });
+    await r.set('k', 1);
+    expect(await r.get('k')).toBe(1);
+    await t.close();
+  });
+});
