@@ -1,5 +1,5 @@
-import type { RedisServer } from '../test/helpers/redis-server.js';
-import type { LibName } from './peers/types.js';
+import type { RedisServer } from '../tools/redis-server.js';
+import type { LibName, Variant } from './peers/types.js';
 import type { WorkloadResult } from './report.js';
 
 export const WORKLOAD_NAMES = ['l2-hit', 'l1-hit', 'miss', 'stampede', 'memory', 'invalidation', 'keys', 'regions', 'near-seed', 'tracking', 'tracking-churn', 'set-many'] as const;
@@ -22,6 +22,12 @@ export interface BenchContext {
   turn<T>(step: () => Promise<T>): Promise<T>;
   /** Whether the l1-hit workload also measures the bare lru-cache floor (once per run). */
   floor: boolean;
+  /**
+   * Which configurations of `libs` to run: undefined, each library's usual one plus the workload's
+   * variants (one process for all); in a child process of turns.ts, `'default'` (the usual one
+   * only) or the name of the one variant it runs.
+   */
+  variant?: string;
 }
 
 export interface Workload {
@@ -31,5 +37,7 @@ export interface Workload {
    * for one shared process.
    */
   isolated?: boolean;
+  /** Further configurations of some libraries, measured as rows of their own (see `Variant`). */
+  variants?: readonly Variant[];
   run(ctx: BenchContext): Promise<WorkloadResult>;
 }

@@ -1,5 +1,5 @@
 /** Deterministic test data: user-like records and random key sequences. */
-import { prng } from '../test/helpers/prng.js';
+import { prng } from '../tools/prng.js';
 
 /** The seeded PRNG, so every library reads the same key sequence. */
 export { prng };

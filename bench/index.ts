@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RedisServer } from '../test/helpers/redis-server.js';
+import { RedisServer } from '../tools/redis-server.js';
 import { type BenchContext, WORKLOAD_NAMES, type Workload, type WorkloadName } from './context.js';
 import { currentLoad, formatFacts, machineFacts } from './machine.js';
 import { LIB_NAMES, type LibName } from './peers/types.js';
@@ -135,6 +135,7 @@ async function main(): Promise<void> {
         child: { type: 'boolean', default: false },
         port: { type: 'string' },
         floor: { type: 'boolean', default: false },
+        variant: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
   const quick = v.quick ?? false;
   const outFile = v.out ?? fileURLToPath(new URL('./results/latest.json', import.meta.url));
   if (v.child) {
-    await runChild(only[0]!, libs, rounds, quick, Number(v.port), v.floor ?? false);
+    await runChild(only[0]!, libs, rounds, quick, Number(v.port), v.floor ?? false, v.variant ?? 'default');
     return;
   }
   const inProcess = v['in-process'] ?? false;
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
       ctx.progress(`${name}…`);
       const t0 = performance.now();
       const workload = WORKLOADS[name];
-      const result = workload.isolated && !inProcess && libs.length > 0 ? await runIsolated(name, ctx) : await workload.run(ctx);
+      const result = workload.isolated && !inProcess && libs.length > 0 ? await runIsolated(name, ctx, workload.variants) : await workload.run(ctx);
       result.elapsedMs = Math.round(performance.now() - t0);
       results.push(result);
       process.stdout.write(`${renderWorkload(result)}\n`);
@@ -208,10 +209,10 @@ async function main(): Promise<void> {
 }
 
 /** A child process of `runIsolated`: one workload, one library, on the parent's redis-server. */
-async function runChild(name: WorkloadName, libs: LibName[], rounds: number, quick: boolean, port: number, floor: boolean): Promise<void> {
+async function runChild(name: WorkloadName, libs: LibName[], rounds: number, quick: boolean, port: number, floor: boolean, variant: string): Promise<void> {
   const server = RedisServer.attach(port);
   const turns = childTurns();
-  const ctx: BenchContext = { server, url: server.url, host: '127.0.0.1', port, rounds, quick, libs, progress: turns.progress, turn: turns.turn, floor };
+  const ctx: BenchContext = { server, url: server.url, host: '127.0.0.1', port, rounds, quick, libs, progress: turns.progress, turn: turns.turn, floor, variant };
   turns.report(await WORKLOADS[name].run(ctx));
   process.stdin.destroy();
 }

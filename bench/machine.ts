@@ -1,5 +1,5 @@
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import type { RedisServer } from '../test/helpers/redis-server.js';
+import type { RedisServer } from '../tools/redis-server.js';
 
 /** Facts about the machine the figures were measured on. */
 export interface MachineFacts {

@@ -26,6 +26,8 @@ export interface Row {
   /** Remarks printed after the table (e.g. a factory that ran during a hit-only phase). */
   remarks?: string[];
   config?: string;
+  /** The Trove row (by label) the "Trove / peer" ratio divides for this row; default `trove`. A Trove row names itself. */
+  versus?: string;
 }
 
 export interface WorkloadResult {
@@ -87,7 +89,7 @@ function fmtRatio(r: number): string {
 
 /** A Markdown table: library (or case), then for each metric median + spread (+ Trove / peer, + in-row ratio). */
 export function renderTable(w: Section, firstColumn = w.firstColumn ?? 'library'): string {
-  const troveRow = w.rows.find((r) => r.lib === 'trove' && r.status === 'ok');
+  const troveRow = (row: Row) => w.rows.find((r) => r.lib === (row.versus ?? 'trove') && r.status === 'ok');
   const head = [firstColumn];
   for (const m of w.metrics) {
     head.push(`${m.label} (${m.unit}, median)`, 'spread (min–max)');
@@ -106,7 +108,7 @@ export function renderTable(w: Section, firstColumn = w.firstColumn ?? 'library'
       for (const m of w.metrics) {
         const s = row.figures[m.key];
         cells.push(s ? fmtNumber(s.median, m.unit) : '—', s ? spread(s, m.unit) : '—');
-        if (m.ratio) cells.push(row.lib === 'trove' ? '1.00× (self)' : fmtRatio(ratio(troveRow?.figures[m.key], s)));
+        if (m.ratio) cells.push(row.lib === (row.versus ?? 'trove') ? '1.00× (self)' : fmtRatio(ratio(troveRow(row)?.figures[m.key], s)));
         if (m.rowRatio) cells.push(fmtRatio(ratio(row.figures[m.rowRatio.of], row.figures[m.rowRatio.over])));
       }
     }

@@ -16,9 +16,9 @@
  */
 import type { BenchContext, WorkloadName } from './context.js';
 import { ChildScript, stdinLines } from './child-io.js';
-import type { LibName } from './peers/types.js';
+import type { Variant } from './peers/types.js';
 import type { Row, WorkloadResult } from './report.js';
-import { rotate } from './workloads/common.js';
+import { activeVariants, rotate } from './workloads/common.js';
 
 /** The longest one child may stay silent (its slowest warm-up or slice). */
 const SILENCE_MS = 10 * 60_000;
@@ -56,7 +56,8 @@ class Contender {
   private turnDone: (() => void) | undefined;
 
   constructor(
-    readonly lib: LibName,
+    /** Its row's label: the library, or a variant's label. */
+    readonly lib: string,
     private readonly script: ChildScript,
     private readonly progress: (m: string) => void,
     private readonly changed: () => void,
@@ -112,16 +113,23 @@ class Contender {
   }
 }
 
-/** Runs workload `name` with every library of `ctx.libs` in its own process; merges their rows. */
-export async function runIsolated(name: WorkloadName, ctx: BenchContext): Promise<WorkloadResult> {
+/**
+ * Runs workload `name` with every library of `ctx.libs` in its own process, and every variant of
+ * `variants` in its own process too; merges their rows.
+ */
+export async function runIsolated(name: WorkloadName, ctx: BenchContext, variants: readonly Variant[] = []): Promise<WorkloadResult> {
   let wake: () => void = () => {};
   const changed = () => wake();
-  const contenders = ctx.libs.map((lib, i) => {
-    const args = ['--child', '--only', name, '--lib', lib, '--rounds', String(ctx.rounds), '--port', String(ctx.port)];
+  const configs = [
+    ...ctx.libs.map((lib) => ({ lib, label: lib, variant: 'default' })),
+    ...activeVariants(ctx, variants).map((v) => ({ lib: v.lib, label: v.row, variant: v.name })),
+  ];
+  const contenders = configs.map(({ lib, label, variant }, i) => {
+    const args = ['--child', '--only', name, '--lib', lib, '--variant', variant, '--rounds', String(ctx.rounds), '--port', String(ctx.port)];
     if (ctx.quick) args.push('--quick');
     if (i === 0) args.push('--floor');
     const script = new ChildScript('./index.ts', args);
-    return new Contender(lib, script, ctx.progress, changed);
+    return new Contender(label, script, ctx.progress, changed);
   });
   try {
     for (let k = 0; ; k++) {

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createTrove, type Trove } from '../src/index.js';
-import { RedisServer, sleep } from '../test/helpers/redis-server.js';
+import { RedisServer, sleep } from '../tools/redis-server.js';
 
 const ms = (t0: number) => `${(performance.now() - t0).toFixed(1)} ms`;
 const say = (text: string) => console.log(text);

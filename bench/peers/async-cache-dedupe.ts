@@ -9,7 +9,7 @@ import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX } from './typ
  */
 export const asyncCacheDedupe: Peer = {
   name: 'async-cache-dedupe',
-  describe: (tier) =>
+  describe: ({ tier }) =>
     tier === 'l2'
       ? "createCache({ ttl, storage: { type: 'redis', options: { client: new Redis() } } }) · define('user', load)"
       : "createCache({ ttl, storage: { type: 'memory', options: { size } } }) (memory only, no Redis behind it)",

@@ -10,7 +10,7 @@ import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX } from './typ
  */
 export const cacheManager: Peer = {
   name: 'cache-manager',
-  describe: (tier) =>
+  describe: ({ tier }) =>
     tier === 'l2'
       ? 'createCache({ stores: [createKeyv(url, { namespace })] }) · wrap (@keyv/redis = node-redis)'
       : 'createCache({ stores: [Keyv(CacheableMemory({ lruSize })), createKeyv(url)] }) · wrap',

@@ -9,7 +9,7 @@ import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX } from './typ
  */
 export const cacheable: Peer = {
   name: 'cacheable',
-  describe: (tier) =>
+  describe: ({ tier }) =>
     tier === 'l2'
       ? 'new Cacheable({ primary: createKeyv(url, { namespace }) }) (Redis as the only tier) · getOrSet'
       : 'new Cacheable({ secondary: createKeyv(url, { namespace }) }) (default in-memory primary) · getOrSet',

@@ -7,7 +7,7 @@ import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX, Unsupported 
  */
 export const ioredis: Peer = {
   name: 'ioredis',
-  describe: (tier) =>
+  describe: ({ tier }) =>
     tier === 'l2' ? 'new Redis(url, { enableAutoPipelining: true }) · GET + JSON.parse, miss: SET PX JSON.stringify' : 'no in-memory tier',
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
     if (opts.tier === 'l1') throw new Unsupported('n/a (no in-memory tier)');

@@ -1,28 +1,10 @@
-import { createTrove, InvalidOptionError, type Trove, type TroveOptions } from '../../src/index.js';
+import { createTrove, type NearCacheOptions, type NearStats, type Trove, type TroveOptions } from '../../src/index.js';
 import { sleep } from '../driver.js';
-import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX, Unsupported } from './types.js';
+import { type AdapterOptions, type CacheAdapter, type ConfigOptions, type Peer, prefixOf, showOptions, Unsupported } from './types.js';
 
-export const NEAR_NOT_IMPLEMENTED = 'not implemented yet (near cache: later issue)';
-
-/** The near-cache counters, when this version of Trove has a near cache. */
-export function nearStats(t: Trove): { live?: boolean; hits?: number } | undefined {
-  const stats = (t as unknown as { stats?: () => { near?: { live?: boolean; hits?: number } } }).stats;
-  return typeof stats === 'function' ? stats.call(t).near : undefined;
-}
-
-/**
- * Creates a trove with its near cache configured as asked: `false` (off) or `{ maxEntries }`.
- * Returns undefined when this version of Trove has no `nearCache` option.
- */
-export function createTroveWithNear(base: TroveOptions, near: false | { maxEntries: number }): Trove | undefined {
-  const options = { ...base } as TroveOptions & Record<string, unknown>;
-  options.nearCache = near;
-  try {
-    return createTrove(options);
-  } catch (err) {
-    if (err instanceof InvalidOptionError && /nearCache/.test(err.message)) return undefined;
-    throw err;
-  }
+/** The near-cache counters. */
+export function nearStats(t: Trove): NearStats | undefined {
+  return t.stats().near;
 }
 
 /** Waits until the near cache's invalidation channel is live (its entries are only kept then). */
@@ -34,24 +16,27 @@ export async function waitNearLive(t: Trove, timeoutMs = 3000): Promise<void> {
   }
 }
 
+/** The `nearCache` option for a tier: off for `l2`; `{ maxEntries }` (+ `clone: true` for the `clone` variant) for `l1`. */
+function nearOption(opts: ConfigOptions): NearCacheOptions | false {
+  if (opts.tier === 'l2') return false;
+  if (opts.variant === undefined) return { maxEntries: opts.l1Entries };
+  if (opts.variant === 'clone') return { maxEntries: opts.l1Entries, clone: true };
+  throw new Error(`trove: unknown variant '${opts.variant}'`);
+}
+
 /**
  * Trove through its public API: one region, json codec, `getOrSet`. Redis only (`nearCache:
- * false`) for tier `l2`; with its near cache for tier `l1` when this version has one.
+ * false`) for tier `l2`; with its near cache for tier `l1` (variant `clone`: `clone: true`, a
+ * `structuredClone` of the value on every near hit).
  */
 export const trove: Peer = {
   name: 'trove',
-  describe: (tier) =>
-    tier === 'l2'
-      ? "createTrove({ redis: url, prefix, nearCache: false }).region('users', { ttl }) · getOrSet · json codec"
-      : "createTrove({ redis: url, prefix, nearCache: { maxEntries } }).region('users', { ttl }) · getOrSet",
+  describe: (opts) => {
+    const near = nearOption(opts);
+    return `createTrove({ redis: url, prefix, commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)} }).region('users', { ttl }) · getOrSet · json codec`;
+  },
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
-    const base: TroveOptions = { redis: opts.url, prefix: PREFIX.trove, commandTimeout: 2000 };
-    let t = createTroveWithNear(base, opts.tier === 'l1' ? { maxEntries: opts.l1Entries } : false);
-    if (!t) {
-      // A version without a near cache: Redis only, which is what tier l2 asks for anyway.
-      if (opts.tier === 'l1') throw new Unsupported(NEAR_NOT_IMPLEMENTED);
-      t = createTrove(base);
-    }
+    const t = createTrove({ redis: opts.url, prefix: prefixOf('trove', opts.variant), commandTimeout: 2000, nearCache: nearOption(opts) } satisfies TroveOptions);
     const region = t.region('users', { ttl: opts.ttlMs });
     const { load } = opts;
     try {
@@ -66,11 +51,10 @@ export const trove: Peer = {
       await t.close();
       throw err;
     }
-    const created = t;
     return {
       fetch: (key) => region.getOrSet(key, () => load(key)),
       set: (key, value) => region.set(key, value),
-      close: () => created.close(),
+      close: () => t.close(),
     };
   },
 };

@@ -1,6 +1,6 @@
 import type { BenchContext } from '../context.js';
 import { collectGarbage, opsPerSec, runConcurrent, runFor } from '../driver.js';
-import { type CacheAdapter, type LibName, PEERS, type Tier, Unsupported } from '../peers/index.js';
+import { type CacheAdapter, type ConfigOptions, type LibName, PEERS, type Tier, Unsupported, type Variant } from '../peers/index.js';
 import { type Row, remark, type WorkloadResult } from '../report.js';
 import { summarize } from '../stats.js';
 
@@ -20,26 +20,38 @@ export function describeError(err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0]!.slice(0, 160) : String(err);
 }
 
-/** Creates one adapter per selected library, each counting its own factory runs. */
+/** The variants among `all` this process runs: those of selected libraries, as `ctx.variant` says. */
+export function activeVariants(ctx: BenchContext, all: readonly Variant[] | undefined): Variant[] {
+  return (all ?? []).filter((v) => ctx.libs.includes(v.lib) && (ctx.variant === undefined || ctx.variant === v.name));
+}
+
+/**
+ * Creates one adapter per selected library (its usual configuration, unless this process runs a
+ * variant only), then one per active variant among `opts.variants`, each counting its own factory runs.
+ */
 export async function openSubjects(
   ctx: BenchContext,
   tier: Tier,
   load: (key: string) => unknown,
-  opts: { bus?: boolean; libs?: readonly LibName[] } = {},
+  opts: { bus?: boolean; libs?: readonly LibName[]; variants?: readonly Variant[] } = {},
 ): Promise<Subject[]> {
   const subjects: Subject[] = [];
-  for (const lib of opts.libs ?? ctx.libs) {
+  const usual = ctx.variant === undefined || ctx.variant === 'default' ? (opts.libs ?? ctx.libs) : [];
+  const configs = [
+    ...usual.map((lib) => ({ lib, label: lib, variant: undefined as string | undefined, versus: undefined as string | undefined })),
+    ...activeVariants(ctx, opts.variants).map((v) => ({ lib: v.lib, label: v.row, variant: v.name, versus: v.versus })),
+  ];
+  for (const { lib, label, variant, versus } of configs) {
     const peer = PEERS[lib];
-    const subject: Subject = { lib, row: { lib, status: 'ok', figures: {}, config: peer.describe(tier) }, loads: 0 };
+    const config: ConfigOptions = { tier, l1Entries: L1_ENTRIES, bus: opts.bus, variant };
+    const subject: Subject = { lib: label, row: { lib: label, status: 'ok', figures: {}, config: peer.describe(config), versus }, loads: 0 };
     try {
       subject.adapter = await peer.create({
+        ...config,
         url: ctx.url,
         host: ctx.host,
         port: ctx.port,
-        tier,
         ttlMs: TTL_MS,
-        l1Entries: L1_ENTRIES,
-        bus: opts.bus,
         load: (key) => {
           subject.loads++;
           return load(key);

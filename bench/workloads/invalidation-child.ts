@@ -12,9 +12,11 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { stdinLines } from '../child-io.js';
 import { wallNow } from '../driver.js';
 import { createBento } from '../peers/bentocache.js';
-import { createTroveWithNear, NEAR_NOT_IMPLEMENTED, nearStats, waitNearLive } from '../peers/trove.js';
+import { createTrove } from '../../src/index.js';
+import { nearStats, waitNearLive } from '../peers/trove.js';
 import { PREFIX } from '../peers/types.js';
-import { L1_ENTRIES, TTL_MS } from './common.js';
+import { TTL_MS } from './common.js';
+import { BENTO, TROVE_NEAR } from './invalidation.js';
 
 const [lib, host, portText] = process.argv.slice(2);
 const port = Number(portText);
@@ -35,7 +37,7 @@ async function untilStdinCloses(): Promise<void> {
 }
 
 async function bentocache(): Promise<void> {
-  const bento = createBento({ host: host!, port, ttlMs: TTL_MS, l1Entries: L1_ENTRIES });
+  const bento = createBento({ ...BENTO, host: host!, port, ttlMs: TTL_MS });
   const read = async () => saw(await bento.get({ key: 'inv' }));
   let messages = 0;
   bento.on('bus:message:received', () => {
@@ -50,11 +52,7 @@ async function bentocache(): Promise<void> {
 }
 
 async function trove(): Promise<void> {
-  const t = createTroveWithNear({ redis: `redis://${host}:${port}`, prefix: PREFIX.trove, commandTimeout: 2000 }, { maxEntries: L1_ENTRIES });
-  if (!t) {
-    process.stdout.write(`unsupported ${NEAR_NOT_IMPLEMENTED}\n`);
-    return;
-  }
+  const t = createTrove({ redis: `redis://${host}:${port}`, prefix: PREFIX.trove, commandTimeout: 2000, nearCache: TROVE_NEAR });
   await waitNearLive(t);
   const region = t.region('inv', { ttl: TTL_MS });
   saw(await region.get('inv'));

@@ -25,7 +25,7 @@ export const stampede: Workload = {
     const samples = new Map<string, { runs: number[]; p50: number[]; p99: number[] }>();
     const libs = ctx.libs;
     for (const lib of libs) {
-      rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe('l2') });
+      rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe({ tier: 'l2', l1Entries: 0 }) });
       samples.set(lib, { runs: [], p50: [], p99: [] });
     }
     if (rows.has('ioredis')) rows.get('ioredis')!.config = 'hand-written cache-aside (GET, then factory + SET on a miss): no stampede protection at all, for reference';

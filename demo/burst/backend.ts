@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { RedisServer } from '../../test/helpers/redis-server.js';
+import { RedisServer } from '../../tools/redis-server.js';
 import { COUNTER_KEY } from './protocol.js';
 
 export interface Backend {
