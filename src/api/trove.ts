@@ -14,6 +14,8 @@ import {
   Sweeper,
   type SweepResult,
   checkTags,
+  type TroveEventMap,
+  type TroveEventName,
 } from '../region/index.js';
 import { Loader, Notifier } from '../load/index.js';
 import { checkNearCacheOptions, NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
@@ -87,7 +89,9 @@ export interface TroveStats {
 const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions', 'syncInterval', 'nearCache']);
 
 /** A cache: regions of entries over one store, with events. Create it with `createTrove`. */
-export class Trove extends TypedEmitter {
+export class Trove {
+  /** Listeners of the trove's events: only `on`, `once` and `off` are public, so nobody outside can emit. */
+  private readonly events = new TypedEmitter();
   /** Where values live: `'redis'` or `'memory'`. */
   readonly storeKind: 'redis' | 'memory';
   /** The first part of every key. */
@@ -113,7 +117,6 @@ export class Trove extends TypedEmitter {
   private readonly near: NearCache | undefined;
 
   constructor(options: TroveOptions = {}) {
-    super();
     // Every option is checked before the store is created: a throw after it would leave its
     // connections open and reconnecting, and the process would never exit.
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'expected an options object');
@@ -163,7 +166,7 @@ export class Trove extends TypedEmitter {
       syncIntervalMs,
       (err) => this.reportStoreError(err, 'sync'),
       (inv) => {
-        if (this.wants('invalidate')) this.emit('invalidate', { ...inv, origin: 'remote' });
+        if (this.events.wants('invalidate')) this.events.emit('invalidate', { ...inv, origin: 'remote' });
       },
     );
     bus = this.bus;
@@ -174,7 +177,7 @@ export class Trove extends TypedEmitter {
     this.ctx = {
       store: this.store,
       layout,
-      events: this,
+      events: this.events,
       generations: this.generations,
       tags: this.tags,
       near: this.near,
@@ -190,6 +193,29 @@ export class Trove extends TypedEmitter {
       bypassed: () => this.bypassContext.active(),
       isClosed: () => this.closed,
     };
+  }
+
+  /** Adds a listener of an event (`hit`, `miss`, `set`, `delete`, `compute`, `stale`, `invalidate`, `error`). */
+  on<E extends TroveEventName>(name: E, listener: (event: TroveEventMap[E]) => void): this {
+    this.events.on(name, listener);
+    return this;
+  }
+
+  /** Adds a listener called for the next event of that name only. */
+  once<E extends TroveEventName>(name: E, listener: (event: TroveEventMap[E]) => void): this {
+    this.events.once(name, listener);
+    return this;
+  }
+
+  /** Removes a listener added with `on` or `once`. */
+  off<E extends TroveEventName>(name: E, listener: (event: TroveEventMap[E]) => void): this {
+    this.events.off(name, listener);
+    return this;
+  }
+
+  /** How many listeners an event has. */
+  listenerCount(name: TroveEventName): number {
+    return this.events.listenerCount(name);
   }
 
   /**
@@ -218,7 +244,7 @@ export class Trove extends TypedEmitter {
       region: (name: string, opts?: RegionOptions) => this.region(name, opts),
       bypassed: () => this.bypassContext.active(),
       reportError: (error: KeyDerivationError, operation: string, region: string) => {
-        if (this.wants('error')) this.emit('error', { error, operation, region });
+        if (this.events.wants('error')) this.events.emit('error', { error, operation, region });
       },
     };
     if (typeof fnOrOptions === 'function') return makeCached(host, fnOrOptions, options ?? {});
@@ -321,9 +347,9 @@ export class Trove extends TypedEmitter {
   }
 
   private reportStoreError(err: unknown, operation: string): void {
-    if (!this.wants('error')) return;
+    if (!this.events.wants('error')) return;
     const error = err instanceof StoreError ? err : new StoreError(`Redis ${operation}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    this.emit('error', { error, operation });
+    this.events.emit('error', { error, operation });
   }
 
   /**
@@ -344,7 +370,7 @@ export class Trove extends TypedEmitter {
     checkTags(tags);
     if (tags.length === 0) return;
     await this.tags.invalidate(tags, this.bus.channel, this.bus.origin);
-    if (this.wants('invalidate')) this.emit('invalidate', { tags: [...new Set(tags)], origin: 'local' });
+    if (this.events.wants('invalidate')) this.events.emit('invalidate', { tags: [...new Set(tags)], origin: 'local' });
   }
 
   /**

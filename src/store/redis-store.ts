@@ -71,7 +71,7 @@ export class RedisStore implements Store {
   /** Client id of the subscriber connection, the target of the main connection's REDIRECT. */
   private subscriberId: number | undefined;
   private trackingLive = false;
-  /** Whether CLIENT TRACKING was turned on for the main connection (turned off again on close when the connection is the user's). */
+  /** Whether CLIENT TRACKING on was sent on the main connection (turned off again on close when the connection is the user's). */
   private trackingStarted = false;
   private pingTimer: NodeJS.Timeout | undefined;
   /**
@@ -154,8 +154,11 @@ export class RedisStore implements Store {
     if (!this.trackingListener || subId === undefined || !this.subscriptionLive || this.client.status !== 'ready') return;
     try {
       await this.client.call('CLIENT', 'TRACKING', 'off');
-      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
+      // Never turn it on after close() (which turns it off on a user's connection); once sent
+      // before, close()'s OFF follows it on the same connection.
+      if (this.closed) return;
       this.trackingStarted = true;
+      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
     } catch (err) {
       this.onError(err instanceof Error ? err : new Error(String(err)));
       return;
