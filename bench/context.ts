@@ -2,7 +2,20 @@ import type { RedisServer } from '../tools/redis-server.js';
 import type { LibName, Variant } from './peers/types.js';
 import type { WorkloadResult } from './report.js';
 
-export const WORKLOAD_NAMES = ['l2-hit', 'l1-hit', 'miss', 'stampede', 'memory', 'invalidation', 'keys', 'regions', 'near-seed', 'tracking', 'tracking-churn', 'set-many'] as const;
+export const WORKLOAD_NAMES = [
+  'l2-hit',
+  'l1-hit',
+  'miss',
+  'stampede',
+  'memory',
+  'invalidation',
+  'keys',
+  'regions',
+  'near-seed',
+  'tracking',
+  'tracking-churn',
+  'set-many',
+] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export interface BenchContext {

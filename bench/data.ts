@@ -51,7 +51,12 @@ export function keyNames(count: number): string[] {
  * (seeded `seeds.rounds + round`) and one for warm-ups (rounds from 1000 on, seeded
  * `seeds.warmup`), each `length` long and read cyclically.
  */
-export function randomKeyOrder(keys: readonly string[], rounds: number, seeds: { rounds: number; warmup: number }, length: number): (i: number, round: number) => string {
+export function randomKeyOrder(
+  keys: readonly string[],
+  rounds: number,
+  seeds: { rounds: number; warmup: number },
+  length: number,
+): (i: number, round: number) => string {
   const orders = Array.from({ length: rounds }, (_, r) => randomIndices(length, keys.length, seeds.rounds + r));
   const warmup = randomIndices(length, keys.length, seeds.warmup);
   return (i, round) => keys[(round >= 1000 ? warmup : orders[round]!)[i % length]!]!;

@@ -176,7 +176,14 @@ async function main(): Promise<void> {
       turn: (step) => step(),
       floor: true,
     };
-    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}` : ''}`;
+    const command = `npm run bench${
+      process.argv.length > 2
+        ? ` -- ${process.argv
+            .slice(2)
+            .filter((a) => a !== '--')
+            .join(' ')}`
+        : ''
+    }`;
     process.stdout.write(`## trove-cache benchmarks\n\n\`${command}\` · rounds: ${rounds}${quick ? ' · quick sizes' : ''}\n\n${formatFacts(facts)}\n\n`);
     for (const name of only) {
       await server.command('FLUSHALL', 'SYNC');
@@ -196,7 +203,10 @@ async function main(): Promise<void> {
     const loadAtEnd = currentLoad();
     process.stdout.write(`\nTotal time: ${elapsed} s · load average (1 min) at the end: ${loadAtEnd}\n`);
     mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
-    writeFileSync(outFile, `${JSON.stringify({ command, rounds, quick, libs, machine: facts, loadAtEnd, headline: head, nearHeadline: near, elapsedSeconds: elapsed, workloads: results }, null, 2)}\n`);
+    writeFileSync(
+      outFile,
+      `${JSON.stringify({ command, rounds, quick, libs, machine: facts, loadAtEnd, headline: head, nearHeadline: near, elapsedSeconds: elapsed, workloads: results }, null, 2)}\n`,
+    );
     ctx.progress(`raw figures written to ${outFile}`);
   } finally {
     await server.stop();
@@ -212,7 +222,19 @@ async function main(): Promise<void> {
 async function runChild(name: WorkloadName, libs: LibName[], rounds: number, quick: boolean, port: number, floor: boolean, variant: string): Promise<void> {
   const server = RedisServer.attach(port);
   const turns = childTurns();
-  const ctx: BenchContext = { server, url: server.url, host: '127.0.0.1', port, rounds, quick, libs, progress: turns.progress, turn: turns.turn, floor, variant };
+  const ctx: BenchContext = {
+    server,
+    url: server.url,
+    host: '127.0.0.1',
+    port,
+    rounds,
+    quick,
+    libs,
+    progress: turns.progress,
+    turn: turns.turn,
+    floor,
+    variant,
+  };
   turns.report(await WORKLOADS[name].run(ctx));
   process.stdin.destroy();
 }

@@ -20,9 +20,7 @@ export const asyncCacheDedupe: Peer = {
       client = new Redis(opts.url, { keyPrefix: `${PREFIX['async-cache-dedupe']}:` });
       await client.ping();
     }
-    const storage = client
-      ? ({ type: 'redis', options: { client } } as const)
-      : ({ type: 'memory', options: { size: opts.l1Entries } } as const);
+    const storage = client ? ({ type: 'redis', options: { client } } as const) : ({ type: 'memory', options: { size: opts.l1Entries } } as const);
     const { load } = opts;
     const cache = createCache({ ttl, storage }).define('user', async (key: string) => load(key));
     return {

@@ -36,7 +36,12 @@ export const trove: Peer = {
     return `createTrove({ redis: url, prefix, commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)} }).region('users', { ttl }) · getOrSet · json codec`;
   },
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
-    const t = createTrove({ redis: opts.url, prefix: prefixOf('trove', opts.variant), commandTimeout: 2000, nearCache: nearOption(opts) } satisfies TroveOptions);
+    const t = createTrove({
+      redis: opts.url,
+      prefix: prefixOf('trove', opts.variant),
+      commandTimeout: 2000,
+      nearCache: nearOption(opts),
+    } satisfies TroveOptions);
     const region = t.region('users', { ttl: opts.ttlMs });
     const { load } = opts;
     try {

@@ -118,13 +118,24 @@ export type ThroughputPhase = PhaseBudget & {
 };
 
 /** One warm-up or timed slice: operations from `offset` on, as many as the budget gives. */
-async function runSlice(phase: ThroughputPhase, adapter: CacheAdapter, round: number, offset: number, kind: 'warm-up' | 'first warm-up' | 'slice'): Promise<{ ops: number; ms: number }> {
+async function runSlice(
+  phase: ThroughputPhase,
+  adapter: CacheAdapter,
+  round: number,
+  offset: number,
+  kind: 'warm-up' | 'first warm-up' | 'slice',
+): Promise<{ ops: number; ms: number }> {
   const op = (i: number) => adapter.fetch(phase.keyAt(offset + i, round));
   if ('roundMs' in phase) {
     const ms = kind === 'slice' ? phase.roundMs / SLICES : kind === 'warm-up' ? phase.warmupMs : Math.max(phase.warmupMs, phase.roundMs);
     return runFor(phase.concurrency, ms, op);
   }
-  const ops = kind === 'slice' ? Math.min(Math.ceil(phase.ops / SLICES), phase.ops - offset) : kind === 'warm-up' ? phase.warmupOps : Math.max(phase.warmupOps, phase.ops >> 1);
+  const ops =
+    kind === 'slice'
+      ? Math.min(Math.ceil(phase.ops / SLICES), phase.ops - offset)
+      : kind === 'warm-up'
+        ? phase.warmupOps
+        : Math.max(phase.warmupOps, phase.ops >> 1);
   return { ops, ms: await runConcurrent(phase.concurrency, ops, op) };
 }
 
@@ -194,7 +205,9 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
         per[phase.key] = [...(per[phase.key] ?? []), opsPerSec(d.ops, d.ms)];
         per[`${phase.key}:commands`] = [...(per[`${phase.key}:commands`] ?? []), d.commands / d.ops];
         samples.set(s, per);
-        ctx.progress(`  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(d.ops, d.ms)).toLocaleString('en-US')} ops/s (${d.ops.toLocaleString('en-US')} operations)`);
+        ctx.progress(
+          `  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(d.ops, d.ms)).toLocaleString('en-US')} ops/s (${d.ops.toLocaleString('en-US')} operations)`,
+        );
       }
     }
   }

@@ -14,7 +14,10 @@ import { customSubject, describeError, measureThroughput, rotate, SLICES, type S
 /** The argument tuples keys are derived from: small, typical, and a larger array. */
 const TUPLES: { name: string; args: () => unknown[] }[] = [
   { name: 'one number `[42]`', args: () => [42] },
-  { name: "5-field object `[{ id, name, tags: ['a','b'], active, created: Date }]`", args: () => [{ id: 7, name: 'Ada', tags: ['a', 'b'], active: true, created: new Date(0) }] },
+  {
+    name: "5-field object `[{ id, name, tags: ['a','b'], active, created: Date }]`",
+    args: () => [{ id: 7, name: 'Ada', tags: ['a', 'b'], active: true, created: new Date(0) }],
+  },
   { name: '100-element number array', args: () => [Array.from({ length: 100 }, (_, i) => (i * 37) % 1000)] },
 ];
 
@@ -73,14 +76,16 @@ function canonicalChecks(): string {
   const pairs: [string, unknown[], unknown[], boolean][] = [
     ['{a,b} vs {b,a}', [{ a: 1, b: 2 }], [{ b: 2, a: 1 }], true],
     ['Date(0) vs Date(1)', [new Date(0)], [new Date(1)], false],
-    ["Map{a:1} vs Map{a:2}", [new Map([['a', 1]])], [new Map([['a', 2]])], false],
+    ['Map{a:1} vs Map{a:2}', [new Map([['a', 1]])], [new Map([['a', 2]])], false],
     ['[undefined] vs [null]', [undefined], [null], false],
   ];
   const out: string[] = [];
   for (const [name, x, y, same] of pairs) {
     const trove = argsKey(x) === argsKey(y);
     const json = jsonSha1(x) === jsonSha1(y);
-    out.push(`${name}: ${same ? 'same' : 'distinct'} key expected; Trove ${trove ? 'same' : 'distinct'}${trove === same ? '' : ' (WRONG)'}, JSON ${json ? 'same' : 'distinct'}`);
+    out.push(
+      `${name}: ${same ? 'same' : 'distinct'} key expected; Trove ${trove ? 'same' : 'distinct'}${trove === same ? '' : ' (WRONG)'}, JSON ${json ? 'same' : 'distinct'}`,
+    );
   }
   return `Checked: ${out.join('; ')}.`;
 }
@@ -163,7 +168,11 @@ async function measureOverhead(ctx: BenchContext): Promise<Row[]> {
     try {
       pair = await openPair(ctx, name, near);
       const before = pair.counts();
-      await measureThroughput(ctx, [pair.cached, pair.get], [{ key: 'seq', concurrency: 1, ops, warmupOps: Math.min(10_000, ops / 5), keyAt: () => '42', missesOnly: false }]);
+      await measureThroughput(
+        ctx,
+        [pair.cached, pair.get],
+        [{ key: 'seq', concurrency: 1, ops, warmupOps: Math.min(10_000, ops / 5), keyAt: () => '42', missesOnly: false }],
+      );
       const row: Row = { lib: name, status: 'ok', figures: {}, config: pair.config };
       for (const s of [pair.cached, pair.get]) {
         if (s.row.status !== 'ok') throw new Error(`${s.lib}: ${s.row.message}`);
@@ -177,7 +186,11 @@ async function measureOverhead(ctx: BenchContext): Promise<Row[]> {
         overhead: summarize(cached.rounds.map((c, i) => 1e6 / c - 1e6 / get.rounds[i]!)),
       };
       const after = pair.counts();
-      if (near) remark(row, `near-cache hits: ${(after.nearHits - before.nearHits).toLocaleString('en-US')} of ${(after.calls - before.calls).toLocaleString('en-US')} calls (warm-up included)`);
+      if (near)
+        remark(
+          row,
+          `near-cache hits: ${(after.nearHits - before.nearHits).toLocaleString('en-US')} of ${(after.calls - before.calls).toLocaleString('en-US')} calls (warm-up included)`,
+        );
       rows.push(row);
     } catch (err) {
       ctx.progress(`  ${name} failed: ${describeError(err)}`);
@@ -217,12 +230,18 @@ export const keys: Workload = {
       name: 'keys',
       title: TITLE,
       summary:
-        'Nanoseconds per key derived from an argument tuple: Trove\'s `argsKey` (canonical, type-aware encoding, SHA-256 truncated to 128 bits, base64url) against `JSON.stringify` + SHA-1 (`createHash(\'sha1\').update(json).digest(\'base64url\')`), in one tight loop, the two interleaved slice by slice.',
+        "Nanoseconds per key derived from an argument tuple: Trove's `argsKey` (canonical, type-aware encoding, SHA-256 truncated to 128 bits, base64url) against `JSON.stringify` + SHA-1 (`createHash('sha1').update(json).digest('base64url')`), in one tight loop, the two interleaved slice by slice.",
       params: { tuples: TUPLES.map((t) => t.name) },
       firstColumn: 'arguments',
       metrics: [
         { key: 'trove', label: 'Trove argsKey', unit: 'ns', better: 'lower' },
-        { key: 'json', label: 'JSON.stringify + SHA-1', unit: 'ns', better: 'lower', rowRatio: { of: 'trove', over: 'json', label: 'Trove / JSON (< 1: Trove cheaper)' } },
+        {
+          key: 'json',
+          label: 'JSON.stringify + SHA-1',
+          unit: 'ns',
+          better: 'lower',
+          rowRatio: { of: 'trove', over: 'json', label: 'Trove / JSON (< 1: Trove cheaper)' },
+        },
       ],
       rows: derivation,
       notes: [

@@ -70,7 +70,7 @@ export const l1Hit: Workload = {
       notes: [
         `Capacity is ${L1_ENTRIES.toLocaleString('en-US')} entries for every library. Trove's near cache has its default options otherwise: it hands out the decoded value it keeps (clone: false). bentocache runs its fastest valid L1, \`memoryDriver({ maxItems, serialize: false })\`: objects kept as they are, no JSON.parse on a hit (bentocache refuses \`maxSize\` with \`serialize: false\`, so capacity is \`maxItems\` alone). CacheableMemory (cacheable, cache-manager) clones values on read, its default.`,
         'Like for like: "trove" is compared with "bentocache" (both share the stored object), and "trove (clone: true)" (a structuredClone per hit) with "bentocache (serialize: true, default)" (a JSON.parse per hit, bentocache\'s default L1); the ratio column of each of these rows divides by its counterpart. Every other peer is compared with "trove".',
-        "Each configuration (row) has a key prefix of its own. For bentocache that is required: in 1.6.1 an L1 with `serialize: false` stores entries it copies from L2 still serialized and then throws on reading them (bentocache issue #111, fix in PR #113, unreleased), so its L1 may only hold entries from its own factory, never values another process wrote.",
+        'Each configuration (row) has a key prefix of its own. For bentocache that is required: in 1.6.1 an L1 with `serialize: false` stores entries it copies from L2 still serialized and then throws on reading them (bentocache issue #111, fix in PR #113, unreleased), so its L1 may only hold entries from its own factory, never values another process wrote.',
         'async-cache-dedupe has no two-tier mode: its row is its memory storage alone.',
       ],
     };

@@ -59,7 +59,8 @@ export const memory: Workload = {
           const loads = fresh!.loads;
           // (The raw baseline stores the plain string, which its JSON read path is not meant for.)
           const back = lib === 'ioredis' ? await ctx.server.command('GET', 'raw:1234') : await adapter.fetch('1234');
-          if (back !== 'user_1234' || fresh!.loads !== loads) remark(kept.row, `round ${round + 1}: reading back '1234' gave ${JSON.stringify(back)} (factory ran: ${fresh!.loads !== loads})`);
+          if (back !== 'user_1234' || fresh!.loads !== loads)
+            remark(kept.row, `round ${round + 1}: reading back '1234' gave ${JSON.stringify(back)} (factory ran: ${fresh!.loads !== loads})`);
           (samples.get(lib) ?? samples.set(lib, []).get(lib)!).push(perEntry);
           if (!examples.has(lib)) examples.set(lib, await sample(ctx));
           ctx.progress(`  ${lib} round ${round + 1}: ${perEntry.toFixed(1)} B/entry (written in ${Math.round(ms)} ms)`);

@@ -151,14 +151,24 @@ export const nearSeed: Workload = {
           return fresh;
         });
         const before = near.trove.stats().near;
-        const phase: ThroughputPhase = { key: s.key, concurrency: 1, ops: s.ops, warmupOps: Math.min(2_000, s.ops), keyAt: (i) => s.keyAt(i), missesOnly: false };
+        const phase: ThroughputPhase = {
+          key: s.key,
+          concurrency: 1,
+          ops: s.ops,
+          warmupOps: Math.min(2_000, s.ops),
+          keyAt: (i) => s.keyAt(i),
+          missesOnly: false,
+        };
         try {
           await measureThroughput(ctx, subjects, [phase]);
           const row = rowFrom(s.name, { near: [subjects[0]!, s.key], direct: [subjects[1]!, s.key] });
           const after = near.trove.stats().near;
           if (before && after) {
             const d = (k: 'hits' | 'misses' | 'evictions' | 'invalidations' | 'resets') => (after[k] - before[k]).toLocaleString('en-US');
-            remark(row, `near-cache stats (warm-up included): hits ${d('hits')}, misses ${d('misses')}, evictions ${d('evictions')}, invalidations ${d('invalidations')}, resets ${d('resets')}`);
+            remark(
+              row,
+              `near-cache stats (warm-up included): hits ${d('hits')}, misses ${d('misses')}, evictions ${d('evictions')}, invalidations ${d('invalidations')}, resets ${d('resets')}`,
+            );
           }
           for (const [i, r] of readers.entries()) {
             const commands = subjects[i]!.row.remarks?.find((m) => m.startsWith('Redis commands per operation'));
@@ -191,7 +201,13 @@ export const nearSeed: Workload = {
       firstColumn: 'case',
       metrics: [
         { key: 'near', label: `near cache ${CAPACITY}`, unit: 'ops/s', better: 'higher' },
-        { key: 'direct', label: 'no near cache', unit: 'ops/s', better: 'higher', rowRatio: { of: 'near', over: 'direct', label: 'near / none (> 1: near cache faster)' } },
+        {
+          key: 'direct',
+          label: 'no near cache',
+          unit: 'ops/s',
+          better: 'higher',
+          rowRatio: { of: 'near', over: 'direct', label: 'near / none (> 1: near cache faster)' },
+        },
       ],
       rows,
       notes: [

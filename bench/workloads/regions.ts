@@ -7,7 +7,18 @@ import { waitNearLive } from '../peers/trove.js';
 import { PREFIX } from '../peers/types.js';
 import { type Row, remark, type Section, type WorkloadResult } from '../report.js';
 import { summarize } from '../stats.js';
-import { customSubject, describeError, measureThroughput, populate, rowFrom, type Subject, type ThroughputPhase, TTL_MS, troveNotSelected, verify } from './common.js';
+import {
+  customSubject,
+  describeError,
+  measureThroughput,
+  populate,
+  rowFrom,
+  type Subject,
+  type ThroughputPhase,
+  TTL_MS,
+  troveNotSelected,
+  verify,
+} from './common.js';
 
 const TITLE = 'nested regions: hit cost and invalidation cost';
 const CONCURRENCY = 64;
@@ -46,7 +57,7 @@ async function measureHits(ctx: BenchContext): Promise<Row[]> {
       name: `Redis hit, concurrency ${CONCURRENCY} (nearCache: false)`,
       near: false,
       phase: { key: 'c64', concurrency: CONCURRENCY, ops: reads, warmupOps: Math.min(10_000, reads), keyAt, missesOnly: false },
-      config: "one createTrove({ redis, prefix, nearCache: false }) for both regions · region(name).getOrSet(key, load)",
+      config: 'one createTrove({ redis, prefix, nearCache: false }) for both regions · region(name).getOrSet(key, load)',
     },
     {
       name: 'near-cache hit, sequential (default near cache)',
@@ -171,7 +182,8 @@ async function measureInvalidation(ctx: BenchContext): Promise<{ rows: Row[]; no
   const notes: string[] = [];
   const first = rows[0]?.figures.ms?.median;
   const last = rows.at(-1)?.figures.ms?.median;
-  if (first && last && rows.length > 1) notes.push(`Time of one invalidate(), ${rows.at(-1)!.lib} / ${rows[0]!.lib}: ${(last / first).toFixed(2)}× (1.00× is perfectly flat).`);
+  if (first && last && rows.length > 1)
+    notes.push(`Time of one invalidate(), ${rows.at(-1)!.lib} / ${rows[0]!.lib}: ${(last / first).toFixed(2)}× (1.00× is perfectly flat).`);
   return { rows, notes };
 }
 
@@ -195,7 +207,7 @@ export const regions: Workload = {
       rows: invalidation.rows,
       notes: [
         ...invalidation.notes,
-        'Configuration: createTrove({ redis, prefix }) (default near cache) · region(\'big\').invalidate(). After every invalidation the real entry, read twice before (so held in the near cache), must read as a miss.',
+        "Configuration: createTrove({ redis, prefix }) (default near cache) · region('big').invalidate(). After every invalidation the real entry, read twice before (so held in the near cache), must read as a miss.",
         'Commands inside a Lua script count one each in INFO commandstats (the script call counts too). Follow-up commands in the next 50 ms are reactions to the invalidation (e.g. re-reading the generation table) and the periodic sync, if it fell in the window.',
       ],
     };
@@ -207,7 +219,13 @@ export const regions: Workload = {
       firstColumn: 'case',
       metrics: [
         { key: 'top', label: `region('${TOP}')`, unit: 'ops/s', better: 'higher' },
-        { key: 'nested', label: `region('${NESTED}')`, unit: 'ops/s', better: 'higher', rowRatio: { of: 'nested', over: 'top', label: 'nested / top (> 1: nested faster)' } },
+        {
+          key: 'nested',
+          label: `region('${NESTED}')`,
+          unit: 'ops/s',
+          better: 'higher',
+          rowRatio: { of: 'nested', over: 'top', label: 'nested / top (> 1: nested faster)' },
+        },
       ],
       rows: hits,
       notes: [],

@@ -28,11 +28,15 @@ export const stampede: Workload = {
       rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe({ tier: 'l2', l1Entries: 0 }) });
       samples.set(lib, { runs: [], p50: [], p99: [] });
     }
-    if (rows.has('ioredis')) rows.get('ioredis')!.config = 'hand-written cache-aside (GET, then factory + SET on a miss): no stampede protection at all, for reference';
+    if (rows.has('ioredis'))
+      rows.get('ioredis')!.config = 'hand-written cache-aside (GET, then factory + SET on a miss): no stampede protection at all, for reference';
     // Each library gets its own 4 processes, kept for all rounds; libraries run one after the other.
     for (const lib of libs) {
       const row = rows.get(lib)!;
-      const children = Array.from({ length: PROCESSES }, () => new ChildScript('./workloads/stampede-child.ts', [lib, ctx.host, String(ctx.port), String(callers), String(FACTORY_MS)]));
+      const children = Array.from(
+        { length: PROCESSES },
+        () => new ChildScript('./workloads/stampede-child.ts', [lib, ctx.host, String(ctx.port), String(callers), String(FACTORY_MS)]),
+      );
       try {
         await Promise.all(children.map((c) => c.expect((l) => l === 'ready', 60_000)));
         for (let round = 0; round < ctx.rounds; round++) {
@@ -72,7 +76,10 @@ export const stampede: Workload = {
     if (troveRuns !== undefined) {
       // Say what Trove did in this run, whatever the state of its locking.
       if (troveRuns === 1) notes.push(`Trove: the factory ran exactly once per round across the ${PROCESSES} processes (cross-process lock).`);
-      else if (troveRuns <= PROCESSES) notes.push(`Trove: up to ${troveRuns} factory runs per round for ${PROCESSES} processes, i.e. single-flight within each process only (no cross-process exactly-once).`);
+      else if (troveRuns <= PROCESSES)
+        notes.push(
+          `Trove: up to ${troveRuns} factory runs per round for ${PROCESSES} processes, i.e. single-flight within each process only (no cross-process exactly-once).`,
+        );
       else notes.push(`Trove: up to ${troveRuns} factory runs per round: not even single-flight within a process.`);
     }
     return {

@@ -20,7 +20,12 @@ export const trackingChurn: Workload = {
   name: 'tracking-churn',
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const distinct = ctx.quick ? 10_000 : 50_000;
-    const row: Row = { lib: 'trove', status: 'ok', figures: {}, config: `nearCache: { maxEntries: ${NEAR_ENTRIES} }, ${distinct.toLocaleString('en-US')} distinct keys read once each` };
+    const row: Row = {
+      lib: 'trove',
+      status: 'ok',
+      figures: {},
+      config: `nearCache: { maxEntries: ${NEAR_ENTRIES} }, ${distinct.toLocaleString('en-US')} distinct keys read once each`,
+    };
     const samples: Record<string, number[]> = { tracked: [], held: [], invalidations: [] };
     try {
       for (let round = 0; round < ctx.rounds; round++) {

@@ -45,7 +45,9 @@ export const tracking: Workload = {
           samples.messages!.push(r.messages);
           samples.useful!.push(r.useful);
           samples.reads!.push(r.readsPerSec);
-          ctx.progress(`  ${mode} round ${round + 1}: ${r.tracked} keys tracked, ${r.messages} invalidations (${r.useful} for kept keys), ${Math.round(r.readsPerSec).toLocaleString('en-US')} reads/s`);
+          ctx.progress(
+            `  ${mode} round ${round + 1}: ${r.tracked} keys tracked, ${r.messages} invalidations (${r.useful} for kept keys), ${Math.round(r.readsPerSec).toLocaleString('en-US')} reads/s`,
+          );
         }
         for (const [k, v] of Object.entries(samples)) row.figures[k] = summarize(v);
       } catch (err) {
@@ -55,7 +57,11 @@ export const tracking: Workload = {
       }
     }
     const optin = rows.find((r) => r.lib === 'OPTIN');
-    if (optin?.status === 'ok') remark(optin, 'Trove uses this mode (without NOLOOP, so that keys evicted by its own commands are announced too): Redis tracks exactly the keys a process keeps, and tells it only about those.');
+    if (optin?.status === 'ok')
+      remark(
+        optin,
+        'Trove uses this mode (without NOLOOP, so that keys evicted by its own commands are announced too): Redis tracks exactly the keys a process keeps, and tells it only about those.',
+      );
     return {
       name: 'tracking',
       title: 'CLIENT TRACKING modes for the near cache',
@@ -88,7 +94,11 @@ async function usedMemory(ctx: BenchContext): Promise<number> {
   return Number((await ctx.server.info('memory')).used_memory);
 }
 
-async function measure(ctx: BenchContext, mode: Mode, held: number): Promise<{ tracked: number; trackingBytes: number; messages: number; useful: number; readsPerSec: number }> {
+async function measure(
+  ctx: BenchContext,
+  mode: Mode,
+  held: number,
+): Promise<{ tracked: number; trackingBytes: number; messages: number; useful: number; readsPerSec: number }> {
   await ctx.server.command('FLUSHALL', 'SYNC');
   const kept = Array.from({ length: held }, (_, i) => `${PREFIX}near:${i}`);
   const notKept = Array.from({ length: held }, (_, i) => `${PREFIX}far:${i}`);

@@ -165,7 +165,10 @@ async function staleBurst(run: Run, cold: Measured): Promise<PhaseResult> {
   const late = next.run === undefined ? 0 : (m.summary.byRun.get(next.run) ?? 0);
   if (late > 0 && next.run !== firstRun) field('note', `${late} requests arrived after the refresh had landed`);
   if (m.summary.latency.p99 > COMPUTE_MS / 2) {
-    field('note', `p99 is not far below the ${COMPUTE_MS} ms computation; in the handler it was ${ms(m.summary.appLatency.p99)}, the rest is HTTP and waiting for a CPU`);
+    field(
+      'note',
+      `p99 is not far below the ${COMPUTE_MS} ms computation; in the handler it was ${ms(m.summary.appLatency.p99)}, the rest is HTTP and waiting for a CPU`,
+    );
   }
   verdict(problems, `all ${run.requests} requests answered from the cache while exactly one refresh ran`);
   return { name: 'b. stale burst', measured: m, problems };
@@ -197,15 +200,16 @@ async function failFast(run: Run, workers: number): Promise<PhaseResult> {
     await sleep(delay * 1000);
     const retry = await measure(run, path, unavailable);
     const n = retry.summary.ok;
-    field('retried', `the ${unavailable} refused requests after ${delay} s: ${n} x 200 OK, p99 ${ms(retry.summary.latency.p99)}, computations +${retry.computations}`);
+    field(
+      'retried',
+      `the ${unavailable} refused requests after ${delay} s: ${n} x 200 OK, p99 ${ms(retry.summary.latency.p99)}, computations +${retry.computations}`,
+    );
     if (n !== unavailable) problems.push(`${unavailable - n} retried requests were not answered 200`);
     if (retry.computations !== 0) problems.push(`retrying computed the report again (${retry.computations} times)`);
   }
   verdict(
     problems,
-    unavailable > 0
-      ? 'one computation; the losers were told at once to retry, and the retries were answered from the cache'
-      : 'one computation, no errors',
+    unavailable > 0 ? 'one computation; the losers were told at once to retry, and the retries were answered from the cache' : 'one computation, no errors',
   );
   return { name: "c. onCold: 'fail'", measured: m, problems };
 }
@@ -219,7 +223,10 @@ async function withoutLock(run: Run): Promise<PhaseResult> {
   burstFields(m.summary, m.computations);
   eventsField(m);
   const workers = m.summary.byWorker.size;
-  field('result', m.computations === workers ? `one computation per worker process (${workers})` : `${m.computations} computations over ${workers} worker processes`);
+  field(
+    'result',
+    m.computations === workers ? `one computation per worker process (${workers})` : `${m.computations} computations over ${workers} worker processes`,
+  );
   // A comparison, not a guarantee: no problems are recorded here.
   return { name: 'd. lock: false (contrast)', measured: m, problems: [] };
 }
@@ -230,7 +237,17 @@ function summaryTable(results: PhaseResult[], workers: number, counter: string):
   for (const { name, measured: m } of results) {
     const s = m.summary;
     const unavailable = s.byStatus.get(503) ?? 0;
-    rows.push([name, String(s.requests), String(s.ok), String(unavailable), String(s.requests - s.ok - unavailable), String(m.computations), ms(s.latency.p50), ms(s.latency.p99), ms(s.wallMs)]);
+    rows.push([
+      name,
+      String(s.requests),
+      String(s.ok),
+      String(unavailable),
+      String(s.requests - s.ok - unavailable),
+      String(m.computations),
+      ms(s.latency.p50),
+      ms(s.latency.p99),
+      ms(s.wallMs),
+    ]);
   }
   table(rows);
 }

@@ -31,8 +31,11 @@ export function statusName(status: number): string {
 /** The standard lines of one burst. */
 export function burstFields(s: Summary, computations: number): void {
   const workers = [...s.byWorker].sort(([a], [b]) => a - b);
-  field('requests', `${s.requests} at once, answered by ${workers.length} worker${workers.length === 1 ? '' : 's'} (${workers.map(([w, n]) => `w${w} ${n}`).join(', ')})`);
-  const statuses = [...s.byStatus].sort(([a], [b]) => b === 200 ? 1 : a === 200 ? -1 : a - b);
+  field(
+    'requests',
+    `${s.requests} at once, answered by ${workers.length} worker${workers.length === 1 ? '' : 's'} (${workers.map(([w, n]) => `w${w} ${n}`).join(', ')})`,
+  );
+  const statuses = [...s.byStatus].sort(([a], [b]) => (b === 200 ? 1 : a === 200 ? -1 : a - b));
   field('answers', statuses.map(([status, n]) => `${n} x ${statusName(status)}`).join(', '));
   const errors = statuses.filter(([status]) => status !== 200);
   field('errors', errors.length === 0 ? 'none' : errors.map(([status, n]) => `${n} x ${status || 'no answer'}`).join(', '));
@@ -49,7 +52,13 @@ export function burstFields(s: Summary, computations: number): void {
 /** A left-aligned table with a header row. */
 export function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  for (const r of rows) say(`  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()}`);
+  for (const r of rows)
+    say(
+      `  ${r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('   ')
+        .trimEnd()}`,
+    );
 }
 
 function wrap(text: string, width: number): string[] {

@@ -92,7 +92,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   const match = /^\/report\/([\w-]+)$/.exec(url.pathname);
   const mode = url.searchParams.get('mode') ?? 'wait';
-  if (req.method !== 'GET' || !match || !isMode(mode)) return reply(res, started, 404, { error: 'NOT_FOUND', message: 'try GET /report/:id', servedBy: worker });
+  if (req.method !== 'GET' || !match || !isMode(mode))
+    return reply(res, started, 404, { error: 'NOT_FOUND', message: 'try GET /report/:id', servedBy: worker });
   const id = match[1]!;
   try {
     const report = await reports.getOrSet(id, () => computeReport(id), OPTIONS[mode]);

@@ -132,7 +132,8 @@ export class Trove {
     this.version = keyToken(options.version ?? '0', 'version');
     const commandTimeoutMs = toMs(options.commandTimeout ?? 300, 'commandTimeout');
     const regions: unknown = options.regions ?? {};
-    if (typeof regions !== 'object' || regions === null || Array.isArray(regions)) throw new InvalidOptionError('regions', 'expected an object of region options by name');
+    if (typeof regions !== 'object' || regions === null || Array.isArray(regions))
+      throw new InvalidOptionError('regions', 'expected an object of region options by name');
     for (const [name, opts] of Object.entries(regions as Record<string, RegionOptions>)) {
       regionSegments(name, `regions.${name}`);
       this.configure(name, opts, `regions.${name}`);
@@ -144,7 +145,9 @@ export class Trove {
       redis: options.redis,
       memory: options.memory,
       commandTimeoutMs,
-      ...(nearCache !== false && nearCache.pingInterval !== undefined ? { trackingCheckIntervalMs: toMs(nearCache.pingInterval, 'nearCache.pingInterval') } : {}),
+      ...(nearCache !== false && nearCache.pingInterval !== undefined
+        ? { trackingCheckIntervalMs: toMs(nearCache.pingInterval, 'nearCache.pingInterval') }
+        : {}),
       listener: {
         onConnectionError: (err) => this.reportStoreError(err, 'connection'),
       },

@@ -92,13 +92,7 @@ export interface DecodedEntry {
  * @throws SerializationError when the codec cannot store the value faithfully.
  * @throws InvalidOptionError when `freshUntil` is out of range.
  */
-export function encodeEntry(
-  value: unknown,
-  freshUntil: number | undefined,
-  opts: EncodeOptions,
-  tags?: readonly TagStamp[],
-  expiresAt?: number,
-): Buffer {
+export function encodeEntry(value: unknown, freshUntil: number | undefined, opts: EncodeOptions, tags?: readonly TagStamp[], expiresAt?: number): Buffer {
   if (opts.raw) {
     if (tags && tags.length > 0) throw new InvalidOptionError('tags', 'raw regions store only the payload and cannot carry tags');
     return encodePayload(portableCodecFor(opts.codec), value);
@@ -210,7 +204,9 @@ export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntr
   if (!KNOWN_CODEC_IDS.has(codecId)) throw new DecodeError(`unknown codec id ${codecId}`);
   const expected = codecIdOf(opts.codec);
   if (codecId !== expected) {
-    throw new DecodeError(`the entry was written by the ${codecIdName(codecId)} codec, but the region's codec is "${opts.codec.name}" (${codecIdName(expected)})`);
+    throw new DecodeError(
+      `the entry was written by the ${codecIdName(codecId)} codec, but the region's codec is "${opts.codec.name}" (${codecIdName(expected)})`,
+    );
   }
   const hasFreshUntil = (flags & FRESH_UNTIL_FLAG) !== 0;
   let headerLength = hasFreshUntil ? 2 + TIME_BYTES : 2;
@@ -234,7 +230,11 @@ export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntr
       headerLength = section.end;
     }
   }
-  const payload = decompressPayload(buf.subarray(headerLength), (flags & COMPRESSION_MASK) >> COMPRESSION_SHIFT, opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES);
+  const payload = decompressPayload(
+    buf.subarray(headerLength),
+    (flags & COMPRESSION_MASK) >> COMPRESSION_SHIFT,
+    opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES,
+  );
   const entry: DecodedEntry = { value: decodePayload(opts.codec, payload), freshUntil };
   if (tags) entry.tags = tags;
   if (expiresAt !== undefined) entry.expiresAt = expiresAt;

@@ -36,7 +36,10 @@ export function resolveCodec(opt: CodecOption | undefined, option = 'codec', raw
     throw new InvalidOptionError(option, `unknown codec ${JSON.stringify(opt)}; expected 'json', 'msgpack', 'v8' or a codec object { name, encode, decode }`);
   }
   if (typeof opt !== 'object' || opt === null) {
-    throw new InvalidOptionError(option, `expected 'json', 'msgpack', 'v8' or a codec object { name, encode, decode }, got ${opt === null ? 'null' : typeof opt}`);
+    throw new InvalidOptionError(
+      option,
+      `expected 'json', 'msgpack', 'v8' or a codec object { name, encode, decode }, got ${opt === null ? 'null' : typeof opt}`,
+    );
   }
   if (isRegisteredCodec(opt)) return raw ? portableCodecFor(opt) : opt;
   const existing = wrappers.get(opt);
@@ -63,7 +66,9 @@ function wrapCustomCodec(custom: CustomCodec): Codec {
       }
       if (typeof out === 'string') return Buffer.from(out, 'utf8');
       if (out instanceof Uint8Array) return out;
-      throw new SerializationError(`custom codec "${name}" returned ${out === null ? 'null' : typeof out} from encode; expected a Uint8Array, Buffer or string`);
+      throw new SerializationError(
+        `custom codec "${name}" returned ${out === null ? 'null' : typeof out} from encode; expected a Uint8Array, Buffer or string`,
+      );
     },
     decode(bytes: Uint8Array): unknown {
       return custom.decode(bytes);

@@ -52,22 +52,25 @@ export class Lease {
   }
 
   private startRenewing(): void {
-    this.timer = setInterval(() => {
-      // One renewal at a time: while Redis stalls, one would otherwise queue up per interval.
-      if (this.renewing) return;
-      this.renewing = true;
-      this.store.renewLock(this.key, this.token, this.leaseMs).then(
-        (held) => {
-          this.renewing = false;
-          if (!held) this.stopRenewing();
-        },
-        (err: unknown) => {
-          this.renewing = false;
-          this.stopRenewing();
-          this.onError(err);
-        },
-      );
-    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    this.timer = setInterval(
+      () => {
+        // One renewal at a time: while Redis stalls, one would otherwise queue up per interval.
+        if (this.renewing) return;
+        this.renewing = true;
+        this.store.renewLock(this.key, this.token, this.leaseMs).then(
+          (held) => {
+            this.renewing = false;
+            if (!held) this.stopRenewing();
+          },
+          (err: unknown) => {
+            this.renewing = false;
+            this.stopRenewing();
+            this.onError(err);
+          },
+        );
+      },
+      Math.max(10, Math.floor(this.leaseMs / 3)),
+    );
     // A lease must never keep the process alive on its own.
     this.timer.unref();
   }

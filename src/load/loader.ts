@@ -164,10 +164,12 @@ export class Loader {
       const result = this.refresh(job, entry, 'blocking');
       this.refreshing.set(
         job.full,
-        result.then(
-          () => {},
-          () => {},
-        ).finally(() => this.refreshing.delete(job.full)),
+        result
+          .then(
+            () => {},
+            () => {},
+          )
+          .finally(() => this.refreshing.delete(job.full)),
       );
       return result;
     }

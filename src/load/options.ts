@@ -135,7 +135,8 @@ export function applyReadThrough(base: ResolvedReadThrough, layer: ReadThroughOp
   if (layer.failSafeBackoff !== undefined) out.failSafeBackoffMs = toMs(layer.failSafeBackoff, `${p}failSafeBackoff`);
   if (layer.eagerRefresh !== undefined) {
     const r = layer.eagerRefresh;
-    if (typeof r !== 'number' || !(r > 0 && r < 1)) throw new InvalidOptionError(`${p}eagerRefresh`, `expected a fraction between 0 and 1 (exclusive), got ${String(r)}`);
+    if (typeof r !== 'number' || !(r > 0 && r < 1))
+      throw new InvalidOptionError(`${p}eagerRefresh`, `expected a fraction between 0 and 1 (exclusive), got ${String(r)}`);
     out.eagerRefresh = r;
   }
   if (out.softTimeoutMs !== undefined && out.hardTimeoutMs !== undefined && out.softTimeoutMs > out.hardTimeoutMs) {

@@ -154,7 +154,12 @@ export class NearCache {
    * Ends a pending read or write. The entry is kept only if no invalidation of the key arrived
    * meanwhile and tracking stayed live in the same epoch; `undefined` drops any local copy.
    */
-  end(key: string, ticket: number, entry: { value: unknown; freshUntil: number | undefined; tags?: readonly TagStamp[]; expiresAt?: number } | undefined, bytes: number): void {
+  end(
+    key: string,
+    ticket: number,
+    entry: { value: unknown; freshUntil: number | undefined; tags?: readonly TagStamp[]; expiresAt?: number } | undefined,
+    bytes: number,
+  ): void {
     if (ticket === -1) return;
     const p = this.pending.get(key);
     let poisoned = false;

@@ -12,14 +12,16 @@ const POSITIVE_INTEGERS = new Set(['maxEntries', 'maxBytes', 'maxTtlMs']);
  */
 export function checkNearCacheOptions(opt: unknown, option = 'nearCache'): NearCacheOptions {
   if (opt === undefined) return {};
-  if (typeof opt !== 'object' || opt === null || Array.isArray(opt)) throw new InvalidOptionError(option, 'expected an options object (or false to turn the near cache off)');
+  if (typeof opt !== 'object' || opt === null || Array.isArray(opt))
+    throw new InvalidOptionError(option, 'expected an options object (or false to turn the near cache off)');
   for (const [k, v] of Object.entries(opt)) {
     if (k === 'clone') {
       if (v !== undefined && typeof v !== 'boolean') throw new InvalidOptionError(`${option}.clone`, 'expected a boolean');
     } else if (k === 'pingInterval') {
       if (v !== undefined) toMs(v as Duration, `${option}.pingInterval`);
     } else if (POSITIVE_INTEGERS.has(k)) {
-      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) throw new InvalidOptionError(`${option}.${k}`, `expected a positive integer, got ${String(v)}`);
+      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1))
+        throw new InvalidOptionError(`${option}.${k}`, `expected a positive integer, got ${String(v)}`);
     } else throw new InvalidOptionError(`${option}.${k}`, 'unknown option');
   }
   return { ...(opt as NearCacheOptions) };

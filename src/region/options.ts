@@ -70,14 +70,15 @@ export interface ResolvedRegionOptions {
   readThrough: ResolvedReadThrough;
 }
 
-export const DEFAULT_REGION_OPTIONS: Readonly<Required<Pick<RegionOptions, 'ttl' | 'codec' | 'compression' | 'compressThreshold' | 'raw' | 'maxValueBytes'>>> = {
-  ttl: '1h',
-  codec: 'json',
-  compression: false,
-  compressThreshold: 1024,
-  raw: false,
-  maxValueBytes: 8 * 1024 * 1024,
-};
+export const DEFAULT_REGION_OPTIONS: Readonly<Required<Pick<RegionOptions, 'ttl' | 'codec' | 'compression' | 'compressThreshold' | 'raw' | 'maxValueBytes'>>> =
+  {
+    ttl: '1h',
+    codec: 'json',
+    compression: false,
+    compressThreshold: 1024,
+    raw: false,
+    maxValueBytes: 8 * 1024 * 1024,
+  };
 
 const KNOWN = new Set<string>(['ttl', 'freshFor', 'codec', 'compression', 'compressThreshold', 'raw', 'maxValueBytes', 'nearCache', ...READ_THROUGH_KEYS]);
 
@@ -141,7 +142,7 @@ export function resolveRegionOptions(layers: readonly (RegionOptions | undefined
 
 /** Why `freshFor` is rejected with `raw` (at region level and per call). */
 export const RAW_FRESH_FOR =
-  "cannot be used with raw: true (a raw entry stores no freshness deadline); remove freshFor, or set ttl on the raw region, which resets an inherited freshFor";
+  'cannot be used with raw: true (a raw entry stores no freshness deadline); remove freshFor, or set ttl on the raw region, which resets an inherited freshFor';
 
 /** Per-call write options. */
 export interface WriteOptions {
@@ -183,7 +184,8 @@ function callDuration(value: Duration, option: 'ttl' | 'freshFor'): number {
 
 function nonNegativeInt(v: number | undefined, option: string): void {
   if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidOptionError(option, `expected a non-negative integer number of bytes, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new InvalidOptionError(option, `expected a non-negative integer number of bytes, got ${String(v)}`);
 }
 
 function prefix(where: string): string {

@@ -102,7 +102,6 @@ export class Region<V = unknown> {
     return this.cachedOptions;
   }
 
-
   /** A region nested below this one; `name` may itself be dotted. */
   region<C = V>(name: string, opts?: RegionOptions): Region<C> {
     regionSegments(name);
@@ -461,7 +460,8 @@ export class Region<V = unknown> {
       ticket = this.beginWrite(full);
       await this.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined, ticket !== -1);
       this.endWrite(full, ticket, { value, encoded });
-      if (started !== 0) this.ctx.events.emit('set', { region: this.path, key: k, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs, durationMs: performance.now() - started });
+      if (started !== 0)
+        this.ctx.events.emit('set', { region: this.path, key: k, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs, durationMs: performance.now() - started });
     } catch (err) {
       if (full !== undefined) this.endWrite(full, ticket, undefined);
       if (err instanceof StoreError) this.emitError(err, 'set', k);
@@ -623,7 +623,10 @@ export class Region<V = unknown> {
       for (const op of ops) if (op.type === 'delete') this.ctx.near?.drop(op.key);
       for (const l of kept) l.ticket = this.beginWrite(l.full);
       try {
-        await this.ctx.store.exec(ops, kept.some((l) => l.ticket !== -1));
+        await this.ctx.store.exec(
+          ops,
+          kept.some((l) => l.ticket !== -1),
+        );
       } catch (err) {
         for (const l of kept) this.endWrite(l.full, l.ticket, undefined);
         throw err;

@@ -36,7 +36,8 @@ function checkMemoryOptions(memory: unknown): void {
   if (typeof memory !== 'object' || memory === null || Array.isArray(memory)) throw new InvalidOptionError('memory', 'expected an options object');
   for (const [k, v] of Object.entries(memory)) {
     if (k !== 'maxEntries' && k !== 'maxBytes') throw new InvalidOptionError(`memory.${k}`, 'unknown option');
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) throw new InvalidOptionError(`memory.${k}`, `expected a positive integer, got ${String(v)}`);
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1))
+      throw new InvalidOptionError(`memory.${k}`, `expected a positive integer, got ${String(v)}`);
   }
 }
 

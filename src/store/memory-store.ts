@@ -126,7 +126,15 @@ export class MemoryStore implements Store {
     return this.cache.delete(key);
   }
 
-  async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string): Promise<void> {
+  async storeAndRelease(
+    key: string,
+    value: Buffer,
+    ttlMs: number | undefined,
+    lockKey: string,
+    token: string,
+    channel: string,
+    message: string,
+  ): Promise<void> {
     this.check();
     this.write(key, value, ttlMs);
     const v = this.cache.get(lockKey)?.toString();

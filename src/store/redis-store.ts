@@ -349,7 +349,10 @@ export class RedisStore implements Store {
   async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey !== undefined) {
-      const [won, second] = (await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))) as [number, Buffer | number | null];
+      const [won, second] = (await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))) as [
+        number,
+        Buffer | number | null,
+      ];
       if (Number(won) === 1) return { acquired: true, value: Buffer.isBuffer(second) ? second : null };
       const left = Number(second);
       return { acquired: false, ttlMs: left >= 0 ? left : -1 };
@@ -366,7 +369,16 @@ export class RedisStore implements Store {
     return Number(await this.run('releaseLock', () => RELEASE.run(this.client, [key], [token]))) === 1;
   }
 
-  async storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string, track = false): Promise<void> {
+  async storeAndRelease(
+    key: string,
+    value: Buffer,
+    ttlMs: number | undefined,
+    lockKey: string,
+    token: string,
+    channel: string,
+    message: string,
+    track = false,
+  ): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const tracked = track && this.trackingListener !== undefined;
     const keys = [key, lockKey];
@@ -495,12 +507,10 @@ export class RedisStore implements Store {
       const channels = [...this.channels.keys()];
       if (this.trackingListener) channels.push(INVALIDATE_CHANNEL);
       // The id must be read before subscribing: a subscribed RESP2 connection accepts no other command.
-      const confirmed = sub
-        .client('ID')
-        .then((id) => {
-          this.subscriberId = Number(id);
-          return channels.length === 0 ? 0 : sub.subscribe(...channels);
-        });
+      const confirmed = sub.client('ID').then((id) => {
+        this.subscriberId = Number(id);
+        return channels.length === 0 ? 0 : sub.subscribe(...channels);
+      });
       confirmed.then(
         () => {
           if (this.closed) return;
@@ -632,7 +642,6 @@ async function closeClient(client: Redis, timeoutMs: number, ownListeners: boole
   if (socketOpen) await ended;
   clearTimeout(timer);
 }
-
 
 /** Turns a synchronous throw from the driver (e.g. stream not writeable) into a rejection. */
 function safeSend<T>(send: () => Promise<T>): Promise<T> {

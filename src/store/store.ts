@@ -100,7 +100,16 @@ export interface Store {
    * publishes `message` on `channel` when someone waits (a failed `acquireLock` marked the lock)
    * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
    */
-  storeAndRelease(key: string, value: Buffer, ttlMs: number | undefined, lockKey: string, token: string, channel: string, message: string, track?: boolean): Promise<void>;
+  storeAndRelease(
+    key: string,
+    value: Buffer,
+    ttlMs: number | undefined,
+    lockKey: string,
+    token: string,
+    channel: string,
+    message: string,
+    track?: boolean,
+  ): Promise<void>;
   /**
    * All fields of a hash (empty when it does not exist), after creating the `init` field if it is
    * missing (in the same atomic step). Tracked whenever tracking is enabled: the hash is kept locally.

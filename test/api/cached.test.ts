@@ -103,11 +103,7 @@ describe('trove.cached', () => {
     expect(await fa2(1)).toBe(3);
     expect(await fa(1)).toBe(1);
     const keys = await entryKeys('ver');
-    expect(keys.map((k) => k.split(':').slice(0, 5).join(':')).sort()).toEqual([
-      'ver:deploy1:fn:load:0',
-      'ver:deploy1:fn:load:2',
-      'ver:deploy2:fn:load:0',
-    ]);
+    expect(keys.map((k) => k.split(':').slice(0, 5).join(':')).sort()).toEqual(['ver:deploy1:fn:load:0', 'ver:deploy1:fn:load:2', 'ver:deploy2:fn:load:0']);
   });
 
   it('a custom key function replaces the encoding', async () => {
@@ -256,10 +252,13 @@ describe('trove.cached', () => {
   it('works without Redis: the embedded store caches in-process', async () => {
     const t = track(createTrove());
     let runs = 0;
-    const f = t.cached(async (x: number) => {
-      runs++;
-      return x;
-    }, { name: 'mem' });
+    const f = t.cached(
+      async (x: number) => {
+        runs++;
+        return x;
+      },
+      { name: 'mem' },
+    );
     await f(1);
     await f(1);
     expect(runs).toBe(1);
@@ -270,10 +269,13 @@ describe('trove.bypass', () => {
   it('skips caching for every call inside, across awaits, and only there', async () => {
     const t = open();
     let runs = 0;
-    const f = t.cached(async (x: number) => {
-      runs++;
-      return x;
-    }, { name: 'bp' });
+    const f = t.cached(
+      async (x: number) => {
+        runs++;
+        return x;
+      },
+      { name: 'bp' },
+    );
     const r = t.region('bp');
     await t.bypass(async () => {
       await f(1);
@@ -292,10 +294,13 @@ describe('trove.bypass', () => {
   it('.uncached() is the per-call way', async () => {
     const t = open();
     let runs = 0;
-    const f = t.cached(async (x: number) => {
-      runs++;
-      return x;
-    }, { name: 'unc' });
+    const f = t.cached(
+      async (x: number) => {
+        runs++;
+        return x;
+      },
+      { name: 'unc' },
+    );
     await f(1);
     await f.uncached(1);
     await f(1);

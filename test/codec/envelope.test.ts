@@ -27,7 +27,13 @@ const codecs: [string, Codec][] = [
   ['custom', customCodec],
 ];
 
-const options = (codec: Codec, overrides: Partial<EncodeOptions> = {}): EncodeOptions => ({ codec, compression: false, compressThreshold: 1024, raw: false, ...overrides });
+const options = (codec: Codec, overrides: Partial<EncodeOptions> = {}): EncodeOptions => ({
+  codec,
+  compression: false,
+  compressThreshold: 1024,
+  raw: false,
+  ...overrides,
+});
 const decodeOptions = (codec: Codec, overrides: Partial<DecodeOptions> = {}): DecodeOptions => ({ codec, raw: false, ...overrides });
 
 function decodeError(bytes: Uint8Array, opts: DecodeOptions): DecodeError {
@@ -264,7 +270,9 @@ describe('decoding garbage', () => {
     // a valid first byte and arbitrary flags, so codec and decompression paths are reached
     fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 64 })).map(([flags, rest]) => Uint8Array.from([0xb1, flags, ...rest])),
     // a valid header for each codec with arbitrary payload bytes
-    fc.tuple(fc.constantFrom(0x01, 0x02, 0x03, 0x0f, 0x11, 0x21, 0x31, 0x12, 0x13), fc.uint8Array({ maxLength: 64 })).map(([flags, rest]) => Uint8Array.from([0xb1, flags, ...rest])),
+    fc
+      .tuple(fc.constantFrom(0x01, 0x02, 0x03, 0x0f, 0x11, 0x21, 0x31, 0x12, 0x13), fc.uint8Array({ maxLength: 64 }))
+      .map(([flags, rest]) => Uint8Array.from([0xb1, flags, ...rest])),
     // the extended json and tagged msgpack markers followed by arbitrary bytes
     fc.tuple(fc.constantFrom(0x00, 0xc1), fc.uint8Array({ maxLength: 64 })).map(([marker, rest]) => Uint8Array.from([0xb1, 0x01, marker, ...rest])),
     fc.tuple(fc.constantFrom(0x00, 0xc1), fc.uint8Array({ maxLength: 64 })).map(([marker, rest]) => Uint8Array.from([0xb1, 0x02, marker, ...rest])),
@@ -287,15 +295,20 @@ describe('decoding garbage', () => {
     const entry = encodeEntry({ list: [1, 2, 3], when: new Date(1), map: new Map([[1, 'x']]) }, 5, options(jsonCodec));
     const compressed = encodeEntry('abc'.repeat(600), 5, options(msgpackCodec, { compression: 'deflate', compressThreshold: 0 }));
     fc.assert(
-      fc.property(fc.constantFrom([entry, jsonCodec] as const, [compressed, msgpackCodec] as const), fc.nat(), fc.integer({ min: 1, max: 255 }), ([source, codec], position, xor) => {
-        const bytes = Buffer.from(source);
-        bytes[position % bytes.length]! ^= xor;
-        try {
-          decodeEntry(bytes, decodeOptions(codec));
-        } catch (error) {
-          expect(error).toBeInstanceOf(DecodeError);
-        }
-      }),
+      fc.property(
+        fc.constantFrom([entry, jsonCodec] as const, [compressed, msgpackCodec] as const),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        ([source, codec], position, xor) => {
+          const bytes = Buffer.from(source);
+          bytes[position % bytes.length]! ^= xor;
+          try {
+            decodeEntry(bytes, decodeOptions(codec));
+          } catch (error) {
+            expect(error).toBeInstanceOf(DecodeError);
+          }
+        },
+      ),
       { numRuns: 1500 },
     );
   });

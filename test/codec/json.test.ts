@@ -80,7 +80,12 @@ describe('json codec: extended values', () => {
       invalidDate: new Date(Number.NaN),
       big: 12345678901234567890123456789n,
       negBig: -(2n ** 64n),
-      map: new Map<unknown, unknown>([[1, 'one'], ['1', 'string one'], [{ k: true }, 'object key'], [null, undefined]]),
+      map: new Map<unknown, unknown>([
+        [1, 'one'],
+        ['1', 'string one'],
+        [{ k: true }, 'object key'],
+        [null, undefined],
+      ]),
       set: new Set<unknown>(['a', 1, 1n]),
       undef: undefined,
       nan: Number.NaN,
@@ -153,7 +158,15 @@ describe('json codec: extended values', () => {
   });
 
   it('round-trips arbitrary nesting: Dates in a Map in an array in a Set', () => {
-    const value = new Set([[new Map<unknown, unknown>([['when', new Date(5)], [new Date(6), [undefined, -0, 7n]]])], { deep: new Map([[1, new Set([Number.NaN])]]) }]);
+    const value = new Set([
+      [
+        new Map<unknown, unknown>([
+          ['when', new Date(5)],
+          [new Date(6), [undefined, -0, 7n]],
+        ]),
+      ],
+      { deep: new Map([[1, new Set([Number.NaN])]]) },
+    ]);
     const decoded = roundTrip(value) as typeof value;
     expect(diffExact(decoded, value)).toBeUndefined();
     const inner = ([...decoded][0] as [Map<unknown, unknown>])[0];

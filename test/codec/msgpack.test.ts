@@ -49,7 +49,12 @@ describe('msgpack codec: extended values', () => {
       uint64: 2n ** 64n - 1n,
       huge: 2n ** 300n + 1n,
       negHuge: -(2n ** 300n),
-      map: new Map<unknown, unknown>([[1, 'one'], ['1', 'string one'], [{ k: [1] }, 'object key'], [new Date(3), new Set([2])]]),
+      map: new Map<unknown, unknown>([
+        [1, 'one'],
+        ['1', 'string one'],
+        [{ k: [1] }, 'object key'],
+        [new Date(3), new Set([2])],
+      ]),
       set: new Set<unknown>(['a', 1, { o: 1 }]),
       undef: undefined,
       nan: Number.NaN,
@@ -118,7 +123,18 @@ describe('msgpack codec: extended values', () => {
   });
 
   it('round-trips Dates in a Map in an array in a Set, nested 500 levels deep', () => {
-    const value = nest(500, 'array', new Set([[new Map<unknown, unknown>([['when', new Date(5)], [new Date(6), [undefined, -0, 7n]]])]]));
+    const value = nest(
+      500,
+      'array',
+      new Set([
+        [
+          new Map<unknown, unknown>([
+            ['when', new Date(5)],
+            [new Date(6), [undefined, -0, 7n]],
+          ]),
+        ],
+      ]),
+    );
     expect(diffExact(roundTrip(value), value)).toBeUndefined();
   });
 
@@ -149,7 +165,14 @@ describe('msgpack codec: extended values', () => {
 
 describe('portable msgpack codec (raw mode)', () => {
   it('round-trips Date, Buffer, 64-bit BigInt, NaN and ±Infinity as standard MessagePack', () => {
-    const value = { date: new Date(12345), buf: Buffer.from(allBytes), big: -(2n ** 63n), ubig: 2n ** 64n - 1n, nan: Number.NaN, inf: Number.NEGATIVE_INFINITY };
+    const value = {
+      date: new Date(12345),
+      buf: Buffer.from(allBytes),
+      big: -(2n ** 63n),
+      ubig: 2n ** 64n - 1n,
+      nan: Number.NaN,
+      inf: Number.NEGATIVE_INFINITY,
+    };
     const bytes = portableMsgpackCodec.encode(value);
     expect(diffExact(portableMsgpackCodec.decode(bytes), value)).toBeUndefined();
     expect(diffExact(unpack(bytes), value)).toBeUndefined();

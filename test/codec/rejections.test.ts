@@ -92,7 +92,16 @@ describe.each(mapCodecs)('%s codec names paths inside Maps and Sets', (_label, c
     ['a function under a string Map key', () => ({ m: new Map([['k', () => 1]]) }), ['m', 'k']],
     ['a function under a number Map key', () => ({ m: new Map([[7, () => 1]]) }), ['m', 7]],
     ['a class instance under an object Map key', () => ({ m: new Map([[{}, new Foo()]]) }), ['m', '{entry 0}']],
-    ['a function as a Map key', () => ({ m: new Map<unknown, unknown>([['ok', 1], [() => 1, 'v']]) }), ['m', '{key 1}']],
+    [
+      'a function as a Map key',
+      () => ({
+        m: new Map<unknown, unknown>([
+          ['ok', 1],
+          [() => 1, 'v'],
+        ]),
+      }),
+      ['m', '{key 1}'],
+    ],
     ['a symbol inside a Set', () => ({ s: new Set([1, Symbol('s')]) }), ['s', 1]],
   ])('rejects %s', (_name, make, path) => {
     const error = thrown(() => codec.encode(make()));

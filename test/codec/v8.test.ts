@@ -25,7 +25,10 @@ describe('v8 codec', () => {
       date: new Date(7),
       invalidDate: new Date(Number.NaN),
       big: -(2n ** 300n),
-      map: new Map<unknown, unknown>([[{ k: 1 }, new Set([1n])], [Number.NaN, 'nan key']]),
+      map: new Map<unknown, unknown>([
+        [{ k: 1 }, new Set([1n])],
+        [Number.NaN, 'nan key'],
+      ]),
       set: new Set<unknown>([undefined, null]),
       undef: undefined,
       nan: Number.NaN,

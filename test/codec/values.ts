@@ -18,8 +18,14 @@ export function plainEdgeValues(): [string, unknown][] {
     ['empty array', []],
     ['null', null],
     ['booleans', [true, false]],
-    ['numbers', [0, 1, -1, 0.1 + 0.2, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 32, -(2 ** 31) - 1, 1e21, 5e-324]],
-    ['unicode', { emoji: '😀👍🏽👨‍👩‍👧', astral: '𝄞𝌆', rtl: 'مرحبا بالعالم', hebrew: 'שלום', cjk: '漢字かな', combining: 'e\u0301', nul: 'a\u0000b', bom: '\ufeff' }],
+    [
+      'numbers',
+      [0, 1, -1, 0.1 + 0.2, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 32, -(2 ** 31) - 1, 1e21, 5e-324],
+    ],
+    [
+      'unicode',
+      { emoji: '😀👍🏽👨‍👩‍👧', astral: '𝄞𝌆', rtl: 'مرحبا بالعالم', hebrew: 'שלום', cjk: '漢字かな', combining: 'e\u0301', nul: 'a\u0000b', bom: '\ufeff' },
+    ],
     ['unicode keys', { '😀': 1, مفتاح: 2, '': 3, 'a\u0000': 4 }],
     ['tricky keys', { v: 1, m: [[['v'], 'date']], $type: 'Date', constructor: 'x', toJSON: 5, hasOwnProperty: 1, '0': 'zero', '-1': 'minus' }],
     ['looks like an extended payload', [{ a: 1 }, [[['a'], 'date']]]],

@@ -159,7 +159,13 @@ function commandEnd(chunk: Buffer, bulk: Buffer): number {
     }
     if (pos > chunk.length) return -1;
     // ioredis sends command names in lower case.
-    if (chunk.subarray(first, first + bulk.length).toString('latin1').toLowerCase() === bulk.toString('latin1').toLowerCase()) return pos;
+    if (
+      chunk
+        .subarray(first, first + bulk.length)
+        .toString('latin1')
+        .toLowerCase() === bulk.toString('latin1').toLowerCase()
+    )
+      return pos;
     at = pos;
   }
   return -1;

@@ -294,7 +294,9 @@ describe('read-through when Redis stalls part-way through a call', () => {
     expect(pendingOf(b)).toEqual({ cold: 0, refreshing: 0, waits: 0 });
   });
 
-  it("a caller whose read timed out joins a run waiting for another process: that wait ends, both get the value computed here", { timeout: 10_000 }, async () => {
+  it('a caller whose read timed out joins a run waiting for another process: that wait ends, both get the value computed here', {
+    timeout: 10_000,
+  }, async () => {
     const { t, proxy } = await openProxied(`dl${++n}`);
     const ev = record(t);
     const r = t.region<string>('join');

@@ -32,8 +32,18 @@ describe('exactly once across processes', () => {
     expect(await runs()).toBe(1);
     expect(new Set(all.map((r) => r.value)).size).toBe(1);
     // waiters are woken by the notification: close to the factory time, not a polling interval
-    expect(percentile(all.map((r) => r.ms), 50)).toBeLessThan(factoryMs + 150);
-    expect(percentile(all.map((r) => r.ms), 99)).toBeLessThan(factoryMs + 400);
+    expect(
+      percentile(
+        all.map((r) => r.ms),
+        50,
+      ),
+    ).toBeLessThan(factoryMs + 150);
+    expect(
+      percentile(
+        all.map((r) => r.ms),
+        99,
+      ),
+    ).toBeLessThan(factoryMs + 400);
     // the lock is gone and exactly the value key remains
     const keys = (await server.keys()).filter((k) => k.startsWith(`${prefix}:`) && !k.startsWith(`${prefix}:0:__`)).sort();
     expect(keys).toHaveLength(2);
@@ -64,7 +74,9 @@ describe('exactly once across processes', () => {
     holder.go();
     await holder.computing;
     const t0 = Date.now();
-    const others = await Promise.all([0, 1, 2].map(() => startWorker({ url: server.url, prefix, key: 'k', callers: 50, factoryMs: 100, region: { lockLease: lease } })));
+    const others = await Promise.all(
+      [0, 1, 2].map(() => startWorker({ url: server.url, prefix, key: 'k', callers: 50, factoryMs: 100, region: { lockLease: lease } })),
+    );
     await Promise.all(others.map((w) => w.ready));
     for (const w of others) w.go();
     await sleep(100);
@@ -99,11 +111,24 @@ describe('exactly once across processes', () => {
     await seed.done;
     await sleep(300);
     const factoryMs = 300;
-    const { runs: workers, results } = await runWorkers(4, { url: server.url, prefix, key: 'k', callers: 50, factoryMs, lingerMs: factoryMs + 300, region: { ttl: '1m', freshFor: 200 } });
+    const { runs: workers, results } = await runWorkers(4, {
+      url: server.url,
+      prefix,
+      key: 'k',
+      callers: 50,
+      factoryMs,
+      lingerMs: factoryMs + 300,
+      region: { ttl: '1m', freshFor: 200 },
+    });
     const all = results.flat();
     expect(all.every((r) => r.ok)).toBe(true);
     // every caller got the stale value without waiting for the 300 ms refresh
-    expect(percentile(all.map((r) => r.ms), 99)).toBeLessThan(factoryMs);
+    expect(
+      percentile(
+        all.map((r) => r.ms),
+        99,
+      ),
+    ).toBeLessThan(factoryMs);
     expect(new Set(all.map((r) => r.value)).size).toBe(1);
     expect(await runs()).toBe(2); // the seed, and exactly one refresh
     // the refreshed value is in place, computed by one of the four (read without getOrSet, which

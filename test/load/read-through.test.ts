@@ -5,16 +5,7 @@
  * lock held by someone else, or two troves sharing one store, run on Redis only.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  ColdCacheError,
-  createTrove,
-  type ErrorEvent,
-  InvalidOptionError,
-  type Region,
-  TimeoutError,
-  type Trove,
-  type TroveOptions,
-} from '../../src/index.js';
+import { ColdCacheError, createTrove, type ErrorEvent, InvalidOptionError, type Region, TimeoutError, type Trove, type TroveOptions } from '../../src/index.js';
 import { sleep } from '../helpers/redis-server.js';
 import { storeKinds, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
 import { deferred, expectIdle, pendingOf, timed, waitFor } from './support.js';
@@ -42,7 +33,11 @@ async function warm(t: Trove): Promise<Trove> {
 const entryKeysOf = (keys: string[], prefix: string) => keys.filter((k) => k.startsWith(`${prefix}:`) && !/^[^:]*:[^:]*:__/.test(k));
 
 /** The lock of an entry: `<prefix>:<version>:__lock:` and the rest of the entry's key (region generation included). */
-const lockKeyOf = (t: Trove, region: string, key: string) => t.region(region).keyOf(key).replace(/^([^:]*:[^:]*:)/, '$1__lock:');
+const lockKeyOf = (t: Trove, region: string, key: string) =>
+  t
+    .region(region)
+    .keyOf(key)
+    .replace(/^([^:]*:[^:]*:)/, '$1__lock:');
 
 /** Stores `value` in a region with a short freshFor and waits until it is stale. */
 async function seedStale<V>(r: Region<V>, value: V, freshForMs: number): Promise<void> {
@@ -508,7 +503,10 @@ describe('read-through with a second holder on one Redis', () => {
     expect(calls).toEqual({ a: 1, b: 0 });
     expect(evA.stale).toEqual(['fail-safe']);
     while (performance.now() - failedAt < 350) {
-      const vals = await Promise.all([...Array.from({ length: 5 }, () => ra.getOrSet('k', failing('a'))), ...Array.from({ length: 5 }, () => rb.getOrSet('k', failing('b')))]);
+      const vals = await Promise.all([
+        ...Array.from({ length: 5 }, () => ra.getOrSet('k', failing('a'))),
+        ...Array.from({ length: 5 }, () => rb.getOrSet('k', failing('b'))),
+      ]);
       expect(vals).toEqual(Array(10).fill('old'));
       await sleep(25);
     }
@@ -694,7 +692,10 @@ describe('read-through with a second holder on one Redis', () => {
       return 'v';
     };
     const run = (key: string, lock: boolean) =>
-      Promise.all([...Array.from({ length: 5 }, () => ra.getOrSet(key, factory, { lock })), ...Array.from({ length: 5 }, () => rb.getOrSet(key, factory, { lock }))]);
+      Promise.all([
+        ...Array.from({ length: 5 }, () => ra.getOrSet(key, factory, { lock })),
+        ...Array.from({ length: 5 }, () => rb.getOrSet(key, factory, { lock })),
+      ]);
     expect(await run('unlocked', false)).toEqual(Array(10).fill('v'));
     expect(calls).toBe(2); // single flight within each trove, none across
     calls = 0;

@@ -230,13 +230,17 @@ describe('the generation and tag tables evicted', () => {
     // Only the tag table goes: the generation table is kept frequently used.
     let last = -1;
     // EXISTS does not count as a use of the key (LOOKUP_NOTOUCH), unlike HGET.
-    await fillUntil(raw, async () => (await raw.exists(`${prefix}:0:__tags`)) === 0, async () => {
-      const p = raw.pipeline();
-      for (let i = 0; i < 20; i++) p.strlen(`junk:${last + 1}`);
-      p.hgetall(gens);
-      last++;
-      await p.exec();
-    });
+    await fillUntil(
+      raw,
+      async () => (await raw.exists(`${prefix}:0:__tags`)) === 0,
+      async () => {
+        const p = raw.pipeline();
+        for (let i = 0; i < 20; i++) p.strlen(`junk:${last + 1}`);
+        p.hgetall(gens);
+        last++;
+        await p.exec();
+      },
+    );
     await raw.set(key, bytes!);
     const c = await open({ redis: s.url, prefix, syncInterval: Number.POSITIVE_INFINITY });
     expect(c.region('r').keyOf('tagged')).toBe(key);
@@ -262,6 +266,8 @@ describe('a silent network partition', () => {
   });
 
   it('rejects a bad pingInterval before connecting', () => {
-    expect(() => createTrove({ redis: redis.server.url, nearCache: { pingInterval: 'often' } })).toThrow(expect.objectContaining({ option: 'nearCache.pingInterval' }));
+    expect(() => createTrove({ redis: redis.server.url, nearCache: { pingInterval: 'often' } })).toThrow(
+      expect.objectContaining({ option: 'nearCache.pingInterval' }),
+    );
   });
 });

@@ -130,9 +130,7 @@ describe('region invalidation', () => {
     await sleep(60);
     const keys: string[] = [];
     for await (const k of r.keys({ batchSize: 100 })) keys.push(k);
-    expect(keys.sort()).toEqual(
-      Array.from({ length: 1_199 }, (_, i) => `k${i + 1}`).sort(),
-    );
+    expect(keys.sort()).toEqual(Array.from({ length: 1_199 }, (_, i) => `k${i + 1}`).sort());
     expect(await r.size()).toBe(1_199);
     const entries = new Map<string, unknown>();
     for await (const [k, v] of r) entries.set(k, v);

@@ -46,7 +46,14 @@ for (const name of storeKinds) {
         ['delete', () => r.delete('\uDC00')],
         ['getOrSet', () => r.getOrSet('\uDC00', () => 1)],
         ['getMany', () => r.getMany(['ok', '\uDC00'])],
-        ['setMany', () => r.setMany([['ok', 1], ['\uDC00', 2]])],
+        [
+          'setMany',
+          () =>
+            r.setMany([
+              ['ok', 1],
+              ['\uDC00', 2],
+            ]),
+        ],
         ['batch', () => r.batch((tx) => tx.set('\uDC00', 1))],
         ['keyOf', () => r.keyOf('\uDC00')],
       ];

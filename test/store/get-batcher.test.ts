@@ -47,7 +47,7 @@ describe('GetBatcher', () => {
     expect(batches.flat()).toHaveLength(100);
   });
 
-  it('a large batch is handed out in two halves; the first half\'s next reads are sent before the second half continues', async () => {
+  it("a large batch is handed out in two halves; the first half's next reads are sent before the second half continues", async () => {
     const { first, next, batches, handedOutAtSend } = await readTwice(64);
     expect(first.map(String)).toEqual(Array.from({ length: 64 }, (_, i) => `v:a${i}`));
     expect(next.map(String)).toEqual(Array.from({ length: 64 }, (_, i) => `v:b${i}`));

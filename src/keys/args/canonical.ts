@@ -120,8 +120,9 @@ const isEnumerable = Object.prototype.propertyIsEnumerable;
 const getTime = Date.prototype.getTime;
 // The %TypedArray%.prototype[@@toStringTag] getter, called directly, reads the internal kind (a Buffer reports
 // Uint8Array) whatever a subclass overrides; it returns undefined for a DataView.
-const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
-  .get as (this: unknown) => string | undefined;
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!.get as (
+  this: unknown,
+) => string | undefined;
 
 const VIEW_KINDS: Readonly<Record<string, string>> = {
   Int8Array: 'i8',
@@ -345,13 +346,7 @@ function toLittleEndian(bytes: Buffer, width: number): Buffer {
   return bytes;
 }
 
-function encodeHook(
-  v: object,
-  hook: Function,
-  name: 'toCacheKey' | 'toJSON',
-  depth: number,
-  seen: Ancestors,
-): string {
+function encodeHook(v: object, hook: Function, name: 'toCacheKey' | 'toJSON', depth: number, seen: Ancestors): string {
   let result: unknown;
   try {
     result = hook.call(v);

@@ -45,7 +45,11 @@ describe('hashText', () => {
 
   it('is injective on a sample of arbitrary UTF-16 strings', () => {
     fc.assert(
-      fc.property(fc.string({ unit: anyCodeUnit, maxLength: 3 }), fc.string({ unit: anyCodeUnit, maxLength: 3 }), (a, b) => (hashText(a) === hashText(b)) === (a === b)),
+      fc.property(
+        fc.string({ unit: anyCodeUnit, maxLength: 3 }),
+        fc.string({ unit: anyCodeUnit, maxLength: 3 }),
+        (a, b) => (hashText(a) === hashText(b)) === (a === b),
+      ),
       { numRuns: 2_000 },
     );
   });

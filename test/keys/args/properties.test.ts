@@ -84,15 +84,18 @@ describe('property: encodings are equal exactly when the arguments are reference
 
   it('hashed and readable keys agree with reference equality too', () => {
     fc.assert(
-      fc.property(argsArb, fc.oneof(argsArb, fc.tuple(argsArb, fc.integer()).map(([x, seed]) => equivalentCopy(x, rngFrom(seed)) as unknown[])), (a, b) => {
-        const equal = refEqual(a, b);
-        const ka = argsKey(a);
-        return (
-          HASH_SHAPE.test(ka) &&
-          (ka === argsKey(b)) === equal &&
-          (argsKey(a, { readable: true }) === argsKey(b, { readable: true })) === equal
-        );
-      }),
+      fc.property(
+        argsArb,
+        fc.oneof(
+          argsArb,
+          fc.tuple(argsArb, fc.integer()).map(([x, seed]) => equivalentCopy(x, rngFrom(seed)) as unknown[]),
+        ),
+        (a, b) => {
+          const equal = refEqual(a, b);
+          const ka = argsKey(a);
+          return HASH_SHAPE.test(ka) && (ka === argsKey(b)) === equal && (argsKey(a, { readable: true }) === argsKey(b, { readable: true })) === equal;
+        },
+      ),
       { numRuns: RUNS.hashedPairs },
     );
   });
@@ -111,7 +114,12 @@ describe('property: encodings are equal exactly when the arguments are reference
     const unit = fc.oneof({ arbitrary: fc.constantFrom(...swaps), weight: 3 }, { arbitrary: anyCodeUnit, weight: 1 });
     // Half the pairs are a string and a copy with its surrogates swapped: the pairs UTF-8 merges.
     const pair = fc
-      .tuple(fc.array(unit, { maxLength: 3 }), fc.array(unit, { maxLength: 3 }), fc.array(fc.nat(swaps.length - 1), { minLength: 3, maxLength: 3 }), fc.boolean())
+      .tuple(
+        fc.array(unit, { maxLength: 3 }),
+        fc.array(unit, { maxLength: 3 }),
+        fc.array(fc.nat(swaps.length - 1), { minLength: 3, maxLength: 3 }),
+        fc.boolean(),
+      )
       .map(([a, other, picks, swapped]) => {
         const b = swapped ? a.map((u, i) => (/[\uD800-\uDFFF\uFFFD]/.test(u) ? swaps[picks[i]!]! : u)) : other;
         return [a.join(''), b.join('')] as const;
@@ -217,7 +225,9 @@ const poisonedArb = fc.anything({
 
 function isPoison(v: unknown): boolean {
   if (typeof v === 'function' || typeof v === 'symbol') return true;
-  return typeof v === 'object' && v !== null && (v instanceof Symbol || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise || v instanceof Opaque);
+  return (
+    typeof v === 'object' && v !== null && (v instanceof Symbol || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise || v instanceof Opaque)
+  );
 }
 
 function containsPoison(v: unknown): boolean {

@@ -151,8 +151,20 @@ export function equivalentCopy(v: unknown, rng: Rng, asMember = false): unknown 
     return out;
   }
   if (v instanceof Date) return new Date(v.getTime());
-  if (v instanceof Map) return new Map(shuffle([...v].map(([k, x]) => [equivalentCopy(k, rng, true), equivalentCopy(x, rng)] as const), rng));
-  if (v instanceof Set) return new Set(shuffle([...v].map((x) => equivalentCopy(x, rng, true)), rng));
+  if (v instanceof Map)
+    return new Map(
+      shuffle(
+        [...v].map(([k, x]) => [equivalentCopy(k, rng, true), equivalentCopy(x, rng)] as const),
+        rng,
+      ),
+    );
+  if (v instanceof Set)
+    return new Set(
+      shuffle(
+        [...v].map((x) => equivalentCopy(x, rng, true)),
+        rng,
+      ),
+    );
   if (ArrayBuffer.isView(v)) return copyView(v, rng);
   if (v instanceof ArrayBuffer) return v.slice(0);
   const out: Record<string, unknown> = Object.getPrototypeOf(v) === null || rng() < 0.2 ? Object.create(null) : {};
@@ -206,7 +218,18 @@ function tweakNode(x: unknown, rng: Rng, replacement: unknown): unknown {
 /** Tricky string units: grammar characters, digits, the hash prefix, non-ASCII, astral and lone surrogates. */
 const trickyUnit = fc.constantFrom('a', 'b', 's', 'u', 'n', 'h', '1', '0', ';', ':', '(', ')', '<', '>', 'M', 'é', '😀', '\uD800', '\uDFFF', ' ');
 
-const byteKinds = ['Buffer', 'Uint8Array', 'Uint8ClampedArray', 'Int8Array', 'Uint16Array', 'Int32Array', 'Float64Array', 'BigInt64Array', 'ArrayBuffer', 'DataView'] as const;
+const byteKinds = [
+  'Buffer',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int8Array',
+  'Uint16Array',
+  'Int32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'ArrayBuffer',
+  'DataView',
+] as const;
 
 const viewCtors: Record<string, new (buffer: ArrayBuffer) => unknown> = {
   Uint8Array,
@@ -229,7 +252,30 @@ function makeBytes(kind: (typeof byteKinds)[number], raw: Uint8Array): unknown {
 
 /** Leaves from a deliberately small domain, so that generated pairs are often equal or nearly so. */
 export const leafArb: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>(undefined, null, true, false, 0, -0, Number.NaN, 1, -1, 0.5, 1e21, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, '', '0', '1', 'NaN', 'u', 'n', 0n, 1n, -1n),
+  fc.constantFrom<unknown>(
+    undefined,
+    null,
+    true,
+    false,
+    0,
+    -0,
+    Number.NaN,
+    1,
+    -1,
+    0.5,
+    1e21,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    '',
+    '0',
+    '1',
+    'NaN',
+    'u',
+    'n',
+    0n,
+    1n,
+    -1n,
+  ),
   fc.integer({ min: -3, max: 3 }),
   fc.string({ unit: trickyUnit, maxLength: 3 }),
   fc.bigInt({ min: -3n, max: 3n }),
