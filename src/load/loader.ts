@@ -484,7 +484,16 @@ export class Loader {
       try {
         if (lease) {
           const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
-          await this.ctx.store.storeAndRelease(job.full, encoded.bytes, ttl, lease.key, lease.token, this.ctx.notifier.channel, job.full, track);
+          await this.ctx.store.storeAndRelease({
+            key: job.full,
+            value: encoded.bytes,
+            ttlMs: ttl,
+            lockKey: lease.key,
+            token: lease.token,
+            channel: this.ctx.notifier.channel,
+            message: job.full,
+            track,
+          });
         } else {
           await access.store(job.full, encoded.bytes, encoded.ttlMs, track);
         }

@@ -1,4 +1,4 @@
-export type { ChannelListener, HashInit, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
+export type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, StoreListener, TrackingListener, WriteOp } from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore } from './redis-store.js';
 export { checkStoreOptions, createStore, type RedisOption } from './create-store.js';

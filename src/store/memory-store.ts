@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
 import { globToRegExp } from './glob.js';
-import type { ChannelListener, HashInit, LockAttempt, Store, WriteOp } from './store.js';
+import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, WriteOp } from './store.js';
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
 export interface MemoryStoreOptions {
@@ -126,15 +126,7 @@ export class MemoryStore implements Store {
     return this.cache.delete(key);
   }
 
-  async storeAndRelease(
-    key: string,
-    value: Buffer,
-    ttlMs: number | undefined,
-    lockKey: string,
-    token: string,
-    channel: string,
-    message: string,
-  ): Promise<void> {
+  async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message }: StoreAndRelease): Promise<void> {
     this.check();
     this.write(key, value, ttlMs);
     const v = this.cache.get(lockKey)?.toString();

@@ -4,7 +4,7 @@ import { asStoreError, withDeadline } from './deadline.js';
 import { GetBatcher } from './get-batcher.js';
 import { escapeGlob } from './glob.js';
 import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
-import type { ChannelListener, HashInit, LockAttempt, Store, StoreListener, TrackingListener, WriteOp } from './store.js';
+import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, StoreListener, TrackingListener, WriteOp } from './store.js';
 import { TickCork } from './tick-cork.js';
 
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
@@ -369,16 +369,7 @@ export class RedisStore implements Store {
     return Number(await this.run('releaseLock', () => RELEASE.run(this.client, [key], [token]))) === 1;
   }
 
-  async storeAndRelease(
-    key: string,
-    value: Buffer,
-    ttlMs: number | undefined,
-    lockKey: string,
-    token: string,
-    channel: string,
-    message: string,
-    track = false,
-  ): Promise<void> {
+  async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message, track = false }: StoreAndRelease): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const tracked = track && this.trackingListener !== undefined;
     const keys = [key, lockKey];

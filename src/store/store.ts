@@ -8,6 +8,22 @@ export type WriteOp =
   | { readonly type: 'set'; readonly key: string; readonly value: Buffer; readonly ttlMs: number | undefined }
   | { readonly type: 'delete'; readonly key: string };
 
+/** The write of a computed value by the holder of its lock (see `Store.storeAndRelease`). */
+export interface StoreAndRelease {
+  readonly key: string;
+  readonly value: Buffer;
+  /** Time-to-live in milliseconds; undefined means no expiry. */
+  readonly ttlMs: number | undefined;
+  readonly lockKey: string;
+  /** The holder's token: the lock is released only if it still holds it. */
+  readonly token: string;
+  /** Where waiters are notified, and with what. */
+  readonly channel: string;
+  readonly message: string;
+  /** The writer keeps the value locally: tracked as in `Store.set`. */
+  readonly track?: boolean;
+}
+
 /** What a store reports about its connection, forwarded as trove events. */
 export interface StoreListener {
   /** A connection-level error (refused, reset, timed out); operations fail with StoreError meanwhile. */
@@ -100,16 +116,7 @@ export interface Store {
    * publishes `message` on `channel` when someone waits (a failed `acquireLock` marked the lock)
    * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
    */
-  storeAndRelease(
-    key: string,
-    value: Buffer,
-    ttlMs: number | undefined,
-    lockKey: string,
-    token: string,
-    channel: string,
-    message: string,
-    track?: boolean,
-  ): Promise<void>;
+  storeAndRelease(op: StoreAndRelease): Promise<void>;
   /**
    * All fields of a hash (empty when it does not exist), after creating the `init` field if it is
    * missing (in the same atomic step). Tracked whenever tracking is enabled: the hash is kept locally.

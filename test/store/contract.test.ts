@@ -171,7 +171,15 @@ for (const [name, make] of Object.entries(fixtures)) {
       const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(m) });
       // nobody waited: stored and released, no notification
       await fx.store.acquireLock('lock0', 'mine', 5_000);
-      await fx.store.storeAndRelease('v0', Buffer.from('quiet'), 10_000, 'lock0', 'mine', 'chan', 'done:v0');
+      await fx.store.storeAndRelease({
+        key: 'v0',
+        value: Buffer.from('quiet'),
+        ttlMs: 10_000,
+        lockKey: 'lock0',
+        token: 'mine',
+        channel: 'chan',
+        message: 'done:v0',
+      });
       expect((await fx.store.get('v0'))?.toString()).toBe('quiet');
       expect(await fx.store.exists('lock0')).toBe(false);
       // a failed attempt marks the lock; the holder can still renew it, and notifies on store
@@ -179,15 +187,39 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect((await fx.store.acquireLock('lock1', 'theirs', 5_000)).acquired).toBe(false);
       expect((await fx.store.acquireLock('lock1', 'third', 5_000)).acquired).toBe(false);
       expect(await fx.store.renewLock('lock1', 'mine', 5_000)).toBe(true);
-      await fx.store.storeAndRelease('v1', Buffer.from('value'), 10_000, 'lock1', 'mine', 'chan', 'done:v1');
+      await fx.store.storeAndRelease({
+        key: 'v1',
+        value: Buffer.from('value'),
+        ttlMs: 10_000,
+        lockKey: 'lock1',
+        token: 'mine',
+        channel: 'chan',
+        message: 'done:v1',
+      });
       expect((await fx.store.get('v1'))?.toString()).toBe('value');
       expect(await fx.store.exists('lock1')).toBe(false);
       await fx.store.acquireLock('lock2', 'theirs', 5_000);
-      await fx.store.storeAndRelease('v2', Buffer.from('other'), undefined, 'lock2', 'mine', 'chan', 'done:v2');
+      await fx.store.storeAndRelease({
+        key: 'v2',
+        value: Buffer.from('other'),
+        ttlMs: undefined,
+        lockKey: 'lock2',
+        token: 'mine',
+        channel: 'chan',
+        message: 'done:v2',
+      });
       expect((await fx.store.get('v2'))?.toString()).toBe('other');
       expect(await fx.store.exists('lock2')).toBe(true); // not ours: left alone
       // a lock that vanished does not prevent the write
-      await fx.store.storeAndRelease('v3', Buffer.from('x'), 10_000, 'nolock', 'mine', 'chan', 'done:v3');
+      await fx.store.storeAndRelease({
+        key: 'v3',
+        value: Buffer.from('x'),
+        ttlMs: 10_000,
+        lockKey: 'nolock',
+        token: 'mine',
+        channel: 'chan',
+        message: 'done:v3',
+      });
       expect((await fx.store.get('v3'))?.toString()).toBe('x');
       const deadline = Date.now() + 2_000;
       while (got.length < 3 && Date.now() < deadline) await sleep(5);
