@@ -366,14 +366,8 @@ export class Region<V = unknown> {
   /** How the loader reads, writes and reports for this region. */
   private readonly access: EntryAccess<StampedWrite> = {
     read: (full, k) => this.ctx.store.get(full).then((buf) => (buf === null ? undefined : this.access.fromBytes(k, buf))),
-    fromBytes: (k, bytes) => {
-      const entry = this.decode(k, bytes);
-      if (entry?.tags === undefined) return Promise.resolve(entry);
-      const quick = this.ctx.tags.isLive(entry.tags);
-      if (quick !== undefined) return Promise.resolve(quick ? entry : undefined);
-      // Unlike `live`, a tag check the store fails rejects: the loader then stops waiting on the store.
-      return this.ctx.tags.check(entry.tags).then((ok) => (ok ? entry : undefined));
-    },
+    // Strict, unlike a plain read: a tag check the store fails rejects, so the loader stops waiting on the store.
+    fromBytes: (k, bytes) => Promise.resolve(this.live(k, bytes, true)),
     encode: (value, write, freshForMs) => {
       const options = this.options;
       if (freshForMs === undefined) return this.encode(value, options, write, write?.stamps);
