@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { LockAttempt, Store } from '../store/index.js';
+import type { LockAttempt, LockStore } from '../store/index.js';
 
 /**
  * A held cross-process lock: renewed every third of its lease while work runs, so it only lapses
@@ -13,7 +13,7 @@ export class Lease {
   private renewing = false;
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: LockStore,
     readonly key: string,
     readonly token: string,
     private readonly leaseMs: number,
@@ -27,7 +27,7 @@ export class Lease {
    * `readKey`, the guarded value is read in the same step (`lease.value`).
    */
   static async acquire(
-    store: Store,
+    store: LockStore,
     key: string,
     leaseMs: number,
     onError: (err: unknown) => void,

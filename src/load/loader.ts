@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
-import type { LockAttempt, Store } from '../store/index.js';
+import type { LockAttempt, LockStore } from '../store/index.js';
 import { Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
@@ -43,7 +43,7 @@ export interface EntryAccess<W> {
 
 /** Shared by every region of a trove. */
 export interface LoaderContext {
-  readonly store: Store;
+  readonly store: LockStore;
   readonly notifier: Notifier;
   lockKey(full: string): string;
 }

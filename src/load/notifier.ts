@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.js';
+import type { MessageBus } from '../store/index.js';
 
 /** Why a wait ended. */
 export type WakeReason = 'notified' | 'timeout' | 'reset' | 'closed';
@@ -25,7 +25,7 @@ export class Notifier {
   onNotified: ((key: string) => void) | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: MessageBus,
     readonly channel: string,
     private readonly onError: (err: unknown) => void,
   ) {}

@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.js';
+import type { TableStore } from '../store/index.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no region path can have. */
@@ -27,7 +27,7 @@ export class Generations {
   version = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: TableStore,
     private readonly hashKey: string,
     /** Tells the other processes that this one created a new epoch (so they reload at once). */
     private readonly announceEpoch: (epoch: string) => void = () => {},

@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.js';
+import type { MessageBus } from '../store/index.js';
 import { newToken } from './tokens.js';
 import type { Generations } from './generations.js';
 import type { TagTokens } from './tag-tokens.js';
@@ -23,7 +23,7 @@ export class InvalidationBus {
   readonly origin = newToken();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: MessageBus,
     readonly channel: string,
     private readonly generations: Generations,
     private readonly tags: TagTokens,

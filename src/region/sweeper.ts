@@ -1,5 +1,4 @@
-import type { Store } from '../store/index.js';
-import { escapeGlob } from '../store/index.js';
+import type { KeyValueStore } from '../store/index.js';
 import type { Generations } from './generations.js';
 
 /** What one sweep pass did. */
@@ -18,7 +17,7 @@ export interface SweepResult {
  */
 export class Sweeper {
   constructor(
-    private readonly store: Store,
+    private readonly store: KeyValueStore,
     private readonly keyspace: string,
     private readonly generations: Generations,
   ) {}
@@ -29,7 +28,7 @@ export class Sweeper {
     await this.generations.load();
     let scanned = 0;
     let removed = 0;
-    for await (const keys of this.store.scan(`${escapeGlob(this.keyspace)}*`, count)) {
+    for await (const keys of this.store.scanPrefix(this.keyspace, count)) {
       scanned += keys.length;
       const dead = keys.filter((k) => this.isDead(k));
       if (dead.length > 0) removed += await this.store.delete(dead);

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { checkWellFormed } from '../keys/index.js';
-import type { Store } from '../store/index.js';
+import type { TableStore } from '../store/index.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no tag can have. */
@@ -28,7 +28,7 @@ export class TagTokens {
   private epoch: string | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: TableStore,
     private readonly hashKey: string,
     /** Tells the other processes that this one created a new epoch (so they re-read their tags at once). */
     private readonly announceEpoch: (epoch: string) => void = () => {},

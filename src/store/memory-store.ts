@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors.js';
-import { globToRegExp } from './glob.js';
 import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, WriteOp } from './store.js';
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
@@ -207,14 +206,13 @@ export class MemoryStore implements Store {
     };
   }
 
-  async *scan(match: string, count = 500): AsyncIterable<string[]> {
+  async *scanPrefix(prefix: string, count = 500): AsyncIterable<string[]> {
     this.check();
-    const re = globToRegExp(match);
     // Snapshot the keys first: like SCAN, keys written during iteration may or may not be seen.
     const keys = [...this.cache.keys()];
     let batch: string[] = [];
     for (const k of keys) {
-      if (re.test(k) && this.cache.has(k)) batch.push(k);
+      if (k.startsWith(prefix) && this.cache.has(k)) batch.push(k);
       if (batch.length >= count) {
         yield batch;
         batch = [];

@@ -1,14 +1,14 @@
 import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
+import { closeClient, reconnectDelay } from './connection.js';
 import { GetBatcher } from './get-batcher.js';
-import { escapeGlob } from './glob.js';
+import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
 import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, StoreListener, TrackingListener, WriteOp } from './store.js';
+import { Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
-
-/** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
-const INVALIDATE_CHANNEL = '__redis__:invalidate';
+import { TrackingChannel } from './tracking-channel.js';
 
 export interface RedisStoreOptions {
   /** Deadline for every Redis operation, in milliseconds. */
@@ -22,12 +22,6 @@ export interface RedisStoreOptions {
    */
   trackingCheckIntervalMs?: number;
   listener?: StoreListener;
-}
-
-/** Reconnect delays grow 50 ms, 100 ms, … up to 2 s, with jitter so many processes do not reconnect in lockstep. */
-export function reconnectDelay(attempt: number): number {
-  const base = Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
-  return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
 /** Client options Trove uses when it creates the ioredis connection itself. */
@@ -64,20 +58,11 @@ export class RedisStore implements Store {
   private readonly cork = new TickCork();
   private readonly readyWaiters = new Set<ReadyWaiter>();
   private closed = false;
-  private subscriber: Redis | undefined;
-  private readonly channels = new Map<string, Set<ChannelListener>>();
-  private subscriptionLive = false;
-  private trackingListener: TrackingListener | undefined;
-  /** Client id of the subscriber connection, the target of the main connection's REDIRECT. */
-  private subscriberId: number | undefined;
-  private trackingLive = false;
-  /** Whether CLIENT TRACKING on was sent on the main connection (turned off again on close when the connection is the user's). */
-  private trackingStarted = false;
-  private pingTimer: NodeJS.Timeout | undefined;
-  /**
-   * The client's `keyPrefix`: ioredis adds it to every key it sends, but Redis names the prefixed
-   * key in its invalidations and SCAN patterns and replies are not prefixed, so both are mapped here.
-   */
+  /** The pub/sub connection, shared by the channels' listeners and the tracking channel. */
+  private readonly subscriber: Subscriber;
+  /** Set once tracking is enabled: reads and writes asked to be tracked are then sent with `CLIENT CACHING yes`. */
+  private trackingChannel: TrackingChannel | undefined;
+  /** The client's `keyPrefix`: ioredis adds it to the keys of commands, but not to SCAN patterns and replies. */
   private readonly keyPrefix: string;
   /**
    * Whether commands leave in the order they are issued. ioredis's auto-pipelining (on a
@@ -94,6 +79,7 @@ export class RedisStore implements Store {
     this.ordered = client.options.enableAutoPipelining !== true;
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
+    this.subscriber = new Subscriber(client, { commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError });
     client.on('error', this.onError);
     client.on('ready', this.onReady);
     if (client.status === 'wait') client.connect().catch(() => {});
@@ -110,80 +96,22 @@ export class RedisStore implements Store {
     }
     this.readyWaiters.clear();
     this.opts.listener?.onReady?.();
-    // A new connection has tracking off: whatever was tracked before is no longer watched.
-    this.setTrackingLive(false);
-    void this.connectTracking();
-  };
-
-  private readonly onMainClose = (): void => {
-    this.setTrackingLive(false);
   };
 
   get tracking(): boolean {
-    return this.trackingLive;
+    return this.trackingChannel?.live ?? false;
   }
 
   enableTracking(listener: TrackingListener): boolean {
-    if (this.trackingListener) return true;
-    this.trackingListener = listener;
-    this.client.on('close', this.onMainClose);
-    const sub = this.subscriberClient();
-    // The subscriber may be connected already (it learns its id on every connect): subscribe
-    // to the invalidation channel now, then point the main connection at it.
-    if (sub.status === 'ready' && this.subscriptionLive) {
-      sub.subscribe(INVALIDATE_CHANNEL).then(
-        () => this.connectTracking(),
-        (err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))),
-      );
-    }
-    this.pingTimer = setInterval(() => this.checkChannel(), this.opts.trackingCheckIntervalMs ?? 1_000);
-    this.pingTimer.unref();
-    return true;
-  }
-
-  /**
-   * Points the main connection's tracking at the subscriber (REDIRECT, OPTIN). Not NOLOOP: with
-   * it Redis announces no change caused by this connection, and that includes the keys evicted
-   * (`maxmemory`) while running this connection's own commands, which would stay in the near
-   * cache for good. Own writes announce themselves too; the near cache expects exactly one such
-   * invalidation per tracked write (see `trackedWrite`). Live only once Redis confirmed it for the
-   * current pair of connections: reads sent before that are not tracked and must not be kept.
-   */
-  private async connectTracking(): Promise<void> {
-    const subId = this.subscriberId;
-    if (!this.trackingListener || subId === undefined || !this.subscriptionLive || this.client.status !== 'ready') return;
-    try {
-      await this.client.call('CLIENT', 'TRACKING', 'off');
-      // Never turn it on after close() (which turns it off on a user's connection); once sent
-      // before, close()'s OFF follows it on the same connection.
-      if (this.closed) return;
-      this.trackingStarted = true;
-      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
-    } catch (err) {
-      this.onError(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    if (subId === this.subscriberId && this.subscriptionLive && this.client.status === 'ready') this.setTrackingLive(true);
-  }
-
-  private setTrackingLive(live: boolean): void {
-    if (this.trackingLive === live) return;
-    this.trackingLive = live;
-    this.trackingListener?.onTrackingChange(live);
-  }
-
-  /** A subscriber that stopped answering PING is treated as lost: invalidations may be missing. */
-  private checkChannel(): void {
-    const sub = this.subscriber;
-    if (!sub || !this.trackingLive || sub.status !== 'ready') return;
-    const timeoutMs = Math.max(this.opts.commandTimeoutMs, 500);
-    withDeadline('ping', timeoutMs, sub.ping()).catch(() => {
-      if (this.closed) return;
-      this.setTrackingLive(false);
-      this.subscriptionLive = false;
-      this.resetListeners();
-      sub.disconnect(true);
+    if (this.trackingChannel) return true;
+    this.trackingChannel = new TrackingChannel(this.client, this.subscriber, listener, {
+      commandTimeoutMs: this.opts.commandTimeoutMs,
+      checkIntervalMs: this.opts.trackingCheckIntervalMs,
+      // The connection stays its owner's: leave it as it was found, without tracking.
+      turnOffOnClose: !this.opts.owned,
+      onError: this.onError,
     });
+    return true;
   }
 
   /**
@@ -222,7 +150,7 @@ export class RedisStore implements Store {
   }
 
   get(key: string, track = false): Promise<Buffer | null> {
-    return (track && this.trackingListener ? this.trackedBatcher : this.batcher).get(key);
+    return (track && this.trackingChannel ? this.trackedBatcher : this.batcher).get(key);
   }
 
   mget(keys: readonly string[], track = false): Promise<(Buffer | null)[]> {
@@ -233,7 +161,7 @@ export class RedisStore implements Store {
   private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
     return this.run('get', () => {
       // Keys go as one array argument: spreading 100k+ of them overflows the call stack.
-      if (!track || !this.trackingListener) return this.client.mgetBuffer(keys);
+      if (!track || !this.trackingChannel) return this.client.mgetBuffer(keys);
       return this.cachingThen(
         () => this.client.mgetBuffer(keys),
         (p) => p.mgetBuffer(keys),
@@ -290,7 +218,7 @@ export class RedisStore implements Store {
 
   set(key: string, value: Buffer, ttlMs: number | undefined, track = false): Promise<void> {
     return this.run('set', async () => {
-      if (track && this.trackingListener) {
+      if (track && this.trackingChannel) {
         await this.trackedWrite([key], (tx) => {
           if (ttlMs === undefined) tx.set(key, value);
           else tx.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
@@ -310,7 +238,7 @@ export class RedisStore implements Store {
   expire(key: string, ttlMs: number, track = false): Promise<boolean> {
     const ms = Math.max(1, Math.ceil(ttlMs));
     return this.run('expire', async () => {
-      if (!track || !this.trackingListener) return (await this.client.pexpire(key, ms)) === 1;
+      if (!track || !this.trackingChannel) return (await this.client.pexpire(key, ms)) === 1;
       const [done] = await this.trackedWrite([key], (tx) => tx.pexpire(key, ms));
       return done === 1;
     });
@@ -330,7 +258,7 @@ export class RedisStore implements Store {
       }
     };
     return this.run('batch', async () => {
-      if (track && this.trackingListener) {
+      if (track && this.trackingChannel) {
         const keys = new Set<string>();
         for (const op of ops) if (op.type === 'set') keys.add(op.key);
         if (keys.size > 0) {
@@ -371,7 +299,7 @@ export class RedisStore implements Store {
 
   async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message, track = false }: StoreAndRelease): Promise<void> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    const tracked = track && this.trackingListener !== undefined;
+    const tracked = track && this.trackingChannel !== undefined;
     const keys = [key, lockKey];
     const args = [value, ttl, token, channel, message, tracked ? '1' : '0'];
     await this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args)));
@@ -420,11 +348,11 @@ export class RedisStore implements Store {
 
   private hashReadInit(key: string, init: HashInit, fields: readonly string[]): Promise<unknown> {
     const args = [init[0], init[1], ...fields];
-    return this.trackingListener ? this.trackedScript(HASH_READ_INIT, [key], args) : HASH_READ_INIT.run(this.client, [key], args);
+    return this.trackingChannel ? this.trackedScript(HASH_READ_INIT, [key], args) : HASH_READ_INIT.run(this.client, [key], args);
   }
 
   private trackedIfEnabled(direct: () => Promise<unknown>, piped: (p: ChainableCommander) => void): Promise<unknown> {
-    return this.trackingListener ? this.cachingThen(direct, piped) : direct();
+    return this.trackingChannel ? this.cachingThen(direct, piped) : direct();
   }
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
@@ -436,133 +364,21 @@ export class RedisStore implements Store {
   }
 
   get subscribed(): boolean {
-    return this.subscriptionLive;
+    return this.subscriber.live;
   }
 
-  async subscribe(channel: string, listener: ChannelListener): Promise<() => void> {
-    if (this.closed) throw new StoreError('Store is closed');
-    const sub = this.subscriberClient();
-    let set = this.channels.get(channel);
-    if (!set) {
-      set = new Set();
-      this.channels.set(channel, set);
-    }
-    set.add(listener);
-    if (sub.status === 'ready' && this.subscriptionLive) await withDeadline('subscribe', this.opts.commandTimeoutMs, sub.subscribe(channel));
-    else await this.untilLive();
-    return () => {
-      const current = this.channels.get(channel);
-      if (!current?.delete(listener) || current.size > 0) return;
-      this.channels.delete(channel);
-      if (sub.status === 'ready') sub.unsubscribe(channel).catch(() => {});
-    };
+  subscribe(channel: string, listener: ChannelListener): Promise<() => void> {
+    return this.subscriber.subscribe(channel, listener);
   }
 
-  /**
-   * A dedicated connection for pub/sub (a subscribed connection cannot run other commands).
-   * It resubscribes itself after a reconnect and tells listeners, since messages sent while it
-   * was away are lost.
-   */
-  private subscriberClient(): Redis {
-    if (this.subscriber) return this.subscriber;
-    const sub = this.client.duplicate({
-      enableOfflineQueue: true,
-      autoResubscribe: false,
-      maxRetriesPerRequest: null,
-      enableAutoPipelining: false,
-      retryStrategy: reconnectDelay,
-      lazyConnect: false,
-      disconnectTimeout: 50,
-      connectionName: undefined,
-    });
-    this.subscriber = sub;
-    sub.on('error', this.onError);
-    sub.on('message', (channel: string, message: unknown) => {
-      if (channel === INVALIDATE_CHANNEL) return;
-      const set = this.channels.get(channel);
-      if (set) for (const l of set) l.onMessage(String(message));
-    });
-    // Invalidations are read as buffers: the string form of a message joins an array of keys
-    // with commas, so a message naming several keys (as Redis sends in BCAST mode) would be lost.
-    sub.on('messageBuffer', (channel: Buffer, message: unknown) => {
-      if (channel.toString() === INVALIDATE_CHANNEL) this.receiveInvalidation(message);
-    });
-    sub.on('close', () => {
-      this.subscriberId = undefined;
-      this.setTrackingLive(false);
-      if (!this.subscriptionLive) return;
-      this.subscriptionLive = false;
-      this.resetListeners();
-    });
-    sub.on('ready', () => {
-      const channels = [...this.channels.keys()];
-      if (this.trackingListener) channels.push(INVALIDATE_CHANNEL);
-      // The id must be read before subscribing: a subscribed RESP2 connection accepts no other command.
-      const confirmed = sub.client('ID').then((id) => {
-        this.subscriberId = Number(id);
-        return channels.length === 0 ? 0 : sub.subscribe(...channels);
-      });
-      confirmed.then(
-        () => {
-          if (this.closed) return;
-          this.subscriptionLive = true;
-          this.resetListeners();
-          for (const done of [...this.liveWaiters]) done();
-          void this.connectTracking();
-        },
-        (err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))),
-      );
-    });
-    return sub;
-  }
-
-  private readonly liveWaiters = new Set<() => void>();
-
-  /** Waits (up to the deadline) for the subscriber connection to confirm its subscriptions. */
-  private untilLive(): Promise<void> {
-    if (this.subscriptionLive) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.liveWaiters.delete(done);
-        resolve();
-      };
-      // Not fatal if it takes longer: the subscription activates on (re)connect, and
-      // `subscribed` tells whether messages are flowing.
-      const timer = setTimeout(done, this.opts.commandTimeoutMs);
-      this.liveWaiters.add(done);
-    });
-  }
-
-  private receiveInvalidation(message: unknown): void {
-    const listener = this.trackingListener;
-    if (!listener) return;
-    // RESP2 delivers the keys as an array, or null / empty for a flush of everything.
-    if (message === null || message === undefined || (Buffer.isBuffer(message) && message.length === 0)) listener.onInvalidate(null);
-    else listener.onInvalidate(this.unprefixed(Array.isArray(message) ? message.map(String) : [String(message)]));
-  }
-
-  /** Keys as this store's callers name them: without the client's `keyPrefix` (keys outside it are not ours). */
-  private unprefixed(keys: string[]): string[] {
-    const prefix = this.keyPrefix;
-    if (prefix === '') return keys;
-    const out: string[] = [];
-    for (const k of keys) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
-    return out;
-  }
-
-  private resetListeners(): void {
-    for (const set of this.channels.values()) for (const l of set) l.onReset?.();
-  }
-
-  async *scan(match: string, count = 500): AsyncIterable<string[]> {
+  async *scanPrefix(prefix: string, count = 500): AsyncIterable<string[]> {
     let cursor = '0';
     // SCAN's pattern and replies are not prefixed by ioredis, unlike the keys of other commands.
-    const pattern = escapeGlob(this.keyPrefix) + match;
+    const pattern = prefixPattern(this.keyPrefix + prefix);
     do {
       const [next, keys] = await this.run('scan', () => this.client.scan(cursor, 'MATCH', pattern, 'COUNT', count));
       cursor = next;
-      const ours = this.unprefixed(keys);
+      const ours = withoutKeyPrefix(keys, this.keyPrefix);
       if (ours.length > 0) yield ours;
     } while (cursor !== '0');
   }
@@ -570,68 +386,22 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.subscriptionLive = false;
-    this.channels.clear();
-    for (const done of [...this.liveWaiters]) done();
-    clearInterval(this.pingTimer);
-    this.client.off('close', this.onMainClose);
-    this.trackingLive = false;
-    this.trackingListener = undefined;
-    const sub = this.subscriber;
-    const subClosed = sub ? closeClient(sub, this.opts.commandTimeoutMs, true) : Promise.resolve();
+    const subClosed = this.subscriber.close();
+    const trackingClosed = this.trackingChannel?.close() ?? Promise.resolve();
+    this.trackingChannel = undefined;
     for (const w of this.readyWaiters) {
       clearTimeout(w.timer);
       w.reject(new StoreError('Store is closed'));
     }
     this.readyWaiters.clear();
     this.client.off('ready', this.onReady);
+    this.client.off('error', this.onError);
     if (!this.opts.owned) {
-      this.client.off('error', this.onError);
-      // The connection stays its owner's: leave it as it was found, without tracking.
-      if (this.trackingStarted && this.client.status === 'ready') {
-        await withDeadline('close', this.opts.commandTimeoutMs, this.client.call('CLIENT', 'TRACKING', 'off')).catch(() => {});
-      }
-      await subClosed;
+      await Promise.all([trackingClosed, subClosed]);
       return;
     }
-    this.client.off('error', this.onError);
-    await Promise.all([closeClient(this.client, this.opts.commandTimeoutMs, false), subClosed]);
+    await Promise.all([closeClient(this.client, this.opts.commandTimeoutMs, false), subClosed, trackingClosed]);
   }
-}
-
-/**
- * Closes an ioredis connection and resolves once its socket is gone, so nothing of ours
- * outlives close(). QUIT first when connected, so the server sees a clean goodbye.
- */
-async function closeClient(client: Redis, timeoutMs: number, ownListeners: boolean): Promise<void> {
-  // Keep swallowing connection errors until the socket is gone: an 'error' event without a
-  // listener would crash the process.
-  client.on('error', () => {});
-  if (ownListeners) {
-    client.removeAllListeners('message');
-    client.removeAllListeners('ready');
-    client.removeAllListeners('close');
-  }
-  const status = client.status;
-  if (status === 'end') return;
-  // Between attempts ('reconnecting', 'close') there is no socket: disconnect only cancels the
-  // pending attempt and ioredis emits no 'end', so there is nothing to wait for.
-  const socketOpen = status !== 'reconnecting' && status !== 'close';
-  let timer: NodeJS.Timeout | undefined;
-  const ended = new Promise<void>((resolve) => {
-    client.once('end', resolve);
-    timer = setTimeout(resolve, timeoutMs);
-  });
-  if (status === 'ready') {
-    try {
-      await withDeadline('quit', timeoutMs, client.quit());
-    } catch {
-      // Falls through to disconnect below.
-    }
-  }
-  client.disconnect(false);
-  if (socketOpen) await ended;
-  clearTimeout(timer);
 }
 
 /** Turns a synchronous throw from the driver (e.g. stream not writeable) into a rejection. */

@@ -1,6 +1,7 @@
 /**
- * The narrow interface every backend implements. It is the only place that knows about Redis;
- * a node-redis or Cluster driver is one more implementation of it.
+ * What every backend implements. The store layer is the only place that knows about Redis; a
+ * node-redis or Cluster driver is one more implementation. `Store` is the sum of small
+ * interfaces, one per concern, so that each component depends only on the operations it uses.
  */
 
 /** One write inside an atomic batch. `ttlMs` undefined means no expiry. */
@@ -8,7 +9,7 @@ export type WriteOp =
   | { readonly type: 'set'; readonly key: string; readonly value: Buffer; readonly ttlMs: number | undefined }
   | { readonly type: 'delete'; readonly key: string };
 
-/** The write of a computed value by the holder of its lock (see `Store.storeAndRelease`). */
+/** The write of a computed value by the holder of its lock (see `LockStore.storeAndRelease`). */
 export interface StoreAndRelease {
   readonly key: string;
   readonly value: Buffer;
@@ -20,7 +21,7 @@ export interface StoreAndRelease {
   /** Where waiters are notified, and with what. */
   readonly channel: string;
   readonly message: string;
-  /** The writer keeps the value locally: tracked as in `Store.set`. */
+  /** The writer keeps the value locally: tracked as in `KeyValueStore.set`. */
   readonly track?: boolean;
 }
 
@@ -65,13 +66,12 @@ export interface TrackingListener {
   onTrackingChange(live: boolean): void;
 }
 
-export interface Store {
-  /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
-  readonly kind: 'redis' | 'memory';
+/** Plain keys holding encoded values (the cache entries): reads, writes, atomic batches and a walk by prefix. */
+export interface KeyValueStore {
   /**
    * Reads one key; concurrent reads issued in the same tick are sent as one MGET. `track`: the
    * caller keeps the value locally, so Redis must announce the key's next change (see
-   * `enableTracking`); reads of values not kept are not tracked.
+   * `TrackingStore.enableTracking`); reads of values not kept are not tracked.
    */
   get(key: string, track?: boolean): Promise<Buffer | null>;
   /** Reads several keys in one round trip; results in the order of `keys`. `track` as in `get`. */
@@ -80,7 +80,7 @@ export interface Store {
    * Writes one key, with a time-to-live in milliseconds (undefined: no expiry). `track`: the
    * caller keeps the written value locally, so Redis must announce the key's next change. A
    * tracked write and its tracking are one atomic step, and cause exactly one invalidation of the
-   * key on this store's tracking channel (see `enableTracking`).
+   * key on this store's tracking channel (see `TrackingStore.enableTracking`).
    */
   set(key: string, value: Buffer, ttlMs: number | undefined, track?: boolean): Promise<void>;
   /** Deletes keys; resolves to how many existed. */
@@ -98,15 +98,25 @@ export interface Store {
    */
   exec(ops: readonly WriteOp[], track?: boolean): Promise<void>;
   /**
+   * Iterates, in batches and without blocking the server, the keys that start with `prefix`
+   * (taken literally: no character in it is a pattern). A key may be yielded more than once, and
+   * keys written during the iteration may or may not be seen, as with Redis SCAN.
+   */
+  scanPrefix(prefix: string, count?: number): AsyncIterable<string[]>;
+}
+
+/**
+ * Cross-process locks with a lease, so that one process computes a missing value while the
+ * others wait for it. A failed `acquireLock` marks the lock as waited for, which
+ * `storeAndRelease` uses to decide whether to notify.
+ */
+export interface LockStore {
+  /**
    * Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. With `readKey`,
    * also reads that key in the same atomic step when the lock is won (saving a round trip to
    * re-check a value that may have landed just before).
    */
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt>;
-  /**
-   * (A failed acquireLock marks the lock as waited for, which `storeAndRelease` uses to decide
-   * whether to notify.)
-   */
   /** Extends the lease if `token` still holds the lock; resolves to whether it did. */
   renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock if `token` still holds it (compare-and-delete); resolves to whether it did. */
@@ -117,6 +127,13 @@ export interface Store {
    * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
    */
   storeAndRelease(op: StoreAndRelease): Promise<void>;
+}
+
+/**
+ * Small tables (hashes) that every process keeps in memory, such as the generation and tag
+ * tables: read whole or by field, and changed together with an announcement to the other processes.
+ */
+export interface TableStore {
   /**
    * All fields of a hash (empty when it does not exist), after creating the `init` field if it is
    * missing (in the same atomic step). Tracked whenever tracking is enabled: the hash is kept locally.
@@ -126,12 +143,24 @@ export interface Store {
   hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]>;
   /** In one atomic step: sets hash fields and publishes `message` on `channel`. */
   hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void>;
+}
+
+/** Publish/subscribe between processes. Messages are not stored: one sent while a subscriber is disconnected is lost to it. */
+export interface MessageBus {
   /** Publishes a message to every subscriber of the channel (every process). */
   publish(channel: string, message: string): Promise<void>;
   /** Subscribes to a channel; resolves once the subscription is active, to an unsubscribe function. */
   subscribe(channel: string, listener: ChannelListener): Promise<() => void>;
   /** Whether subscriptions are currently active (messages are being received). */
   readonly subscribed: boolean;
+}
+
+/**
+ * Server-assisted client-side caching: the store tells which keys it reads (and writes) on behalf
+ * of a local copy, and Redis announces their changes, so the near cache can keep values in
+ * process memory without serving them after another process changed them.
+ */
+export interface TrackingStore {
   /**
    * Turns on invalidation tracking of the keys this store reads (and writes) from now on. Every
    * change of a tracked key is announced, including this store's own writes and evictions caused
@@ -141,8 +170,15 @@ export interface Store {
   enableTracking(listener: TrackingListener): boolean;
   /** Whether tracking is live right now. */
   readonly tracking: boolean;
-  /** Iterates the keys matching a Redis glob pattern in batches, without blocking the server. */
-  scan(match: string, count?: number): AsyncIterable<string[]>;
+}
+
+/**
+ * A whole backend: what the trove creates, hands out by its narrower parts, and closes. Components
+ * depend on the narrowest of those parts they use.
+ */
+export interface Store extends KeyValueStore, LockStore, TableStore, MessageBus, TrackingStore {
+  /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
+  readonly kind: 'redis' | 'memory';
   /** Releases connections and timers that the store owns. */
   close(): Promise<void>;
 }

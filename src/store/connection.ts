@@ -1,0 +1,44 @@
+/** Connection handling shared by the command connection and the subscriber connection. */
+import type { Redis } from 'ioredis';
+import { withDeadline } from './deadline.js';
+
+/** Reconnect delays grow 50 ms, 100 ms, … up to 2 s, with jitter so many processes do not reconnect in lockstep. */
+export function reconnectDelay(attempt: number): number {
+  const base = Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+/**
+ * Closes an ioredis connection and resolves once its socket is gone, so nothing of ours
+ * outlives close(). QUIT first when connected, so the server sees a clean goodbye.
+ */
+export async function closeClient(client: Redis, timeoutMs: number, ownListeners: boolean): Promise<void> {
+  // Keep swallowing connection errors until the socket is gone: an 'error' event without a
+  // listener would crash the process.
+  client.on('error', () => {});
+  if (ownListeners) {
+    client.removeAllListeners('message');
+    client.removeAllListeners('ready');
+    client.removeAllListeners('close');
+  }
+  const status = client.status;
+  if (status === 'end') return;
+  // Between attempts ('reconnecting', 'close') there is no socket: disconnect only cancels the
+  // pending attempt and ioredis emits no 'end', so there is nothing to wait for.
+  const socketOpen = status !== 'reconnecting' && status !== 'close';
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<void>((resolve) => {
+    client.once('end', resolve);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  if (status === 'ready') {
+    try {
+      await withDeadline('quit', timeoutMs, client.quit());
+    } catch {
+      // Falls through to disconnect below.
+    }
+  }
+  client.disconnect(false);
+  if (socketOpen) await ended;
+  clearTimeout(timer);
+}

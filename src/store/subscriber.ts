@@ -1,0 +1,188 @@
+import type { Redis } from 'ioredis';
+import { StoreError } from '../errors.js';
+import { closeClient, reconnectDelay } from './connection.js';
+import { withDeadline } from './deadline.js';
+import type { ChannelListener } from './store.js';
+
+/**
+ * Follows the subscriber connection's state on behalf of something that has a channel of its own
+ * on it (the tracking channel): messages of that channel go to it alone, unparsed.
+ */
+export interface SubscriberWatcher {
+  /** Subscribed on every connect, together with the listeners' channels. */
+  readonly channel: string;
+  /** A message of `channel`, as ioredis parsed it from buffers: an array of several keys stays an array. */
+  onMessage(message: unknown): void;
+  /** The connection is up, its client id known and every subscription confirmed (called after the listeners' `onReset`). */
+  onLive(): void;
+  /** The connection closed (called before the listeners' `onReset`). */
+  onClosed(): void;
+}
+
+export interface SubscriberOptions {
+  /** Deadline of a subscription, and of closing, in milliseconds. */
+  commandTimeoutMs: number;
+  /** Connection errors, and failures to subscribe after a reconnect. */
+  onError(err: Error): void;
+}
+
+/**
+ * The dedicated pub/sub connection, opened on first use as a duplicate of the command connection
+ * (a subscribed connection cannot run other commands). It resubscribes itself after a reconnect
+ * and tells listeners, since messages sent while it was away are lost.
+ */
+export class Subscriber {
+  private connection: Redis | undefined;
+  private readonly channels = new Map<string, Set<ChannelListener>>();
+  private readonly liveWaiters = new Set<() => void>();
+  private watcher: SubscriberWatcher | undefined;
+  private isLive = false;
+  /** Client id of the connection, read on every connect; undefined while disconnected. */
+  private clientId: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly main: Redis,
+    private readonly opts: SubscriberOptions,
+  ) {}
+
+  /** Whether the connection is up with every subscription confirmed (messages are being received). */
+  get live(): boolean {
+    return this.isLive;
+  }
+
+  /** The connection's client id (a target for CLIENT TRACKING REDIRECT), once connected. */
+  get id(): number | undefined {
+    return this.clientId;
+  }
+
+  /** Subscribes to a channel; resolves once the subscription is active, to an unsubscribe function. */
+  async subscribe(channel: string, listener: ChannelListener): Promise<() => void> {
+    if (this.closed) throw new StoreError('Store is closed');
+    const sub = this.connect();
+    let set = this.channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+    }
+    set.add(listener);
+    if (sub.status === 'ready' && this.isLive) await withDeadline('subscribe', this.opts.commandTimeoutMs, sub.subscribe(channel));
+    else await this.untilLive();
+    return () => {
+      const current = this.channels.get(channel);
+      if (!current?.delete(listener) || current.size > 0) return;
+      this.channels.delete(channel);
+      if (sub.status === 'ready') sub.unsubscribe(channel).catch(() => {});
+    };
+  }
+
+  /**
+   * Registers the watcher (one at most) and opens the connection if needed. When the connection is
+   * live already, resolves once the watcher's channel is subscribed; otherwise undefined, and the
+   * channel is subscribed with the others on connect (followed by `onLive`).
+   */
+  watch(watcher: SubscriberWatcher): Promise<unknown> | undefined {
+    this.watcher = watcher;
+    const sub = this.connect();
+    if (sub.status === 'ready' && this.isLive) return sub.subscribe(watcher.channel);
+    return undefined;
+  }
+
+  /** PING within `timeoutMs`; undefined when not connected. */
+  ping(timeoutMs: number): Promise<unknown> | undefined {
+    const sub = this.connection;
+    if (sub?.status !== 'ready') return undefined;
+    return withDeadline('ping', timeoutMs, sub.ping());
+  }
+
+  /** Treats the connection as lost (e.g. it stopped answering): listeners are reset and it reconnects. */
+  drop(): void {
+    this.isLive = false;
+    this.resetListeners();
+    this.connection?.disconnect(true);
+  }
+
+  /** Closes the connection; resolves once its socket is gone. */
+  close(): Promise<void> {
+    this.closed = true;
+    this.isLive = false;
+    this.channels.clear();
+    for (const done of [...this.liveWaiters]) done();
+    const sub = this.connection;
+    return sub ? closeClient(sub, this.opts.commandTimeoutMs, true) : Promise.resolve();
+  }
+
+  private connect(): Redis {
+    if (this.connection) return this.connection;
+    const sub = this.main.duplicate({
+      enableOfflineQueue: true,
+      autoResubscribe: false,
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: false,
+      retryStrategy: reconnectDelay,
+      lazyConnect: false,
+      disconnectTimeout: 50,
+      connectionName: undefined,
+    });
+    this.connection = sub;
+    sub.on('error', this.opts.onError);
+    sub.on('message', (channel: string, message: unknown) => {
+      if (channel === this.watcher?.channel) return;
+      const set = this.channels.get(channel);
+      if (set) for (const l of set) l.onMessage(String(message));
+    });
+    // The watcher's messages are read as buffers: the string form of a message joins an array
+    // with commas, so a message naming several keys (as Redis sends in BCAST mode) would be lost.
+    sub.on('messageBuffer', (channel: Buffer, message: unknown) => {
+      const watcher = this.watcher;
+      if (watcher && channel.toString() === watcher.channel) watcher.onMessage(message);
+    });
+    sub.on('close', () => {
+      this.clientId = undefined;
+      this.watcher?.onClosed();
+      if (!this.isLive) return;
+      this.isLive = false;
+      this.resetListeners();
+    });
+    sub.on('ready', () => {
+      const channels = [...this.channels.keys()];
+      if (this.watcher) channels.push(this.watcher.channel);
+      // The id must be read before subscribing: a subscribed RESP2 connection accepts no other command.
+      const confirmed = sub.client('ID').then((id) => {
+        this.clientId = Number(id);
+        return channels.length === 0 ? 0 : sub.subscribe(...channels);
+      });
+      confirmed.then(
+        () => {
+          if (this.closed) return;
+          this.isLive = true;
+          this.resetListeners();
+          for (const done of [...this.liveWaiters]) done();
+          this.watcher?.onLive();
+        },
+        (err: unknown) => this.opts.onError(err instanceof Error ? err : new Error(String(err))),
+      );
+    });
+    return sub;
+  }
+
+  /** Waits (up to the deadline) for the connection to confirm its subscriptions. */
+  private untilLive(): Promise<void> {
+    if (this.isLive) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.liveWaiters.delete(done);
+        resolve();
+      };
+      // Not fatal if it takes longer: the subscription activates on (re)connect, and
+      // `live` tells whether messages are flowing.
+      const timer = setTimeout(done, this.opts.commandTimeoutMs);
+      this.liveWaiters.add(done);
+    });
+  }
+
+  private resetListeners(): void {
+    for (const set of this.channels.values()) for (const l of set) l.onReset?.();
+  }
+}

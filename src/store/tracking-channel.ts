@@ -1,0 +1,154 @@
+import type { Redis } from 'ioredis';
+import { withDeadline } from './deadline.js';
+import { withoutKeyPrefix } from './key-prefix.js';
+import type { TrackingListener } from './store.js';
+import type { Subscriber } from './subscriber.js';
+
+/** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
+const INVALIDATE_CHANNEL = '__redis__:invalidate';
+
+export interface TrackingChannelOptions {
+  /** Deadline of the liveness check (at least 500 ms) and of turning tracking off on close, in milliseconds. */
+  commandTimeoutMs: number;
+  /**
+   * How often the subscriber connection is checked with PING while tracking is live, in ms. A
+   * silent network partition is noticed within this period plus the PING's deadline, after which
+   * tracking is reported lost. Default 1000.
+   */
+  checkIntervalMs?: number;
+  /**
+   * Whether close() turns tracking off on the command connection: true when that connection
+   * outlives the channel (it is the user's); one about to be closed needs no such round trip.
+   */
+  turnOffOnClose: boolean;
+  /** Failures to switch tracking on, and to subscribe to the invalidation channel. */
+  onError(err: Error): void;
+}
+
+/**
+ * Redis's invalidations of the keys read on a command connection (server-assisted client-side
+ * caching, RESP2): CLIENT TRACKING on that connection in OPTIN mode, redirected to the subscriber
+ * connection, which subscribes to `__redis__:invalidate`. Keeps the pair working across
+ * reconnects of either connection, checks the subscriber with PING, and reports every loss,
+ * since invalidations may have been missed meanwhile.
+ *
+ * Starts at construction; live once Redis confirmed tracking for the current pair of connections.
+ * Which reads are tracked is the command connection's business (`CLIENT CACHING yes` before them).
+ */
+export class TrackingChannel {
+  private isLive = false;
+  /** Whether CLIENT TRACKING on was sent on the command connection (turned off on close when `turnOffOnClose`). */
+  private started = false;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+  /**
+   * The client's `keyPrefix`: ioredis adds it to every key it sends, but Redis names the prefixed
+   * key in its invalidations.
+   */
+  private readonly keyPrefix: string;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly subscriber: Subscriber,
+    private readonly listener: TrackingListener,
+    private readonly opts: TrackingChannelOptions,
+  ) {
+    this.keyPrefix = client.options.keyPrefix ?? '';
+    client.on('close', this.onClientClose);
+    client.on('ready', this.onClientReady);
+    // The subscriber may be connected already (it learns its id on every connect): subscribe
+    // to the invalidation channel now, then point the command connection at it.
+    this.subscriber
+      .watch({
+        channel: INVALIDATE_CHANNEL,
+        onMessage: (message) => this.receive(message),
+        onLive: () => void this.connect(),
+        onClosed: () => this.setLive(false),
+      })
+      ?.then(
+        () => this.connect(),
+        (err: unknown) => this.opts.onError(err instanceof Error ? err : new Error(String(err))),
+      );
+    this.timer = setInterval(() => this.check(), this.opts.checkIntervalMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** Whether tracking is live: invalidations arrive for everything read (with CLIENT CACHING yes) from now on. */
+  get live(): boolean {
+    return this.isLive;
+  }
+
+  /**
+   * Stops reporting. With `turnOffOnClose`, resolves once tracking is off on the command
+   * connection (or the attempt failed). Leaves both connections open: they are their owner's.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.client.off('close', this.onClientClose);
+    this.client.off('ready', this.onClientReady);
+    this.isLive = false;
+    if (this.opts.turnOffOnClose && this.started && this.client.status === 'ready') {
+      await withDeadline('close', this.opts.commandTimeoutMs, this.client.call('CLIENT', 'TRACKING', 'off')).catch(() => {});
+    }
+  }
+
+  /** A new connection has tracking off: whatever was tracked before is no longer watched. */
+  private readonly onClientReady = (): void => {
+    this.setLive(false);
+    void this.connect();
+  };
+
+  private readonly onClientClose = (): void => {
+    this.setLive(false);
+  };
+
+  /**
+   * Points the command connection's tracking at the subscriber (REDIRECT, OPTIN). Not NOLOOP:
+   * with it Redis announces no change caused by this connection, and that includes the keys
+   * evicted (`maxmemory`) while running this connection's own commands, which would stay in the
+   * near cache for good. Own writes announce themselves too (see `RedisStore.trackedWrite`).
+   * Live only once Redis confirmed it for the current pair of connections: reads sent before that
+   * are not tracked and must not be kept.
+   */
+  private async connect(): Promise<void> {
+    const subId = this.subscriber.id;
+    if (this.closed || subId === undefined || !this.subscriber.live || this.client.status !== 'ready') return;
+    try {
+      await this.client.call('CLIENT', 'TRACKING', 'off');
+      // Never turn it on after close() (which may turn it off on a user's connection); once sent
+      // before, close()'s OFF follows it on the same connection.
+      if (this.closed) return;
+      this.started = true;
+      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
+    } catch (err) {
+      this.opts.onError(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (subId === this.subscriber.id && this.subscriber.live && this.client.status === 'ready') this.setLive(true);
+  }
+
+  private setLive(live: boolean): void {
+    if (this.isLive === live || this.closed) return;
+    this.isLive = live;
+    this.listener.onTrackingChange(live);
+  }
+
+  /** A subscriber that stopped answering PING is treated as lost: invalidations may be missing. */
+  private check(): void {
+    if (!this.isLive) return;
+    this.subscriber.ping(Math.max(this.opts.commandTimeoutMs, 500))?.catch(() => {
+      if (this.closed) return;
+      this.setLive(false);
+      this.subscriber.drop();
+    });
+  }
+
+  private receive(message: unknown): void {
+    if (this.closed) return;
+    // RESP2 delivers the keys as an array, or null / empty for a flush of everything.
+    if (message === null || message === undefined || (Buffer.isBuffer(message) && message.length === 0)) this.listener.onInvalidate(null);
+    else this.listener.onInvalidate(withoutKeyPrefix(Array.isArray(message) ? message.map(String) : [String(message)], this.keyPrefix));
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The tracking channel on its own, against a private redis-server: it turns tracking on for a
+ * connection it is handed, delivers Redis's invalidations, reports a lost subscriber and recovers,
+ * and leaves the connection without tracking when closed.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subscriber } from '../../src/store/subscriber.js';
+import { TrackingChannel, type TrackingChannelOptions } from '../../src/store/tracking-channel.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until, useRedisServer } from '../helpers/troves.js';
+
+const redis = useRedisServer();
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Opened {
+  client: Redis;
+  subscriber: Subscriber;
+  channel: TrackingChannel;
+  /** Every onInvalidate call, in order. */
+  invalidations: (readonly string[] | null)[];
+  /** Every onTrackingChange call, in order. */
+  changes: boolean[];
+  errors: Error[];
+}
+
+function open(clientOptions: RedisOptions = {}, opts: Partial<TrackingChannelOptions> = {}): Opened {
+  const client = new Redis({ port: redis.server.port, host: '127.0.0.1', ...clientOptions });
+  cleanups.push(() => client.quit().catch(() => client.disconnect()));
+  const errors: Error[] = [];
+  const subscriber = new Subscriber(client, { commandTimeoutMs: 1_000, onError: (e) => errors.push(e) });
+  cleanups.push(() => subscriber.close());
+  const invalidations: (readonly string[] | null)[] = [];
+  const changes: boolean[] = [];
+  const channel = new TrackingChannel(
+    client,
+    subscriber,
+    { onInvalidate: (keys) => invalidations.push(keys), onTrackingChange: (live) => changes.push(live) },
+    { commandTimeoutMs: 1_000, checkIntervalMs: 100, turnOffOnClose: true, onError: (e) => errors.push(e), ...opts },
+  );
+  cleanups.push(() => channel.close());
+  return { client, subscriber, channel, invalidations, changes, errors };
+}
+
+/** CLIENT TRACKINGINFO of a connection: its flags and the client id its invalidations go to. */
+async function trackingInfo(client: Redis): Promise<{ flags: string[]; redirect: number }> {
+  const reply = (await client.call('CLIENT', 'TRACKINGINFO')) as unknown[];
+  const info = new Map<string, unknown>();
+  for (let i = 0; i + 1 < reply.length; i += 2) info.set(String(reply[i]), reply[i + 1]);
+  return { flags: (info.get('flags') as unknown[]).map(String), redirect: Number(info.get('redirect')) };
+}
+
+/** Reads `key` with tracking (OPTIN: CLIENT CACHING yes right before the read). */
+async function trackedRead(client: Redis, key: string): Promise<void> {
+  const caching = client.call('CLIENT', 'CACHING', 'yes');
+  await client.get(key);
+  await caching;
+}
+
+const flat = (o: Opened): (string | null)[] => o.invalidations.flatMap((keys) => (keys === null ? [null] : [...keys]));
+
+describe('TrackingChannel', () => {
+  it('becomes live: tracking on in OPTIN mode, redirected to the subscriber connection', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    expect(o.changes).toEqual([true]);
+    const info = await trackingInfo(o.client);
+    expect(info.flags).toEqual(expect.arrayContaining(['on', 'optin']));
+    expect(info.flags).not.toContain('noloop');
+    expect(info.redirect).toBe(o.subscriber.id);
+    expect(o.subscriber.live).toBe(true);
+    expect(o.errors).toEqual([]);
+  });
+
+  it('delivers invalidations of tracked keys written by another connection, and only of those', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    await o.client.set('tracked', '1');
+    await o.client.set('untracked', '1');
+    await trackedRead(o.client, 'tracked');
+    await o.client.get('untracked');
+    await redis.server.command('SET', 'untracked', '2');
+    await redis.server.command('SET', 'tracked', '2');
+    // Invalidations arrive in order on one connection: once 'tracked' is in, 'untracked' would have been too.
+    await until(() => flat(o).includes('tracked'));
+    expect(flat(o)).toEqual(['tracked']);
+    // Announced once: the key must be read (tracked) again for its next change to be announced.
+    await redis.server.command('SET', 'tracked', '3');
+    await trackedRead(o.client, 'tracked');
+    await redis.server.command('SET', 'tracked', '4');
+    await until(() => flat(o).length === 2);
+    expect(flat(o)).toEqual(['tracked', 'tracked']);
+  });
+
+  it("names keys without the client's keyPrefix, and drops keys outside it", async () => {
+    const o = open({ keyPrefix: 'app:' });
+    await until(() => o.channel.live);
+    await trackedRead(o.client, 'k');
+    await redis.server.command('SET', 'app:k', 'v');
+    await until(() => o.invalidations.length > 0);
+    expect(o.invalidations).toEqual([['k']]);
+  });
+
+  it('announces a flush of everything as null', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    await trackedRead(o.client, 'k');
+    await redis.server.flushall();
+    await until(() => o.invalidations.includes(null));
+  });
+
+  it('reports the loss of the subscriber connection (CLIENT KILL) and comes back live', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    const before = o.subscriber.id!;
+    await redis.server.command('CLIENT', 'KILL', 'ID', before);
+    await until(() => o.changes.length >= 2);
+    expect(o.changes.slice(0, 2)).toEqual([true, false]);
+    await until(() => o.channel.live);
+    expect(o.changes).toEqual([true, false, true]);
+    // Redirected to the new subscriber connection, and invalidations flow again.
+    expect(o.subscriber.id).not.toBe(before);
+    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
+    await trackedRead(o.client, 'again');
+    await redis.server.command('SET', 'again', '1');
+    await until(() => flat(o).includes('again'));
+  });
+
+  it('reports the loss of the command connection and comes back live', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    const id = Number(await o.client.client('ID'));
+    await redis.server.command('CLIENT', 'KILL', 'ID', id);
+    await until(() => o.changes.length >= 2);
+    await until(() => o.channel.live);
+    expect(o.changes).toEqual([true, false, true]);
+    expect((await trackingInfo(o.client)).flags).toContain('on');
+  });
+
+  it('a subscriber that stops answering PING is reported lost, reconnected, and live again', async () => {
+    const proxy = await TcpProxy.start(redis.server.port);
+    cleanups.push(() => proxy.close());
+    const o = open({ port: proxy.port });
+    await until(() => o.channel.live);
+    expect(proxy.acceptedCount).toBe(2); // 0: the command connection, 1: the subscriber
+    const resets: number[] = [];
+    await o.subscriber.subscribe('news', { onMessage: () => {}, onReset: () => resets.push(Date.now()) });
+    proxy.holdReplies(1);
+    await until(() => !o.channel.live, 3_000);
+    expect(o.changes).toEqual([true, false]);
+    expect(resets.length).toBeGreaterThan(0); // messages may have been missed on that connection too
+    await until(() => o.channel.live, 5_000);
+    expect(proxy.acceptedCount).toBe(3);
+    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
+  });
+
+  it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    const listeners = { ready: o.client.listenerCount('ready'), close: o.client.listenerCount('close') };
+    await o.channel.close();
+    expect(o.channel.live).toBe(false);
+    expect((await trackingInfo(o.client)).flags).toContain('off');
+    expect(o.client.status).toBe('ready');
+    expect(o.client.listenerCount('ready')).toBe(listeners.ready - 1);
+    expect(o.client.listenerCount('close')).toBe(listeners.close - 1);
+    // Nothing is reported after close, even when the subscriber goes away.
+    await redis.server.command('CLIENT', 'KILL', 'ID', o.subscriber.id!);
+    await until(() => !o.subscriber.live);
+    expect(o.changes).toEqual([true]);
+  });
+
+  it('without turnOffOnClose, close() leaves tracking as it is (the connection is about to close)', async () => {
+    const o = open({}, { turnOffOnClose: false });
+    await until(() => o.channel.live);
+    await o.channel.close();
+    expect((await trackingInfo(o.client)).flags).toContain('on');
+  });
+});
