@@ -96,5 +96,6 @@ export function resolveByteCount(value: unknown, option: string, fallback: numbe
 }
 
 function describe(value: unknown): string {
+  if (value === null) return 'null';
   return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;
 }

@@ -63,23 +63,34 @@ export interface ReadThroughOptions {
    */
   failSafeBackoff?: Duration;
   /**
-   * Refresh in the background once a value has lived this fraction of its `freshFor` (0 < x < 1),
+   * Refresh in the background once a value has lived this fraction of its `freshFor` (strictly between 0 and 1),
    * so hot keys never go stale. One refresh per entry across all processes.
    * @defaultValue none
    */
   eagerRefresh?: number;
 }
 
+/** Read-through options after validation, with every default applied (see {@link ReadThroughOptions}). */
 export interface ResolvedReadThrough {
+  /** What a caller does on a cold key that another process is computing. */
   onCold: OnCold;
+  /** How long a caller waits for another process's computation, in ms. */
   waitTimeoutMs: number;
+  /** Lease of the computation lock, in ms (renewed while the factory runs). */
   lockLeaseMs: number;
+  /** Whether computations are guarded by a lock across processes. */
   lock: boolean;
+  /** Whether a stale entry is refreshed in the background or while the caller waits. */
   staleRefresh: 'background' | 'blocking';
+  /** After this many ms a stale value is answered while the factory goes on (undefined: never). */
   softTimeoutMs: number | undefined;
+  /** After this many ms the factory is abandoned (undefined: never). */
   hardTimeoutMs: number | undefined;
+  /** Whether a failing factory is answered with the stale value. */
   failSafe: boolean;
+  /** How long a fail-safe value is served before the factory is tried again, in ms. */
   failSafeBackoffMs: number;
+  /** Fraction of `freshFor` after which a hit refreshes in the background (undefined: never). */
   eagerRefresh: number | undefined;
 }
 

@@ -17,19 +17,22 @@
 import { InvalidOptionError } from '../errors.js';
 import { applyReadThrough, READ_THROUGH_KEYS, type ResolvedReadThrough } from '../load/index.js';
 import { RAW_FRESH_FOR, type ResolvedRegionOptions, resolveWrite } from './options.js';
-import type { GetOrSetOptions } from './region.js';
+import type { GetOrSetOptions, SetOptions } from './region.js';
 import { checkTags } from './tag-tokens.js';
 
-/**
- * Every per-call option name. `set` and batch writes accept the read-through ones too (and ignore
- * them): a `cached()` function's `refresh` passes its getOrSet options to `set`.
- */
+/** Every option name of `getOrSet`. */
 const KNOWN = new Set<string>(['ttl', 'freshFor', 'tags', 'refreshTtlOnHit', 'shouldCache', ...READ_THROUGH_KEYS]);
+
+/** The option names of `set`, `setMany` and batch writes: a read-through option there would do nothing, so it is a mistake. */
+const WRITE_KNOWN = new Set<string>(['ttl', 'freshFor', 'tags']);
 
 /** The options object checked last, the region options it was checked against, and its read-through result there. */
 let lastOpts: object | undefined;
 let lastRegion: ResolvedRegionOptions | undefined;
 let lastRt: ResolvedReadThrough | undefined;
+/** Likewise for writes, apart: an object checked as getOrSet options may hold names a write refuses. */
+let lastWriteOpts: object | undefined;
+let lastWriteRegion: ResolvedRegionOptions | undefined;
 
 /**
  * Checks per-call options against a region's options; returns the read-through options in
@@ -38,7 +41,7 @@ let lastRt: ResolvedReadThrough | undefined;
 export function checkCallOptions(opts: GetOrSetOptions | undefined, region: ResolvedRegionOptions): ResolvedReadThrough {
   if (opts === undefined) return region.readThrough;
   if (opts === lastOpts && region === lastRegion) return lastRt!;
-  checkShape(opts);
+  checkShape(opts, KNOWN);
   if (region.raw && opts.freshFor !== undefined) throw new InvalidOptionError('freshFor', RAW_FRESH_FOR);
   // ttl and freshFor against each other and against the region's (freshFor must not exceed ttl).
   resolveWrite(region, opts);
@@ -49,12 +52,22 @@ export function checkCallOptions(opts: GetOrSetOptions | undefined, region: Reso
   return rt;
 }
 
-function checkShape(opts: object): void {
+/** Checks the options of a write (`set`, `setMany`, a batch's `set`): names and values, as for getOrSet. */
+export function checkWriteOptions(opts: SetOptions, region: ResolvedRegionOptions): void {
+  if (opts === lastWriteOpts && region === lastWriteRegion) return;
+  checkShape(opts, WRITE_KNOWN);
+  if (region.raw && opts.freshFor !== undefined) throw new InvalidOptionError('freshFor', RAW_FRESH_FOR);
+  resolveWrite(region, opts);
+  lastWriteOpts = opts;
+  lastWriteRegion = region;
+}
+
+function checkShape(opts: object, known: ReadonlySet<string>): void {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
     throw new InvalidOptionError('options', `expected an options object, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
   }
   for (const name of Object.keys(opts)) {
-    if (!KNOWN.has(name)) throw new InvalidOptionError(name, 'unknown option');
+    if (!known.has(name)) throw new InvalidOptionError(name, KNOWN.has(name) ? 'a read-through option, accepted by getOrSet only' : 'unknown option');
   }
   const o = opts as GetOrSetOptions;
   if (o.tags !== undefined) checkTags(o.tags);

@@ -1,13 +1,6 @@
-export {
-  Region,
-  type RegionContext,
-  type Key,
-  type Factory,
-  type GetOrSetOptions,
-  type SetOptions,
-  type BatchWriter,
-  type EventSource,
-} from './region.js';
+export type { Region, Key, Factory, GetOrSetOptions, SetOptions, BatchWriter, EventSource } from './region.js';
+export type { RegionContext } from './region-context.js';
+export { RegionHandle } from './region-handle.js';
 export { Generations } from './generations.js';
 export { TagTokens, checkTags } from './tag-tokens.js';
 export { InvalidationBus, type Invalidation } from './invalidation-bus.js';

@@ -1,5 +1,5 @@
 import type { Codec, CodecOption } from '../codec/index.js';
-import { resolveCodec } from '../codec/index.js';
+import { DEFAULT_COMPRESS_THRESHOLD, resolveByteCount, resolveCodec, resolveCompression } from '../codec/index.js';
 import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError } from '../errors.js';
 import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
@@ -59,14 +59,23 @@ export interface RegionOptions extends ReadThroughOptions {
 
 /** Region options after validation, with every default applied. */
 export interface ResolvedRegionOptions {
+  /** Hard expiry of entries, in ms (`Infinity`: none). */
   ttlMs: number;
+  /** How long an entry is served without recomputing, in ms (equal to `ttlMs` when `freshFor` is not set). */
   freshForMs: number;
+  /** The codec entries are encoded with. */
   codec: Codec;
+  /** Compression of encoded values at or above `compressThreshold` bytes (`false`: none). */
   compression: CompressionOption;
+  /** Smallest encoded size that gets compressed, in bytes. */
   compressThreshold: number;
+  /** Whether entries are stored as the bare payload, without an envelope. */
   raw: boolean;
+  /** Largest encoded value accepted, in bytes. */
   maxValueBytes: number;
+  /** Whether entries of this region are kept in the near cache. */
   nearCache: boolean;
+  /** The read-through options in effect, durations in ms. */
   readThrough: ResolvedReadThrough;
 }
 
@@ -75,7 +84,7 @@ export const DEFAULT_REGION_OPTIONS: Readonly<Required<Pick<RegionOptions, 'ttl'
     ttl: '1h',
     codec: 'json',
     compression: false,
-    compressThreshold: 1024,
+    compressThreshold: DEFAULT_COMPRESS_THRESHOLD,
     raw: false,
     maxValueBytes: 8 * 1024 * 1024,
   };
@@ -93,16 +102,12 @@ export function checkRegionOptions(opts: RegionOptions | undefined, where: strin
   if (opts.ttl !== undefined) toMs(opts.ttl, `${p}ttl`, { allowInfinite: true });
   if (opts.freshFor !== undefined) toMs(opts.freshFor, `${p}freshFor`, { allowZero: true, allowInfinite: true });
   if (opts.codec !== undefined) resolveCodec(opts.codec, `${p}codec`, opts.raw ?? false);
-  if (opts.compression !== undefined && !['deflate', 'gzip', 'brotli', false].includes(opts.compression)) {
-    throw new InvalidOptionError(`${p}compression`, `expected 'deflate', 'gzip', 'brotli' or false, got ${JSON.stringify(opts.compression)}`);
-  }
-  nonNegativeInt(opts.compressThreshold, `${p}compressThreshold`);
+  // Compression and byte counts are the codec's options: it owns their validation.
+  resolveCompression(opts.compression, `${p}compression`);
+  resolveByteCount(opts.compressThreshold, `${p}compressThreshold`, DEFAULT_COMPRESS_THRESHOLD);
   if (opts.raw !== undefined && typeof opts.raw !== 'boolean') throw new InvalidOptionError(`${p}raw`, 'expected a boolean');
   if (opts.nearCache !== undefined && typeof opts.nearCache !== 'boolean') throw new InvalidOptionError(`${p}nearCache`, 'expected a boolean');
-  if (opts.maxValueBytes !== undefined) {
-    nonNegativeInt(opts.maxValueBytes, `${p}maxValueBytes`);
-    if (opts.maxValueBytes < 1) throw new InvalidOptionError(`${p}maxValueBytes`, 'must be at least 1');
-  }
+  resolveByteCount(opts.maxValueBytes, `${p}maxValueBytes`, DEFAULT_REGION_OPTIONS.maxValueBytes, false);
   applyReadThrough(DEFAULT_READ_THROUGH, opts, where);
 }
 
@@ -180,12 +185,6 @@ function callDuration(value: Duration, option: 'ttl' | 'freshFor'): number {
     memo.set(value, ms);
   }
   return ms;
-}
-
-function nonNegativeInt(v: number | undefined, option: string): void {
-  if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
-    throw new InvalidOptionError(option, `expected a non-negative integer number of bytes, got ${String(v)}`);
 }
 
 function prefix(where: string): string {

@@ -1,0 +1,159 @@
+import type { DecodedEntry } from '../codec/index.js';
+import type { NearCache } from '../near/index.js';
+import { live } from './entry-decoding.js';
+import { emitError, emitHit, emitMiss, readStarted } from './event-emission.js';
+import { checkKey } from './key-base.js';
+import { fastNearHit, handOut, nearFor, nearHit } from './near-fast-path.js';
+import type { Key } from './region.js';
+import type { RegionCore } from './region-core.js';
+
+/** `get`: the near-cache fast path, else the general read (near cache, then the store). */
+export function get<T>(core: RegionCore, key: Key): Promise<T | undefined> {
+  const fast = fastNearHit(core, key);
+  if (fast !== undefined) return Promise.resolve(handOut(core.ctx.near!, fast.value) as T);
+  let k: string;
+  try {
+    k = checkKey(key);
+    core.ctx.assertOpen();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const started = readStarted(core);
+  const base = core.keyBase.now();
+  if (base === undefined) {
+    return core.keyBase.load('get').then(
+      () => get<T>(core, k),
+      (err: unknown) => missAfterError<T | undefined>(core, err, 'get', k, started, undefined),
+    );
+  }
+  const full = base + k;
+  const near = nearFor(core);
+  if (near !== undefined) {
+    const local = nearHit(core, near, full);
+    if (local !== undefined) {
+      emitHit(core, k, started, local, 'near');
+      return Promise.resolve(handOut(near, local.value) as T);
+    }
+  }
+  return readEntry(core, near, k, full, 'get').then(
+    (entry) => answer<T>(core, k, started, entry),
+    (err: unknown) => missAfterError<T | undefined>(core, err, 'get', k, started, undefined),
+  );
+}
+
+/**
+ * Reads an entry from the store, keeping it in the near cache when that is race-free.
+ * `strict`: a tag check that fails (the store is unreachable) rejects instead of answering a miss.
+ * `operation`: the caller's, named by a failed tag check.
+ */
+export function readEntry(
+  core: RegionCore,
+  near: NearCache | undefined,
+  k: string,
+  full: string,
+  operation: string,
+  strict = false,
+): Promise<DecodedEntry | undefined> {
+  const ticket = near === undefined ? -1 : near.begin(full);
+  return core.ctx.store.get(full, near !== undefined).then(
+    (buf) => {
+      const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
+      if (near === undefined) return entry;
+      if (entry instanceof Promise) {
+        return entry.then(
+          (e) => {
+            near.end(full, ticket, e, buf?.length ?? 0);
+            return e;
+          },
+          (err: unknown) => {
+            near.end(full, ticket, undefined, 0);
+            throw err;
+          },
+        );
+      }
+      near.end(full, ticket, entry, buf?.length ?? 0);
+      return entry;
+    },
+    (err: unknown) => {
+      near?.end(full, ticket, undefined, 0);
+      throw err;
+    },
+  );
+}
+
+/** A read's answer, with its hit or miss event. */
+function answer<T>(core: RegionCore, k: string, started: number, entry: DecodedEntry | undefined): T | undefined {
+  if (entry === undefined) {
+    emitMiss(core, k, started);
+    return undefined;
+  }
+  emitHit(core, k, started, entry, 'store');
+  return entry.value as T;
+}
+
+/** A read the store failed: reported, then answered as a miss with `value`. */
+export function missAfterError<T>(core: RegionCore, err: unknown, operation: string, k: string, started: number, value: T): T {
+  emitError(core, err, operation, k);
+  emitMiss(core, k, started);
+  return value;
+}
+
+/** `has`: whether a live value is stored; false, with an error event, when the store fails. */
+export async function has(core: RegionCore, key: Key): Promise<boolean> {
+  const k = checkKey(key);
+  core.ctx.assertOpen();
+  try {
+    const full = (await core.keyBase.load('has')) + k;
+    const near = nearFor(core);
+    if (near !== undefined && nearHit(core, near, full) !== undefined) return true;
+    return (await readEntry(core, near, k, full, 'has')) !== undefined;
+  } catch (err) {
+    emitError(core, err, 'has', k);
+    return false;
+  }
+}
+
+/** `getMany`: local hits first, the rest in one MGET; undefined for each key absent or unreadable. */
+export async function getMany<T>(core: RegionCore, keys: readonly Key[]): Promise<(T | undefined)[]> {
+  const ks = keys.map(checkKey);
+  core.ctx.assertOpen();
+  if (ks.length === 0) return [];
+  const started = readStarted(core);
+  let base: string;
+  try {
+    base = await core.keyBase.load('getMany');
+  } catch (err) {
+    emitError(core, err, 'getMany');
+    for (const k of ks) emitMiss(core, k, started);
+    return ks.map(() => undefined);
+  }
+  const near = nearFor(core);
+  const out: (T | undefined)[] = new Array(ks.length);
+  const remote: number[] = [];
+  for (let i = 0; i < ks.length; i++) {
+    const local = near === undefined ? undefined : nearHit(core, near, base + ks[i]!);
+    if (local === undefined) remote.push(i);
+    else {
+      emitHit(core, ks[i]!, started, local, 'near');
+      out[i] = handOut(near!, local.value) as T;
+    }
+  }
+  if (remote.length === 0) return out;
+  const fulls = remote.map((i) => base + ks[i]!);
+  const tickets = near === undefined ? [] : fulls.map((f) => near.begin(f));
+  let bufs: (Buffer | null)[];
+  try {
+    bufs = await core.ctx.store.mget(fulls, near !== undefined);
+  } catch (err) {
+    for (let j = 0; j < fulls.length; j++) near?.end(fulls[j]!, tickets[j]!, undefined, 0);
+    emitError(core, err, 'getMany');
+    for (const i of remote) emitMiss(core, ks[i]!, started);
+    return out;
+  }
+  const entries = await Promise.all(remote.map((i, j) => (bufs[j] ? live(core, ks[i]!, bufs[j], 'getMany') : undefined)));
+  remote.forEach((i, j) => {
+    near?.end(fulls[j]!, tickets[j]!, entries[j], bufs[j]?.length ?? 0);
+    out[i] = answer<T>(core, ks[i]!, started, entries[j]);
+  });
+  return out;
+}

@@ -1,0 +1,180 @@
+import { performance } from 'node:perf_hooks';
+import type { TagStamp } from '../codec/index.js';
+import { InvalidOptionError, StoreError } from '../errors.js';
+import type { EntryAccess, ResolvedReadThrough } from '../load/index.js';
+import { checkCallOptions } from './call-options.js';
+import { live } from './entry-decoding.js';
+import { encodeValue } from './entry-encoding.js';
+import { emitError, emitHit, emitMiss, readStarted } from './event-emission.js';
+import { checkKey } from './key-base.js';
+import { fastNearHit, handOut, nearFor, nearHit } from './near-fast-path.js';
+import { asOperation } from './operation-errors.js';
+import { resolveWrite } from './options.js';
+import { missAfterError, readEntry } from './read-path.js';
+import type { Factory, GetOrSetOptions, Key } from './region.js';
+import type { RegionCore } from './region-core.js';
+import { beginWrite, endWrite } from './write-tickets.js';
+
+/*
+ * getOrSet: the region's side of read-through. The region reads (near cache, then store) and
+ * hands misses, stale values and eager refreshes to the trove's Loader, which computes and stores
+ * through the region's EntryAccess.
+ */
+
+/** Write options with the tag stamps captured when the computation started. */
+export type StampedWrite = GetOrSetOptions & { stamps?: readonly TagStamp[] };
+
+export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
+  if (opts === undefined && typeof factory === 'function') {
+    const fast = fastNearHit(core, key);
+    if (fast !== undefined) return Promise.resolve(handOut(core.ctx.near!, fast.value) as T);
+  }
+  let k: string;
+  let rt: ResolvedReadThrough;
+  try {
+    k = checkKey(key);
+    core.ctx.assertOpen();
+    if (typeof factory !== 'function') throw new InvalidOptionError('factory', 'getOrSet needs a function');
+    rt = readThroughFor(core, opts);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (core.ctx.bypassed()) return Promise.resolve().then(factory);
+  const started = readStarted(core);
+  const base = core.keyBase.now();
+  if (base === undefined || opts?.tags !== undefined) return getOrSetSlow(core, k, factory, opts, rt, started);
+  return readThrough(core, k, base + k, factory, opts, rt, started);
+}
+
+/** getOrSet when the generations are not read yet, or tags must be stamped before the key is fixed. */
+async function getOrSetSlow<T>(
+  core: RegionCore,
+  k: string,
+  factory: Factory<T>,
+  opts: GetOrSetOptions | undefined,
+  rt: ResolvedReadThrough,
+  started: number,
+): Promise<T> {
+  let base: string;
+  let write: StampedWrite | undefined = opts;
+  try {
+    base = await core.keyBase.load('getOrSet');
+    // Stamps are taken before the read, so a value computed from data older than an
+    // invalidation of its tags carries the old tokens and is never served after it.
+    if (opts?.tags !== undefined) write = { ...opts, stamps: await asOperation('getOrSet', 'the tags could not be read', core.ctx.tags.stamp(opts.tags)) };
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    // Reported as the read step of getOrSet, like a failed read of the entry itself.
+    missAfterError(core, err, 'get', k, started, undefined);
+    return core.ctx.loader.direct(job(core, k, core.keyBase.keyOf(k), factory, opts, rt));
+  }
+  return readThrough(core, k, base + k, factory, write, rt, started);
+}
+
+function readThrough<T>(
+  core: RegionCore,
+  k: string,
+  full: string,
+  factory: Factory<T>,
+  write: StampedWrite | undefined,
+  rt: ResolvedReadThrough,
+  started: number,
+): Promise<T> {
+  const near = nearFor(core);
+  if (near !== undefined) {
+    const local = nearHit(core, near, full);
+    if (local !== undefined) {
+      const value = afterRead(core, k, full, factory, write, rt, started, local, 'near');
+      return value instanceof Promise ? value : Promise.resolve(handOut(near, value) as T);
+    }
+  }
+  // Strict: a tag check that timed out must not look like a miss, which would take the lock and
+  // wait out a second deadline; the error branch computes directly instead.
+  return readEntry(core, near, k, full, 'getOrSet', true).then(
+    (entry) => afterRead(core, k, full, factory, write, rt, started, entry, 'store'),
+    (err: unknown) => {
+      missAfterError(core, err, 'get', k, started, undefined);
+      // The store just failed this read; a write now would most likely wait out a second deadline.
+      return core.ctx.loader.direct(job(core, k, full, factory, write, rt));
+    },
+  );
+}
+
+/** A read's outcome handed on: a miss to the loader, a fresh hit answered (and maybe refreshed early), a stale one to the loader. */
+function afterRead<T>(
+  core: RegionCore,
+  k: string,
+  full: string,
+  factory: Factory<T>,
+  write: StampedWrite | undefined,
+  rt: ResolvedReadThrough,
+  started: number,
+  entry: { value: unknown; freshUntil: number | undefined } | undefined,
+  tier: 'near' | 'store',
+): T | Promise<T> {
+  if (entry === undefined) {
+    emitMiss(core, k, started);
+    return core.ctx.loader.miss(job(core, k, full, factory, write, rt));
+  }
+  emitHit(core, k, started, entry, tier);
+  if (entry.freshUntil === undefined || entry.freshUntil > Date.now()) {
+    if (write?.refreshTtlOnHit) touch(core, k, full, write);
+    if (rt.eagerRefresh !== undefined) core.ctx.loader.eager(job(core, k, full, factory, write, rt), entry);
+    return entry.value as T;
+  }
+  return core.ctx.loader.stale(job(core, k, full, factory, write, rt), entry);
+}
+
+/** The read-through options of a call, after validating all its options (see call-options.ts). */
+function readThroughFor(core: RegionCore, opts: GetOrSetOptions | undefined): ResolvedReadThrough {
+  return opts === undefined ? core.options.readThrough : checkCallOptions(opts, core.options);
+}
+
+function job<T>(core: RegionCore, k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough) {
+  return { key: k, full, factory, write, rt, access: core.access };
+}
+
+/** How the loader reads, writes and reports for a region. */
+export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
+  const access: EntryAccess<StampedWrite> = {
+    read: (full, k) => core.ctx.store.get(full).then((buf) => (buf === null ? undefined : access.fromBytes(k, buf))),
+    // Strict, unlike a plain read: a tag check the store fails rejects, so the loader stops waiting on the store.
+    fromBytes: (k, bytes) => Promise.resolve(live(core, k, bytes, 'getOrSet', true)),
+    encode: (value, write, freshForMs) => {
+      const options = core.options;
+      if (freshForMs === undefined) return encodeValue(value, options, write, write?.stamps);
+      // Fail-safe: keep the value alive at least as long as it is to be served.
+      const { ttlMs } = resolveWrite(options, write);
+      return encodeValue(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs }, write?.stamps);
+    },
+    store: (full, bytes, ttlMs, track) => core.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined, track),
+    beginWrite: (full) => beginWrite(core, full),
+    endWrite: (full, ticket, written) => endWrite(core, full, ticket, written),
+    freshForMs: (write) => resolveWrite(core.options, write).freshForMs,
+    shouldCache: (value, write) => !write?.shouldCache || write.shouldCache(value),
+    onSet: (k, bytes, ttlMs, startedAt) => {
+      if (core.ctx.events.wants('set')) core.ctx.events.emit('set', { region: core.path, key: k, bytes, ttlMs, durationMs: performance.now() - startedAt });
+    },
+    onCompute: (k, durationMs) => {
+      if (core.ctx.events.wants('compute')) core.ctx.events.emit('compute', { region: core.path, key: k, durationMs });
+    },
+    onStale: (k, reason) => {
+      if (core.ctx.events.wants('stale')) core.ctx.events.emit('stale', { region: core.path, key: k, reason });
+    },
+    onError: (err, operation, k) => emitError(core, err, operation, k),
+  };
+  return access;
+}
+
+/** Sliding expiry: resets the hard expiry of an entry that was just read. */
+function touch(core: RegionCore, k: string, full: string, opts: GetOrSetOptions): void {
+  const { ttlMs } = resolveWrite(core.options, opts);
+  if (!Number.isFinite(ttlMs)) return;
+  // A TTL change is announced like a write: a local copy must expect it, or it would drop itself.
+  const near = nearFor(core);
+  const ticket = near === undefined ? -1 : near.expectOwnChange(full);
+  core.ctx.store.expire(full, ttlMs, ticket !== -1).catch((err: unknown) => {
+    near?.ownChangeFailed(full, ticket);
+    emitError(core, err, 'refreshTtlOnHit', k);
+  });
+}

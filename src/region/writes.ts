@@ -1,0 +1,46 @@
+import { performance } from 'node:perf_hooks';
+import { StoreError } from '../errors.js';
+import { checkWriteOptions } from './call-options.js';
+import { encodeValue } from './entry-encoding.js';
+import { emitError } from './event-emission.js';
+import { checkKey } from './key-base.js';
+import { asOperation } from './operation-errors.js';
+import type { Key, SetOptions } from './region.js';
+import type { RegionCore } from './region-core.js';
+import { beginWrite, endWrite } from './write-tickets.js';
+
+/** `set`: encoding failures throw; a store failure is reported as an `error` event (a cache write is best-effort). */
+export async function set(core: RegionCore, key: Key, value: unknown, opts: SetOptions | undefined): Promise<void> {
+  const k = checkKey(key);
+  core.ctx.assertOpen();
+  if (opts !== undefined) checkWriteOptions(opts, core.options);
+  const started = core.ctx.events.wants('set') ? performance.now() : 0;
+  let full: string | undefined;
+  let ticket = -1;
+  try {
+    const stamps = opts?.tags !== undefined ? await asOperation('set', 'the tags could not be read', core.ctx.tags.stamp(opts.tags)) : undefined;
+    const encoded = encodeValue(value, core.options, opts, stamps);
+    full = (await core.keyBase.load('set')) + k;
+    ticket = beginWrite(core, full);
+    await core.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined, ticket !== -1);
+    endWrite(core, full, ticket, { value, encoded });
+    if (started !== 0)
+      core.ctx.events.emit('set', { region: core.path, key: k, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs, durationMs: performance.now() - started });
+  } catch (err) {
+    if (full !== undefined) endWrite(core, full, ticket, undefined);
+    if (err instanceof StoreError) emitError(core, err, 'set', k);
+    else throw err;
+  }
+}
+
+/** `delete`: resolves to whether the key existed; a store failure rejects (the caller relies on the delete). */
+export async function remove(core: RegionCore, key: Key): Promise<boolean> {
+  const k = checkKey(key);
+  core.ctx.assertOpen();
+  const started = core.ctx.events.wants('delete') ? performance.now() : 0;
+  const full = (await core.keyBase.load('delete')) + k;
+  core.ctx.near?.drop(full);
+  const n = await core.ctx.store.delete([full]);
+  if (started !== 0) core.ctx.events.emit('delete', { region: core.path, key: k, durationMs: performance.now() - started });
+  return n > 0;
+}
