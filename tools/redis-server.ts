@@ -33,6 +33,10 @@ export interface RedisServerOptions {
   args?: string[];
   /** A fixed port (default: a free one). */
   port?: number;
+  /** How to pick a port when `port` is not given (default: any free one); called again when the start fails. */
+  pickPort?: () => Promise<number>;
+  /** A config file, passed as the first argument (redis-server reads it before the other arguments; Sentinel rewrites it). */
+  configFile?: string;
 }
 
 export class RedisServer {
@@ -41,16 +45,18 @@ export class RedisServer {
   /** The server's working directory; none for a server this process did not start. */
   private dir: string | undefined;
   private readonly args: string[];
+  private readonly configFile: string | undefined;
 
   private constructor(opts: RedisServerOptions) {
     this.args = opts.args ?? [];
+    this.configFile = opts.configFile;
   }
 
   /** Starts a server on a free port and waits until it answers PING. */
   static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
     const server = new RedisServer(opts);
     for (let attempt = 0; ; attempt++) {
-      server.port = opts.port ?? (await freePort());
+      server.port = opts.port ?? (await (opts.pickPort ?? freePort)());
       try {
         await server.spawn();
         live.add(server);
@@ -69,6 +75,11 @@ export class RedisServer {
     return this.child?.pid;
   }
 
+  /** Whether this process's redis-server is running (false after kill or stop, and for an attached one). */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   /**
    * A handle on a server started by another process (INFO, commands); stop() leaves it running.
    * Benchmark child processes use it to share their parent's server.
@@ -84,6 +95,7 @@ export class RedisServer {
     const child = spawn(
       'redis-server',
       [
+        ...(this.configFile === undefined ? [] : [this.configFile]),
         '--port',
         String(this.port),
         '--bind',
@@ -214,6 +226,7 @@ export class RedisServer {
   /** Starts the server again on the same port (after kill or stop); data is gone. */
   async restart(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) await this.kill();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     this.dir = mkdtempSync(join(tmpdir(), 'trove-redis-'));
     for (let attempt = 0; ; attempt++) {
       try {

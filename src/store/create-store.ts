@@ -24,11 +24,21 @@ export interface CreateStoreOptions {
 export function checkStoreOptions(opts: { redis?: unknown; memory?: unknown }): void {
   checkMemoryOptions(opts.memory);
   const { redis } = opts;
+  // A client has a `cluster` method (the CLUSTER command): only an options object is judged by that name.
+  if (typeof redis === 'object' && redis !== null && (isClusterClient(redis) || (!isRedisClient(redis) && 'cluster' in redis))) {
+    // ioredis would take `{ cluster }` as standalone options and connect to 127.0.0.1:6379.
+    throw new InvalidOptionError('redis', 'Redis Cluster is not supported yet: pass a standalone server, or Sentinel options ({ sentinels, name })');
+  }
   if (redis === undefined || isRedisClient(redis)) return;
   if (typeof redis === 'string') validateRedisUrl(redis);
   else if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
     throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
   }
+}
+
+function isClusterClient(value: object): boolean {
+  const v = value as { isCluster?: unknown; nodes?: unknown };
+  return v.isCluster === true && typeof v.nodes === 'function';
 }
 
 function checkMemoryOptions(memory: unknown): void {
@@ -54,7 +64,11 @@ export function createStore(opts: CreateStoreOptions): Store {
     return new RedisStore(redis, storeOptions(opts, false));
   }
   if (typeof redis === 'object' && redis !== null) {
-    const client = new Redis({ ...defaultClientOptions(opts.commandTimeoutMs), ...redis });
+    // With Sentinel, follow a graceful failover at once (Sentinel's +switch-master): without it,
+    // ioredis stays on the old primary until Sentinel demotes it, reading stale values and losing
+    // writes meanwhile.
+    const sentinel = Array.isArray(redis.sentinels) ? { failoverDetector: true } : {};
+    const client = new Redis({ ...defaultClientOptions(opts.commandTimeoutMs), ...sentinel, ...redis });
     return new RedisStore(client, storeOptions(opts, true));
   }
   throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
