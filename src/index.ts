@@ -1,6 +1,8 @@
+// Trove and Region are types only: instances come from createTrove() and trove.region(), so
+// their implementation classes (and the internals their constructors take) stay unpublished.
 export {
   createTrove,
-  Trove,
+  type Trove,
   type TroveOptions,
   type TroveStats,
   type CachedFunction,
@@ -8,33 +10,33 @@ export {
   type CachedMethodOptions,
   type CachedMethodDecorator,
 } from './api/index.js';
-export {
+export type {
   Region,
-  type Key,
-  type Factory,
-  type GetOrSetOptions,
-  type RegionOptions,
-  type ResolvedRegionOptions,
-  type WriteOptions,
-  type CompressionOption,
-  type TroveEventMap,
-  type TroveEventName,
-  type HitEvent,
-  type MissEvent,
-  type SetEvent,
-  type DeleteEvent,
-  type ErrorEvent,
-  type ComputeEvent,
-  type StaleEvent,
-  type InvalidateEvent,
-  type SetOptions,
-  type BatchWriter,
-  type EventSource,
-  type SweepResult,
+  Key,
+  Factory,
+  GetOrSetOptions,
+  RegionOptions,
+  ResolvedRegionOptions,
+  WriteOptions,
+  CompressionOption,
+  TroveEventMap,
+  TroveEventName,
+  HitEvent,
+  MissEvent,
+  SetEvent,
+  DeleteEvent,
+  ErrorEvent,
+  ComputeEvent,
+  StaleEvent,
+  InvalidateEvent,
+  SetOptions,
+  BatchWriter,
+  EventSource,
+  SweepResult,
 } from './region/index.js';
-export type { ReadThroughOptions, OnCold } from './load/index.js';
+export type { ReadThroughOptions, ResolvedReadThrough, OnCold } from './load/index.js';
 export type { NearCacheOptions, NearStats } from './near/index.js';
-export type { Codec, CodecOption, JsonCodecOptions } from './codec/index.js';
+export type { BuiltinCodecName, Codec, CodecOption, CustomCodec, JsonCodecOptions } from './codec/index.js';
 export { createJsonCodec } from './codec/index.js';
 export type { RedisOption, MemoryStoreOptions } from './store/index.js';
 export type { Duration } from './duration.js';

@@ -3,7 +3,7 @@ import { InvalidOptionError, KeyDerivationError } from '../errors.js';
 import { argsKey } from '../keys/args/index.js';
 import { keyToken, loneSurrogateAt } from '../keys/index.js';
 import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions } from '../load/index.js';
-import type { GetOrSetOptions, Region, RegionOptions } from '../region/index.js';
+import type { GetOrSetOptions, Region, RegionOptions, SetOptions } from '../region/index.js';
 
 /** Options of `trove.cached(fn, options)` and the `@trove.cached(options)` decorator. */
 export interface CachedOptions<A extends unknown[], R, This = unknown> extends ReadThroughOptions {
@@ -127,6 +127,11 @@ export function makeCached<A extends unknown[], R, This>(
   }
   // getOrSet's near-cache fast path is for calls without options.
   const callOpts = Object.keys(readOpts).length === 0 ? undefined : readOpts;
+  // refresh writes with set, which takes the write options only.
+  const writeOpts: SetOptions = {};
+  if (opts.ttl !== undefined) writeOpts.ttl = opts.ttl;
+  if (opts.freshFor !== undefined) writeOpts.freshFor = opts.freshFor;
+  const setOpts = Object.keys(writeOpts).length === 0 ? undefined : writeOpts;
   let name = opts.name ?? (method ? undefined : fn.name);
   /**
    * Keys of calls with one primitive argument, by argument: deriving a key (canonical encoding,
@@ -206,7 +211,7 @@ export function makeCached<A extends unknown[], R, This>(
   wrapper.refresh = async function (this: This, ...args: A): Promise<Awaited<R>> {
     const key = tryKey(this, args);
     const value = await call(this, args);
-    if (key !== undefined && (!opts.shouldCache || opts.shouldCache(value))) await region.set(key, value, readOpts);
+    if (key !== undefined && (!opts.shouldCache || opts.shouldCache(value))) await region.set(key, value, setOpts);
     return value;
   };
   wrapper.peek = async function (this: This, ...args: A): Promise<Awaited<R> | undefined> {

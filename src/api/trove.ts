@@ -3,7 +3,8 @@ import { ClosedError, InvalidOptionError, type KeyDerivationError, StoreError } 
 import { KeyLayout, keyToken, regionSegments } from '../keys/index.js';
 import {
   checkRegionOptions,
-  Region,
+  type Region,
+  RegionHandle,
   type RegionContext,
   type RegionOptions,
   type ResolvedRegionOptions,
@@ -23,6 +24,7 @@ import { checkStoreOptions, createStore, type MemoryStoreOptions, type RedisOpti
 import { BypassContext } from './bypass.js';
 import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
 import { TypedEmitter } from './emitter.js';
+import type { Trove } from './public.js';
 
 /** Options of the `@trove.cached(options)` method decorator; `key`, `thisKey` and `shouldCache` take the method's own types. */
 export type CachedMethodOptions = CachedOptions<never[], never, never>;
@@ -88,8 +90,8 @@ export interface TroveStats {
 
 const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions', 'syncInterval', 'nearCache']);
 
-/** A cache: regions of entries over one store, with events. Create it with `createTrove`. */
-export class Trove {
+/** The implementation of `Trove`; only the interface is published. */
+export class TroveImpl implements Trove {
   /** Listeners of the trove's events: only `on`, `once` and `off` are public, so nobody outside can emit. */
   private readonly events = new TypedEmitter();
   /** Where values live: `'redis'` or `'memory'`. */
@@ -300,7 +302,7 @@ export class Trove {
     regionSegments(name);
     this.configure(name, opts, name);
     if (known !== undefined) return known as Region<V>;
-    const handle = new Region<V>(this.ctx, name);
+    const handle = new RegionHandle<V>(this.ctx, name);
     this.handles.set(name, handle as Region<unknown>);
     return handle;
   }
@@ -419,5 +421,5 @@ function sameOptions(a: unknown, b: unknown): boolean {
 
 /** Creates a trove. See `TroveOptions`. */
 export function createTrove(options: TroveOptions = {}): Trove {
-  return new Trove(options);
+  return new TroveImpl(options);
 }

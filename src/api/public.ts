@@ -1,0 +1,96 @@
+import type { Region, RegionOptions, SweepResult, TroveEventMap, TroveEventName } from '../region/index.js';
+import type { CachedFunction, CachedOptions } from './cached.js';
+import type { CachedMethodDecorator, CachedMethodOptions, TroveStats } from './trove.js';
+
+/**
+ * A cache: regions of entries over one store, with events. Create it with `createTrove`.
+ *
+ * An interface rather than the implementing class, so the published declarations carry only the
+ * public surface and none of the store, loader or invalidation machinery behind it.
+ */
+export interface Trove {
+  /** Where values live: `'redis'` (the `redis` option was given) or `'memory'` (the embedded store, when it was omitted). */
+  readonly storeKind: 'redis' | 'memory';
+  /** The first part of every key (the `prefix` option). @defaultValue `'trove'` */
+  readonly prefix: string;
+  /** The version part of every key (the `version` option). @defaultValue `'0'` */
+  readonly version: string;
+  /** Whether `close()` has been called; its regions, `invalidateTags` and `sweep` then throw `ClosedError`. @defaultValue `false` */
+  readonly isClosed: boolean;
+
+  /**
+   * Adds a listener of an event (`hit`, `miss`, `set`, `delete`, `compute`, `stale`, `invalidate`,
+   * `error`). Listeners run synchronously where the event happens. Returns the trove, for chaining.
+   */
+  on<E extends TroveEventName>(name: E, listener: (event: TroveEventMap[E]) => void): this;
+
+  /** Adds a listener called for the next event of that name only. Returns the trove, for chaining. */
+  once<E extends TroveEventName>(name: E, listener: (event: TroveEventMap[E]) => void): this;
+
+  /** Removes a listener added with `on` or `once`; a listener not added is ignored. Returns the trove, for chaining. */
+  off<E extends TroveEventName>(name: E, listener: (event: TroveEventMap[E]) => void): this;
+
+  /** How many listeners an event has (0 when none). */
+  listenerCount(name: TroveEventName): number;
+
+  /**
+   * Runs `fn` with caching skipped for every read-through inside it (cached functions and
+   * getOrSet call their function directly, reading and writing nothing), across awaits.
+   * Returns what `fn` returns. For integration tests and profiling.
+   */
+  bypass<T>(fn: () => T): T;
+
+  /**
+   * Caches a function: its result is stored under a key derived from its arguments, in the region
+   * named by `options.region` (default `'fn'`), for `options.ttl` (default: the region's `ttl`).
+   * `const topBooks = trove.cached(loadTopBooks, { ttl: '4h', skipArgs: [1] })`.
+   */
+  cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedOptions<A, R>): CachedFunction<A, R>;
+  /**
+   * Called with only options, a TS standard decorator for async methods:
+   * `@trove.cached({ ttl: '1h' }) async topBooks() {}`. The key name defaults to `Class.method`.
+   */
+  cached(options?: CachedMethodOptions): CachedMethodDecorator;
+
+  /** Counters: near-cache hits, misses, evictions, invalidations received, channel resets (`near` is undefined without a near cache). */
+  stats(): TroveStats;
+
+  /**
+   * A region: a named namespace with its own defaults. Dotted names nest (`'users.profiles'`);
+   * options given here configure the region (once: other options for a configured region throw
+   * `InvalidOptionError`) and are inherited by the regions below it. Without options the region
+   * uses those configured earlier, or the trove's defaults. Asking again returns the same handle.
+   */
+  region<V = unknown>(name: string, opts?: RegionOptions): Region<V>;
+
+  /**
+   * Resolves once the trove's notification channel is subscribed (or subscribing failed, which is
+   * reported as an `error` event), so the first cold key already wakes its waiters. Optional:
+   * every call works before it too.
+   */
+  ready(): Promise<void>;
+
+  /**
+   * Invalidates every entry carrying any of the tags, in every region and every process, with
+   * one atomic write per call whatever the number of entries. An empty list does nothing.
+   * Throws `StoreError` when the store cannot be reached, `ClosedError` after `close()`.
+   */
+  invalidateTags(tags: readonly string[]): Promise<void>;
+
+  /**
+   * Removes the entries of invalidated regions now, walking the keyspace with SCAN. Entries with
+   * a TTL expire on their own; this reclaims those without one. Safe to run in several processes
+   * at once. Resolves to the number of keys scanned and removed.
+   *
+   * @param opts - `count`: keys per SCAN step (default `200`); `pauseMs`: pause between steps, in
+   * milliseconds (default `0`), to spread the load on Redis.
+   */
+  sweep(opts?: { count?: number; pauseMs?: number }): Promise<SweepResult>;
+
+  /**
+   * Releases every connection and timer this trove owns; the process can then exit on its own.
+   * An ioredis instance passed as `redis` is left open (its owner closes it). Calling it again
+   * returns the same promise.
+   */
+  close(): Promise<void>;
+}
