@@ -55,7 +55,7 @@ export const bentocache: Peer = {
 };
 
 /** The bentocache instance itself (the invalidation workload uses it directly, for bus events). */
-export function createBento(opts: ConfigOptions & { host: string; port: number; ttlMs: number }): BentoCache<{ cache: ReturnType<typeof bentostore> }> {
+export function createBento(opts: ConfigOptions & { host: string; port: number }): BentoCache<{ cache: ReturnType<typeof bentostore> }> {
   const connection = { host: opts.host, port: opts.port };
   const store = bentostore();
   if (opts.tier === 'l1') store.useL1Layer(memoryDriver(bentoL1Options(opts.l1Entries, opts.variant)));

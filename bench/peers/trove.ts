@@ -33,7 +33,7 @@ export const trove: Peer = {
   name: 'trove',
   describe: (opts) => {
     const near = nearOption(opts);
-    return `createTrove({ redis: url, prefix, commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)} }).region('users', { ttl }) · getOrSet · json codec`;
+    return `createTrove({ redis: url, prefix: '${prefixOf('trove', opts.variant)}', commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)} }).region('users', { ttl: ${opts.ttlMs} }) · getOrSet · json codec`;
   },
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
     const t = createTrove({

@@ -15,10 +15,17 @@ export interface ConfigOptions {
   tier: Tier;
   /** Capacity of the in-memory tier, in entries (tier `l1`). */
   l1Entries: number;
+  /** Time to live of every entry, in milliseconds. */
+  ttlMs: number;
   /** A named non-default configuration (see `Variant`); undefined: the library's configuration for the tier. */
   variant?: string;
   /** Also connect the library's cross-process invalidation channel, when it has one (tier `l1`). */
   bus?: boolean;
+  /**
+   * Every write must be in Redis when the library's call resolves: the workload reads Redis right
+   * after its writes (so no fire-and-forget write, e.g. cache-manager's `nonBlocking`).
+   */
+  awaitWrites?: boolean;
 }
 
 /**
@@ -41,8 +48,6 @@ export interface AdapterOptions extends ConfigOptions {
   url: string;
   host: string;
   port: number;
-  /** Time to live of every entry, in milliseconds. */
-  ttlMs: number;
   /** Computes the value of a key on a miss: the factory given to getOrSet / wrap / the memoized function. */
   load: (key: string) => unknown;
 }

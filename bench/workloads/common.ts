@@ -33,7 +33,7 @@ export async function openSubjects(
   ctx: BenchContext,
   tier: Tier,
   load: (key: string) => unknown,
-  opts: { bus?: boolean; libs?: readonly LibName[]; variants?: readonly Variant[] } = {},
+  opts: { bus?: boolean; awaitWrites?: boolean; libs?: readonly LibName[]; variants?: readonly Variant[] } = {},
 ): Promise<Subject[]> {
   const subjects: Subject[] = [];
   const usual = ctx.variant === undefined || ctx.variant === 'default' ? (opts.libs ?? ctx.libs) : [];
@@ -43,7 +43,7 @@ export async function openSubjects(
   ];
   for (const { lib, label, variant, versus } of configs) {
     const peer = PEERS[lib];
-    const config: ConfigOptions = { tier, l1Entries: L1_ENTRIES, bus: opts.bus, variant };
+    const config: ConfigOptions = { tier, l1Entries: L1_ENTRIES, ttlMs: TTL_MS, bus: opts.bus, awaitWrites: opts.awaitWrites, variant };
     const subject: Subject = { lib: label, row: { lib: label, status: 'ok', figures: {}, config: peer.describe(config), versus }, loads: 0 };
     try {
       subject.adapter = await peer.create({
@@ -51,7 +51,6 @@ export async function openSubjects(
         url: ctx.url,
         host: ctx.host,
         port: ctx.port,
-        ttlMs: TTL_MS,
         load: (key) => {
           subject.loads++;
           return load(key);

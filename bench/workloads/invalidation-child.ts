@@ -37,7 +37,7 @@ async function untilStdinCloses(): Promise<void> {
 }
 
 async function bentocache(): Promise<void> {
-  const bento = createBento({ ...BENTO, host: host!, port, ttlMs: TTL_MS });
+  const bento = createBento({ ...BENTO, host: host!, port });
   const read = async () => saw(await bento.get({ key: 'inv' }));
   let messages = 0;
   bento.on('bus:message:received', () => {

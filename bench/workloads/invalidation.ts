@@ -24,7 +24,7 @@ export const TROVE_NEAR = { maxEntries: L1_ENTRIES };
  * variant: `serialize: false` crashes in 1.6.1 when the reader refills its L1 from L2, see
  * `bentoL1Options`), Redis L2, Redis bus.
  */
-export const BENTO: ConfigOptions = { tier: 'l1', l1Entries: L1_ENTRIES, bus: true, variant: 'serialize' };
+export const BENTO: ConfigOptions = { tier: 'l1', l1Entries: L1_ENTRIES, ttlMs: TTL_MS, bus: true, variant: 'serialize' };
 
 const CONFIG = {
   trove: `createTrove({ redis: url, prefix, commandTimeout: 2000, nearCache: ${showOptions(TROVE_NEAR)} }) in both processes (Redis CLIENT TRACKING); writer: region.set(), reader: get() in a loop`,
@@ -39,7 +39,7 @@ interface Writer {
 
 async function openWriter(lib: 'trove' | 'bentocache', ctx: BenchContext): Promise<Writer> {
   if (lib === 'bentocache') {
-    const bento = createBento({ ...BENTO, host: ctx.host, port: ctx.port, ttlMs: TTL_MS });
+    const bento = createBento({ ...BENTO, host: ctx.host, port: ctx.port });
     return {
       async write(seq) {
         await bento.set({ key: 'inv', value: { seq } });

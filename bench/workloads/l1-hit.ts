@@ -1,7 +1,7 @@
 import type { BenchContext, Workload } from '../context.js';
 import { keyNames, makeUser, randomKeyOrder } from '../data.js';
 import { lruFloor } from '../peers/lru-cache.js';
-import type { Variant } from '../peers/types.js';
+import { showOptions, type Variant } from '../peers/types.js';
 import type { WorkloadResult } from '../report.js';
 import { closeSubjects, L1_ENTRIES, measureThroughput, openSubjects, populate, SLICES, type Subject, type ThroughputPhase, TTL_MS, verify } from './common.js';
 
@@ -9,13 +9,16 @@ const CONCURRENCY = 64;
 
 /**
  * Like-for-like rows. The usual rows are each library's fastest valid configuration for hits
- * (Trove's default near cache and bentocache's `serialize: false` both hand out the stored object);
- * these two both produce a fresh copy on every hit (a `structuredClone` for Trove, a `JSON.parse`
- * of the stored string for bentocache's default L1) and are compared with each other.
+ * (Trove's default near cache, bentocache's `serialize: false`, CacheableMemory's `useClone:
+ * false` all hand out the stored object); these produce a fresh copy on every hit (a
+ * `structuredClone` for Trove and CacheableMemory's default `useClone: true`, a `JSON.parse` of
+ * the stored string for bentocache's default L1) and are compared with `trove (clone: true)`.
  */
 export const L1_VARIANTS: readonly Variant[] = [
   { lib: 'trove', name: 'clone', row: 'trove (clone: true)', versus: 'trove (clone: true)' },
   { lib: 'bentocache', name: 'serialize', row: 'bentocache (serialize: true, default)', versus: 'trove (clone: true)' },
+  { lib: 'cache-manager', name: 'clone', row: 'cache-manager (useClone: true, default)', versus: 'trove (clone: true)' },
+  { lib: 'cacheable', name: 'clone', row: 'cacheable (useClone: true, default)', versus: 'trove (clone: true)' },
 ];
 
 /** Hits served by each library's in-memory tier, concurrent and sequential, against a bare lru-cache floor. */
@@ -32,7 +35,12 @@ export const l1Hit: Workload = {
     const subjects = await openSubjects(ctx, 'l1', makeUser, { bus: true, variants: L1_VARIANTS });
     const floor: Subject = {
       lib: 'lru-cache (floor)',
-      row: { lib: 'lru-cache (floor)', status: 'ok', figures: {}, config: 'new LRUCache({ max, ttl }) · await lru.get(key) (no Redis)' },
+      row: {
+        lib: 'lru-cache (floor)',
+        status: 'ok',
+        figures: {},
+        config: `new LRUCache(${showOptions({ max: L1_ENTRIES, ttl: TTL_MS })}) · await lru.get(key) (no Redis)`,
+      },
       loads: 0,
     };
     floor.adapter = lruFloor({
@@ -68,8 +76,8 @@ export const l1Hit: Workload = {
       ],
       rows: subjects.map((s) => s.row),
       notes: [
-        `Capacity is ${L1_ENTRIES.toLocaleString('en-US')} entries for every library. Trove's near cache has its default options otherwise: it hands out the decoded value it keeps (clone: false). bentocache runs its fastest valid L1, \`memoryDriver({ maxItems, serialize: false })\`: objects kept as they are, no JSON.parse on a hit (bentocache refuses \`maxSize\` with \`serialize: false\`, so capacity is \`maxItems\` alone). CacheableMemory (cacheable, cache-manager) clones values on read, its default.`,
-        'Like for like: "trove" is compared with "bentocache" (both share the stored object), and "trove (clone: true)" (a structuredClone per hit) with "bentocache (serialize: true, default)" (a JSON.parse per hit, bentocache\'s default L1); the ratio column of each of these rows divides by its counterpart. Every other peer is compared with "trove".',
+        `Capacity is ${L1_ENTRIES.toLocaleString('en-US')} entries for every library. Trove's near cache has its default options otherwise: it hands out the decoded value it keeps (clone: false). bentocache runs its fastest valid L1, \`memoryDriver({ maxItems, serialize: false })\`: objects kept as they are, no JSON.parse on a hit (bentocache refuses \`maxSize\` with \`serialize: false\`, so capacity is \`maxItems\` alone). cacheable and cache-manager run a CacheableMemory with \`lruSize\`, \`useClone: false\` (the stored object, no structuredClone on a hit) and \`storeHashSize: 1\` (one Map, no hash of the key on every read), behind a Keyv without serialization (cacheable's \`createKeyv\`).`,
+        'Like for like: "trove" is compared with "bentocache" (both share the stored object), and "trove (clone: true)" (a structuredClone per hit) with "bentocache (serialize: true, default)" (a JSON.parse per hit, bentocache\'s default L1) and with "cacheable (useClone: true, default)" / "cache-manager (useClone: true, default)" (a structuredClone per hit, CacheableMemory\'s default); the ratio column of each of these rows divides by its counterpart. Every other peer is compared with "trove".',
         'Each configuration (row) has a key prefix of its own. For bentocache that is required: in 1.6.1 an L1 with `serialize: false` stores entries it copies from L2 still serialized and then throws on reading them (bentocache issue #111, fix in PR #113, unreleased), so its L1 may only hold entries from its own factory, never values another process wrote.',
         'async-cache-dedupe has no two-tier mode: its row is its memory storage alone.',
       ],

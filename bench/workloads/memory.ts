@@ -36,8 +36,9 @@ export const memory: Workload = {
       // One library at a time, each on an empty Redis.
       for (const lib of rotate(ctx.libs, round)) {
         await ctx.server.command('FLUSHALL', 'SYNC');
-        const [fresh] = await openSubjects(ctx, 'l2', (k) => `user_${k}`, { libs: [lib] });
-        fresh!.row.config = SET_PATH[lib];
+        // Memory is read right after the sets: each set must have reached Redis when it resolves.
+        const [fresh] = await openSubjects(ctx, 'l2', (k) => `user_${k}`, { libs: [lib], awaitWrites: true });
+        fresh!.row.config = fresh!.row.config === undefined ? undefined : `${SET_PATH[lib]}; set up as: ${fresh!.row.config}`;
         if (!subjects.has(lib)) subjects.set(lib, fresh!);
         const kept = subjects.get(lib)!;
         const adapter = fresh!.adapter;

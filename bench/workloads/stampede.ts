@@ -4,7 +4,7 @@ import { wallNow } from '../driver.js';
 import { PEERS, Unsupported } from '../peers/index.js';
 import { type Row, remark, type WorkloadResult } from '../report.js';
 import { latencies, summarize } from '../stats.js';
-import { describeError } from './common.js';
+import { describeError, L1_ENTRIES, TTL_MS } from './common.js';
 
 const PROCESSES = 4;
 const FACTORY_MS = 300;
@@ -25,7 +25,7 @@ export const stampede: Workload = {
     const samples = new Map<string, { runs: number[]; p50: number[]; p99: number[] }>();
     const libs = ctx.libs;
     for (const lib of libs) {
-      rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe({ tier: 'l2', l1Entries: 0 }) });
+      rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe({ tier: 'l2', l1Entries: L1_ENTRIES, ttlMs: TTL_MS }) });
       samples.set(lib, { runs: [], p50: [], p99: [] });
     }
     if (rows.has('ioredis'))
