@@ -352,7 +352,8 @@ export class TroveImpl implements Trove {
   }
 
   private reportStoreError(err: unknown, operation: string): void {
-    if (!this.events.wants('error')) return;
+    // Background work cut short by close() ("Store is closed") is not a failure worth reporting.
+    if (this.closed || !this.events.wants('error')) return;
     const error = err instanceof StoreError ? err : new StoreError(`Redis ${operation}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     this.events.emit('error', { error, operation });
   }
