@@ -3,8 +3,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createTrove, type ErrorEvent } from '../../src/index.js';
-import { sleep } from '../helpers/redis-server.js';
-import { useRedisServer, useTroves } from '../helpers/troves.js';
+import { argsKey } from '../../src/keys/args/index.js';
+import { until, useRedisServer, useTroves } from '../helpers/troves.js';
+import { deferred } from '../load/support.js';
 
 const redis = useRedisServer();
 /**
@@ -15,7 +16,7 @@ async function entryKeys(prefix: string): Promise<string[]> {
   return (await redis.server.keys()).filter((k) => k.startsWith(`${prefix}:`) && !k.includes(':__')).map((k) => k.replace(/@[\w-]{8}(?=[.:])/, ''));
 }
 let n = 0;
-const { open, track } = useTroves(() => ({ redis: redis.server.url, prefix: `c${++n}` }));
+const { open, track, expectErrors } = useTroves(() => ({ redis: redis.server.url, prefix: `c${++n}` }));
 
 describe('trove.cached', () => {
   it('computes once per distinct arguments, keyed canonically', async () => {
@@ -50,7 +51,7 @@ describe('trove.cached', () => {
     expect(runs).toHaveLength(args.length); // each distinct argument computed once, over three passes
     for (const [i, a] of args.entries()) expect(Object.is(runs[i], a)).toBe(true);
     // the stored keys are the derived ones: a fresh trove with the same prefix (no remembered keys) hits them all
-    const other = track(createTrove({ redis: redis.server.url, prefix: `c${n}` }));
+    const other = open({ prefix: `c${n}` });
     const again = other.cached(async (x: unknown) => `recomputed ${String(x)}`, { name: 'echo', region: 'echo' });
     for (const a of args) expect(await again(a)).toBe(typeof a);
   });
@@ -91,8 +92,8 @@ describe('trove.cached', () => {
   });
 
   it('the function version and the trove version are part of every key', async () => {
-    const a = track(createTrove({ redis: redis.server.url, prefix: 'ver', version: 'deploy1' }));
-    const b = track(createTrove({ redis: redis.server.url, prefix: 'ver', version: 'deploy2' }));
+    const a = open({ prefix: 'ver', version: 'deploy1' });
+    const b = open({ prefix: 'ver', version: 'deploy2' });
     let runs = 0;
     const load = async (id: number) => ++runs + id * 0;
     const fa = a.cached(load, { name: 'load' });
@@ -133,18 +134,28 @@ describe('trove.cached', () => {
 
   it('refreshTtlOnHit slides the expiry', async () => {
     const t = open();
-    const f = t.cached(async (x: number) => x, { name: 'slide', ttl: 300, refreshTtlOnHit: true });
+    const f = t.cached(async (x: number) => x, { name: 'slide', ttl: 10_000, refreshTtlOnHit: true });
     await f(1);
-    for (let i = 0; i < 4; i++) {
-      await sleep(150);
+    // The entry's TTL in Redis, run down by Redis's own clock.
+    const key = f.region.keyOf(`slide:0:${argsKey([1])}`);
+    const pttl = async () => Number(await redis.server.command('PTTL', key));
+    for (let i = 0; i < 3; i++) {
+      await until(async () => (await pttl()) < 9_950);
+      const left = await pttl();
       await f(1);
+      // Each hit pushes the expiry back (sent behind the answer).
+      await until(async () => (await pttl()) > left);
     }
-    expect(await f.peek(1)).toBe(1); // 600 ms after the write, alive because every hit pushed it back
-    await sleep(400);
-    expect(await f.peek(1)).toBeUndefined();
+    expect(await f.peek(1)).toBe(1);
+    // Without hits (a peek is none), an entry expires at its TTL.
+    const short = t.cached(async (x: number) => x, { name: 'slideShort', ttl: 100, refreshTtlOnHit: true });
+    await short(1);
+    expect(await short.peek(1)).toBe(1);
+    await until(async () => (await short.peek(1)) === undefined);
   });
 
   it('arguments that cannot be encoded run the function uncached with an error event', async () => {
+    expectErrors();
     const t = open();
     const errors: ErrorEvent[] = [];
     t.on('error', (e) => errors.push(e));
@@ -172,7 +183,7 @@ describe('trove.cached', () => {
     const f = t.cached(async (id: number) => `computed ${id}`, { name: 'rt', onCold: () => 'fallback', lockLease: 5_000 });
     // another process holds the lock of this call's key
     await t.ready();
-    const entry = f.region.keyOf(`rt:0:${(await import('../../src/keys/args/index.js')).argsKey([1])}`);
+    const entry = f.region.keyOf(`rt:0:${argsKey([1])}`);
     const key = `${t.prefix}:0:__lock:${entry.slice(`${t.prefix}:0:`.length)}`;
     await redis.server.command('SET', key, 'someone-else', 'PX', 5_000);
     expect(await f(1)).toBe('fallback');
@@ -184,16 +195,23 @@ describe('trove.cached', () => {
 
   it('concurrent calls share one run', async () => {
     const t = open();
+    let misses = 0;
+    t.on('miss', () => misses++);
     let runs = 0;
+    const gate = deferred();
     const slow = t.cached(
       async (id: number) => {
         runs++;
-        await sleep(50);
+        await gate.promise;
         return id * 2;
       },
       { name: 'slow' },
     );
-    const out = await Promise.all(Array.from({ length: 100 }, () => slow(21)));
+    const pending = Promise.all(Array.from({ length: 100 }, () => slow(21)));
+    // Every call has missed, and so joined the one run, before it returns.
+    await until(() => misses === 100);
+    gate.resolve();
+    const out = await pending;
     expect(out.every((v) => v === 42)).toBe(true);
     expect(runs).toBe(1);
   });
@@ -231,6 +249,7 @@ describe('trove.cached', () => {
   });
 
   it('a key function returning a lone surrogate runs the call uncached (or throws with onKeyError: throw)', async () => {
+    expectErrors();
     const t = open();
     const errors: ErrorEvent[] = [];
     t.on('error', (e) => errors.push(e));
@@ -279,7 +298,8 @@ describe('trove.bypass', () => {
     const r = t.region('bp');
     await t.bypass(async () => {
       await f(1);
-      await sleep(5);
+      // across a macrotask, not only microtasks
+      await new Promise((r) => setImmediate(r));
       await f(1);
       await r.getOrSet('k', () => 'direct');
     });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ClosedError, createTrove, type ErrorEvent, InvalidOptionError } from '../../src/index.js';
 import { useRedisServer, useTroves, until } from '../helpers/troves.js';
+import { pendingOf } from '../load/support.js';
 
 /** The InvalidOptionError a promise (or a function) rejects with. */
 async function invalidOption(p: Promise<unknown> | (() => unknown)): Promise<InvalidOptionError> {
@@ -43,6 +44,19 @@ describe('per-call options are validated up front (embedded store)', () => {
     expect(err.option).toBe('tag');
     expect(err.message).toMatch(/unknown option/);
     expect(runs).toBe(0);
+  });
+
+  it('set, setMany and batch writes refuse read-through options (they would do nothing); nothing is written', async () => {
+    const r = open().region('r');
+    const opts = { ttl: '1m', onCold: 'fail' } as never;
+    // Checked as getOrSet options first: the object is valid there, and must still be refused by a write.
+    expect(await r.getOrSet('g', () => 1, opts)).toBe(1);
+    const err = await invalidOption(r.set('k', 1, opts));
+    expect(err.option).toBe('onCold');
+    expect(err.message).toMatch(/getOrSet only/);
+    expect((await invalidOption(r.setMany([['k', 1]], { lock: false } as never))).option).toBe('lock');
+    expect((await invalidOption(r.batch((tx) => tx.set('k', 1, { softTimeout: 10 } as never)))).option).toBe('softTimeout');
+    expect(await r.has('k')).toBe(false);
   });
 
   it('getOrSet rejects bad values of its own options and of read-through options', async () => {
@@ -210,7 +224,7 @@ describe('closed troves throw ClosedError (redis)', () => {
       () => 'resolved',
       (err: unknown) => err,
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => pendingOf(b).waits === 1);
     await b.close();
     const err = await settled;
     expect(err).toBeInstanceOf(ClosedError);

@@ -11,7 +11,7 @@ import { useRedisServer, useTroves } from '../helpers/troves.js';
 
 const redis = useRedisServer();
 let n = 0;
-const { open } = useTroves(() => ({ redis: redis.server.url, prefix: `d${++n}` }));
+const { open, expectErrors } = useTroves(() => ({ redis: redis.server.url, prefix: `d${++n}` }));
 
 const child = fileURLToPath(new URL('./fixtures/decorator-child.ts', import.meta.url));
 
@@ -92,6 +92,7 @@ describe('@trove.cached() default name', () => {
   });
 
   it('a call whose this does not lead to the defining class runs uncached with an error event', async () => {
+    expectErrors();
     const t = open();
     const errors: ErrorEvent[] = [];
     t.on('error', (e) => errors.push(e));
@@ -139,8 +140,8 @@ describe('@trove.cached() default name', () => {
     const prefix = `dx${++n}`;
     const first = await runChild(prefix, 'AB');
     const second = await runChild(prefix, 'BA');
-    expect(first).toEqual({ computed: 1, values: ['item 7', 'item 7'] });
-    expect(second).toEqual({ computed: 0, values: ['item 7', 'item 7'] });
+    expect(first).toEqual({ computed: 1, values: ['item 7', 'item 7'], errors: [] });
+    expect(second).toEqual({ computed: 0, values: ['item 7', 'item 7'], errors: [] });
     const t = open({ prefix });
     expect(await t.region('fn').has(`Base.load:0:${argsKey([7])}`)).toBe(true);
     expect(await entryKeys(prefix)).toEqual([entryKey(t, 'Base.load', [7])]);

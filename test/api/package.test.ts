@@ -40,7 +40,9 @@ describe('package builds', () => {
     expect(cjs.value).toEqual({ a: 1 });
     expect(esm.cold).toBe('COLD_CACHE');
     expect(cjs.exports).toEqual(esm.exports);
-    for (const name of ['createTrove', 'Trove', 'Region', 'ColdCacheError', 'InvalidOptionError', 'TimeoutError']) expect(esm.exports).toContain(name);
+    for (const name of ['createTrove', 'createJsonCodec', 'ColdCacheError', 'InvalidOptionError', 'TimeoutError']) expect(esm.exports).toContain(name);
+    // Handles are types only: nothing to construct outside createTrove.
+    for (const name of ['Trove', 'Region', 'RegionHandle', 'TroveImpl']) expect(esm.exports).not.toContain(name);
   });
 
   it('ships type declarations for both', () => {

@@ -43,6 +43,8 @@ describe('read-through when Redis stalls part-way through a call', () => {
   // No periodic re-read of generations: nothing but the call under test talks to Redis.
   const troves = useTroves(() => ({ redis: redis.server.url, commandTimeout: COMMAND_TIMEOUT, syncInterval: Infinity }));
   const open = async (opts: TroveOptions = {}): Promise<Trove> => {
+    // Every test here times an operation out on purpose, and checks the error events itself.
+    troves.expectErrors();
     const t = troves.open({ prefix: `dl${++n}`, ...opts });
     await t.ready();
     // Once tracking is live the trove re-reads its generations (a script, which a pause would
@@ -83,7 +85,6 @@ describe('read-through when Redis stalls part-way through a call', () => {
     const value = await r.getOrSet('k', async () => {
       calls++;
       order.push('factory');
-      await sleep(20);
       return 'computed';
     });
     order.push('resolved');
@@ -145,6 +146,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
           await pauseWrites();
           // Renewals go out every 100 ms; the first one behind the pause times out.
           await until(() => ev.errors.length > 0, 3 * COMMAND_TIMEOUT);
+          // No event says a renewal was not sent: run on long enough for one to have timed out too.
           if (c.runsOn > 0) await sleep(c.runsOn);
           if (c.fails) throw new Error('source down');
           return 'computed';

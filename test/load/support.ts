@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import type { Trove } from '../../src/index.js';
-import { sleep } from '../helpers/redis-server.js';
+import { until } from '../helpers/troves.js';
 
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -37,14 +37,9 @@ export async function timed<T>(fn: () => Promise<T>): Promise<Timed<T>> {
   }
 }
 
-/** Polls `cond` every 5 ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
+/** Polls `cond` until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  await until(cond, timeoutMs, what);
 }
 
 interface Internals {

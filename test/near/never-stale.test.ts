@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createTrove, type Trove, type TroveOptions } from '../../src/index.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { until, useRedisServer } from '../helpers/troves.js';
+import { until, useRedisServer, useTroves } from '../helpers/troves.js';
 
 const redis = useRedisServer();
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -18,11 +18,12 @@ let n = 0;
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+// Registered after the hook above, so it runs before it: troves close before their servers and clients.
+const troves = useTroves(() => ({}));
 
 /** A trove that is closed after the test; with a near cache, resolves once tracking is live. */
 async function open(opts: TroveOptions): Promise<Trove> {
-  const t = createTrove({ commandTimeout: 5_000, ...opts });
-  cleanups.push(() => t.close());
+  const t = troves.open(opts);
   await t.ready();
   if (opts.nearCache !== false) await until(() => t.stats().near?.live === true);
   return t;
@@ -251,6 +252,7 @@ describe('the generation and tag tables evicted', () => {
 
 describe('a silent network partition', () => {
   it('nearCache.pingInterval sets how often the invalidation channel is checked, and a blackholed channel empties the near cache', async () => {
+    troves.expectErrors(); // a blackholed connection times out whatever is sent on it
     const prefix = `ping${++n}`;
     const proxy = await TcpProxy.start(redis.server.port);
     cleanups.push(() => proxy.close());

@@ -3,14 +3,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ErrorEvent } from '../../src/index.js';
-import { sleep } from '../helpers/redis-server.js';
-import { storeKinds, useStore, useTroves } from '../helpers/troves.js';
+import { deferred, expectIdle } from '../load/support.js';
+import { fakeDate, storeKinds, until, useStore, useTroves } from '../helpers/troves.js';
 
 for (const name of storeKinds) {
   describe(`regions on ${name}`, () => {
     const store = useStore(name);
     let n = 0;
-    const { open } = useTroves(() => ({ ...store.opts, prefix: `t${++n}` }));
+    const { open, expectErrors } = useTroves(() => ({ ...store.opts, prefix: `t${++n}` }));
 
     it('set, get, has, delete', async () => {
       const users = open().region<{ name: string }>('users');
@@ -51,8 +51,7 @@ for (const name of storeKinds) {
       const r = open().region('ttl', { ttl: 80 });
       await r.set('a', 1);
       await r.set('b', 2, { ttl: '10s' });
-      await sleep(200);
-      expect(await r.get('a')).toBeUndefined();
+      await until(async () => (await r.get('a')) === undefined);
       expect(await r.get('b')).toBe(2);
     });
 
@@ -78,14 +77,22 @@ for (const name of storeKinds) {
     });
 
     it('getOrSet runs the factory once for concurrent callers and then hits', async () => {
-      const r = open().region('gos');
+      const t = open();
+      const r = t.region('gos');
+      let misses = 0;
+      t.on('miss', () => misses++);
       let calls = 0;
+      const gate = deferred();
       const factory = async () => {
         calls++;
-        await sleep(30);
+        await gate.promise;
         return { v: 1 };
       };
-      const results = await Promise.all(Array.from({ length: 100 }, () => r.getOrSet('k', factory)));
+      const pending = Promise.all(Array.from({ length: 100 }, () => r.getOrSet('k', factory)));
+      // Every caller has missed (and so joined the one run) before the factory returns.
+      await until(() => misses === 100);
+      gate.resolve();
+      const results = await pending;
       expect(calls).toBe(1);
       expect(results.every((x) => x.v === 1)).toBe(true);
       expect(await r.getOrSet('k', factory)).toEqual({ v: 1 });
@@ -93,41 +100,49 @@ for (const name of storeKinds) {
     });
 
     it('past freshFor, getOrSet answers the stale value at once and refreshes it once behind the callers', async () => {
+      const clock = fakeDate();
       const t = open();
       const stale: string[] = [];
       t.on('stale', (e) => stale.push(e.reason));
       const r = t.region('fresh', { ttl: '10s', freshFor: 300 });
       let calls = 0;
+      const gate = deferred();
       const factory = async () => {
-        await sleep(30);
-        return ++calls;
+        const n = ++calls;
+        if (n > 1) await gate.promise;
+        return n;
       };
       expect(await r.getOrSet('k', factory)).toBe(1);
       expect(await r.getOrSet('k', factory)).toBe(1);
-      await sleep(350);
+      clock.advance(301);
       expect(await r.get('k')).toBe(1); // stale but present
+      // Answered while the refresh waits on the gate: nobody waits for it.
       const during = await Promise.all(Array.from({ length: 20 }, () => r.getOrSet('k', factory)));
       expect(during).toEqual(Array(20).fill(1));
-      const deadline = Date.now() + 2_000;
-      while (calls < 2 && Date.now() < deadline) await sleep(5);
-      await sleep(20);
+      gate.resolve();
+      await expectIdle(t);
       expect(calls).toBe(2);
       expect(await r.getOrSet('k', factory)).toBe(2);
       expect(stale).toEqual(Array(20).fill('refreshing'));
     });
 
     it("staleRefresh 'blocking': the first caller waits for the new value, the others get the stale one", async () => {
+      const clock = fakeDate();
       const r = open().region('blocking', { ttl: '10s', freshFor: 50, staleRefresh: 'blocking' });
       let calls = 0;
+      const gate = deferred();
       const factory = async () => {
-        await sleep(40);
-        return ++calls;
+        const n = ++calls;
+        if (n > 1) await gate.promise;
+        return n;
       };
       await r.getOrSet('k', factory);
-      await sleep(80);
-      const [first, ...rest] = await Promise.all(Array.from({ length: 10 }, () => r.getOrSet('k', factory)));
-      expect(first).toBe(2);
-      expect(rest).toEqual(Array(9).fill(1));
+      clock.advance(51);
+      const [first, ...rest] = Array.from({ length: 10 }, () => r.getOrSet('k', factory));
+      // The others are answered while the first caller's refresh waits on the gate.
+      expect(await Promise.all(rest)).toEqual(Array(9).fill(1));
+      gate.resolve();
+      expect(await first).toBe(2);
       expect(calls).toBe(2);
     });
 
@@ -139,6 +154,7 @@ for (const name of storeKinds) {
     });
 
     it('an unserializable factory result is returned, not cached, and reported', async () => {
+      expectErrors();
       const t = open();
       const errors: ErrorEvent[] = [];
       t.on('error', (e) => errors.push(e));

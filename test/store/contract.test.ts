@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
 import { createStore } from '../../src/store/create-store.js';
-import { RedisServer, sleep } from '../helpers/redis-server.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
 
 interface Fixture {
   store: Store;
@@ -31,7 +32,7 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
   },
   redis: async () => {
     const server = await RedisServer.start();
-    const store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: 1_000, listener: {} });
+    const store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
     return {
       store,
       reset: () => server.flushall(),
@@ -71,18 +72,26 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(Buffer.compare((await fx.store.get('k'))!, bytes)).toBe(0);
     });
 
+    /**
+     * Waits until a key written now with `ttlMs` has expired: by then so has any key given the same
+     * TTL earlier (one clock, the store's), so whatever is still there was not going to expire.
+     */
+    const outlive = async (ttlMs: number) => {
+      await fx.store.set('witness', Buffer.from('w'), ttlMs);
+      await until(async () => (await fx.store.get('witness')) === null);
+    };
+
     it('overwrite without ttl clears a previous ttl', async () => {
       await fx.store.set('k', Buffer.from('a'), 50);
       await fx.store.set('k', Buffer.from('b'), undefined);
-      await sleep(120);
+      await outlive(50);
       expect((await fx.store.get('k'))?.toString()).toBe('b');
     });
 
     it('ttl expires the key', async () => {
       await fx.store.set('k', Buffer.from('v'), 60);
       expect((await fx.store.get('k'))?.toString()).toBe('v');
-      await sleep(150);
-      expect(await fx.store.get('k')).toBeNull();
+      await until(async () => (await fx.store.get('k')) === null);
       expect(await fx.store.exists('k')).toBe(false);
     });
 
@@ -90,11 +99,10 @@ for (const [name, make] of Object.entries(fixtures)) {
       await fx.store.set('k', Buffer.from('v'), 80);
       expect(await fx.store.expire('k', 10_000)).toBe(true);
       expect(await fx.store.expire('missing', 10_000)).toBe(false);
-      await sleep(150);
+      await outlive(80);
       expect((await fx.store.get('k'))?.toString()).toBe('v');
       expect(await fx.store.expire('k', 50)).toBe(true);
-      await sleep(120);
-      expect(await fx.store.get('k')).toBeNull();
+      await until(async () => (await fx.store.get('k')) === null);
     });
 
     it('mget returns values in order with nulls for misses', async () => {
@@ -162,7 +170,7 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.releaseLock('L', 'tokA')).toBe(true);
       expect(await fx.store.releaseLock('L', 'tokA')).toBe(false);
       expect(await fx.store.acquireLock('L', 'tokB', 60)).toEqual({ acquired: true });
-      await sleep(120); // the lease lapses by itself
+      await until(async () => !(await fx.store.exists('L'))); // the lease lapses by itself
       expect(await fx.store.acquireLock('L', 'tokC', 1_000)).toEqual({ acquired: true });
     });
 
@@ -221,12 +229,15 @@ for (const [name, make] of Object.entries(fixtures)) {
         message: 'done:v3',
       });
       expect((await fx.store.get('v3'))?.toString()).toBe('x');
-      const deadline = Date.now() + 2_000;
-      while (got.length < 3 && Date.now() < deadline) await sleep(5);
+      await until(() => got.length >= 3);
       expect(got).toEqual(['done:v1', 'done:v2', 'done:v3']);
       unsubscribe();
+      // A message on another channel, published after: once it has arrived, so would have 'after'.
+      const later: string[] = [];
+      await fx.store.subscribe('later', { onMessage: (m) => later.push(m) });
       await fx.store.publish('chan', 'after');
-      await sleep(50);
+      await fx.store.publish('later', 'sync');
+      await until(() => later.length === 1);
       expect(got).toHaveLength(3);
       expect(fx.store.subscribed).toBe(true);
     });
@@ -248,24 +259,23 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.hashGetAll('h')).toEqual({ a: '3', b: '2' });
       expect(await fx.store.hashGet('h', ['b', 'zz', 'a'])).toEqual(['2', null, '3']);
       expect(await fx.store.hashGet('h', [])).toEqual([]);
-      const deadline = Date.now() + 2_000;
-      while (got.length < 2 && Date.now() < deadline) await sleep(5);
+      await until(() => got.length >= 2);
       expect(got).toEqual(['changed', 'again']);
       unsubscribe();
     });
 
-    it('scan yields exactly the keys matching a glob, escaped specials included', async () => {
+    it('scanPrefix yields exactly the keys starting with the prefix, glob characters included', async () => {
       const keys = ['p:a:1', 'p:a:2', 'p:a.b:1', 'p:b:1', 'p:a*:1', 'q:a:1'];
       for (const k of keys) await fx.store.set(k, Buffer.from('v'), undefined);
       for (let i = 0; i < 1200; i++) await fx.store.set(`p:a:n${i}`, Buffer.from('v'), undefined);
       const seen: string[] = [];
-      for await (const batch of fx.store.scan('p:a:*', 100)) seen.push(...batch);
+      for await (const batch of fx.store.scanPrefix('p:a:', 100)) seen.push(...batch);
       const unique = [...new Set(seen)].sort();
       expect(unique).toHaveLength(1202);
       expect(unique).toContain('p:a:1');
       expect(unique).not.toContain('p:a.b:1');
       const star: string[] = [];
-      for await (const batch of fx.store.scan('p:a\\*:*')) star.push(...batch);
+      for await (const batch of fx.store.scanPrefix('p:a*:')) star.push(...batch);
       expect(star).toEqual(['p:a*:1']);
     });
   });

@@ -4,15 +4,21 @@
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTrove, type ErrorEvent, type Trove } from '../../src/index.js';
+import type { ErrorEvent, Trove, TroveOptions } from '../../src/index.js';
 import type { RedisStore } from '../../src/store/index.js';
-import { freePort, RedisServer, sleep } from '../helpers/redis-server.js';
+import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until, useTroves } from '../helpers/troves.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+// Registered after the hook above, so it runs before it: troves close before their servers and proxies.
+const troves = useTroves(() => ({}));
+
+/** The deadline of the tests that wait one out: short, so a stalled call answers soon. */
+const SHORT_DEADLINE = 200;
 
 async function server(): Promise<RedisServer> {
   const s = await RedisServer.start();
@@ -20,11 +26,10 @@ async function server(): Promise<RedisServer> {
   return s;
 }
 
-function trove(url: string, extra: Parameters<typeof createTrove>[0] = {}): { t: Trove; errors: ErrorEvent[] } {
-  const t = createTrove({ redis: url, commandTimeout: 200, ...extra });
+function trove(url: string, extra: TroveOptions = {}): { t: Trove; errors: ErrorEvent[] } {
+  const t = troves.open({ redis: url, ...extra });
   const errors: ErrorEvent[] = [];
   t.on('error', (e) => errors.push(e));
-  cleanups.push(() => t.close());
   return { t, errors };
 }
 
@@ -34,6 +39,7 @@ function storeOf(t: Trove): RedisStore {
 
 describe('faults', () => {
   it('garbage bytes in a key are a miss plus an error event, never an exception', async () => {
+    troves.expectErrors();
     const s = await server();
     const { t, errors } = trove(s.url);
     const r = t.region('g');
@@ -69,19 +75,17 @@ describe('faults', () => {
   });
 
   it('a paused Redis: get answers a miss and getOrSet computes, within the deadline', async () => {
+    troves.expectErrors();
     const s = await server();
-    const { t, errors } = trove(s.url);
+    const { t, errors } = trove(s.url, { commandTimeout: SHORT_DEADLINE });
     const r = t.region('p');
     await r.set('k', 'v');
     s.pause();
     try {
-      // commandTimeout is 200 ms: each call answers after one deadline, not two
-      let t0 = Date.now();
+      // Each call answers after one deadline, not two: one timed-out operation each (getOrSet
+      // does not go on to wait out the lock's).
       expect(await r.get('k')).toBeUndefined();
-      expect(Date.now() - t0).toBeLessThan(450);
-      t0 = Date.now();
       expect(await r.getOrSet('k', () => 'computed')).toBe('computed');
-      expect(Date.now() - t0).toBeLessThan(450);
       // (the periodic generation sync may time out too meanwhile: a background error)
       expect(errors.filter((e) => e.operation !== 'sync').map((e) => [e.operation, e.error.code])).toEqual([
         ['get', 'STORE_TIMEOUT'],
@@ -91,60 +95,52 @@ describe('faults', () => {
       s.resume();
     }
     // once resumed, the same connection answers again
-    await sleep(50);
-    expect(await r.get('k')).not.toBeUndefined();
+    await until(async () => (await r.get('k')) !== undefined);
   });
 
   it('a SIGKILLed Redis: calls keep answering, and the trove recovers after a restart', async () => {
+    troves.expectErrors();
     const s = await server();
-    const { t } = trove(s.url);
+    const { t } = trove(s.url, { commandTimeout: SHORT_DEADLINE });
     const r = t.region('k');
     await r.set('a', 1);
     await s.kill();
-    const t0 = Date.now();
+    // Answered while Redis is still down: nobody waits for it to come back.
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => r.getOrSet(`x${i % 20}`, () => i % 20)));
     expect(results.length).toBe(200);
     expect(results.every((v, i) => v === i % 20)).toBe(true);
     expect(await r.get('a')).toBeUndefined();
     await expect(r.delete('a')).rejects.toMatchObject({ code: 'STORE' });
-    expect(Date.now() - t0).toBeLessThan(3_000);
     await s.restart();
-    const deadline = Date.now() + 10_000;
-    let ok = false;
-    while (Date.now() < deadline && !ok) {
+    await until(async () => {
       await r.set('b', 2);
-      ok = (await r.get('b')) === 2;
-      if (!ok) await sleep(100);
-    }
-    expect(ok).toBe(true);
+      return (await r.get('b')) === 2;
+    });
   });
 
   it('Redis unreachable at start-up is not fatal; the trove connects once it appears', async () => {
+    troves.expectErrors();
     const port = await freePort();
-    const { t, errors } = trove(`redis://127.0.0.1:${port}`);
+    const { t, errors } = trove(`redis://127.0.0.1:${port}`, { commandTimeout: SHORT_DEADLINE });
     const r = t.region('late');
-    const t0 = Date.now();
+    // Answered while there is no Redis at all.
     expect(await r.get('k')).toBeUndefined();
     expect(await r.getOrSet('k', () => 'direct')).toBe('direct');
-    expect(Date.now() - t0).toBeLessThan(1_500);
     expect(errors.length).toBeGreaterThan(0);
     const s = await RedisServer.start({ port });
     cleanups.push(() => s.stop());
-    const deadline = Date.now() + 10_000;
-    let ok = false;
-    while (Date.now() < deadline && !ok) {
+    await until(async () => {
       await r.set('k', 'stored');
-      ok = (await r.get('k')) === 'stored';
-      if (!ok) await sleep(100);
-    }
-    expect(ok).toBe(true);
+      return (await r.get('k')) === 'stored';
+    });
   });
 
   it('dropped connections: no listener or waiter pile-up across reconnects', async () => {
+    troves.expectErrors();
     const s = await server();
     const proxy = await TcpProxy.start(s.port);
     cleanups.push(() => proxy.close());
-    const { t } = trove(proxy.url);
+    const { t } = trove(proxy.url, { commandTimeout: SHORT_DEADLINE });
     const r = t.region('drop');
     await r.set('k', 1);
     const store = storeOf(t);
@@ -152,9 +148,7 @@ describe('faults', () => {
     for (let i = 0; i < 5; i++) {
       proxy.cutAll();
       await Promise.all(Array.from({ length: 50 }, () => r.get('k')));
-      const deadline = Date.now() + 5_000;
-      while (store.client.status !== 'ready' && Date.now() < deadline) await sleep(20);
-      expect(store.client.status).toBe('ready');
+      await until(() => store.client.status === 'ready');
     }
     expect(await r.get('k')).toBe(1);
     expect(eventCounts(store.client)).toEqual(before);
@@ -167,7 +161,7 @@ describe('faults', () => {
     cleanups.push(async () => {
       client.disconnect();
     });
-    const t = createTrove({ redis: client });
+    const t = troves.open({ redis: client });
     await t.region('u').set('k', 'v');
     expect(await t.region('u').get('k')).toBe('v');
     const key = t.region('u').keyOf('k');
