@@ -38,7 +38,7 @@ export type { ReadThroughOptions, ResolvedReadThrough, OnCold } from './load/ind
 export type { NearCacheOptions, NearStats } from './near/index.js';
 export type { BuiltinCodecName, Codec, CodecOption, CustomCodec, JsonCodecOptions } from './codec/index.js';
 export { createJsonCodec } from './codec/index.js';
-export type { RedisOption, MemoryStoreOptions } from './store/index.js';
+export type { RedisClusterOption, RedisOption, MemoryStoreOptions } from './store/index.js';
 export type { Duration } from './duration.js';
 export {
   TroveError,

@@ -38,11 +38,14 @@ export type CachedMethodDecorator = <This, A extends unknown[], R>(
 /** Options of `createTrove`. Region options given here are the defaults of every region. */
 export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
   /**
-   * The shared cache: a URL such as `'redis://127.0.0.1:6379'`, an ioredis instance (left open by
-   * `close()`: its owner closes it), or ioredis options. Omitted: the embedded in-memory store
-   * (single process, same semantics minus cross-process features). A connection Trove creates
-   * has auto-pipelining off (Trove batches reads and coalesces each tick's writes itself); an
-   * instance given here is used with its own settings.
+   * The shared cache: a URL such as `'redis://127.0.0.1:6379'`, an ioredis `Redis` or `Cluster`
+   * instance (left open by `close()`: its owner closes it), ioredis options (Sentinel's too), or
+   * Redis Cluster as `{ cluster: ['redis://host:port', …], ...ioredis ClusterOptions }`. Omitted:
+   * the embedded in-memory store (single process, same semantics minus cross-process features).
+   * A connection Trove creates has auto-pipelining off (Trove batches reads and coalesces each
+   * tick's writes itself), a Cluster it creates has it on (one write per node for the per-slot
+   * reads); an instance given here is used with its own settings. On Redis Cluster there is no
+   * near cache yet.
    */
   redis?: RedisOption;
   /**
@@ -155,7 +158,7 @@ export class TroveImpl implements Trove {
       },
     });
     this.storeKind = this.store.kind;
-    const layout = new KeyLayout(this.prefix, this.version);
+    const layout = new KeyLayout(this.prefix, this.version, this.store.hashTags);
     this.notifier = new Notifier(this.store, layout.channel, (err) => this.reportStoreError(err, 'subscribe'));
     // Subscribe from the start, so the first cold key already has its waiters notified.
     void this.notifier.start();
@@ -283,6 +286,8 @@ export class TroveImpl implements Trove {
         if (live) void this.bus.resync();
       },
     });
+    // A store that cannot track (the embedded store; Redis Cluster, for now) gets no near cache:
+    // without Redis's invalidations a local copy could outlive a change made by another process.
     return enabled ? near : undefined;
   }
 

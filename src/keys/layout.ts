@@ -2,7 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { checkWellFormed } from './well-formed.js';
 
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
-const TOKEN = /^[^\s*?[\]\\:]+$/;
+const TOKEN = /^[^\s*?[\]\\:{}]+$/;
 
 /**
  * Splits and validates a region name. Dotted names address nested regions:
@@ -22,11 +22,14 @@ export function regionSegments(name: string, option = 'region'): string[] {
 
 /**
  * Validates a key token (the trove prefix or version, a cached function's name or version):
- * non-empty, no whitespace, no ':', no glob characters, and well-formed UTF-16.
+ * non-empty, no whitespace, no ':', no glob characters, no braces, and well-formed UTF-16.
+ * Braces are refused because Redis Cluster hashes a key by the text between its first `{` and
+ * the next `}`: one in the prefix or version would decide the slot of every key instead of the
+ * hash tag Trove places around each entry's own part (see `KeyLayout`).
  */
 export function keyToken(value: string, option: string): string {
   if (typeof value !== 'string' || !TOKEN.test(value)) {
-    throw new InvalidOptionError(option, `must be a non-empty string without whitespace, ':' or any of *?[]\\ (got ${JSON.stringify(value)})`);
+    throw new InvalidOptionError(option, `must be a non-empty string without whitespace, ':' or any of *?[]\\{} (got ${JSON.stringify(value)})`);
   }
   return checkWellFormed(value, option, 'the token');
 }
@@ -35,16 +38,37 @@ export function keyToken(value: string, option: string): string {
  * Where entries live in Redis: `<prefix>:<version>:<region path>:<key>`, e.g. `app:v1:users.profiles:42`.
  * Region paths never contain ':', so the first ':' after the path starts the user's key, and a
  * region's own entries (`app:v1:users:*`) never match those of a region below it (`app:v1:users.profiles:*`).
+ *
+ * On Redis Cluster (`hashTags`), the entry's own part is a hash tag: `<prefix>:<version>:<region
+ * path>{:<key>}`, e.g. `app:v1:users.profiles{:42}`, and its lock `app:v1:__lock:users.profiles{:42}`.
+ * Redis hashes the text between the first `{` and the next `}`; nothing before the inserted `{`
+ * can hold a brace (tokens refuse them, region paths and generation tokens have none), so an entry
+ * and its lock always share a slot (the Lua scripts touch both), whatever braces the key holds,
+ * while entries spread over every slot. The `:` sits inside the braces so that the tag is never
+ * empty: the empty key's `{}` would hash the whole key, and its lock would land elsewhere. A `{`
+ * after the region path never occurs in standalone keys, and the standalone layout is unchanged.
  */
 export class KeyLayout {
+  /** What follows the user's key in an entry key: `'}'` closing the hash tag on Cluster, else nothing. */
+  readonly tail: string;
+
   constructor(
     readonly prefix: string,
     readonly version: string,
-  ) {}
+    /** Whether entry keys carry a hash tag (Redis Cluster). @defaultValue `false` */
+    readonly hashTags = false,
+  ) {
+    this.tail = hashTags ? '}' : '';
+  }
 
-  /** The common start of every key of a region. */
+  /** The common start of every key of a region: an entry's key is this, the user's key, then `tail`. */
   regionBase(path: string): string {
-    return `${this.prefix}:${this.version}:${path}:`;
+    return this.hashTags ? `${this.prefix}:${this.version}:${path}{:` : `${this.prefix}:${this.version}:${path}:`;
+  }
+
+  /** The user's key of an entry key that starts with `base` (a `regionBase`). */
+  userKey(entryKey: string, base: string): string {
+    return entryKey.slice(base.length, entryKey.length - this.tail.length);
   }
 
   /** The lock guarding the computation of an entry: `<prefix>:<version>:__lock:<rest of the entry key>`. */

@@ -47,6 +47,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
   const local: { full: string; at: number; ticket: number; value: unknown; encoded: Encoded }[] = [];
   try {
     const base = await core.keyBase.load(operation);
+    const tail = core.keyBase.tail;
     const stamp = (tags: readonly string[]) => asOperation(operation, 'the tags could not be read', core.ctx.tags.stamp(tags));
     const tagged = [...new Set(pending.flatMap((p) => (p.type === 'set' ? (p.opts?.tags ?? []) : [])))];
     if (tagged.length > 0) await stamp(tagged);
@@ -55,7 +56,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
     const stampsOf = new Map<string, readonly TagStamp[]>();
     for (const p of pending) {
       if (p.type === 'delete') {
-        ops.push({ type: 'delete', key: base + p.key });
+        ops.push({ type: 'delete', key: base + p.key + tail });
         continue;
       }
       let stamps: readonly TagStamp[] | undefined;
@@ -68,7 +69,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
         }
       }
       const encoded = encodeValue(p.value, options, p.opts, stamps);
-      const full = base + p.key;
+      const full = base + p.key + tail;
       local.push({ full, at: ops.length, ticket: -1, value: p.value, encoded });
       ops.push({ type: 'set', key: full, value: encoded.bytes, ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined });
       written.push({ key: p.key, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs });

@@ -19,7 +19,7 @@ export async function* liveEntries<T>(core: RegionCore, operation: string, opts:
     for (let i = 0; i < fresh.length; i++) {
       const buf = bufs[i];
       if (!buf) continue;
-      const k = fresh[i]!.slice(base.length);
+      const k = core.keyBase.userKey(fresh[i]!, base);
       const entry = await live(core, k, buf, operation);
       if (entry !== undefined) yield [k, entry.value as T];
     }

@@ -6,17 +6,21 @@ import type { Key } from './region.js';
 
 /**
  * The start of every key of one region in its current generation (`<prefix>:<version>:<path with
- * generation tokens>:`); an entry's key is this base followed by the user key.
+ * generation tokens>:`); an entry's key is this base followed by the user key and `tail`.
  */
 export class KeyBase {
   private base = '';
   private version = -1;
+  /** What follows the user key in an entry key: `''`, or `'}'` closing the hash tag on Redis Cluster (see `KeyLayout`). */
+  readonly tail: string;
 
   constructor(
     private readonly generations: Generations,
     private readonly layout: KeyLayout,
     private readonly path: string,
-  ) {}
+  ) {
+    this.tail = layout.tail;
+  }
 
   /** The base; undefined until the generations have been read once. Cached, and rebuilt only when a generation changed. */
   now(): string | undefined {
@@ -46,7 +50,12 @@ export class KeyBase {
 
   /** The Redis key of an entry: in the current generation, or before the generations are read, in none. */
   keyOf(k: string): string {
-    return (this.now() ?? this.layout.regionBase(this.path)) + k;
+    return (this.now() ?? this.layout.regionBase(this.path)) + k + this.tail;
+  }
+
+  /** The user key of an entry key that starts with `base`. */
+  userKey(entryKey: string, base: string): string {
+    return this.layout.userKey(entryKey, base);
   }
 }
 

@@ -15,7 +15,7 @@ export function fastNearHit(core: RegionCore, key: Key): NearEntry | undefined {
   const base = core.keyBase.now();
   const options = core.options;
   if (base === undefined || !options.nearCache || options.readThrough.eagerRefresh !== undefined) return undefined;
-  const full = base + key;
+  const full = base + key + core.keyBase.tail;
   const e = near.getFresh(full);
   if (e === undefined || ctx.isClosed()) return undefined;
   if (e.tags !== undefined && ctx.tags.isLive(e.tags) !== true) {

@@ -26,7 +26,7 @@ export function get<T>(core: RegionCore, key: Key): Promise<T | undefined> {
       (err: unknown) => missAfterError<T | undefined>(core, err, 'get', k, started, undefined),
     );
   }
-  const full = base + k;
+  const full = base + k + core.keyBase.tail;
   const near = nearFor(core);
   if (near !== undefined) {
     const local = nearHit(core, near, full);
@@ -103,7 +103,7 @@ export async function has(core: RegionCore, key: Key): Promise<boolean> {
   const k = checkKey(key);
   core.ctx.assertOpen();
   try {
-    const full = (await core.keyBase.load('has')) + k;
+    const full = (await core.keyBase.load('has')) + k + core.keyBase.tail;
     const near = nearFor(core);
     if (near !== undefined && nearHit(core, near, full) !== undefined) return true;
     return (await readEntry(core, near, k, full, 'has')) !== undefined;
@@ -127,11 +127,12 @@ export async function getMany<T>(core: RegionCore, keys: readonly Key[]): Promis
     for (const k of ks) emitMiss(core, k, started);
     return ks.map(() => undefined);
   }
+  const tail = core.keyBase.tail;
   const near = nearFor(core);
   const out: (T | undefined)[] = new Array(ks.length);
   const remote: number[] = [];
   for (let i = 0; i < ks.length; i++) {
-    const local = near === undefined ? undefined : nearHit(core, near, base + ks[i]!);
+    const local = near === undefined ? undefined : nearHit(core, near, base + ks[i]! + tail);
     if (local === undefined) remote.push(i);
     else {
       emitHit(core, ks[i]!, started, local, 'near');
@@ -139,7 +140,7 @@ export async function getMany<T>(core: RegionCore, keys: readonly Key[]): Promis
     }
   }
   if (remote.length === 0) return out;
-  const fulls = remote.map((i) => base + ks[i]!);
+  const fulls = remote.map((i) => base + ks[i]! + tail);
   const tickets = near === undefined ? [] : fulls.map((f) => near.begin(f));
   let bufs: (Buffer | null)[];
   try {

@@ -43,7 +43,7 @@ export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opt
   const started = readStarted(core);
   const base = core.keyBase.now();
   if (base === undefined || opts?.tags !== undefined) return getOrSetSlow(core, k, factory, opts, rt, started);
-  return readThrough(core, k, base + k, factory, opts, rt, started);
+  return readThrough(core, k, base + k + core.keyBase.tail, factory, opts, rt, started);
 }
 
 /** getOrSet when the generations are not read yet, or tags must be stamped before the key is fixed. */
@@ -68,7 +68,7 @@ async function getOrSetSlow<T>(
     missAfterError(core, err, 'get', k, started, undefined);
     return core.ctx.loader.direct(job(core, k, core.keyBase.keyOf(k), factory, opts, rt));
   }
-  return readThrough(core, k, base + k, factory, write, rt, started);
+  return readThrough(core, k, base + k + core.keyBase.tail, factory, write, rt, started);
 }
 
 function readThrough<T>(

@@ -78,16 +78,17 @@ export interface Region<V = unknown> {
   getMany<T = V>(keys: readonly Key[]): Promise<(T | undefined)[]>;
 
   /**
-   * Stores several values in one atomic round trip. Every value is encoded before anything is
-   * written, so a value the codec rejects throws and nothing is stored. A store failure is reported
-   * as an `error` event, like `set`.
+   * Stores several values in one atomic round trip (on Redis Cluster, atomic per slot only: see
+   * `batch`). Every value is encoded before anything is written, so a value the codec rejects
+   * throws and nothing is stored. A store failure is reported as an `error` event, like `set`.
    */
   setMany<T = V>(entries: Iterable<readonly [Key, T]>, opts?: SetOptions): Promise<void>;
 
   /**
    * Applies several writes and deletes as one MULTI/EXEC: all or none. The callback collects
    * them; if it throws (or a value cannot be encoded), nothing is applied. A store failure is
-   * reported as an `error` event, like `set`.
+   * reported as an `error` event, like `set`. On Redis Cluster, as one MULTI/EXEC per slot, sent
+   * together: all or none within each slot, not across slots.
    */
   batch<T = V>(fn: (tx: BatchWriter<T>) => void | Promise<void>): Promise<void>;
 

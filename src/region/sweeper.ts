@@ -41,7 +41,10 @@ export class Sweeper {
     const rest = key.slice(this.keyspace.length);
     const end = rest.indexOf(':');
     if (end <= 0) return false;
-    const keyPath = rest.slice(0, end);
+    let keyPath = rest.slice(0, end);
+    // On Redis Cluster the entry's hash tag opens right after the region path: `users{:42}`.
+    const tag = keyPath.indexOf('{');
+    if (tag >= 0) keyPath = keyPath.slice(0, tag);
     // Control keys (locks, generations, tags) live under names starting with '__'.
     if (keyPath.startsWith('__')) return false;
     return !this.generations.isCurrent(keyPath);

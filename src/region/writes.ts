@@ -20,7 +20,7 @@ export async function set(core: RegionCore, key: Key, value: unknown, opts: SetO
   try {
     const stamps = opts?.tags !== undefined ? await asOperation('set', 'the tags could not be read', core.ctx.tags.stamp(opts.tags)) : undefined;
     const encoded = encodeValue(value, core.options, opts, stamps);
-    full = (await core.keyBase.load('set')) + k;
+    full = (await core.keyBase.load('set')) + k + core.keyBase.tail;
     ticket = beginWrite(core, full);
     await core.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined, ticket !== -1);
     endWrite(core, full, ticket, { value, encoded });
@@ -38,7 +38,7 @@ export async function remove(core: RegionCore, key: Key): Promise<boolean> {
   const k = checkKey(key);
   core.ctx.assertOpen();
   const started = core.ctx.events.wants('delete') ? performance.now() : 0;
-  const full = (await core.keyBase.load('delete')) + k;
+  const full = (await core.keyBase.load('delete')) + k + core.keyBase.tail;
   core.ctx.near?.drop(full);
   const n = await core.ctx.store.delete([full]);
   if (started !== 0) core.ctx.events.emit('delete', { region: core.path, key: k, durationMs: performance.now() - started });

@@ -1,5 +1,5 @@
 /** Connection handling shared by the command connection and the subscriber connection. */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { withDeadline } from './deadline.js';
 
 /** Reconnect delays grow 50 ms, 100 ms, … up to 2 s, with jitter so many processes do not reconnect in lockstep. */
@@ -9,17 +9,21 @@ export function reconnectDelay(attempt: number): number {
 }
 
 /**
- * Closes an ioredis connection and resolves once its socket is gone, so nothing of ours
+ * Closes an ioredis connection (or Cluster) and resolves once its socket is gone, so nothing of ours
  * outlives close(). QUIT first when connected, so the server sees a clean goodbye.
  */
-export async function closeClient(client: Redis, timeoutMs: number, ownListeners: boolean): Promise<void> {
+export async function closeClient(client: Redis | Cluster, timeoutMs: number, ownListeners: boolean): Promise<void> {
   // Keep swallowing connection errors until the socket is gone: an 'error' event without a
   // listener would crash the process.
   client.on('error', () => {});
   if (ownListeners) {
     client.removeAllListeners('message');
-    client.removeAllListeners('ready');
-    client.removeAllListeners('close');
+    // An ioredis Cluster follows its own 'close' to reach 'end': without its listener it never ends.
+    // The owner's 'ready' and 'close' listeners do nothing once it is closed.
+    if (!client.isCluster) {
+      client.removeAllListeners('ready');
+      client.removeAllListeners('close');
+    }
   }
   const status = client.status;
   if (status === 'end') return;

@@ -1,11 +1,24 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
+import { ClusterStore, defaultClusterOptions } from './cluster-store.js';
 import { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
 import type { Store, StoreListener } from './store.js';
 
-/** Where the shared cache lives: a URL (`redis://`, `rediss://`), an ioredis instance, or ioredis options. */
-export type RedisOption = string | Redis | RedisOptions;
+/** A Redis Cluster that Trove connects to: ioredis `ClusterOptions` plus the startup nodes. */
+export interface RedisClusterOption extends ClusterOptions {
+  /**
+   * `redis://` or `rediss://` URLs of some nodes of the cluster (one is enough; ioredis discovers
+   * the others), e.g. `['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379']`.
+   */
+  cluster: string[];
+}
+
+/**
+ * Where the shared cache lives: a URL (`redis://`, `rediss://`), an ioredis `Redis` or `Cluster`
+ * instance, ioredis options (including Sentinel's), or `{ cluster: [urls], ...ClusterOptions }`.
+ */
+export type RedisOption = string | Redis | Cluster | RedisOptions | RedisClusterOption;
 
 export interface CreateStoreOptions {
   redis: RedisOption | undefined;
@@ -24,21 +37,44 @@ export interface CreateStoreOptions {
 export function checkStoreOptions(opts: { redis?: unknown; memory?: unknown }): void {
   checkMemoryOptions(opts.memory);
   const { redis } = opts;
+  if (redis === undefined || isClusterClient(redis)) return;
   // A client has a `cluster` method (the CLUSTER command): only an options object is judged by that name.
-  if (typeof redis === 'object' && redis !== null && (isClusterClient(redis) || (!isRedisClient(redis) && 'cluster' in redis))) {
-    // ioredis would take `{ cluster }` as standalone options and connect to 127.0.0.1:6379.
-    throw new InvalidOptionError('redis', 'Redis Cluster is not supported yet: pass a standalone server, or Sentinel options ({ sentinels, name })');
+  if (isClusterOptions(redis)) {
+    checkClusterOptions(redis);
+    return;
   }
-  if (redis === undefined || isRedisClient(redis)) return;
+  if (isRedisClient(redis)) return;
   if (typeof redis === 'string') validateRedisUrl(redis);
   else if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
     throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
   }
 }
 
-function isClusterClient(value: object): boolean {
+function isClusterClient(value: unknown): value is Cluster {
+  if (value instanceof Cluster) return true;
+  // Another copy of ioredis fails instanceof; recognise it by shape.
   const v = value as { isCluster?: unknown; nodes?: unknown };
-  return v.isCluster === true && typeof v.nodes === 'function';
+  return typeof v === 'object' && v !== null && v.isCluster === true && typeof v.nodes === 'function';
+}
+
+function isClusterOptions(value: unknown): value is RedisClusterOption {
+  return typeof value === 'object' && value !== null && !isRedisClient(value) && !isClusterClient(value) && 'cluster' in value;
+}
+
+/** The startup nodes: a non-empty array of valid URLs. Never a silent fallback (ioredis would take `{ cluster }` for options of 127.0.0.1:6379). */
+function checkClusterOptions(redis: RedisClusterOption): void {
+  const nodes: unknown = redis.cluster;
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    throw new InvalidOptionError(
+      'redis.cluster',
+      `expected a non-empty array of redis:// URLs of cluster nodes, got ${Array.isArray(nodes) ? '[]' : typeof nodes}`,
+    );
+  }
+  for (const url of nodes) {
+    if (typeof url !== 'string') throw new InvalidOptionError('redis.cluster', `expected redis:// URLs, got ${typeof url}`);
+    validateRedisUrl(url, 'redis.cluster');
+  }
+  if ('sentinels' in redis) throw new InvalidOptionError('redis', 'give either cluster or sentinels, not both');
 }
 
 function checkMemoryOptions(memory: unknown): void {
@@ -56,6 +92,12 @@ export function createStore(opts: CreateStoreOptions): Store {
   checkStoreOptions(opts);
   const { redis } = opts;
   if (redis === undefined) return new MemoryStore(opts.memory);
+  if (isClusterClient(redis)) return new ClusterStore(redis, storeOptions(opts, false));
+  if (isClusterOptions(redis)) {
+    const { cluster: nodes, ...clusterOptions } = redis;
+    const client = new Cluster(nodes, defaultClusterOptions(opts.commandTimeoutMs, clusterOptions));
+    return new ClusterStore(client, storeOptions(opts, true));
+  }
   if (typeof redis === 'string') {
     const client = new Redis(redis, defaultClientOptions(opts.commandTimeoutMs));
     return new RedisStore(client, storeOptions(opts, true));
@@ -67,7 +109,7 @@ export function createStore(opts: CreateStoreOptions): Store {
     // With Sentinel, follow a graceful failover at once (Sentinel's +switch-master): without it,
     // ioredis stays on the old primary until Sentinel demotes it, reading stale values and losing
     // writes meanwhile.
-    const sentinel = Array.isArray(redis.sentinels) ? { failoverDetector: true } : {};
+    const sentinel = Array.isArray((redis as RedisOptions).sentinels) ? { failoverDetector: true } : {};
     const client = new Redis({ ...defaultClientOptions(opts.commandTimeoutMs), ...sentinel, ...redis });
     return new RedisStore(client, storeOptions(opts, true));
   }
@@ -87,18 +129,18 @@ function isRedisClient(value: unknown): value is Redis {
   return typeof v === 'object' && v !== null && typeof v.mgetBuffer === 'function' && typeof v.duplicate === 'function' && typeof v.status === 'string';
 }
 
-function validateRedisUrl(url: string): void {
+function validateRedisUrl(url: string, option = 'redis'): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new InvalidOptionError('redis', `not a valid URL: '${url}' (expected e.g. 'redis://127.0.0.1:6379')`);
+    throw new InvalidOptionError(option, `not a valid URL: '${url}' (expected e.g. 'redis://127.0.0.1:6379')`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new InvalidOptionError('redis', `unsupported protocol '${parsed.protocol}' (expected redis: or rediss:)`);
+    throw new InvalidOptionError(option, `unsupported protocol '${parsed.protocol}' (expected redis: or rediss:)`);
   }
-  if (parsed.hostname === '') throw new InvalidOptionError('redis', `missing host in '${url}'`);
+  if (parsed.hostname === '') throw new InvalidOptionError(option, `missing host in '${url}'`);
   if (parsed.port !== '' && (Number(parsed.port) < 1 || Number(parsed.port) > 65_535)) {
-    throw new InvalidOptionError('redis', `invalid port in '${url}'`);
+    throw new InvalidOptionError(option, `invalid port in '${url}'`);
   }
 }

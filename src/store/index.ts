@@ -15,4 +15,5 @@ export type {
 } from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore } from './redis-store.js';
-export { checkStoreOptions, createStore, type RedisOption } from './create-store.js';
+export { ClusterStore } from './cluster-store.js';
+export { checkStoreOptions, createStore, type RedisClusterOption, type RedisOption } from './create-store.js';

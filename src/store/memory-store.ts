@@ -17,6 +17,7 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
+  readonly hashTags = false;
   private readonly cache: LRUCache<string, Buffer>;
   private closed = false;
   private readonly channels = new Map<string, Set<ChannelListener>>();

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { closeClient, reconnectDelay } from './connection.js';
@@ -6,7 +6,7 @@ import { GetBatcher } from './get-batcher.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
 import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, StoreListener, TrackingListener, WriteOp } from './store.js';
-import { Subscriber } from './subscriber.js';
+import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
 import { TrackingChannel } from './tracking-channel.js';
 
@@ -49,9 +49,13 @@ interface ReadyWaiter {
   timer: NodeJS.Timeout;
 }
 
-/** The ioredis driver. */
-export class RedisStore implements Store {
+/** The ioredis driver (one server, or a primary Sentinel names); `ClusterStore` extends it for Redis Cluster. */
+export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   readonly kind = 'redis' as const;
+  /** Whether entry keys carry hash tags: on one server, no (see `ClusterStore`). */
+  get hashTags(): boolean {
+    return false;
+  }
   private readonly batcher: GetBatcher;
   /** Reads whose keys must be tracked go in batches of their own, sent after `CLIENT CACHING yes`. */
   private readonly trackedBatcher: GetBatcher;
@@ -63,7 +67,7 @@ export class RedisStore implements Store {
   /** Set once tracking is enabled: reads and writes asked to be tracked are then sent with `CLIENT CACHING yes`. */
   private trackingChannel: TrackingChannel | undefined;
   /** The client's `keyPrefix`: ioredis adds it to the keys of commands, but not to SCAN patterns and replies. */
-  private readonly keyPrefix: string;
+  protected readonly keyPrefix: string;
   /**
    * Whether commands leave in the order they are issued. ioredis's auto-pipelining (on a
    * user-supplied client) queues single commands until the next tick but writes a MULTI at once,
@@ -72,17 +76,22 @@ export class RedisStore implements Store {
   private readonly ordered: boolean;
 
   constructor(
-    readonly client: Redis,
+    readonly client: C,
     private readonly opts: RedisStoreOptions,
   ) {
     this.keyPrefix = client.options.keyPrefix ?? '';
     this.ordered = client.options.enableAutoPipelining !== true;
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
-    this.subscriber = new Subscriber(client, { commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError });
+    this.subscriber = new Subscriber({ commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError, open: () => this.openSubscriber() });
     client.on('error', this.onError);
     client.on('ready', this.onReady);
     if (client.status === 'wait') client.connect().catch(() => {});
+  }
+
+  /** A new connection for pub/sub, duplicating the command connection's settings. */
+  protected openSubscriber(): PubSubConnection {
+    return pubSubDuplicate(this.client as Redis);
   }
 
   private readonly onError = (err: Error): void => {
@@ -104,7 +113,7 @@ export class RedisStore implements Store {
 
   enableTracking(listener: TrackingListener): boolean {
     if (this.trackingChannel) return true;
-    this.trackingChannel = new TrackingChannel(this.client, this.subscriber, listener, {
+    this.trackingChannel = new TrackingChannel(this.client as Redis, this.subscriber, listener, {
       commandTimeoutMs: this.opts.commandTimeoutMs,
       checkIntervalMs: this.opts.trackingCheckIntervalMs,
       // The connection stays its owner's: leave it as it was found, without tracking.
@@ -138,14 +147,15 @@ export class RedisStore implements Store {
     });
   }
 
-  private run<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  protected run<T>(operation: string, send: () => Promise<T>): Promise<T> {
     const gate = this.ready(operation);
     if (gate === undefined) return this.sendNow(operation, send);
     return gate.then(() => this.sendNow(operation, send));
   }
 
   private sendNow<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    this.cork.hold(this.client.stream);
+    // A Cluster has no stream of its own (one per node): its commands leave as issued, or auto-pipelined.
+    this.cork.hold((this.client as Partial<Redis>).stream);
     return withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send));
   }
 
@@ -158,7 +168,7 @@ export class RedisStore implements Store {
     return this.mgetNow([...keys], track);
   }
 
-  private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
+  protected mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
     return this.run('get', () => {
       // Keys go as one array argument: spreading 100k+ of them overflows the call stack.
       if (!track || !this.trackingChannel) return this.client.mgetBuffer(keys);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * ioredis generates a Buffer-returning variant of every command at run time but does not declare
@@ -21,7 +21,7 @@ export class Script {
   }
 
   /** `before` is called right before each send (the script, and its re-send after NOSCRIPT). */
-  async run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[], before?: () => void): Promise<unknown> {
+  async run(client: Redis | Cluster, keys: readonly string[], args: readonly (string | number | Buffer)[], before?: () => void): Promise<unknown> {
     try {
       before?.();
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
@@ -46,7 +46,7 @@ export class Script {
   }
 
   /** Like `run`, with bulk replies as Buffers (for scripts that return stored values). */
-  async runBuffer(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+  async runBuffer(client: Redis | Cluster, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
     try {
       return await (client as unknown as BufferEval).evalshaBuffer(this.sha, keys.length, ...keys, ...args);
     } catch (err) {

@@ -93,7 +93,8 @@ export interface KeyValueStore {
   /** Whether a key exists (without reading its value). */
   exists(key: string): Promise<boolean>;
   /**
-   * Applies the writes atomically (MULTI/EXEC on Redis): all or none. `track` as in `set`: every
+   * Applies the writes atomically (MULTI/EXEC on Redis): all or none. On Redis Cluster, atomic
+   * per slot only (one MULTI/EXEC per slot: Redis has no cross-slot transaction). `track` as in `set`: every
    * key set by the batch is tracked, with exactly one invalidation per distinct key set.
    */
   exec(ops: readonly WriteOp[], track?: boolean): Promise<void>;
@@ -179,6 +180,11 @@ export interface TrackingStore {
 export interface Store extends KeyValueStore, LockStore, TableStore, MessageBus, TrackingStore {
   /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
   readonly kind: 'redis' | 'memory';
+  /**
+   * Whether keys are spread over Redis Cluster slots: the keys that one operation touches together
+   * (an entry and its lock) must then share a hash tag, which the key layout adds.
+   */
+  readonly hashTags: boolean;
   /** Releases connections and timers that the store owns. */
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { closeClient, reconnectDelay } from './connection.js';
 import { withDeadline } from './deadline.js';
@@ -19,20 +19,25 @@ export interface SubscriberWatcher {
   onClosed(): void;
 }
 
+/** A connection that can subscribe: one server's, or a Redis Cluster's (ioredis subscribes on one node, and PUBLISH reaches every node). */
+export type PubSubConnection = Redis | Cluster;
+
 export interface SubscriberOptions {
   /** Deadline of a subscription, and of closing, in milliseconds. */
   commandTimeoutMs: number;
+  /** Opens the pub/sub connection (not connected yet, or connecting), on first use. */
+  open(): PubSubConnection;
   /** Connection errors, and failures to subscribe after a reconnect. */
   onError(err: Error): void;
 }
 
 /**
- * The dedicated pub/sub connection, opened on first use as a duplicate of the command connection
- * (a subscribed connection cannot run other commands). It resubscribes itself after a reconnect
+ * The dedicated pub/sub connection, opened on first use (a subscribed connection cannot run other
+ * commands). It resubscribes itself after a reconnect
  * and tells listeners, since messages sent while it was away are lost.
  */
 export class Subscriber {
-  private connection: Redis | undefined;
+  private connection: PubSubConnection | undefined;
   private readonly channels = new Map<string, Set<ChannelListener>>();
   private readonly liveWaiters = new Set<() => void>();
   private watcher: SubscriberWatcher | undefined;
@@ -41,17 +46,14 @@ export class Subscriber {
   private clientId: number | undefined;
   private closed = false;
 
-  constructor(
-    private readonly main: Redis,
-    private readonly opts: SubscriberOptions,
-  ) {}
+  constructor(private readonly opts: SubscriberOptions) {}
 
   /** Whether the connection is up with every subscription confirmed (messages are being received). */
   get live(): boolean {
     return this.isLive;
   }
 
-  /** The connection's client id (a target for CLIENT TRACKING REDIRECT), once connected. */
+  /** The connection's client id (a target for CLIENT TRACKING REDIRECT), once connected; never on a cluster. */
   get id(): number | undefined {
     return this.clientId;
   }
@@ -112,18 +114,9 @@ export class Subscriber {
     return sub ? closeClient(sub, this.opts.commandTimeoutMs, true) : Promise.resolve();
   }
 
-  private connect(): Redis {
+  private connect(): PubSubConnection {
     if (this.connection) return this.connection;
-    const sub = this.main.duplicate({
-      enableOfflineQueue: true,
-      autoResubscribe: false,
-      maxRetriesPerRequest: null,
-      enableAutoPipelining: false,
-      retryStrategy: reconnectDelay,
-      lazyConnect: false,
-      disconnectTimeout: 50,
-      connectionName: undefined,
-    });
+    const sub = this.opts.open();
     this.connection = sub;
     sub.on('error', this.opts.onError);
     sub.on('message', (channel: string, message: unknown) => {
@@ -147,9 +140,11 @@ export class Subscriber {
     sub.on('ready', () => {
       const channels = [...this.channels.keys()];
       if (this.watcher) channels.push(this.watcher.channel);
-      // The id must be read before subscribing: a subscribed RESP2 connection accepts no other command.
-      const confirmed = sub.client('ID').then((id) => {
-        this.clientId = Number(id);
+      // The id must be read before subscribing: a subscribed RESP2 connection accepts no other
+      // command. A cluster would answer from any node: only tracking needs it, and a cluster has none.
+      const id = sub.isCluster ? Promise.resolve(undefined) : sub.client('ID');
+      const confirmed = id.then((id) => {
+        this.clientId = id === undefined ? undefined : Number(id);
         return channels.length === 0 ? 0 : sub.subscribe(...channels);
       });
       confirmed.then(
@@ -185,4 +180,18 @@ export class Subscriber {
   private resetListeners(): void {
     for (const set of this.channels.values()) for (const l of set) l.onReset?.();
   }
+}
+
+/** A pub/sub connection to the server of `main`, with its settings: it reconnects by itself and queues while away. */
+export function pubSubDuplicate(main: Redis): Redis {
+  return main.duplicate({
+    enableOfflineQueue: true,
+    autoResubscribe: false,
+    maxRetriesPerRequest: null,
+    enableAutoPipelining: false,
+    retryStrategy: reconnectDelay,
+    lazyConnect: false,
+    disconnectTimeout: 50,
+    connectionName: undefined,
+  });
 }

@@ -1,10 +1,15 @@
 /**
- * One contract, two stores: the embedded in-memory store and the ioredis driver against a private
- * redis-server must behave the same for every operation the upper layers use.
+ * One contract, three stores: the embedded in-memory store, the ioredis driver against a private
+ * redis-server, and its cluster variant against a private 3-master Redis Cluster must behave the
+ * same for every operation the upper layers use. Keys that one operation touches together (a lock
+ * and the value it guards) share a hash tag, as the key layout makes them on a cluster; so do the
+ * keys whose notifications are expected in order (PUBLISH from different masters may arrive in
+ * either order).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
+import { ClusterStore, MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
 import { createStore } from '../../src/store/create-store.js';
+import { RedisCluster } from '../../tools/redis-cluster.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
 
@@ -42,6 +47,20 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
       },
     };
   },
+  cluster: async () => {
+    const cluster = await RedisCluster.start({ masters: 3 });
+    const store = createStore({ redis: { cluster: cluster.urls }, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+    return {
+      store,
+      reset: async () => {
+        await Promise.all(cluster.masters().map((m) => m.server.flushall()));
+      },
+      async close() {
+        await store.close();
+        await cluster.stop();
+      },
+    };
+  },
 };
 
 for (const [name, make] of Object.entries(fixtures)) {
@@ -49,7 +68,7 @@ for (const [name, make] of Object.entries(fixtures)) {
     let fx: Fixture;
     beforeAll(async () => {
       fx = await make();
-    });
+    }, 60_000);
     afterAll(async () => {
       await fx.close();
     });
@@ -58,8 +77,9 @@ for (const [name, make] of Object.entries(fixtures)) {
     });
 
     it('reports its kind', () => {
-      expect(fx.store.kind).toBe(name);
-      expect(fx.store instanceof (name === 'memory' ? MemoryStore : RedisStore)).toBe(true);
+      expect(fx.store.kind).toBe(name === 'memory' ? 'memory' : 'redis');
+      expect(fx.store instanceof (name === 'memory' ? MemoryStore : name === 'redis' ? RedisStore : ClusterStore)).toBe(true);
+      expect(fx.store.hashTags).toBe(name === 'cluster');
     });
 
     it('get of a missing key is null', async () => {
@@ -147,12 +167,12 @@ for (const [name, make] of Object.entries(fixtures)) {
     });
 
     it('a marked lock is still released by its holder only', async () => {
-      await fx.store.acquireLock('M', 'holder', 5_000, 'value-key');
-      expect((await fx.store.acquireLock('M', 'other', 5_000)).acquired).toBe(false);
-      expect(await fx.store.releaseLock('M', 'other')).toBe(false);
-      expect(await fx.store.releaseLock('M', 'holder')).toBe(true);
-      await fx.store.set('value-key', Buffer.from('present'), undefined);
-      const won = await fx.store.acquireLock('M', 'next', 5_000, 'value-key');
+      await fx.store.acquireLock('{m}lock', 'holder', 5_000, '{m}value');
+      expect((await fx.store.acquireLock('{m}lock', 'other', 5_000)).acquired).toBe(false);
+      expect(await fx.store.releaseLock('{m}lock', 'other')).toBe(false);
+      expect(await fx.store.releaseLock('{m}lock', 'holder')).toBe(true);
+      await fx.store.set('{m}value', Buffer.from('present'), undefined);
+      const won = await fx.store.acquireLock('{m}lock', 'next', 5_000, '{m}value');
       expect(won.acquired && won.value?.toString()).toBe('present');
     });
 
@@ -178,57 +198,57 @@ for (const [name, make] of Object.entries(fixtures)) {
       const got: string[] = [];
       const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(m) });
       // nobody waited: stored and released, no notification
-      await fx.store.acquireLock('lock0', 'mine', 5_000);
+      await fx.store.acquireLock('{s}lock0', 'mine', 5_000);
       await fx.store.storeAndRelease({
-        key: 'v0',
+        key: '{s}v0',
         value: Buffer.from('quiet'),
         ttlMs: 10_000,
-        lockKey: 'lock0',
+        lockKey: '{s}lock0',
         token: 'mine',
         channel: 'chan',
         message: 'done:v0',
       });
-      expect((await fx.store.get('v0'))?.toString()).toBe('quiet');
-      expect(await fx.store.exists('lock0')).toBe(false);
+      expect((await fx.store.get('{s}v0'))?.toString()).toBe('quiet');
+      expect(await fx.store.exists('{s}lock0')).toBe(false);
       // a failed attempt marks the lock; the holder can still renew it, and notifies on store
-      await fx.store.acquireLock('lock1', 'mine', 5_000);
-      expect((await fx.store.acquireLock('lock1', 'theirs', 5_000)).acquired).toBe(false);
-      expect((await fx.store.acquireLock('lock1', 'third', 5_000)).acquired).toBe(false);
-      expect(await fx.store.renewLock('lock1', 'mine', 5_000)).toBe(true);
+      await fx.store.acquireLock('{s}lock1', 'mine', 5_000);
+      expect((await fx.store.acquireLock('{s}lock1', 'theirs', 5_000)).acquired).toBe(false);
+      expect((await fx.store.acquireLock('{s}lock1', 'third', 5_000)).acquired).toBe(false);
+      expect(await fx.store.renewLock('{s}lock1', 'mine', 5_000)).toBe(true);
       await fx.store.storeAndRelease({
-        key: 'v1',
+        key: '{s}v1',
         value: Buffer.from('value'),
         ttlMs: 10_000,
-        lockKey: 'lock1',
+        lockKey: '{s}lock1',
         token: 'mine',
         channel: 'chan',
         message: 'done:v1',
       });
-      expect((await fx.store.get('v1'))?.toString()).toBe('value');
-      expect(await fx.store.exists('lock1')).toBe(false);
-      await fx.store.acquireLock('lock2', 'theirs', 5_000);
+      expect((await fx.store.get('{s}v1'))?.toString()).toBe('value');
+      expect(await fx.store.exists('{s}lock1')).toBe(false);
+      await fx.store.acquireLock('{s}lock2', 'theirs', 5_000);
       await fx.store.storeAndRelease({
-        key: 'v2',
+        key: '{s}v2',
         value: Buffer.from('other'),
         ttlMs: undefined,
-        lockKey: 'lock2',
+        lockKey: '{s}lock2',
         token: 'mine',
         channel: 'chan',
         message: 'done:v2',
       });
-      expect((await fx.store.get('v2'))?.toString()).toBe('other');
-      expect(await fx.store.exists('lock2')).toBe(true); // not ours: left alone
+      expect((await fx.store.get('{s}v2'))?.toString()).toBe('other');
+      expect(await fx.store.exists('{s}lock2')).toBe(true); // not ours: left alone
       // a lock that vanished does not prevent the write
       await fx.store.storeAndRelease({
-        key: 'v3',
+        key: '{s}v3',
         value: Buffer.from('x'),
         ttlMs: 10_000,
-        lockKey: 'nolock',
+        lockKey: '{s}lock3',
         token: 'mine',
         channel: 'chan',
         message: 'done:v3',
       });
-      expect((await fx.store.get('v3'))?.toString()).toBe('x');
+      expect((await fx.store.get('{s}v3'))?.toString()).toBe('x');
       await until(() => got.length >= 3);
       expect(got).toEqual(['done:v1', 'done:v2', 'done:v3']);
       unsubscribe();

@@ -5,7 +5,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Subscriber } from '../../src/store/subscriber.js';
+import { pubSubDuplicate, Subscriber } from '../../src/store/subscriber.js';
 import { TrackingChannel, type TrackingChannelOptions } from '../../src/store/tracking-channel.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until, useRedisServer } from '../helpers/troves.js';
@@ -31,7 +31,7 @@ function open(clientOptions: RedisOptions = {}, opts: Partial<TrackingChannelOpt
   const client = new Redis({ port: redis.server.port, host: '127.0.0.1', ...clientOptions });
   cleanups.push(() => client.quit().catch(() => client.disconnect()));
   const errors: Error[] = [];
-  const subscriber = new Subscriber(client, { commandTimeoutMs: 1_000, onError: (e) => errors.push(e) });
+  const subscriber = new Subscriber({ commandTimeoutMs: 1_000, onError: (e) => errors.push(e), open: () => pubSubDuplicate(client) });
   cleanups.push(() => subscriber.close());
   const invalidations: (readonly string[] | null)[] = [];
   const changes: boolean[] = [];

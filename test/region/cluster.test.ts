@@ -1,0 +1,327 @@
+/**
+ * Trove on a real Redis Cluster (3 masters), end to end through createTrove: entries spread over
+ * every master, exactly-once computation (in one process and across processes), batched reads,
+ * O(1) region invalidation, tags, iteration, and calls answered through a slot migration and a
+ * master failover. There is no near cache on a cluster yet: every read goes to Redis.
+ */
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError, type Trove } from '../../src/index.js';
+import { RedisCluster } from '../../tools/redis-cluster.js';
+import { until, useTroves } from '../helpers/troves.js';
+import { runWorkers } from '../load/workers.js';
+
+let n = 0;
+let prefix = '';
+beforeEach(() => {
+  prefix = `c${++n}`;
+});
+
+/** Keys of this test's trove on each master, as Redis names them (control keys included). */
+async function keysByMaster(cluster: RedisCluster): Promise<string[][]> {
+  return Promise.all(cluster.masters().map(async (m) => (await m.server.keys()).filter((k) => k.startsWith(`${prefix}:`))));
+}
+
+/** Calls per command, summed over every master, since the last reset. */
+async function commandCalls(cluster: RedisCluster): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of cluster.masters()) for (const [cmd, calls] of Object.entries(await m.server.commandCalls())) out[cmd] = (out[cmd] ?? 0) + calls;
+  return out;
+}
+
+describe('a trove on a 3-master cluster', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start({ masters: 3 });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  const troves = useTroves(() => ({ redis: { cluster: cluster.urls }, prefix }));
+
+  it('has no near cache: a value changed by another process is read at once', async () => {
+    const a = troves.open();
+    const b = troves.open({ nearCache: { maxEntries: 100 } });
+    expect(a.stats().near).toBeUndefined();
+    expect(b.stats().near).toBeUndefined();
+    await a.region('users').set('42', 'one');
+    expect(await b.region('users').get('42')).toBe('one');
+    await a.region('users').set('42', 'two');
+    expect(await b.region('users').get('42')).toBe('two');
+    await a.region('users').delete('42');
+    expect(await b.region('users').get('42')).toBeUndefined();
+  });
+
+  it('spreads the entries of one region over every master, each with a readable hash-tagged key', async () => {
+    const t = troves.open();
+    const users = t.region('users.profiles');
+    const keys = Array.from({ length: 60 }, (_, i) => `u${i}`);
+    for (const k of keys) await users.set(k, k);
+    expect(users.keyOf('42')).toMatch(new RegExp(`^${prefix}:0:users@[\\w-]+\\.profiles\\{:42\\}$`));
+    const onMasters = (await keysByMaster(cluster)).map((list) => list.filter((k) => k.includes('.profiles{:')));
+    for (const list of onMasters) expect(list.length).toBeGreaterThan(0);
+    expect(onMasters.flat().sort()).toEqual(keys.map((k) => users.keyOf(k)).sort());
+  });
+
+  it('getOrSet computes once for concurrent callers of several troves', async () => {
+    const all = [troves.open(), troves.open(), troves.open()];
+    await Promise.all(all.map((t) => t.ready()));
+    let runs = 0;
+    const factory = async () => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 200));
+      return { at: runs };
+    };
+    const answers = await Promise.all(all.flatMap((t) => Array.from({ length: 30 }, () => t.region('w').getOrSet('cold', factory))));
+    expect(runs).toBe(1);
+    expect(answers).toHaveLength(90);
+    for (const a of answers) expect(a).toEqual({ at: 1 });
+    // The lock is gone: only the entry is left.
+    const left = (await keysByMaster(cluster)).flat().filter((k) => !k.startsWith(`${prefix}:0:__`));
+    expect(left).toEqual([all[0]!.region('w').keyOf('cold')]);
+  });
+
+  it('getOrSet computes once across 3 processes x 50 callers', async () => {
+    const { outputs } = await runWorkers(3, {
+      url: '',
+      cluster: cluster.urls,
+      prefix,
+      key: 'hot',
+      callers: 50,
+      factoryMs: 300,
+      // Waiters are woken by the notification: nothing else would end their wait within the test.
+      region: { lockLease: '120s', waitTimeout: '120s' },
+    });
+    const results = outputs.flatMap((o) => o.results);
+    expect(results).toHaveLength(150);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(new Set(results.map((r) => r.value)).size).toBe(1);
+    for (const o of outputs) expect(o.errors).toEqual([]);
+    const client = new Cluster(cluster.urls);
+    try {
+      expect(await client.get(`${prefix}:runs`)).toBe('1');
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
+
+  it('getMany, concurrent gets and setMany over 200 keys of many slots', async () => {
+    const t = troves.open();
+    const r = t.region('many');
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    await r.setMany(keys.map((k) => [k, { k }]));
+    const expected = keys.map((k) => ({ k }));
+    expect(await r.getMany([...keys, 'absent'])).toEqual([...expected, undefined]);
+    expect(await Promise.all(keys.map((k) => r.get(k)))).toEqual(expected);
+    await r.batch((tx) => {
+      tx.set('k0', 'changed');
+      tx.delete('k1');
+    });
+    expect(await r.getMany(['k0', 'k1', 'k2'])).toEqual(['changed', undefined, { k: 'k2' }]);
+  });
+
+  it('invalidate() is one HSET on the generations key, and everything below it is a miss', async () => {
+    const t = troves.open({ syncInterval: Infinity });
+    const users = t.region('users');
+    const profiles = t.region('users.profiles');
+    const other = t.region('other');
+    for (let i = 0; i < 30; i++) {
+      await users.set(`u${i}`, i);
+      await profiles.set(`p${i}`, i);
+      await other.set(`o${i}`, i);
+    }
+    const before = (await keysByMaster(cluster)).flat().length;
+    await Promise.all(cluster.masters().map((m) => m.server.resetStats()));
+    await users.invalidate();
+    const calls = await commandCalls(cluster);
+    expect(calls.hset).toBe(1);
+    for (const cmd of ['del', 'unlink', 'scan', 'keys', 'hdel']) expect(calls[cmd] ?? 0, cmd).toBe(0);
+    // Nothing was removed: the old generation's entries are just no longer read.
+    expect((await keysByMaster(cluster)).flat().length).toBe(before);
+    expect(await users.getMany(Array.from({ length: 30 }, (_, i) => `u${i}`))).toEqual(Array(30).fill(undefined));
+    expect(await profiles.get('p0')).toBeUndefined();
+    expect(await users.size()).toBe(0);
+    expect(await profiles.size()).toBe(0);
+    expect(await other.size()).toBe(30);
+    expect(await other.get('o7')).toBe(7);
+    // A sweep reclaims the old generation on every master.
+    expect((await t.sweep({ count: 10 })).removed).toBe(60);
+    expect((await keysByMaster(cluster)).flat().length).toBe(before - 60);
+  });
+
+  it('invalidateTags() misses every tagged entry, in any region, and no other', async () => {
+    const t = troves.open();
+    const a = t.region('a');
+    const b = t.region('b');
+    for (let i = 0; i < 20; i++) {
+      await a.set(`x${i}`, i, { tags: ['org:7'] });
+      await b.set(`y${i}`, i, { tags: i % 2 === 0 ? ['org:7'] : ['org:8'] });
+    }
+    await t.invalidateTags(['org:7']);
+    expect(await a.size()).toBe(0);
+    expect([...(await b.getMany(Array.from({ length: 20 }, (_, i) => `y${i}`)))]).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? undefined : i)));
+  });
+
+  it('iterates and counts entries on every master, giving back the keys as written', async () => {
+    const t = troves.open();
+    const r = t.region('iter');
+    const below = t.region('iter.below');
+    const keys = [...Array.from({ length: 50 }, (_, i) => `k${i}`), '', '{x}', 'a}b', '}', '{', '{}', 'a:b'];
+    for (const k of keys) await r.set(k, `v${k}`);
+    await below.set('k0', 'not mine');
+    expect(new Set((await keysByMaster(cluster)).map((list) => list.length > 0))).toEqual(new Set([true]));
+    const seen: string[] = [];
+    for await (const k of r.keys({ batchSize: 7 })) seen.push(k);
+    expect(seen.sort()).toEqual([...keys].sort());
+    const entries: [string, unknown][] = [];
+    for await (const e of r.entries()) entries.push(e);
+    expect(entries.sort(([x], [y]) => (x < y ? -1 : 1))).toEqual([...keys].sort().map((k) => [k, `v${k}`]));
+    expect(await r.size()).toBe(keys.length);
+    for (const k of keys) expect(await r.get(k)).toBe(`v${k}`);
+  });
+
+  it('get and getOrSet are answered while the slot of a hot key migrates', async () => {
+    const t = troves.open();
+    const r = t.region('hot');
+    let runs = 0;
+    const factory = async () => {
+      runs++;
+      return 'value';
+    };
+    expect(await r.getOrSet('k', factory)).toBe('value');
+    const slot = await cluster.keySlot(r.keyOf('k'));
+    const from = cluster.ownerOf(slot);
+    const to = cluster.masters().find((m) => m !== from)!;
+    let running = true;
+    let calls = 0;
+    const wrong: unknown[] = [];
+    const load = Array.from({ length: 8 }, async (_, w) => {
+      while (running) {
+        const v = await (w % 2 === 0 ? r.get('k') : r.getOrSet('k', factory)).catch((err: unknown) => err);
+        if (v !== 'value') wrong.push(v);
+        calls++;
+      }
+    });
+    await until(() => calls > 100);
+    await cluster.moveSlot(slot, from, to);
+    const after = calls;
+    await until(() => calls > after + 100);
+    running = false;
+    await Promise.all(load);
+    expect(cluster.ownerOf(slot)).toBe(to);
+    expect(wrong).toEqual([]);
+    expect(runs).toBe(1);
+  }, 60_000);
+});
+
+describe('a trove on a cluster whose master fails over', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start({ masters: 3, replicasPerMaster: 1 });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  const troves = useTroves(() => ({ redis: { cluster: cluster.urls }, prefix, commandTimeout: 300 }));
+
+  it('every call under read load is answered (a value, a miss or a StoreError) through a CLUSTER FAILOVER', async () => {
+    troves.expectErrors();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const t: Trove = troves.open();
+      const r = t.region('fo');
+      const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+      await r.setMany(keys.map((k) => [k, k]));
+      const master = cluster.ownerOf(await cluster.keySlot(r.keyOf('k0')));
+      const replica = cluster.replicasOf(master)[0]!;
+      await master.server.command('WAIT', 1, 5_000);
+      let running = true;
+      const outcomes = { value: 0, miss: 0, storeError: 0 };
+      const other: unknown[] = [];
+      const load = Array.from({ length: 6 }, async (_, w) => {
+        for (let i = 0; running; i++) {
+          const k = keys[(i * 7 + w) % keys.length]!;
+          try {
+            const v = w % 2 === 0 ? await r.get(k) : await r.getOrSet(k, async () => k);
+            if (v === k) outcomes.value++;
+            else if (v === undefined) outcomes.miss++;
+            else other.push(v);
+          } catch (err) {
+            if (err instanceof StoreError) outcomes.storeError++;
+            else other.push(err);
+          }
+        }
+      });
+      await until(() => outcomes.value > 100);
+      await cluster.failover(replica);
+      const after = outcomes.value;
+      // Reads reach the new master.
+      await until(() => outcomes.value > after + 100, 20_000);
+      running = false;
+      await Promise.all(load);
+      expect(replica.role).toBe('master');
+      expect(other).toEqual([]);
+      expect(unhandled).toEqual([]);
+      expect(await r.get('k0')).toBe('k0');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }, 90_000);
+
+  it('every call is answered within its deadline while a killed master is replaced by its replica', async () => {
+    troves.expectErrors();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const t: Trove = troves.open();
+      const r = t.region('kill');
+      const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+      await r.setMany(keys.map((k) => [k, k]));
+      const master = cluster.ownerOf(await cluster.keySlot(r.keyOf('k0')));
+      const replica = cluster.replicasOf(master)[0]!;
+      await master.server.command('WAIT', 1, 5_000);
+      let running = true;
+      const outcomes = { value: 0, miss: 0, storeError: 0 };
+      const other: unknown[] = [];
+      let slowest = 0;
+      const load = Array.from({ length: 6 }, async (_, w) => {
+        for (let i = 0; running; i++) {
+          const k = keys[(i * 7 + w) % keys.length]!;
+          const started = performance.now();
+          try {
+            const v = w % 2 === 0 ? await r.get(k) : await r.getOrSet(k, async () => k);
+            if (v === k) outcomes.value++;
+            else if (v === undefined) outcomes.miss++;
+            else other.push(v);
+          } catch (err) {
+            if (err instanceof StoreError) outcomes.storeError++;
+            else other.push(err);
+          }
+          slowest = Math.max(slowest, performance.now() - started);
+          // A call that failed at once must not spin the loop without yielding to I/O.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      });
+      await until(() => outcomes.value > 100);
+      await cluster.kill(master);
+      await cluster.waitUntilHealthy();
+      expect(replica.role).toBe('master');
+      const after = outcomes.value;
+      // Reads of the failed master's slots reach its replica, promoted.
+      await until(() => outcomes.value > after + 300, 20_000);
+      running = false;
+      await Promise.all(load);
+      expect(other).toEqual([]);
+      expect(unhandled).toEqual([]);
+      // One deadline for the read, at most one more for the write behind a getOrSet, plus scheduling.
+      expect(slowest).toBeLessThan(2_000);
+      expect(await r.get('k0')).toBe('k0');
+      await cluster.restart(master);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }, 90_000);
+});

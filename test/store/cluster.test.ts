@@ -1,0 +1,215 @@
+/**
+ * The cluster driver on a real 3-master Redis Cluster: the store contract's operations over keys
+ * of many slots (reads per slot in key order, deletes and batches per slot, SCAN of every master),
+ * locks and scripts on an entry and its lock sharing a hash tag, pub/sub across nodes, no
+ * tracking, and reads and writes answered while a slot holding a hot key migrates.
+ */
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeyLayout } from '../../src/keys/index.js';
+import { ClusterStore, type Store } from '../../src/store/index.js';
+import { createStore } from '../../src/store/create-store.js';
+import { RedisCluster } from '../../tools/redis-cluster.js';
+import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
+
+let cluster: RedisCluster;
+let store: Store;
+const connectionErrors: Error[] = [];
+const layout = new KeyLayout('t', 'v1', true);
+const base = layout.regionBase('r');
+/** Entry keys of many slots, including user keys with braces and the empty key. */
+const userKeys = [...Array.from({ length: 200 }, (_, i) => `k${i}`), '', '{x}', 'a}b', '}', '{', '{}'];
+const entryKey = (k: string) => base + k + layout.tail;
+
+beforeAll(async () => {
+  cluster = await RedisCluster.start({ masters: 3 });
+  store = createStore({
+    redis: { cluster: cluster.urls },
+    memory: undefined,
+    commandTimeoutMs: TEST_COMMAND_TIMEOUT,
+    listener: { onConnectionError: (e) => connectionErrors.push(e) },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await store?.close();
+  await cluster?.stop();
+});
+
+beforeEach(async () => {
+  await Promise.all(cluster.masters().map((m) => m.server.command('FLUSHALL')));
+});
+
+const bytes = (s: string) => Buffer.from(s);
+const text = (b: Buffer | null) => (b === null ? null : b.toString());
+
+describe('cluster store', () => {
+  it('is a Redis store with hash tags and without tracking', () => {
+    expect(store).toBeInstanceOf(ClusterStore);
+    expect(store.kind).toBe('redis');
+    expect(store.hashTags).toBe(true);
+    expect(store.enableTracking({ onInvalidate: () => {}, onTrackingChange: () => {} })).toBe(false);
+    expect(store.tracking).toBe(false);
+  });
+
+  it('spreads the keys of one region over every master', async () => {
+    for (const k of userKeys) await store.set(entryKey(k), bytes(k), undefined);
+    const sizes = await Promise.all(cluster.masters().map(async (m) => Number(await m.server.command('DBSIZE'))));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(userKeys.length);
+    for (const n of sizes) expect(n).toBeGreaterThan(0);
+  });
+
+  it('an entry and its lock share a slot, whatever braces the key holds', async () => {
+    for (const k of userKeys) {
+      const full = entryKey(k);
+      expect(await cluster.keySlot(layout.lockKey(full)), full).toBe(await cluster.keySlot(full));
+    }
+    const slots = new Set(await Promise.all(userKeys.map((k) => cluster.keySlot(entryKey(k)))));
+    expect(slots.size).toBeGreaterThan(100);
+  });
+
+  it('mget and the per-tick batch answer keys of many slots in order', async () => {
+    await store.exec(userKeys.filter((_, i) => i % 2 === 0).map((k) => ({ type: 'set', key: entryKey(k), value: bytes(`v${k}`), ttlMs: undefined })));
+    const expected = userKeys.map((k, i) => (i % 2 === 0 ? `v${k}` : null));
+    expect((await store.mget(userKeys.map(entryKey))).map(text)).toEqual(expected);
+    expect((await Promise.all(userKeys.map((k) => store.get(entryKey(k))))).map(text)).toEqual(expected);
+    // A key asked twice in one batch is answered twice.
+    expect((await store.mget([entryKey('k0'), entryKey('k1'), entryKey('k0')])).map(text)).toEqual(['vk0', null, 'vk0']);
+    expect(connectionErrors).toEqual([]);
+  });
+
+  it('delete removes keys of many slots and counts those that existed', async () => {
+    for (const k of userKeys.slice(0, 50)) await store.set(entryKey(k), bytes(k), undefined);
+    expect(await store.delete(userKeys.slice(0, 100).map(entryKey))).toBe(50);
+    expect((await store.mget(userKeys.slice(0, 50).map(entryKey))).every((v) => v === null)).toBe(true);
+  });
+
+  it('exec applies every write, in order per key, across slots', async () => {
+    await store.exec([
+      { type: 'set', key: entryKey('k1'), value: bytes('first'), ttlMs: undefined },
+      { type: 'set', key: entryKey('k2'), value: bytes('two'), ttlMs: 60_000 },
+      { type: 'set', key: entryKey('k1'), value: bytes('second'), ttlMs: undefined },
+      { type: 'set', key: entryKey('k3'), value: bytes('gone'), ttlMs: undefined },
+      { type: 'delete', key: entryKey('k3') },
+    ]);
+    expect((await store.mget(['k1', 'k2', 'k3'].map(entryKey))).map(text)).toEqual(['second', 'two', null]);
+    const ttl = Number(await cluster.ownerOf(await cluster.keySlot(entryKey('k2'))).server.command('PTTL', entryKey('k2')));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('expire and exists', async () => {
+    await store.set(entryKey('e'), bytes('x'), undefined);
+    expect(await store.exists(entryKey('e'))).toBe(true);
+    expect(await store.expire(entryKey('e'), 60_000)).toBe(true);
+    expect(await store.expire(entryKey('missing'), 60_000)).toBe(false);
+    expect(await store.exists(entryKey('missing'))).toBe(false);
+  });
+
+  it('scanPrefix walks every master', async () => {
+    for (const k of userKeys) await store.set(entryKey(k), bytes(k), undefined);
+    await store.set(`${layout.regionBase('other')}x${layout.tail}`, bytes('x'), undefined);
+    const seen = new Set<string>();
+    for await (const keys of store.scanPrefix(base, 20)) for (const k of keys) seen.add(k);
+    expect([...seen].sort()).toEqual(userKeys.map(entryKey).sort());
+  });
+
+  it('locks: acquire with a read, wait marking, store-and-release with a notification to another node', async () => {
+    const full = entryKey('{locked}');
+    const lock = layout.lockKey(full);
+    const heard: string[] = [];
+    const unsubscribe = await store.subscribe('t:v1:__notify', { onMessage: (m) => heard.push(m) });
+    try {
+      await store.set(full, bytes('old'), undefined);
+      const won = await store.acquireLock(lock, 'tok', 10_000, full);
+      expect(won.acquired).toBe(true);
+      expect(won.acquired && text(won.value ?? null)).toBe('old');
+      const lost = await store.acquireLock(lock, 'other', 10_000, full);
+      expect(lost.acquired).toBe(false);
+      expect(await store.renewLock(lock, 'tok', 20_000)).toBe(true);
+      // The lock was marked as waited for: the holder's store announces the value.
+      await store.storeAndRelease({ key: full, value: bytes('new'), ttlMs: 60_000, lockKey: lock, token: 'tok', channel: 't:v1:__notify', message: 'stored' });
+      expect(text(await store.get(full))).toBe('new');
+      expect(await store.exists(lock)).toBe(false);
+      await until(() => heard.length === 1);
+      expect(heard).toEqual(['stored']);
+      expect(await store.acquireLock(lock, 'again', 10_000)).toEqual({ acquired: true });
+      expect(await store.releaseLock(lock, 'again')).toBe(true);
+      expect(await store.releaseLock(lock, 'again')).toBe(false);
+    } finally {
+      unsubscribe();
+    }
+  });
+
+  it('tables: read with init, set and publish', async () => {
+    const heard: string[] = [];
+    const unsubscribe = await store.subscribe('t:v1:__bus', { onMessage: (m) => heard.push(m) });
+    try {
+      expect(await store.hashGetAll('t:v1:__gens', ['~epoch', 'e1'])).toEqual({ '~epoch': 'e1' });
+      await store.hashSetAndPublish('t:v1:__gens', [['users', 'g1']], 't:v1:__bus', 'changed');
+      expect(await store.hashGet('t:v1:__gens', ['users', 'nope'], ['~epoch', 'e2'])).toEqual(['g1', null]);
+      await until(() => heard.length === 1);
+      expect(heard).toEqual(['changed']);
+      expect(store.subscribed).toBe(true);
+    } finally {
+      unsubscribe();
+    }
+  });
+
+  it('every read and write is answered while the slot of a hot key migrates', async () => {
+    const hot = entryKey('hot');
+    await store.set(hot, bytes('v0'), undefined);
+    const slot = await cluster.keySlot(hot);
+    const from = cluster.ownerOf(slot);
+    const to = cluster.masters().find((m) => m !== from)!;
+    let running = true;
+    let reads = 0;
+    let writes = 0;
+    const failures: unknown[] = [];
+    const wrong: (string | null)[] = [];
+    const load = Array.from({ length: 8 }, async (_, w) => {
+      for (let i = 0; running; i++) {
+        try {
+          if (w === 0) {
+            await store.set(hot, bytes(`v${i}`), undefined);
+            writes++;
+          } else {
+            const v = text(await store.get(hot));
+            if (v === null || !v.startsWith('v')) wrong.push(v);
+            reads++;
+          }
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    });
+    await until(() => reads > 100);
+    await cluster.moveSlot(slot, from, to);
+    const readsAfter = reads;
+    await until(() => reads > readsAfter + 100);
+    running = false;
+    await Promise.all(load);
+    expect(cluster.ownerOf(slot)).toBe(to);
+    expect(failures).toEqual([]);
+    expect(wrong).toEqual([]);
+    expect(writes).toBeGreaterThan(0);
+    expect(await to.server.command('GET', hot)).toMatch(/^v\d+$/);
+  }, 60_000);
+});
+
+describe('cluster store over an ioredis Cluster instance', () => {
+  it('uses it and leaves it open', async () => {
+    const client = new Cluster(cluster.urls);
+    try {
+      const own = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+      expect(own).toBeInstanceOf(ClusterStore);
+      await own.set(entryKey('mine'), bytes('1'), undefined);
+      expect(text(await own.get(entryKey('mine')))).toBe('1');
+      await own.close();
+      expect(client.status).toBe('ready');
+      expect(await client.get(entryKey('mine'))).toBe('1');
+    } finally {
+      client.disconnect();
+    }
+  });
+});
