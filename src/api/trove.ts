@@ -281,6 +281,8 @@ export class TroveImpl implements Trove {
         if (keys === null || keys.includes(layout.tagsKey)) this.tags.refresh().catch((err: unknown) => this.reportStoreError(err, 'sync'));
       },
       onTrackingChange: (live) => {
+        // Lost: invalidations may be missed, so the near cache empties itself (or, with
+        // serveWhileDisconnected, sets its entries aside for reads Redis fails). Back: it starts over.
         near.setLive(live);
         // Re-read the tables on the tracked connection, so their next change is announced.
         if (live) void this.bus.resync();

@@ -1,5 +1,5 @@
 import type { TagStamp } from '../codec/index.js';
-import type { Duration } from '../duration.js';
+import { type Duration, toMs } from '../duration.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
 
 /** Options of the near cache (the in-process tier in front of Redis). */
@@ -37,6 +37,17 @@ export interface NearCacheOptions {
    * @defaultValue `false`
    */
   clone?: boolean;
+  /**
+   * How long, in ms or a string like `'30s'`, local entries are kept after tracking is lost (the
+   * connection or the invalidation channel down), to answer reads that Redis fails meanwhile.
+   * Counted from the moment tracking was lost. A kept entry is answered only when a read of Redis fails or times
+   * out, as a stale value (`stale` event, reason `'disconnected'`), never past its own TTL; a
+   * read Redis answers drops it, and all are dropped when tracking is back. Such a value may have
+   * been changed elsewhere meanwhile (no invalidation can arrive), so this trades correctness for
+   * availability for at most this long. `0`: off, the near cache is emptied at once.
+   * @defaultValue `0`
+   */
+  serveWhileDisconnected?: Duration;
 }
 
 /** A decoded entry kept locally. */
@@ -48,8 +59,8 @@ export interface NearEntry {
   readonly until: number;
 }
 
-/** A local entry as kept: its size and recency mark too. */
-type Kept = NearEntry & Sized;
+/** A local entry as kept: its size and recency mark too, and its hard expiry (epoch ms), the bound of serving it while disconnected. */
+type Kept = NearEntry & Sized & { readonly expiresAt: number };
 
 /** Counters of the near cache, since the trove was created. */
 export interface NearStats {
@@ -59,7 +70,10 @@ export interface NearStats {
   evictions: number;
   /** Keys Redis told this process had changed. */
   invalidations: number;
-  /** Times the local tier was emptied because invalidations could have been missed (channel lost, FLUSHALL). */
+  /**
+   * Times the local tier was emptied because invalidations could have been missed (channel lost,
+   * FLUSHALL); with `serveWhileDisconnected`, a lost channel sets the entries aside instead.
+   */
   resets: number;
   /** Whether tracking is live (the tier is in use). */
   live: boolean;
@@ -97,11 +111,21 @@ export class NearCache {
   private live = false;
   readonly clone: boolean;
   private readonly maxTtlMs: number;
+  /** `serveWhileDisconnected` in ms; 0: entries are emptied when tracking is lost. */
+  private readonly keepMs: number;
+  /**
+   * Date.now() when tracking was lost with entries kept; undefined otherwise. While set, `entries`
+   * holds only entries read before the loss (nothing is added until tracking is live again).
+   */
+  private lostAt: number | undefined = undefined;
+  /** Releases kept entries at the end of the window even when nothing reads them. */
+  private keptTimer: NodeJS.Timeout | undefined = undefined;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, invalidations: 0, resets: 0 };
 
   constructor(opts: NearCacheOptions = {}) {
     this.clone = opts.clone ?? false;
     this.maxTtlMs = opts.maxTtlMs ?? 60_000;
+    this.keepMs = opts.serveWhileDisconnected === undefined ? 0 : toMs(opts.serveWhileDisconnected, 'nearCache.serveWhileDisconnected', { allowZero: true });
     const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     // A single value may take at most a tenth of the tier.
     this.entries = new SecondChanceMap<Kept>(opts.maxEntries ?? 10_000, maxBytes, Math.max(1, Math.floor(maxBytes / 10)), () => {
@@ -173,11 +197,12 @@ export class NearCache {
       return;
     }
     const now = Date.now();
-    const until = Math.min(entry.expiresAt ?? now + this.maxTtlMs, entry.freshUntil ?? Number.POSITIVE_INFINITY);
+    const expiresAt = entry.expiresAt ?? now + this.maxTtlMs;
+    const until = Math.min(expiresAt, entry.freshUntil ?? Number.POSITIVE_INFINITY);
     if (until <= now) return;
     const size = Math.max(1, bytes);
     const { value, freshUntil, tags } = entry;
-    this.entries.set(key, tags ? { value, freshUntil, tags, until, size, used: false } : { value, freshUntil, until, size, used: false });
+    this.entries.set(key, tags ? { value, freshUntil, tags, until, expiresAt, size, used: false } : { value, freshUntil, until, expiresAt, size, used: false });
   }
 
   /**
@@ -244,17 +269,69 @@ export class NearCache {
     }
   }
 
-  /** Tracking went live or was lost. Either way nothing read before can be trusted. */
+  /**
+   * Tracking went live or was lost. Either way nothing read before can be trusted as fresh: on a
+   * loss the entries are emptied, or with `serveWhileDisconnected` set aside (see `kept`); on
+   * return whatever was set aside is emptied, before anything new can be kept.
+   */
   setLive(live: boolean): void {
     if (live === this.live && live) return;
+    const wasLive = this.live;
     this.live = live;
     this.epoch++;
-    if (!live) this.reset();
+    if (live) {
+      if (this.lostAt !== undefined) this.dropKept();
+    } else if (this.keepMs === 0) this.reset();
+    else if (wasLive) {
+      this.counters.resets++;
+      this.forgetInFlight();
+      this.lostAt = Date.now();
+      this.keptTimer = setTimeout(() => this.dropKept(), this.keepMs);
+      this.keptTimer.unref();
+    } else this.forgetInFlight();
+  }
+
+  /**
+   * While tracking is lost (and within `serveWhileDisconnected` of the loss): the entry kept for
+   * `key`, if any and not past its hard expiry, to answer a read that Redis failed. It is stale:
+   * it may have changed elsewhere since the loss.
+   */
+  kept(key: string): NearEntry | undefined {
+    if (this.lostAt === undefined) return undefined;
+    const now = Date.now();
+    if (now - this.lostAt >= this.keepMs) {
+      this.dropKept();
+      return undefined;
+    }
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt <= now) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    this.counters.hits++;
+    return e;
+  }
+
+  /** Whether entries are set aside after a loss of tracking (a read Redis answers must then drop its key's, see `kept`). */
+  get keeping(): boolean {
+    return this.lostAt !== undefined;
+  }
+
+  private dropKept(): void {
+    clearTimeout(this.keptTimer);
+    this.keptTimer = undefined;
+    this.lostAt = undefined;
+    this.entries.clear();
   }
 
   private reset(): void {
     this.counters.resets++;
     this.entries.clear();
+    this.forgetInFlight();
+  }
+
+  private forgetInFlight(): void {
     // Pending writes are poisoned below, so nothing they wrote is kept: no announcement needs absorbing.
     this.ownChanges.clear();
     for (const p of this.pending.values()) p.poisoned = true;
@@ -269,7 +346,7 @@ export class NearCache {
   }
 
   clear(): void {
-    this.entries.clear();
+    this.dropKept();
     this.pending.clear();
     this.ownChanges.clear();
   }

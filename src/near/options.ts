@@ -19,6 +19,8 @@ export function checkNearCacheOptions(opt: unknown, option = 'nearCache'): NearC
       if (v !== undefined && typeof v !== 'boolean') throw new InvalidOptionError(`${option}.clone`, 'expected a boolean');
     } else if (k === 'pingInterval') {
       if (v !== undefined) toMs(v as Duration, `${option}.pingInterval`);
+    } else if (k === 'serveWhileDisconnected') {
+      if (v !== undefined) toMs(v as Duration, `${option}.serveWhileDisconnected`, { allowZero: true });
     } else if (POSITIVE_INTEGERS.has(k)) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1))
         throw new InvalidOptionError(`${option}.${k}`, `expected a positive integer, got ${String(v)}`);

@@ -46,12 +46,16 @@ export interface ErrorEvent {
   key?: string;
 }
 
-/** A stale value (past `freshFor`) was answered. */
+/** A stale value (past `freshFor`, or a near-cache copy kept through a Redis outage) was answered. */
 export interface StaleEvent {
   region: string;
   key: string;
-  /** `'refreshing'`: another caller or process is refreshing it; `'fail-safe'`: the factory failed; `'timeout'`: the factory passed its soft or hard timeout. */
-  reason: 'refreshing' | 'fail-safe' | 'timeout';
+  /**
+   * `'refreshing'`: another caller or process is refreshing it; `'fail-safe'`: the factory failed;
+   * `'timeout'`: the factory passed its soft or hard timeout; `'disconnected'`: Redis could not be
+   * reached and the near cache's copy, kept since tracking was lost, was answered (`nearCache.serveWhileDisconnected`).
+   */
+  reason: 'refreshing' | 'fail-safe' | 'timeout' | 'disconnected';
 }
 
 /** A factory computed a value in getOrSet. */

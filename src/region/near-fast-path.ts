@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { NearCache, NearEntry } from '../near/index.js';
 import type { Key } from './region.js';
 import type { RegionCore } from './region-core.js';
@@ -46,4 +47,38 @@ export function nearHit(core: RegionCore, near: NearCache, full: string): NearEn
 /** A value kept locally as the caller gets it: a copy when the near cache is configured to clone. */
 export function handOut(near: NearCache, value: unknown): unknown {
   return near.clone ? structuredClone(value) : value;
+}
+
+/**
+ * While tracking is lost: the entry this region's near cache kept through the outage
+ * (`serveWhileDisconnected`), with none of its tags invalidated as far as this process knows.
+ * Only for a read that Redis just failed: one it answers wins (see `storeAnswered`).
+ */
+export function keptEntry(core: RegionCore, full: string): NearEntry | undefined {
+  const near = core.ctx.near;
+  if (near === undefined || !near.keeping || !core.options.nearCache) return undefined;
+  const e = near.kept(full);
+  if (e === undefined) return undefined;
+  if (e.tags !== undefined && core.ctx.tags.isLive(e.tags) !== true) {
+    near.drop(full);
+    return undefined;
+  }
+  return e;
+}
+
+/** A kept entry answered after a failed read: a stale near hit, with its `stale` event (reason `'disconnected'`). */
+export function keptHit(core: RegionCore, k: string, full: string, started: number): NearEntry | undefined {
+  const e = keptEntry(core, full);
+  if (e === undefined) return undefined;
+  const events = core.ctx.events;
+  if (events.wants('hit'))
+    events.emit('hit', { region: core.path, key: k, durationMs: started === 0 ? 0 : performance.now() - started, stale: true, tier: 'near' });
+  if (events.wants('stale')) events.emit('stale', { region: core.path, key: k, reason: 'disconnected' });
+  return e;
+}
+
+/** Redis answered a read of `full` while entries are kept through an outage: its answer wins, so the kept copy goes. */
+export function storeAnswered(core: RegionCore, full: string): void {
+  const near = core.ctx.near;
+  if (near?.keeping) near.drop(full);
 }

@@ -1,9 +1,9 @@
 import type { DecodedEntry } from '../codec/index.js';
-import type { NearCache } from '../near/index.js';
+import type { NearCache, NearEntry } from '../near/index.js';
 import { live } from './entry-decoding.js';
 import { emitError, emitHit, emitMiss, readStarted } from './event-emission.js';
 import { checkKey } from './key-base.js';
-import { fastNearHit, handOut, nearFor, nearHit } from './near-fast-path.js';
+import { fastNearHit, handOut, keptEntry, keptHit, nearFor, nearHit, storeAnswered } from './near-fast-path.js';
 import type { Key } from './region.js';
 import type { RegionCore } from './region-core.js';
 
@@ -37,7 +37,10 @@ export function get<T>(core: RegionCore, key: Key): Promise<T | undefined> {
   }
   return readEntry(core, near, k, full, 'get').then(
     (entry) => answer<T>(core, k, started, entry),
-    (err: unknown) => missAfterError<T | undefined>(core, err, 'get', k, started, undefined),
+    (err: unknown) => {
+      const kept = keptAfterError(core, err, 'get', k, full, started);
+      return kept === undefined ? undefined : (handOut(core.ctx.near!, kept.value) as T);
+    },
   );
 }
 
@@ -58,7 +61,10 @@ export function readEntry(
   return core.ctx.store.get(full, near !== undefined).then(
     (buf) => {
       const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
-      if (near === undefined) return entry;
+      if (near === undefined) {
+        storeAnswered(core, full);
+        return entry;
+      }
       if (entry instanceof Promise) {
         return entry.then(
           (e) => {
@@ -98,18 +104,30 @@ export function missAfterError<T>(core: RegionCore, err: unknown, operation: str
   return value;
 }
 
-/** `has`: whether a live value is stored; false, with an error event, when the store fails. */
+/**
+ * A read the store failed: reported, then answered from the entry kept through an outage
+ * (`serveWhileDisconnected`) as a stale near hit, or else a miss (undefined).
+ */
+export function keptAfterError(core: RegionCore, err: unknown, operation: string, k: string, full: string, started: number): NearEntry | undefined {
+  emitError(core, err, operation, k);
+  const kept = keptHit(core, k, full, started);
+  if (kept === undefined) emitMiss(core, k, started);
+  return kept;
+}
+
+/** `has`: whether a live value is stored; when the store fails (an error event), whether a copy is kept through the outage, else false. */
 export async function has(core: RegionCore, key: Key): Promise<boolean> {
   const k = checkKey(key);
   core.ctx.assertOpen();
+  let full: string | undefined;
   try {
-    const full = (await core.keyBase.load('has')) + k + core.keyBase.tail;
+    full = (await core.keyBase.load('has')) + k + core.keyBase.tail;
     const near = nearFor(core);
     if (near !== undefined && nearHit(core, near, full) !== undefined) return true;
     return (await readEntry(core, near, k, full, 'has')) !== undefined;
   } catch (err) {
     emitError(core, err, 'has', k);
-    return false;
+    return full !== undefined && keptEntry(core, full) !== undefined;
   }
 }
 
@@ -148,9 +166,14 @@ export async function getMany<T>(core: RegionCore, keys: readonly Key[]): Promis
   } catch (err) {
     for (let j = 0; j < fulls.length; j++) near?.end(fulls[j]!, tickets[j]!, undefined, 0);
     emitError(core, err, 'getMany');
-    for (const i of remote) emitMiss(core, ks[i]!, started);
+    remote.forEach((i, j) => {
+      const kept = keptHit(core, ks[i]!, fulls[j]!, started);
+      if (kept === undefined) emitMiss(core, ks[i]!, started);
+      else out[i] = handOut(core.ctx.near!, kept.value) as T;
+    });
     return out;
   }
+  if (near === undefined) for (const f of fulls) storeAnswered(core, f);
   const entries = await Promise.all(remote.map((i, j) => (bufs[j] ? live(core, ks[i]!, bufs[j], 'getMany') : undefined)));
   remote.forEach((i, j) => {
     near?.end(fulls[j]!, tickets[j]!, entries[j], bufs[j]?.length ?? 0);

@@ -7,10 +7,10 @@ import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
 import { emitError, emitHit, emitMiss, readStarted } from './event-emission.js';
 import { checkKey } from './key-base.js';
-import { fastNearHit, handOut, nearFor, nearHit } from './near-fast-path.js';
+import { fastNearHit, handOut, keptHit, nearFor, nearHit } from './near-fast-path.js';
 import { asOperation } from './operation-errors.js';
 import { resolveWrite } from './options.js';
-import { missAfterError, readEntry } from './read-path.js';
+import { keptAfterError, readEntry } from './read-path.js';
 import type { Factory, GetOrSetOptions, Key } from './region.js';
 import type { RegionCore } from './region-core.js';
 import { beginWrite, endWrite } from './write-tickets.js';
@@ -65,8 +65,12 @@ async function getOrSetSlow<T>(
   } catch (err) {
     if (!(err instanceof StoreError)) throw err;
     // Reported as the read step of getOrSet, like a failed read of the entry itself.
-    missAfterError(core, err, 'get', k, started, undefined);
-    return core.ctx.loader.direct(job(core, k, core.keyBase.keyOf(k), factory, opts, rt));
+    emitError(core, err, 'get', k);
+    const full = core.keyBase.keyOf(k);
+    const kept = core.keyBase.now() === undefined ? undefined : keptHit(core, k, full, started);
+    if (kept !== undefined) return handOut(core.ctx.near!, kept.value) as T;
+    emitMiss(core, k, started);
+    return core.ctx.loader.direct(job(core, k, full, factory, opts, rt));
   }
   return readThrough(core, k, base + k + core.keyBase.tail, factory, write, rt, started);
 }
@@ -93,7 +97,9 @@ function readThrough<T>(
   return readEntry(core, near, k, full, 'getOrSet', true).then(
     (entry) => afterRead(core, k, full, factory, write, rt, started, entry, 'store'),
     (err: unknown) => {
-      missAfterError(core, err, 'get', k, started, undefined);
+      // Redis is unreachable: an entry kept through the outage is answered instead of computing.
+      const kept = keptAfterError(core, err, 'get', k, full, started);
+      if (kept !== undefined) return handOut(core.ctx.near!, kept.value) as T;
       // The store just failed this read; a write now would most likely wait out a second deadline.
       return core.ctx.loader.direct(job(core, k, full, factory, write, rt));
     },
