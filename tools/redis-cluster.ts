@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisServer, sleep } from './redis-server.js';
+import { RedisServer } from './redis-server.js';
+import { waitFor } from './wait-for.js';
 
 export const CLUSTER_SLOTS = 16_384;
 
@@ -212,22 +213,8 @@ export class RedisCluster {
     });
   }
 
-  private async waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + this.timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        if (await check()) return;
-        last = undefined;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) {
-        const detail = last instanceof Error ? `: ${last.message}` : '';
-        throw new Error(`timed out after ${this.timeoutMs} ms waiting for ${what}${detail}`);
-      }
-      await sleep(50);
-    }
+  private waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+    return waitFor(what, check, this.timeoutMs);
   }
 
   /** One look at every live node; true (and the node fields updated) when the cluster has settled. */

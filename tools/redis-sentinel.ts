@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisServer, sleep } from './redis-server.js';
+import { RedisServer } from './redis-server.js';
+import { waitFor } from './wait-for.js';
 
 /** Sentinel config dirs still on disk, removed even when a run ends without stop(). */
 const liveDirs = new Set<string>();
@@ -195,22 +196,8 @@ export class RedisSentinelSetup {
     return true;
   }
 
-  private async waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + this.timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        if (await check()) return;
-        last = undefined;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) {
-        const detail = last instanceof Error ? `: ${last.message}` : '';
-        throw new Error(`timed out after ${this.timeoutMs} ms waiting for ${what}${detail}`);
-      }
-      await sleep(50);
-    }
+  private waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+    return waitFor(what, check, this.timeoutMs);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError, type Trove } from '../../src/index.js';
+import { type Region, StoreError, type Trove } from '../../src/index.js';
 import { RedisCluster } from '../../tools/redis-cluster.js';
 import { until, useTroves } from '../helpers/troves.js';
 import { runWorkers } from '../load/workers.js';
@@ -237,30 +237,14 @@ describe('a trove on a cluster whose master fails over', () => {
       const master = cluster.ownerOf(await cluster.keySlot(r.keyOf('k0')));
       const replica = cluster.replicasOf(master)[0]!;
       await master.server.command('WAIT', 1, 5_000);
-      let running = true;
-      const outcomes = { value: 0, miss: 0, storeError: 0 };
-      const other: unknown[] = [];
-      const load = Array.from({ length: 6 }, async (_, w) => {
-        for (let i = 0; running; i++) {
-          const k = keys[(i * 7 + w) % keys.length]!;
-          try {
-            const v = w % 2 === 0 ? await r.get(k) : await r.getOrSet(k, async () => k);
-            if (v === k) outcomes.value++;
-            else if (v === undefined) outcomes.miss++;
-            else other.push(v);
-          } catch (err) {
-            if (err instanceof StoreError) outcomes.storeError++;
-            else other.push(err);
-          }
-        }
-      });
+      const load = readLoad(r, keys);
+      const { outcomes, other } = load;
       await until(() => outcomes.value > 100);
       await cluster.failover(replica);
       const after = outcomes.value;
       // Reads reach the new master.
       await until(() => outcomes.value > after + 100, 20_000);
-      running = false;
-      await Promise.all(load);
+      await load.stop();
       expect(replica.role).toBe('master');
       expect(other).toEqual([]);
       expect(unhandled).toEqual([]);
@@ -283,28 +267,8 @@ describe('a trove on a cluster whose master fails over', () => {
       const master = cluster.ownerOf(await cluster.keySlot(r.keyOf('k0')));
       const replica = cluster.replicasOf(master)[0]!;
       await master.server.command('WAIT', 1, 5_000);
-      let running = true;
-      const outcomes = { value: 0, miss: 0, storeError: 0 };
-      const other: unknown[] = [];
-      let slowest = 0;
-      const load = Array.from({ length: 6 }, async (_, w) => {
-        for (let i = 0; running; i++) {
-          const k = keys[(i * 7 + w) % keys.length]!;
-          const started = performance.now();
-          try {
-            const v = w % 2 === 0 ? await r.get(k) : await r.getOrSet(k, async () => k);
-            if (v === k) outcomes.value++;
-            else if (v === undefined) outcomes.miss++;
-            else other.push(v);
-          } catch (err) {
-            if (err instanceof StoreError) outcomes.storeError++;
-            else other.push(err);
-          }
-          slowest = Math.max(slowest, performance.now() - started);
-          // A call that failed at once must not spin the loop without yielding to I/O.
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      });
+      const load = readLoad(r, keys);
+      const { outcomes, other } = load;
       await until(() => outcomes.value > 100);
       await cluster.kill(master);
       await cluster.waitUntilHealthy();
@@ -312,8 +276,7 @@ describe('a trove on a cluster whose master fails over', () => {
       const after = outcomes.value;
       // Reads of the failed master's slots reach its replica, promoted.
       await until(() => outcomes.value > after + 300, 20_000);
-      running = false;
-      await Promise.all(load);
+      const slowest = await load.stop();
       expect(other).toEqual([]);
       expect(unhandled).toEqual([]);
       // One deadline for the read, at most one more for the write behind a getOrSet, plus scheduling.
@@ -325,3 +288,42 @@ describe('a trove on a cluster whose master fails over', () => {
     }
   }, 90_000);
 });
+
+/**
+ * Six callers reading `keys` in a loop (get and getOrSet alternately) until `stop()`, which
+ * resolves to the slowest call in ms. Each outcome is counted: a value, a miss, a StoreError, or
+ * anything else (kept in `other`, which must stay empty).
+ */
+function readLoad(r: Region, keys: readonly string[]) {
+  let running = true;
+  let slowest = 0;
+  const outcomes = { value: 0, miss: 0, storeError: 0 };
+  const other: unknown[] = [];
+  const callers = Array.from({ length: 6 }, async (_, w) => {
+    for (let i = 0; running; i++) {
+      const k = keys[(i * 7 + w) % keys.length]!;
+      const started = performance.now();
+      try {
+        const v = w % 2 === 0 ? await r.get(k) : await r.getOrSet(k, async () => k);
+        if (v === k) outcomes.value++;
+        else if (v === undefined) outcomes.miss++;
+        else other.push(v);
+      } catch (err) {
+        if (err instanceof StoreError) outcomes.storeError++;
+        else other.push(err);
+      }
+      slowest = Math.max(slowest, performance.now() - started);
+      // A call that failed at once must not spin the loop without yielding to I/O.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  });
+  return {
+    outcomes,
+    other,
+    async stop(): Promise<number> {
+      running = false;
+      await Promise.all(callers);
+      return slowest;
+    },
+  };
+}
