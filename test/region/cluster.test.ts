@@ -7,7 +7,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Region, StoreError, type Trove } from '../../src/index.js';
-import { RedisCluster } from '../../tools/redis-cluster.js';
+import { type ClusterNode, RedisCluster } from '../../tools/redis-cluster.js';
 import { until, useTroves } from '../helpers/troves.js';
 import { runWorkers } from '../load/workers.js';
 
@@ -224,68 +224,60 @@ describe('a trove on a cluster whose master fails over', () => {
   });
   const troves = useTroves(() => ({ redis: { cluster: cluster.urls }, prefix, commandTimeout: 300 }));
 
-  it('every call under read load is answered (a value, a miss or a StoreError) through a CLUSTER FAILOVER', async () => {
+  /**
+   * Reads of region `name` under load (see readLoad) while `fault` strikes the master of one of
+   * its keys, until `moreValues` more values were answered after it; unhandled rejections recorded.
+   */
+  async function underReadLoad(name: string, fault: (master: ClusterNode, replica: ClusterNode) => Promise<void>, moreValues: number) {
     troves.expectErrors();
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
     try {
       const t: Trove = troves.open();
-      const r = t.region('fo');
+      const r = t.region(name);
       const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
       await r.setMany(keys.map((k) => [k, k]));
       const master = cluster.ownerOf(await cluster.keySlot(r.keyOf('k0')));
       const replica = cluster.replicasOf(master)[0]!;
       await master.server.command('WAIT', 1, 5_000);
       const load = readLoad(r, keys);
-      const { outcomes, other } = load;
-      await until(() => outcomes.value > 100);
-      await cluster.failover(replica);
-      const after = outcomes.value;
-      // Reads reach the new master.
-      await until(() => outcomes.value > after + 100, 20_000);
-      await load.stop();
-      expect(replica.role).toBe('master');
-      expect(other).toEqual([]);
-      expect(unhandled).toEqual([]);
-      expect(await r.get('k0')).toBe('k0');
+      await until(() => load.outcomes.value > 100);
+      await fault(master, replica);
+      const after = load.outcomes.value;
+      // Reads of the master's slots reach its successor.
+      await until(() => load.outcomes.value > after + moreValues, 20_000);
+      const slowest = await load.stop();
+      return { r, master, replica, other: load.other, unhandled, slowest };
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  }
+
+  it('every call under read load is answered (a value, a miss or a StoreError) through a CLUSTER FAILOVER', async () => {
+    const run = await underReadLoad('fo', (_, replica) => cluster.failover(replica), 100);
+    expect(run.replica.role).toBe('master');
+    expect(run.other).toEqual([]);
+    expect(run.unhandled).toEqual([]);
+    expect(await run.r.get('k0')).toBe('k0');
   }, 90_000);
 
   it('every call is answered within its deadline while a killed master is replaced by its replica', async () => {
-    troves.expectErrors();
-    const unhandled: unknown[] = [];
-    const onUnhandled = (err: unknown) => unhandled.push(err);
-    process.on('unhandledRejection', onUnhandled);
-    try {
-      const t: Trove = troves.open();
-      const r = t.region('kill');
-      const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
-      await r.setMany(keys.map((k) => [k, k]));
-      const master = cluster.ownerOf(await cluster.keySlot(r.keyOf('k0')));
-      const replica = cluster.replicasOf(master)[0]!;
-      await master.server.command('WAIT', 1, 5_000);
-      const load = readLoad(r, keys);
-      const { outcomes, other } = load;
-      await until(() => outcomes.value > 100);
-      await cluster.kill(master);
-      await cluster.waitUntilHealthy();
-      expect(replica.role).toBe('master');
-      const after = outcomes.value;
-      // Reads of the failed master's slots reach its replica, promoted.
-      await until(() => outcomes.value > after + 300, 20_000);
-      const slowest = await load.stop();
-      expect(other).toEqual([]);
-      expect(unhandled).toEqual([]);
-      // One deadline for the read, at most one more for the write behind a getOrSet, plus scheduling.
-      expect(slowest).toBeLessThan(2_000);
-      expect(await r.get('k0')).toBe('k0');
-      await cluster.restart(master);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    const run = await underReadLoad(
+      'kill',
+      async (master, replica) => {
+        await cluster.kill(master);
+        await cluster.waitUntilHealthy();
+        expect(replica.role).toBe('master');
+      },
+      300,
+    );
+    expect(run.other).toEqual([]);
+    expect(run.unhandled).toEqual([]);
+    // One deadline for the read, at most one more for the write behind a getOrSet, plus scheduling.
+    expect(run.slowest).toBeLessThan(2_000);
+    expect(await run.r.get('k0')).toBe('k0');
+    await cluster.restart(run.master);
   }, 90_000);
 });
 
