@@ -35,13 +35,14 @@ export function nearFor(core: RegionCore): NearCache | undefined {
 
 /** A usable local entry: present, in time, and none of its tags invalidated. */
 export function nearHit(core: RegionCore, near: NearCache, full: string): NearEntry | undefined {
-  const local = near.get(full);
-  if (local === undefined) return undefined;
-  if (local.tags !== undefined && core.ctx.tags.isLive(local.tags) !== true) {
-    near.drop(full);
-    return undefined;
-  }
-  return local;
+  return withLiveTags(core, near, full, near.get(full));
+}
+
+/** `e`, unless one of its tags was invalidated: then the local copy goes. */
+function withLiveTags(core: RegionCore, near: NearCache, full: string, e: NearEntry | undefined): NearEntry | undefined {
+  if (e === undefined || e.tags === undefined || core.ctx.tags.isLive(e.tags) === true) return e;
+  near.drop(full);
+  return undefined;
 }
 
 /** A value kept locally as the caller gets it: a copy when the near cache is configured to clone. */
@@ -57,13 +58,7 @@ export function handOut(near: NearCache, value: unknown): unknown {
 export function keptEntry(core: RegionCore, full: string): NearEntry | undefined {
   const near = core.ctx.near;
   if (near === undefined || !near.keeping || !core.options.nearCache) return undefined;
-  const e = near.kept(full);
-  if (e === undefined) return undefined;
-  if (e.tags !== undefined && core.ctx.tags.isLive(e.tags) !== true) {
-    near.drop(full);
-    return undefined;
-  }
-  return e;
+  return withLiveTags(core, near, full, near.kept(full));
 }
 
 /** A kept entry answered after a failed read: a stale near hit, with its `stale` event (reason `'disconnected'`). */

@@ -25,7 +25,6 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, ClusterOptions } from 'ioredis';
-import { StoreError } from '../errors.js';
 import { reconnectDelay } from './connection.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
@@ -127,20 +126,7 @@ export class ClusterStore extends RedisStore<Cluster> {
   override exec(ops: readonly WriteOp[], _track = false): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
     return this.run('batch', async () => {
-      const outcomes = await Promise.allSettled(
-        this.bySlot(ops.map((op) => op.key)).map(async (at) => {
-          const tx = this.client.multi();
-          for (const i of at) {
-            const op = ops[i]!;
-            if (op.type === 'delete') tx.unlink(op.key);
-            else if (op.ttlMs === undefined) tx.set(op.key, op.value);
-            else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
-          }
-          const results = await tx.exec();
-          if (results === null) throw new StoreError('Transaction aborted');
-          for (const [err] of results) if (err) throw err;
-        }),
-      );
+      const outcomes = await Promise.allSettled(this.bySlot(ops.map((op) => op.key)).map((at) => this.execMulti(at.map((i) => ops[i]!))));
       // Every slot's transaction has settled before the batch answers, so a failure says it all.
       for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
     });

@@ -260,28 +260,26 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   exec(ops: readonly WriteOp[], track = false): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
-    const add = (tx: ChainableCommander): void => {
-      for (const op of ops) {
-        if (op.type === 'delete') tx.unlink(op.key);
-        else if (op.ttlMs === undefined) tx.set(op.key, op.value);
-        else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
-      }
-    };
     return this.run('batch', async () => {
       if (track && this.trackingChannel) {
         const keys = new Set<string>();
         for (const op of ops) if (op.type === 'set') keys.add(op.key);
         if (keys.size > 0) {
-          await this.trackedWrite([...keys], add);
+          await this.trackedWrite([...keys], (tx) => queueWrites(tx, ops));
           return;
         }
       }
-      const tx = this.client.multi();
-      add(tx);
-      const results = await tx.exec();
-      if (results === null) throw new StoreError('Transaction aborted');
-      for (const [err] of results) if (err) throw err;
+      await this.execMulti(ops);
     });
+  }
+
+  /** The writes as one MULTI/EXEC: all or none. */
+  protected async execMulti(ops: readonly WriteOp[]): Promise<void> {
+    const tx = this.client.multi();
+    queueWrites(tx, ops);
+    const results = await tx.exec();
+    if (results === null) throw new StoreError('Transaction aborted');
+    for (const [err] of results) if (err) throw err;
   }
 
   async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
@@ -420,5 +418,14 @@ function safeSend<T>(send: () => Promise<T>): Promise<T> {
     return send();
   } catch (e) {
     return Promise.reject(asStoreError('send', e));
+  }
+}
+
+/** Queues the writes on a transaction, in order. */
+function queueWrites(tx: ChainableCommander, ops: readonly WriteOp[]): void {
+  for (const op of ops) {
+    if (op.type === 'delete') tx.unlink(op.key);
+    else if (op.ttlMs === undefined) tx.set(op.key, op.value);
+    else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
   }
 }
