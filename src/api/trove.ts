@@ -288,7 +288,7 @@ export class TroveImpl implements Trove {
         if (live) void this.bus.resync();
       },
     });
-    // A store that cannot track (the embedded store; Redis Cluster, for now) gets no near cache:
+    // A store that cannot track (the embedded store) gets no near cache:
     // without Redis's invalidations a local copy could outlive a change made by another process.
     return enabled ? near : undefined;
   }

@@ -16,9 +16,12 @@
  *   a reset being reported (only a lost cluster connection is): missed invalidations are caught up
  *   by the periodic resync (`syncInterval`), and a missed notification by the waiter's timeout.
  * - SCAN walks every master.
- * - No CLIENT TRACKING yet: `enableTracking` answers false, so a trove on a cluster runs without a
- *   near cache. Invalidations are per node on a cluster (each master announces its own keys), which
- *   needs one tracked connection and one redirect target per node.
+ * - Tracking (the near cache) is per node: each master, and each replica read from, gets a tracked
+ *   connection and a subscriber of its own, to which tracked reads and writes are routed by slot
+ *   (see `ClusterReaders`). A failover, a slot move or a lost node empties the near cache until
+ *   every reader is re-armed.
+ * - `readFrom: 'replica'`: entry reads go to one replica of each shard, through those connections,
+ *   falling back to the master (and the Cluster client) when it cannot serve.
  *
  * MOVED and ASK (a slot migrating, a failover) are followed by ioredis; every operation is still
  * bounded by the store's deadline.
@@ -28,7 +31,9 @@ import type { Cluster, ClusterOptions } from 'ioredis';
 import { reconnectDelay } from './connection.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
-import type { TrackingListener, WriteOp } from './store.js';
+import { StoreTimeoutError } from '../errors.js';
+import { ClusterReaders } from './cluster-readers.js';
+import type { HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
 import type { PubSubConnection } from './subscriber.js';
 
 /** Commands whose first argument is not a key (see the constructor of `ClusterStore`). */
@@ -61,14 +66,27 @@ export function defaultClusterOptions(commandTimeoutMs: number, user: ClusterOpt
   };
 }
 
+export interface ClusterStoreOptions extends RedisStoreOptions {
+  /** `'replica'`: entry reads go to a replica of each shard (falling back to its master); default `'primary'`. */
+  readFrom?: 'primary' | 'replica';
+}
+
 /** The ioredis driver on Redis Cluster (see the module comment). */
 export class ClusterStore extends RedisStore<Cluster> {
   override get hashTags(): boolean {
     return true;
   }
 
-  constructor(client: Cluster, opts: RedisStoreOptions) {
-    super(client, opts);
+  /** Connections of its own to the nodes read from with tracking, or from replicas; undefined: everything goes through the Cluster client. */
+  private readers: ClusterReaders | undefined;
+  private trackingWanted = false;
+
+  constructor(
+    client: Cluster,
+    private readonly clusterOpts: ClusterStoreOptions,
+  ) {
+    super(client, clusterOpts);
+    if (clusterOpts.readFrom === 'replica') this.readers = this.openReaders(undefined);
     // ioredis's auto-pipelining groups a command by the slot of its first argument, which for
     // EVALSHA and EVAL is the script, not a key: a script would join another node's pipeline and
     // fail it whole. Scripts are sent on their own, routed by their keys.
@@ -85,33 +103,141 @@ export class ClusterStore extends RedisStore<Cluster> {
     return this.client.duplicate([], { enableOfflineQueue: true, enableAutoPipelining: false, lazyConnect: false, clusterRetryStrategy: reconnectDelay });
   }
 
-  /** Not on a cluster yet: a trove then runs without a near cache. */
-  override enableTracking(_listener: TrackingListener): boolean {
-    return false;
+  /**
+   * Tracking on a cluster: each master (and replica read from) gets a tracked connection and a
+   * subscriber of its own (see `ClusterReaders`); tracked reads and writes are routed to them.
+   */
+  override enableTracking(listener: TrackingListener): boolean {
+    if (this.trackingWanted) return true;
+    this.trackingWanted = true;
+    // Readers opened for replica reads only are replaced by tracked ones.
+    void this.readers?.close();
+    this.readers = this.openReaders(listener);
+    return true;
+  }
+
+  private openReaders(tracking: TrackingListener | undefined): ClusterReaders {
+    const { commandTimeoutMs, trackingCheckIntervalMs, readFrom = 'primary' } = this.clusterOpts;
+    return new ClusterReaders(this.client, {
+      commandTimeoutMs,
+      readFrom,
+      tracking,
+      ...(trackingCheckIntervalMs === undefined ? {} : { trackingCheckIntervalMs }),
+    });
+  }
+
+  override async close(): Promise<void> {
+    const readers = this.readers;
+    this.readers = undefined;
+    await Promise.all([readers?.close(), super.close()]);
   }
 
   override get tracking(): boolean {
-    return false;
+    return this.readers?.live ?? false;
   }
 
-  override mget(keys: readonly string[], _track = false): Promise<(Buffer | null)[]> {
+  protected override get trackingEnabled(): boolean {
+    return this.trackingWanted;
+  }
+
+  override mget(keys: readonly string[], track = false): Promise<(Buffer | null)[]> {
     if (keys.length === 0) return Promise.resolve([]);
-    return this.mgetNow([...keys], false);
+    return this.mgetNow([...keys], track);
   }
 
-  protected override mgetNow(keys: string[], _track: boolean): Promise<(Buffer | null)[]> {
+  protected override mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
+    const tracked = track && this.trackingWanted;
     return this.run('get', async () => {
       const groups = this.bySlot(keys);
-      if (groups.length === 1) return this.client.mgetBuffer(keys);
       const out = new Array<Buffer | null>(keys.length);
       await Promise.all(
         groups.map(async (at) => {
-          const values = await this.client.mgetBuffer(at.map((i) => keys[i]!));
+          const slotKeys = at.map((i) => keys[i]!);
+          const reader = this.readers?.reader(this.slotOf(slotKeys[0]!), tracked);
+          const values =
+            reader === undefined
+              ? await this.client.mgetBuffer(slotKeys)
+              : await this.viaReader(
+                  () => reader.mget(slotKeys, tracked),
+                  () => this.client.mgetBuffer(slotKeys),
+                );
           for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
         }),
       );
       return out;
     });
+  }
+
+  override set(key: string, value: Buffer, ttlMs: number | undefined, track = false): Promise<void> {
+    const reader = track ? this.readers?.master(this.slotOf(key)) : undefined;
+    if (reader === undefined) return super.set(key, value, ttlMs, false);
+    return this.run('set', () =>
+      this.viaReader(
+        () => reader.set(key, value, ttlMs, true),
+        () => super.set(key, value, ttlMs, false),
+      ),
+    );
+  }
+
+  override expire(key: string, ttlMs: number, track = false): Promise<boolean> {
+    const reader = track ? this.readers?.master(this.slotOf(key)) : undefined;
+    if (reader === undefined) return super.expire(key, ttlMs, false);
+    return this.run('expire', () =>
+      this.viaReader(
+        () => reader.expire(key, ttlMs, true),
+        () => super.expire(key, ttlMs, false),
+      ),
+    );
+  }
+
+  override storeAndRelease(op: StoreAndRelease): Promise<void> {
+    const reader = op.track === true ? this.readers?.master(this.slotOf(op.key)) : undefined;
+    if (reader === undefined) return super.storeAndRelease({ ...op, track: false });
+    return this.run('set', () =>
+      this.viaReader(
+        () => reader.storeAndRelease(op),
+        () => super.storeAndRelease({ ...op, track: false }),
+      ),
+    );
+  }
+
+  // The generation and tag tables are kept in memory: read on the tracked connection of their master.
+  override hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
+    const reader = this.readers?.master(this.slotOf(key));
+    if (reader === undefined) return super.hashGetAll(key, init);
+    return this.run('sync', () =>
+      this.viaReader(
+        () => reader.hashGetAll(key, init),
+        () => super.hashGetAll(key, init),
+      ),
+    );
+  }
+
+  override hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
+    const reader = this.readers?.master(this.slotOf(key));
+    if (reader === undefined || fields.length === 0) return super.hashGet(key, fields, init);
+    return this.run('sync', () =>
+      this.viaReader(
+        () => reader.hashGet(key, fields, init),
+        () => super.hashGet(key, fields, init),
+      ),
+    );
+  }
+
+  /**
+   * Runs an operation on a node's reader. When the reader fails for any reason but its deadline (a
+   * MOVED or ASK reply after a slot moved, a demoted master, a lost connection), the slot map is
+   * suspect: the near cache is emptied (nothing in flight is kept) and the operation is sent again
+   * through the Cluster client, which follows redirections, untracked.
+   */
+  private async viaReader<T>(onReader: () => Promise<T>, onCluster: () => Promise<T>): Promise<T> {
+    try {
+      return await onReader();
+    } catch (err) {
+      if (err instanceof StoreTimeoutError || this.readers === undefined) throw err;
+      this.readers.suspect();
+      return onCluster();
+    }
   }
 
   override delete(keys: readonly string[]): Promise<number> {
@@ -122,11 +248,24 @@ export class ClusterStore extends RedisStore<Cluster> {
     });
   }
 
-  /** One MULTI/EXEC per slot, all sent at once: atomic per slot, not across slots. */
-  override exec(ops: readonly WriteOp[], _track = false): Promise<void> {
+  /**
+   * One MULTI/EXEC per slot, all sent at once: atomic per slot, not across slots. Tracked: each
+   * slot's transaction goes to its master's reader, tracked there.
+   */
+  override exec(ops: readonly WriteOp[], track = false): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
     return this.run('batch', async () => {
-      const outcomes = await Promise.allSettled(this.bySlot(ops.map((op) => op.key)).map((at) => this.execMulti(at.map((i) => ops[i]!))));
+      const outcomes = await Promise.allSettled(
+        this.bySlot(ops.map((op) => op.key)).map((at) => {
+          const slotOps = at.map((i) => ops[i]!);
+          const reader = track ? this.readers?.master(this.slotOf(slotOps[0]!.key)) : undefined;
+          if (reader === undefined) return this.execMulti(slotOps);
+          return this.viaReader(
+            () => reader.exec(slotOps, true),
+            () => this.execMulti(slotOps),
+          );
+        }),
+      );
       // Every slot's transaction has settled before the batch answers, so a failure says it all.
       for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
     });
@@ -145,6 +284,10 @@ export class ClusterStore extends RedisStore<Cluster> {
         if (ours.length > 0) yield ours;
       } while (cursor !== '0');
     }
+  }
+
+  private slotOf(key: string): number {
+    return calculateSlot(this.keyPrefix + key);
   }
 
   /** Indexes of `keys` grouped by slot, in order of first appearance, each group in key order. */

@@ -159,8 +159,13 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send));
   }
 
+  /** Whether tracking was enabled: reads and writes asked to be tracked are then sent tracked. */
+  protected get trackingEnabled(): boolean {
+    return this.trackingChannel !== undefined;
+  }
+
   get(key: string, track = false): Promise<Buffer | null> {
-    return (track && this.trackingChannel ? this.trackedBatcher : this.batcher).get(key);
+    return (track && this.trackingEnabled ? this.trackedBatcher : this.batcher).get(key);
   }
 
   mget(keys: readonly string[], track = false): Promise<(Buffer | null)[]> {

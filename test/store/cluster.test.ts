@@ -1,8 +1,8 @@
 /**
  * The cluster driver on a real 3-master Redis Cluster: the store contract's operations over keys
  * of many slots (reads per slot in key order, deletes and batches per slot, SCAN of every master),
- * locks and scripts on an entry and its lock sharing a hash tag, pub/sub across nodes, no
- * tracking, and reads and writes answered while a slot holding a hot key migrates.
+ * locks and scripts on an entry and its lock sharing a hash tag, pub/sub across nodes, tracking
+ * on every master, and reads and writes answered while a slot holding a hot key migrates.
  */
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -44,11 +44,10 @@ const bytes = (s: string) => Buffer.from(s);
 const text = (b: Buffer | null) => (b === null ? null : b.toString());
 
 describe('cluster store', () => {
-  it('is a Redis store with hash tags and without tracking', () => {
+  it('is a Redis store with hash tags, not tracking until asked to', () => {
     expect(store).toBeInstanceOf(ClusterStore);
     expect(store.kind).toBe('redis');
     expect(store.hashTags).toBe(true);
-    expect(store.enableTracking({ onInvalidate: () => {}, onTrackingChange: () => {} })).toBe(false);
     expect(store.tracking).toBe(false);
   });
 
@@ -194,6 +193,86 @@ describe('cluster store', () => {
     expect(wrong).toEqual([]);
     expect(writes).toBeGreaterThan(0);
     expect(await to.server.command('GET', hot)).toMatch(/^v\d+$/);
+  }, 60_000);
+});
+
+describe('tracking on a cluster', () => {
+  /** A store of its own with tracking enabled, recording what it is told. */
+  async function trackedStore() {
+    const tracked = createStore({ redis: { cluster: cluster.urls }, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+    const invalidated: string[] = [];
+    const changes: boolean[] = [];
+    expect(tracked.enableTracking({ onInvalidate: (keys) => invalidated.push(...(keys ?? ['*'])), onTrackingChange: (live) => changes.push(live) })).toBe(true);
+    await until(() => tracked.tracking);
+    return { tracked, invalidated, changes };
+  }
+
+  /** Our connections on a node whose tracking is redirected (CLIENT LIST's `redir`). */
+  async function redirectedClients(node: { server: { command(...a: string[]): Promise<string> } }): Promise<number> {
+    const list = await node.server.command('CLIENT', 'LIST');
+    return list.split('\n').filter((line) => /\bredir=\d+/.test(line) && !/\bredir=-1\b/.test(line)).length;
+  }
+
+  it('tracks on every master, each through one connection of its own, and every master announces changes of the keys read', async () => {
+    const { tracked, invalidated } = await trackedStore();
+    try {
+      const keys = userKeys.slice(0, 60).map(entryKey);
+      await store.exec(keys.map((key) => ({ type: 'set' as const, key, value: bytes('a'), ttlMs: undefined })));
+      expect((await tracked.mget(keys, true)).map(text)).toEqual(keys.map(() => 'a'));
+      for (const m of cluster.masters()) expect(await redirectedClients(m)).toBe(1);
+      await store.exec(keys.map((key) => ({ type: 'set' as const, key, value: bytes('b'), ttlMs: undefined })));
+      await until(() => new Set(invalidated).size === keys.length);
+      expect(new Set(invalidated)).toEqual(new Set(keys));
+    } finally {
+      await tracked.close();
+    }
+    // Closing releases every reader connection.
+    for (const m of cluster.masters()) expect(await redirectedClients(m)).toBe(0);
+  });
+
+  it('own tracked writes are announced once each, on the master of each key', async () => {
+    const { tracked, invalidated } = await trackedStore();
+    try {
+      const keys = userKeys.slice(0, 30).map(entryKey);
+      await tracked.exec(
+        keys.map((key) => ({ type: 'set' as const, key, value: bytes('mine'), ttlMs: undefined })),
+        true,
+      );
+      await until(() => invalidated.length === keys.length);
+      expect(invalidated.sort()).toEqual([...keys].sort());
+      // Tracked after the write: another writer's change is announced too.
+      await store.set(keys[0]!, bytes('theirs'), undefined);
+      await until(() => invalidated.length === keys.length + 1);
+      expect(invalidated.at(-1)).toBe(keys[0]);
+    } finally {
+      await tracked.close();
+    }
+  });
+
+  it('a tracked read sent to a master that lost the slot is answered by its new owner, restarts tracking, and the key is tracked there', async () => {
+    const { tracked, invalidated, changes } = await trackedStore();
+    try {
+      const key = entryKey('moving');
+      await store.set(key, bytes('v1'), undefined);
+      expect(text(await tracked.get(key, true))).toBe('v1');
+      const slot = await cluster.keySlot(key);
+      const from = cluster.ownerOf(slot);
+      const to = cluster.masters().find((m) => m !== from)!;
+      await cluster.moveSlot(slot, from, to);
+      // The key left its old master (MIGRATE deletes it there), which announces it.
+      await until(() => invalidated.includes(key));
+      const before = changes.length;
+      expect(text(await tracked.get(key, true))).toBe('v1');
+      expect(changes.slice(before, before + 1)).toEqual([false]);
+      await until(() => tracked.tracking);
+      invalidated.length = 0;
+      expect(text(await tracked.get(key, true))).toBe('v1');
+      await store.set(key, bytes('v2'), undefined);
+      await until(() => invalidated.includes(key));
+      expect(await to.server.command('GET', key)).toBe('v2');
+    } finally {
+      await tracked.close();
+    }
   }, 60_000);
 });
 
