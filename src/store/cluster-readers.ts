@@ -23,8 +23,18 @@ import type { TrackingListener } from './store.js';
 import { TrackingGroup } from './tracking-group.js';
 
 const SLOTS = 16_384;
-/** How often the slot map is read again while the group is down (a node gone, a reader re-arming), in ms. */
-const REPAIR_INTERVAL_MS = 250;
+/**
+ * How soon the slot map is read again while the group is down (a node gone, a reader re-arming),
+ * in ms: doubling from the first to the last while it stays down.
+ */
+const REPAIR_FIRST_MS = 250;
+const REPAIR_LAST_MS = 4_000;
+/**
+ * How often the slot map is read again when reading from replicas, in ms. Nothing redirects a read
+ * to a replica that joined (or to one that Redis lists only once it has replicated something), so
+ * without it new replicas would not be used until the next topology change.
+ */
+const REPLICA_REFRESH_MS = 5_000;
 
 export interface ClusterReadersOptions {
   commandTimeoutMs: number;
@@ -49,6 +59,8 @@ export class ClusterReaders {
   /** A required member of the group that is live only while the snapshot is believed current. */
   private readonly slotMap: TrackingListener | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
+  private repairDelayMs = REPAIR_FIRST_MS;
+  private readonly refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Spreads processes over a shard's replicas while keeping each process on one. */
   private readonly seed = Math.floor(Math.random() * 1_000);
@@ -63,13 +75,20 @@ export class ClusterReaders {
         onInvalidate: (keys) => listener.onInvalidate(keys),
         onTrackingChange: (live) => {
           listener.onTrackingChange(live);
-          if (!live) this.scheduleRepair();
+          if (live) this.repairDelayMs = REPAIR_FIRST_MS;
+          else this.scheduleRepair();
         },
       });
       this.slotMap = this.group.add('slot-map');
     }
     cluster.on('refresh', this.onRefresh);
     cluster.on('ready', this.onRefresh);
+    if (opts.readFrom === 'replica') {
+      this.refreshTimer = setInterval(() => {
+        if (cluster.status === 'ready') cluster.refreshSlotsCache();
+      }, REPLICA_REFRESH_MS);
+      this.refreshTimer.unref();
+    }
     this.sync();
   }
 
@@ -199,7 +218,8 @@ export class ClusterReaders {
         // Readers that are re-arming come back by themselves; keep checking until they have.
         if (this.group !== undefined && !this.group.live) this.scheduleRepair();
       });
-    }, REPAIR_INTERVAL_MS);
+    }, this.repairDelayMs);
+    this.repairDelayMs = Math.min(this.repairDelayMs * 2, REPAIR_LAST_MS);
     this.repairTimer.unref();
   }
 
@@ -207,6 +227,7 @@ export class ClusterReaders {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.repairTimer);
+    clearInterval(this.refreshTimer);
     this.group?.close();
     this.cluster.off('refresh', this.onRefresh);
     this.cluster.off('ready', this.onRefresh);
