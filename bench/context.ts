@@ -15,6 +15,7 @@ export const WORKLOAD_NAMES = [
   'tracking',
   'tracking-churn',
   'set-many',
+  'cluster',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
@@ -41,6 +42,12 @@ export interface BenchContext {
    * only) or the name of the one variant it runs.
    */
   variant?: string;
+  /**
+   * Commands the Redis under test has processed, when that is not `server` alone (a cluster: the
+   * sum over its masters). The difference of two readings includes each node's first INFO, as
+   * with `server` (one per node).
+   */
+  commandsProcessed?: { read(): Promise<number>; nodes: number };
 }
 
 export interface Workload {

@@ -117,20 +117,38 @@ class Contender {
  * Runs workload `name` with every library of `ctx.libs` in its own process, and every variant of
  * `variants` in its own process too; merges their rows.
  */
-export async function runIsolated(name: WorkloadName, ctx: BenchContext, variants: readonly Variant[] = []): Promise<WorkloadResult> {
-  let wake: () => void = () => {};
-  const changed = () => wake();
+export function runIsolated(name: WorkloadName, ctx: BenchContext, variants: readonly Variant[] = []): Promise<WorkloadResult> {
   const configs = [
     ...ctx.libs.map((lib) => ({ lib, label: lib, variant: 'default' })),
     ...activeVariants(ctx, variants).map((v) => ({ lib: v.lib, label: v.row, variant: v.name })),
   ];
-  const contenders = configs.map(({ lib, label, variant }, i) => {
-    const args = ['--child', '--only', name, '--lib', lib, '--variant', variant, '--rounds', String(ctx.rounds), '--port', String(ctx.port)];
-    if (ctx.quick) args.push('--quick');
-    if (i === 0) args.push('--floor');
-    const script = new ChildScript('./index.ts', args);
-    return new Contender(label, script, ctx.progress, changed);
-  });
+  return runContenders(
+    ctx,
+    configs.map(({ lib, label, variant }, i) => {
+      const args = ['--child', '--only', name, '--lib', lib, '--variant', variant, '--rounds', String(ctx.rounds), '--port', String(ctx.port)];
+      if (ctx.quick) args.push('--quick');
+      if (i === 0) args.push('--floor');
+      return { label, script: './index.ts', args };
+    }),
+  );
+}
+
+/** A child process taking turns: its row's label, and the script (relative to bench/) with its arguments. */
+export interface ContenderSpec {
+  label: string;
+  script: string;
+  args: string[];
+}
+
+/**
+ * Starts one child per spec, each of which runs its measurements through `childTurns()` and
+ * reports a WorkloadResult with one row labelled as its spec; grants turns one at a time until
+ * every child has reported; merges their rows.
+ */
+export async function runContenders(ctx: BenchContext, specs: readonly ContenderSpec[]): Promise<WorkloadResult> {
+  let wake: () => void = () => {};
+  const changed = () => wake();
+  const contenders = specs.map(({ label, script, args }) => new Contender(label, new ChildScript(script, args), ctx.progress, changed));
   try {
     for (let k = 0; ; k++) {
       while (contenders.some((c) => c.state === 'busy')) {

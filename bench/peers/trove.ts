@@ -16,10 +16,13 @@ export async function waitNearLive(t: Trove, timeoutMs = 3000): Promise<void> {
   }
 }
 
+/** The variant that turns statistics off: its ratio to the default row is what statistics cost. */
+export const STATS_OFF = 'stats-off';
+
 /** The `nearCache` option for a tier: off for `l2`; `{ maxEntries }` (+ `clone: true` for the `clone` variant) for `l1`. */
 function nearOption(opts: ConfigOptions): NearCacheOptions | false {
   if (opts.tier === 'l2') return false;
-  if (opts.variant === undefined) return { maxEntries: opts.l1Entries };
+  if (opts.variant === undefined || opts.variant === STATS_OFF) return { maxEntries: opts.l1Entries };
   if (opts.variant === 'clone') return { maxEntries: opts.l1Entries, clone: true };
   throw new Error(`trove: unknown variant '${opts.variant}'`);
 }
@@ -33,7 +36,8 @@ export const trove: Peer = {
   name: 'trove',
   describe: (opts) => {
     const near = nearOption(opts);
-    return `createTrove({ redis: url, prefix: '${prefixOf('trove', opts.variant)}', commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)} }).region('users', { ttl: ${opts.ttlMs} }) · getOrSet · json codec`;
+    const stats = opts.variant === STATS_OFF ? ', stats: false' : '';
+    return `createTrove({ redis: url, prefix: '${prefixOf('trove', opts.variant)}', commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)}${stats} }).region('users', { ttl: ${opts.ttlMs} }) · getOrSet · json codec`;
   },
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
     const t = createTrove({
@@ -41,6 +45,7 @@ export const trove: Peer = {
       prefix: prefixOf('trove', opts.variant),
       commandTimeout: 2000,
       nearCache: nearOption(opts),
+      ...(opts.variant === STATS_OFF ? { stats: false as const } : {}),
     } satisfies TroveOptions);
     const region = t.region('users', { ttl: opts.ttlMs });
     const { load } = opts;

@@ -139,6 +139,7 @@ async function runSlice(
 }
 
 async function commandsProcessed(ctx: BenchContext): Promise<number> {
+  if (ctx.commandsProcessed) return ctx.commandsProcessed.read();
   return Number((await ctx.server.info('stats')).total_commands_processed);
 }
 
@@ -186,10 +187,10 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
           const timed = await ctx.turn(async () => {
             collectGarbage();
             // Libraries run one at a time, so the server's command counter tells each one's Redis traffic
-            // (minus 1: the first INFO counts itself once processed).
+            // (minus 1 per node: the first INFO counts itself once processed).
             const before = await commandsProcessed(ctx);
             const result = await run(s, phase, (a) => runSlice(phase, a, round, soFar.ops, 'slice'));
-            return result && { ...result, commands: (await commandsProcessed(ctx)) - before - 1 };
+            return result && { ...result, commands: (await commandsProcessed(ctx)) - before - (ctx.commandsProcessed?.nodes ?? 1) };
           });
           if (timed) done.set(s, { ops: soFar.ops + timed.ops, ms: soFar.ms + timed.ms, commands: soFar.commands + timed.commands });
         }

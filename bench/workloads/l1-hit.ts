@@ -16,6 +16,8 @@ const CONCURRENCY = 64;
  */
 export const L1_VARIANTS: readonly Variant[] = [
   { lib: 'trove', name: 'clone', row: 'trove (clone: true)', versus: 'trove (clone: true)' },
+  // What the statistics cost a near hit: the default row (statistics on) against this one.
+  { lib: 'trove', name: 'stats-off', row: 'trove (stats: false)', versus: 'trove (stats: false)' },
   { lib: 'bentocache', name: 'serialize', row: 'bentocache (serialize: true, default)', versus: 'trove (clone: true)' },
   { lib: 'cache-manager', name: 'clone', row: 'cache-manager (useClone: true, default)', versus: 'trove (clone: true)' },
   { lib: 'cacheable', name: 'clone', row: 'cacheable (useClone: true, default)', versus: 'trove (clone: true)' },

@@ -1,3 +1,4 @@
+import type { Variant } from '../peers/types.js';
 import type { BenchContext, Workload } from '../context.js';
 import { keyNames, makeUser, randomKeyOrder } from '../data.js';
 import type { WorkloadResult } from '../report.js';
@@ -6,16 +7,20 @@ import { closeSubjects, measureThroughput, openSubjects, populate, SLICES, verif
 export const CONCURRENCY = 64;
 
 /** Redis hits through each library's read-through call, every in-memory tier off. */
+/** What the statistics cost a Redis hit: the default row (statistics on) against this one. */
+const L2_VARIANTS: readonly Variant[] = [{ lib: 'trove', name: 'stats-off', row: 'trove (stats: false)', versus: 'trove (stats: false)' }];
+
 export const l2Hit: Workload = {
   name: 'l2-hit',
   isolated: true,
+  variants: L2_VARIANTS,
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
     const roundMs = ctx.quick ? 300 : 1_000;
     const keys = keyNames(keyCount);
     // Long enough for the fastest library's round.
     const keyAt = randomKeyOrder(keys, ctx.rounds, { rounds: 1, warmup: 999 }, 1 << 20);
-    const subjects = await openSubjects(ctx, 'l2', makeUser);
+    const subjects = await openSubjects(ctx, 'l2', makeUser, { variants: L2_VARIANTS });
     try {
       await populate(ctx, subjects, keys);
       await verify(subjects, '42', (v) => (v as { id?: number } | undefined)?.id === 42);
