@@ -60,9 +60,7 @@ export class RedisSentinelSetup {
     const primary = await RedisServer.start({ args: dataArgs });
     const setup = new RedisSentinelSetup(name, [primary], opts.timeoutMs ?? 30_000);
     try {
-      const started = await Promise.allSettled(
-        Array.from({ length: replicas }, () => RedisServer.start({ args: [...dataArgs, '--replicaof', '127.0.0.1', String(primary.port)] })),
-      );
+      const started = await Promise.allSettled(Array.from({ length: replicas }, () => RedisServer.start({ args: dataArgs, replicaOf: primary.port })));
       for (const r of started) if (r.status === 'fulfilled') setup.servers.push(r.value);
       for (const r of started) if (r.status === 'rejected') throw r.reason;
       // Replicas first: a sentinel learns them from the primary's INFO, which it reads on connecting.

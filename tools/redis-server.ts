@@ -37,6 +37,8 @@ export interface RedisServerOptions {
   pickPort?: () => Promise<number>;
   /** A config file, passed as the first argument (redis-server reads it before the other arguments; Sentinel rewrites it). */
   configFile?: string;
+  /** Starts as a replica (`--replicaof 127.0.0.1 <port>`) of the server on this port, also after a restart. */
+  replicaOf?: number;
 }
 
 export class RedisServer {
@@ -48,7 +50,7 @@ export class RedisServer {
   private readonly configFile: string | undefined;
 
   private constructor(opts: RedisServerOptions) {
-    this.args = opts.args ?? [];
+    this.args = [...(opts.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(opts.replicaOf)]), ...(opts.args ?? [])];
     this.configFile = opts.configFile;
   }
 
@@ -185,6 +187,16 @@ export class RedisServer {
       if (k.startsWith('cmdstat_') && m) out[k.slice(8)] = { calls: Number(m[1]), usecPerCall: Number(m[2]) };
     }
     return out;
+  }
+
+  /**
+   * Whether this replica is linked to its primary and has applied every write the primary had
+   * when asked (compares the replication offsets of INFO replication).
+   */
+  async caughtUpWith(primary: RedisServer): Promise<boolean> {
+    const target = Number((await primary.info('replication')).master_repl_offset);
+    const own = await this.info('replication');
+    return own.role === 'slave' && own.master_link_status === 'up' && Number(own.slave_repl_offset) >= target;
   }
 
   async resetStats(): Promise<void> {

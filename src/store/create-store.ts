@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../errors.js';
 import { ClusterStore, defaultClusterOptions } from './cluster-store.js';
 import { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { type ReplicaConnection, ReplicatedStore, replicaConnections, sentinelReplicaConnection } from './replicated-store.js';
 import type { Store, StoreListener } from './store.js';
 
 /** A Redis Cluster that Trove connects to: ioredis `ClusterOptions` plus the startup nodes. */
@@ -26,7 +27,15 @@ export interface CreateStoreOptions {
   commandTimeoutMs: number;
   /** How often the invalidation connection is checked with PING while tracking is live, in ms. */
   trackingCheckIntervalMs?: number;
-  listener: StoreListener;
+  /**
+   * `onReplicaError`: a replica read from with `readFrom: 'replica'` cannot be used (its reads go
+   * to the primary): not a failure of the store's own connection (default: `onConnectionError`).
+   */
+  listener: StoreListener & { onReplicaError?(error: Error): void };
+  /** `redis://` URLs of replicas of a standalone primary, read from with `readFrom: 'replica'`. */
+  replicas?: readonly string[];
+  /** Where entry reads go: the primary (default), or replicas (`replicas`, Sentinel's, a cluster's). */
+  readFrom?: 'primary' | 'replica';
 }
 
 /**
@@ -34,19 +43,67 @@ export interface CreateStoreOptions {
  * every option before the first connection: a throw after it would leave that connection open
  * and reconnecting. `memory` is checked even when `redis` is given, so a typo is never ignored.
  */
-export function checkStoreOptions(opts: { redis?: unknown; memory?: unknown }): void {
+export function checkStoreOptions(opts: { redis?: unknown; memory?: unknown; replicas?: unknown; readFrom?: unknown }): void {
   checkMemoryOptions(opts.memory);
-  const { redis } = opts;
-  if (redis === undefined || isClusterClient(redis)) return;
+  checkReadOptions(opts.replicas, opts.readFrom, checkRedisOption(opts.redis));
+}
+
+/** Where `redis` points. */
+type Topology = 'embedded' | 'cluster' | 'sentinel' | 'standalone';
+
+function checkRedisOption(redis: unknown): Topology {
+  if (redis === undefined) return 'embedded';
+  if (isClusterClient(redis)) return 'cluster';
   // A client has a `cluster` method (the CLUSTER command): only an options object is judged by that name.
   if (isClusterOptions(redis)) {
     checkClusterOptions(redis);
-    return;
+    return 'cluster';
   }
-  if (isRedisClient(redis)) return;
+  if (isRedisClient(redis)) return isSentinel(redis.options) ? 'sentinel' : 'standalone';
   if (typeof redis === 'string') validateRedisUrl(redis);
   else if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
     throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
+  }
+  return typeof redis === 'object' && isSentinel(redis as RedisOptions) ? 'sentinel' : 'standalone';
+}
+
+function isSentinel(options: RedisOptions): boolean {
+  return Array.isArray(options.sentinels) && options.sentinels.length > 0;
+}
+
+/**
+ * `replicas` are a standalone primary's (Sentinel names its own, a cluster has its shards'), and
+ * are read from only with `readFrom: 'replica'`: a list that would be ignored is refused, as a typo is.
+ */
+function checkReadOptions(replicas: unknown, readFrom: unknown, topology: Topology): void {
+  if (readFrom !== undefined && readFrom !== 'primary' && readFrom !== 'replica') {
+    throw new InvalidOptionError('readFrom', `expected 'primary' or 'replica', got ${JSON.stringify(readFrom) ?? String(readFrom)}`);
+  }
+  if (replicas !== undefined) {
+    if (topology !== 'standalone') {
+      const why =
+        topology === 'embedded'
+          ? 'replicas need a standalone primary in redis'
+          : topology === 'sentinel'
+            ? "with Sentinel, readFrom: 'replica' reads from the replicas Sentinel names; drop replicas"
+            : "on a cluster, readFrom: 'replica' reads from each shard's replicas; drop replicas";
+      throw new InvalidOptionError('replicas', why);
+    }
+    if (!Array.isArray(replicas) || replicas.length === 0) {
+      throw new InvalidOptionError(
+        'replicas',
+        `expected a non-empty array of redis:// URLs of replicas, got ${Array.isArray(replicas) ? '[]' : typeof replicas}`,
+      );
+    }
+    for (const url of replicas) {
+      if (typeof url !== 'string') throw new InvalidOptionError('replicas', `expected redis:// URLs, got ${typeof url}`);
+      validateRedisUrl(url, 'replicas');
+    }
+    if (readFrom !== 'replica') {
+      throw new InvalidOptionError('readFrom', "replicas are read from only with readFrom: 'replica'; set it, or drop replicas");
+    }
+  } else if (readFrom === 'replica' && (topology === 'standalone' || topology === 'embedded')) {
+    throw new InvalidOptionError('readFrom', "'replica' needs replicas (redis:// URLs of the primary's replicas), Sentinel options in redis, or a cluster");
   }
 }
 
@@ -100,25 +157,39 @@ export function createStore(opts: CreateStoreOptions): Store {
   }
   if (typeof redis === 'string') {
     const client = new Redis(redis, defaultClientOptions(opts.commandTimeoutMs));
-    return new RedisStore(client, storeOptions(opts, true));
+    return primaryStore(client, opts, true, {});
   }
   if (isRedisClient(redis)) {
-    return new RedisStore(redis, storeOptions(opts, false));
+    // Replica connections are Trove's own: its connection settings over the instance's.
+    const own = isSentinel(redis.options) ? { ...redis.options, ...defaultClientOptions(opts.commandTimeoutMs), failoverDetector: true } : redis.options;
+    return primaryStore(redis, opts, false, own);
   }
   if (typeof redis === 'object' && redis !== null) {
     // With Sentinel, follow a graceful failover at once (Sentinel's +switch-master): without it,
     // ioredis stays on the old primary until Sentinel demotes it, reading stale values and losing
     // writes meanwhile.
     const sentinel = Array.isArray((redis as RedisOptions).sentinels) ? { failoverDetector: true } : {};
-    const client = new Redis({ ...defaultClientOptions(opts.commandTimeoutMs), ...sentinel, ...redis });
-    return new RedisStore(client, storeOptions(opts, true));
+    const options = { ...defaultClientOptions(opts.commandTimeoutMs), ...sentinel, ...redis };
+    return primaryStore(new Redis(options), opts, true, options);
   }
   throw new InvalidOptionError('redis', 'expected a redis:// URL, an ioredis instance, or ioredis options');
+}
+
+/** The store of a primary (one server, or Sentinel's); with `readFrom: 'replica'`, reading from replicas made with `settings` (the primary's ioredis options). */
+function primaryStore(client: Redis, opts: CreateStoreOptions, owned: boolean, settings: RedisOptions): RedisStore {
+  if (opts.readFrom !== 'replica') return new RedisStore(client, storeOptions(opts, owned));
+  const replicas: ReplicaConnection[] = isSentinel(settings)
+    ? [sentinelReplicaConnection(settings)]
+    : replicaConnections(opts.replicas ?? [], settings, opts.commandTimeoutMs);
+  const { listener } = opts;
+  const onReplicaError = (err: Error) => (listener.onReplicaError ?? listener.onConnectionError)?.(err);
+  return new ReplicatedStore(client, storeOptions(opts, owned), replicas, onReplicaError);
 }
 
 function storeOptions(opts: CreateStoreOptions, owned: boolean): RedisStoreOptions {
   const out: RedisStoreOptions = { commandTimeoutMs: opts.commandTimeoutMs, owned, listener: opts.listener };
   if (opts.trackingCheckIntervalMs !== undefined) out.trackingCheckIntervalMs = opts.trackingCheckIntervalMs;
+  if (opts.readFrom !== undefined) out.readFrom = opts.readFrom;
   return out;
 }
 
