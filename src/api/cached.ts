@@ -73,6 +73,8 @@ export type CachedFunction<A extends unknown[], R, This = unknown> = ((this: Thi
 /** What `cached` needs from the trove. */
 export interface CachedHost {
   region(name: string, opts?: RegionOptions): Region;
+  /** The same region, through which the calls of the function `fn` are counted and reported under its name. */
+  functionRegion(path: string, fn: string): Region;
   bypassed(): boolean;
   reportError(error: KeyDerivationError, operation: string, region: string): void;
 }
@@ -138,6 +140,12 @@ export function makeCached<A extends unknown[], R, This>(
    * SHA-256) costs several times the near-cache hit it leads to.
    */
   let recentKeys = new Map<unknown, string>();
+  /** The region as this function's calls use it (known once the name is: on the first call for a method). */
+  let own: Region | undefined;
+  const ownRegion = (): Region => {
+    if (own === undefined) own = host.functionRegion(region.path, name!);
+    return own;
+  };
 
   const keyFor = (self: This, args: A): string => {
     if (name === undefined) name = keyToken(methodName(self), 'name');
@@ -201,22 +209,22 @@ export function makeCached<A extends unknown[], R, This>(
       return Promise.reject(err);
     }
     if (key === undefined) return call(this, args);
-    return region.getOrSet(key, () => fn.apply(this, args) as Awaited<R> | Promise<Awaited<R>>, callOpts);
+    return ownRegion().getOrSet(key, () => fn.apply(this, args) as Awaited<R> | Promise<Awaited<R>>, callOpts);
   } as CachedFunction<A, R, This>;
 
   wrapper.invalidate = async function (this: This, ...args: A): Promise<void> {
     const key = keyFor(this, args);
-    await region.delete(key);
+    await ownRegion().delete(key);
   };
   wrapper.refresh = async function (this: This, ...args: A): Promise<Awaited<R>> {
     const key = tryKey(this, args);
     const value = await call(this, args);
-    if (key !== undefined && (!opts.shouldCache || opts.shouldCache(value))) await region.set(key, value, setOpts);
+    if (key !== undefined && (!opts.shouldCache || opts.shouldCache(value))) await ownRegion().set(key, value, setOpts);
     return value;
   };
   wrapper.peek = async function (this: This, ...args: A): Promise<Awaited<R> | undefined> {
     const key = tryKey(this, args);
-    return key === undefined ? undefined : region.get<Awaited<R>>(key);
+    return key === undefined ? undefined : ownRegion().get<Awaited<R>>(key);
   };
   wrapper.uncached = function (this: This, ...args: A): Promise<Awaited<R>> {
     return call(this, args);

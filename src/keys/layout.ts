@@ -71,6 +71,29 @@ export class KeyLayout {
     return entryKey.slice(base.length, entryKey.length - this.tail.length);
   }
 
+  /**
+   * The parts of an entry key of this trove: the region path as stored (`keyPath`, with its
+   * generation tokens, e.g. `users@Tq0v_m1c.profiles`), the region's name (`path`, tokens removed)
+   * and the user's key. Undefined for any other key: control keys (names starting with `__`),
+   * keys of other prefixes or versions.
+   */
+  parseEntryKey(key: string): { keyPath: string; path: string; userKey: string } | undefined {
+    if (!key.startsWith(this.keyspace)) return undefined;
+    const rest = key.slice(this.keyspace.length);
+    const end = this.hashTags ? rest.indexOf('{:') : rest.indexOf(':');
+    if (end <= 0 || (this.hashTags && !rest.endsWith('}'))) return undefined;
+    const keyPath = rest.slice(0, end);
+    if (keyPath.startsWith('__')) return undefined;
+    const path = keyPath
+      .split('.')
+      .map((seg) => {
+        const at = seg.indexOf('@');
+        return at < 0 ? seg : seg.slice(0, at);
+      })
+      .join('.');
+    return { keyPath, path, userKey: rest.slice(end + (this.hashTags ? 2 : 1), rest.length - this.tail.length) };
+  }
+
   /** The lock guarding the computation of an entry: `<prefix>:<version>:__lock:<rest of the entry key>`. */
   lockKey(entryKey: string): string {
     return `${this.prefix}:${this.version}:__lock:${entryKey.slice(this.prefix.length + this.version.length + 2)}`;
@@ -92,6 +115,11 @@ export class KeyLayout {
   }
 
   /** The hash of tag tokens. */
+  /** Statistics windows: `<prefix>:<version>:__stats:<epoch minute>` (see the stats layer). */
+  get statsKeyPrefix(): string {
+    return `${this.prefix}:${this.version}:__stats:`;
+  }
+
   get tagsKey(): string {
     return `${this.prefix}:${this.version}:__tags`;
   }

@@ -36,7 +36,8 @@ export interface EntryAccess<W> {
   freshForMs(write: W | undefined): number;
   shouldCache(value: unknown, write: W | undefined): boolean;
   onSet(key: string, bytes: number, ttlMs: number, startedAt: number): void;
-  onCompute(key: string, durationMs: number): void;
+  /** A factory run ended, with a value or thrown (`failed`), after `durationMs`. */
+  onCompute(key: string, durationMs: number, failed: boolean): void;
   onStale(key: string, reason: StaleReason): void;
   onError(err: unknown, operation: string, key: string): void;
 }
@@ -384,12 +385,12 @@ export class Loader {
     });
     const settled = computed.then(
       async (value) => {
-        access.onCompute(job.key, performance.now() - started);
+        access.onCompute(job.key, performance.now() - started, false);
         await this.finish(job, how.lease, how.run, how.store && access.shouldCache(value, job.write) ? value : NOTHING);
         return value;
       },
       async (err: unknown) => {
-        access.onCompute(job.key, performance.now() - started);
+        access.onCompute(job.key, performance.now() - started, true);
         if (how.stale && rt.failSafe) {
           // Serve the stale value and keep it fresh for the backoff, for every process.
           access.onError(new FactoryError(job.key, err), 'factory', job.key);

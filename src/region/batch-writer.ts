@@ -5,7 +5,7 @@ import type { Encoded } from '../load/index.js';
 import type { WriteOp } from '../store/index.js';
 import { checkWriteOptions } from './call-options.js';
 import { encodeValue } from './entry-encoding.js';
-import { emitError } from './event-emission.js';
+import { emitError, emitSet } from './event-emission.js';
 import { checkKey } from './key-base.js';
 import { asOperation } from './operation-errors.js';
 import type { BatchWriter, Key, SetOptions } from './region.js';
@@ -99,8 +99,8 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
     }
     throw err;
   }
+  const durationMs = started === 0 ? 0 : performance.now() - started;
+  for (const w of written) emitSet(core, w.key, w.bytes, w.ttlMs, started, durationMs);
   if (started === 0) return;
-  const durationMs = performance.now() - started;
-  for (const w of written) core.ctx.events.emit('set', { region: core.path, key: w.key, bytes: w.bytes, ttlMs: w.ttlMs, durationMs });
   for (const p of pending) if (p.type === 'delete') core.ctx.events.emit('delete', { region: core.path, key: p.key, durationMs });
 }

@@ -10,6 +10,8 @@ export interface HitEvent {
   stale: boolean;
   /** Where it was found: the in-process near cache, or the store (Redis or the embedded store). */
   tier: 'near' | 'store';
+  /** The cached function's `name`, when the call came through `trove.cached()`. */
+  function?: string;
 }
 
 /** A read found nothing (or something that could not be decoded). */
@@ -17,6 +19,8 @@ export interface MissEvent {
   region: string;
   key: string;
   durationMs: number;
+  /** The cached function's `name`, when the call came through `trove.cached()`. */
+  function?: string;
 }
 
 /** A value was written. */
@@ -28,6 +32,8 @@ export interface SetEvent {
   /** Time to live in milliseconds (`Infinity`: no expiry). */
   ttlMs: number;
   durationMs: number;
+  /** The cached function's `name`, when the call came through `trove.cached()`. */
+  function?: string;
 }
 
 /** A key was deleted. */
@@ -44,6 +50,8 @@ export interface ErrorEvent {
   operation: string;
   region?: string;
   key?: string;
+  /** The cached function's `name`, when the failed call came through `trove.cached()`. */
+  function?: string;
 }
 
 /** A stale value (past `freshFor`, or a near-cache copy kept through a Redis outage) was answered. */
@@ -56,13 +64,19 @@ export interface StaleEvent {
    * reached and the near cache's copy, kept since tracking was lost, was answered (`nearCache.serveWhileDisconnected`).
    */
   reason: 'refreshing' | 'fail-safe' | 'timeout' | 'disconnected';
+  /** The cached function's `name`, when the call came through `trove.cached()`. */
+  function?: string;
 }
 
-/** A factory computed a value in getOrSet. */
+/** A factory ran in getOrSet (or a cached function's call): it produced a value, or threw (`failed`). */
 export interface ComputeEvent {
   region: string;
   key: string;
   durationMs: number;
+  /** Whether the factory threw (or rejected). Its error reaches the caller, or an `error` event with fail-safe. */
+  failed: boolean;
+  /** The cached function's `name`, when the call came through `trove.cached()`. */
+  function?: string;
 }
 
 /** A region or tags were invalidated, here (`'local'`) or by another process (`'remote'`). */
@@ -74,6 +88,23 @@ export interface InvalidateEvent {
   origin: 'local' | 'remote';
 }
 
+/** The connection to Redis was lost: calls degrade (misses, direct computation) until `reconnected`. */
+export interface DisconnectedEvent {
+  /** Epoch ms. */
+  at: number;
+}
+
+/** The connection to Redis is back after a `disconnected`. */
+export interface ReconnectedEvent {
+  /** How long it was down, in ms. */
+  downMs: number;
+  /**
+   * Store failures during the outage that were counted instead of reported as `error` events
+   * (the first one after the loss is reported; see `stats().suppressedErrors`).
+   */
+  suppressedErrors: number;
+}
+
 export interface TroveEventMap {
   hit: HitEvent;
   miss: MissEvent;
@@ -83,6 +114,8 @@ export interface TroveEventMap {
   compute: ComputeEvent;
   stale: StaleEvent;
   invalidate: InvalidateEvent;
+  disconnected: DisconnectedEvent;
+  reconnected: ReconnectedEvent;
 }
 
 export type TroveEventName = keyof TroveEventMap;

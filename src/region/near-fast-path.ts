@@ -1,5 +1,5 @@
-import { performance } from 'node:perf_hooks';
 import type { NearCache, NearEntry } from '../near/index.js';
+import { emitFastNearHit, emitKeptHit } from './event-emission.js';
 import type { Key } from './region.js';
 import type { RegionCore } from './region-core.js';
 
@@ -23,7 +23,7 @@ export function fastNearHit(core: RegionCore, key: Key): NearEntry | undefined {
     near.drop(full);
     return undefined;
   }
-  if (ctx.events.wants('hit')) ctx.events.emit('hit', { region: core.path, key, durationMs: 0, stale: false, tier: 'near' });
+  emitFastNearHit(core, key);
   return e;
 }
 
@@ -65,10 +65,7 @@ export function keptEntry(core: RegionCore, full: string): NearEntry | undefined
 export function keptHit(core: RegionCore, k: string, full: string, started: number): NearEntry | undefined {
   const e = keptEntry(core, full);
   if (e === undefined) return undefined;
-  const events = core.ctx.events;
-  if (events.wants('hit'))
-    events.emit('hit', { region: core.path, key: k, durationMs: started === 0 ? 0 : performance.now() - started, stale: true, tier: 'near' });
-  if (events.wants('stale')) events.emit('stale', { region: core.path, key: k, reason: 'disconnected' });
+  emitKeptHit(core, k, started);
   return e;
 }
 

@@ -1,11 +1,10 @@
-import { performance } from 'node:perf_hooks';
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import type { EntryAccess, ResolvedReadThrough } from '../load/index.js';
 import { checkCallOptions } from './call-options.js';
 import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
-import { emitError, emitHit, emitMiss, readStarted } from './event-emission.js';
+import { emitCompute, emitError, emitHit, emitMiss, emitSet, emitStale, readStarted } from './event-emission.js';
 import { checkKey } from './key-base.js';
 import { fastNearHit, handOut, keptHit, nearFor, nearHit } from './near-fast-path.js';
 import { asOperation } from './operation-errors.js';
@@ -158,15 +157,9 @@ export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
     endWrite: (full, ticket, written) => endWrite(core, full, ticket, written),
     freshForMs: (write) => resolveWrite(core.options, write).freshForMs,
     shouldCache: (value, write) => !write?.shouldCache || write.shouldCache(value),
-    onSet: (k, bytes, ttlMs, startedAt) => {
-      if (core.ctx.events.wants('set')) core.ctx.events.emit('set', { region: core.path, key: k, bytes, ttlMs, durationMs: performance.now() - startedAt });
-    },
-    onCompute: (k, durationMs) => {
-      if (core.ctx.events.wants('compute')) core.ctx.events.emit('compute', { region: core.path, key: k, durationMs });
-    },
-    onStale: (k, reason) => {
-      if (core.ctx.events.wants('stale')) core.ctx.events.emit('stale', { region: core.path, key: k, reason });
-    },
+    onSet: (k, bytes, ttlMs, startedAt) => emitSet(core, k, bytes, ttlMs, startedAt),
+    onCompute: (k, durationMs, failed) => emitCompute(core, k, durationMs, failed),
+    onStale: (k, reason) => emitStale(core, k, reason),
     onError: (err, operation, k) => emitError(core, err, operation, k),
   };
   return access;

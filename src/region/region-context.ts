@@ -1,6 +1,7 @@
 import type { KeyLayout } from '../keys/index.js';
 import type { Loader } from '../load/index.js';
 import type { NearCache } from '../near/index.js';
+import type { StatsRecorder } from '../stats/index.js';
 import type { Store } from '../store/index.js';
 import type { EventSink } from './events.js';
 import type { Generations } from './generations.js';
@@ -15,6 +16,8 @@ export interface RegionContext {
   readonly loader: Loader;
   readonly generations: Generations;
   readonly tags: TagTokens;
+  /** Where calls are counted, when statistics are on. */
+  readonly stats: StatsRecorder | undefined;
   /** The in-process tier, when the trove has one. */
   readonly near: NearCache | undefined;
   /** Channel on which invalidations are broadcast to every process. */

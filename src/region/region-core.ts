@@ -1,24 +1,34 @@
 import type { EntryAccess } from '../load/index.js';
+import type { Series } from '../stats/index.js';
 import { KeyBase } from './key-base.js';
 import type { ResolvedRegionOptions } from './options.js';
 import { entryAccess, type StampedWrite } from './read-through.js';
 import type { RegionContext } from './region-context.js';
 
-/** What every part of one region shares: its trove, its path, its options and key base, and how the loader reaches it. */
+/**
+ * What every part of one region shares: its trove, its path, its options and key base, and how the
+ * loader reaches it. A cached function's calls go through a core of their own (`fn` set), so that
+ * their statistics and events name the function.
+ */
 export class RegionCore {
   private cachedOptions: ResolvedRegionOptions | undefined = undefined;
   private cachedOptionsVersion = -1;
   readonly keyBase: KeyBase;
   /** How the loader reads, writes and reports for this region. */
   readonly access: EntryAccess<StampedWrite>;
+  /** Where this core's calls are counted; undefined when statistics are off. */
+  readonly stats: Series | undefined;
 
   constructor(
     readonly ctx: RegionContext,
     /** Full dotted path of the region. */
     readonly path: string,
+    /** The cached function whose calls this core serves; undefined for calls on the region itself. */
+    readonly fn?: string,
   ) {
     this.keyBase = new KeyBase(ctx.generations, ctx.layout, path);
     this.access = entryAccess(this);
+    this.stats = ctx.stats?.seriesOf(path, fn);
   }
 
   /** The region's effective options, re-read only when some region's options changed. */

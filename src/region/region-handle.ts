@@ -20,9 +20,10 @@ export class RegionHandle<V = unknown> implements Region<V> {
   readonly path: string;
   private readonly core: RegionCore;
 
-  constructor(ctx: RegionContext, path: string) {
+  /** `fn`: a handle through which a cached function's calls go, counted and reported under its name. */
+  constructor(ctx: RegionContext, path: string, fn?: string) {
     this.path = path;
-    this.core = new RegionCore(ctx, path);
+    this.core = new RegionCore(ctx, path, fn);
   }
 
   get options(): ResolvedRegionOptions {

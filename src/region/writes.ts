@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { StoreError } from '../errors.js';
 import { checkWriteOptions } from './call-options.js';
 import { encodeValue } from './entry-encoding.js';
-import { emitError } from './event-emission.js';
+import { emitError, emitSet } from './event-emission.js';
 import { checkKey } from './key-base.js';
 import { asOperation } from './operation-errors.js';
 import type { Key, SetOptions } from './region.js';
@@ -24,8 +24,7 @@ export async function set(core: RegionCore, key: Key, value: unknown, opts: SetO
     ticket = beginWrite(core, full);
     await core.ctx.store.set(full, encoded.bytes, Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined, ticket !== -1);
     endWrite(core, full, ticket, { value, encoded });
-    if (started !== 0)
-      core.ctx.events.emit('set', { region: core.path, key: k, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs, durationMs: performance.now() - started });
+    emitSet(core, k, encoded.bytes.length, encoded.ttlMs, started);
   } catch (err) {
     if (full !== undefined) endWrite(core, full, ticket, undefined);
     if (err instanceof StoreError) emitError(core, err, 'set', k);

@@ -1,5 +1,6 @@
 export type {
   ChannelListener,
+  CounterStore,
   HashInit,
   KeyValueStore,
   LockAttempt,

@@ -23,6 +23,8 @@ export class MemoryStore implements Store {
   private readonly channels = new Map<string, Set<ChannelListener>>();
   /** Hashes are small control data (generations, tag tokens): kept outside the LRU so they are never evicted. */
   private readonly hashes = new Map<string, Map<string, string>>();
+  /** Expiry (epoch ms) of the hashes that have one. */
+  private readonly hashExpiry = new Map<string, number>();
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.cache = new LRUCache<string, Buffer>({
@@ -171,6 +173,39 @@ export class MemoryStore implements Store {
     this.deliver(channel, message);
   }
 
+  async hashIncrement(
+    key: string,
+    counts: readonly (readonly [string, number])[],
+    fractions: readonly (readonly [string, number])[],
+    ttlMs: number,
+  ): Promise<void> {
+    this.check();
+    this.dropExpiredHashes();
+    let h = this.hashes.get(key);
+    if (!h) {
+      h = new Map();
+      this.hashes.set(key, h);
+    }
+    for (const [f, n] of [...counts, ...fractions]) h.set(f, String(Number(h.get(f) ?? 0) + n));
+    this.hashExpiry.set(key, Date.now() + ttlMs);
+  }
+
+  async hashReadMany(keys: readonly string[]): Promise<Record<string, string>[]> {
+    this.check();
+    this.dropExpiredHashes();
+    return keys.map((key) => Object.fromEntries(this.hashes.get(key) ?? []));
+  }
+
+  /** Hashes given a time-to-live (the counters) go once it has passed; the few there are are checked on each use. */
+  private dropExpiredHashes(): void {
+    const now = Date.now();
+    for (const [key, at] of this.hashExpiry) {
+      if (at > now) continue;
+      this.hashExpiry.delete(key);
+      this.hashes.delete(key);
+    }
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     this.check();
     this.deliver(channel, message);
@@ -226,6 +261,7 @@ export class MemoryStore implements Store {
     this.closed = true;
     this.channels.clear();
     this.hashes.clear();
+    this.hashExpiry.clear();
     this.cache.clear();
   }
 }

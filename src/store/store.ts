@@ -31,6 +31,8 @@ export interface StoreListener {
   onConnectionError?(error: Error): void;
   /** The store is (again) able to serve. */
   onReady?(): void;
+  /** The connection to the primary (or the cluster) was lost: operations fail until `onReady`. */
+  onDisconnect?(): void;
 }
 
 /**
@@ -146,6 +148,20 @@ export interface TableStore {
   hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void>;
 }
 
+/**
+ * Counters that every process adds to and anyone reads merged: the statistics. Never tracked, never
+ * kept locally.
+ */
+export interface CounterStore {
+  /**
+   * In one atomic step: adds whole (`counts`) and fractional (`fractions`) increments to fields of
+   * a hash, and sets its time-to-live in milliseconds.
+   */
+  hashIncrement(key: string, counts: readonly (readonly [string, number])[], fractions: readonly (readonly [string, number])[], ttlMs: number): Promise<void>;
+  /** Whole hashes, in the order of `keys` (an empty object for a missing one), in one round trip per node. */
+  hashReadMany(keys: readonly string[]): Promise<Record<string, string>[]>;
+}
+
 /** Publish/subscribe between processes. Messages are not stored: one sent while a subscriber is disconnected is lost to it. */
 export interface MessageBus {
   /** Publishes a message to every subscriber of the channel (every process). */
@@ -177,7 +193,7 @@ export interface TrackingStore {
  * A whole backend: what the trove creates, hands out by its narrower parts, and closes. Components
  * depend on the narrowest of those parts they use.
  */
-export interface Store extends KeyValueStore, LockStore, TableStore, MessageBus, TrackingStore {
+export interface Store extends KeyValueStore, LockStore, TableStore, CounterStore, MessageBus, TrackingStore {
   /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
   readonly kind: 'redis' | 'memory';
   /**

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeDate, until, useRedisServer, useTroves } from '../helpers/troves.js';
+import { RegionHandle } from '../../src/region/region-handle.js';
 
 const redis = useRedisServer();
 let n = 0;
@@ -51,7 +52,7 @@ describe('cached(fn).refresh', () => {
       shouldCache: () => true,
       ...readThrough,
     });
-    const set = vi.spyOn(f.region, 'set');
+    const set = vi.spyOn(RegionHandle.prototype, 'set');
     await f.refresh(1);
     expect(set).toHaveBeenCalledTimes(1);
     const opts = set.mock.calls[0]![2];
@@ -80,7 +81,7 @@ describe('cached(fn).refresh', () => {
   it("without write options, writes with the region's ttl", async () => {
     const t = open();
     const f = t.cached(async (id: number) => id * 2, { name: 'h', region: 'slow', regionOptions: { ttl: '9s' }, ...readThrough });
-    const set = vi.spyOn(f.region, 'set');
+    const set = vi.spyOn(RegionHandle.prototype, 'set');
     expect(await f.refresh(4)).toBe(8);
     expect(set.mock.calls[0]![2]).toBeUndefined();
     const ms = await pttl(await onlyEntry(t.prefix));
@@ -91,7 +92,7 @@ describe('cached(fn).refresh', () => {
   it('stores nothing when shouldCache rejects the value', async () => {
     const t = open();
     const f = t.cached(async () => [] as number[], { name: 'empty', ttl: '7s', shouldCache: (v) => v.length > 0, ...readThrough });
-    const set = vi.spyOn(f.region, 'set');
+    const set = vi.spyOn(RegionHandle.prototype, 'set');
     expect(await f.refresh()).toEqual([]);
     expect(set).not.toHaveBeenCalled();
     expect(await f.peek()).toBeUndefined();

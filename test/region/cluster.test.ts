@@ -197,6 +197,17 @@ describe('a trove on a 3-master cluster', () => {
     expect([...(await b.getMany(Array.from({ length: 20 }, (_, i) => `y${i}`)))]).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? undefined : i)));
   });
 
+  it('statistics: one hash per minute on one node, merged across troves', async () => {
+    const a = troves.open({ nearCache: false });
+    const b = troves.open({ nearCache: false });
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    for (const k of keys) await a.region('s').getOrSet(k, () => k);
+    expect(await b.region('s').getMany(keys)).toEqual(keys);
+    await b.fleetStats();
+    const row = (await a.fleetStats()).regions.find((r) => r.region === 's');
+    expect(row).toMatchObject({ calls: 40, misses: 20, storeHits: 20, computes: 20, sets: 20 });
+  });
+
   it('iterates and counts entries on every master, giving back the keys as written', async () => {
     const t = troves.open();
     const r = t.region('iter');
