@@ -5,6 +5,11 @@ export {
   type Trove,
   type TroveOptions,
   type TroveStats,
+  type StatsOptions,
+  type FleetStatsOptions,
+  type ReadyOptions,
+  type TroveHealth,
+  type TroveLogger,
   type CachedFunction,
   type CachedOptions,
   type CachedMethodOptions,
@@ -29,6 +34,8 @@ export type {
   ComputeEvent,
   StaleEvent,
   InvalidateEvent,
+  DisconnectedEvent,
+  ReconnectedEvent,
   SetOptions,
   BatchWriter,
   EventSource,
@@ -36,6 +43,7 @@ export type {
 } from './region/index.js';
 export type { ReadThroughOptions, ResolvedReadThrough, OnCold } from './load/index.js';
 export type { NearCacheOptions, NearStats } from './near/index.js';
+export type { ComputeSummary, FleetStats, FleetWindow, HistogramSummary, SizeSummary, StaleCounts, StatsRow } from './stats/index.js';
 export type { BuiltinCodecName, Codec, CodecOption, CustomCodec, JsonCodecOptions } from './codec/index.js';
 export { createJsonCodec } from './codec/index.js';
 export type { RedisClusterOption, RedisOption, MemoryStoreOptions } from './store/index.js';

@@ -1,6 +1,8 @@
 import type { Region, RegionOptions, SweepResult, TroveEventMap, TroveEventName } from '../region/index.js';
 import type { CachedFunction, CachedOptions } from './cached.js';
-import type { CachedMethodDecorator, CachedMethodOptions, TroveStats } from './trove.js';
+import type { FleetStats } from '../stats/index.js';
+import type { TroveHealth } from './health.js';
+import type { CachedMethodDecorator, CachedMethodOptions, FleetStatsOptions, ReadyOptions, TroveStats } from './trove.js';
 
 /**
  * A cache: regions of entries over one store, with events. Create it with `createTrove`.
@@ -52,8 +54,21 @@ export interface Trove {
    */
   cached(options?: CachedMethodOptions): CachedMethodDecorator;
 
-  /** Counters: near-cache hits, misses, evictions, invalidations received, channel resets (`near` is undefined without a near cache). */
+  /**
+   * This process's counters: the near cache's (hits, misses, evictions, invalidations received,
+   * channel resets; undefined without a near cache), and figures per region and cached function
+   * since the trove was created (undefined with `stats: false`).
+   */
   stats(): TroveStats;
+
+  /**
+   * Every process's statistics over the last `since` (default `'1h'`), merged from Redis: one row
+   * per region and cached function with hits by tier, misses, stale answers, factory runs and
+   * errors, factory time and value size (exact count, mean and standard deviation; percentiles
+   * from fixed log-scale buckets). This process's pending counts are added first. Throws
+   * `StoreError` when the store cannot be reached, `InvalidOptionError` with `stats: false`.
+   */
+  fleetStats(opts?: FleetStatsOptions): Promise<FleetStats>;
 
   /**
    * A region: a named namespace with its own defaults. Dotted names nest (`'users.profiles'`);
@@ -66,9 +81,17 @@ export interface Trove {
   /**
    * Resolves once the trove's notification channel is subscribed (or subscribing failed, which is
    * reported as an `error` event), so the first cold key already wakes its waiters. Optional:
-   * every call works before it too.
+   * every call works before it too. With `{ required: true }`, rejects with a `StoreError` (whose
+   * `cause` is the driver's error: refused, authentication, timeout) when Redis cannot be used,
+   * instead of resolving and degrading: for a service's start-up.
    */
-  ready(): Promise<void>;
+  ready(opts?: ReadyOptions): Promise<void>;
+
+  /**
+   * The state of the store and the near cache, for readiness probes: `status` `'ok'`,
+   * `'degraded'` (near cache not live) or `'down'` (Redis unreachable), and the last error.
+   */
+  health(): TroveHealth;
 
   /**
    * Invalidates every entry carrying any of the tags, in every region and every process, with

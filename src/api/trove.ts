@@ -17,13 +17,18 @@ import {
   checkTags,
   type TroveEventMap,
   type TroveEventName,
+  type EventSink,
+  type ErrorEvent,
 } from '../region/index.js';
 import { Loader, Notifier } from '../load/index.js';
 import { checkNearCacheOptions, NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
+import { type FleetStats, StatsRecorder, type StatsRow } from '../stats/index.js';
 import { checkStoreOptions, createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
 import { BypassContext } from './bypass.js';
 import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
 import { TypedEmitter } from './emitter.js';
+import { Health, type TroveHealth } from './health.js';
+import { checkLogger, ErrorLog, type TroveLogger } from './logger.js';
 import type { Trove } from './public.js';
 
 /** Options of the `@trove.cached(options)` method decorator; `key`, `thisKey` and `shouldCache` take the method's own types. */
@@ -48,6 +53,28 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    * near cache yet.
    */
   redis?: RedisOption;
+  /**
+   * `redis://` or `rediss://` URLs of read replicas of the standalone primary given in `redis`
+   * (a URL, ioredis options or a `Redis` instance; not Sentinel's or a cluster's, which name their
+   * own), e.g. `['redis://10.0.0.2:6379', 'redis://10.0.0.3:6379']`. Read from only with
+   * `readFrom: 'replica'` (without it the list is refused, not ignored). Each gets a connection of
+   * its own, with Trove's connection settings plus the primary's `keyPrefix`, `db`, `username`,
+   * `password` and `tls` (from ioredis options or an instance) unless its URL sets them.
+   * @defaultValue none
+   */
+  replicas?: string[];
+  /**
+   * Where entry reads (`get`, `getMany`, `getOrSet`'s read, iteration's values) go: `'primary'`, or
+   * `'replica'`: the `replicas` of a standalone primary, one replica Sentinel names (with Sentinel
+   * options or an instance built with them), or each shard's replicas on a cluster. Writes, locks,
+   * scripts and the generation and tag tables always use the primary. A replica may lag: a value
+   * written elsewhere can read as a miss or an older value for a moment (a process's own writes
+   * are in its near cache). Reads a replica fails are answered by the primary within
+   * `commandTimeout` (one `error` event per outage, never a rejected read), and the replica is read
+   * from again once it is back in sync.
+   * @defaultValue `'primary'`
+   */
+  readFrom?: 'primary' | 'replica';
   /**
    * First part of every key, so several applications can share one Redis.
    * @defaultValue `'trove'`
@@ -83,15 +110,101 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    * @defaultValue `{ maxEntries: 10_000, maxBytes: 64 MiB }`
    */
   nearCache?: NearCacheOptions | false;
+  /**
+   * Statistics per region and cached function (hits by tier, misses, stale answers, factory runs,
+   * errors, factory-time and value-size histograms), counted in-process and added every
+   * `flushInterval` into per-minute hashes in Redis that every process adds to (see
+   * `fleetStats()`). `false` turns them off (`stats()` then has no `regions`).
+   * @defaultValue `{ flushInterval: '10s', retention: '24h' }`
+   */
+  stats?: StatsOptions | false;
+  /**
+   * Where errors are logged: any logger with pino's call shape (`{ error, warn, info, debug }`
+   * taking `(object, message)`). Rate-limited per error code: the first at once, then one line
+   * every 10 s with how many more came. Without a logger and without an `error` listener, the
+   * first error of each code is written once with `process.emitWarning`.
+   * @defaultValue none
+   */
+  logger?: TroveLogger;
 }
 
-/** Counters of a trove. */
+/** What `trove.ready()` waits for. */
+export interface ReadyOptions {
+  /**
+   * Reject (with a `StoreError` whose `cause` is the driver's error: refused, authentication,
+   * timeout) when Redis cannot be used, instead of resolving and degrading. For a service's
+   * start-up or readiness probe.
+   * @defaultValue `false`
+   */
+  required?: boolean;
+  /**
+   * With `required`: how long to wait for the first connection, in ms or a string like `'5s'`.
+   * @defaultValue `'5s'`
+   */
+  timeout?: Duration;
+}
+
+/** What `fleetStats()` reads. */
+export interface FleetStatsOptions {
+  /**
+   * How far back, in ms or a string like `'1h'`: every minute that overlaps it is read.
+   * @defaultValue `'1h'`
+   */
+  since?: Duration;
+  /**
+   * Also answer each minute's own rows (`minutes`), e.g. for a hit ratio over time.
+   * @defaultValue `false`
+   */
+  perMinute?: boolean;
+}
+
+/** Where and how long statistics are kept. */
+export interface StatsOptions {
+  /**
+   * How often this process adds its counts to Redis (one atomic batch of HINCRBY), in ms or a
+   * string like `'10s'`; also on `close()` and before `fleetStats()`.
+   * @defaultValue `'10s'`
+   */
+  flushInterval?: Duration;
+  /**
+   * How long each minute's statistics are kept in Redis after the minute ends, in ms or a string
+   * like `'24h'`.
+   * @defaultValue `'24h'`
+   */
+  retention?: Duration;
+}
+
+/** Counters of a trove, in this process. */
 export interface TroveStats {
   /** The near cache's counters; undefined when the trove has none. */
   near: NearStats | undefined;
+  /**
+   * Store failures counted instead of reported as `error` events while Redis was disconnected
+   * (the first after each loss is reported), since the trove was created.
+   */
+  suppressedErrors: number;
+  /**
+   * This process's figures per region and cached function since the trove was created (rows that
+   * recorded something); undefined with `stats: false`. A region's own row counts calls made on
+   * the region; each cached function in it has a row of its own.
+   */
+  regions: StatsRow[] | undefined;
 }
 
-const TOP_LEVEL = new Set(['redis', 'prefix', 'version', 'commandTimeout', 'memory', 'regions', 'syncInterval', 'nearCache']);
+const TOP_LEVEL = new Set([
+  'redis',
+  'replicas',
+  'readFrom',
+  'prefix',
+  'version',
+  'commandTimeout',
+  'memory',
+  'regions',
+  'syncInterval',
+  'nearCache',
+  'stats',
+  'logger',
+]);
 
 /** The implementation of `Trove`; only the interface is published. */
 export class TroveImpl implements Trove {
@@ -109,6 +222,11 @@ export class TroveImpl implements Trove {
   private readonly configured = new Map<string, RegionOptions>();
   /** Handles of top-level region names, so asking for a region again (e.g. per request) costs a map lookup. */
   private readonly handles = new Map<string, Region<unknown>>();
+  /** Handles of cached functions (see `functionRegion`). */
+  private readonly functionHandles = new Map<string, Region<unknown>>();
+  private readonly recorder: StatsRecorder | undefined;
+  private readonly healthState: Health;
+  private readonly errorLog: ErrorLog;
   private readonly resolved = new Map<string, ResolvedRegionOptions>();
   private readonly configVersion = { value: 0 };
   private closed = false;
@@ -145,19 +263,38 @@ export class TroveImpl implements Trove {
     }
     const syncIntervalMs = toMs(options.syncInterval ?? '1s', 'syncInterval', { allowInfinite: true });
     const nearCache = options.nearCache === false ? false : checkNearCacheOptions(options.nearCache);
-    checkStoreOptions({ redis: options.redis, memory: options.memory });
+    const statsOptions = checkStatsOptions(options.stats);
+    checkStoreOptions({ redis: options.redis, memory: options.memory, replicas: options.replicas, readFrom: options.readFrom });
     this.store = createStore({
       redis: options.redis,
       memory: options.memory,
+      replicas: options.replicas,
+      readFrom: options.readFrom,
       commandTimeoutMs,
       ...(nearCache !== false && nearCache.pingInterval !== undefined
         ? { trackingCheckIntervalMs: toMs(nearCache.pingInterval, 'nearCache.pingInterval') }
         : {}),
       listener: {
-        onConnectionError: (err) => this.reportStoreError(err, 'connection'),
+        onConnectionError: (err) => {
+          this.healthState.connectionFailed(err);
+          this.reportStoreError(err, 'connection');
+        },
+        onReady: () => this.healthState.connectedNow(),
+        onDisconnect: () => this.healthState.disconnectedNow(),
+        // A replica that cannot be used leaves its reads to the primary: Redis is still usable.
+        onReplicaError: (err) => this.reportStoreError(err, 'replica'),
       },
     });
     this.storeKind = this.store.kind;
+    this.errorLog = new ErrorLog(checkLogger(options.logger));
+    this.healthState = new Health(this.store.kind === 'memory', () => (this.near === undefined ? undefined : this.near.isLive), {
+      onDisconnected: () => {
+        if (this.events.wants('disconnected')) this.events.emit('disconnected', { at: Date.now() });
+      },
+      onReconnected: (downMs, suppressedErrors) => {
+        if (this.events.wants('reconnected')) this.events.emit('reconnected', { downMs, suppressedErrors });
+      },
+    });
     const layout = new KeyLayout(this.prefix, this.version, this.store.hashTags);
     this.notifier = new Notifier(this.store, layout.channel, (err) => this.reportStoreError(err, 'subscribe'));
     // Subscribe from the start, so the first cold key already has its waiters notified.
@@ -182,10 +319,19 @@ export class TroveImpl implements Trove {
     this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
     this.sweeper = new Sweeper(this.store, layout.keyspace, this.generations);
     this.near = this.createNearCache(nearCache, layout);
+    this.recorder =
+      statsOptions === false
+        ? undefined
+        : new StatsRecorder(this.store, {
+            keyPrefix: layout.statsKeyPrefix,
+            ...statsOptions,
+            onError: (err) => this.reportStoreError(err, 'stats'),
+          });
     this.ctx = {
+      stats: this.recorder,
       store: this.store,
       layout,
-      events: this.events,
+      events: this.sink,
       generations: this.generations,
       tags: this.tags,
       near: this.near,
@@ -250,10 +396,9 @@ export class TroveImpl implements Trove {
   ): CachedFunction<A, R> | CachedMethodDecorator {
     const host = {
       region: (name: string, opts?: RegionOptions) => this.region(name, opts),
+      functionRegion: (path: string, fn: string) => this.functionRegion(path, fn),
       bypassed: () => this.bypassContext.active(),
-      reportError: (error: KeyDerivationError, operation: string, region: string) => {
-        if (this.events.wants('error')) this.events.emit('error', { error, operation, region });
-      },
+      reportError: (error: KeyDerivationError, operation: string, region: string) => this.sink.emit('error', { error, operation, region }),
     };
     if (typeof fnOrOptions === 'function') return makeCached(host, fnOrOptions, options ?? {});
     const methodOptions = (fnOrOptions ?? {}) as CachedOptions<unknown[], unknown, unknown>;
@@ -293,9 +438,55 @@ export class TroveImpl implements Trove {
     return enabled ? near : undefined;
   }
 
-  /** Counters: near-cache hits, misses, evictions, invalidations received, channel resets. */
+  /** This process's counters: the near cache's, and figures per region and cached function. */
   stats(): TroveStats {
-    return { near: this.near?.stats() };
+    return { near: this.near?.stats(), suppressedErrors: this.healthState.suppressed, regions: this.recorder?.rows() };
+  }
+
+  /** The state of the store and the near cache, for readiness probes. */
+  health(): TroveHealth {
+    return this.healthState.snapshot();
+  }
+
+  /**
+   * Every error goes through here: counted as the health's last error, left out while Redis is
+   * disconnected (after the first), logged or warned about, then emitted. Always "wanted", so that
+   * an error nobody listens to still reaches the logger or a process warning.
+   */
+  private readonly sink: EventSink = {
+    wants: (name) => name === 'error' || this.events.wants(name),
+    emit: (name, event) => {
+      if (name === 'error') {
+        const e = event as ErrorEvent;
+        if (!this.healthState.admit(e.error, e.region !== undefined)) return;
+        this.errorLog.write(e, this.events.wants('error'));
+      }
+      this.events.emit(name, event);
+    },
+  };
+
+  /**
+   * Every process's statistics over the last `since` (default `'1h'`), merged from Redis: whole
+   * minutes, the current one included, after adding this process's pending counts. With
+   * `perMinute`, each minute's rows too. Throws `StoreError` when the store cannot be reached, and
+   * `InvalidOptionError` with `stats: false`.
+   */
+  async fleetStats(opts: FleetStatsOptions = {}): Promise<FleetStats> {
+    if (this.closed) throw new ClosedError();
+    if (this.recorder === undefined) throw new InvalidOptionError('stats', 'statistics are off (stats: false)');
+    const sinceMs = toMs(opts.since ?? '1h', 'since');
+    return this.recorder.fleet(sinceMs, opts.perMinute === true);
+  }
+
+  /** The handle through which a cached function's calls go: its region, counted and reported under the function's name. */
+  private functionRegion(path: string, fn: string): Region<unknown> {
+    const id = `${path}\u0000${fn}`;
+    let handle = this.functionHandles.get(id);
+    if (handle === undefined) {
+      handle = new RegionHandle(this.ctx, path, fn);
+      this.functionHandles.set(id, handle);
+    }
+    return handle;
   }
 
   /**
@@ -360,16 +551,21 @@ export class TroveImpl implements Trove {
 
   private reportStoreError(err: unknown, operation: string): void {
     // Background work cut short by close() ("Store is closed") is not a failure worth reporting.
-    if (this.closed || !this.events.wants('error')) return;
+    if (this.closed) return;
     const error = err instanceof StoreError ? err : new StoreError(`Redis ${operation}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    this.events.emit('error', { error, operation });
+    this.sink.emit('error', { error, operation });
   }
 
   /**
    * Resolves once the trove's notification channel is subscribed (or its deadline passed), so
    * the first cold key already wakes its waiters. Optional: every call works before it too.
    */
-  async ready(): Promise<void> {
+  async ready(opts: ReadyOptions = {}): Promise<void> {
+    if (opts.required === true) {
+      const timeoutMs = toMs(opts.timeout ?? '5s', 'timeout');
+      if (this.closed) throw new ClosedError();
+      await this.healthState.whenConnected(timeoutMs);
+    }
     await Promise.all([this.notifier.start(), this.generations.load().catch(() => {})]);
   }
 
@@ -408,7 +604,10 @@ export class TroveImpl implements Trove {
       this.notifier.close();
       this.bus.close();
       this.near?.clear();
-      this.closing = this.store.close();
+      this.errorLog.close();
+      // The last counts are added before the connection goes (bounded by the store's deadline).
+      const flushed = this.recorder?.close().catch((err: unknown) => this.reportStoreError(err, 'stats')) ?? Promise.resolve();
+      this.closing = flushed.then(() => this.store.close());
     }
     return this.closing;
   }
@@ -430,4 +629,17 @@ function sameOptions(a: unknown, b: unknown): boolean {
 /** Creates a trove. See `TroveOptions`. */
 export function createTrove(options: TroveOptions = {}): Trove {
   return new TroveImpl(options);
+}
+
+/** The statistics options, resolved to ms; `false` when they are off. Checked before anything connects. */
+function checkStatsOptions(opt: unknown): false | { flushIntervalMs: number; retentionMs: number } {
+  if (opt === false) return false;
+  if (opt === undefined) opt = {};
+  if (typeof opt !== 'object' || opt === null || Array.isArray(opt)) throw new InvalidOptionError('stats', 'expected { flushInterval, retention } or false');
+  for (const k of Object.keys(opt)) if (k !== 'flushInterval' && k !== 'retention') throw new InvalidOptionError(`stats.${k}`, 'unknown option');
+  const o = opt as StatsOptions;
+  return {
+    flushIntervalMs: toMs(o.flushInterval ?? '10s', 'stats.flushInterval'),
+    retentionMs: toMs(o.retention ?? '24h', 'stats.retention'),
+  };
 }

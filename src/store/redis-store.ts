@@ -22,6 +22,12 @@ export interface RedisStoreOptions {
    */
   trackingCheckIntervalMs?: number;
   listener?: StoreListener;
+  /**
+   * Where entry reads go (`get`, `mget`, the per-tick batch): the primary, or its replicas. Read by
+   * the Cluster driver (each shard's replicas); on one server, replica reads are `ReplicatedStore`'s
+   * (this class reads from its own connection whatever this says). Default `'primary'`.
+   */
+  readFrom?: 'primary' | 'replica';
 }
 
 /** Client options Trove uses when it creates the ioredis connection itself. */
@@ -86,7 +92,13 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     this.subscriber = new Subscriber({ commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError, open: () => this.openSubscriber() });
     client.on('error', this.onError);
     client.on('ready', this.onReady);
+    client.on('close', this.onClose);
     if (client.status === 'wait') client.connect().catch(() => {});
+    // A client handed over connected has no 'ready' event to come.
+    else if (client.status === 'ready')
+      queueMicrotask(() => {
+        if (!this.closed) this.opts.listener?.onReady?.();
+      });
   }
 
   /** A new connection for pub/sub, duplicating the command connection's settings. */
@@ -96,6 +108,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   private readonly onError = (err: Error): void => {
     this.opts.listener?.onConnectionError?.(err);
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.closed) this.opts.listener?.onDisconnect?.();
   };
 
   private readonly onReady = (): void => {
@@ -372,6 +388,28 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     await this.run('hashSetAndPublish', () => HSET_AND_PUBLISH.run(this.client, [key], [channel, message, ...entries.flat()]));
   }
 
+  async hashIncrement(
+    key: string,
+    counts: readonly (readonly [string, number])[],
+    fractions: readonly (readonly [string, number])[],
+    ttlMs: number,
+  ): Promise<void> {
+    await this.run('stats', async () => {
+      const tx = this.client.multi();
+      for (const [field, n] of counts) tx.hincrby(key, field, n);
+      for (const [field, x] of fractions) tx.hincrbyfloat(key, field, x);
+      tx.pexpire(key, Math.max(1, Math.ceil(ttlMs)));
+      const results = await tx.exec();
+      if (results === null) throw new StoreError('Transaction aborted');
+      for (const [err] of results) if (err) throw err;
+    });
+  }
+
+  hashReadMany(keys: readonly string[]): Promise<Record<string, string>[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.run('stats', () => Promise.all(keys.map((key) => this.client.hgetall(key))));
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     await this.run('publish', () => this.client.publish(channel, message));
   }
@@ -408,6 +446,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     }
     this.readyWaiters.clear();
     this.client.off('ready', this.onReady);
+    this.client.off('close', this.onClose);
     this.client.off('error', this.onError);
     if (!this.opts.owned) {
       await Promise.all([trackingClosed, subClosed]);
