@@ -1,11 +1,14 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: ['src/index.ts', 'src/integrations/otel/index.ts', 'src/integrations/prometheus/index.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node20',
   splitting: false,
+  // Integrations import the main entry by name: kept as an import, they share the one copy of
+  // trove-cache the application loads (an InvalidOptionError they throw is the application's).
+  external: ['trove-cache'],
 });

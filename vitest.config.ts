@@ -1,6 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Integrations import the main entry by its package name, as their users do (built, it stays
+  // one shared copy of trove-cache); under test that name is the sources, as in tsconfig's paths.
+  resolve: { alias: [{ find: /^trove-cache$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }] },
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
