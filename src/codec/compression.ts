@@ -8,6 +8,12 @@ export type Compression = 'deflate' | 'gzip' | 'brotli' | false;
 /** Compression ids stored in the envelope's flags byte (2 bits). */
 export const COMPRESSION_IDS = { none: 0, deflate: 1, gzip: 2, brotli: 3 } as const;
 
+/** The name of an envelope compression id: `'none'`, an algorithm, or `'unknown (<id>)'`. */
+export function compressionName(id: number): string {
+  for (const [name, value] of Object.entries(COMPRESSION_IDS)) if (value === id) return name;
+  return `unknown (${id})`;
+}
+
 /** Default `compressThreshold`: payloads smaller than this many bytes are stored uncompressed. */
 export const DEFAULT_COMPRESS_THRESHOLD = 1024;
 

@@ -1,7 +1,8 @@
 import { DecodeError, InvalidOptionError, SerializationError } from '../errors.js';
 import { asBuffer } from './bytes.js';
 import { CODEC_IDS, type Codec, codecIdName, codecIdOf, portableCodecFor } from './codec.js';
-import { type Compression, compressPayload, DEFAULT_MAX_DECODED_BYTES, decompressPayload } from './compression.js';
+import { type Compression, compressionName, compressPayload, DEFAULT_MAX_DECODED_BYTES, decompressPayload } from './compression.js';
+import { builtinCodecOfId } from './resolve.js';
 import { errorMessage, toSerializationError } from './serialization-error.js';
 
 /*
@@ -184,6 +185,74 @@ function encodePayload(codec: Codec, value: unknown): Buffer {
   return asBuffer(payload);
 }
 
+/** The envelope of an entry, read without decoding its payload. */
+export interface EnvelopeHeader {
+  /** Envelope codec id (see `CODEC_IDS`). */
+  codecId: number;
+  /** Envelope compression id (see `COMPRESSION_IDS`). */
+  compressionId: number;
+  freshUntil: number | undefined;
+  tags?: TagStamp[];
+  expiresAt?: number;
+  /** Where the (possibly compressed) payload starts. */
+  payloadAt: number;
+}
+
+/**
+ * Reads the header of an entry without decoding its payload.
+ * @throws DecodeError for anything that is not a valid envelope.
+ */
+export function readEntryHeader(bytes: Uint8Array): EnvelopeHeader {
+  return readHeader(asBuffer(bytes));
+}
+
+/** Reads the header of an entry; with `expectedCodec`, an entry written by another codec is refused before the rest is read. */
+function readHeader(buf: Buffer, expectedCodec?: Codec): EnvelopeHeader {
+  if (buf.length === 0) throw new DecodeError('empty entry');
+  const first = buf[0]!;
+  if ((first & 0xf0) !== MAGIC) throw new DecodeError(`not a trove entry (first byte 0x${hex(first)})`);
+  if (first !== FIRST_BYTE) throw new DecodeError(`unsupported envelope version ${first & 0x0f}`);
+  if (buf.length < 2) throw new DecodeError('truncated entry header');
+  const flags = buf[1]!;
+  const codecId = flags & CODEC_MASK;
+  if (!KNOWN_CODEC_IDS.has(codecId)) throw new DecodeError(`unknown codec id ${codecId}`);
+  if (expectedCodec !== undefined) {
+    const expected = codecIdOf(expectedCodec);
+    if (codecId !== expected) {
+      throw new DecodeError(
+        `the entry was written by the ${codecIdName(codecId)} codec, but the region's codec is "${expectedCodec.name}" (${codecIdName(expected)})`,
+      );
+    }
+  }
+  const hasFreshUntil = (flags & FRESH_UNTIL_FLAG) !== 0;
+  let headerLength = hasFreshUntil ? 2 + TIME_BYTES : 2;
+  if (buf.length < headerLength) throw new DecodeError('truncated entry header');
+  const header: EnvelopeHeader = {
+    codecId,
+    compressionId: (flags & COMPRESSION_MASK) >> COMPRESSION_SHIFT,
+    freshUntil: hasFreshUntil ? buf.readUIntBE(2, TIME_BYTES) : undefined,
+    payloadAt: 0,
+  };
+  if ((flags & EXTENDED_FLAG) !== 0) {
+    if (buf.length < headerLength + 1) throw new DecodeError('truncated entry header');
+    const flags2 = buf[headerLength]!;
+    headerLength += 1;
+    if ((flags2 & RESERVED_FLAGS2) !== 0 || flags2 === 0) throw new DecodeError(`unknown envelope flags 0x${hex(flags2)}`);
+    if ((flags2 & EXPIRES_FLAG2) !== 0) {
+      if (buf.length < headerLength + TIME_BYTES) throw new DecodeError('truncated entry header');
+      header.expiresAt = buf.readUIntBE(headerLength, TIME_BYTES);
+      headerLength += TIME_BYTES;
+    }
+    if ((flags2 & TAGS_FLAG2) !== 0) {
+      const section = decodeTags(buf, headerLength);
+      header.tags = section.tags;
+      headerLength = section.end;
+    }
+  }
+  header.payloadAt = headerLength;
+  return header;
+}
+
 /**
  * Decodes bytes written by `encodeEntry`.
  * @throws DecodeError (with the underlying error as `cause`) for anything that is not a valid entry for this
@@ -194,51 +263,58 @@ function encodePayload(codec: Codec, value: unknown): Buffer {
 export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntry {
   const buf = asBuffer(bytes);
   if (opts.raw) return { value: decodePayload(portableCodecFor(opts.codec), buf), freshUntil: undefined };
-  if (buf.length === 0) throw new DecodeError('empty entry');
-  const first = buf[0]!;
-  if ((first & 0xf0) !== MAGIC) throw new DecodeError(`not a trove entry (first byte 0x${hex(first)})`);
-  if (first !== FIRST_BYTE) throw new DecodeError(`unsupported envelope version ${first & 0x0f}`);
-  if (buf.length < 2) throw new DecodeError('truncated entry header');
-  const flags = buf[1]!;
-  const codecId = flags & CODEC_MASK;
-  if (!KNOWN_CODEC_IDS.has(codecId)) throw new DecodeError(`unknown codec id ${codecId}`);
-  const expected = codecIdOf(opts.codec);
-  if (codecId !== expected) {
-    throw new DecodeError(
-      `the entry was written by the ${codecIdName(codecId)} codec, but the region's codec is "${opts.codec.name}" (${codecIdName(expected)})`,
-    );
-  }
-  const hasFreshUntil = (flags & FRESH_UNTIL_FLAG) !== 0;
-  let headerLength = hasFreshUntil ? 2 + TIME_BYTES : 2;
-  if (buf.length < headerLength) throw new DecodeError('truncated entry header');
-  const freshUntil = hasFreshUntil ? buf.readUIntBE(2, TIME_BYTES) : undefined;
-  let tags: TagStamp[] | undefined;
-  let expiresAt: number | undefined;
-  if ((flags & EXTENDED_FLAG) !== 0) {
-    if (buf.length < headerLength + 1) throw new DecodeError('truncated entry header');
-    const flags2 = buf[headerLength]!;
-    headerLength += 1;
-    if ((flags2 & RESERVED_FLAGS2) !== 0 || flags2 === 0) throw new DecodeError(`unknown envelope flags 0x${hex(flags2)}`);
-    if ((flags2 & EXPIRES_FLAG2) !== 0) {
-      if (buf.length < headerLength + TIME_BYTES) throw new DecodeError('truncated entry header');
-      expiresAt = buf.readUIntBE(headerLength, TIME_BYTES);
-      headerLength += TIME_BYTES;
-    }
-    if ((flags2 & TAGS_FLAG2) !== 0) {
-      const section = decodeTags(buf, headerLength);
-      tags = section.tags;
-      headerLength = section.end;
-    }
-  }
-  const payload = decompressPayload(
-    buf.subarray(headerLength),
-    (flags & COMPRESSION_MASK) >> COMPRESSION_SHIFT,
-    opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES,
-  );
-  const entry: DecodedEntry = { value: decodePayload(opts.codec, payload), freshUntil };
-  if (tags) entry.tags = tags;
-  if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+  const header = readHeader(buf, opts.codec);
+  const payload = decompressPayload(buf.subarray(header.payloadAt), header.compressionId, opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES);
+  const entry: DecodedEntry = { value: decodePayload(opts.codec, payload), freshUntil: header.freshUntil };
+  if (header.tags) entry.tags = header.tags;
+  if (header.expiresAt !== undefined) entry.expiresAt = header.expiresAt;
   return entry;
+}
+
+/** An entry as tooling shows it: what its envelope says, and its value when a built-in codec wrote it. */
+export interface DescribedEntry {
+  /** The codec named by the envelope: `'json'`, `'msgpack'`, `'v8'` or `'custom'`. */
+  codec: string;
+  /** The compression of the payload: `'none'`, `'deflate'`, `'gzip'` or `'brotli'`. */
+  compression: string;
+  /** Size of the stored bytes (envelope included). */
+  storedBytes: number;
+  /** Size of the payload once decompressed. */
+  payloadBytes: number;
+  freshUntil: number | undefined;
+  expiresAt?: number;
+  tags?: readonly TagStamp[];
+  /** The decompressed payload (the only view of a custom codec's value). */
+  payload: Buffer;
+  /** Whether `value` holds the decoded value: false for a custom codec. */
+  decoded: boolean;
+  value?: unknown;
+}
+
+/**
+ * Reads an entry without knowing the region it belongs to: the envelope names its codec and
+ * compression, and a built-in codec's payload is decoded with that codec (a custom codec's is not:
+ * only the region that wrote it knows it).
+ * @throws DecodeError for anything that is not a valid entry, as `decodeEntry`.
+ */
+export function describeEntry(bytes: Uint8Array, maxDecodedBytes = DEFAULT_MAX_DECODED_BYTES): DescribedEntry {
+  const buf = asBuffer(bytes);
+  const header = readHeader(buf);
+  const payload = decompressPayload(buf.subarray(header.payloadAt), header.compressionId, maxDecodedBytes);
+  const codec = builtinCodecOfId(header.codecId);
+  const out: DescribedEntry = {
+    codec: codecIdName(header.codecId),
+    compression: compressionName(header.compressionId),
+    storedBytes: buf.length,
+    payloadBytes: payload.length,
+    freshUntil: header.freshUntil,
+    payload,
+    decoded: codec !== undefined,
+  };
+  if (header.expiresAt !== undefined) out.expiresAt = header.expiresAt;
+  if (header.tags) out.tags = header.tags;
+  if (codec !== undefined) out.value = decodePayload(codec, payload);
+  return out;
 }
 
 function decodePayload(codec: Codec, payload: Buffer): unknown {

@@ -3,6 +3,7 @@ export { type BuiltinCodecName, CODEC_IDS, type Codec, type CodecOption, type Cu
 export {
   COMPRESSION_IDS,
   type Compression,
+  compressionName,
   compressPayload,
   DEFAULT_COMPRESS_THRESHOLD,
   DEFAULT_MAX_DECODED_BYTES,
@@ -10,8 +11,21 @@ export {
   resolveByteCount,
   resolveCompression,
 } from './compression.js';
-export { type DecodedEntry, type DecodeOptions, decodeEntry, type EncodeOptions, encodeEntry, MAX_FRESH_UNTIL, MAX_TAGS, type TagStamp } from './envelope.js';
+export {
+  type DecodedEntry,
+  type DecodeOptions,
+  type DescribedEntry,
+  decodeEntry,
+  describeEntry,
+  type EnvelopeHeader,
+  type EncodeOptions,
+  encodeEntry,
+  MAX_FRESH_UNTIL,
+  MAX_TAGS,
+  readEntryHeader,
+  type TagStamp,
+} from './envelope.js';
 export { createJsonCodec, type JsonCodecOptions, jsonCodec, plainJsonCodec } from './json.js';
 export { createMsgpackCodec, type MsgpackCodecOptions, msgpackCodec, portableMsgpackCodec } from './msgpack.js';
-export { resolveCodec } from './resolve.js';
+export { builtinCodecOfId, resolveCodec } from './resolve.js';
 export { v8Codec } from './v8.js';

@@ -53,6 +53,23 @@ export function resolveCodec(opt: CodecOption | undefined, option = 'codec', raw
   return wrapCustomCodec(opt);
 }
 
+/**
+ * The built-in codec that decodes payloads written under envelope codec id `id`: the extended
+ * variant, which also reads its portable variant's payloads. Undefined for the custom id.
+ */
+export function builtinCodecOfId(id: number): Codec | undefined {
+  switch (id) {
+    case CODEC_IDS.json:
+      return jsonCodec;
+    case CODEC_IDS.msgpack:
+      return msgpackCodec;
+    case CODEC_IDS.v8:
+      return v8Codec;
+    default:
+      return undefined;
+  }
+}
+
 function wrapCustomCodec(custom: CustomCodec): Codec {
   const name = custom.name;
   const codec: Codec = {
