@@ -3,7 +3,7 @@
  * pseudo-terminal (util-linux `script`), and waiting for what it prints.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
@@ -29,6 +29,8 @@ let cli: string | undefined;
 export function useBuiltCli(): void {
   let dir: string | undefined;
   beforeAll(async () => {
+    // A fresh checkout has no .tmp yet (git ignores it).
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
     dir = mkdtempSync(join(ROOT, '.tmp', 'cli-'));
     const options = Array.isArray(cliBuild) ? cliBuild[0] : cliBuild;
     await build({ ...(options as object), config: false, outDir: dir, silent: true });
