@@ -22,7 +22,8 @@
  * `@opentelemetry/api` is an optional peer dependency: only this entry point imports it.
  */
 import { type Attributes, type Meter, metrics, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { type ComputeEvent, type ErrorEvent, type HitEvent, InvalidOptionError, type MissEvent, type SetEvent, type Trove } from 'trove-cache';
+import { type ComputeEvent, InvalidOptionError, type Trove } from 'trove-cache';
+import { buckets, checkTrove, listen } from '../shared.js';
 
 /** The instrumentation scope of the default meter. */
 const SCOPE = 'trove-cache';
@@ -101,9 +102,7 @@ export interface TroveInstrumentation {
  * ```
  */
 export function instrumentTrove(trove: Trove, options: TroveInstrumentationOptions = {}): TroveInstrumentation {
-  if (typeof trove !== 'object' || trove === null || typeof trove.on !== 'function' || typeof trove.off !== 'function') {
-    throw new InvalidOptionError('trove', 'expected a trove made by createTrove()');
-  }
+  checkTrove(trove);
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'expected an object');
   const meter = options.meter ?? metrics.getMeter(SCOPE);
   if (typeof meter !== 'object' || meter === null || typeof meter.createCounter !== 'function' || typeof meter.createHistogram !== 'function') {
@@ -135,36 +134,29 @@ export function instrumentTrove(trove: Trove, options: TroveInstrumentationOptio
     unit: '{error}',
   });
 
-  const onHit = (e: HitEvent): void => {
-    requests.add(1, withFunction({ 'trove.region': e.region, 'trove.result': e.stale ? 'stale' : 'hit', 'trove.tier': e.tier }, e.function));
-  };
-  const onMiss = (e: MissEvent): void => {
-    requests.add(1, withFunction({ 'trove.region': e.region, 'trove.result': 'miss' }, e.function));
-  };
-  const onCompute = (e: ComputeEvent): void => {
-    const attributes = withFunction({ 'trove.region': e.region }, e.function);
-    if (e.failed) attributes['error.type'] = UNKNOWN_ERROR;
-    compute.record(e.durationMs / 1000, attributes);
-    if (tracer !== undefined) computeSpan(tracer, e);
-  };
-  const onSet = (e: SetEvent): void => {
-    size.record(e.bytes, withFunction({ 'trove.region': e.region }, e.function));
-  };
-  const onError = (e: ErrorEvent): void => {
-    const attributes: Attributes = { 'error.type': e.error.code };
-    if (e.region !== undefined) attributes['trove.region'] = e.region;
-    errors.add(1, withFunction(attributes, e.function));
-  };
-  trove.on('hit', onHit).on('miss', onMiss).on('compute', onCompute).on('set', onSet).on('error', onError);
-
-  let stopped = false;
-  return {
-    stop: () => {
-      if (stopped) return;
-      stopped = true;
-      trove.off('hit', onHit).off('miss', onMiss).off('compute', onCompute).off('set', onSet).off('error', onError);
+  const stop = listen(trove, {
+    hit: (e) => {
+      requests.add(1, withFunction({ 'trove.region': e.region, 'trove.result': e.stale ? 'stale' : 'hit', 'trove.tier': e.tier }, e.function));
     },
-  };
+    miss: (e) => {
+      requests.add(1, withFunction({ 'trove.region': e.region, 'trove.result': 'miss' }, e.function));
+    },
+    compute: (e) => {
+      const attributes = withFunction({ 'trove.region': e.region }, e.function);
+      if (e.failed) attributes['error.type'] = UNKNOWN_ERROR;
+      compute.record(e.durationMs / 1000, attributes);
+      if (tracer !== undefined) computeSpan(tracer, e);
+    },
+    set: (e) => {
+      size.record(e.bytes, withFunction({ 'trove.region': e.region }, e.function));
+    },
+    error: (e) => {
+      const attributes: Attributes = { 'error.type': e.error.code };
+      if (e.region !== undefined) attributes['trove.region'] = e.region;
+      errors.add(1, withFunction(attributes, e.function));
+    },
+  });
+  return { stop };
 }
 
 /**
@@ -185,16 +177,4 @@ function computeSpan(tracer: Tracer, e: ComputeEvent): void {
 function withFunction(attributes: Attributes, fn: string | undefined): Attributes {
   if (fn !== undefined) attributes['trove.function'] = fn;
   return attributes;
-}
-
-/** Validated bucket boundaries: finite, positive, strictly ascending, at least one. */
-function buckets(given: readonly number[] | undefined, fallback: readonly number[], option: string): readonly number[] {
-  if (given === undefined) return fallback;
-  if (!Array.isArray(given) || given.length === 0) throw new InvalidOptionError(option, 'expected a non-empty array of numbers');
-  given.forEach((b: unknown, i) => {
-    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0)
-      throw new InvalidOptionError(option, `bound ${i} is ${String(b)}: expected a finite number above 0`);
-    if (i > 0 && b <= given[i - 1]!) throw new InvalidOptionError(option, `bounds must be strictly ascending (${given[i - 1]} then ${b})`);
-  });
-  return Object.freeze([...given]);
 }

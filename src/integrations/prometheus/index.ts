@@ -23,7 +23,8 @@
  * prom-client is an optional peer dependency: only this entry point imports it.
  */
 import { Counter, Histogram, type Registry, register } from 'prom-client';
-import { type ComputeEvent, type ErrorEvent, type HitEvent, InvalidOptionError, type MissEvent, type SetEvent, type Trove } from 'trove-cache';
+import { InvalidOptionError, type Trove } from 'trove-cache';
+import { buckets, checkTrove, listen } from '../shared.js';
 
 /**
  * Default upper bounds of `trove_compute_seconds`, in seconds: 1 ms (a factory answered from a
@@ -109,22 +110,14 @@ export function registerTroveMetrics(trove: Trove, options: TroveMetricsOptions 
   const sizeBuckets = buckets(options.sizeBuckets, DEFAULT_SIZE_BUCKETS, 'sizeBuckets');
   const m = metricsOf(registry, computeBuckets, sizeBuckets);
 
-  const onHit = (e: HitEvent): void => m.requests.inc({ region: e.region, function: e.function ?? '', result: e.stale ? 'stale' : 'hit', tier: e.tier });
-  const onMiss = (e: MissEvent): void => m.requests.inc({ region: e.region, function: e.function ?? '', result: 'miss', tier: '' });
-  const onCompute = (e: ComputeEvent): void =>
-    m.compute.observe({ region: e.region, function: e.function ?? '', result: e.failed ? 'failure' : 'success' }, e.durationMs / 1000);
-  const onSet = (e: SetEvent): void => m.bytes.observe({ region: e.region, function: e.function ?? '' }, e.bytes);
-  const onError = (e: ErrorEvent): void => m.errors.inc({ region: e.region ?? '', function: e.function ?? '', code: e.error.code });
-  trove.on('hit', onHit).on('miss', onMiss).on('compute', onCompute).on('set', onSet).on('error', onError);
-
-  let stopped = false;
-  return {
-    stop: () => {
-      if (stopped) return;
-      stopped = true;
-      trove.off('hit', onHit).off('miss', onMiss).off('compute', onCompute).off('set', onSet).off('error', onError);
-    },
-  };
+  const stop = listen(trove, {
+    hit: (e) => m.requests.inc({ region: e.region, function: e.function ?? '', result: e.stale ? 'stale' : 'hit', tier: e.tier }),
+    miss: (e) => m.requests.inc({ region: e.region, function: e.function ?? '', result: 'miss', tier: '' }),
+    compute: (e) => m.compute.observe({ region: e.region, function: e.function ?? '', result: e.failed ? 'failure' : 'success' }, e.durationMs / 1000),
+    set: (e) => m.bytes.observe({ region: e.region, function: e.function ?? '' }, e.bytes),
+    error: (e) => m.errors.inc({ region: e.region ?? '', function: e.function ?? '', code: e.error.code }),
+  });
+  return { stop };
 }
 
 /** The registry's trove metrics: those created earlier when they are still registered, else new ones. */
@@ -184,24 +177,6 @@ function metricsOf(registry: Registry, computeBuckets: readonly number[], sizeBu
 function registered(registry: Registry, m: Metrics): boolean {
   const ours = [m.requests, m.compute, m.bytes, m.errors];
   return NAMES.every((name, i) => registry.getSingleMetric(name) === ours[i]);
-}
-
-function checkTrove(trove: Trove): void {
-  if (typeof trove !== 'object' || trove === null || typeof trove.on !== 'function' || typeof trove.off !== 'function') {
-    throw new InvalidOptionError('trove', 'expected a trove made by createTrove()');
-  }
-}
-
-/** Validated bucket bounds: finite, positive, strictly ascending, at least one. */
-function buckets(given: readonly number[] | undefined, fallback: readonly number[], option: string): readonly number[] {
-  if (given === undefined) return fallback;
-  if (!Array.isArray(given) || given.length === 0) throw new InvalidOptionError(option, 'expected a non-empty array of numbers');
-  given.forEach((b: unknown, i) => {
-    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0)
-      throw new InvalidOptionError(option, `bound ${i} is ${String(b)}: expected a finite number above 0`);
-    if (i > 0 && b <= given[i - 1]!) throw new InvalidOptionError(option, `bounds must be strictly ascending (${given[i - 1]} then ${b})`);
-  });
-  return Object.freeze([...given]);
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
