@@ -4,7 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { createTrove, InvalidOptionError, type StatsRow } from '../../src/index.js';
+import { createTrove, InvalidOptionError, type StatsRow, StoreError } from '../../src/index.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { until, useRedisServer, useTroves } from '../helpers/troves.js';
 
 const redis = useRedisServer();
@@ -137,6 +138,29 @@ describe('statistics', () => {
     expect(row.staleByReason['fail-safe']).toBe(row.errorsByCode.FACTORY);
     expect(row.computeErrors).toBe(row.errorsByCode.FACTORY! + 1);
     expect(row.computes).toBe(0);
+  });
+
+  it('counts a flush could not add (Redis killed) are added by a later one, once', async () => {
+    troves.expectErrors();
+    const server = await RedisServer.start();
+    try {
+      const t = troves.open({ redis: server.url, commandTimeout: 300, nearCache: false });
+      const r = t.region('k');
+      for (let i = 0; i < 4; i++) await r.get(`a${i}`);
+      await t.fleetStats();
+      await server.kill();
+      await until(() => t.health().status === 'down');
+      for (let i = 0; i < 3; i++) await r.get(`b${i}`);
+      await expect(t.fleetStats()).rejects.toBeInstanceOf(StoreError);
+      await server.restart();
+      await until(() => t.health().status === 'ok');
+      // The restarted server lost the first 4; the 3 counted during the outage and the 1 after arrive once.
+      await r.get('c');
+      expect(rowOf((await t.fleetStats()).regions, 'k')).toMatchObject({ calls: 4, misses: 4 });
+      expect(rowOf(t.stats().regions, 'k')).toMatchObject({ calls: 8, misses: 8 });
+    } finally {
+      await server.stop();
+    }
   });
 
   it('the embedded store keeps them too', async () => {
