@@ -2,7 +2,8 @@
  * The ioredis driver on Redis Cluster: the one-server driver (`RedisStore`) with what changes when
  * keys live on several masters.
  *
- * - Multi-key commands only take keys of one slot (else CROSSSLOT). Reads (the per-tick MGET,
+ * - Multi-key commands only take keys of one slot (else CROSSSLOT). Untracked reads go as one
+ *   script per master (see `readNode`). Tracked reads (the per-tick MGET,
  *   `mget`) and deletes go as one command per slot, sent together: with auto-pipelining, which
  *   Trove turns on for a Cluster it creates, they leave as one write per node. Results come back
  *   in the order of the keys.
@@ -27,7 +28,7 @@
  * bounded by the store's deadline.
  */
 import calculateSlot from 'cluster-key-slot';
-import type { Cluster, ClusterOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import { reconnectDelay } from './connection.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
@@ -35,6 +36,8 @@ import { StoreTimeoutError } from '../errors.js';
 import { ClusterReaders } from './cluster-readers.js';
 import type { HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
 import type { PubSubConnection } from './subscriber.js';
+import { NODE_MGET } from './scripts.js';
+import { GetBatcher } from './get-batcher.js';
 
 /** Commands whose first argument is not a key (see the constructor of `ClusterStore`). */
 const SCRIPT_COMMANDS = ['evalsha', 'eval'];
@@ -80,6 +83,10 @@ export class ClusterStore extends RedisStore<Cluster> {
   /** Connections of its own to the nodes read from with tracking, or from replicas; undefined: everything goes through the Cluster client. */
   private readers: ClusterReaders | undefined;
   private trackingWanted = false;
+  /** Whether untracked reads of several slots on one node go as one NODE_MGET (Redis 7+). */
+  private nodeBatches = true;
+  /** Per master address (`host:port`), the batch of untracked single-key reads for it (see `get`). */
+  private readonly nodeBatchers = new Map<string, GetBatcher>();
 
   constructor(
     client: Cluster,
@@ -147,25 +154,158 @@ export class ClusterStore extends RedisStore<Cluster> {
 
   protected override mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
     const tracked = track && this.trackingWanted;
+    if (this.readers === undefined && this.nodeBatches) return this.run('get', () => this.mgetByNode(keys));
     return this.run('get', async () => {
-      const groups = this.bySlot(keys);
       const out = new Array<Buffer | null>(keys.length);
+      const fill = (at: readonly number[], values: readonly (Buffer | null)[]) => {
+        for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
+      };
+      const perSlot = (groups: readonly number[][]) => Promise.all(groups.map(async (at) => fill(at, await this.slotMget(at.map((i) => keys[i]!)))));
+      const readerPerSlot = async (reader: RedisStore, groups: readonly number[][]): Promise<(Buffer | null)[]> => {
+        await Promise.all(
+          groups.map(async (at) => {
+            const slotKeys = at.map((i) => keys[i]!);
+            fill(
+              at,
+              await this.viaReader(
+                () => reader.mget(slotKeys, tracked),
+                () => this.slotMget(slotKeys),
+              ),
+            );
+          }),
+        );
+        return groups.flat().map((i) => out[i] ?? null);
+      };
+      // By the reader each slot is read from (undefined: through the Cluster client, untracked).
+      const byReader = new Map<RedisStore | undefined, number[][]>();
+      for (const [slot, at] of this.slotGroups(keys)) {
+        const reader = this.readers?.reader(slot, tracked);
+        const groups = byReader.get(reader);
+        if (groups === undefined) byReader.set(reader, [at]);
+        else groups.push(at);
+      }
       await Promise.all(
-        groups.map(async (at) => {
-          const slotKeys = at.map((i) => keys[i]!);
-          const reader = this.readers?.reader(this.slotOf(slotKeys[0]!), tracked);
-          const values =
-            reader === undefined
-              ? await this.client.mgetBuffer(slotKeys)
-              : await this.viaReader(
-                  () => reader.mget(slotKeys, tracked),
-                  () => this.client.mgetBuffer(slotKeys),
-                );
-          for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
+        [...byReader].map(async ([reader, groups]) => {
+          if (reader === undefined) return perSlot(groups);
+          if (groups.length > 1 && this.nodeBatches && !tracked) {
+            // Keys of several slots on one node: one script (see `readNode`). Not for tracked
+            // reads: Redis tracks the keys a script declares, not those it reads from its arguments.
+            const at = groups.flat();
+            return fill(
+              at,
+              await this.viaReader(
+                () => reader.mgetScattered(at.map((i) => keys[i]!)).catch((err: unknown) => this.unlessUnsupported(err, () => readerPerSlot(reader, groups))),
+                async () => {
+                  await perSlot(groups);
+                  return at.map((i) => out[i] ?? null);
+                },
+              ),
+            );
+          }
+          return readerPerSlot(reader, groups);
         }),
       );
       return out;
     });
+  }
+
+  /**
+   * A script taking keys of several slots fails on a server older than Redis 7 (scripts take no
+   * flags): from then on such reads go per slot (`fallback`). Any other failure is the caller's.
+   */
+  private unlessUnsupported<T>(err: unknown, fallback: () => Promise<T>): Promise<T> {
+    if (err instanceof Error && /compiling script|flag/i.test(err.message)) {
+      this.nodeBatches = false;
+      return fallback();
+    }
+    throw err;
+  }
+
+  /**
+   * A single-key read: untracked reads from the masters are batched per node (each node's batch
+   * settles as soon as that node answers, not when the slowest of them has); the others go in the
+   * store's one batch, split by slot (`mgetNow`).
+   */
+  override get(key: string, track = false): Promise<Buffer | null> {
+    if (this.readers !== undefined || !this.nodeBatches) return super.get(key, track);
+    const address = this.client.slots[this.slotOf(key)]?.[0];
+    if (address === undefined) return super.get(key, track);
+    let batcher = this.nodeBatchers.get(address);
+    if (batcher === undefined) {
+      batcher = new GetBatcher((keys) => this.run('get', () => this.readNode(address, keys)));
+      this.nodeBatchers.set(address, batcher);
+    }
+    return batcher.get(key);
+  }
+
+  /**
+   * Untracked reads from the masters, one command per node (see `readNode`); results in the
+   * order of the keys.
+   */
+  private async mgetByNode(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    const out = new Array<Buffer | null>(keys.length);
+    const slotMap = this.client.slots;
+    const byNode = new Map<string, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const node = slotMap[this.slotOf(keys[i]!)]?.[0] ?? '';
+      const at = byNode.get(node);
+      if (at === undefined) byNode.set(node, [i]);
+      else at.push(i);
+    }
+    await Promise.all(
+      [...byNode].map(async ([address, at]) => {
+        const values = await this.readNode(
+          address,
+          at.map((i) => keys[i]!),
+        );
+        for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Reads keys that ioredis's slot map places on the master at `address`. Keys of one slot go as
+   * one MGET through the Cluster client; keys of several slots as one NODE_MGET script on that
+   * node's connection: per-key hash tags put nearly every key in a slot of its own, so without it
+   * a tick of 64 reads would cost 64 commands. When the map is behind (a slot moved, a failover)
+   * the script fails whole and the keys go again as one MGET per slot through the Cluster client,
+   * which follows the redirections.
+   */
+  private async readNode(address: string, keys: readonly string[]): Promise<(Buffer | null)[]> {
+    const groups = this.slotGroups(keys);
+    const connection = groups.size > 1 && this.nodeBatches ? this.masterConnection(address) : undefined;
+    if (connection !== undefined) {
+      try {
+        return (await NODE_MGET.runBuffer(
+          connection,
+          [],
+          keys.map((k) => this.keyPrefix + k),
+        )) as (Buffer | null)[];
+      } catch (err) {
+        // Before Redis 7, scripts take no flags: batch per slot from now on.
+        if (err instanceof Error && /compiling script|flag/i.test(err.message)) this.nodeBatches = false;
+      }
+    }
+    const out = new Array<Buffer | null>(keys.length);
+    await Promise.all(
+      [...groups.values()].map(async (at) => {
+        const values = await this.slotMget(at.map((i) => keys[i]!));
+        for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
+      }),
+    );
+    return out;
+  }
+
+  /** MGET of keys of one slot through the Cluster client. */
+  private slotMget(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    return afterRedirect(() => this.client.mgetBuffer(keys as string[]));
+  }
+
+  /** ioredis's connection to the master at `address` (`host:port`, as in its slot map). */
+  private masterConnection(address: string): Redis | undefined {
+    for (const node of this.client.nodes('master')) if (`${node.options.host}:${node.options.port}` === address) return node;
+    return undefined;
   }
 
   override set(key: string, value: Buffer, ttlMs: number | undefined, track = false): Promise<void> {
@@ -243,7 +383,7 @@ export class ClusterStore extends RedisStore<Cluster> {
   override delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0);
     return this.run('delete', async () => {
-      const counts = await Promise.all(this.bySlot(keys).map((at) => this.client.unlink(at.map((i) => keys[i]!))));
+      const counts = await Promise.all(this.bySlot(keys).map((at) => afterRedirect(() => this.client.unlink(at.map((i) => keys[i]!)))));
       return counts.reduce((a, b) => a + b, 0);
     });
   }
@@ -292,6 +432,11 @@ export class ClusterStore extends RedisStore<Cluster> {
 
   /** Indexes of `keys` grouped by slot, in order of first appearance, each group in key order. */
   private bySlot(keys: readonly string[]): number[][] {
+    return [...this.slotGroups(keys).values()];
+  }
+
+  /** Indexes of `keys` by slot, in order of first appearance, each group in key order. */
+  private slotGroups(keys: readonly string[]): Map<number, number[]> {
     const groups = new Map<number, number[]>();
     const prefix = this.keyPrefix;
     for (let i = 0; i < keys.length; i++) {
@@ -300,6 +445,21 @@ export class ClusterStore extends RedisStore<Cluster> {
       if (group === undefined) groups.set(slot, [i]);
       else group.push(i);
     }
-    return [...groups.values()];
+    return groups;
+  }
+}
+
+/**
+ * ioredis's auto-pipelining sends a tick's commands for a node as one pipeline; when one of them
+ * is redirected (MOVED, after a slot moved), ioredis updates its slot map but fails the whole
+ * pipeline if it holds keys of several slots. Sent once more, each command goes where the updated
+ * map says.
+ */
+async function afterRedirect<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    if (err instanceof Error && err.message.includes('should belong to the same slot')) return send();
+    throw err;
   }
 }

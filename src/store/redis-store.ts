@@ -4,7 +4,7 @@ import { asStoreError, withDeadline } from './deadline.js';
 import { closeClient, reconnectDelay } from './connection.js';
 import { GetBatcher } from './get-batcher.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
-import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
+import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, NODE_MGET, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
 import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, StoreListener, TrackingListener, WriteOp } from './store.js';
 import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
@@ -198,6 +198,16 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
         (p) => p.mgetBuffer(keys),
       ) as Promise<(Buffer | null)[]>;
     });
+  }
+
+  /**
+   * Values of keys of several slots that this Redis Cluster node serves, in one command (see
+   * NODE_MGET); fails whole when the node does not serve one of them. Never tracked: Redis tracks
+   * the keys a script declares, not those it reads from its arguments.
+   */
+  mgetScattered(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    const args = keys.map((k) => this.keyPrefix + k);
+    return this.run('get', () => NODE_MGET.runBuffer(this.client, [], args) as Promise<(Buffer | null)[]>);
   }
 
   /**
