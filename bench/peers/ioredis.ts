@@ -1,16 +1,25 @@
 import { Redis } from 'ioredis';
-import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX, Unsupported } from './types.js';
+import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX, prefixOf, Unsupported } from './types.js';
+
+/** The variant over raw node-redis (`createClient` of `redis`), the baseline of Trove's node-redis driver. */
+const NODE_REDIS = 'node-redis';
 
 /**
  * The baseline: hand-written cache-aside over raw ioredis with auto-pipelining.
  * GET + JSON.parse on a hit; on a miss, compute and SET … PX (no single-flight of any kind).
+ * Variant `node-redis`: the same over raw node-redis (which writes each tick's commands together).
  */
 export const ioredis: Peer = {
   name: 'ioredis',
-  describe: ({ tier }) =>
-    tier === 'l2' ? 'new Redis(url, { enableAutoPipelining: true }) · GET + JSON.parse, miss: SET PX JSON.stringify' : 'no in-memory tier',
+  describe: ({ tier, variant }) =>
+    tier !== 'l2'
+      ? 'no in-memory tier'
+      : variant === NODE_REDIS
+        ? 'await createClient({ url }).connect() (node-redis) · GET + JSON.parse, miss: SET PX JSON.stringify'
+        : 'new Redis(url, { enableAutoPipelining: true }) · GET + JSON.parse, miss: SET PX JSON.stringify',
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
     if (opts.tier === 'l1') throw new Unsupported('n/a (no in-memory tier)');
+    if (opts.variant === NODE_REDIS) return nodeRedis(opts);
     const client = new Redis(opts.url, { enableAutoPipelining: true });
     await client.ping();
     const prefix = `${PREFIX.ioredis}:`;
@@ -34,3 +43,26 @@ export const ioredis: Peer = {
     };
   },
 };
+
+/** Raw node-redis cache-aside, as the ioredis baseline. */
+async function nodeRedis(opts: AdapterOptions): Promise<CacheAdapter> {
+  // node-redis is a devDependency, loaded only for this variant.
+  const client = await (await import('redis')).createClient({ url: opts.url }).connect();
+  const prefix = `${prefixOf('ioredis', NODE_REDIS)}:`;
+  const { load, ttlMs } = opts;
+  return {
+    async fetch(key: string): Promise<unknown> {
+      const text = await client.get(prefix + key);
+      if (text !== null) return JSON.parse(text);
+      const value = await load(key);
+      await client.set(prefix + key, JSON.stringify(value), { PX: ttlMs });
+      return value;
+    },
+    async set(key, value) {
+      await client.set(prefix + key, typeof value === 'string' ? value : JSON.stringify(value), { PX: ttlMs });
+    },
+    async close() {
+      client.destroy();
+    },
+  };
+}

@@ -8,7 +8,12 @@ export const CONCURRENCY = 64;
 
 /** Redis hits through each library's read-through call, every in-memory tier off. */
 /** What the statistics cost a Redis hit: the default row (statistics on) against this one. */
-const L2_VARIANTS: readonly Variant[] = [{ lib: 'trove', name: 'stats-off', row: 'trove (stats: false)', versus: 'trove (stats: false)' }];
+const L2_VARIANTS: readonly Variant[] = [
+  { lib: 'trove', name: 'stats-off', row: 'trove (stats: false)', versus: 'trove (stats: false)' },
+  // The node-redis driver next to the default (ioredis) one, and raw node-redis next to raw ioredis.
+  { lib: 'trove', name: 'node-redis', row: 'trove (node-redis)', versus: 'trove (node-redis)' },
+  { lib: 'ioredis', name: 'node-redis', row: 'node-redis (raw GET)', versus: 'trove (node-redis)' },
+];
 
 export const l2Hit: Workload = {
   name: 'l2-hit',

@@ -2,6 +2,8 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../errors.js';
 import { ClusterStore, defaultClusterOptions } from './cluster-store.js';
 import { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+import { isNodeRedisLike, type NodeRedisClient, type NodeRedisConnection, unsupportedNodeRedis } from './node-redis/client-shape.js';
+import { NodeRedisStore } from './node-redis/node-redis-store.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { type ReplicaConnection, ReplicatedStore, replicaConnections, sentinelReplicaConnection } from './replicated-store.js';
 import type { Store, StoreListener } from './store.js';
@@ -17,9 +19,10 @@ export interface RedisClusterOption extends ClusterOptions {
 
 /**
  * Where the shared cache lives: a URL (`redis://`, `rediss://`), an ioredis `Redis` or `Cluster`
- * instance, ioredis options (including Sentinel's), or `{ cluster: [urls], ...ClusterOptions }`.
+ * instance, ioredis options (including Sentinel's), `{ cluster: [urls], ...ClusterOptions }`, or
+ * a connected node-redis client (`createClient()` of `redis` or `@redis/client`, v5 and later).
  */
-export type RedisOption = string | Redis | Cluster | RedisOptions | RedisClusterOption;
+export type RedisOption = string | Redis | Cluster | RedisOptions | RedisClusterOption | NodeRedisClient;
 
 export interface CreateStoreOptions {
   redis: RedisOption | undefined;
@@ -49,10 +52,15 @@ export function checkStoreOptions(opts: { redis?: unknown; memory?: unknown; rep
 }
 
 /** Where `redis` points. */
-type Topology = 'embedded' | 'cluster' | 'sentinel' | 'standalone';
+type Topology = 'embedded' | 'cluster' | 'sentinel' | 'standalone' | 'node-redis';
 
 function checkRedisOption(redis: unknown): Topology {
   if (redis === undefined) return 'embedded';
+  if (isNodeRedisLike(redis)) {
+    const why = unsupportedNodeRedis(redis);
+    if (why !== undefined) throw new InvalidOptionError('redis', why);
+    return 'node-redis';
+  }
   if (isClusterClient(redis)) return 'cluster';
   // A client has a `cluster` method (the CLUSTER command): only an options object is judged by that name.
   if (isClusterOptions(redis)) {
@@ -84,9 +92,11 @@ function checkReadOptions(replicas: unknown, readFrom: unknown, topology: Topolo
       const why =
         topology === 'embedded'
           ? 'replicas need a standalone primary in redis'
-          : topology === 'sentinel'
-            ? "with Sentinel, readFrom: 'replica' reads from the replicas Sentinel names; drop replicas"
-            : "on a cluster, readFrom: 'replica' reads from each shard's replicas; drop replicas";
+          : topology === 'node-redis'
+            ? 'replicas are not supported with a node-redis client yet; give the primary as a URL or ioredis instance'
+            : topology === 'sentinel'
+              ? "with Sentinel, readFrom: 'replica' reads from the replicas Sentinel names; drop replicas"
+              : "on a cluster, readFrom: 'replica' reads from each shard's replicas; drop replicas";
       throw new InvalidOptionError('replicas', why);
     }
     if (!Array.isArray(replicas) || replicas.length === 0) {
@@ -102,6 +112,8 @@ function checkReadOptions(replicas: unknown, readFrom: unknown, topology: Topolo
     if (readFrom !== 'replica') {
       throw new InvalidOptionError('readFrom', "replicas are read from only with readFrom: 'replica'; set it, or drop replicas");
     }
+  } else if (readFrom === 'replica' && topology === 'node-redis') {
+    throw new InvalidOptionError('readFrom', "'replica' is not supported with a node-redis client yet");
   } else if (readFrom === 'replica' && (topology === 'standalone' || topology === 'embedded')) {
     throw new InvalidOptionError('readFrom', "'replica' needs replicas (redis:// URLs of the primary's replicas), Sentinel options in redis, or a cluster");
   }
@@ -149,6 +161,11 @@ export function createStore(opts: CreateStoreOptions): Store {
   checkStoreOptions(opts);
   const { redis } = opts;
   if (redis === undefined) return new MemoryStore(opts.memory);
+  if (isNodeRedisLike(redis)) {
+    const options: ConstructorParameters<typeof NodeRedisStore>[1] = { commandTimeoutMs: opts.commandTimeoutMs, listener: opts.listener };
+    if (opts.trackingCheckIntervalMs !== undefined) options.trackingCheckIntervalMs = opts.trackingCheckIntervalMs;
+    return new NodeRedisStore(redis as NodeRedisConnection, options);
+  }
   if (isClusterClient(redis)) return new ClusterStore(redis, storeOptions(opts, false));
   if (isClusterOptions(redis)) {
     const { cluster: nodes, ...clusterOptions } = redis;

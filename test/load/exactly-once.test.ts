@@ -4,13 +4,21 @@
  *
  * Where a factory must still be running at some point, it waits on a gate (a Redis list the test
  * pushes to); where only a notification can end a wait, the lease and waitTimeout are far beyond
- * the test's own timeout.
+ * the test's own timeout. Once per driver: every worker's trove runs on ioredis, or on node-redis.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTrove } from '../../src/index.js';
+import { type Driver, drivers } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { until } from '../helpers/troves.js';
-import { goTogether, runWorkers, startAll, startWorker, type WorkerOutput } from './workers.js';
+import * as workers from './workers.js';
+import { goTogether, type WorkerOutput } from './workers.js';
+
+/** The driver of the suite running (set by its beforeEach): every worker's trove uses it. */
+let driver: Driver = 'ioredis';
+const runWorkers = (count: number, plan: Record<string, unknown>) => workers.runWorkers(count, { ...plan, driver });
+const startAll = (count: number, plan: Record<string, unknown>) => workers.startAll(count, { ...plan, driver });
+const startWorker = (plan: Record<string, unknown>) => workers.startWorker({ ...plan, driver });
 
 let server: RedisServer;
 let n = 0;
@@ -35,7 +43,11 @@ function expectNoErrors(outputs: (WorkerOutput | undefined)[]): void {
   for (const o of outputs) if (o) expect(o.errors, `errors of worker ${o.pid}`).toEqual([]);
 }
 
-describe('exactly once across processes', () => {
+describe.each(drivers)('exactly once across processes (%s)', (d) => {
+  beforeEach(() => {
+    driver = d;
+  });
+
   it('4 processes x 100 callers on one cold key: the factory runs once, everyone gets its value', async () => {
     // Waiters are woken by the notification: with this lease and waitTimeout, nothing else would
     // end their wait before the test times out.

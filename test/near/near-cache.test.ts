@@ -1,12 +1,14 @@
 /**
  * The near cache against real Redis: kept correct by CLIENT TRACKING invalidations, race-free
- * while a read is in flight, emptied when the channel is lost, and bounded.
+ * while a read is in flight, emptied when the channel is lost, and bounded. Once per driver: the
+ * trove under test runs on ioredis or node-redis; the other processes and connections stay ioredis.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HitEvent, Trove, TroveOptions } from '../../src/index.js';
+import { type Driver, drivers, useDriverClients } from '../helpers/drivers.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { fakeDate, until, useRedisServer, useTroves } from '../helpers/troves.js';
 
@@ -18,11 +20,14 @@ let prefix = '';
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-// Registered after the hook above, so it runs before it: troves close before their proxies.
+const clients = useDriverClients();
+// Registered after the hooks above, so it runs before them: troves close before their proxies and clients.
 const troves = useTroves(() => ({ prefix }));
+/** The driver of the suite running (set by its beforeEach). */
+let driver: Driver = 'ioredis';
 
 async function open(opts: TroveOptions = {}, url = redis.server.url): Promise<Trove> {
-  const t = troves.open({ redis: url, ...opts });
+  const t = troves.open({ redis: await clients.redis(driver, url), ...opts });
   await t.ready();
   if (opts.nearCache !== false) await until(() => t.stats().near?.live === true);
   return t;
@@ -48,7 +53,11 @@ function otherProcess(...args: string[]): Promise<number | null> {
   });
 }
 
-describe('near cache', () => {
+describe.each(drivers)('near cache (%s)', (d) => {
+  beforeEach(() => {
+    driver = d;
+  });
+
   it('a repeated read is a local hit: no round trip', async () => {
     const [a, b] = await pair();
     await b.region('users').set('1', { name: 'Ada' });

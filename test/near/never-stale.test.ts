@@ -2,11 +2,13 @@
  * Fault scenarios in which a near cache could keep a value Redis no longer has, or an
  * invalidated value could come back: user-supplied clients (auto-pipelining, keyPrefix), a write
  * split across TCP segments, evictions under `maxmemory` (caused by this process or another),
- * and the generation and tag tables themselves evicted.
+ * and the generation and tag tables themselves evicted. Each scenario runs once per driver (the
+ * trove under test on ioredis or node-redis), and user-supplied clients of both libraries.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTrove, type Trove, type TroveOptions } from '../../src/index.js';
+import { type Driver, drivers, type NodeRedisClientOptions, useDriverClients } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until, useRedisServer, useTroves } from '../helpers/troves.js';
@@ -18,12 +20,20 @@ let n = 0;
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-// Registered after the hook above, so it runs before it: troves close before their servers and clients.
+const clients = useDriverClients();
+// Registered after the hooks above, so it runs before them: troves close before their servers and clients.
 const troves = useTroves(() => ({}));
+/** The driver of the suite running (set by its beforeEach): a `redis` URL given to `open` goes through it. */
+let driver: Driver = 'ioredis';
+const useDriver = (d: Driver) =>
+  beforeEach(() => {
+    driver = d;
+  });
 
 /** A trove that is closed after the test; with a near cache, resolves once tracking is live. */
 async function open(opts: TroveOptions): Promise<Trove> {
-  const t = troves.open(opts);
+  const redis = typeof opts.redis === 'string' ? await clients.redis(driver, opts.redis) : opts.redis;
+  const t = troves.open({ ...opts, redis });
   await t.ready();
   if (opts.nearCache !== false) await until(() => t.stats().near?.live === true);
   return t;
@@ -97,7 +107,60 @@ describe('user-supplied clients', () => {
   });
 });
 
-describe('a write split across TCP segments', () => {
+describe('user-supplied node-redis clients', () => {
+  const variants: [string, NodeRedisClientOptions][] = [
+    ['node-redis 6 (RESP3)', {}],
+    ['node-redis 6 (RESP2)', { RESP: 2 }],
+    ['node-redis 5', { major: 5 }],
+    ['keyPrefix', { keyPrefix: 'app:' }],
+  ];
+  const ways: [string, (r: R) => Promise<unknown>][] = [
+    ['get', (r) => r.get('k')],
+    ['getOrSet (computed)', (r) => r.getOrSet('fresh', () => 'computed')],
+    ['set', (r) => r.set('k', 'own')],
+    ['batch', (r) => r.batch((b) => b.set('k', 'own'))],
+  ];
+  for (const [variant, clientOpts] of variants) {
+    for (const [way, hold] of ways) {
+      it(`${variant}: a copy held after ${way} is dropped when another connection writes the key`, async () => {
+        const prefix = `nr${++n}`;
+        const a = await open({ redis: await clients.redis('node-redis', redis.server.url, clientOpts), prefix });
+        const b = await open({ redis: client(redis.server.url, { keyPrefix: clientOpts.keyPrefix }), prefix, nearCache: false });
+        const key = way.startsWith('getOrSet') ? 'fresh' : 'k';
+        await b.region('users').set('k', 'theirs');
+        const r = a.region('users');
+        await hold(r);
+        const before = await r.get(key);
+        const tiers: string[] = [];
+        a.on('hit', (e) => tiers.push(e.tier));
+        expect(await r.get(key)).toBe(before);
+        expect(tiers).toEqual(['near']);
+        await b.region('users').set(key, 'changed');
+        await until(async () => (await r.get(key)) === 'changed');
+      });
+    }
+  }
+
+  it('keyPrefix: keys(), size() and the keys in Redis carry the client prefix', async () => {
+    const prefix = `nr${++n}`;
+    const a = await open({ redis: await clients.redis('node-redis', redis.server.url, { keyPrefix: 'app:' }), prefix });
+    const r = a.region('list');
+    await r.setMany([
+      ['1', 1],
+      ['2', 2],
+    ]);
+    const seen: string[] = [];
+    for await (const k of r.keys()) seen.push(k);
+    expect(seen.sort()).toEqual(['1', '2']);
+    expect(await r.size()).toBe(2);
+    expect((await redis.server.keys()).filter((k) => k.startsWith(`app:${prefix}:`) && k.includes(':list')).sort()).toEqual(
+      ['1', '2'].map((k) => `app:${r.keyOf(k)}`),
+    );
+  });
+});
+
+describe.each(drivers)('a write split across TCP segments (%s)', (d) => {
+  useDriver(d);
   it('another client writing between the two parts of a set never leaves the writer a stale copy', async () => {
     const prefix = `split${++n}`;
     const proxy = await TcpProxy.start(redis.server.port);
@@ -116,7 +179,8 @@ describe('a write split across TCP segments', () => {
   });
 });
 
-describe('evictions under maxmemory', () => {
+describe.each(drivers)('evictions under maxmemory (%s)', (d) => {
+  useDriver(d);
   const big = 'x'.repeat(10_000);
   /** Every key the trove answers is in Redis, and every key it does not answer is not. */
   async function consistent(t: Trove, keys: readonly string[], raw: Redis): Promise<boolean> {
@@ -167,7 +231,8 @@ describe('evictions under maxmemory', () => {
   }
 });
 
-describe('the generation and tag tables evicted', () => {
+describe.each(drivers)('the generation and tag tables evicted (%s)', (d) => {
+  useDriver(d);
   /**
    * Whether a table was evicted since `epoch` was read from it: it is missing, or a process
    * already recreated it with a new epoch.
@@ -250,7 +315,8 @@ describe('the generation and tag tables evicted', () => {
   });
 });
 
-describe('a silent network partition', () => {
+describe.each(drivers)('a silent network partition (%s)', (d) => {
+  useDriver(d);
   it('nearCache.pingInterval sets how often the invalidation channel is checked, and a blackholed channel empties the near cache', async () => {
     troves.expectErrors(); // a blackholed connection times out whatever is sent on it
     const prefix = `ping${++n}`;
