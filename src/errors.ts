@@ -85,7 +85,12 @@ export class StoreTimeoutError extends StoreError {
  */
 export class ColdCacheError extends TroveError {
   readonly key: string;
-  /** How long the computing process's lock has left, in milliseconds (-1: unknown); a sensible retry delay. */
+  /**
+   * A retry delay, in milliseconds: how long the computation probably has left, from the mean
+   * factory time of its region or cached function in this process's statistics (minus how long
+   * it has been seen running, at least a tenth of that mean, at most the holder's remaining
+   * lease); without such statistics, the holder's remaining lease (-1: unknown).
+   */
   readonly retryAfterMs: number;
   constructor(key: string, retryAfterMs: number) {
     super('COLD_CACHE', `"${key}" is not cached yet and another process is computing it; retry later`);

@@ -18,11 +18,18 @@ export async function waitNearLive(t: Trove, timeoutMs = 3000): Promise<void> {
 
 /** The variant that turns statistics off: its ratio to the default row is what statistics cost. */
 export const STATS_OFF = 'stats-off';
+/** The variant on the node-redis driver (a connected `createClient()` of `redis`), next to the default ioredis one. */
+export const NODE_REDIS = 'node-redis';
+/**
+ * The variant with `freezeValues: true` (the default outside production): values deep-frozen as
+ * they enter the near cache. Every other row runs as in production, `freezeValues: false`.
+ */
+export const FROZEN = 'frozen';
 
 /** The `nearCache` option for a tier: off for `l2`; `{ maxEntries }` (+ `clone: true` for the `clone` variant) for `l1`. */
 function nearOption(opts: ConfigOptions): NearCacheOptions | false {
   if (opts.tier === 'l2') return false;
-  if (opts.variant === undefined || opts.variant === STATS_OFF) return { maxEntries: opts.l1Entries };
+  if (opts.variant === undefined || opts.variant === STATS_OFF || opts.variant === NODE_REDIS || opts.variant === FROZEN) return { maxEntries: opts.l1Entries };
   if (opts.variant === 'clone') return { maxEntries: opts.l1Entries, clone: true };
   throw new Error(`trove: unknown variant '${opts.variant}'`);
 }
@@ -36,16 +43,21 @@ export const trove: Peer = {
   name: 'trove',
   describe: (opts) => {
     const near = nearOption(opts);
-    const stats = opts.variant === STATS_OFF ? ', stats: false' : '';
-    return `createTrove({ redis: url, prefix: '${prefixOf('trove', opts.variant)}', commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)}${stats} }).region('users', { ttl: ${opts.ttlMs} }) · getOrSet · json codec`;
+    const stats = `${opts.variant === STATS_OFF ? ', stats: false' : ''}, freezeValues: ${opts.variant === FROZEN}`;
+    const redis = opts.variant === NODE_REDIS ? 'await createClient({ url }).connect()' : 'url';
+    return `createTrove({ redis: ${redis}, prefix: '${prefixOf('trove', opts.variant)}', commandTimeout: 2000, nearCache: ${near === false ? 'false' : showOptions(near)}${stats} }).region('users', { ttl: ${opts.ttlMs} }) · getOrSet · json codec`;
   },
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
+    // node-redis is a devDependency, loaded only for its variant.
+    const client = opts.variant === NODE_REDIS ? await (await import('redis')).createClient({ url: opts.url }).connect() : undefined;
     const t = createTrove({
-      redis: opts.url,
+      redis: client ?? opts.url,
       prefix: prefixOf('trove', opts.variant),
       commandTimeout: 2000,
       nearCache: nearOption(opts),
       ...(opts.variant === STATS_OFF ? { stats: false as const } : {}),
+      // As in production, unless measuring what freezing costs.
+      freezeValues: opts.variant === FROZEN,
     } satisfies TroveOptions);
     const region = t.region('users', { ttl: opts.ttlMs });
     const { load } = opts;
@@ -59,12 +71,16 @@ export const trove: Peer = {
       if (opts.tier === 'l1') await waitNearLive(t);
     } catch (err) {
       await t.close();
+      client?.destroy();
       throw err;
     }
     return {
       fetch: (key) => region.getOrSet(key, () => load(key)),
       set: (key, value) => region.set(key, value),
-      close: () => t.close(),
+      async close() {
+        await t.close();
+        client?.destroy();
+      },
     };
   },
 };

@@ -2,10 +2,22 @@ import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError, KeyDerivationError } from '../errors.js';
 import { argsKey } from '../keys/args/index.js';
 import { keyToken, loneSurrogateAt } from '../keys/index.js';
-import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions } from '../load/index.js';
-import type { GetOrSetOptions, Region, RegionOptions, SetOptions } from '../region/index.js';
+import {
+  applyReadThrough,
+  callFactory,
+  DEFAULT_READ_THROUGH,
+  READ_THROUGH_KEYS,
+  type ReadThroughOptions,
+  RunContext,
+  withAsyncContext,
+} from '../load/index.js';
+import { checkTags, type Factory, type GetOrSetOptions, type Region, type RegionOptions, type SetOptions } from '../region/index.js';
 
-/** Options of `trove.cached(fn, options)` and the `@trove.cached(options)` decorator. */
+/**
+ * Options of `trove.cached(fn, options)` and the `@trove.cached(options)` decorator. `A` are the
+ * function's parameters, `R` its return type, `This` the type of `this` in a decorated method (its
+ * class, or the class itself for a static method), all inferred from the function or method.
+ */
 export interface CachedOptions<A extends unknown[], R, This = unknown> extends ReadThroughOptions {
   /**
    * Name of the function in its keys. Must be stable across deploys and processes.
@@ -30,11 +42,14 @@ export interface CachedOptions<A extends unknown[], R, This = unknown> extends R
   /**
    * Custom key: return a string that identifies the call. Replaces the canonical argument encoding
    * (and, for methods, is called with `this`, so it is where an instance enters the key).
+   * @defaultValue the canonical encoding of the arguments (less `skipArgs`), hashed
    */
   key?: (this: This, ...args: A) => string;
   /**
-   * For decorated methods: the part of `this` that belongs in the key (e.g. `(self) => self.id`).
-   * Without it (and without `key`), `this` is not part of the key: every instance shares entries.
+   * For decorated methods: the part of `this` that belongs in the key (e.g. `(self) => self.id`,
+   * `self` typed as the method's class). Without it (and without `key`), `this` is not part of the
+   * key: every instance shares entries.
+   * @defaultValue none: `this` is not part of the key
    */
   thisKey?: (self: This) => unknown;
   /** The function's own version, part of its keys: bump it when its result changes shape. @defaultValue `'0'` */
@@ -50,9 +65,45 @@ export interface CachedOptions<A extends unknown[], R, This = unknown> extends R
    * @defaultValue `'run'`
    */
   onKeyError?: 'run' | 'throw';
-  /** Region options used when this function's region is first configured (codec, compression, …). */
+  /** Region options used when this function's region is first configured (codec, compression, …). @defaultValue none */
   regionOptions?: RegionOptions;
+  /**
+   * Tags of each result, for `trove.invalidateTags`: a list, or a function of the call's
+   * arguments and its result (called once the result is known; see `FactoryContext.setTags` for
+   * when tags chosen late are stamped).
+   * @defaultValue none
+   */
+  tags?: readonly string[] | ((args: A, result: Awaited<R>) => readonly string[]);
+  /**
+   * Make `trove.context()` reach this call's context after the function's awaits too (it always
+   * does before the first one). Takes AsyncLocalStorage, which once enabled costs every awaited
+   * promise of the process a little (see the README's "Factory context"), hence off by default.
+   * @defaultValue `false`
+   */
+  context?: boolean;
 }
+
+/** An async method as decorated by `@trove.cached()`. */
+export type CachedMethod<This, A extends unknown[], R> = (this: This, ...args: A) => Promise<R>;
+
+/**
+ * Options of the `@trove.cached(options)` method decorator: `key`, `thisKey`, `shouldCache` and
+ * `tags` are typed from the decorated method (`A`, `R`) and its class (`This`), inferred where the
+ * decorator is applied.
+ */
+export type CachedMethodOptions<This = unknown, A extends unknown[] = unknown[], R = unknown> = CachedOptions<A, Promise<R>, This>;
+
+/**
+ * What `@trove.cached(options)` returns: a method decorator accepted both as a TS standard
+ * decorator, `(method, context)`, and as a legacy one (`experimentalDecorators`, as in NestJS or
+ * TypeORM projects), `(prototype or class, name, descriptor)`. Both cache the method under the
+ * same keys.
+ */
+export type CachedMethodDecorator<This = unknown, A extends unknown[] = unknown[], R = unknown> = (
+  target: This | CachedMethod<This, A, R>,
+  context: ClassMethodDecoratorContext<This, CachedMethod<This, A, R>> | string | symbol,
+  descriptor?: TypedPropertyDescriptor<CachedMethod<This, A, R>>,
+) => void;
 
 /** A cached function: the original signature (answering a promise), plus cache controls. */
 export type CachedFunction<A extends unknown[], R, This = unknown> = ((this: This, ...args: A) => Promise<Awaited<R>>) & {
@@ -77,6 +128,8 @@ export interface CachedHost {
   functionRegion(path: string, fn: string): Region;
   bypassed(): boolean;
   reportError(error: KeyDerivationError, operation: string, region: string): void;
+  /** Whose computations `trove.context()` answers (contexts made here belong to it). */
+  readonly contextOwner: object;
 }
 
 const KNOWN = new Set<string>([
@@ -93,11 +146,13 @@ const KNOWN = new Set<string>([
   'readableKeys',
   'onKeyError',
   'regionOptions',
+  'tags',
+  'context',
   ...READ_THROUGH_KEYS,
 ]);
 
 /** What `makeCached` needs to know of a decorated method: the matching fields of its decorator context. */
-export interface CachedMethod {
+export interface DecoratedMethod {
   readonly name: string | symbol;
   readonly static: boolean;
   readonly private: boolean;
@@ -111,7 +166,7 @@ export function makeCached<A extends unknown[], R, This>(
   host: CachedHost,
   fn: (this: This, ...args: A) => R,
   opts: CachedOptions<A, R, This>,
-  method?: CachedMethod,
+  method?: DecoratedMethod,
 ): CachedFunction<A, R, This> {
   validate(opts, fn, method);
   const region = host.region(opts.region ?? 'fn', opts.regionOptions);
@@ -120,6 +175,9 @@ export function makeCached<A extends unknown[], R, This>(
   const keyOpts = { readable: opts.readableKeys === true };
   const onKeyError = opts.onKeyError ?? 'run';
   const readOpts: GetOrSetOptions = {};
+  const staticTags = Array.isArray(opts.tags) ? (opts.tags as readonly string[]) : undefined;
+  const tagsOf = typeof opts.tags === 'function' ? opts.tags : undefined;
+  if (staticTags !== undefined) readOpts.tags = staticTags;
   if (opts.ttl !== undefined) readOpts.ttl = opts.ttl;
   if (opts.freshFor !== undefined) readOpts.freshFor = opts.freshFor;
   if (opts.refreshTtlOnHit) readOpts.refreshTtlOnHit = true;
@@ -133,7 +191,7 @@ export function makeCached<A extends unknown[], R, This>(
   const writeOpts: SetOptions = {};
   if (opts.ttl !== undefined) writeOpts.ttl = opts.ttl;
   if (opts.freshFor !== undefined) writeOpts.freshFor = opts.freshFor;
-  const setOpts = Object.keys(writeOpts).length === 0 ? undefined : writeOpts;
+  if (staticTags !== undefined) writeOpts.tags = staticTags;
   let name = opts.name ?? (method ? undefined : fn.name);
   /**
    * Keys of calls with one primitive argument, by argument: deriving a key (canonical encoding,
@@ -200,6 +258,19 @@ export function makeCached<A extends unknown[], R, This>(
 
   const call = (self: This, args: A): Promise<Awaited<R>> => Promise.resolve(fn.apply(self, args)) as Promise<Awaited<R>>;
 
+  /** The computation of one call: the function, then its result's tags (when they depend on it). */
+  const factoryOf = (self: This, args: A): Factory<Awaited<R>> => {
+    const compute: Factory<Awaited<R>> =
+      tagsOf === undefined
+        ? () => fn.apply(self, args) as Awaited<R> | Promise<Awaited<R>>
+        : (ctx) =>
+            call(self, args).then((value) => {
+              ctx.setTags(tagsOf(args, value));
+              return value;
+            });
+    return opts.context === true ? withAsyncContext(compute) : compute;
+  };
+
   const wrapper = function (this: This, ...args: A): Promise<Awaited<R>> {
     if (host.bypassed()) return call(this, args);
     let key: string | undefined;
@@ -209,7 +280,7 @@ export function makeCached<A extends unknown[], R, This>(
       return Promise.reject(err);
     }
     if (key === undefined) return call(this, args);
-    return ownRegion().getOrSet(key, () => fn.apply(this, args) as Awaited<R> | Promise<Awaited<R>>, callOpts);
+    return ownRegion().getOrSet(key, factoryOf(this, args), callOpts);
   } as CachedFunction<A, R, This>;
 
   wrapper.invalidate = async function (this: This, ...args: A): Promise<void> {
@@ -218,13 +289,25 @@ export function makeCached<A extends unknown[], R, This>(
   };
   wrapper.refresh = async function (this: This, ...args: A): Promise<Awaited<R>> {
     const key = tryKey(this, args);
-    const value = await call(this, args);
-    if (key !== undefined && (!opts.shouldCache || opts.shouldCache(value))) await ownRegion().set(key, value, setOpts);
+    if (key === undefined) return call(this, args);
+    // Run with a context, as a miss would be, and stored with what the function set in it.
+    const ctx = new RunContext<Awaited<R>>(host.contextOwner, key, region.path, undefined, checkTags);
+    const value = await callFactory(ctx, factoryOf(this, args));
+    const o = ctx.overrides;
+    if (o.skipped || (opts.shouldCache && !opts.shouldCache(value))) return value;
+    const write: SetOptions = { ...writeOpts };
+    if (o.ttlMs !== undefined) {
+      write.ttl = o.ttlMs;
+      if (o.freshForMs === undefined) delete write.freshFor;
+    }
+    if (o.freshForMs !== undefined) write.freshFor = o.freshForMs;
+    if (o.tags !== undefined) write.tags = [...(write.tags ?? []), ...o.tags];
+    await ownRegion().set(key, value, Object.keys(write).length === 0 ? undefined : write);
     return value;
   };
   wrapper.peek = async function (this: This, ...args: A): Promise<Awaited<R> | undefined> {
     const key = tryKey(this, args);
-    return key === undefined ? undefined : ownRegion().get<Awaited<R>>(key);
+    return key === undefined ? undefined : (ownRegion() as Region<Awaited<R>>).get(key);
   };
   wrapper.uncached = function (this: This, ...args: A): Promise<Awaited<R>> {
     return call(this, args);
@@ -268,7 +351,7 @@ function rememberable(arg: unknown): boolean {
   return type === 'number' || type === 'boolean' || (type === 'string' && (arg as string).length <= 128);
 }
 
-function validate(opts: object, fn: unknown, method: CachedMethod | undefined): void {
+function validate(opts: object, fn: unknown, method: DecoratedMethod | undefined): void {
   const isMethod = method !== undefined;
   if (typeof fn !== 'function') throw new InvalidOptionError('fn', 'cached() needs a function');
   if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('options', 'expected an options object');
@@ -288,8 +371,40 @@ function validate(opts: object, fn: unknown, method: CachedMethod | undefined): 
   for (const f of ['key', 'thisKey', 'shouldCache'] as const) {
     if (o[f] !== undefined && typeof o[f] !== 'function') throw new InvalidOptionError(f, 'expected a function');
   }
+  if (o.tags !== undefined && typeof o.tags !== 'function') checkTags(o.tags);
+  if (o.context !== undefined && typeof o.context !== 'boolean') throw new InvalidOptionError('context', 'expected a boolean');
   applyReadThrough(DEFAULT_READ_THROUGH, o, '');
   if (o.onKeyError !== undefined && o.onKeyError !== 'run' && o.onKeyError !== 'throw') {
     throw new InvalidOptionError('onKeyError', "expected 'run' or 'throw'");
   }
+}
+
+/**
+ * The method decorator `@trove.cached(options)` returns. Which kind of decorator call it is comes
+ * from the arguments: a standard decorator gets `(method, context)` with `context.kind`, a legacy
+ * one (`experimentalDecorators`) `(prototype or class, name, descriptor)`. Both cache the method
+ * through `makeCached` with the same method description, so their keys are the same.
+ */
+export function makeDecorator(host: CachedHost, options: CachedOptions<unknown[], unknown, unknown>): CachedMethodDecorator {
+  type Method = (this: unknown, ...args: unknown[]) => Promise<unknown>;
+  return (target: unknown, context: unknown, descriptor?: TypedPropertyDescriptor<Method>) => {
+    if (typeof context === 'object' && context !== null && 'kind' in context) {
+      const c = context as ClassMethodDecoratorContext;
+      if (c.kind !== 'method') throw new InvalidOptionError('cached', `@trove.cached() decorates methods only, not a ${String(c.kind)}`);
+      // The default name comes from the class defining the method, found from `this` on the first call.
+      const method = { name: c.name, static: c.static, private: c.private };
+      // A standard decorator returns the replacement method (typed void: see CachedMethodDecorator).
+      return makeCached(host, target as Method, options, method);
+    }
+    if ((typeof context === 'string' || typeof context === 'symbol') && typeof descriptor?.value === 'function') {
+      // Legacy: a static method is decorated on its class, an instance method on the prototype.
+      const method = { name: context, static: typeof target === 'function', private: false };
+      descriptor.value = makeCached(host, descriptor.value, options, method) as Method;
+      return descriptor;
+    }
+    throw new InvalidOptionError(
+      'cached',
+      '@trove.cached() decorates methods only: expected a standard method decorator call (method, context) or a legacy one (target, name, descriptor)',
+    );
+  };
 }

@@ -1,6 +1,7 @@
-export { Loader, type EntryAccess, type Encoded, type LoaderContext, type StaleReason } from './loader.js';
+export { Loader, type EntryAccess, type EntryLocks, type Encoded, type LoaderContext, type StaleReason } from './loader.js';
 export { Notifier, type Wait, type WakeReason } from './notifier.js';
 export { Lease } from './lease.js';
+export { callFactory, currentContext, RunContext, withAsyncContext, type FactoryContext, type FactoryOverrides } from './factory-context.js';
 export {
   applyReadThrough,
   DEFAULT_READ_THROUGH,

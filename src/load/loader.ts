@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
 import type { LockAttempt, LockStore } from '../store/index.js';
+import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } from './factory-context.js';
 import { Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
@@ -35,11 +36,32 @@ export interface EntryAccess<W> {
   /** Resolved freshFor of a write, for eager refresh. */
   freshForMs(write: W | undefined): number;
   shouldCache(value: unknown, write: W | undefined): boolean;
+  /** The region's dotted path (for the factory's context). */
+  readonly region: string;
+  /** Checks tags set by a factory (throws InvalidOptionError). */
+  checkTags(tags: readonly string[]): void;
+  /** A counter of the tag invalidations this process has learnt of, read when a computation starts (see `adapt`). */
+  tagClock(): number;
+  /**
+   * The write options of a computed value, with what its factory set (ttl, freshness, tags; tags
+   * are stamped now). Undefined when the value must not be stored: a tag it set was invalidated,
+   * as far as this process knows, after `since` (a `tagClock()` reading taken when it started).
+   */
+  adapt(write: W | undefined, overrides: FactoryOverrides, since: number): Promise<W | undefined> | W | undefined;
+  /** Mean factory time of this region or cached function in this process, in ms; undefined when nothing was computed yet (or statistics are off). */
+  meanComputeMs(): number | undefined;
   onSet(key: string, bytes: number, ttlMs: number, startedAt: number): void;
   /** A factory run ended, with a value or thrown (`failed`), after `durationMs`. */
   onCompute(key: string, durationMs: number, failed: boolean): void;
   onStale(key: string, reason: StaleReason): void;
   onError(err: unknown, operation: string, key: string): void;
+  /** Where the region's entry locks live, when not the trove's (hash storage: next to each entry's bucket). */
+  readonly locks?: EntryLocks | undefined;
+}
+
+/** A region's own locks: the lock operations, with `readKey`/`key` naming entries, and the lock key of an entry. */
+export interface EntryLocks extends LockStore {
+  lockKey(full: string): string;
 }
 
 /** Shared by every region of a trove. */
@@ -52,7 +74,7 @@ export interface LoaderContext {
 interface Job<T, W> {
   key: string;
   full: string;
-  factory: () => T | Promise<T>;
+  factory: (ctx: FactoryContext<T>) => T | Promise<T>;
   write: W | undefined;
   rt: ResolvedReadThrough;
   access: EntryAccess<W>;
@@ -113,10 +135,30 @@ export class Loader {
   private readonly heldElsewhere = new LRUCache<string, true>({ max: 10_000, ttlAutopurge: false });
   /** Factories running in this process, until they settle (a caller may have stopped waiting). */
   private readonly computing = new Map<string, Promise<unknown>>();
+  /** Since when (epoch ms) this process has seen another process computing a key: for `ColdCacheError.retryAfterMs`. */
+  private readonly heldSince = new LRUCache<string, number>({ max: 10_000, ttlAutopurge: false });
+  /** Contexts of the factories running here, whose signal `close()` fires. */
+  private readonly running = new Set<RunContext<unknown>>();
 
   constructor(private readonly ctx: LoaderContext) {
     // The value landed (stored by any process): whoever was computing it is done.
-    ctx.notifier.onNotified = (full) => this.heldElsewhere.delete(full);
+    ctx.notifier.onNotified = (full) => {
+      this.heldElsewhere.delete(full);
+      this.heldSince.delete(full);
+    };
+  }
+
+  /** Runs a factory outside read-through (`trove.bypass()`), with a context whose settings have no effect. */
+  uncached<T, W>(job: Job<T, W>): Promise<T> {
+    const run = new RunContext<T>(this, job.key, job.access.region, undefined, (tags) => job.access.checkTags(tags));
+    return Promise.resolve(run).then((c) => callFactory(c, job.factory));
+  }
+
+  /** Fires the signal of every factory still running (the trove is closing). */
+  close(): void {
+    const closed = new ClosedError();
+    for (const c of this.running) c.abort(closed);
+    this.running.clear();
   }
 
   /** Whether a refresh of this key is under way here or, as far as we know, elsewhere. */
@@ -274,7 +316,8 @@ export class Loader {
       }
       // Another process computes it.
       const { onCold } = job.rt;
-      if (onCold === 'fail') throw new ColdCacheError(job.key, attempt.ttlMs);
+      if (!this.heldSince.has(job.full)) this.heldSince.set(job.full, Date.now(), { ttl: attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs });
+      if (onCold === 'fail') throw new ColdCacheError(job.key, this.retryAfter(job, attempt.ttlMs));
       if (typeof onCold === 'function') return (await onCold(job.key)) as T;
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
@@ -307,29 +350,44 @@ export class Loader {
     }
   }
 
+  /**
+   * How long the computation another process runs probably has left, in ms: this region's (or
+   * cached function's) mean factory time minus how long this process has seen it running, at
+   * least a tenth of the mean (it is running late: retry soon, not at once), and at most the
+   * holder's remaining lease. Without factory times yet, the remaining lease (-1: unknown).
+   */
+  private retryAfter<T, W>(job: Job<T, W>, leaseLeftMs: number): number {
+    const mean = job.access.meanComputeMs();
+    if (mean === undefined) return leaseLeftMs;
+    const elapsed = Date.now() - (this.heldSince.get(job.full) ?? Date.now());
+    const estimate = Math.max(mean / 10, mean - elapsed);
+    return Math.max(1, Math.round(leaseLeftMs >= 0 ? Math.min(estimate, leaseLeftMs) : estimate));
+  }
+
   /** One lock attempt; undefined when the store failed it (reported, and the run has failed). */
-  private acquire<W>(job: Job<unknown, W>, run: Run): Promise<Lease | Extract<LockAttempt, { acquired: false }> | undefined> {
+  private acquire<T, W>(job: Job<T, W>, run: Run): Promise<Lease | Extract<LockAttempt, { acquired: false }> | undefined> {
     const failed = (err: unknown): undefined => {
       job.access.onError(err, 'lock', job.key);
       run.fail();
       return undefined;
     };
-    return Lease.acquire(this.ctx.store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, failed, job.full).catch(failed);
+    const locks = job.access.locks ?? this.ctx;
+    return Lease.acquire(job.access.locks ?? this.ctx.store, locks.lockKey(job.full), job.rt.lockLeaseMs, failed, job.full).catch(failed);
   }
 
   /** Reads the entry now; FAILED when the store failed (reported, and the run has failed). */
-  private read<W>(job: Job<unknown, W>, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
+  private read<T, W>(job: Job<T, W>, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
     return this.checked(job, run, job.access.read(job.full, job.key));
   }
 
   /** The guarded value as read with the lock (or, if the store could not, read now). */
-  private reread<W>(job: Job<unknown, W>, lease: Lease, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
+  private reread<T, W>(job: Job<T, W>, lease: Lease, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
     if (lease.value === undefined) return this.read(job, run);
     if (lease.value === null) return Promise.resolve(undefined);
     return this.checked(job, run, job.access.fromBytes(job.key, lease.value));
   }
 
-  private checked<W>(job: Job<unknown, W>, run: Run, read: Promise<DecodedEntry | undefined>): Promise<DecodedEntry | undefined | typeof FAILED> {
+  private checked<T, W>(job: Job<T, W>, run: Run, read: Promise<DecodedEntry | undefined>): Promise<DecodedEntry | undefined | typeof FAILED> {
     return read.catch((err: unknown) => {
       job.access.onError(err, 'get', job.key);
       run.fail();
@@ -341,7 +399,7 @@ export class Loader {
    * Lets go of a lock without waiting, once the run has failed. Its failure is not reported: the
    * failure that led here was, and the lease lapses by itself.
    */
-  private letGo<W>(job: Job<unknown, W>, lease: Lease): void {
+  private letGo<T, W>(job: Job<T, W>, lease: Lease): void {
     lease.release().then(
       () => this.ctx.notifier.notify(job.full).catch(() => {}),
       () => {},
@@ -349,12 +407,12 @@ export class Loader {
   }
 
   /** Releases the lock and wakes waiters; waits for that only while the run has not failed. */
-  private async release<W>(job: Job<unknown, W>, lease: Lease, run: Run): Promise<void> {
+  private async release<T, W>(job: Job<T, W>, lease: Lease, run: Run): Promise<void> {
     if (run.failed) this.letGo(job, lease);
     else await run.until(this.releaseAndNotify(job, lease));
   }
 
-  private async releaseAndNotify<W>(job: Job<unknown, W>, lease: Lease): Promise<void> {
+  private async releaseAndNotify<T, W>(job: Job<T, W>, lease: Lease): Promise<void> {
     try {
       await lease.release();
       await this.ctx.notifier.notify(job.full);
@@ -374,19 +432,25 @@ export class Loader {
   ): Promise<T> {
     const { access, rt } = job;
     const started = performance.now();
-    const computed = Promise.resolve().then(job.factory);
+    const previous = how.stale !== undefined ? (how.stale.value as T) : how.keepOnError?.value;
+    const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
+    const tagsSince = access.tagClock();
+    this.running.add(context as RunContext<unknown>);
+    const computed = Promise.resolve(context).then((c) => callFactory(c, job.factory));
     const tracked = computed.then(
       () => {},
       () => {},
     );
     this.computing.set(job.full, tracked);
     void tracked.then(() => {
+      this.running.delete(context as RunContext<unknown>);
       if (this.computing.get(job.full) === tracked) this.computing.delete(job.full);
     });
     const settled = computed.then(
       async (value) => {
         access.onCompute(job.key, performance.now() - started, false);
-        await this.finish(job, how.lease, how.run, how.store && access.shouldCache(value, job.write) ? value : NOTHING);
+        const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
+        await this.finish(job, how.lease, how.run, keep ? value : NOTHING, undefined, keep ? { overrides: context.overrides, since: tagsSince } : undefined);
         return value;
       },
       async (err: unknown) => {
@@ -407,10 +471,10 @@ export class Loader {
       },
     );
     if (how.background) return settled;
-    return this.withTimeouts(job, settled, how.stale);
+    return this.withTimeouts(job, settled, how.stale, context);
   }
 
-  private withTimeouts<T, W>(job: Job<T, W>, settled: Promise<T>, stale: DecodedEntry | undefined): Promise<T> {
+  private withTimeouts<T, W>(job: Job<T, W>, settled: Promise<T>, stale: DecodedEntry | undefined, context: RunContext<T>): Promise<T> {
     const { rt } = job;
     const soft = stale && rt.softTimeoutMs !== undefined ? rt.softTimeoutMs : undefined;
     const hard = rt.hardTimeoutMs;
@@ -425,6 +489,8 @@ export class Loader {
       const giveUp = (reason: 'soft' | 'hard') => {
         if (done) return;
         end();
+        // Nobody waits for the factory anymore: it may stop (its result would still be stored).
+        if (reason === 'hard') context.abort(new TimeoutError(job.key, hard!));
         // The factory keeps running; its failure must not go unhandled.
         settled.catch((err: unknown) => job.access.onError(asFactoryError(job.key, err), 'factory', job.key));
         if (stale) {
@@ -453,7 +519,14 @@ export class Loader {
    * Stores `value` (unless NOTHING) and, when holding the lock, releases it and notifies waiters in
    * the same atomic step. A store failure is reported; the computed value still reaches the caller.
    */
-  private async finish<W>(job: Job<unknown, W>, lease: Lease | undefined, run: Run, value: unknown, freshForMs?: number): Promise<void> {
+  private async finish<T, W>(
+    job: Job<T, W>,
+    lease: Lease | undefined,
+    run: Run,
+    value: unknown,
+    freshForMs?: number,
+    adapted?: { overrides: FactoryOverrides; since: number },
+  ): Promise<void> {
     const { access } = job;
     lease?.stopRenewing();
     this.heldElsewhere.delete(job.full);
@@ -472,7 +545,16 @@ export class Loader {
     const started = performance.now();
     let encoded: Encoded;
     try {
-      encoded = access.encode(value, job.write, freshForMs);
+      let write = job.write;
+      if (adapted !== undefined && changed(adapted.overrides)) {
+        write = await access.adapt(write, adapted.overrides, adapted.since);
+        if (write === undefined) {
+          // A tag the factory set was invalidated while it ran: answered, not stored.
+          if (lease) await this.release(job, lease, run);
+          return;
+        }
+      }
+      encoded = access.encode(value, write, freshForMs);
     } catch (err) {
       access.onError(err, 'set', job.key);
       if (lease) await this.release(job, lease, run);
@@ -485,7 +567,7 @@ export class Loader {
       try {
         if (lease) {
           const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
-          await this.ctx.store.storeAndRelease({
+          await (access.locks ?? this.ctx.store).storeAndRelease({
             key: job.full,
             value: encoded.bytes,
             ttlMs: ttl,
@@ -516,6 +598,11 @@ export class Loader {
 }
 
 const NOTHING: unique symbol = Symbol('nothing');
+
+/** Whether a factory changed anything about how its value is written. */
+function changed(o: FactoryOverrides): boolean {
+  return o.ttlMs !== undefined || o.freshForMs !== undefined || o.tags !== undefined;
+}
 
 /** A factory's own failure, reported as such (not mistaken for a store failure). */
 function asFactoryError(key: string, err: unknown): unknown {

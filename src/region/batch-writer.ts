@@ -10,6 +10,7 @@ import { checkKey } from './key-base.js';
 import { asOperation } from './operation-errors.js';
 import type { BatchWriter, Key, SetOptions } from './region.js';
 import type { RegionCore } from './region-core.js';
+import { shared } from './value-sharing.js';
 import { beginWrite, endWrite } from './write-tickets.js';
 
 type Pending = { type: 'set'; key: string; value: unknown; opts: SetOptions | undefined } | { type: 'delete'; key: string };
@@ -68,7 +69,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
           stampsOf.set(id, stamps);
         }
       }
-      const encoded = encodeValue(p.value, options, p.opts, stamps);
+      const encoded = encodeValue(shared(core, p.value), options, p.opts, stamps);
       const full = base + p.key + tail;
       local.push({ full, at: ops.length, ticket: -1, value: p.value, encoded });
       ops.push({ type: 'set', key: full, value: encoded.bytes, ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined });
@@ -83,7 +84,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
     for (const op of ops) if (op.type === 'delete') core.ctx.near?.drop(op.key);
     for (const l of kept) l.ticket = beginWrite(core, l.full);
     try {
-      await core.ctx.store.exec(
+      await core.entries.exec(
         ops,
         kept.some((l) => l.ticket !== -1),
       );

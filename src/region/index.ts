@@ -1,4 +1,4 @@
-export type { Region, Key, Factory, GetOrSetOptions, SetOptions, BatchWriter, EventSource } from './region.js';
+export type { Region, Key, Factory, EntryTtl, GetOrSetOptions, SetOptions, BatchWriter, EventSource } from './region.js';
 export type { RegionContext } from './region-context.js';
 export { RegionHandle } from './region-handle.js';
 export { Generations } from './generations.js';
@@ -12,5 +12,6 @@ export {
   type ResolvedRegionOptions,
   type WriteOptions,
   type CompressionOption,
+  type StorageOption,
 } from './options.js';
 export type * from './events.js';

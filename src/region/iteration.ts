@@ -1,5 +1,6 @@
 import { live } from './entry-decoding.js';
 import type { RegionCore } from './region-core.js';
+import { shared } from './value-sharing.js';
 
 /**
  * The live entries of a region (not of regions below it), read in batches with SCAN and MGET:
@@ -10,18 +11,13 @@ export async function* liveEntries<T>(core: RegionCore, operation: string, opts:
   core.ctx.assertOpen();
   const base = await core.keyBase.load(operation);
   const seen = new Set<string>();
-  // SCAN may return a key more than once.
-  for await (const keys of core.ctx.store.scanPrefix(base, opts.batchSize ?? 500)) {
-    const fresh = keys.filter((key) => !seen.has(key));
-    for (const key of fresh) seen.add(key);
-    if (fresh.length === 0) continue;
-    const bufs = await core.ctx.store.mget(fresh);
-    for (let i = 0; i < fresh.length; i++) {
-      const buf = bufs[i];
-      if (!buf) continue;
-      const k = core.keyBase.userKey(fresh[i]!, base);
+  // The store's walk (SCAN) may return an entry more than once.
+  for await (const batch of core.entries.scan(base, opts.batchSize ?? 500, operation)) {
+    for (const [k, buf] of batch) {
+      if (seen.has(k)) continue;
+      seen.add(k);
       const entry = await live(core, k, buf, operation);
-      if (entry !== undefined) yield [k, entry.value as T];
+      if (entry !== undefined) yield [k, shared(core, entry.value as T)];
     }
   }
 }

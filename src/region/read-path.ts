@@ -6,6 +6,7 @@ import { checkKey } from './key-base.js';
 import { fastNearHit, handOut, keptEntry, keptHit, nearFor, nearHit, storeAnswered } from './near-fast-path.js';
 import type { Key } from './region.js';
 import type { RegionCore } from './region-core.js';
+import { shared } from './value-sharing.js';
 
 /** `get`: the near-cache fast path, else the general read (near cache, then the store). */
 export function get<T>(core: RegionCore, key: Key): Promise<T | undefined> {
@@ -58,7 +59,7 @@ export function readEntry(
   strict = false,
 ): Promise<DecodedEntry | undefined> {
   const ticket = near === undefined ? -1 : near.begin(full);
-  return core.ctx.store.get(full, near !== undefined).then(
+  return core.entries.get(full, near !== undefined).then(
     (buf) => {
       const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
       if (near === undefined) {
@@ -94,7 +95,7 @@ function answer<T>(core: RegionCore, k: string, started: number, entry: DecodedE
     return undefined;
   }
   emitHit(core, k, started, entry, 'store');
-  return entry.value as T;
+  return shared(core, entry.value as T);
 }
 
 /** A read the store failed: reported, then answered as a miss with `value`. */
@@ -162,7 +163,12 @@ export async function getMany<T>(core: RegionCore, keys: readonly Key[]): Promis
   const tickets = near === undefined ? [] : fulls.map((f) => near.begin(f));
   let bufs: (Buffer | null)[];
   try {
-    bufs = await core.ctx.store.mget(fulls, near !== undefined);
+    bufs = await core.entries.mget(
+      fulls,
+      near !== undefined,
+      remote.map((i) => ks[i]!),
+      'getMany',
+    );
   } catch (err) {
     for (let j = 0; j < fulls.length; j++) near?.end(fulls[j]!, tickets[j]!, undefined, 0);
     emitError(core, err, 'getMany');

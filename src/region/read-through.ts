@@ -1,6 +1,6 @@
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError, StoreError } from '../errors.js';
-import type { EntryAccess, ResolvedReadThrough } from '../load/index.js';
+import type { EntryAccess, FactoryOverrides, ResolvedReadThrough } from '../load/index.js';
 import { checkCallOptions } from './call-options.js';
 import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
@@ -12,6 +12,8 @@ import { resolveWrite } from './options.js';
 import { keptAfterError, readEntry } from './read-path.js';
 import type { Factory, GetOrSetOptions, Key } from './region.js';
 import type { RegionCore } from './region-core.js';
+import { checkTags } from './tag-tokens.js';
+import { sharedLater } from './value-sharing.js';
 import { beginWrite, endWrite } from './write-tickets.js';
 
 /*
@@ -38,11 +40,12 @@ export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opt
   } catch (err) {
     return Promise.reject(err);
   }
-  if (core.ctx.bypassed()) return Promise.resolve().then(factory);
+  if (core.ctx.bypassed()) return core.ctx.loader.uncached(job(core, k, k, factory, opts, rt));
   const started = readStarted(core);
   const base = core.keyBase.now();
-  if (base === undefined || opts?.tags !== undefined) return getOrSetSlow(core, k, factory, opts, rt, started);
-  return readThrough(core, k, base + k + core.keyBase.tail, factory, opts, rt, started);
+  // Values answered here may be the near cache's shared copy, or become it (see value-sharing.ts).
+  if (base === undefined || opts?.tags !== undefined) return sharedLater(core, getOrSetSlow(core, k, factory, opts, rt, started));
+  return sharedLater(core, readThrough(core, k, base + k + core.keyBase.tail, factory, opts, rt, started));
 }
 
 /** getOrSet when the generations are not read yet, or tags must be stamped before the key is fixed. */
@@ -142,7 +145,7 @@ function job<T>(core: RegionCore, k: string, full: string, factory: Factory<T>, 
 /** How the loader reads, writes and reports for a region. */
 export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
   const access: EntryAccess<StampedWrite> = {
-    read: (full, k) => core.ctx.store.get(full).then((buf) => (buf === null ? undefined : access.fromBytes(k, buf))),
+    read: (full, k) => core.entries.get(full, false).then((buf) => (buf === null ? undefined : access.fromBytes(k, buf))),
     // Strict, unlike a plain read: a tag check the store fails rejects, so the loader stops waiting on the store.
     fromBytes: (k, bytes) => Promise.resolve(live(core, k, bytes, 'getOrSet', true)),
     encode: (value, write, freshForMs) => {
@@ -152,17 +155,54 @@ export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
       const { ttlMs } = resolveWrite(options, write);
       return encodeValue(value, options, { ttl: Math.max(ttlMs, freshForMs), freshFor: freshForMs }, write?.stamps);
     },
-    store: (full, bytes, ttlMs, track) => core.ctx.store.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined, track),
+    store: (full, bytes, ttlMs, track) => core.entries.set(full, bytes, Number.isFinite(ttlMs) ? ttlMs : undefined, track),
     beginWrite: (full) => beginWrite(core, full),
     endWrite: (full, ticket, written) => endWrite(core, full, ticket, written),
     freshForMs: (write) => resolveWrite(core.options, write).freshForMs,
     shouldCache: (value, write) => !write?.shouldCache || write.shouldCache(value),
+    region: core.path,
+    checkTags,
+    tagClock: () => core.ctx.tags.clock,
+    adapt: (write, overrides, since) => adaptWrite(core, write, overrides, since),
+    meanComputeMs: () => meanComputeMs(core),
     onSet: (k, bytes, ttlMs, startedAt) => emitSet(core, k, bytes, ttlMs, startedAt),
     onCompute: (k, durationMs, failed) => emitCompute(core, k, durationMs, failed),
     onStale: (k, reason) => emitStale(core, k, reason),
     onError: (err, operation, k) => emitError(core, err, operation, k),
+    get locks() {
+      return core.entries.locks;
+    },
   };
   return access;
+}
+
+/**
+ * The write options of a computed value with what its factory set: ttl and freshFor replace the
+ * call's, tags add to them and are stamped now. Undefined (do not store) when one of those tags
+ * was invalidated after the computation started, as far as this process knows.
+ */
+async function adaptWrite(core: RegionCore, write: StampedWrite | undefined, o: FactoryOverrides, since: number): Promise<StampedWrite | undefined> {
+  const out: StampedWrite = { ...write };
+  if (o.ttlMs !== undefined) {
+    out.ttl = o.ttlMs;
+    // A freshFor of the call is kept only when the factory sets none: resolveWrite caps the region's by the new ttl.
+    if (o.freshForMs === undefined && write?.freshFor === undefined) delete out.freshFor;
+  }
+  if (o.freshForMs !== undefined) out.freshFor = o.freshForMs;
+  if (o.tags !== undefined) {
+    const stamps = await asOperation('getOrSet', 'the tags could not be read', core.ctx.tags.stamp(o.tags));
+    if (core.ctx.tags.changedSince(o.tags, since)) return undefined;
+    const known = new Set((write?.stamps ?? []).map(([t]) => t));
+    out.tags = [...(write?.tags ?? []), ...o.tags];
+    out.stamps = [...(write?.stamps ?? []), ...stamps.filter(([t]) => !known.has(t))];
+  }
+  return out;
+}
+
+/** Mean factory time of this region or cached function in this process (runs that failed included), in ms. */
+function meanComputeMs(core: RegionCore): number | undefined {
+  const summary = core.stats?.computeSummary();
+  return summary === undefined || summary.count === 0 ? undefined : summary.meanMs;
 }
 
 /** Sliding expiry: resets the hard expiry of an entry that was just read. */
@@ -171,8 +211,9 @@ function touch(core: RegionCore, k: string, full: string, opts: GetOrSetOptions)
   if (!Number.isFinite(ttlMs)) return;
   // A TTL change is announced like a write: a local copy must expect it, or it would drop itself.
   const near = nearFor(core);
-  const ticket = near === undefined ? -1 : near.expectOwnChange(full);
-  core.ctx.store.expire(full, ttlMs, ticket !== -1).catch((err: unknown) => {
+  // Hash storage: Redis announces the bucket, not the entry; its writes are untracked (see hash-storage.ts).
+  const ticket = near === undefined || core.options.storage === 'hash' ? -1 : near.expectOwnChange(full);
+  core.entries.expire(full, ttlMs, ticket !== -1).catch((err: unknown) => {
     near?.ownChangeFailed(full, ticket);
     emitError(core, err, 'refreshTtlOnHit', k);
   });

@@ -33,6 +33,8 @@ export interface RegionContext {
   /** Throws ClosedError once the trove is closed. */
   assertOpen(): void;
   isClosed(): boolean;
+  /** Whether values are deep-frozen where they pass through a region (see value-sharing.ts). */
+  readonly freezeValues: boolean;
   /** Whether the current call runs inside `trove.bypass()`: read-through then computes directly. */
   bypassed(): boolean;
 }

@@ -5,11 +5,12 @@ import { checkKey } from './key-base.js';
 import type { RegionOptions, ResolvedRegionOptions } from './options.js';
 import { get, getMany, has } from './read-path.js';
 import { getOrSet } from './read-through.js';
-import type { BatchWriter, EventSource, Factory, GetOrSetOptions, Key, Region, SetOptions } from './region.js';
+import type { BatchWriter, EntryTtl, EventSource, Factory, GetOrSetOptions, Key, Region, SetOptions } from './region.js';
+import { ttlOf } from './entry-ttl.js';
 import type { RegionContext } from './region-context.js';
 import { RegionCore } from './region-core.js';
 import { invalidate, invalidateOn } from './region-invalidation.js';
-import { remove, set } from './writes.js';
+import { remove, removeMany, set } from './writes.js';
 
 /**
  * The implementation of `Region`, as `trove.region()` hands it out. Each method is the entry of one
@@ -41,15 +42,16 @@ export class RegionHandle<V = unknown> implements Region<V> {
     return this.core.keyBase.keyOf(checkKey(key));
   }
 
-  get<T = V>(key: Key): Promise<T | undefined> {
+  get<T extends V = V>(key: Key): Promise<T | undefined> {
     return get<T>(this.core, key);
   }
 
-  getOrSet<T = V>(key: Key, factory: Factory<T>, opts?: GetOrSetOptions): Promise<T> {
-    return getOrSet(this.core, key, factory, opts);
+  getOrSet<T extends V = V>(key: Key, factory: Factory<T, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T> {
+    // The previous value the context carries is one of the region's values: a V, as typed.
+    return getOrSet(this.core, key, factory as Factory<T>, opts as GetOrSetOptions | undefined);
   }
 
-  set<T = V>(key: Key, value: T, opts?: SetOptions): Promise<void> {
+  set<T extends V = V>(key: Key, value: T, opts?: SetOptions): Promise<void> {
     return set(this.core, key, value, opts);
   }
 
@@ -57,19 +59,27 @@ export class RegionHandle<V = unknown> implements Region<V> {
     return remove(this.core, key);
   }
 
+  deleteMany(keys: readonly Key[]): Promise<number> {
+    return removeMany(this.core, keys);
+  }
+
+  ttlOf(key: Key): Promise<EntryTtl | undefined> {
+    return ttlOf(this.core, key);
+  }
+
   has(key: Key): Promise<boolean> {
     return has(this.core, key);
   }
 
-  getMany<T = V>(keys: readonly Key[]): Promise<(T | undefined)[]> {
+  getMany<T extends V = V>(keys: readonly Key[]): Promise<(T | undefined)[]> {
     return getMany<T>(this.core, keys);
   }
 
-  setMany<T = V>(entries: Iterable<readonly [Key, T]>, opts?: SetOptions): Promise<void> {
+  setMany<T extends V = V>(entries: Iterable<readonly [Key, T]>, opts?: SetOptions): Promise<void> {
     return setMany(this.core, entries, opts);
   }
 
-  batch<T = V>(fn: (tx: BatchWriter<T>) => void | Promise<void>): Promise<void> {
+  batch<T extends V = V>(fn: (tx: BatchWriter<T>) => void | Promise<void>): Promise<void> {
     return batch(this.core, 'batch', fn as (tx: BatchWriter<unknown>) => void | Promise<void>);
   }
 
@@ -85,7 +95,7 @@ export class RegionHandle<V = unknown> implements Region<V> {
     return invalidateOn(this.core, source, event);
   }
 
-  entries<T = V>(opts: { batchSize?: number } = {}): AsyncIterableIterator<[string, T]> {
+  entries<T extends V = V>(opts: { batchSize?: number } = {}): AsyncIterableIterator<[string, T]> {
     return liveEntries<T>(this.core, 'entries', opts);
   }
 
@@ -93,7 +103,7 @@ export class RegionHandle<V = unknown> implements Region<V> {
     for await (const [k] of liveEntries(this.core, 'keys', opts)) yield k;
   }
 
-  async *values<T = V>(opts: { batchSize?: number } = {}): AsyncIterableIterator<T> {
+  async *values<T extends V = V>(opts: { batchSize?: number } = {}): AsyncIterableIterator<T> {
     for await (const [, v] of liveEntries<T>(this.core, 'values', opts)) yield v;
   }
 

@@ -1,4 +1,4 @@
-import type { ReadThroughOptions } from '../load/index.js';
+import type { FactoryContext, ReadThroughOptions } from '../load/index.js';
 import type { RegionOptions, ResolvedRegionOptions, WriteOptions } from './options.js';
 
 /** A user key: a string (numbers are converted with `String`). */
@@ -10,16 +10,43 @@ export interface SetOptions extends WriteOptions {
   tags?: readonly string[];
 }
 
-/** Options of `getOrSet`: write options, read-through options (overriding the region's), and these. */
-export interface GetOrSetOptions extends SetOptions, ReadThroughOptions {
+/**
+ * Options of `getOrSet`: write options, read-through options (overriding the region's), and these.
+ * `T` is the factory's value type.
+ */
+export interface GetOrSetOptions<T = unknown> extends SetOptions, ReadThroughOptions {
   /** On a hit, push the hard expiry back to a full `ttl` (sliding expiry; one extra pipelined command). @defaultValue `false` */
   refreshTtlOnHit?: boolean;
-  /** Return false to answer a computed value without storing it (e.g. an empty result). @defaultValue store everything */
-  shouldCache?: (value: unknown) => boolean;
+  /**
+   * Return false to answer a computed value without storing it (e.g. an empty result); receives
+   * the factory's value. The factory can decide as well, with `ctx.skip()`.
+   * @defaultValue store everything
+   */
+  shouldCache?: (value: T) => boolean;
 }
 
-/** A computation whose result is cached. */
-export type Factory<T> = () => T | Promise<T>;
+/**
+ * A computation whose result is cached. It receives its context: `ctx.setTtl`, `ctx.setFreshFor`,
+ * `ctx.setTags`, `ctx.skip()`, the previous value `ctx.stale` (typed `S`: the region's value type
+ * in `getOrSet`, so that `T` is inferred from what the factory returns), `ctx.signal`, `ctx.key`,
+ * `ctx.region`.
+ */
+export type Factory<T, S = T> = {
+  // A method's parameter is checked bivariantly: a factory written for a narrower context (its own
+  // value type, on an untyped region) is accepted, while an inline factory's context is still `S`.
+  bivariant(ctx: FactoryContext<S>): T | Promise<T>;
+}['bivariant'];
+
+/** Remaining lifetimes of an entry (see `Region.ttlOf`). */
+export interface EntryTtl {
+  /** Milliseconds until the entry expires from the store; `Infinity` when it has no expiry. */
+  ttlMs: number;
+  /**
+   * Milliseconds during which it is still served without recomputing: 0 once stale, equal to
+   * `ttlMs` when the entry records no freshness (fresh until it expires, as in raw regions).
+   */
+  freshForMs: number;
+}
 
 /** The writes of `region.batch()`: collected, then applied as one MULTI/EXEC. */
 export interface BatchWriter<V> {
@@ -36,6 +63,10 @@ export type EventSource =
  * A named namespace of cache entries with its own defaults. Regions nest:
  * `trove.region('users').region('profiles')` and `trove.region('users.profiles')` are the same region.
  * It behaves like an async map over its live entries.
+ *
+ * `V` is the type of its values: writes (`set`, `setMany`, `batch`, `getOrSet`'s factory) must
+ * give a `V` (or a subtype, which the call then answers), and reads answer `V`. The type is not
+ * checked at run time: a region shared by modules that disagree is the caller's mistake.
  */
 export interface Region<V = unknown> {
   /** Full dotted path of the region, e.g. `'users.profiles'`. */
@@ -51,38 +82,55 @@ export interface Region<V = unknown> {
   keyOf(key: Key): string;
 
   /** Reads a value; `undefined` when absent, expired, invalidated, undecodable, or when the store is unreachable (with an `error` event). */
-  get<T = V>(key: Key): Promise<T | undefined>;
+  get<T extends V = V>(key: Key): Promise<T | undefined>;
 
   /**
    * Returns the cached value while fresh. On a miss, one process computes it (a Redis lock; the
    * others wait for its notification, or follow `onCold`); a stale value is answered at once while
    * one process refreshes it; a failing factory is answered by the stale value (fail-safe).
    * Store failures never fail the call: the factory's result is returned regardless.
+   *
+   * The factory receives its context (see `FactoryContext`): it can set this value's `ttl`,
+   * `freshFor` and tags, skip caching it, read the previous value, and stop on `ctx.signal`.
+   * `ttl: Infinity` (per call, or set by the factory) stores the value without expiry.
    */
-  getOrSet<T = V>(key: Key, factory: Factory<T>, opts?: GetOrSetOptions): Promise<T>;
+  getOrSet<T extends V = V>(key: Key, factory: Factory<T, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T>;
 
   /**
    * Stores a value. Throws `SerializationError` when the codec cannot store it faithfully and
    * `ValueTooLargeError` above `maxValueBytes`; a store failure is reported as an `error` event
    * (a cache write is best-effort) and the call resolves.
    */
-  set<T = V>(key: Key, value: T, opts?: SetOptions): Promise<void>;
+  set<T extends V = V>(key: Key, value: T, opts?: SetOptions): Promise<void>;
 
   /** Deletes a value; resolves to whether it existed. Throws `StoreError` when the store cannot be reached (the caller relies on the delete). */
   delete(key: Key): Promise<boolean>;
+
+  /**
+   * Deletes several values in one round trip (one DEL; on Redis Cluster one per slot, sent
+   * together); resolves to how many existed. Throws `StoreError` when the store cannot be reached.
+   */
+  deleteMany(keys: readonly Key[]): Promise<number>;
+
+  /**
+   * How long an entry has left: `ttlMs` until it expires from the store (`Infinity`: never) and
+   * `freshForMs` until it goes stale (0: stale already); `undefined` when there is no live entry.
+   * One round trip (the value and its PTTL). Throws `StoreError` when the store cannot be reached.
+   */
+  ttlOf(key: Key): Promise<EntryTtl | undefined>;
 
   /** Whether a live value is stored under the key; `false` when the store is unreachable (with an `error` event). */
   has(key: Key): Promise<boolean>;
 
   /** Reads several values in one round trip; `undefined` for each one absent or unreadable (with an `error` event when the store failed). */
-  getMany<T = V>(keys: readonly Key[]): Promise<(T | undefined)[]>;
+  getMany<T extends V = V>(keys: readonly Key[]): Promise<(T | undefined)[]>;
 
   /**
    * Stores several values in one atomic round trip (on Redis Cluster, atomic per slot only: see
    * `batch`). Every value is encoded before anything is written, so a value the codec rejects
    * throws and nothing is stored. A store failure is reported as an `error` event, like `set`.
    */
-  setMany<T = V>(entries: Iterable<readonly [Key, T]>, opts?: SetOptions): Promise<void>;
+  setMany<T extends V = V>(entries: Iterable<readonly [Key, T]>, opts?: SetOptions): Promise<void>;
 
   /**
    * Applies several writes and deletes as one MULTI/EXEC: all or none. The callback collects
@@ -90,7 +138,7 @@ export interface Region<V = unknown> {
    * reported as an `error` event, like `set`. On Redis Cluster, as one MULTI/EXEC per slot, sent
    * together: all or none within each slot, not across slots.
    */
-  batch<T = V>(fn: (tx: BatchWriter<T>) => void | Promise<void>): Promise<void>;
+  batch<T extends V = V>(fn: (tx: BatchWriter<T>) => void | Promise<void>): Promise<void>;
 
   /**
    * Invalidates this region and every region below it, in every process, in O(1): one atomic
@@ -116,13 +164,13 @@ export interface Region<V = unknown> {
    * the store cannot be reached. `batchSize`: keys asked for per SCAN step (a hint to Redis), then
    * read with one MGET; default `500`.
    */
-  entries<T = V>(opts?: { batchSize?: number }): AsyncIterableIterator<[string, T]>;
+  entries<T extends V = V>(opts?: { batchSize?: number }): AsyncIterableIterator<[string, T]>;
 
   /** The keys of the live entries of this region (see `entries()`). */
   keys(opts?: { batchSize?: number }): AsyncIterableIterator<string>;
 
   /** The values of the live entries of this region (see `entries()`). */
-  values<T = V>(opts?: { batchSize?: number }): AsyncIterableIterator<T>;
+  values<T extends V = V>(opts?: { batchSize?: number }): AsyncIterableIterator<T>;
 
   /** The number of live entries of this region; reads every entry (O(n)), so meant for tooling, not hot paths. */
   size(): Promise<number>;

@@ -26,6 +26,26 @@ const FETCH_CHUNK = 1_000;
 export class TagTokens {
   private readonly tokens = new LRUCache<string, string>({ max: 100_000 });
   private epoch: string | undefined;
+  /** Counts the changes of tokens this process learnt of (see `changedSince`). */
+  private changes = 0;
+  /** The value of `changes` when each tag's token last changed here; bounded like `tokens`. */
+  private readonly changedAt = new LRUCache<string, number>({ max: 100_000 });
+  /** `changes` when the known tokens were last voided at once (a new epoch). */
+  private voidedAt = 0;
+
+  /** A reading of the change counter, for `changedSince`. */
+  get clock(): number {
+    return this.changes;
+  }
+
+  /**
+   * Whether any of `tags` was invalidated, as far as this process knows, after the counter read
+   * `since`: the question a computation asks about tags it chose once it had started.
+   */
+  changedSince(tags: readonly string[], since: number): boolean {
+    if (this.voidedAt > since) return true;
+    return tags.some((t) => (this.changedAt.get(t) ?? 0) > since);
+  }
 
   constructor(
     private readonly store: TableStore,
@@ -77,13 +97,16 @@ export class TagTokens {
     const current = epoch ?? candidate;
     if (current !== this.epoch) {
       // A new table: every token known from the old one is void.
-      if (this.epoch !== undefined) this.tokens.clear();
+      if (this.epoch !== undefined) {
+        this.tokens.clear();
+        this.voidedAt = ++this.changes;
+      }
       this.epoch = current;
     }
     if (current === candidate) this.announceEpoch(current);
     for (let j = 0; j < chunk.length; j++) {
       const token = values[j] ?? current;
-      this.tokens.set(chunk[j]!, token);
+      this.note(chunk[j]!, token);
       out.set(chunk[j]!, token);
     }
   }
@@ -102,6 +125,13 @@ export class TagTokens {
   }
 
   apply(tag: string, token: string): void {
+    this.note(tag, token);
+  }
+
+  /** Records a tag's token, counting a change of a token known before. */
+  private note(tag: string, token: string): void {
+    const known = this.tokens.get(tag);
+    if (known !== undefined && known !== token) this.changedAt.set(tag, ++this.changes);
     this.tokens.set(tag, token);
   }
 

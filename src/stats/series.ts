@@ -98,6 +98,13 @@ export class Series {
     v[SIZE_BUCKETS_AT + bucketOf(SIZE_BOUNDS_BYTES, bytes)]!++;
   }
 
+  /** Factory runs so far (with a value or thrown) and their mean duration in ms. */
+  computeSummary(): { count: number; meanMs: number } {
+    const v = this.values;
+    const count = v[SLOT.computes]! + v[SLOT.computeErrors]!;
+    return { count, meanMs: count === 0 ? 0 : v[SLOT.computeSum]! / count };
+  }
+
   error(code: string): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
   }
