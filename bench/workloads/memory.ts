@@ -4,6 +4,7 @@ import { remark, type WorkloadResult } from '../report.js';
 import { summarize } from '../stats.js';
 import type { LibName } from '../peers/index.js';
 import { describeError, openSubjects, rotate, type Subject } from './common.js';
+import { nearCostTable, seedTable, storageRows } from './compact-storage.js';
 
 const CONCURRENCY = 256;
 
@@ -85,15 +86,24 @@ export const memory: Workload = {
       }
       return s.row;
     });
+    // Trove's hash storage, measured the same way (when Trove is among the libraries).
+    if (ctx.libs.includes('trove')) rows.push(...(await storageRows(ctx, entries)));
+    const sections = ctx.libs.includes('trove')
+      ? [await seedTable(ctx, ctx.quick ? 20_000 : 100_000), await nearCostTable(ctx, ctx.quick ? 2_000 : 10_000)]
+      : [];
     await ctx.server.command('FLUSHALL', 'SYNC');
     return {
+      sections,
       name: 'memory',
       title: 'Redis bytes per small entry',
       summary: `${entries.toLocaleString('en-US')} entries '1234' → 'user_1234' written through each library's normal set path (${CONCURRENCY} concurrent sets), with a 10-minute TTL; INFO used_memory delta on a freshly flushed Redis, divided by the entry count.`,
       params: { entries, concurrency: CONCURRENCY },
       metrics: [{ key: 'bytes', label: 'bytes/entry', unit: 'B', better: 'lower', ratio: true }],
       rows,
-      notes: ['Every library keeps its own key prefix (and key layout), which counts in the figure; jemalloc size classes make the figures step-wise.'],
+      notes: [
+        'Every library keeps its own key prefix (and key layout), which counts in the figure; jemalloc size classes make the figures step-wise.',
+        "Targets: trove (default string storage) within 8 B of the plain SET floor (ioredis row); trove (storage: 'hash') at most 40 B per entry.",
+      ],
     };
   },
 };

@@ -254,6 +254,36 @@ function readHeader(buf: Buffer, expectedCodec?: Codec): EnvelopeHeader {
 }
 
 /**
+ * Where an entry's recorded hard expiry sits in its bytes, or -1 (not an envelope, or none recorded).
+ * Reads two or three header bytes: cheap enough for every read of hash storage, which checks each
+ * entry's expiry itself (see region/hash-storage.ts).
+ */
+function expiresAtOffset(buf: Uint8Array): number {
+  if (buf.length < 2 || buf[0] !== FIRST_BYTE) return -1;
+  const flags = buf[1]!;
+  if ((flags & EXTENDED_FLAG) === 0) return -1;
+  const at = (flags & FRESH_UNTIL_FLAG) !== 0 ? 2 + TIME_BYTES : 2;
+  if (buf.length < at + 1 + TIME_BYTES || (buf[at]! & EXPIRES_FLAG2) === 0) return -1;
+  return at + 1;
+}
+
+/** The hard expiry (epoch ms) an entry records, without decoding it; undefined when it records none or is not an envelope. */
+export function entryExpiresAt(bytes: Uint8Array): number | undefined {
+  const at = expiresAtOffset(bytes);
+  return at < 0 ? undefined : asBuffer(bytes).readUIntBE(at, TIME_BYTES);
+}
+
+/** A copy of an entry with its recorded hard expiry moved to `expiresAt` (epoch ms); undefined when it records none. */
+export function withEntryExpiresAt(bytes: Uint8Array, expiresAt: number): Buffer | undefined {
+  const at = expiresAtOffset(bytes);
+  if (at < 0) return undefined;
+  checkTime(expiresAt, 'expiresAt');
+  const out = Buffer.from(bytes);
+  out.writeUIntBE(expiresAt, at, TIME_BYTES);
+  return out;
+}
+
+/**
  * Decodes bytes written by `encodeEntry`.
  * @throws DecodeError (with the underlying error as `cause`) for anything that is not a valid entry for this
  * codec: empty or truncated bytes, wrong magic, unknown envelope version or flags, unknown codec id, an entry

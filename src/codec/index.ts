@@ -23,6 +23,8 @@ export {
   MAX_FRESH_UNTIL,
   MAX_TAGS,
   readEntryHeader,
+  entryExpiresAt,
+  withEntryExpiresAt,
   type TagStamp,
 } from './envelope.js';
 export { createJsonCodec, type JsonCodecOptions, jsonCodec, plainJsonCodec } from './json.js';

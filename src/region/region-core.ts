@@ -1,5 +1,7 @@
 import type { EntryAccess } from '../load/index.js';
 import type { Series } from '../stats/index.js';
+import { type EntryBackend, stringEntries } from './entry-backend.js';
+import { HashEntries } from './hash-storage.js';
 import { KeyBase } from './key-base.js';
 import type { ResolvedRegionOptions } from './options.js';
 import { entryAccess, type StampedWrite } from './read-through.js';
@@ -29,6 +31,19 @@ export class RegionCore {
     this.keyBase = new KeyBase(ctx.generations, ctx.layout, path);
     this.access = entryAccess(this);
     this.stats = ctx.stats?.seriesOf(path, fn);
+  }
+
+  private stringBackend: EntryBackend | undefined;
+  private hashBackend: EntryBackend | undefined;
+
+  /** Where the region's entries live: one key each, or fields of hash buckets (`storage`). */
+  get entries(): EntryBackend {
+    if (this.options.storage === 'hash') {
+      this.hashBackend ??= new HashEntries(this);
+      return this.hashBackend;
+    }
+    this.stringBackend ??= stringEntries(this);
+    return this.stringBackend;
   }
 
   /** The region's effective options, re-read only when some region's options changed. */

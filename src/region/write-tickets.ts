@@ -13,7 +13,8 @@ import type { RegionCore } from './region-core.js';
 export function beginWrite(core: RegionCore, full: string): number {
   const near = core.ctx.near;
   if (near === undefined) return -1;
-  if (!core.options.nearCache) {
+  // Hash storage: the write announces its bucket, which drops the written copy too (see hash-storage.ts).
+  if (!core.options.nearCache || core.options.storage === 'hash') {
     near.drop(full);
     return -1;
   }

@@ -34,7 +34,8 @@ import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { StoreTimeoutError } from '../errors.js';
 import { ClusterReaders } from './cluster-readers.js';
-import type { HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
+import { byBucket } from './field-batcher.js';
+import type { FieldRef, FieldValue, FieldWriteOp, CommandCall, HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
 import type { PubSubConnection } from './subscriber.js';
 import { NODE_MGET } from './scripts.js';
 import { GetBatcher } from './get-batcher.js';
@@ -365,6 +366,22 @@ export class ClusterStore extends RedisStore<Cluster> {
   }
 
   /**
+   * A cached command's keys share one slot (Redis refuses others with CROSSSLOT). Tracked, it goes
+   * to the reader of that slot's master, as tracked reads do; else through the Cluster client.
+   */
+  override readCommand(call: CommandCall, track: boolean): Promise<unknown> {
+    const first = call.keys[0];
+    const reader = track && first !== undefined ? this.readers?.master(this.slotOf(first)) : undefined;
+    if (reader === undefined) return super.readCommand(call, false);
+    return this.run('cachedCommand', () =>
+      this.viaReader(
+        () => reader.readCommand(call, true),
+        () => super.readCommand(call, false),
+      ),
+    );
+  }
+
+  /**
    * Runs an operation on a node's reader. When the reader fails for any reason but its deadline (a
    * MOVED or ASK reply after a slot moved, a demoted master, a lost connection), the slot map is
    * suspect: the near cache is emptied (nothing in flight is kept) and the operation is sent again
@@ -409,6 +426,53 @@ export class ClusterStore extends RedisStore<Cluster> {
       // Every slot's transaction has settled before the batch answers, so a failure says it all.
       for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
     });
+  }
+
+  /**
+   * Field reads (hash storage): each bucket is one key, so one HMGET per bucket through the
+   * Cluster client (auto-pipelined: one write per node); tracked, or from replicas, through the
+   * reader of the bucket's slot, like entry reads.
+   */
+  protected override fieldReadNow(refs: readonly FieldRef[], track: boolean): Promise<FieldValue[]> {
+    const tracked = track && this.trackingWanted;
+    if (this.readers === undefined) return super.fieldReadNow(refs, false);
+    return this.run('get', async () => {
+      const out = new Array<FieldValue>(refs.length);
+      const byReader = new Map<RedisStore | undefined, number[]>();
+      for (const [bucket, at] of byBucket(refs)) {
+        const reader = this.readers?.reader(this.slotOf(bucket), tracked);
+        const list = byReader.get(reader);
+        if (list === undefined) byReader.set(reader, [...at]);
+        else list.push(...at);
+      }
+      await Promise.all(
+        [...byReader].map(async ([reader, at]) => {
+          const sub = at.map((i) => refs[i]!);
+          const values =
+            reader === undefined
+              ? await super.fieldReadNow(sub, false)
+              : await this.viaReader(
+                  () => reader.fieldGetMany(sub, tracked),
+                  () => super.fieldReadNow(sub, false),
+                );
+          for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
+        }),
+      );
+      return out;
+    });
+  }
+
+  /** Field writes: one script per slot (each bucket's hash tag is its own), sent together; atomic per bucket. */
+  protected override async fieldWriteNow(ops: readonly FieldWriteOp[]): Promise<number> {
+    const groups = this.bySlot(ops.map((op) => op.bucket));
+    if (groups.length === 1) return super.fieldWriteNow(ops);
+    const outcomes = await Promise.allSettled(groups.map((at) => super.fieldWriteNow(at.map((i) => ops[i]!))));
+    let deleted = 0;
+    for (const o of outcomes) {
+      if (o.status === 'rejected') throw o.reason;
+      deleted += o.value;
+    }
+    return deleted;
   }
 
   /** Walks every master in turn (replicas hold copies). A master that takes over during the walk may be missed. */

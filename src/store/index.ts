@@ -1,6 +1,12 @@
 export type {
   ChannelListener,
+  CommandCall,
+  CommandStore,
   CounterStore,
+  FieldRef,
+  FieldStore,
+  FieldValue,
+  FieldWriteOp,
   HashInit,
   KeyValueStore,
   LockAttempt,
@@ -8,6 +14,7 @@ export type {
   MessageBus,
   Store,
   StoreAndRelease,
+  StoreFieldAndRelease,
   StoreListener,
   TableStore,
   TrackingListener,
@@ -18,3 +25,4 @@ export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore } from './redis-store.js';
 export { ClusterStore } from './cluster-store.js';
 export { checkStoreOptions, createStore, type RedisClusterOption, type RedisOption } from './create-store.js';
+export type { NodeRedisClient } from './node-redis/client-shape.js';

@@ -1,6 +1,18 @@
 import { LRUCache } from 'lru-cache';
-import { StoreError } from '../errors.js';
-import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, WriteOp } from './store.js';
+import { InvalidOptionError, StoreError } from '../errors.js';
+import type {
+  FieldRef,
+  FieldValue,
+  FieldWriteOp,
+  StoreFieldAndRelease,
+  ChannelListener,
+  CommandCall,
+  HashInit,
+  LockAttempt,
+  Store,
+  StoreAndRelease,
+  WriteOp,
+} from './store.js';
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
 export interface MemoryStoreOptions {
@@ -34,7 +46,95 @@ export class MemoryStore implements Store {
       ttlAutopurge: false,
       allowStale: false,
       updateAgeOnGet: false,
+      // A field leaving the LRU (evicted, expired, deleted) leaves its bucket's index; not when overwritten.
+      dispose: (_value, key, reason) => {
+        if (reason !== 'set') this.unindexField(key);
+      },
     });
+  }
+
+  /*
+   * Hash storage: each field is an LRU entry of its own under `<bucket>\0<field>`, so fields are
+   * bounded and evicted like values and expire on their own (like HPEXPIRE on Redis 7.4+);
+   * `fields` indexes them by bucket for iteration, deletion and SCAN (which yields the bucket).
+   */
+  private readonly fields = new Map<string, Set<string>>();
+
+  private fieldKey(bucket: string, field: string): string {
+    return `${bucket}\u0000${field}`;
+  }
+
+  private unindexField(key: string): void {
+    const at = key.indexOf('\u0000');
+    if (at < 0) return;
+    const set = this.fields.get(key.slice(0, at));
+    if (set === undefined) return;
+    set.delete(key.slice(at + 1));
+    if (set.size === 0) this.fields.delete(key.slice(0, at));
+  }
+
+  private bucketOfKey(key: string): string | undefined {
+    const at = key.indexOf('\u0000');
+    return at >= 0 && this.fields.has(key.slice(0, at)) ? key.slice(0, at) : undefined;
+  }
+
+  async fieldGet(bucket: string, field: string): Promise<Buffer | null> {
+    this.check();
+    return this.cache.get(this.fieldKey(bucket, field)) ?? null;
+  }
+
+  async fieldGetMany(refs: readonly FieldRef[]): Promise<FieldValue[]> {
+    this.check();
+    return refs.map(([bucket, field]) => this.cache.get(this.fieldKey(bucket, field)) ?? null);
+  }
+
+  async fieldWrite(ops: readonly FieldWriteOp[]): Promise<number> {
+    this.check();
+    // Applied synchronously: no other operation can observe a partial batch.
+    let deleted = 0;
+    for (const op of ops) {
+      const key = this.fieldKey(op.bucket, op.field);
+      if (op.expected !== undefined && !this.cache.get(key)?.equals(op.expected)) continue;
+      if (op.type === 'delete') {
+        if (this.cache.delete(key)) deleted++;
+        continue;
+      }
+      this.write(key, op.value, op.ttlMs);
+      let set = this.fields.get(op.bucket);
+      if (set === undefined) {
+        set = new Set();
+        this.fields.set(op.bucket, set);
+      }
+      set.add(op.field);
+    }
+    return deleted;
+  }
+
+  async fieldEntries(bucket: string): Promise<[string, Buffer][]> {
+    this.check();
+    const out: [string, Buffer][] = [];
+    for (const field of [...(this.fields.get(bucket) ?? [])]) {
+      const value = this.cache.get(this.fieldKey(bucket, field));
+      if (value !== undefined) out.push([field, value]);
+    }
+    return out;
+  }
+
+  async acquireFieldLock(lockKey: string, token: string, ttlMs: number, bucket: string, field: string): Promise<LockAttempt> {
+    const attempt = await this.acquireLock(lockKey, token, ttlMs);
+    return attempt.acquired ? { acquired: true, value: this.cache.get(this.fieldKey(bucket, field)) ?? null } : attempt;
+  }
+
+  async storeFieldAndRelease({ bucket, field, value, ttlMs, ...lock }: StoreFieldAndRelease): Promise<void> {
+    this.check();
+    await this.fieldWrite([{ type: 'set', bucket, field, value, ttlMs }]);
+    const v = this.cache.get(lock.lockKey)?.toString();
+    if (v === lock.token) {
+      this.cache.delete(lock.lockKey);
+      return;
+    }
+    if (v === `${lock.token}+`) this.cache.delete(lock.lockKey);
+    this.deliver(lock.channel, lock.message);
   }
 
   private check(): void {
@@ -69,7 +169,14 @@ export class MemoryStore implements Store {
   async delete(keys: readonly string[]): Promise<number> {
     this.check();
     let n = 0;
-    for (const k of keys) if (this.cache.delete(k)) n++;
+    for (const k of keys) {
+      const fields = this.fields.get(k);
+      if (fields !== undefined) {
+        // A bucket: all its fields go.
+        for (const f of [...fields]) this.cache.delete(this.fieldKey(k, f));
+        n++;
+      } else if (this.cache.delete(k)) n++;
+    }
     return n;
   }
 
@@ -84,6 +191,14 @@ export class MemoryStore implements Store {
   async exists(key: string): Promise<boolean> {
     this.check();
     return this.cache.has(key);
+  }
+
+  async remainingTtl(key: string): Promise<number | undefined> {
+    this.check();
+    if (!this.cache.has(key)) return undefined;
+    // lru-cache answers Infinity for an entry without a TTL, like PTTL's -1.
+    const left = this.cache.getRemainingTTL(key);
+    return Number.isFinite(left) ? Math.max(0, Math.round(left)) : Number.POSITIVE_INFINITY;
   }
 
   async exec(ops: readonly WriteOp[]): Promise<void> {
@@ -222,6 +337,16 @@ export class MemoryStore implements Store {
 
   readonly subscribed = true;
 
+  /** The embedded store runs no Redis commands: `cachedCommand` needs the `redis` option. */
+  async prepareCommand(name: string): Promise<CommandCall> {
+    this.check();
+    throw new InvalidOptionError('redis', `cachedCommand runs Redis commands (${name.toUpperCase()}): the embedded store has none; configure redis`);
+  }
+
+  readCommand(call: CommandCall): Promise<unknown> {
+    return this.prepareCommand(call.name);
+  }
+
   /** Nothing else writes to an embedded store, so there is nothing to track. */
   enableTracking(): boolean {
     return false;
@@ -247,8 +372,16 @@ export class MemoryStore implements Store {
     // Snapshot the keys first: like SCAN, keys written during iteration may or may not be seen.
     const keys = [...this.cache.keys()];
     let batch: string[] = [];
+    const buckets = new Set<string>();
     for (const k of keys) {
-      if (k.startsWith(prefix) && this.cache.has(k)) batch.push(k);
+      if (!k.startsWith(prefix) || !this.cache.has(k)) continue;
+      // A field of hash storage: its bucket is the key, as in Redis.
+      const bucket = this.bucketOfKey(k);
+      if (bucket === undefined) batch.push(k);
+      else if (!buckets.has(bucket)) {
+        buckets.add(bucket);
+        batch.push(bucket);
+      }
       if (batch.length >= count) {
         yield batch;
         batch = [];
@@ -263,5 +396,6 @@ export class MemoryStore implements Store {
     this.hashes.clear();
     this.hashExpiry.clear();
     this.cache.clear();
+    this.fields.clear();
   }
 }

@@ -1,11 +1,41 @@
-import type { ChainableCommander, Cluster, Redis, RedisOptions } from 'ioredis';
-import { StoreError } from '../errors.js';
+import { type ChainableCommander, type Cluster, Command, type Redis, type RedisOptions } from 'ioredis';
+import { InvalidOptionError, StoreError } from '../errors.js';
+import { CommandKeys } from './command-keys.js';
 import { asStoreError, withDeadline } from './deadline.js';
 import { closeClient, reconnectDelay } from './connection.js';
+import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
-import { ACQUIRE, ACQUIRE_AND_READ, HASH_READ_INIT, HSET_AND_PUBLISH, NODE_MGET, RELEASE, RENEW, STORE_AND_RELEASE, type Script } from './scripts.js';
-import type { ChannelListener, HashInit, LockAttempt, Store, StoreAndRelease, StoreListener, TrackingListener, WriteOp } from './store.js';
+import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
+import {
+  ACQUIRE,
+  ACQUIRE_AND_READ,
+  ACQUIRE_FIELD_AND_READ,
+  FIELD_WRITE,
+  STORE_FIELD_AND_RELEASE,
+  HASH_READ_INIT,
+  HSET_AND_PUBLISH,
+  NODE_MGET,
+  RELEASE,
+  RENEW,
+  STORE_AND_RELEASE,
+  type Script,
+} from './scripts.js';
+import type {
+  FieldRef,
+  FieldValue,
+  FieldWriteOp,
+  StoreFieldAndRelease,
+  ChannelListener,
+  CommandCall,
+  HashInit,
+  LockAttempt,
+  Store,
+  StoreAndRelease,
+  StoreListener,
+  TrackingListener,
+  WriteOp,
+} from './store.js';
 import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
 import { TrackingChannel } from './tracking-channel.js';
@@ -65,6 +95,11 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   private readonly batcher: GetBatcher;
   /** Reads whose keys must be tracked go in batches of their own, sent after `CLIENT CACHING yes`. */
   private readonly trackedBatcher: GetBatcher;
+  /** Single-field reads of hash storage, untracked and tracked; created on first use. */
+  private fieldBatcher: FieldBatcher | undefined;
+  private trackedFieldBatcher: FieldBatcher | undefined;
+  /** Whether field writes still ask for HPEXPIRE (Redis 7.4+); cleared once the server refuses it. */
+  protected fieldExpiry = true;
   private readonly cork = new TickCork();
   private readonly readyWaiters = new Set<ReadyWaiter>();
   private closed = false;
@@ -289,6 +324,14 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.run('exists', async () => (await this.client.exists(key)) === 1);
   }
 
+  remainingTtl(key: string): Promise<number | undefined> {
+    return this.run('pttl', async () => {
+      const ms = await this.client.pttl(key);
+      // PTTL: -2 when the key does not exist, -1 when it has no expiry.
+      return ms === -2 ? undefined : ms === -1 ? Number.POSITIVE_INFINITY : ms;
+    });
+  }
+
   exec(ops: readonly WriteOp[], track = false): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
     return this.run('batch', async () => {
@@ -316,16 +359,9 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey !== undefined) {
-      const [won, second] = (await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))) as [
-        number,
-        Buffer | number | null,
-      ];
-      if (Number(won) === 1) return { acquired: true, value: Buffer.isBuffer(second) ? second : null };
-      const left = Number(second);
-      return { acquired: false, ttlMs: left >= 0 ? left : -1 };
+      return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])));
     }
-    const r = Number(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])));
-    return r === -1 ? { acquired: true } : { acquired: false, ttlMs: r >= 0 ? r : -1 };
+    return acquireOutcome(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])));
   }
 
   async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
@@ -357,6 +393,30 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
             (p) => p.eval(s.source, keys.length, ...keys, ...args),
           ),
     );
+  }
+
+  /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */
+  private readonly commandTable = new CommandKeys((args) => this.run('cachedCommand', () => this.client.call('COMMAND', ...args)));
+
+  async prepareCommand(name: string, args: readonly (string | number | Buffer)[], buffers: boolean): Promise<CommandCall> {
+    if (this.keyPrefix === '') return { name, args, keys: (await this.commandTable.find(name, args)).keys, buffers };
+    // ioredis adds its keyPrefix to the keys of the commands it knows (`call` included), and Redis
+    // names the prefixed key in its invalidations: the keys are found in what ioredis will send.
+    const sent = new Command(name, [...args], { keyPrefix: this.keyPrefix }).args as (string | Buffer)[];
+    const { keys } = await this.commandTable.find(name, sent);
+    if (keys.some((k) => !k.startsWith(this.keyPrefix))) {
+      throw new InvalidOptionError('name', `cachedCommand cannot cache ${name.toUpperCase()}: ioredis does not add the client's keyPrefix to its keys`);
+    }
+    return { name, args, keys: keys.map((k) => k.slice(this.keyPrefix.length)), buffers };
+  }
+
+  readCommand(call: CommandCall, track: boolean): Promise<unknown> {
+    const { name, args } = call;
+    return this.run('cachedCommand', () => {
+      const direct = () => (call.buffers ? this.client.callBuffer(name, ...args) : this.client.call(name, ...args));
+      if (!track || !this.trackingChannel) return direct();
+      return this.cachingThen(direct, (p) => (call.buffers ? p.callBuffer(name, ...args) : p.call(name, ...args)));
+    });
   }
 
   // The generation and tag tables are kept in memory: their reads are tracked.
@@ -432,6 +492,80 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.subscriber.subscribe(channel, listener);
   }
 
+  fieldGet(bucket: string, field: string, track = false): Promise<Buffer | null> {
+    const tracked = track && this.trackingEnabled;
+    if (tracked) this.trackedFieldBatcher ??= new FieldBatcher((refs) => this.fieldReadNow(refs, true));
+    else this.fieldBatcher ??= new FieldBatcher((refs) => this.fieldReadNow(refs, false));
+    return (tracked ? this.trackedFieldBatcher! : this.fieldBatcher!).get(bucket, field);
+  }
+
+  fieldGetMany(refs: readonly FieldRef[], track = false): Promise<FieldValue[]> {
+    if (refs.length === 0) return Promise.resolve([]);
+    return this.fieldReadNow([...refs], track);
+  }
+
+  /**
+   * One HMGET per bucket, issued together (one socket write); a bucket's failure (WRONGTYPE) is
+   * the answer of its reads alone. Tracked: each HMGET right after its `CLIENT CACHING yes`.
+   */
+  protected fieldReadNow(refs: readonly FieldRef[], track: boolean): Promise<FieldValue[]> {
+    return this.run('get', async () => {
+      const out = new Array<FieldValue>(refs.length);
+      const tracked = track && this.trackingChannel !== undefined;
+      await Promise.all(
+        [...byBucket(refs)].map(async ([bucket, at]) => {
+          const fields = at.map((i) => refs[i]![1]);
+          let values: FieldValue[];
+          try {
+            values = (await (tracked
+              ? this.cachingThen(
+                  () => this.client.hmgetBuffer(bucket, ...fields),
+                  (p) => p.hmgetBuffer(bucket, ...fields),
+                )
+              : this.client.hmgetBuffer(bucket, ...fields))) as (Buffer | null)[];
+          } catch (err) {
+            if (!isReplyError(err)) throw err;
+            const error = asStoreError('get', err);
+            values = fields.map(() => error);
+          }
+          for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
+        }),
+      );
+      return out;
+    });
+  }
+
+  fieldWrite(ops: readonly FieldWriteOp[]): Promise<number> {
+    if (ops.length === 0) return Promise.resolve(0);
+    return this.run('set', () => this.fieldWriteNow(ops));
+  }
+
+  /** The writes as one FIELD_WRITE script (every bucket in it: on one server, all or none). */
+  protected async fieldWriteNow(ops: readonly FieldWriteOp[]): Promise<number> {
+    const { keys, args } = fieldWriteArgs(ops, this.fieldExpiry);
+    const [deleted, refused] = (await FIELD_WRITE.run(this.client, keys, args)) as [number, number];
+    if (refused === 1) this.fieldExpiry = false;
+    return deleted;
+  }
+
+  fieldEntries(bucket: string): Promise<[string, Buffer][]> {
+    return this.run('scan', async () => {
+      return Object.entries(await this.client.hgetallBuffer(bucket));
+    });
+  }
+
+  async acquireFieldLock(lockKey: string, token: string, ttlMs: number, bucket: string, field: string): Promise<LockAttempt> {
+    const lease = Math.max(1, Math.ceil(ttlMs));
+    return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_FIELD_AND_READ.runBuffer(this.client, [lockKey, bucket], [token, lease, field])));
+  }
+
+  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message }: StoreFieldAndRelease): Promise<void> {
+    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
+    const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0'];
+    const refused = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [bucket, lockKey], args));
+    if (Number(refused) === 1) this.fieldExpiry = false;
+  }
+
   async *scanPrefix(prefix: string, count = 500): AsyncIterable<string[]> {
     let cursor = '0';
     // SCAN's pattern and replies are not prefixed by ioredis, unlike the keys of other commands.
@@ -473,6 +607,33 @@ function safeSend<T>(send: () => Promise<T>): Promise<T> {
   } catch (e) {
     return Promise.reject(asStoreError('send', e));
   }
+}
+
+/** A reply Redis gave to one command (WRONGTYPE and the like), as opposed to a connection or deadline failure. */
+function isReplyError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+/** FIELD_WRITE's keys and arguments (see scripts.ts). */
+export function fieldWriteArgs(ops: readonly FieldWriteOp[], fieldExpiry: boolean): { keys: string[]; args: (string | number | Buffer)[] } {
+  const keys: string[] = [];
+  const index = new Map<string, number>();
+  const args: (string | number | Buffer)[] = [fieldExpiry ? '1' : '0'];
+  for (const op of ops) {
+    let at = index.get(op.bucket);
+    if (at === undefined) {
+      keys.push(op.bucket);
+      at = keys.length;
+      index.set(op.bucket, at);
+    }
+    const conditional = op.expected !== undefined;
+    if (op.type === 'delete') args.push(at, conditional ? 'D' : 'd', op.field, '', 0, op.expected ?? '');
+    else {
+      const ttl = op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs));
+      args.push(at, conditional ? 'S' : 's', op.field, op.value, ttl, op.expected ?? '');
+    }
+  }
+  return { keys, args };
 }
 
 /** Queues the writes on a transaction, in order. */

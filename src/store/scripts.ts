@@ -136,3 +136,102 @@ export const HASH_READ_INIT = new Script(`
 redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 if #ARGV == 2 then return redis.call('HGETALL', KEYS[1]) end
 return redis.call('HMGET', KEYS[1], unpack(ARGV, 3))`);
+
+/*
+ * Hash storage (`storage: 'hash'`): entries are fields of buckets. A bucket's TTL is the latest
+ * expiry of its fields, or none while one of them has none: a field is never dropped before its
+ * own expiry by its bucket's. Expired fields of a live bucket are a reader's miss until read
+ * (deleted then) or swept. On Redis 7.4+ each field also gets its own expiry (HPEXPIRE), so
+ * Redis reclaims it on time; older servers answer that HPEXPIRE is unknown, which the caller
+ * remembers so as to stop asking (ARGV flag).
+ *
+ * FIELD_SET(key, field, value, ttl, existed): HSET, then the bucket TTL. `existed`: whether the
+ * bucket existed before this script's first write to it (a new bucket has no TTL, which must not
+ * read as "a field without expiry lives here"). Returns whether HPEXPIRE was refused.
+ */
+const FIELD_SET = `
+local function field_set(key, field, value, ttl, existed, hpexpire)
+  redis.call('HSET', key, field, value)
+  if ttl == 0 then
+    redis.call('PERSIST', key)
+    return 0
+  end
+  local left = redis.call('PTTL', key)
+  if (existed == 0 and left == -1) or (left >= 0 and left < ttl) then redis.call('PEXPIRE', key, ttl) end
+  if hpexpire == '1' then
+    local r = redis.pcall('HPEXPIRE', key, ttl, 'FIELDS', 1, field)
+    if type(r) == 'table' and r.err then return 1 end
+  end
+  return 0
+end
+local function check_hash(key)
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'hash' and t ~= 'none' then return redis.error_reply('WRONGTYPE bucket ' .. key .. ' holds a ' .. t .. ', not a hash') end
+  return nil
+end
+`;
+
+/**
+ * KEYS: the buckets. ARGV: the HPEXPIRE flag ('1': try it), then per write 6 values: bucket index
+ * (1-based), kind ('s' set, 'd' delete; upper case: only while the field holds `expected`), field,
+ * value, ttl ms (0: none), expected. Checks every bucket's type first, so a bucket that is not a
+ * hash fails the call before anything is written. Returns { deleted count, HPEXPIRE refused }.
+ */
+export const FIELD_WRITE = new Script(`${FIELD_SET}
+for i = 1, #KEYS do
+  local bad = check_hash(KEYS[i])
+  if bad then return bad end
+end
+local existed = {}
+local deleted = 0
+local refused = 0
+for i = 2, #ARGV, 6 do
+  local key = KEYS[tonumber(ARGV[i])]
+  local kind = ARGV[i + 1]
+  local field = ARGV[i + 2]
+  local apply = true
+  if kind == 'S' or kind == 'D' then apply = redis.call('HGET', key, field) == ARGV[i + 5] end
+  if apply then
+    if kind == 'd' or kind == 'D' then
+      deleted = deleted + redis.call('HDEL', key, field)
+    else
+      if existed[key] == nil then existed[key] = redis.call('EXISTS', key) end
+      if field_set(key, field, ARGV[i + 3], tonumber(ARGV[i + 4]), existed[key], ARGV[1]) == 1 then refused = 1 end
+      existed[key] = 1
+    end
+  end
+end
+return { deleted, refused }`);
+
+/**
+ * KEYS: lock, bucket. ARGV: token, lease ms, field. As ACQUIRE_AND_READ, reading a field; a
+ * bucket that is not a hash reads as a missing field (its write will then fail and be reported).
+ */
+export const ACQUIRE_FIELD_AND_READ = new Script(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('TYPE', KEYS[2]).ok ~= 'hash' then return { 1, false } end
+  return { 1, redis.call('HGET', KEYS[2], ARGV[3]) }
+end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
+return { 0, redis.call('PTTL', KEYS[1]) }`);
+
+/**
+ * KEYS: bucket, lock. ARGV: bytes, ttl ms (0: none), token, channel, message, field, HPEXPIRE
+ * flag. As STORE_AND_RELEASE for a field. A bucket that is not a hash is left alone (the lock is
+ * still released and waiters notified) and the call fails with WRONGTYPE. Returns whether
+ * HPEXPIRE was refused.
+ */
+export const STORE_FIELD_AND_RELEASE = new Script(`${FIELD_SET}
+local bad = check_hash(KEYS[1])
+local refused = 0
+if not bad then refused = field_set(KEYS[1], ARGV[6], ARGV[1], tonumber(ARGV[2]), redis.call('EXISTS', KEYS[1]), ARGV[7]) end
+local v = redis.call('GET', KEYS[2])
+if v == ARGV[3] then
+  redis.call('DEL', KEYS[2])
+else
+  if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
+if bad then return bad end
+return refused`);

@@ -94,6 +94,8 @@ export interface KeyValueStore {
   expire(key: string, ttlMs: number, track?: boolean): Promise<boolean>;
   /** Whether a key exists (without reading its value). */
   exists(key: string): Promise<boolean>;
+  /** A key's remaining time-to-live in milliseconds (PTTL): `Infinity` when it has no expiry, `undefined` when it does not exist. */
+  remainingTtl(key: string): Promise<number | undefined>;
   /**
    * Applies the writes atomically (MULTI/EXEC on Redis): all or none. On Redis Cluster, atomic
    * per slot only (one MULTI/EXEC per slot: Redis has no cross-slot transaction). `track` as in `set`: every
@@ -189,11 +191,100 @@ export interface TrackingStore {
   readonly tracking: boolean;
 }
 
+/** A field of a bucket: a Redis hash holding many small entries, one per field (`storage: 'hash'`). */
+export type FieldRef = readonly [bucket: string, field: string];
+
+/** What a field read gives: the value, `null` when the field (or its bucket) is missing, or the error of its bucket alone (e.g. WRONGTYPE). */
+export type FieldValue = Buffer | null | Error;
+
+/**
+ * One write of `FieldStore.fieldWrite`. `ttlMs`: the entry's time-to-live in milliseconds
+ * (undefined: none); the bucket keeps the latest expiry of its fields. `expected`: applied only
+ * while the field still holds these bytes (compare-and-set, compare-and-delete).
+ */
+export type FieldWriteOp =
+  | {
+      readonly type: 'set';
+      readonly bucket: string;
+      readonly field: string;
+      readonly value: Buffer;
+      readonly ttlMs: number | undefined;
+      readonly expected?: Buffer;
+    }
+  | { readonly type: 'delete'; readonly bucket: string; readonly field: string; readonly expected?: Buffer };
+
+/** The write of a computed value into a bucket field by the holder of its lock (see `FieldStore.storeFieldAndRelease`). */
+export interface StoreFieldAndRelease extends Omit<StoreAndRelease, 'key' | 'track'> {
+  readonly bucket: string;
+  readonly field: string;
+}
+
+/**
+ * Entries kept as fields of Redis hashes ("buckets"), for `storage: 'hash'` regions: many small
+ * entries per key, so Redis stores them in its compact encoding. A bucket's time-to-live is the
+ * latest expiry of its fields (none when one has none); on Redis 7.4+ each field also gets its
+ * own (HPEXPIRE). Tracking is per bucket: a change of any field announces the bucket key.
+ */
+export interface FieldStore {
+  /**
+   * Reads one field. Reads issued in the same tick go out together: one HMGET per bucket, in one
+   * socket write. `track`: Redis must announce the bucket's next change (see `KeyValueStore.get`).
+   * Rejects with the bucket's error when it cannot be read as a hash.
+   */
+  fieldGet(bucket: string, field: string, track?: boolean): Promise<Buffer | null>;
+  /** Reads several fields in one round trip (one HMGET per bucket); per read its value, null, or its bucket's error. */
+  fieldGetMany(refs: readonly FieldRef[], track?: boolean): Promise<FieldValue[]>;
+  /**
+   * Applies writes, each bucket's all or none (one script; on one server every bucket in one
+   * script, so the whole call). A bucket that is not a hash fails the call before anything is
+   * written. Resolves to how many fields the writes deleted (deletes of missing fields count 0).
+   */
+  fieldWrite(ops: readonly FieldWriteOp[]): Promise<number>;
+  /** Every field of a bucket (HGETALL; buckets are small by design); empty when it does not exist. */
+  fieldEntries(bucket: string): Promise<[string, Buffer][]>;
+  /** `LockStore.acquireLock` that reads a field (`bucket`, `field`) in the same atomic step when the lock is won. */
+  acquireFieldLock(lockKey: string, token: string, ttlMs: number, bucket: string, field: string): Promise<LockAttempt>;
+  /** `LockStore.storeAndRelease` for a field: stores it (extending the bucket's TTL), releases the lock, notifies. */
+  storeFieldAndRelease(op: StoreFieldAndRelease): Promise<void>;
+}
+
 /**
  * A whole backend: what the trove creates, hands out by its narrower parts, and closes. Components
  * depend on the narrowest of those parts they use.
  */
-export interface Store extends KeyValueStore, LockStore, TableStore, CounterStore, MessageBus, TrackingStore {
+/** A read-only command of the application's own keys, checked and ready to send (see `CommandStore`). */
+export interface CommandCall {
+  /** The command, e.g. `'HGETALL'` (any case). */
+  readonly name: string;
+  /** Its arguments as the driver sends them (numbers as their decimal text; node-redis: keys with the client's `keyPrefix`). */
+  readonly args: readonly (string | number | Buffer)[];
+  /** The keys it reads, without the client's `keyPrefix` (as invalidations name them); on a cluster, the route. */
+  readonly keys: readonly string[];
+  /** Bulk strings answered as Buffers rather than (UTF-8) strings. */
+  readonly buffers: boolean;
+}
+
+/**
+ * Any read-only command on the application's own keys (no Trove prefix), whose reply the caller
+ * may keep locally until Redis announces a change of one of its keys (`trove.cachedCommand`).
+ */
+export interface CommandStore {
+  /**
+   * Checks `name` with `args` and finds the keys it reads. Rejects with `InvalidOptionError`
+   * naming the command when its reply cannot be kept (not read-only, keyless, keys Redis cannot
+   * name: see `command-keys.ts`); the embedded store rejects every command (option `redis`).
+   */
+  prepareCommand(name: string, args: readonly (string | number | Buffer)[], buffers: boolean): Promise<CommandCall>;
+  /**
+   * Runs a prepared command; resolves to its reply as ioredis's `call` answers it (RESP2 shapes:
+   * strings or Buffers, integers, arrays, null). `track`: sent on the tracked connection right
+   * after `CLIENT CACHING yes`, so Redis announces the next change of its keys (on a cluster, on
+   * the reader of the master of their slot); sent untracked when tracking is not enabled.
+   */
+  readCommand(call: CommandCall, track: boolean): Promise<unknown>;
+}
+
+export interface Store extends KeyValueStore, LockStore, TableStore, CounterStore, MessageBus, TrackingStore, CommandStore, FieldStore {
   /** `'redis'` for a shared Redis, `'memory'` for the embedded single-process store. */
   readonly kind: 'redis' | 'memory';
   /**

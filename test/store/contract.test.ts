@@ -1,6 +1,7 @@
 /**
- * One contract, three stores: the embedded in-memory store, the ioredis driver against a private
- * redis-server, and its cluster variant against a private 3-master Redis Cluster must behave the
+ * One contract, every store: the embedded in-memory store, the ioredis driver against a private
+ * redis-server, its cluster variant against a private 3-master Redis Cluster, and the node-redis
+ * driver (node-redis 6 in RESP3, node-redis 5 in RESP2, and with a client `keyPrefix`) must behave the
  * same for every operation the upper layers use. Keys that one operation touches together (a lock
  * and the value it guards) share a hash tag, as the key layout makes them on a cluster; so do the
  * keys whose notifications are expected in order (PUBLISH from different masters may arrive in
@@ -9,7 +10,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterStore, MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
 import { createStore } from '../../src/store/create-store.js';
+import { NodeRedisStore } from '../../src/store/node-redis/node-redis-store.js';
 import { RedisCluster } from '../../tools/redis-cluster.js';
+import { type NodeRedisClientOptions, nodeRedisClient } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
 
@@ -18,6 +21,22 @@ interface Fixture {
   reset(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The node-redis driver over a client made with `opts`, against a private redis-server. */
+const nodeRedisFixture = (opts: NodeRedisClientOptions) => async (): Promise<Fixture> => {
+  const server = await RedisServer.start();
+  const client = await nodeRedisClient(server.url, opts);
+  const store = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+  return {
+    store,
+    reset: () => server.flushall(),
+    async close() {
+      await store.close();
+      client.destroy();
+      await server.stop();
+    },
+  };
+};
 
 const fixtures: Record<string, () => Promise<Fixture>> = {
   memory: async () => {
@@ -47,6 +66,9 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
       },
     };
   },
+  'node-redis': nodeRedisFixture({}),
+  'node-redis 5 (RESP2)': nodeRedisFixture({ major: 5 }),
+  'node-redis keyPrefix': nodeRedisFixture({ keyPrefix: 'app:' }),
   cluster: async () => {
     const cluster = await RedisCluster.start({ masters: 3 });
     const store = createStore({ redis: { cluster: cluster.urls }, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
@@ -78,7 +100,8 @@ for (const [name, make] of Object.entries(fixtures)) {
 
     it('reports its kind', () => {
       expect(fx.store.kind).toBe(name === 'memory' ? 'memory' : 'redis');
-      expect(fx.store instanceof (name === 'memory' ? MemoryStore : name === 'redis' ? RedisStore : ClusterStore)).toBe(true);
+      const kind = name === 'memory' ? MemoryStore : name === 'redis' ? RedisStore : name === 'cluster' ? ClusterStore : NodeRedisStore;
+      expect(fx.store instanceof kind).toBe(true);
       expect(fx.store.hashTags).toBe(name === 'cluster');
     });
 
@@ -283,6 +306,155 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(got).toEqual(['changed', 'again']);
       unsubscribe();
     });
+
+    // A lock and its bucket share a hash tag, as do the buckets of a write expected to be all or none (one script on a cluster too).
+    const text = (v: Buffer | null | Error | undefined) => (v instanceof Error ? v : (v?.toString() ?? null));
+
+    it('fields: reads of a tick and many, writes, compare-and-set and -delete, entries', async () => {
+      const binary = Buffer.from([0, 255, 0x80, 1]);
+      expect(await fx.store.fieldGet('{f}b1', 'a')).toBeNull();
+      expect(await fx.store.fieldEntries('{f}b1')).toEqual([]);
+      expect(
+        await fx.store.fieldWrite([
+          { type: 'set', bucket: '{f}b1', field: 'a', value: Buffer.from('1'), ttlMs: undefined },
+          { type: 'set', bucket: '{f}b1', field: 'bin', value: binary, ttlMs: 10_000 },
+          { type: 'set', bucket: '{g}b2', field: 'a', value: Buffer.from('2'), ttlMs: 10_000 },
+          { type: 'delete', bucket: '{g}b2', field: 'missing' },
+        ]),
+      ).toBe(0);
+      // One tick: several buckets, a field asked twice, a missing field, a missing bucket.
+      const tick = await Promise.all([
+        fx.store.fieldGet('{f}b1', 'a'),
+        fx.store.fieldGet('{g}b2', 'a'),
+        fx.store.fieldGet('{f}b1', 'a'),
+        fx.store.fieldGet('{f}b1', 'zz'),
+        fx.store.fieldGet('{f}none', 'a'),
+      ]);
+      expect(tick.map(text)).toEqual(['1', '2', '1', null, null]);
+      expect(Buffer.compare((await fx.store.fieldGet('{f}b1', 'bin'))!, binary)).toBe(0);
+      const many = await fx.store.fieldGetMany([
+        ['{g}b2', 'a'],
+        ['{f}b1', 'a'],
+        ['{f}b1', 'zz'],
+        ['{f}none', 'x'],
+      ]);
+      expect(many.map(text)).toEqual(['2', '1', null, null]);
+      expect(await fx.store.fieldGetMany([])).toEqual([]);
+      expect(await fx.store.fieldWrite([])).toBe(0);
+      // Conditional writes apply only while the field holds the expected bytes.
+      expect(await fx.store.fieldWrite([{ type: 'delete', bucket: '{f}b1', field: 'a', expected: Buffer.from('other') }])).toBe(0);
+      await fx.store.fieldWrite([{ type: 'set', bucket: '{f}b1', field: 'a', value: Buffer.from('3'), ttlMs: undefined, expected: Buffer.from('other') }]);
+      expect(text(await fx.store.fieldGet('{f}b1', 'a'))).toBe('1');
+      await fx.store.fieldWrite([{ type: 'set', bucket: '{f}b1', field: 'a', value: Buffer.from('3'), ttlMs: undefined, expected: Buffer.from('1') }]);
+      expect(text(await fx.store.fieldGet('{f}b1', 'a'))).toBe('3');
+      expect(
+        await fx.store.fieldWrite([
+          { type: 'delete', bucket: '{f}b1', field: 'a', expected: Buffer.from('3') },
+          { type: 'delete', bucket: '{g}b2', field: 'a' },
+          { type: 'delete', bucket: '{g}b2', field: 'a' },
+        ]),
+      ).toBe(2);
+      expect(text(await fx.store.fieldGet('{f}b1', 'a'))).toBeNull();
+      expect(text(await fx.store.fieldGet('{g}b2', 'a'))).toBeNull();
+      const entries = await fx.store.fieldEntries('{f}b1');
+      expect(entries.map(([f, v]) => [f, [...v]])).toEqual([['bin', [...binary]]]);
+      expect(await fx.store.fieldEntries('{g}b2')).toEqual([]);
+    });
+
+    it('fields: a field alone in its bucket expires with its TTL', async () => {
+      await fx.store.fieldWrite([{ type: 'set', bucket: '{e}b', field: 'x', value: Buffer.from('v'), ttlMs: 60 }]);
+      expect(text(await fx.store.fieldGet('{e}b', 'x'))).toBe('v');
+      await until(async () => (await fx.store.fieldGet('{e}b', 'x')) === null);
+      expect(await fx.store.fieldEntries('{e}b')).toEqual([]);
+    });
+
+    it('field locks: acquire reads the field in the same step; store-and-release writes it, releases and notifies waiters', async () => {
+      const got: string[] = [];
+      const unsubscribe = await fx.store.subscribe('fchan', { onMessage: (m) => got.push(m) });
+      await fx.store.fieldWrite([{ type: 'set', bucket: '{l}b', field: 'present', value: Buffer.from('here'), ttlMs: undefined }]);
+      const won = await fx.store.acquireFieldLock('{l}lock1', 'mine', 5_000, '{l}b', 'present');
+      expect(won.acquired && won.value?.toString()).toBe('here');
+      expect(await fx.store.acquireFieldLock('{l}lock2', 'mine', 5_000, '{l}b', 'absent')).toEqual({ acquired: true, value: null });
+      expect(await fx.store.acquireFieldLock('{l}lock3', 'mine', 5_000, '{l}none', 'x')).toEqual({ acquired: true, value: null });
+      const lost = await fx.store.acquireFieldLock('{l}lock2', 'theirs', 5_000, '{l}b', 'absent');
+      expect(lost.acquired).toBe(false);
+      if (!lost.acquired) {
+        expect(lost.ttlMs).toBeGreaterThan(4_000);
+        expect(lost.ttlMs).toBeLessThanOrEqual(5_000);
+      }
+      // Nobody waited on lock1: stored and released without a notification.
+      await fx.store.storeFieldAndRelease({
+        bucket: '{l}b',
+        field: 'present',
+        value: Buffer.from('new'),
+        ttlMs: 10_000,
+        lockKey: '{l}lock1',
+        token: 'mine',
+        channel: 'fchan',
+        message: 'done:1',
+      });
+      // Someone waited on lock2: notified.
+      await fx.store.storeFieldAndRelease({
+        bucket: '{l}b',
+        field: 'absent',
+        value: Buffer.from('computed'),
+        ttlMs: undefined,
+        lockKey: '{l}lock2',
+        token: 'mine',
+        channel: 'fchan',
+        message: 'done:2',
+      });
+      expect(await fx.store.exists('{l}lock1')).toBe(false);
+      expect(await fx.store.exists('{l}lock2')).toBe(false);
+      const stored = await fx.store.fieldGetMany([
+        ['{l}b', 'present'],
+        ['{l}b', 'absent'],
+      ]);
+      expect(stored.map(text)).toEqual(['new', 'computed']);
+      await until(() => got.length >= 1);
+      expect(got).toEqual(['done:2']);
+      expect(await fx.store.releaseLock('{l}lock3', 'mine')).toBe(true);
+      unsubscribe();
+    });
+
+    if (name !== 'memory') {
+      it('fields: a bucket that is not a hash fails its own reads, and writes before anything is written', async () => {
+        await fx.store.set('{w}bad', Buffer.from('a string'), undefined);
+        await fx.store.fieldWrite([{ type: 'set', bucket: '{w}good', field: 'a', value: Buffer.from('1'), ttlMs: undefined }]);
+        await expect(fx.store.fieldGet('{w}bad', 'a')).rejects.toThrow(/WRONGTYPE/);
+        const [bad, good] = await fx.store.fieldGetMany([
+          ['{w}bad', 'a'],
+          ['{w}good', 'a'],
+        ]);
+        expect(bad).toBeInstanceOf(Error);
+        expect((bad as Error).message).toMatch(/WRONGTYPE/);
+        expect(text(good)).toBe('1');
+        await expect(
+          fx.store.fieldWrite([
+            { type: 'set', bucket: '{w}good', field: 'a', value: Buffer.from('2'), ttlMs: undefined },
+            { type: 'set', bucket: '{w}bad', field: 'a', value: Buffer.from('2'), ttlMs: undefined },
+          ]),
+        ).rejects.toThrow(/WRONGTYPE/);
+        expect(text(await fx.store.fieldGet('{w}good', 'a'))).toBe('1');
+        await expect(fx.store.fieldEntries('{w}bad')).rejects.toThrow(/WRONGTYPE/);
+        // The lock is released all the same, and the key left alone.
+        await fx.store.acquireLock('{w}lock', 'mine', 5_000);
+        await expect(
+          fx.store.storeFieldAndRelease({
+            bucket: '{w}bad',
+            field: 'a',
+            value: Buffer.from('x'),
+            ttlMs: undefined,
+            lockKey: '{w}lock',
+            token: 'mine',
+            channel: 'wchan',
+            message: 'done',
+          }),
+        ).rejects.toThrow(/WRONGTYPE/);
+        expect(await fx.store.exists('{w}lock')).toBe(false);
+        expect((await fx.store.get('{w}bad'))?.toString()).toBe('a string');
+      });
+    }
 
     it('scanPrefix yields exactly the keys starting with the prefix, glob characters included', async () => {
       const keys = ['p:a:1', 'p:a:2', 'p:a.b:1', 'p:b:1', 'p:a*:1', 'q:a:1'];
