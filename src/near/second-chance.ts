@@ -33,13 +33,13 @@ export class SecondChanceMap<V extends Sized> {
    * @param maxEntries - most entries kept
    * @param maxBytes - most bytes kept (sum of `size`)
    * @param maxEntryBytes - larger values are not kept at all (nor values larger than maxBytes)
-   * @param onEvict - called once per entry evicted to respect the bounds
+   * @param onEvict - called once per entry evicted to respect the bounds, with its key and entry
    */
   constructor(
     private readonly maxEntries: number,
     private readonly maxBytes: number,
     private readonly maxEntryBytes: number,
-    private readonly onEvict: () => void,
+    private readonly onEvict: (key: string, entry: V) => void,
   ) {}
 
   get(key: string): V | undefined {
@@ -73,7 +73,7 @@ export class SecondChanceMap<V extends Sized> {
       this.map.delete(key);
       if (!entry.used) {
         this.bytes -= entry.size;
-        this.onEvict();
+        this.onEvict(key, entry);
         return;
       }
       entry.used = false;
