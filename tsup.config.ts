@@ -1,7 +1,15 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/integrations/otel/index.ts', 'src/integrations/prometheus/index.ts'],
+  entry: [
+    'src/index.ts',
+    'src/integrations/otel/index.ts',
+    'src/integrations/prometheus/index.ts',
+    'src/integrations/keyv/index.ts',
+    'src/integrations/express/index.ts',
+    'src/integrations/fastify/index.ts',
+    'src/integrations/hono/index.ts',
+  ],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

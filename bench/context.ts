@@ -12,10 +12,12 @@ export const WORKLOAD_NAMES = [
   'keys',
   'regions',
   'near-seed',
+  'commands',
   'tracking',
   'tracking-churn',
   'set-many',
   'cluster',
+  'web',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 

@@ -23,11 +23,13 @@ import { CONCURRENCY, l2Hit } from './workloads/l2-hit.js';
 import { memory } from './workloads/memory.js';
 import { miss } from './workloads/miss.js';
 import { nearSeed } from './workloads/near-seed.js';
+import { commands } from './workloads/commands.js';
 import { regions } from './workloads/regions.js';
 import { setMany } from './workloads/set-many.js';
 import { stampede } from './workloads/stampede.js';
 import { tracking } from './workloads/tracking.js';
 import { trackingChurn } from './workloads/tracking-churn.js';
+import { web } from './workloads/web.js';
 
 const WORKLOADS: Record<WorkloadName, Workload> = {
   'l2-hit': l2Hit,
@@ -39,10 +41,12 @@ const WORKLOADS: Record<WorkloadName, Workload> = {
   keys,
   regions,
   'near-seed': nearSeed,
+  commands,
   tracking,
   'tracking-churn': trackingChurn,
   'set-many': setMany,
   cluster,
+  web,
 };
 
 /** The project's speed target for the headline figure. */

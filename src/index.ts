@@ -2,9 +2,14 @@
 // their implementation classes (and the internals their constructors take) stay unpublished.
 export {
   createTrove,
+  createTroveFromEnv,
+  troveOptionsFromEnv,
+  TROVE_ENV_VARIABLES,
+  type TroveEnv,
   type Trove,
   type TroveOptions,
   type TroveStats,
+  type CachedCommandOptions,
   type StatsOptions,
   type FleetStatsOptions,
   type ReadyOptions,
@@ -14,16 +19,19 @@ export {
   type CachedOptions,
   type CachedMethodOptions,
   type CachedMethodDecorator,
+  type CachedMethod,
 } from './api/index.js';
 export type {
   Region,
   Key,
   Factory,
+  EntryTtl,
   GetOrSetOptions,
   RegionOptions,
   ResolvedRegionOptions,
   WriteOptions,
   CompressionOption,
+  StorageOption,
   TroveEventMap,
   TroveEventName,
   HitEvent,
@@ -41,12 +49,12 @@ export type {
   EventSource,
   SweepResult,
 } from './region/index.js';
-export type { ReadThroughOptions, ResolvedReadThrough, OnCold } from './load/index.js';
-export type { NearCacheOptions, NearStats } from './near/index.js';
+export type { ReadThroughOptions, ResolvedReadThrough, OnCold, FactoryContext } from './load/index.js';
+export type { NearCacheOptions, NearStats, CommandReplyStats } from './near/index.js';
 export type { ComputeSummary, FleetStats, FleetWindow, HistogramSummary, SizeSummary, StaleCounts, StatsRow } from './stats/index.js';
 export type { BuiltinCodecName, Codec, CodecOption, CustomCodec, JsonCodecOptions } from './codec/index.js';
 export { createJsonCodec } from './codec/index.js';
-export type { RedisClusterOption, RedisOption, MemoryStoreOptions } from './store/index.js';
+export type { RedisClusterOption, RedisOption, MemoryStoreOptions, NodeRedisClient } from './store/index.js';
 export type { Duration } from './duration.js';
 export {
   TroveError,

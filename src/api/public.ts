@@ -1,8 +1,10 @@
+import type { FactoryContext } from '../load/index.js';
 import type { Region, RegionOptions, SweepResult, TroveEventMap, TroveEventName } from '../region/index.js';
 import type { CachedFunction, CachedOptions } from './cached.js';
 import type { FleetStats } from '../stats/index.js';
 import type { TroveHealth } from './health.js';
 import type { CachedMethodDecorator, CachedMethodOptions, FleetStatsOptions, ReadyOptions, TroveStats } from './trove.js';
+import type { CachedCommandOptions } from './cached-command.js';
 
 /**
  * A cache: regions of entries over one store, with events. Create it with `createTrove`.
@@ -49,10 +51,21 @@ export interface Trove {
    */
   cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedOptions<A, R>): CachedFunction<A, R>;
   /**
-   * Called with only options, a TS standard decorator for async methods:
-   * `@trove.cached({ ttl: '1h' }) async topBooks() {}`. The key name defaults to `Class.method`.
+   * Called with only options, a decorator for async methods, standard or legacy
+   * (`experimentalDecorators`): `@trove.cached({ ttl: '1h' }) async topBooks() {}`. The key name
+   * defaults to `Class.method`. `key`, `thisKey`, `shouldCache` and `tags` are typed from the
+   * decorated method and its class.
    */
-  cached(options?: CachedMethodOptions): CachedMethodDecorator;
+  cached<This, A extends unknown[], R>(options?: CachedMethodOptions<This, A, R>): CachedMethodDecorator<This, A, R>;
+
+  /**
+   * The context of the computation running now (see `FactoryContext`): a cached function's, or a
+   * getOrSet factory's; undefined outside one, and for a cached function called inside `bypass()`
+   * (a getOrSet factory there gets a context whose settings have no effect). Reachable during the
+   * function's synchronous part, i.e. before its first `await` (`const ctx = trove.context()` first
+   * thing), at no cost, and after awaits too for cached functions given `context: true`.
+   */
+  context(): FactoryContext | undefined;
 
   /**
    * This process's counters: the near cache's (hits, misses, evictions, invalidations received,
@@ -69,6 +82,29 @@ export interface Trove {
    * `StoreError` when the store cannot be reached, `InvalidOptionError` with `stats: false`.
    */
   fleetStats(opts?: FleetStatsOptions): Promise<FleetStats>;
+
+  /**
+   * Runs a read-only Redis command on the application's own keys (sent as given: no `prefix` or
+   * `version` of Trove's; an ioredis or node-redis `keyPrefix` of the client is added to the keys,
+   * as ioredis's `call` adds it) and keeps its reply in the near cache until Redis announces a
+   * change of any key the command read, or `opts.ttl` passes:
+   * `await trove.cachedCommand('HGETALL', ['user:1'])`. The reply is what ioredis's
+   * `call(name, ...args)` answers (strings, or Buffers with `opts.buffers`; integers; arrays, flat
+   * for HGETALL; null), whichever driver runs.
+   *
+   * Concurrent identical calls share one command, and the commands of one tick leave in one
+   * socket write. A reply whose keys change while it is in flight is answered but not kept. The
+   * keys are found from COMMAND INFO (asked once per command name) or, for commands whose keys
+   * move with their arguments, COMMAND GETKEYS. Answers are `hit` events of region `'(command)'`
+   * (tier `'near'` or `'store'`), counted in `stats()`.
+   *
+   * Without a near cache (`nearCache: false`, tracking not live, inside `bypass()`) every call
+   * runs on Redis. Rejects with `InvalidOptionError` naming the command when it is not flagged
+   * read-only, reads no key, may block, answers differently without a write (TTL, SRANDMEMBER) or
+   * reads keys Redis cannot name; on the embedded store (no `redis`) with `InvalidOptionError`
+   * (option `redis`); with `StoreError` when Redis fails or answers an error (WRONGTYPE).
+   */
+  cachedCommand<T = unknown>(name: string, args: readonly (string | number | Buffer)[], opts?: CachedCommandOptions): Promise<T>;
 
   /**
    * A region: a named namespace with its own defaults. Dotted names nest (`'users.profiles'`);

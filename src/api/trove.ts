@@ -20,37 +20,34 @@ import {
   type EventSink,
   type ErrorEvent,
 } from '../region/index.js';
-import { Loader, Notifier } from '../load/index.js';
-import { checkNearCacheOptions, NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
-import { type FleetStats, StatsRecorder, type StatsRow } from '../stats/index.js';
+import { currentContext, type FactoryContext, Loader, Notifier } from '../load/index.js';
+import { checkNearCacheOptions, CommandReplies, type CommandReplyStats, NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
+import { type FleetStats, type Series, StatsRecorder, type StatsRow } from '../stats/index.js';
 import { checkStoreOptions, createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
 import { BypassContext } from './bypass.js';
-import { type CachedFunction, type CachedOptions, makeCached } from './cached.js';
+import { type CachedCommandOptions, COMMAND_REGION, CommandRunner } from './cached-command.js';
+import { type CachedFunction, type CachedMethodDecorator, type CachedMethodOptions, type CachedOptions, makeCached, makeDecorator } from './cached.js';
 import { TypedEmitter } from './emitter.js';
 import { Health, type TroveHealth } from './health.js';
 import { checkLogger, ErrorLog, type TroveLogger } from './logger.js';
 import type { Trove } from './public.js';
 
-/** Options of the `@trove.cached(options)` method decorator; `key`, `thisKey` and `shouldCache` take the method's own types. */
-export type CachedMethodOptions = CachedOptions<never[], never, never>;
-
-/** A TS standard method decorator that caches an async method. */
-export type CachedMethodDecorator = <This, A extends unknown[], R>(
-  target: (this: This, ...args: A) => Promise<R>,
-  context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
-) => (this: This, ...args: A) => Promise<R>;
+export type { CachedMethodDecorator, CachedMethodOptions } from './cached.js';
 
 /** Options of `createTrove`. Region options given here are the defaults of every region. */
 export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
   /**
    * The shared cache: a URL such as `'redis://127.0.0.1:6379'`, an ioredis `Redis` or `Cluster`
-   * instance (left open by `close()`: its owner closes it), ioredis options (Sentinel's too), or
-   * Redis Cluster as `{ cluster: ['redis://host:port', …], ...ioredis ClusterOptions }`. Omitted:
+   * instance (left open by `close()`: its owner closes it), ioredis options (Sentinel's too),
+   * Redis Cluster as `{ cluster: ['redis://host:port', …], ...ioredis ClusterOptions }`, or a
+   * connected node-redis client (`createClient()` of `redis` or `@redis/client`, v5 and later;
+   * left open by `close()`; not a node-redis cluster, pool or sentinel). Omitted:
    * the embedded in-memory store (single process, same semantics minus cross-process features).
    * A connection Trove creates has auto-pipelining off (Trove batches reads and coalesces each
-   * tick's writes itself), a Cluster it creates has it on (one write per node for the per-slot
-   * reads); an instance given here is used with its own settings. On Redis Cluster there is no
-   * near cache yet.
+   * tick's writes itself), a Cluster it creates has it on (one write per node per tick); an
+   * instance given here is used with its own settings. On Redis Cluster the near cache tracks
+   * each master through connections of its own (see the README's Topologies).
+   * @defaultValue none: the embedded in-memory store
    */
   redis?: RedisOption;
   /**
@@ -92,9 +89,16 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    * @defaultValue `300`
    */
   commandTimeout?: Duration;
-  /** Bounds of the embedded in-memory store (only used when `redis` is omitted). */
+  /**
+   * Bounds of the embedded in-memory store (only used when `redis` is omitted): `maxEntries` and
+   * `maxBytes` (bytes of encoded values plus keys).
+   * @defaultValue `{ maxEntries: 100_000, maxBytes: 256 MiB }`
+   */
   memory?: MemoryStoreOptions;
-  /** Options of named regions, e.g. `{ users: { ttl: '10m' }, 'users.profiles': { codec: 'msgpack' } }`. */
+  /**
+   * Options of named regions, e.g. `{ users: { ttl: '10m' }, 'users.profiles': { codec: 'msgpack' } }`.
+   * @defaultValue `{}`
+   */
   regions?: Record<string, RegionOptions>;
   /**
    * How often each process re-reads region generations and tag tokens (ms or a string), on top of
@@ -126,6 +130,16 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    * @defaultValue none
    */
   logger?: TroveLogger;
+  /**
+   * Deep-freeze every value that passes through the trove (read, written, computed), so that code
+   * mutating a cached value throws (a TypeError) instead of silently changing the copy the near
+   * cache shares with every other caller of the process. On by default outside production, where
+   * it costs a walk of each value as it enters the trove (near hits cost nothing more), so tests
+   * catch the mutation whatever the store. Ignored with `nearCache: { clone: true }`, whose
+   * callers get copies of their own.
+   * @defaultValue `process.env.NODE_ENV !== 'production'`
+   */
+  freezeValues?: boolean;
 }
 
 /** What `trove.ready()` waits for. */
@@ -189,6 +203,11 @@ export interface TroveStats {
    * the region; each cached function in it has a row of its own.
    */
   regions: StatsRow[] | undefined;
+  /**
+   * The counters of the replies `cachedCommand` keeps (also counted in `near`'s hits and misses);
+   * undefined without a near cache.
+   */
+  commands: CommandReplyStats | undefined;
 }
 
 const TOP_LEVEL = new Set([
@@ -204,6 +223,7 @@ const TOP_LEVEL = new Set([
   'nearCache',
   'stats',
   'logger',
+  'freezeValues',
 ]);
 
 /** The implementation of `Trove`; only the interface is published. */
@@ -238,6 +258,9 @@ export class TroveImpl implements Trove {
   private readonly bus: InvalidationBus;
   private readonly sweeper: Sweeper;
   private readonly near: NearCache | undefined;
+  /** Replies of `cachedCommand` kept in process, invalidated with the near cache; undefined when it has none. */
+  private commandReplies: CommandReplies | undefined;
+  private readonly commands: CommandRunner;
 
   constructor(options: TroveOptions = {}) {
     // Every option is checked before the store is created: a throw after it would leave its
@@ -264,6 +287,9 @@ export class TroveImpl implements Trove {
     const syncIntervalMs = toMs(options.syncInterval ?? '1s', 'syncInterval', { allowInfinite: true });
     const nearCache = options.nearCache === false ? false : checkNearCacheOptions(options.nearCache);
     const statsOptions = checkStatsOptions(options.stats);
+    if (options.freezeValues !== undefined && typeof options.freezeValues !== 'boolean') throw new InvalidOptionError('freezeValues', 'expected a boolean');
+    // Clones are their callers' own: nothing is shared, so nothing needs freezing.
+    const freezeValues = (options.freezeValues ?? process.env.NODE_ENV !== 'production') && !(nearCache !== false && nearCache.clone === true);
     checkStoreOptions({ redis: options.redis, memory: options.memory, replicas: options.replicas, readFrom: options.readFrom });
     this.store = createStore({
       redis: options.redis,
@@ -318,7 +344,19 @@ export class TroveImpl implements Trove {
     this.bus.start();
     this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
     this.sweeper = new Sweeper(this.store, layout.keyspace, this.generations);
-    this.near = this.createNearCache(nearCache, layout);
+    this.near = this.createNearCache(nearCache, layout, freezeValues);
+    let commandSeries: Series | undefined;
+    this.commands = new CommandRunner({
+      store: this.store,
+      replies: this.commandReplies,
+      defaultTtlMs: nearCache === false ? 60_000 : (nearCache.maxTtlMs ?? 60_000),
+      events: this.sink,
+      series: () => {
+        commandSeries ??= this.recorder?.seriesOf(COMMAND_REGION, undefined);
+        return commandSeries;
+      },
+      bypassed: () => this.bypassContext.active(),
+    });
     this.recorder =
       statsOptions === false
         ? undefined
@@ -346,6 +384,7 @@ export class TroveImpl implements Trove {
       },
       bypassed: () => this.bypassContext.active(),
       isClosed: () => this.closed,
+      freezeValues,
     };
   }
 
@@ -385,11 +424,11 @@ export class TroveImpl implements Trove {
    * Caches a function: its result is stored under a key derived from its arguments.
    * `const topBooks = trove.cached(loadTopBooks, { ttl: '4h', skipArgs: [1] })`.
    *
-   * Called with only options, it is a TS standard decorator for async methods:
-   * `@trove.cached({ ttl: '1h' }) async topBooks() {}`.
+   * Called with only options, it is a decorator for async methods, standard or legacy
+   * (`experimentalDecorators`): `@trove.cached({ ttl: '1h' }) async topBooks() {}`.
    */
   cached<A extends unknown[], R>(fn: (...args: A) => R, options?: CachedOptions<A, R>): CachedFunction<A, R>;
-  cached(options?: CachedMethodOptions): CachedMethodDecorator;
+  cached<This, A extends unknown[], R>(options?: CachedMethodOptions<This, A, R>): CachedMethodDecorator<This, A, R>;
   cached<A extends unknown[], R>(
     fnOrOptions?: ((...args: A) => R) | CachedMethodOptions,
     options?: CachedOptions<A, R>,
@@ -399,27 +438,48 @@ export class TroveImpl implements Trove {
       functionRegion: (path: string, fn: string) => this.functionRegion(path, fn),
       bypassed: () => this.bypassContext.active(),
       reportError: (error: KeyDerivationError, operation: string, region: string) => this.sink.emit('error', { error, operation, region }),
+      contextOwner: this.ctx.loader,
     };
     if (typeof fnOrOptions === 'function') return makeCached(host, fnOrOptions, options ?? {});
-    const methodOptions = (fnOrOptions ?? {}) as CachedOptions<unknown[], unknown, unknown>;
-    return (<This, MA extends unknown[], MR>(
-      target: (this: This, ...args: MA) => Promise<MR>,
-      context: ClassMethodDecoratorContext<This, (this: This, ...args: MA) => Promise<MR>>,
-    ) => {
-      if (context.kind !== 'method') throw new InvalidOptionError('cached', '@trove.cached() decorates methods only');
-      // The default name comes from the class defining the method, found from `this` on the first call.
-      const method = { name: context.name, static: context.static, private: context.private };
-      return makeCached(host, target, methodOptions as CachedOptions<MA, Promise<MR>, This>, method) as (this: This, ...args: MA) => Promise<MR>;
-    }) as CachedMethodDecorator;
+    return makeDecorator(host, (fnOrOptions ?? {}) as CachedOptions<unknown[], unknown, unknown>);
+  }
+
+  /**
+   * The context of the computation running now (a cached function's or a getOrSet factory's), or
+   * undefined outside one. Reachable before the function's first `await`, and after it for cached
+   * functions with `context: true`.
+   */
+  context(): FactoryContext | undefined {
+    return currentContext(this.ctx.loader);
+  }
+
+  /**
+   * Runs a read-only Redis command on the application's own keys and keeps its reply in process
+   * until Redis announces a change of a key it read (see `Trove.cachedCommand`).
+   */
+  cachedCommand<T = unknown>(name: string, args: readonly (string | number | Buffer)[], opts?: CachedCommandOptions): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError());
+    try {
+      return this.commands.run(name, args, opts) as Promise<T>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** `opt` has been checked by `checkNearCacheOptions`. */
-  private createNearCache(opt: NearCacheOptions | false, layout: KeyLayout): NearCache | undefined {
+  private createNearCache(opt: NearCacheOptions | false, layout: KeyLayout, freezeValues: boolean): NearCache | undefined {
     if (opt === false) return undefined;
-    const near = new NearCache(opt);
+    const near = new NearCache(opt, { freeze: freezeValues });
+    const replies = new CommandReplies({
+      maxEntries: opt.maxEntries ?? 10_000,
+      maxBytes: opt.maxBytes ?? 64 * 1024 * 1024,
+      freeze: freezeValues && opt.clone !== true,
+      clone: opt.clone === true,
+    });
     const enabled = this.store.enableTracking({
       onInvalidate: (keys) => {
         near.invalidate(keys);
+        replies.invalidate(keys);
         // The generation and tag tables are read on the tracked connection too: their changes
         // arrive here within milliseconds, even when a broadcast was missed.
         if (keys === null || keys.includes(layout.generationsKey)) this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
@@ -429,18 +489,27 @@ export class TroveImpl implements Trove {
         // Lost: invalidations may be missed, so the near cache empties itself (or, with
         // serveWhileDisconnected, sets its entries aside for reads Redis fails). Back: it starts over.
         near.setLive(live);
+        replies.setLive(live);
         // Re-read the tables on the tracked connection, so their next change is announced.
         if (live) void this.bus.resync();
       },
     });
     // A store that cannot track (the embedded store) gets no near cache:
     // without Redis's invalidations a local copy could outlive a change made by another process.
+    if (enabled) this.commandReplies = replies;
     return enabled ? near : undefined;
   }
 
   /** This process's counters: the near cache's, and figures per region and cached function. */
   stats(): TroveStats {
-    return { near: this.near?.stats(), suppressedErrors: this.healthState.suppressed, regions: this.recorder?.rows() };
+    const commands = this.commandReplies?.stats();
+    const near = this.near?.stats();
+    // Command hits are near hits too: answered in process, with no I/O.
+    if (near !== undefined && commands !== undefined) {
+      near.hits += commands.hits;
+      near.misses += commands.misses;
+    }
+    return { near, suppressedErrors: this.healthState.suppressed, regions: this.recorder?.rows(), commands };
   }
 
   /** The state of the store and the near cache, for readiness probes. */
@@ -602,8 +671,11 @@ export class TroveImpl implements Trove {
     if (!this.closing) {
       this.closed = true;
       this.notifier.close();
+      this.ctx.loader.close();
       this.bus.close();
       this.near?.clear();
+      this.commandReplies?.clear();
+      this.commands.clear();
       this.errorLog.close();
       // The last counts are added before the connection goes (bounded by the store's deadline).
       const flushed = this.recorder?.close().catch((err: unknown) => this.reportStoreError(err, 'stats')) ?? Promise.resolve();

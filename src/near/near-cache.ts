@@ -1,5 +1,6 @@
 import type { TagStamp } from '../codec/index.js';
 import { type Duration, toMs } from '../duration.js';
+import { deepFreeze } from './deep-freeze.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
 
 /** Options of the near cache (the in-process tier in front of Redis). */
@@ -32,8 +33,12 @@ export interface NearCacheOptions {
    */
   pingInterval?: Duration;
   /**
-   * Hand out a `structuredClone` of local values, so callers that mutate what they read cannot
-   * change the cached copy. Off by default: values are shared, treat them as immutable.
+   * Hand out a `structuredClone` of local values (and keep a clone of each value written or read,
+   * never the caller's object), so callers that mutate what they read cannot change the cached
+   * copy. Costs a clone per near hit (see the README's "Values are shared"). Off: values are
+   * shared between callers, and deep-frozen while the trove's `freezeValues` is on (by default
+   * outside production), so a mutation throws in development and tests rather than corrupting
+   * the shared copy in production.
    * @defaultValue `false`
    */
   clone?: boolean;
@@ -71,6 +76,11 @@ export interface NearStats {
   /** Keys Redis told this process had changed. */
   invalidations: number;
   /**
+   * Local copies of hash-storage entries dropped because their bucket changed: another entry of
+   * the same Redis hash was written (or deleted, or expired). Each costs a re-read from Redis.
+   */
+  bucketDrops: number;
+  /**
    * Times the local tier was emptied because invalidations could have been missed (channel lost,
    * FLUSHALL); with `serveWhileDisconnected`, a lost channel sets the entries aside instead.
    */
@@ -80,6 +90,9 @@ export interface NearStats {
   entries: number;
   bytes: number;
 }
+
+/** `keepable`'s answer for a value it cannot copy. */
+const UNCLONEABLE: unique symbol = Symbol('uncloneable');
 
 interface Pending {
   count: number;
@@ -120,11 +133,25 @@ export class NearCache {
   private lostAt: number | undefined = undefined;
   /** Releases kept entries at the end of the window even when nothing reads them. */
   private keptTimer: NodeJS.Timeout | undefined = undefined;
-  private readonly counters = { hits: 0, misses: 0, evictions: 0, invalidations: 0, resets: 0 };
+  private readonly counters = { hits: 0, misses: 0, evictions: 0, invalidations: 0, bucketDrops: 0, resets: 0 };
+  /**
+   * Hash storage: the local keys read from each bucket (one Redis key holding many entries).
+   * Redis tracks the bucket, so its invalidation must drop every one of them. Bounded: past
+   * `maxGrouped` memberships the tier is emptied (safe, and rare: an invalidation of a bucket
+   * ends its memberships).
+   */
+  private readonly groups = new Map<string, Set<string>>();
+  private grouped = 0;
+  private readonly maxGrouped: number;
 
-  constructor(opts: NearCacheOptions = {}) {
+  /** Whether kept values are deep-frozen (the trove's `freezeValues`; never with `clone`, whose copies are the caller's). */
+  private readonly freeze: boolean;
+
+  constructor(opts: NearCacheOptions = {}, values: { freeze?: boolean } = {}) {
     this.clone = opts.clone ?? false;
+    this.freeze = !this.clone && values.freeze === true;
     this.maxTtlMs = opts.maxTtlMs ?? 60_000;
+    this.maxGrouped = 4 * (opts.maxEntries ?? 10_000);
     this.keepMs = opts.serveWhileDisconnected === undefined ? 0 : toMs(opts.serveWhileDisconnected, 'nearCache.serveWhileDisconnected', { allowZero: true });
     const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     // A single value may take at most a tenth of the tier.
@@ -175,6 +202,22 @@ export class NearCache {
   }
 
   /**
+   * Before a tracked read of `key` that Redis tracks as `group` (a hash-storage bucket): an
+   * invalidation of `group` then drops (and poisons reads in flight of) `key` too.
+   */
+  join(group: string, key: string): void {
+    if (!this.live) return;
+    let members = this.groups.get(group);
+    if (members === undefined) {
+      members = new Set();
+      this.groups.set(group, members);
+    }
+    if (members.has(key)) return;
+    members.add(key);
+    if (++this.grouped > this.maxGrouped) this.reset();
+  }
+
+  /**
    * Ends a pending read or write. The entry is kept only if no invalidation of the key arrived
    * meanwhile and tracking stayed live in the same epoch; `undefined` drops any local copy.
    */
@@ -201,7 +244,9 @@ export class NearCache {
     const until = Math.min(expiresAt, entry.freshUntil ?? Number.POSITIVE_INFINITY);
     if (until <= now) return;
     const size = Math.max(1, bytes);
-    const { value, freshUntil, tags } = entry;
+    const { freshUntil, tags } = entry;
+    const value = this.keepable(entry.value);
+    if (value === UNCLONEABLE) return;
     this.entries.set(key, tags ? { value, freshUntil, tags, until, expiresAt, size, used: false } : { value, freshUntil, until, expiresAt, size, used: false });
   }
 
@@ -243,6 +288,22 @@ export class NearCache {
     else this.ownChanges.set(key, n - 1);
   }
 
+  /**
+   * The value as kept: a private clone with `clone` (the object given is the caller's, who may
+   * mutate it), frozen with `freeze` (the object given is handed to the caller and kept: shared).
+   */
+  private keepable(value: unknown): unknown {
+    if (this.clone) {
+      try {
+        return structuredClone(value);
+      } catch {
+        // A value a custom codec can hold but structuredClone cannot: not kept, read from Redis.
+        return UNCLONEABLE;
+      }
+    }
+    return this.freeze ? deepFreeze(value) : value;
+  }
+
   /** Drops a local copy and poisons reads of it in flight (a local delete, or a write about to be sent). */
   drop(key: string): void {
     this.entries.delete(key);
@@ -266,6 +327,15 @@ export class NearCache {
       }
       this.counters.invalidations++;
       this.drop(key);
+      const members = this.groups.get(key);
+      if (members !== undefined) {
+        this.groups.delete(key);
+        this.grouped -= members.size;
+        for (const m of members) {
+          if (this.entries.get(m) !== undefined) this.counters.bucketDrops++;
+          this.drop(m);
+        }
+      }
     }
   }
 
@@ -323,11 +393,15 @@ export class NearCache {
     this.keptTimer = undefined;
     this.lostAt = undefined;
     this.entries.clear();
+    this.groups.clear();
+    this.grouped = 0;
   }
 
   private reset(): void {
     this.counters.resets++;
     this.entries.clear();
+    this.groups.clear();
+    this.grouped = 0;
     this.forgetInFlight();
   }
 

@@ -15,7 +15,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const TELEMETRY = ['prom-client', '@opentelemetry'];
-const ENTRIES = { './otel': 'integrations/otel/index', './prometheus': 'integrations/prometheus/index' } as const;
+const ENTRIES = {
+  './otel': 'integrations/otel/index',
+  './prometheus': 'integrations/prometheus/index',
+  './keyv': 'integrations/keyv/index',
+  './express': 'integrations/express/index',
+  './fastify': 'integrations/fastify/index',
+  './hono': 'integrations/hono/index',
+} as const;
 
 /** Newest modification time under `path` (directories too: a deleted file changes its folder's). */
 function newest(path: string): number {
@@ -209,7 +216,7 @@ function mainExports(): Set<string> {
 }
 
 describe('exporter API reports', () => {
-  it.each(['otel', 'prometheus'])(
+  it.each(['otel', 'prometheus', 'keyv', 'express', 'fastify', 'hono'])(
     'trove-cache/%s declares exactly the API in its committed report',
     (name) => {
       const configPath = join(root, `api-extractor.${name}.json`);
@@ -263,5 +270,57 @@ describe('the main entry without the telemetry packages', () => {
       const code = readFileSync(join(full, 'dist', file), 'utf8');
       for (const name of TELEMETRY) expect(code.includes(name), `${name} in dist/${file}`).toBe(false);
     }
+  });
+});
+
+describe('trove-cache/keyv', () => {
+  it.each([
+    [
+      'ESM',
+      'keyv.mjs',
+      "import { createTrove, InvalidOptionError } from 'trove-cache'; import { TroveKeyvStore } from 'trove-cache/keyv'; import Keyv from 'keyv';",
+    ],
+    [
+      'CJS',
+      'keyv.cjs',
+      "const { createTrove, InvalidOptionError } = require('trove-cache'); const { TroveKeyvStore } = require('trove-cache/keyv'); const { Keyv } = require('keyv');",
+    ],
+  ])('loads and works from %s as a Keyv store, sharing the main entry’s classes', (_, file, imports) => {
+    const use = `
+      const trove = createTrove();
+      const keyv = new Keyv({ store: new TroveKeyvStore(trove.region('kv')) });
+      let shared = false;
+      try { new TroveKeyvStore({}); } catch (err) { shared = err instanceof InvalidOptionError; }
+      keyv.set('k', { a: 1 }).then(() => keyv.get('k')).then((v) => { console.log(JSON.stringify({ v, shared })); return trove.close(); });`;
+    expect(JSON.parse(node(full, file, `${imports}\n${use}`).trim())).toEqual({ v: { a: 1 }, shared: true });
+  });
+});
+
+describe('trove-cache/express, trove-cache/fastify, trove-cache/hono', () => {
+  const names = ['express', 'fastify', 'hono'];
+  const use = `
+    const trove = createTrove();
+    const refused = (f) => { try { f(); return false; } catch (err) { return err instanceof InvalidOptionError; } };
+    const kinds = [typeof web.express.troveMiddleware(trove), typeof web.express.cacheRoute(trove), typeof web.fastify.trovePlugin,
+      typeof web.fastify.cacheRoute(trove).preHandler, typeof web.hono.troveMiddleware(trove), typeof web.hono.cacheRoute(trove)];
+    const shared = [web.express, web.fastify, web.hono].map((m) => refused(() => m.cacheRoute(trove, { skipHeader: 'x-skip' })));
+    console.log(JSON.stringify({ kinds, shared }));
+    trove.close();`;
+  it.each([
+    [
+      'ESM',
+      'web.mjs',
+      `import { createTrove, InvalidOptionError } from 'trove-cache';\n${names.map((n) => `import * as ${n} from 'trove-cache/${n}';`).join('\n')}\nconst web = { ${names.join(', ')} };`,
+    ],
+    [
+      'CJS',
+      'web.cjs',
+      `const { createTrove, InvalidOptionError } = require('trove-cache');\nconst web = { ${names.map((n) => `${n}: require('trove-cache/${n}')`).join(', ')} };`,
+    ],
+  ])('load from %s, sharing the main entry’s classes', (_, file, imports) => {
+    expect(JSON.parse(node(full, file, `${imports}\n${use}`).trim())).toEqual({
+      kinds: ['function', 'function', 'function', 'function', 'function', 'function'],
+      shared: [true, true, true],
+    });
   });
 });
