@@ -4,7 +4,11 @@
  * Runs Trove and its peers against one private redis-server, workload by workload, and prints a
  * Markdown table per workload (median over rounds, spread, Trove / peer ratio). Raw figures go to
  * bench/results/latest.json.
+ *
+ * Every library runs as in production: NODE_ENV is 'production' unless set (child processes
+ * inherit it), so Trove's `freezeValues` default is off, as it is in a deployed service.
  */
+process.env.NODE_ENV ??= 'production';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';

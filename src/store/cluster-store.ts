@@ -233,7 +233,7 @@ export class ClusterStore extends RedisStore<Cluster> {
     if (address === undefined) return super.get(key, track);
     let batcher = this.nodeBatchers.get(address);
     if (batcher === undefined) {
-      batcher = new GetBatcher((keys) => this.run('get', () => this.readNode(address, keys)));
+      batcher = new GetBatcher((keys) => this.run('get', () => this.readNode(address, keys)), true);
       this.nodeBatchers.set(address, batcher);
     }
     return batcher.get(key);
@@ -266,16 +266,16 @@ export class ClusterStore extends RedisStore<Cluster> {
   }
 
   /**
-   * Reads keys that ioredis's slot map places on the master at `address`. Keys of one slot go as
-   * one MGET through the Cluster client; keys of several slots as one NODE_MGET script on that
-   * node's connection: per-key hash tags put nearly every key in a slot of its own, so without it
+   * Reads keys that ioredis's slot map places on the master at `address`. A lone key goes as an
+   * MGET through the Cluster client; several keys as one NODE_MGET script on that node's
+   * connection: per-key hash tags put nearly every key in a slot of its own, so without it
    * a tick of 64 reads would cost 64 commands. When the map is behind (a slot moved, a failover)
    * the script fails whole and the keys go again as one MGET per slot through the Cluster client,
    * which follows the redirections.
    */
   private async readNode(address: string, keys: readonly string[]): Promise<(Buffer | null)[]> {
-    const groups = this.slotGroups(keys);
-    const connection = groups.size > 1 && this.nodeBatches ? this.masterConnection(address) : undefined;
+    // Several keys are nearly always of several slots: the script takes them whatever their slots.
+    const connection = keys.length > 1 && this.nodeBatches ? this.masterConnection(address) : undefined;
     if (connection !== undefined) {
       try {
         return (await NODE_MGET.runBuffer(
@@ -290,7 +290,7 @@ export class ClusterStore extends RedisStore<Cluster> {
     }
     const out = new Array<Buffer | null>(keys.length);
     await Promise.all(
-      [...groups.values()].map(async (at) => {
+      [...this.slotGroups(keys).values()].map(async (at) => {
         const values = await this.slotMget(at.map((i) => keys[i]!));
         for (let j = 0; j < at.length; j++) out[at[j]!] = values[j] ?? null;
       }),

@@ -67,6 +67,40 @@ describe('GetBatcher', () => {
     expect(handedOutAtSend).toEqual([0, n]);
   });
 
+  it('deferWhileBusy: a read while a batch is in flight waits for the end of the turn; a read while none is leaves at once', async () => {
+    const batches: string[][] = [];
+    const replies: (() => void)[] = [];
+    const batcher = new GetBatcher(
+      (keys) =>
+        new Promise((resolve) => {
+          batches.push(keys);
+          replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
+        }),
+      true,
+    );
+    const first = batcher.get('a');
+    await new Promise<void>((r) => process.nextTick(r));
+    expect(batches).toEqual([['a']]);
+    // In a later turn, while 'a' is in flight: a read is not sent on its tick, but with the reads
+    // of the whole turn.
+    await new Promise<void>((r) => setImmediate(r));
+    const second = batcher.get('b');
+    await new Promise<void>((r) => process.nextTick(r));
+    expect(batches).toEqual([['a']]);
+    const third = batcher.get('c');
+    await new Promise<void>((r) => setImmediate(r));
+    expect(batches).toEqual([['a'], ['b', 'c']]);
+    for (const reply of replies.splice(0)) reply();
+    expect([await first, await second, await third].map(String)).toEqual(['v:a', 'v:b', 'v:c']);
+    // Nothing in flight, in a later turn: sent on the current tick again.
+    await new Promise<void>((r) => setImmediate(r));
+    const lone = batcher.get('d');
+    await new Promise<void>((r) => process.nextTick(r));
+    expect(batches).toEqual([['a'], ['b', 'c'], ['d']]);
+    replies.splice(0)[0]!();
+    expect(String(await lone)).toBe('v:d');
+  });
+
   it('a failed batch rejects every waiter of it', async () => {
     const batcher = new GetBatcher(async () => {
       throw new Error('down');
