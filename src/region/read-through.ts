@@ -26,9 +26,20 @@ import { beginWrite, endWrite } from './write-tickets.js';
 export type StampedWrite = GetOrSetOptions & { stamps?: readonly TagStamp[] };
 
 export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
-  if (opts === undefined && typeof factory === 'function') {
+  if (typeof factory === 'function' && (opts === undefined || answersHitUnchanged(opts))) {
     const fast = fastNearHit(core, key);
-    if (fast !== undefined) return Promise.resolve(handOut(core.ctx.near!, fast.value) as T);
+    if (fast !== undefined) {
+      // Options only shape a write, which a fresh hit does not make; still checked, so a bad one
+      // is refused on a hit as on a miss.
+      if (opts !== undefined) {
+        try {
+          checkCallOptions(opts, core.options);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+      return Promise.resolve(handOut(core.ctx.near!, fast.value) as T);
+    }
   }
   let k: string;
   let rt: ResolvedReadThrough;
@@ -46,6 +57,15 @@ export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opt
   // Values answered here may be the near cache's shared copy, or become it (see value-sharing.ts).
   if (base === undefined || opts?.tags !== undefined) return sharedLater(core, getOrSetSlow(core, k, factory, opts, rt, started));
   return sharedLater(core, readThrough(core, k, base + k + core.keyBase.tail, factory, opts, rt, started));
+}
+
+/**
+ * Whether a fresh near hit answers the same with these options as without: true unless they ask
+ * something of a hit (sliding expiry, an early refresh). Tags, TTLs, freshness and the lock
+ * options only matter when the value is computed and written.
+ */
+function answersHitUnchanged(opts: GetOrSetOptions): boolean {
+  return opts.refreshTtlOnHit !== true && opts.eagerRefresh === undefined;
 }
 
 /** getOrSet when the generations are not read yet, or tags must be stamped before the key is fixed. */

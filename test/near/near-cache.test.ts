@@ -70,6 +70,26 @@ describe.each(drivers)('near cache (%s)', (d) => {
     expect(a.stats().near).toMatchObject({ hits: 100, entries: 1, live: true });
   });
 
+  it('getOrSet with write options (tags, ttl) answers a fresh local hit without a round trip, and still refuses a bad option', async () => {
+    const [a] = await pair();
+    const users = a.region('users');
+    const opts = { tags: ['org:7'], ttl: '1h', freshFor: '10m' } as const;
+    let runs = 0;
+    expect(await users.getOrSet('1', () => ++runs, opts)).toBe(1);
+    const seen = tiers(a);
+    await redis.server.resetStats();
+    for (let i = 0; i < 50; i++) expect(await users.getOrSet('1', () => ++runs, opts)).toBe(1);
+    // No entry read, no tag table read, nothing else: every call answered locally.
+    const { 'config|resetstat': _reset, ...calls } = await redis.server.commandCalls();
+    expect(calls).toEqual({});
+    expect(seen).toEqual(Array(50).fill('near'));
+    await expect(users.getOrSet('1', () => ++runs, { ttl: -5 })).rejects.toThrow(/ttl/);
+    // A tag invalidation is honoured on that path: the next call recomputes.
+    await a.invalidateTags(['org:7']);
+    expect(await users.getOrSet('1', () => ++runs, opts)).toBe(2);
+    expect(runs).toBe(2);
+  });
+
   it('local writes and deletes update the local tier at once', async () => {
     const [a] = await pair();
     const seen = tiers(a);
