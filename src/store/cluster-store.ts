@@ -88,6 +88,8 @@ export class ClusterStore extends RedisStore<Cluster> {
   private nodeBatches = true;
   /** Per master address (`host:port`), the batch of untracked single-key reads for it (see `get`). */
   private readonly nodeBatchers = new Map<string, GetBatcher>();
+  /** Node batches sent and not yet answered, over every node (see `get`). */
+  private nodeReadsInFlight = 0;
 
   constructor(
     client: Cluster,
@@ -233,7 +235,17 @@ export class ClusterStore extends RedisStore<Cluster> {
     if (address === undefined) return super.get(key, track);
     let batcher = this.nodeBatchers.get(address);
     if (batcher === undefined) {
-      batcher = new GetBatcher((keys) => this.run('get', () => this.readNode(address, keys)), true);
+      batcher = new GetBatcher(
+        async (keys) => {
+          this.nodeReadsInFlight++;
+          try {
+            return await this.run('get', () => this.readNode(address, keys));
+          } finally {
+            this.nodeReadsInFlight--;
+          }
+        },
+        () => this.nodeReadsInFlight > 0,
+      );
       this.nodeBatchers.set(address, batcher);
     }
     return batcher.get(key);

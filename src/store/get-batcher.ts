@@ -25,15 +25,15 @@ export class GetBatcher {
   private inFlight = 0;
 
   /**
-   * `deferWhileBusy`: while a batch is in flight, new reads wait for the end of the turn even for
+   * `deferWhileBusy`: while it holds (`true`: while a batch of this batcher is in flight; or a
+   * function, e.g. any node of a Cluster busy), new reads wait for the end of the turn even for
    * the turn's first flush, so replies arriving in one turn feed one larger batch. A read issued
    * while nothing is in flight still leaves on the current tick. Used per Cluster node, where each
-   * batch is a script whose fixed cost (about 25 µs of the node's time, measured on Redis 7.0) is
-   * shared by its keys.
+   * batch is a script whose fixed cost on the node is shared by its keys.
    */
   constructor(
     private readonly fetch: (keys: string[]) => Promise<(Buffer | null)[]>,
-    private readonly deferWhileBusy = false,
+    private readonly deferWhileBusy: (() => boolean) | boolean = false,
   ) {}
 
   get(key: string): Promise<Buffer | null> {
@@ -48,7 +48,7 @@ export class GetBatcher {
       }
       if (!this.scheduled) {
         this.scheduled = true;
-        if (this.flushedThisTurn || (this.deferWhileBusy && this.inFlight > 0)) setImmediate(this.flush);
+        if (this.flushedThisTurn || (this.deferWhileBusy === true ? this.inFlight > 0 : this.deferWhileBusy !== false && this.deferWhileBusy())) setImmediate(this.flush);
         else process.nextTick(this.flush);
       }
     });
