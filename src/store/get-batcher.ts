@@ -48,10 +48,16 @@ export class GetBatcher {
       }
       if (!this.scheduled) {
         this.scheduled = true;
-        if (this.flushedThisTurn || (this.deferWhileBusy === true ? this.inFlight > 0 : this.deferWhileBusy !== false && this.deferWhileBusy())) setImmediate(this.flush);
+        if (this.flushedThisTurn || this.busy()) setImmediate(this.flush);
         else process.nextTick(this.flush);
       }
     });
+  }
+
+  /** Whether a new read should wait for the end of the turn (see `deferWhileBusy`). */
+  private busy(): boolean {
+    const d = this.deferWhileBusy;
+    return d === true ? this.inFlight > 0 : d !== false && d();
   }
 
   private readonly endOfTurn = (): void => {
