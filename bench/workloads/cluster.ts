@@ -212,7 +212,7 @@ export const cluster: Workload = {
       const roundMs = roundMsOf(ctx.quick);
       const notes = [
         `ioredis is the baseline: hand-written GET + JSON.parse on an ioredis Cluster with enableAutoPipelining (one write per node per tick); target trove / ioredis ≥ ${CLUSTER_L2_TARGET}.`,
-        "Trove's keys carry a hash tag per key (`…users@<gen>{:42}`), so each key has its own slot and a tick's reads go out as one MGET per slot (grouped per node by auto-pipelining), not one MGET per tick as on one server.",
+        "Trove's keys carry a hash tag per key (`…users@<gen>{:42}`), so nearly every key has a slot of its own, which MGET refuses to mix: a tick's reads go to each master as one read-only script taking the keys it serves (`allow-cross-slot-keys`), whose inner GETs count as commands here.",
         'Each library ran in a process of its own, the processes taking turns slice by slice (bench/turns.ts).',
       ];
       return {
