@@ -78,6 +78,48 @@ describe('node-redis driver', () => {
     expect(() => createTrove({ redis: c, readFrom: 'replica' })).toThrow(expect.objectContaining({ option: 'readFrom' }));
   });
 
+  it('a RESP3 client with emitInvalidate gets its invalidations pushed on its own connection: no redirect, kept correct, re-armed after a reconnect', async () => {
+    const own = createClient({ url: server.url, RESP: 3, emitInvalidate: true, socket: { reconnectStrategy: () => 50 } });
+    own.on('error', () => {});
+    await own.connect();
+    clients.push(own as unknown as TestNodeRedisClient);
+    const prefix = `push${Date.now()}`;
+    const t = createTrove({ redis: own as unknown as RedisOption, prefix, commandTimeout: TEST_COMMAND_TIMEOUT });
+    const writer = createTrove({ redis: server.url, prefix, nearCache: false, commandTimeout: TEST_COMMAND_TIMEOUT });
+    // The connection is cut below on purpose.
+    t.on('error', () => {});
+    try {
+      await until(() => t.stats().near?.live === true);
+      const info = (await own.sendCommand(['CLIENT', 'TRACKINGINFO'])) as Record<string, unknown>;
+      expect((info.flags as unknown[]).map(String).sort()).toEqual(['on', 'optin']);
+      expect(Number(info.redirect)).toBeLessThanOrEqual(0);
+      const users = t.region('users');
+      await writer.region('users').set('1', 'a');
+      expect(await users.get('1')).toBe('a');
+      const hits = t.stats().near!.hits;
+      expect(await users.get('1')).toBe('a');
+      expect(t.stats().near!.hits).toBe(hits + 1);
+      // Another process's change reaches this near cache through the pushed invalidation.
+      await writer.region('users').set('1', 'b');
+      await until(async () => (await users.get('1')) === 'b');
+      // Own writes are kept and answered locally.
+      await users.set('2', 'mine');
+      const before = t.stats().near!.hits;
+      expect(await users.get('2')).toBe('mine');
+      expect(t.stats().near!.hits).toBe(before + 1);
+      // The connection is cut: the near cache empties, and is live again once tracking is re-armed.
+      const id = String(await own.sendCommand(['CLIENT', 'ID']));
+      await server.command('CLIENT', 'KILL', 'ID', id);
+      await until(() => t.stats().near?.resets !== 0 && t.stats().near?.live === true);
+      expect(await users.get('1')).toBe('b');
+      await writer.region('users').set('1', 'c');
+      await until(async () => (await users.get('1')) === 'c');
+    } finally {
+      await t.close();
+      await writer.close();
+    }
+  });
+
   it('reads issued in one tick go out as one MGET', async () => {
     const s = store(await client());
     try {

@@ -22,6 +22,13 @@ export interface NodeRedisTrackingOptions {
  * is one socket, and writes commands in the order they are issued, so the CLIENT TRACKING and
  * CLIENT CACHING commands reach Redis on the connection of the reads they govern.
  *
+ * A RESP3 client created with `emitInvalidate: true` receives the invalidations itself, as push
+ * messages on its own connection, and emits them as `invalidate` events: then no redirection is
+ * used (tracking is switched on in OPTIN mode without REDIRECT, replacing the plain CLIENT
+ * TRACKING ON its handshake sends). A push arrives in order with the replies of that connection,
+ * so an invalidation is never overtaken by a later read's reply; the connection's own PING
+ * checks its liveness.
+ *
  * Live once Redis confirmed tracking for the current pair of connections; reported lost when
  * either connection is lost or the subscriber stops answering PING, since invalidations may have
  * been missed. Tracking is switched on again after every reconnect of either.
@@ -31,6 +38,8 @@ export class NodeRedisTracking {
   private started = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  /** Whether invalidations arrive as pushes on the client's own connection (see the class comment). */
+  private readonly push: boolean;
 
   constructor(
     private readonly client: NodeRedisConnection,
@@ -42,11 +51,17 @@ export class NodeRedisTracking {
     client.on('error', this.onClientError);
     client.on('reconnecting', this.onClientLost);
     client.on('end', this.onClientLost);
-    this.subscriber.watch({
-      onInvalidate: (keys) => this.receive(keys),
-      onLive: () => void this.connect(),
-      onClosed: () => this.setLive(false),
-    });
+    this.push = client.options?.emitInvalidate === true && client.options.RESP === 3;
+    if (this.push) {
+      client.on('invalidate', this.onPush);
+      void this.connect();
+    } else {
+      this.subscriber.watch({
+        onInvalidate: (keys) => this.receive(keys),
+        onLive: () => void this.connect(),
+        onClosed: () => this.setLive(false),
+      });
+    }
     this.timer = setInterval(() => this.check(), this.opts.checkIntervalMs ?? 1_000);
     this.timer.unref();
   }
@@ -64,6 +79,7 @@ export class NodeRedisTracking {
     this.client.off('error', this.onClientError);
     this.client.off('reconnecting', this.onClientLost);
     this.client.off('end', this.onClientLost);
+    this.client.off('invalidate', this.onPush);
     this.isLive = false;
     if (this.started && this.client.isReady) {
       await withDeadline('close', this.opts.commandTimeoutMs, this.client.sendCommand(['CLIENT', 'TRACKING', 'off'])).catch(() => {});
@@ -90,21 +106,27 @@ export class NodeRedisTracking {
    * of connections.
    */
   private async connect(): Promise<void> {
-    const subId = this.subscriber.id;
-    if (this.closed || subId === undefined || !this.client.isReady) return;
+    const subId = this.push ? undefined : this.subscriber.id;
+    if (this.closed || (!this.push && subId === undefined) || !this.client.isReady) return;
     try {
       // Sent back to back: the client writes them in order, and the OFF resets any earlier mode.
       const off = this.client.sendCommand(['CLIENT', 'TRACKING', 'off']);
       this.started = true;
-      const on = this.client.sendCommand(['CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN']);
+      const on = this.client.sendCommand(['CLIENT', 'TRACKING', 'on', ...(subId === undefined ? [] : ['REDIRECT', String(subId)]), 'OPTIN']);
       off.catch(() => {});
       await withDeadline('tracking', this.opts.commandTimeoutMs, Promise.all([off, on]));
     } catch (err) {
       if (!this.closed) this.opts.onError(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    if (subId === this.subscriber.id && this.subscriber.live && this.client.isReady) this.setLive(true);
+    if (!this.client.isReady) return;
+    if (this.push || (subId === this.subscriber.id && this.subscriber.live)) this.setLive(true);
   }
+
+  /** An invalidation pushed on the client's own connection: one key, or null for all (a flush). */
+  private readonly onPush = (key: unknown): void => {
+    this.receive(key === null || key === undefined ? null : [Buffer.isBuffer(key) ? key.toString() : String(key)]);
+  };
 
   private setLive(live: boolean): void {
     if (this.isLive === live || this.closed) return;
@@ -114,6 +136,15 @@ export class NodeRedisTracking {
 
   /** A subscriber that stopped answering PING is treated as lost: invalidations may be missing. */
   private check(): void {
+    if (this.push) {
+      // Down after a failed check while the client stayed ready (a silent partition): re-armed.
+      if (!this.isLive) {
+        if (this.started && this.client.isReady) void this.connect();
+        return;
+      }
+      withDeadline('tracking', Math.max(this.opts.commandTimeoutMs, 500), this.client.sendCommand(['PING'])).catch(() => this.setLive(false));
+      return;
+    }
     if (!this.isLive) return;
     this.subscriber.ping(Math.max(this.opts.commandTimeoutMs, 500))?.catch(() => {
       if (this.closed) return;
