@@ -65,7 +65,8 @@ export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opt
  * options only matter when the value is computed and written.
  */
 function answersHitUnchanged(opts: GetOrSetOptions): boolean {
-  return opts.refreshTtlOnHit !== true && opts.eagerRefresh === undefined;
+  // Anything but an object (a caller's mistake) takes the general path, which refuses it.
+  return typeof opts === 'object' && opts !== null && opts.refreshTtlOnHit !== true && opts.eagerRefresh === undefined;
 }
 
 /** getOrSet when the generations are not read yet, or tags must be stamped before the key is fixed. */
