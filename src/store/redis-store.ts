@@ -5,6 +5,7 @@ import { asStoreError, withDeadline } from './deadline.js';
 import { closeClient, reconnectDelay } from './connection.js';
 import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
+import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import {
@@ -79,12 +80,6 @@ export function defaultClientOptions(commandTimeoutMs: number): RedisOptions {
   };
 }
 
-interface ReadyWaiter {
-  resolve(): void;
-  reject(e: unknown): void;
-  timer: NodeJS.Timeout;
-}
-
 /** The ioredis driver (one server, or a primary Sentinel names); `ClusterStore` extends it for Redis Cluster. */
 export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   readonly kind = 'redis' as const;
@@ -101,7 +96,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   /** Whether field writes still ask for HPEXPIRE (Redis 7.4+); cleared once the server refuses it. */
   protected fieldExpiry = true;
   private readonly cork = new TickCork();
-  private readonly readyWaiters = new Set<ReadyWaiter>();
+  private readonly readyGate: ReadyGate;
   private closed = false;
   /** The pub/sub connection, shared by the channels' listeners and the tracking channel. */
   private readonly subscriber: Subscriber;
@@ -121,6 +116,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     private readonly opts: RedisStoreOptions,
   ) {
     this.keyPrefix = client.options.keyPrefix ?? '';
+    this.readyGate = new ReadyGate(opts.commandTimeoutMs);
     this.ordered = client.options.enableAutoPipelining !== true;
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
@@ -150,11 +146,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   };
 
   private readonly onReady = (): void => {
-    for (const w of this.readyWaiters) {
-      clearTimeout(w.timer);
-      w.resolve();
-    }
-    this.readyWaiters.clear();
+    this.readyGate.open();
     this.opts.listener?.onReady?.();
   };
 
@@ -185,17 +177,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     if (status === 'reconnecting' || status === 'close') {
       return Promise.reject(new StoreError(`Redis is not connected (status ${status}); operation "${operation}" skipped`));
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: ReadyWaiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.readyWaiters.delete(waiter);
-          reject(new StoreError(`Redis did not become ready within ${this.opts.commandTimeoutMs} ms; operation "${operation}" skipped`));
-        }, this.opts.commandTimeoutMs),
-      };
-      this.readyWaiters.add(waiter);
-    });
+    return this.readyGate.wait(operation);
   }
 
   protected run<T>(operation: string, send: () => Promise<T>): Promise<T> {
@@ -584,11 +566,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     const subClosed = this.subscriber.close();
     const trackingClosed = this.trackingChannel?.close() ?? Promise.resolve();
     this.trackingChannel = undefined;
-    for (const w of this.readyWaiters) {
-      clearTimeout(w.timer);
-      w.reject(new StoreError('Store is closed'));
-    }
-    this.readyWaiters.clear();
+    this.readyGate.close();
     this.client.off('ready', this.onReady);
     this.client.off('close', this.onClose);
     this.client.off('error', this.onError);

@@ -152,7 +152,7 @@ describe('faults', () => {
     }
     expect(await r.get('k')).toBe(1);
     expect(eventCounts(store.client)).toEqual(before);
-    expect((store as unknown as { readyWaiters: Set<unknown> }).readyWaiters.size).toBe(0);
+    expect((store as unknown as { readyGate: { pending: number } }).readyGate.pending).toBe(0);
   });
 
   it('a user-supplied ioredis instance is used and left open by close()', async () => {

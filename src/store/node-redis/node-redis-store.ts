@@ -23,6 +23,7 @@ import { CommandKeys } from '../command-keys.js';
 import { asStoreError, withDeadline } from '../deadline.js';
 import { byBucket, FieldBatcher } from '../field-batcher.js';
 import { GetBatcher } from '../get-batcher.js';
+import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { fieldWriteArgs } from '../redis-store.js';
@@ -66,12 +67,6 @@ export interface NodeRedisStoreOptions {
   listener?: StoreListener;
 }
 
-interface ReadyWaiter {
-  resolve(): void;
-  reject(e: unknown): void;
-  timer: NodeJS.Timeout;
-}
-
 export class NodeRedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly hashTags = false;
@@ -84,7 +79,7 @@ export class NodeRedisStore implements Store {
   private fieldExpiry = true;
   private readonly subscriber: NodeRedisSubscriber;
   private tracker: NodeRedisTracking | undefined;
-  private readonly readyWaiters = new Set<ReadyWaiter>();
+  private readonly readyGate: ReadyGate;
   /** Whether the client was ever ready while this store watched it: until then a read waits for the first connect. */
   private everReady: boolean;
   /** Whether the connection is up as far as the listener was told (one `onDisconnect` per loss). */
@@ -97,6 +92,7 @@ export class NodeRedisStore implements Store {
     private readonly opts: NodeRedisStoreOptions,
   ) {
     this.keyPrefix = client.options?.keyPrefix ?? '';
+    this.readyGate = new ReadyGate(opts.commandTimeoutMs);
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
     this.subscriber = new NodeRedisSubscriber(client, { commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError });
@@ -129,11 +125,7 @@ export class NodeRedisStore implements Store {
 
   private readonly onReady = (): void => {
     this.everReady = this.up = true;
-    for (const w of this.readyWaiters) {
-      clearTimeout(w.timer);
-      w.resolve();
-    }
-    this.readyWaiters.clear();
+    this.readyGate.open();
     if (!this.closed) this.opts.listener?.onReady?.();
   };
 
@@ -162,17 +154,7 @@ export class NodeRedisStore implements Store {
     if (this.client.isReady) return undefined;
     if (!this.client.isOpen) return Promise.reject(new StoreError(`The node-redis client is closed; operation "${operation}" skipped`));
     if (this.everReady) return Promise.reject(new StoreError(`Redis is not connected (reconnecting); operation "${operation}" skipped`));
-    return new Promise<void>((resolve, reject) => {
-      const waiter: ReadyWaiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.readyWaiters.delete(waiter);
-          reject(new StoreError(`Redis did not become ready within ${this.opts.commandTimeoutMs} ms; operation "${operation}" skipped`));
-        }, this.opts.commandTimeoutMs),
-      };
-      this.readyWaiters.add(waiter);
-    });
+    return this.readyGate.wait(operation);
   }
 
   private run<T>(operation: string, send: () => Promise<T>): Promise<T> {
@@ -525,11 +507,7 @@ export class NodeRedisStore implements Store {
     this.closed = true;
     const trackingClosed = this.tracker?.close() ?? Promise.resolve();
     this.tracker = undefined;
-    for (const w of this.readyWaiters) {
-      clearTimeout(w.timer);
-      w.reject(new StoreError('Store is closed'));
-    }
-    this.readyWaiters.clear();
+    this.readyGate.close();
     this.client.off('error', this.onClientError);
     this.client.off('ready', this.onReady);
     this.client.off('reconnecting', this.onLost);
