@@ -7,7 +7,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Region, StoreError, type Trove } from '../../src/index.js';
+import { type Region, StoreError, type Trove, type TroveOptions } from '../../src/index.js';
 import { type ClusterNode, RedisCluster } from '../../tools/redis-cluster.js';
 import { until, useTroves } from '../helpers/troves.js';
 import { runWorkers } from '../load/workers.js';
@@ -280,13 +280,13 @@ describe('a trove on a cluster whose master fails over', () => {
    * Reads of region `name` under load (see readLoad) while `fault` strikes the master of one of
    * its keys, until `moreValues` more values were answered after it; unhandled rejections recorded.
    */
-  async function underReadLoad(name: string, fault: (master: ClusterNode, replica: ClusterNode) => Promise<void>, moreValues: number) {
+  async function underReadLoad(name: string, fault: (master: ClusterNode, replica: ClusterNode) => Promise<void>, moreValues: number, opts: TroveOptions = {}) {
     troves.expectErrors();
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const t: Trove = troves.open();
+      const t: Trove = troves.open(opts);
       const r = t.region(name);
       const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
       await r.setMany(keys.map((k) => [k, k]));
@@ -324,6 +324,22 @@ describe('a trove on a cluster whose master fails over', () => {
     expect(run.unhandled).toEqual([]);
     expect(await run.r.get('k0')).toBe('k0');
     await changedElsewhereIsSeen(run.r, 'fo');
+  }, 90_000);
+
+  it('without a near cache (one read script per master per tick): every call answered through a CLUSTER FAILOVER, then every value from the new master', async () => {
+    // The old master, now a replica, is sent the script until ioredis's slot map catches up: the
+    // script fails whole and its keys go again per slot through the Cluster client.
+    const run = await underReadLoad('fo-untracked', (_, replica) => cluster.failover(replica), 100, { nearCache: false });
+    expect(run.replica.role).toBe('master');
+    expect(run.other).toEqual([]);
+    expect(run.unhandled).toEqual([]);
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+    await until(async () => (await Promise.all(keys.map((k) => run.r.get(k)))).every((v, i) => v === keys[i]));
+    await troves
+      .open({ nearCache: false })
+      .region('fo-untracked')
+      .setMany(keys.map((k) => [k, `${k}'`]));
+    expect(await Promise.all(keys.map((k) => run.r.get(k)))).toEqual(keys.map((k) => `${k}'`));
   }, 90_000);
 
   it('every call is answered within its deadline while a killed master is replaced by its replica', async () => {
