@@ -4,6 +4,7 @@ import type { BenchContext, Workload } from '../context.js';
 import { makeUser } from '../data.js';
 import { waitNearLive } from '../peers/trove.js';
 import { type Row, remark, type WorkloadResult } from '../report.js';
+import { elevenReads, type Scenario, WRITE } from './near-seed.js';
 import { customSubject, describeError, measureThroughput, rowFrom, type ThroughputPhase, troveNotSelected } from './common.js';
 
 const TITLE = 'near-cached commands: trove.cachedCommand against the same command on Redis';
@@ -14,15 +15,6 @@ const CAPACITY = 100;
 const HOT = 10;
 /** The application's own keys (no Trove prefix): what cachedCommand reads. */
 const KEY_PREFIX = 'bench:cmd:';
-/** Operations of scenario (d) that are writes: `w<hot key index>`. */
-const WRITE = 'w';
-
-interface Scenario {
-  key: string;
-  name: string;
-  ops: number;
-  keyAt(i: number): string;
-}
 
 /**
  * The four access patterns (keys `0`…`999`):
@@ -32,31 +24,10 @@ interface Scenario {
  * - eleven reads + write: step i first writes hot key i mod 10 from another connection, then does the eleven reads.
  */
 function scenarios(quick: boolean): Scenario[] {
-  const step = HOT + 1;
   return [
     { key: 'a', name: '(a) single read: one key, over and over', ops: quick ? 2_000 : 20_000, keyAt: () => '0' },
     { key: 'b', name: `(b) ${SET}-key set, read in order over and over`, ops: SET * (quick ? 20 : 200), keyAt: (i) => String(i % SET) },
-    {
-      key: 'c',
-      name: '(c) eleven reads: key i, then keys 0–9',
-      ops: KEYS * step,
-      keyAt: (i) => {
-        const j = i % (KEYS * step);
-        const k = j % step;
-        return String(k === 0 ? Math.floor(j / step) : k - 1);
-      },
-    },
-    {
-      key: 'd',
-      name: '(d) eleven reads + 1 write of a hot key',
-      ops: KEYS * (step + 1),
-      keyAt: (i) => {
-        const j = i % (KEYS * (step + 1));
-        const s = Math.floor(j / (step + 1));
-        const k = j % (step + 1);
-        return k === 0 ? `${WRITE}${s % HOT}` : String(k === 1 ? s : k - 2);
-      },
-    },
+    ...elevenReads(),
   ];
 }
 

@@ -18,7 +18,7 @@ const SETS = 5;
 type Value = ReturnType<typeof makeUser> & { rev: number };
 
 /** Operations of scenario (d) that are writes: `w<hot key index>`. */
-const WRITE = 'w';
+export const WRITE = 'w';
 
 interface Reader {
   subject: Subject;
@@ -31,7 +31,7 @@ interface Reader {
   wrongValues: number;
 }
 
-interface Scenario {
+export interface Scenario {
   key: string;
   name: string;
   /** Operations per measured round (cut in 10 interleaved slices). */
@@ -40,26 +40,13 @@ interface Scenario {
 }
 
 /**
- * The four access patterns, as sequences of operations (keys are `0`…`999`):
- * - all-miss: keys 0, 1, …, 999, 0, 1, … (a scan larger than the near cache: every read misses it);
- * - working set: 5 sets of 100 keys (set s: keys 100s … 100s+99), each read `passes` times in order
- *   before the next (two slices per set: the first pass of each set misses the near cache);
- * - eleven reads: step i reads key i, then keys 0 … 9;
- * - eleven reads + write: step i first writes hot key i mod 10 from another trove, then does the eleven reads.
+ * The seed's last two patterns over keys `0`…`999`, shared with the `commands` workload:
+ * (c) step i reads key i, then keys 0 … 9; (d) step i first writes hot key i mod 10
+ * (`w<index>`), then does the eleven reads.
  */
-function scenarios(quick: boolean): Scenario[] {
-  const passes = quick ? 5 : 20;
-  const setOps = CAPACITY * passes;
+export function elevenReads(): Scenario[] {
   const step = HOT + 1;
   return [
-    { key: 'a', name: '(a) every key once (near misses)', ops: KEYS * (quick ? 2 : 5), keyAt: (i) => String(i % KEYS) },
-    {
-      key: 'b',
-      name: `(b) 100-key working set, ${passes} passes`,
-      ops: setOps * SETS,
-      // Warm-up operations (i ≥ ops) read the last set only, so the first set starts cold.
-      keyAt: (i) => String(i >= setOps * SETS ? (SETS - 1) * CAPACITY + (i % CAPACITY) : Math.floor(i / setOps) * CAPACITY + (i % CAPACITY)),
-    },
     {
       key: 'c',
       name: '(c) eleven reads: key i, then keys 0–9',
@@ -81,6 +68,30 @@ function scenarios(quick: boolean): Scenario[] {
         return k === 0 ? `${WRITE}${s % HOT}` : String(k === 1 ? s : k - 2);
       },
     },
+  ];
+}
+
+/**
+ * The four access patterns, as sequences of operations (keys are `0`…`999`):
+ * - all-miss: keys 0, 1, …, 999, 0, 1, … (a scan larger than the near cache: every read misses it);
+ * - working set: 5 sets of 100 keys (set s: keys 100s … 100s+99), each read `passes` times in order
+ *   before the next (two slices per set: the first pass of each set misses the near cache);
+ * - eleven reads: step i reads key i, then keys 0 … 9;
+ * - eleven reads + write: step i first writes hot key i mod 10 from another trove, then does the eleven reads.
+ */
+function scenarios(quick: boolean): Scenario[] {
+  const passes = quick ? 5 : 20;
+  const setOps = CAPACITY * passes;
+  return [
+    { key: 'a', name: '(a) every key once (near misses)', ops: KEYS * (quick ? 2 : 5), keyAt: (i) => String(i % KEYS) },
+    {
+      key: 'b',
+      name: `(b) 100-key working set, ${passes} passes`,
+      ops: setOps * SETS,
+      // Warm-up operations (i ≥ ops) read the last set only, so the first set starts cold.
+      keyAt: (i) => String(i >= setOps * SETS ? (SETS - 1) * CAPACITY + (i % CAPACITY) : Math.floor(i / setOps) * CAPACITY + (i % CAPACITY)),
+    },
+    ...elevenReads(),
   ];
 }
 
