@@ -217,11 +217,15 @@ export class ClusterStore extends RedisStore<Cluster> {
    * flags): from then on such reads go per slot (`fallback`). Any other failure is the caller's.
    */
   private unlessUnsupported<T>(err: unknown, fallback: () => Promise<T>): Promise<T> {
-    if (err instanceof Error && /compiling script|flag/i.test(err.message)) {
-      this.nodeBatches = false;
-      return fallback();
-    }
-    throw err;
+    if (!this.noteUnsupported(err)) throw err;
+    return fallback();
+  }
+
+  /** Whether `err` says the server takes no script flags (before Redis 7); if so, node batches stop. */
+  private noteUnsupported(err: unknown): boolean {
+    const unsupported = err instanceof Error && /compiling script|flag/i.test(err.message);
+    if (unsupported) this.nodeBatches = false;
+    return unsupported;
   }
 
   /**
@@ -296,8 +300,8 @@ export class ClusterStore extends RedisStore<Cluster> {
           keys.map((k) => this.keyPrefix + k),
         )) as (Buffer | null)[];
       } catch (err) {
-        // Before Redis 7, scripts take no flags: batch per slot from now on.
-        if (err instanceof Error && /compiling script|flag/i.test(err.message)) this.nodeBatches = false;
+        // Whatever the failure, these keys go per slot below; before Redis 7, from now on.
+        this.noteUnsupported(err);
       }
     }
     const out = new Array<Buffer | null>(keys.length);
