@@ -2,6 +2,61 @@ import { randomBytes } from 'node:crypto';
 import type { LockAttempt, LockStore } from '../store/index.js';
 
 /**
+ * Lock tokens: a random part drawn once per process and a counter. Unique across processes (72
+ * random bits) and within one (the counter), at a fraction of a `randomBytes` call per miss.
+ * Neither part contains '+', which the lock protocol appends to mark a waiter.
+ */
+const PROCESS_PART = randomBytes(9).toString('base64url');
+let counter = 0;
+function newLockToken(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return PROCESS_PART + counter.toString(36);
+}
+
+/**
+ * The held leases of one lease length, renewed by one shared timer every third of the lease: a
+ * timer per lease would cost more than a fast factory. A lease younger than a sixth of its length
+ * waits for the next tick, so it is renewed at the latest half a lease after it was taken, well
+ * before it lapses.
+ */
+class RenewalGroup {
+  readonly leases = new Set<Lease>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly leaseMs: number,
+    private readonly onEmpty: () => void,
+  ) {
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(leaseMs / 3)));
+    // Leases must never keep the process alive on their own.
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    if (this.leases.size === 0) {
+      // Idle for a whole period: stop. (Not at the last removal, which under a steady stream of
+      // short computations would stop and start a timer per miss.)
+      clearInterval(this.timer);
+      this.onEmpty();
+      return;
+    }
+    const youngest = Date.now() - this.leaseMs / 6;
+    for (const lease of this.leases) if (lease.takenAt <= youngest) lease.renew();
+  }
+}
+
+const groups = new Map<number, RenewalGroup>();
+
+function renewalGroup(leaseMs: number): RenewalGroup {
+  let group = groups.get(leaseMs);
+  if (group === undefined) {
+    group = new RenewalGroup(leaseMs, () => groups.delete(leaseMs));
+    groups.set(leaseMs, group);
+  }
+  return group;
+}
+
+/**
  * A held cross-process lock: renewed every third of its lease while work runs, so it only lapses
  * when the holder dies. If it vanishes anyway (FLUSHALL, failover), renewal stops and the work
  * goes on: a lost lock never fails a successful computation. A renewal the store fails also ends
@@ -9,8 +64,9 @@ import type { LockAttempt, LockStore } from '../store/index.js';
  * other processes waiting.
  */
 export class Lease {
-  private timer: NodeJS.Timeout | undefined;
+  private group: RenewalGroup | undefined;
   private renewing = false;
+  readonly takenAt = Date.now();
 
   private constructor(
     private readonly store: LockStore,
@@ -33,7 +89,7 @@ export class Lease {
     onError: (err: unknown) => void,
     readKey?: string,
   ): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
-    const token = randomBytes(12).toString('base64url');
+    const token = newLockToken();
     let attempt: LockAttempt;
     try {
       attempt = await store.acquireLock(key, token, leaseMs, readKey);
@@ -47,37 +103,32 @@ export class Lease {
     }
     if (!attempt.acquired) return attempt;
     const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
-    lease.startRenewing();
+    lease.group = renewalGroup(leaseMs);
+    lease.group.leases.add(lease);
     return lease;
   }
 
-  private startRenewing(): void {
-    this.timer = setInterval(
-      () => {
-        // One renewal at a time: while Redis stalls, one would otherwise queue up per interval.
-        if (this.renewing) return;
-        this.renewing = true;
-        this.store.renewLock(this.key, this.token, this.leaseMs).then(
-          (held) => {
-            this.renewing = false;
-            if (!held) this.stopRenewing();
-          },
-          (err: unknown) => {
-            this.renewing = false;
-            this.stopRenewing();
-            this.onError(err);
-          },
-        );
+  /** Extends the lock by a full lease, unless a renewal is still under way. */
+  renew(): void {
+    // One renewal at a time: while Redis stalls, one would otherwise queue up per interval.
+    if (this.renewing) return;
+    this.renewing = true;
+    this.store.renewLock(this.key, this.token, this.leaseMs).then(
+      (held) => {
+        this.renewing = false;
+        if (!held) this.stopRenewing();
       },
-      Math.max(10, Math.floor(this.leaseMs / 3)),
+      (err: unknown) => {
+        this.renewing = false;
+        this.stopRenewing();
+        this.onError(err);
+      },
     );
-    // A lease must never keep the process alive on its own.
-    this.timer.unref();
   }
 
   stopRenewing(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.group?.leases.delete(this);
+    this.group = undefined;
   }
 
   /** Releases the lock if still ours. */

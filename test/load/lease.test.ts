@@ -1,0 +1,53 @@
+/**
+ * Lease renewal: a factory that runs for many lease lengths keeps its lock (renewed by the shared
+ * renewal timer), so no other process computes meanwhile; the lock goes when the value is stored.
+ */
+import { describe, expect, it } from 'vitest';
+import { ColdCacheError } from '../../src/index.js';
+import { sleep } from '../helpers/redis-server.js';
+import { TEST_COMMAND_TIMEOUT, until, useRedisServer, useTroves } from '../helpers/troves.js';
+import { deferred } from './support.js';
+
+const LEASE_MS = 300;
+
+describe('lease renewal', () => {
+  const redis = useRedisServer();
+  const troves = useTroves(() => ({ redis: redis.server.url, prefix: 'lease', commandTimeout: TEST_COMMAND_TIMEOUT, nearCache: false }));
+
+  it('a factory running for five leases keeps its lock throughout: others are refused, then the value lands and the lock goes', async () => {
+    const holder = troves.open({ lockLease: LEASE_MS });
+    const other = troves.open({ lockLease: LEASE_MS });
+    const gate = deferred<string>();
+    let started = 0;
+    const computing = holder.region<string>('r').getOrSet('k', () => {
+      started = Date.now();
+      return gate.promise;
+    });
+    await until(() => started > 0);
+    const lockKey = (await redis.server.keys()).find((k) => k.includes('__lock:'));
+    expect(lockKey).toBeDefined();
+    const token = await redis.server.command('GET', lockKey!);
+    // The property under test is the passing of time: the lock must outlive many lease lengths.
+    while (Date.now() - started < 5 * LEASE_MS) {
+      await sleep(LEASE_MS / 2);
+      expect(await redis.server.command('GET', lockKey!)).toMatch(new RegExp(`^${token.replace(/\+$/, '')}\\+?$`));
+      await expect(other.region<string>('r').getOrSet('k', () => 'theirs', { onCold: 'fail' })).rejects.toBeInstanceOf(ColdCacheError);
+    }
+    gate.resolve('mine');
+    expect(await computing).toBe('mine');
+    expect(await redis.server.command('EXISTS', lockKey!)).toBe('0');
+    expect(await other.region<string>('r').get('k')).toBe('mine');
+  });
+
+  it('leases of many concurrent misses are all released; none is left renewing', async () => {
+    const t = troves.open({ lockLease: LEASE_MS });
+    const r = t.region<number>('many');
+    const out = await Promise.all(Array.from({ length: 200 }, (_, i) => r.getOrSet(`k${i}`, () => i)));
+    expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect((await redis.server.keys()).filter((k) => k.includes('__lock:') && k.includes('many'))).toEqual([]);
+    // A renewal sent for a released lease would find nothing to extend; Redis ran none.
+    await redis.server.resetStats();
+    await sleep(LEASE_MS);
+    expect((await redis.server.commandCalls()).evalsha ?? 0).toBe(0);
+  });
+});
