@@ -77,6 +77,11 @@ export interface ClusterStoreOptions extends RedisStoreOptions {
 
 /** The ioredis driver on Redis Cluster (see the module comment). */
 export class ClusterStore extends RedisStore<Cluster> {
+  /** A script's keys must share a slot: each lock attempt and lock-holder write goes alone. */
+  protected override get batchesLocks(): boolean {
+    return false;
+  }
+
   override get hashTags(): boolean {
     return true;
   }

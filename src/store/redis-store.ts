@@ -8,9 +8,11 @@ import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
+import { TickBatcher } from './tick-batcher.js';
 import {
   ACQUIRE,
   ACQUIRE_AND_READ,
+  ACQUIRE_AND_READ_MANY,
   ACQUIRE_FIELD_AND_READ,
   FIELD_WRITE,
   STORE_FIELD_AND_RELEASE,
@@ -20,6 +22,7 @@ import {
   RELEASE,
   RENEW,
   STORE_AND_RELEASE,
+  STORE_AND_RELEASE_MANY,
   type Script,
 } from './scripts.js';
 import type {
@@ -338,9 +341,26 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     for (const [err] of results) if (err) throw err;
   }
 
+  /**
+   * Whether one tick's lock attempts and lock-holder writes may go as one script each. On one
+   * server, yes; a Cluster refuses a script whose keys span slots.
+   */
+  protected get batchesLocks(): boolean {
+    return true;
+  }
+
+  /** One tick's lock attempts (with their value reads), as one script; created on first use. */
+  private lockBatcher: TickBatcher<LockRequest, LockAttempt> | undefined;
+  /** One tick's untracked writes by lock holders, as one script; created on first use. */
+  private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+
   async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey !== undefined) {
+      if (this.batchesLocks) {
+        this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
+        return this.lockBatcher.add({ key, readKey, token, lease });
+      }
       return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])));
     }
     return acquireOutcome(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])));
@@ -354,9 +374,50 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return Number(await this.run('releaseLock', () => RELEASE.run(this.client, [key], [token]))) === 1;
   }
 
-  async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message, track = false }: StoreAndRelease): Promise<void> {
+  /** Several lock attempts with their value reads, in one script (one alone: the single-lock script). */
+  private acquireMany(requests: readonly LockRequest[]): Promise<LockAttempt[]> {
+    return this.run('acquireLock', async () => {
+      if (requests.length === 1) {
+        const { key, readKey, token, lease } = requests[0]!;
+        return [acquireAndReadOutcome(await ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))];
+      }
+      const keys: string[] = [];
+      const args: (string | number)[] = [];
+      for (const r of requests) {
+        keys.push(r.key, r.readKey);
+        args.push(r.token, r.lease);
+      }
+      const reply = (await ACQUIRE_AND_READ_MANY.runBuffer(this.client, keys, args)) as unknown[];
+      const out: LockAttempt[] = [];
+      for (let i = 0; i < requests.length; i++) out.push(acquireAndReadOutcome([reply[2 * i], reply[2 * i + 1]]));
+      return out;
+    });
+  }
+
+  /** Several untracked writes by lock holders, in one script (one alone: the single-write script). */
+  private storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    return this.run('set', async () => {
+      const keys: string[] = [];
+      const args: (string | number | Buffer)[] = [];
+      for (const op of ops) {
+        keys.push(op.key, op.lockKey);
+        args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+      }
+      if (ops.length === 1) await STORE_AND_RELEASE.run(this.client, keys, [...args, '0']);
+      else await STORE_AND_RELEASE_MANY.run(this.client, keys, args);
+      return new Array<undefined>(ops.length).fill(undefined);
+    });
+  }
+
+  async storeAndRelease(op: StoreAndRelease): Promise<void> {
+    const { key, value, ttlMs, lockKey, token, channel, message, track = false } = op;
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const tracked = track && this.trackingChannel !== undefined;
+    if (!tracked && this.batchesLocks) {
+      this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
+      await this.storeBatcher.add(op);
+      return;
+    }
     const keys = [key, lockKey];
     const args = [value, ttl, token, channel, message, tracked ? '1' : '0'];
     await this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args)));
@@ -621,4 +682,13 @@ function queueWrites(tx: ChainableCommander, ops: readonly WriteOp[]): void {
     else if (op.ttlMs === undefined) tx.set(op.key, op.value);
     else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
   }
+}
+
+/** A lock attempt that reads the guarded value in the same step (see `acquireLock`). */
+interface LockRequest {
+  key: string;
+  readKey: string;
+  token: string;
+  /** Lease in whole ms, at least 1. */
+  lease: number;
 }

@@ -110,6 +110,46 @@ if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
 return 1`);
 
 /**
+ * ACQUIRE_AND_READ for several locks at once (one tick's misses on one server). KEYS: lock, value,
+ * lock, value, ...; ARGV: token, lease ms, ... per pair. Replies flat, two items per lock: as
+ * ACQUIRE_AND_READ's { 1, value or nil } or { 0, remaining lease }.
+ */
+export const ACQUIRE_AND_READ_MANY = new Script(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i], ARGV[i], 'NX', 'PX', ARGV[i + 1]) then
+    out[i] = 1
+    out[i + 1] = redis.call('GET', KEYS[i + 1])
+  else
+    local v = redis.call('GET', KEYS[i])
+    if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[i], '+') end
+    out[i] = 0
+    out[i + 1] = redis.call('PTTL', KEYS[i])
+  end
+end
+return out`);
+
+/**
+ * STORE_AND_RELEASE, untracked, for several values at once (one tick's computed values on one
+ * server). KEYS: value, lock, value, lock, ...; ARGV: bytes, ttl ms (0: none), token, channel,
+ * message, ... five per pair.
+ */
+export const STORE_AND_RELEASE_MANY = new Script(`
+for i = 1, #KEYS, 2 do
+  local a = (i - 1) / 2 * 5
+  if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
+  local v = redis.call('GET', KEYS[i + 1])
+  local token = ARGV[a + 3]
+  if v == token then
+    redis.call('DEL', KEYS[i + 1])
+  else
+    if v == token .. '+' then redis.call('DEL', KEYS[i + 1]) end
+    redis.call('PUBLISH', ARGV[a + 4], ARGV[a + 5])
+  end
+end
+return 1`);
+
+/**
  * Redis Cluster: the values of keys of several slots that one node serves, in one command (MGET
  * refuses keys of different slots even on one node). No KEYS: Redis routes by declared keys and
  * refuses several slots among them; `allow-cross-slot-keys` (Redis 7) lets the script read any

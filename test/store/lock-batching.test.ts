@@ -1,0 +1,110 @@
+/**
+ * On one server, the lock attempts of one tick go to Redis as one script, and so do the lock
+ * holders' writes: checked against a real redis-server, key by key (who got which lock, what
+ * each read, what was stored and released, which waiters were told), and by counting the
+ * scripts Redis ran. A stalled server fails every operation of a batch by its deadline.
+ */
+import Redis from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreTimeoutError } from '../../src/errors.js';
+import { createStore } from '../../src/store/create-store.js';
+import type { Store } from '../../src/store/index.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { TEST_COMMAND_TIMEOUT } from '../helpers/troves.js';
+
+let server: RedisServer;
+let store: Store;
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+  // Loads both scripts (the first EVALSHA of each meets NOSCRIPT), so the counts below are of runs.
+  await Promise.all([store.acquireLock('l:warm1', 'w', 5_000, 'v:warm1'), store.acquireLock('l:warm2', 'w', 5_000, 'v:warm2')]);
+  await Promise.all(
+    ['1', '2'].map((n) =>
+      store.storeAndRelease({ key: `v:warm${n}`, value: Buffer.from('x'), ttlMs: 1_000, lockKey: `l:warm${n}`, token: 'w', channel: 'chan', message: 'warm' }),
+    ),
+  );
+});
+
+afterAll(async () => {
+  await store.close();
+  await server.stop();
+});
+
+/** EVALSHA and EVAL calls Redis has run since the last reset, and resets the count. */
+async function scriptsRun(): Promise<number> {
+  const calls = await server.commandCalls();
+  await server.resetStats();
+  return (calls.evalsha ?? 0) + (calls.eval ?? 0);
+}
+
+describe('lock batching on one server', () => {
+  it("one tick's lock attempts are one script: free locks taken with their values read, a held one reported and marked", async () => {
+    await server.command('SET', 'v:1', 'one');
+    await server.command('SET', 'l:held', 'someone', 'PX', 60_000);
+    await scriptsRun();
+    const attempts = await Promise.all([
+      store.acquireLock('l:1', 't1', 5_000, 'v:1'),
+      store.acquireLock('l:2', 't2', 5_000, 'v:2'),
+      store.acquireLock('l:held', 't3', 5_000, 'v:3'),
+    ]);
+    expect(await scriptsRun()).toBe(1);
+    expect(attempts[0]).toEqual({ acquired: true, value: Buffer.from('one') });
+    expect(attempts[1]).toEqual({ acquired: true, value: null });
+    expect(attempts[2]!.acquired).toBe(false);
+    expect(attempts[2]!.acquired === false && attempts[2]!.ttlMs).toBeGreaterThan(50_000);
+    expect(await server.command('GET', 'l:1')).toBe('t1');
+    expect(await server.command('GET', 'l:2')).toBe('t2');
+    expect(await server.command('GET', 'l:held')).toBe('someone+');
+    expect(Number(await server.command('PTTL', 'l:1'))).toBeGreaterThan(4_000);
+  });
+
+  it('two attempts on one lock in one tick: exactly one takes it', async () => {
+    const attempts = await Promise.all([store.acquireLock('l:dup', 'a', 5_000, 'v:dup'), store.acquireLock('l:dup', 'b', 5_000, 'v:dup')]);
+    expect(attempts.map((a) => a.acquired)).toEqual([true, false]);
+    expect(await server.command('GET', 'l:dup')).toBe('a+');
+  });
+
+  it("one tick's writes by lock holders are one script: stored with their TTLs, own locks released, waiters told, another's lock left", async () => {
+    await server.command('SET', 'l:w1', 'w1', 'PX', 60_000);
+    await server.command('SET', 'l:w2', 'w2+', 'PX', 60_000); // someone waits
+    await server.command('SET', 'l:w3', 'theirs', 'PX', 60_000); // our lease lapsed and another took it
+    const messages: string[] = [];
+    const sub = new Redis(server.url);
+    sub.on('message', (_channel: string, m: string) => messages.push(m));
+    await sub.subscribe('chan');
+    try {
+      await scriptsRun();
+      await Promise.all([
+        store.storeAndRelease({ key: 'v:w1', value: Buffer.from('1'), ttlMs: 30_000, lockKey: 'l:w1', token: 'w1', channel: 'chan', message: 'm1' }),
+        store.storeAndRelease({ key: 'v:w2', value: Buffer.from('2'), ttlMs: undefined, lockKey: 'l:w2', token: 'w2', channel: 'chan', message: 'm2' }),
+        store.storeAndRelease({ key: 'v:w3', value: Buffer.from('3'), ttlMs: 30_000, lockKey: 'l:w3', token: 'w3', channel: 'chan', message: 'm3' }),
+      ]);
+      expect(await scriptsRun()).toBe(1);
+      expect([await server.command('GET', 'v:w1'), await server.command('GET', 'v:w2'), await server.command('GET', 'v:w3')]).toEqual(['1', '2', '3']);
+      expect(Number(await server.command('PTTL', 'v:w1'))).toBeGreaterThan(25_000);
+      expect(await server.command('PTTL', 'v:w2')).toBe('-1');
+      expect([await server.command('EXISTS', 'l:w1'), await server.command('EXISTS', 'l:w2')]).toEqual(['0', '0']);
+      expect(await server.command('GET', 'l:w3')).toBe('theirs');
+      // A PING answered after the script means its messages were delivered before it.
+      await sub.call('PING');
+      expect(messages.sort()).toEqual(['m2', 'm3']);
+    } finally {
+      sub.disconnect();
+    }
+  });
+
+  it('a stalled server fails every operation of a batch by its deadline', async () => {
+    server.pause();
+    let results: PromiseSettledResult<unknown>[];
+    try {
+      results = await Promise.allSettled([store.acquireLock('l:p1', 'p1', 5_000, 'v:p1'), store.acquireLock('l:p2', 'p2', 5_000, 'v:p2')]);
+    } finally {
+      server.resume();
+    }
+    expect(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreTimeoutError)).toEqual([true, true]);
+    // The store answers again once the server does.
+    expect((await store.acquireLock('l:p3', 'p3', 5_000, 'v:p3')).acquired).toBe(true);
+  });
+});
