@@ -82,7 +82,7 @@ export class Lease {
    * Tries to take the lock once: a held Lease, or how long the current holder has left. With
    * `readKey`, the guarded value is read in the same step (`lease.value`).
    */
-  static async acquire(
+  static acquire(
     store: LockStore,
     key: string,
     leaseMs: number,
@@ -90,22 +90,24 @@ export class Lease {
     readKey?: string,
   ): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
     const token = newLockToken();
-    let attempt: LockAttempt;
-    try {
-      attempt = await store.acquireLock(key, token, leaseMs, readKey);
-    } catch (err) {
-      // A timed-out attempt may still take the lock once Redis answers again, and nobody would
-      // release it: every process would wait out its lease (5 s by default) after the stall. The
-      // release follows it on the same connection and removes only our own token. Its failure is
-      // not reported: the attempt's was.
-      store.releaseLock(key, token).catch(() => {});
-      throw err;
-    }
-    if (!attempt.acquired) return attempt;
-    const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
-    lease.group = renewalGroup(leaseMs);
-    lease.group.leases.add(lease);
-    return lease;
+    // Not an async function: on a miss, every promise hop counts.
+    return store.acquireLock(key, token, leaseMs, readKey).then(
+      (attempt) => {
+        if (!attempt.acquired) return attempt;
+        const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
+        lease.group = renewalGroup(leaseMs);
+        lease.group.leases.add(lease);
+        return lease;
+      },
+      (err: unknown) => {
+        // A timed-out attempt may still take the lock once Redis answers again, and nobody would
+        // release it: every process would wait out its lease (5 s by default) after the stall. The
+        // release follows it on the same connection and removes only our own token. Its failure
+        // is not reported: the attempt's was.
+        store.releaseLock(key, token).catch(() => {});
+        throw err;
+      },
+    );
   }
 
   /** Extends the lock by a full lease, unless a renewal is still under way. */

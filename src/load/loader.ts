@@ -96,10 +96,8 @@ const FAILED: unique symbol = Symbol('failed');
  */
 class Run {
   failed = false;
-  private signal!: (t: typeof TROUBLE) => void;
-  private readonly trouble = new Promise<typeof TROUBLE>((resolve) => {
-    this.signal = resolve;
-  });
+  /** The waits under way, answered TROUBLE if the run fails (no promise of its own: most runs never fail). */
+  private waits: ((t: typeof TROUBLE) => void)[] | undefined;
 
   constructor(failed = false) {
     if (failed) this.fail();
@@ -107,12 +105,18 @@ class Run {
 
   fail(): void {
     this.failed = true;
-    this.signal(TROUBLE);
+    const waits = this.waits;
+    this.waits = undefined;
+    if (waits !== undefined) for (const w of waits) w(TROUBLE);
   }
 
   /** `op`'s outcome, or TROUBLE as soon as the run fails (`op` then goes on unobserved, so it must not reject). */
   until<T>(op: Promise<T>): Promise<T | typeof TROUBLE> {
-    return Promise.race([this.trouble, op]);
+    if (this.failed) return Promise.resolve(TROUBLE);
+    return new Promise<T | typeof TROUBLE>((resolve, reject) => {
+      (this.waits ??= []).push(resolve);
+      op.then(resolve, reject);
+    });
   }
 }
 

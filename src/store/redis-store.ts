@@ -354,16 +354,15 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
   private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
-  async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
+  acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
-    if (readKey !== undefined) {
-      if (this.batchesLocks) {
-        this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
-        return this.lockBatcher.add({ key, readKey, token, lease });
-      }
-      return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])));
+    if (readKey === undefined) return this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])).then(acquireOutcome);
+    // Handed on as is, not awaited: a miss is a handful of promise hops, each one counts.
+    if (this.batchesLocks) {
+      this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
+      return this.lockBatcher.add({ key, readKey, token, lease });
     }
-    return acquireOutcome(await this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])));
+    return this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])).then(acquireAndReadOutcome);
   }
 
   async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
@@ -409,18 +408,17 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
-  async storeAndRelease(op: StoreAndRelease): Promise<void> {
+  storeAndRelease(op: StoreAndRelease): Promise<void> {
     const { key, value, ttlMs, lockKey, token, channel, message, track = false } = op;
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const tracked = track && this.trackingChannel !== undefined;
     if (!tracked && this.batchesLocks) {
       this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
-      await this.storeBatcher.add(op);
-      return;
+      return this.storeBatcher.add(op);
     }
     const keys = [key, lockKey];
     const args = [value, ttl, token, channel, message, tracked ? '1' : '0'];
-    await this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args)));
+    return this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args))).then(() => {});
   }
 
   /** Runs a script whose reads are tracked: `CLIENT CACHING yes` right before it (see `cachingThen`). */

@@ -4,7 +4,7 @@
  * each read, what was stored and released, which waiters were told), and by counting the
  * scripts Redis ran. A stalled server fails every operation of a batch by its deadline.
  */
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreTimeoutError } from '../../src/errors.js';
 import { createStore } from '../../src/store/create-store.js';
