@@ -114,7 +114,8 @@ class Run {
   until<T>(op: Promise<T>): Promise<T | typeof TROUBLE> {
     if (this.failed) return Promise.resolve(TROUBLE);
     return new Promise<T | typeof TROUBLE>((resolve, reject) => {
-      (this.waits ??= []).push(resolve);
+      this.waits ??= [];
+      this.waits.push(resolve);
       op.then(resolve, reject);
     });
   }
