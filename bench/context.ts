@@ -36,8 +36,12 @@ export interface BenchContext {
    * its own, the step waits for this process's turn, so no two libraries are measured at once.
    */
   turn<T>(step: () => Promise<T>): Promise<T>;
-  /** Whether the l1-hit workload also measures the bare lru-cache floor (once per run). */
-  floor: boolean;
+  /**
+   * The reference rows (a workload's `floors`) this process measures: `true`, every one (a run in
+   * one process); `false`, none; a floor's label, that floor alone and no library (the floor's
+   * own process in a run with a process per library).
+   */
+  floor: boolean | string;
   /**
    * Which configurations of `libs` to run: undefined, each library's usual one plus the workload's
    * variants (one process for all); in a child process of turns.ts, `'default'` (the usual one
@@ -61,5 +65,12 @@ export interface Workload {
   isolated?: boolean;
   /** Further configurations of some libraries, measured as rows of their own (see `Variant`). */
   variants?: readonly Variant[];
+  /** Labels of the reference rows (e.g. a bare Map) the workload measures; isolated, each gets a process of its own. */
+  floors?: readonly string[];
   run(ctx: BenchContext): Promise<WorkloadResult>;
+  /**
+   * Adds what compares rows (e.g. a target against the faster of two baseline rows) to the result,
+   * once it holds every row: after the per-library processes are merged, in the parent only.
+   */
+  conclude?(result: WorkloadResult): void;
 }

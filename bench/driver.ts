@@ -44,6 +44,26 @@ export async function runFor(concurrency: number, ms: number, op: (i: number) =>
   return { ops: next, ms: performance.now() - started };
 }
 
+/**
+ * One sequential awaited loop for about `ms` milliseconds, as `runFor` with concurrency 1, that
+ * also records each operation's latency into `latencies` (milliseconds). One clock read per
+ * operation: an operation ends where the next one starts, so the latency a caller sees includes
+ * the loop's own await, and nothing is left out of the throughput.
+ */
+export async function runSequentialTimed(ms: number, op: (i: number) => unknown, latencies: number[]): Promise<{ ops: number; ms: number }> {
+  let i = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  let t = started;
+  while (t < deadline) {
+    await op(i++);
+    const now = performance.now();
+    latencies.push(now - t);
+    t = now;
+  }
+  return { ops: i, ms: t - started };
+}
+
 /** Operations per second of a timed run. */
 export function opsPerSec(ops: number, ms: number): number {
   return ms > 0 ? (ops / ms) * 1000 : Number.NaN;

@@ -22,8 +22,8 @@ import { childTurns, runIsolated } from './turns.js';
 import { CLUSTER_L2_TARGET, CLUSTER_NEAR_TARGET, cluster } from './workloads/cluster.js';
 import { invalidation } from './workloads/invalidation.js';
 import { keys } from './workloads/keys.js';
-import { l1Hit } from './workloads/l1-hit.js';
-import { CONCURRENCY, l2Hit } from './workloads/l2-hit.js';
+import { BENTO_TARGET, l1Hit, MAP_FLOOR, MAP_FLOOR_TARGET } from './workloads/l1-hit.js';
+import { CONCURRENCY, l2Hit, SINGLE_READ_TARGET, singleRead } from './workloads/l2-hit.js';
 import { memory } from './workloads/memory.js';
 import { miss } from './workloads/miss.js';
 import { nearSeed } from './workloads/near-seed.js';
@@ -56,7 +56,7 @@ const WORKLOADS: Record<WorkloadName, Workload> = {
 /** The project's speed target for the headline figure. */
 const TARGET = 1.5;
 /** The project's speed target for near-cache hits against bentocache's L1. */
-const NEAR_TARGET = 10;
+const NEAR_TARGET = BENTO_TARGET;
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`${message}\n\n`);
@@ -93,6 +93,8 @@ export interface Headline {
   baseline: number;
   ratio: number;
   target: number;
+  /** Latency percentiles behind a throughput headline, in µs. */
+  latency?: { trove: { p50: number; p99: number }; baseline: { p50: number; p99: number } };
 }
 
 /** "L2 hit getOrSet, concurrency 64: trove X ops/s vs raw ioredis … Y ops/s = Z×". */
@@ -112,6 +114,34 @@ export function headline(results: readonly WorkloadResult[]): Headline | undefin
   };
 }
 
+/**
+ * "Single Redis read (sequential awaited getOrSet): trove X ops/s (p50, p99) vs raw ioredis … Y
+ * ops/s (p50, p99) = Z×", from the sequential phase of l2-hit, against the faster of raw ioredis
+ * with and without auto-pipelining (the text says which).
+ */
+export function singleReadHeadline(results: readonly WorkloadResult[]): Headline | undefined {
+  const l2 = results.find((r) => r.name === 'l2-hit');
+  const s = l2 && singleRead(l2);
+  if (!s) return undefined;
+  const t = s.trove.figures;
+  const b = s.baseline.figures;
+  const z = ratio(t.seq, b.seq);
+  const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
+  const us = (v: number | undefined) => (v === undefined ? '—' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+  const lat = (f: typeof t) => `p50 ${us(f['seq:p50']?.median)} µs, p99 ${us(f['seq:p99']?.median)} µs`;
+  return {
+    text: `Single Redis read (sequential awaited getOrSet, no near cache): trove ${fmt(t.seq!.median)} ops/s (${lat(t)}) vs raw ioredis GET+JSON.parse (enableAutoPipelining: ${s.autoPipelining}, the faster here) ${fmt(b.seq!.median)} ops/s (${lat(b)}) = ${z.toFixed(2)}× (target ≥ ${SINGLE_READ_TARGET.toFixed(1)}×, p50 and p99 no higher)`,
+    trove: t.seq!.median,
+    baseline: b.seq!.median,
+    ratio: z,
+    target: SINGLE_READ_TARGET,
+    latency: {
+      trove: { p50: t['seq:p50']?.median ?? Number.NaN, p99: t['seq:p99']?.median ?? Number.NaN },
+      baseline: { p50: b['seq:p50']?.median ?? Number.NaN, p99: b['seq:p99']?.median ?? Number.NaN },
+    },
+  };
+}
+
 /** "Near hit getOrSet (sequential): trove X ops/s vs bentocache Y ops/s = Z×", from the l1-hit workload. */
 export function nearHeadline(results: readonly WorkloadResult[]): Headline | undefined {
   const l1 = results.find((r) => r.name === 'l1-hit');
@@ -127,6 +157,36 @@ export function nearHeadline(results: readonly WorkloadResult[]): Headline | und
     ratio: z,
     target: NEAR_TARGET,
   };
+}
+
+/**
+ * "Near hit getOrSet vs an awaited bare Map.get (sequential | concurrency 64): trove X ops/s vs
+ * Y ops/s = Z×", one line per phase of l1-hit, against its `Map (floor)` row.
+ */
+export function nearFloorHeadlines(results: readonly WorkloadResult[]): Headline[] {
+  const l1 = results.find((r) => r.name === 'l1-hit');
+  const trove = l1?.rows.find((r) => r.lib === 'trove' && r.status === 'ok');
+  const floor = l1?.rows.find((r) => r.lib === MAP_FLOOR && r.status === 'ok');
+  if (!trove || !floor) return [];
+  const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
+  const out: Headline[] = [];
+  for (const [key, phase] of [
+    ['seq', 'sequential'],
+    ['c64', `concurrency ${CONCURRENCY}`],
+  ] as const) {
+    const t = trove.figures[key];
+    const b = floor.figures[key];
+    if (!t || !b) continue;
+    const z = ratio(t, b);
+    out.push({
+      text: `Near hit getOrSet vs an awaited bare Map.get (${phase}): trove ${fmt(t.median)} ops/s vs Map ${fmt(b.median)} ops/s = ${z.toFixed(2)}× (target ≥ ${MAP_FLOOR_TARGET}×)`,
+      trove: t.median,
+      baseline: b.median,
+      ratio: z,
+      target: MAP_FLOOR_TARGET,
+    });
+  }
+  return out;
 }
 
 /**
@@ -185,7 +245,7 @@ async function main(): Promise<void> {
         // Internal, for the per-library child processes (turns.ts).
         child: { type: 'boolean', default: false },
         port: { type: 'string' },
-        floor: { type: 'boolean', default: false },
+        floor: { type: 'string' },
         variant: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -241,15 +301,19 @@ async function main(): Promise<void> {
       ctx.progress(`${name}…`);
       const t0 = performance.now();
       const workload = WORKLOADS[name];
-      const result = workload.isolated && !inProcess && libs.length > 0 ? await runIsolated(name, ctx, workload.variants) : await workload.run(ctx);
+      const result =
+        workload.isolated && !inProcess && libs.length > 0 ? await runIsolated(name, ctx, workload.variants, workload.floors) : await workload.run(ctx);
+      workload.conclude?.(result);
       result.elapsedMs = Math.round(performance.now() - t0);
       results.push(result);
       process.stdout.write(`${renderWorkload(result)}\n`);
     }
     const head = headline(results);
+    const single = singleReadHeadline(results);
     const near = nearHeadline(results);
+    const nearFloor = nearFloorHeadlines(results);
     const clusterHeads = clusterHeadlines(results);
-    const heads = [head, near, ...clusterHeads].filter((h) => h !== undefined);
+    const heads = [head, single, near, ...nearFloor, ...clusterHeads].filter((h) => h !== undefined);
     process.stdout.write(heads.map((h) => `**Headline:** ${h.text}\n`).join('\n'));
     const elapsed = Math.round((performance.now() - started) / 1000);
     const loadAtEnd = currentLoad();
@@ -257,7 +321,7 @@ async function main(): Promise<void> {
     mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
     writeFileSync(
       outFile,
-      `${JSON.stringify({ command, rounds, quick, libs, machine: facts, loadAtEnd, headline: head, nearHeadline: near, clusterHeadlines: clusterHeads, elapsedSeconds: elapsed, workloads: results }, null, 2)}\n`,
+      `${JSON.stringify({ command, rounds, quick, libs, machine: facts, loadAtEnd, headline: head, singleReadHeadline: single, nearHeadline: near, nearFloorHeadlines: nearFloor, clusterHeadlines: clusterHeads, elapsedSeconds: elapsed, workloads: results }, null, 2)}\n`,
     );
     ctx.progress(`raw figures written to ${outFile}`);
   } finally {
@@ -271,7 +335,15 @@ async function main(): Promise<void> {
 }
 
 /** A child process of `runIsolated`: one workload, one library, on the parent's redis-server. */
-async function runChild(name: WorkloadName, libs: LibName[], rounds: number, quick: boolean, port: number, floor: boolean, variant: string): Promise<void> {
+async function runChild(
+  name: WorkloadName,
+  libs: LibName[],
+  rounds: number,
+  quick: boolean,
+  port: number,
+  floor: boolean | string,
+  variant: string,
+): Promise<void> {
   const server = RedisServer.attach(port);
   const turns = childTurns();
   const ctx: BenchContext = {

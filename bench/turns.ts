@@ -117,17 +117,19 @@ class Contender {
  * Runs workload `name` with every library of `ctx.libs` in its own process, and every variant of
  * `variants` in its own process too; merges their rows.
  */
-export function runIsolated(name: WorkloadName, ctx: BenchContext, variants: readonly Variant[] = []): Promise<WorkloadResult> {
+export function runIsolated(name: WorkloadName, ctx: BenchContext, variants: readonly Variant[] = [], floors: readonly string[] = []): Promise<WorkloadResult> {
   const configs = [
-    ...ctx.libs.map((lib) => ({ lib, label: lib, variant: 'default' })),
-    ...activeVariants(ctx, variants).map((v) => ({ lib: v.lib, label: v.row, variant: v.name })),
+    ...ctx.libs.map((lib) => ({ lib, label: lib, variant: 'default', floor: undefined as string | undefined })),
+    ...activeVariants(ctx, variants).map((v) => ({ lib: v.lib, label: v.row, variant: v.name, floor: undefined as string | undefined })),
+    // A floor's process opens no library (`--lib` is only there to be valid).
+    ...floors.map((floor) => ({ lib: ctx.libs[0]!, label: floor, variant: 'default', floor })),
   ];
   return runContenders(
     ctx,
-    configs.map(({ lib, label, variant }, i) => {
+    configs.map(({ lib, label, variant, floor }) => {
       const args = ['--child', '--only', name, '--lib', lib, '--variant', variant, '--rounds', String(ctx.rounds), '--port', String(ctx.port)];
       if (ctx.quick) args.push('--quick');
-      if (i === 0) args.push('--floor');
+      if (floor !== undefined) args.push('--floor', floor);
       return { label, script: './index.ts', args };
     }),
   );

@@ -1,12 +1,18 @@
 import { Redis } from 'ioredis';
-import { type AdapterOptions, type CacheAdapter, type Peer, PREFIX, prefixOf, Unsupported } from './types.js';
+import { type AdapterOptions, type CacheAdapter, type Peer, prefixOf, Unsupported } from './types.js';
 
 /** The variant over raw node-redis (`createClient` of `redis`), the baseline of Trove's node-redis driver. */
 const NODE_REDIS = 'node-redis';
+/**
+ * The variant with ioredis's default `enableAutoPipelining: false`: each command is written to the
+ * socket at once instead of on the next tick, which may be faster for a lone awaited read.
+ */
+export const NO_AUTO_PIPELINING = 'no-auto-pipelining';
 
 /**
  * The baseline: hand-written cache-aside over raw ioredis with auto-pipelining.
  * GET + JSON.parse on a hit; on a miss, compute and SET … PX (no single-flight of any kind).
+ * Variant `no-auto-pipelining`: the same without auto-pipelining (ioredis's default).
  * Variant `node-redis`: the same over raw node-redis (which writes each tick's commands together).
  */
 export const ioredis: Peer = {
@@ -16,13 +22,14 @@ export const ioredis: Peer = {
       ? 'no in-memory tier'
       : variant === NODE_REDIS
         ? 'await createClient({ url }).connect() (node-redis) · GET + JSON.parse, miss: SET PX JSON.stringify'
-        : 'new Redis(url, { enableAutoPipelining: true }) · GET + JSON.parse, miss: SET PX JSON.stringify',
+        : `new Redis(url, { enableAutoPipelining: ${variant !== NO_AUTO_PIPELINING} }) · GET + JSON.parse, miss: SET PX JSON.stringify`,
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
     if (opts.tier === 'l1') throw new Unsupported('n/a (no in-memory tier)');
     if (opts.variant === NODE_REDIS) return nodeRedis(opts);
-    const client = new Redis(opts.url, { enableAutoPipelining: true });
+    if (opts.variant !== undefined && opts.variant !== NO_AUTO_PIPELINING) throw new Error(`ioredis: unknown variant '${opts.variant}'`);
+    const client = new Redis(opts.url, { enableAutoPipelining: opts.variant !== NO_AUTO_PIPELINING });
     await client.ping();
-    const prefix = `${PREFIX.ioredis}:`;
+    const prefix = `${prefixOf('ioredis', opts.variant)}:`;
     const { load, ttlMs } = opts;
     const fetch = async (key: string): Promise<unknown> => {
       const text = await client.get(prefix + key);

@@ -1,8 +1,8 @@
 import type { BenchContext } from '../context.js';
-import { collectGarbage, opsPerSec, runConcurrent, runFor } from '../driver.js';
+import { collectGarbage, opsPerSec, runConcurrent, runFor, runSequentialTimed } from '../driver.js';
 import { type CacheAdapter, type ConfigOptions, type LibName, PEERS, type Tier, Unsupported, type Variant } from '../peers/index.js';
 import { type Row, remark, type WorkloadResult } from '../report.js';
-import { summarize } from '../stats.js';
+import { latencies, summarize } from '../stats.js';
 
 export const TTL_MS = 10 * 60_000;
 export const L1_ENTRIES = 20_000;
@@ -114,6 +114,11 @@ export type ThroughputPhase = PhaseBudget & {
   keyAt(i: number, round: number): string;
   /** Every operation is a miss (the factory must run exactly once per operation); otherwise every one is a hit (never). */
   missesOnly: boolean;
+  /**
+   * Also time every operation (concurrency 1 and a time budget only): the row gets
+   * `<key>:p50` and `<key>:p99`, in µs, the percentiles of each round's operations.
+   */
+  latency?: boolean;
 };
 
 /** One warm-up or timed slice: operations from `offset` on, as many as the budget gives. */
@@ -123,11 +128,12 @@ async function runSlice(
   round: number,
   offset: number,
   kind: 'warm-up' | 'first warm-up' | 'slice',
+  latencies: number[],
 ): Promise<{ ops: number; ms: number }> {
   const op = (i: number) => adapter.fetch(phase.keyAt(offset + i, round));
   if ('roundMs' in phase) {
     const ms = kind === 'slice' ? phase.roundMs / SLICES : kind === 'warm-up' ? phase.warmupMs : Math.max(phase.warmupMs, phase.roundMs);
-    return runFor(phase.concurrency, ms, op);
+    return phase.latency ? runSequentialTimed(ms, op, latencies) : runFor(phase.concurrency, ms, op);
   }
   const ops =
     kind === 'slice'
@@ -160,6 +166,10 @@ export const SLICES = 10;
  * the timing.
  */
 export async function measureThroughput(ctx: BenchContext, subjects: readonly Subject[], phases: readonly ThroughputPhase[]): Promise<void> {
+  for (const p of phases) {
+    if (p.latency && (p.concurrency !== 1 || !('roundMs' in p)))
+      throw new Error(`phase ${p.key}: latencies are timed in a sequential loop with a time budget only`);
+  }
   const samples = new Map<Subject, Record<string, number[]>>();
   const run = async <T>(s: Subject, phase: ThroughputPhase, work: (adapter: CacheAdapter) => Promise<T>): Promise<T | undefined> => {
     const adapter = s.adapter;
@@ -177,9 +187,11 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
       // Warm-up keys come after the measured ones (count budget) or from a sequence of their own.
       const warmFrom = 'ops' in phase ? phase.ops : 0;
       for (const s of rotate(subjects, round)) {
-        await ctx.turn(() => run(s, phase, (a) => runSlice(phase, a, round + 1000, warmFrom, round === 0 ? 'first warm-up' : 'warm-up')));
+        // Warm-ups time their operations too (the same code runs), into a list nobody reads.
+        await ctx.turn(() => run(s, phase, (a) => runSlice(phase, a, round + 1000, warmFrom, round === 0 ? 'first warm-up' : 'warm-up', [])));
       }
       const done = new Map<Subject, { ops: number; ms: number; commands: number }>();
+      const timings = new Map<Subject, number[]>(subjects.map((s) => [s, []]));
       const loadsBefore = new Map(subjects.map((s) => [s, s.loads]));
       for (let slice = 0; slice < SLICES; slice++) {
         for (const s of rotate(subjects, round + slice)) {
@@ -189,7 +201,7 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
             // Libraries run one at a time, so the server's command counter tells each one's Redis traffic
             // (minus 1 per node: the first INFO counts itself once processed).
             const before = await commandsProcessed(ctx);
-            const result = await run(s, phase, (a) => runSlice(phase, a, round, soFar.ops, 'slice'));
+            const result = await run(s, phase, (a) => runSlice(phase, a, round, soFar.ops, 'slice', timings.get(s)!));
             return result && { ...result, commands: (await commandsProcessed(ctx)) - before - (ctx.commandsProcessed?.nodes ?? 1) };
           });
           if (timed) done.set(s, { ops: soFar.ops + timed.ops, ms: soFar.ms + timed.ms, commands: soFar.commands + timed.commands });
@@ -204,9 +216,16 @@ export async function measureThroughput(ctx: BenchContext, subjects: readonly Su
         const per = samples.get(s) ?? {};
         per[phase.key] = [...(per[phase.key] ?? []), opsPerSec(d.ops, d.ms)];
         per[`${phase.key}:commands`] = [...(per[`${phase.key}:commands`] ?? []), d.commands / d.ops];
+        let timed = '';
+        if (phase.latency) {
+          const lat = latencies(timings.get(s)!);
+          per[`${phase.key}:p50`] = [...(per[`${phase.key}:p50`] ?? []), lat.p50 * 1000];
+          per[`${phase.key}:p99`] = [...(per[`${phase.key}:p99`] ?? []), lat.p99 * 1000];
+          timed = `, p50 ${(lat.p50 * 1000).toFixed(1)} µs, p99 ${(lat.p99 * 1000).toFixed(1)} µs`;
+        }
         samples.set(s, per);
         ctx.progress(
-          `  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(d.ops, d.ms)).toLocaleString('en-US')} ops/s (${d.ops.toLocaleString('en-US')} operations)`,
+          `  ${s.lib} ${phase.key} round ${round + 1}: ${Math.round(opsPerSec(d.ops, d.ms)).toLocaleString('en-US')} ops/s (${d.ops.toLocaleString('en-US')} operations${timed})`,
         );
       }
     }

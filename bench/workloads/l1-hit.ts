@@ -1,11 +1,18 @@
 import type { BenchContext, Workload } from '../context.js';
 import { keyNames, makeUser, randomKeyOrder } from '../data.js';
 import { lruFloor } from '../peers/lru-cache.js';
-import { showOptions, type Variant } from '../peers/types.js';
-import type { WorkloadResult } from '../report.js';
+import { mapFloor } from '../peers/map.js';
+import { type CacheAdapter, showOptions, type Variant } from '../peers/types.js';
+import { ratio, type WorkloadResult } from '../report.js';
 import { closeSubjects, L1_ENTRIES, measureThroughput, openSubjects, populate, SLICES, type Subject, type ThroughputPhase, TTL_MS, verify } from './common.js';
 
 const CONCURRENCY = 64;
+/** The near-hit targets: Trove at least this fraction of an awaited bare `Map.get` (both phases)… */
+export const MAP_FLOOR_TARGET = 0.5;
+/** …and at least this many times bentocache's L1 hit. */
+export const BENTO_TARGET = 15;
+export const LRU_FLOOR = 'lru-cache (floor)';
+export const MAP_FLOOR = 'Map (floor)';
 
 /**
  * Like-for-like rows. The usual rows are each library's fastest valid configuration for hits
@@ -28,58 +35,58 @@ export const L1_VARIANTS: readonly Variant[] = [
   { lib: 'cacheable', name: 'clone', row: 'cacheable (useClone: true, default)', versus: 'trove (clone: true)' },
 ];
 
-/** Hits served by each library's in-memory tier, concurrent and sequential, against a bare lru-cache floor. */
+/** Hits served by each library's in-memory tier, concurrent and sequential, against two floors: a bare lru-cache and a bare Map. */
 export const l1Hit: Workload = {
   name: 'l1-hit',
   isolated: true,
   variants: L1_VARIANTS,
+  // Each in a process of its own: a floor sharing a process with a library shares the driver
+  // loop's type feedback (and lru-cache's) with it.
+  floors: [LRU_FLOOR, MAP_FLOOR],
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const keyCount = 10_000;
     const roundMs = ctx.quick ? 300 : 1_000;
     const keys = keyNames(keyCount);
     // Read cyclically: the floor reads millions of keys a second.
     const keyAt = randomKeyOrder(keys, ctx.rounds, { rounds: 101, warmup: 1999 }, 1 << 20);
-    const subjects = await openSubjects(ctx, 'l1', makeUser, { bus: true, variants: L1_VARIANTS });
-    const floor: Subject = {
-      lib: 'lru-cache (floor)',
-      row: {
-        lib: 'lru-cache (floor)',
-        status: 'ok',
-        figures: {},
-        config: `new LRUCache(${showOptions({ max: L1_ENTRIES, ttl: TTL_MS })}) · await lru.get(key) (no Redis)`,
-      },
-      loads: 0,
-    };
-    floor.adapter = lruFloor({
-      max: L1_ENTRIES,
-      ttlMs: TTL_MS,
-      load: (key) => {
+    const floorOnly = typeof ctx.floor === 'string';
+    const subjects = floorOnly ? [] : await openSubjects(ctx, 'l1', makeUser, { bus: true, variants: L1_VARIANTS });
+    const floorSubject = (lib: string, config: string, open: (load: (key: string) => unknown) => CacheAdapter): Subject => {
+      const floor: Subject = { lib, row: { lib, status: 'ok', figures: {}, config }, loads: 0 };
+      floor.adapter = open((key) => {
         floor.loads++;
         return makeUser(key);
-      },
-    });
+      });
+      return floor;
+    };
+    const allFloors = [
+      floorSubject(LRU_FLOOR, `new LRUCache(${showOptions({ max: L1_ENTRIES, ttl: TTL_MS })}) · await lru.get(key) (no Redis)`, (load) =>
+        lruFloor({ max: L1_ENTRIES, ttlMs: TTL_MS, load }),
+      ),
+      floorSubject(MAP_FLOOR, 'new Map() filled with every key · await map.get(key) (no LRU, no TTL, no Redis)', (load) => mapFloor({ load })),
+    ];
     const phases: ThroughputPhase[] = [
       { key: 'c64', concurrency: CONCURRENCY, roundMs, warmupMs: roundMs / 5, keyAt, missesOnly: false },
       { key: 'seq', concurrency: 1, roundMs, warmupMs: roundMs / 5, keyAt, missesOnly: false },
     ];
-    const floors = ctx.floor ? [floor] : [];
+    const floors = allFloors.filter((f) => ctx.floor === true || ctx.floor === f.lib);
     try {
       await populate(ctx, [...subjects, ...floors], keys);
       await verify([...subjects, ...floors], '42', (v) => (v as { id?: number } | undefined)?.id === 42);
       await measureThroughput(ctx, subjects, phases);
-      if (ctx.floor) await measureThroughput(ctx, floors, phases);
+      if (floors.length) await measureThroughput(ctx, floors, phases);
     } finally {
-      await closeSubjects([...subjects, floor]);
+      await closeSubjects([...subjects, ...allFloors]);
     }
     subjects.push(...floors);
     return {
       name: 'l1-hit',
       title: 'in-memory (near/L1) hit',
-      summary: `The same ${keyCount.toLocaleString('en-US')} records, reads of random keys served by each library's in-memory tier, ${roundMs.toLocaleString('en-US')} ms per library per round (in ${SLICES} slices): ${CONCURRENCY} async workers, then one sequential awaited loop. The lru-cache row is the floor (an awaited lookup in a bare LRU).`,
+      summary: `The same ${keyCount.toLocaleString('en-US')} records, reads of random keys served by each library's in-memory tier, ${roundMs.toLocaleString('en-US')} ms per library per round (in ${SLICES} slices): ${CONCURRENCY} async workers, then one sequential awaited loop. The floors are an awaited lookup in a bare LRU (lru-cache row) and in a bare pre-filled Map (Map row: no eviction, no expiry).`,
       params: { keys: keyCount, roundMs, concurrency: CONCURRENCY, l1Entries: L1_ENTRIES },
       metrics: [
         { key: 'c64', label: `concurrency ${CONCURRENCY}`, unit: 'ops/s', better: 'higher', ratio: true },
-        { key: 'seq', label: 'sequential', unit: 'ops/s', better: 'higher' },
+        { key: 'seq', label: 'sequential', unit: 'ops/s', better: 'higher', ratio: true },
       ],
       rows: subjects.map((s) => s.row),
       notes: [
@@ -89,5 +96,21 @@ export const l1Hit: Workload = {
         'async-cache-dedupe has no two-tier mode: its row is its memory storage alone.',
       ],
     };
+  },
+  conclude(result: WorkloadResult): void {
+    const row = (lib: string) => result.rows.find((r) => r.lib === lib && r.status === 'ok');
+    const trove = row('trove');
+    if (!trove) return;
+    const x = (r: number) => (Number.isFinite(r) ? `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×` : '—');
+    const map = row(MAP_FLOOR);
+    if (map)
+      result.notes.push(
+        `Near hit against the bare Map floor: trove / Map ${x(ratio(trove.figures.c64, map.figures.c64))} at concurrency ${CONCURRENCY}, ${x(ratio(trove.figures.seq, map.figures.seq))} sequential (target ≥ ${MAP_FLOOR_TARGET}× in both).`,
+      );
+    const bento = row('bentocache');
+    if (bento)
+      result.notes.push(
+        `Near hit against bentocache's L1 (\`serialize: false\`): trove / bentocache ${x(ratio(trove.figures.c64, bento.figures.c64))} at concurrency ${CONCURRENCY}, ${x(ratio(trove.figures.seq, bento.figures.seq))} sequential (target ≥ ${BENTO_TARGET}×).`,
+      );
   },
 };

@@ -2,7 +2,8 @@
  * One process of the stampede workload. argv: <lib> <host> <port> <callers> <factoryMs>.
  * Prints `ready`, then for each `go <round> <startAt>` line on stdin waits until the wall-clock
  * time `startAt`, fires <callers> concurrent read-through calls on the cold key `hot-<round>`
- * and prints one JSON line with every caller's latency. Exits when stdin closes.
+ * and prints one JSON line with every caller's latency and how long each factory run in this
+ * process took. Exits when stdin closes.
  */
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -18,6 +19,7 @@ const factoryMs = Number(factoryMsText);
 
 async function main(): Promise<void> {
   const counter = new Redis({ host, port });
+  let factoryRuns: number[] = [];
   const adapter = await PEERS[lib as LibName].create({
     url: `redis://${host}:${port}`,
     host: host!,
@@ -27,8 +29,10 @@ async function main(): Promise<void> {
     l1Entries: L1_ENTRIES,
     // The factory: counts its runs in Redis (so runs add up across processes), then takes factoryMs.
     load: async (key) => {
+      const started = performance.now();
       await counter.incr(`stampede-runs:${lib}:${key}`);
       await sleep(factoryMs);
+      factoryRuns.push(performance.now() - started);
       return { key, pid: process.pid };
     },
   });
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
       // Spin the last millisecond so every process starts within a fraction of a millisecond.
     }
     const latencies: number[] = [];
+    factoryRuns = [];
     let errors = 0;
     let wrong = 0;
     const started = performance.now();
@@ -57,7 +62,7 @@ async function main(): Promise<void> {
         latencies.push(performance.now() - started);
       }),
     );
-    process.stdout.write(`${JSON.stringify({ round: Number(roundText), latencies, errors, wrong })}\n`);
+    process.stdout.write(`${JSON.stringify({ round: Number(roundText), latencies, factoryRuns, errors, wrong })}\n`);
   }
   await adapter.close();
   await counter.quit();
