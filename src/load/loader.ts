@@ -442,23 +442,22 @@ export class Loader {
     const tagsSince = access.tagClock();
     this.running.add(context as RunContext<unknown>);
     const computed = Promise.resolve(context).then((c) => callFactory(c, job.factory));
-    const tracked = computed.then(
-      () => {},
-      () => {},
-    );
-    this.computing.set(job.full, tracked);
-    void tracked.then(() => {
+    this.computing.set(job.full, computed);
+    // First thing in both outcomes below: the factory has settled, whatever the write does next.
+    const ended = () => {
       this.running.delete(context as RunContext<unknown>);
-      if (this.computing.get(job.full) === tracked) this.computing.delete(job.full);
-    });
+      if (this.computing.get(job.full) === computed) this.computing.delete(job.full);
+    };
     const settled = computed.then(
       async (value) => {
+        ended();
         access.onCompute(job.key, performance.now() - started, false);
         const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
         await this.finish(job, how.lease, how.run, keep ? value : NOTHING, undefined, keep ? { overrides: context.overrides, since: tagsSince } : undefined);
         return value;
       },
       async (err: unknown) => {
+        ended();
         access.onCompute(job.key, performance.now() - started, true);
         if (how.stale && rt.failSafe) {
           // Serve the stale value and keep it fresh for the backoff, for every process.
