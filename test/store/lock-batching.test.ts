@@ -9,37 +9,57 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreTimeoutError } from '../../src/errors.js';
 import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/index.js';
+import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TEST_COMMAND_TIMEOUT } from '../helpers/troves.js';
 
 let server: RedisServer;
 let store: Store;
+let nodeRedis: TestNodeRedisClient | undefined;
 
 beforeAll(async () => {
   server = await RedisServer.start();
-  store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
-  // Loads both scripts (the first EVALSHA of each meets NOSCRIPT), so the counts below are of runs.
-  await Promise.all([store.acquireLock('l:warm1', 'w', 5_000, 'v:warm1'), store.acquireLock('l:warm2', 'w', 5_000, 'v:warm2')]);
-  await Promise.all(
-    ['1', '2'].map((n) =>
-      store.storeAndRelease({ key: `v:warm${n}`, value: Buffer.from('x'), ttlMs: 1_000, lockKey: `l:warm${n}`, token: 'w', channel: 'chan', message: 'warm' }),
-    ),
-  );
 });
 
 afterAll(async () => {
-  await store.close();
   await server.stop();
 });
 
-/** EVALSHA and EVAL calls Redis has run since the last reset, and resets the count. */
-async function scriptsRun(): Promise<number> {
-  const calls = await server.commandCalls();
-  await server.resetStats();
-  return (calls.evalsha ?? 0) + (calls.eval ?? 0);
-}
+describe.each(drivers)('lock batching on one server (%s)', (driver) => {
+  beforeAll(async () => {
+    await server.flushall();
+    if (driver === 'node-redis') nodeRedis = await nodeRedisClient(server.url);
+    store = createStore({ redis: nodeRedis ?? server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+    // Loads both scripts (the first EVALSHA of each meets NOSCRIPT), so the counts below are of runs.
+    await Promise.all([store.acquireLock('l:warm1', 'w', 5_000, 'v:warm1'), store.acquireLock('l:warm2', 'w', 5_000, 'v:warm2')]);
+    await Promise.all(
+      ['1', '2'].map((n) =>
+        store.storeAndRelease({
+          key: `v:warm${n}`,
+          value: Buffer.from('x'),
+          ttlMs: 1_000,
+          lockKey: `l:warm${n}`,
+          token: 'w',
+          channel: 'chan',
+          message: 'warm',
+        }),
+      ),
+    );
+  });
 
-describe('lock batching on one server', () => {
+  afterAll(async () => {
+    await store.close();
+    nodeRedis?.destroy();
+    nodeRedis = undefined;
+  });
+
+  /** EVALSHA and EVAL calls Redis has run since the last reset, and resets the count. */
+  async function scriptsRun(): Promise<number> {
+    const calls = await server.commandCalls();
+    await server.resetStats();
+    return (calls.evalsha ?? 0) + (calls.eval ?? 0);
+  }
+
   it("one tick's lock attempts are one script: free locks taken with their values read, a held one reported and marked", async () => {
     await server.command('SET', 'v:1', 'one');
     await server.command('SET', 'l:held', 'someone', 'PX', 60_000);
@@ -96,15 +116,24 @@ describe('lock batching on one server', () => {
   });
 
   it('a stalled server fails every operation of a batch by its deadline', async () => {
-    server.pause();
-    let results: PromiseSettledResult<unknown>[];
+    // A store of its own with a short deadline (the shared one waits TEST_COMMAND_TIMEOUT).
+    const client = driver === 'node-redis' ? await nodeRedisClient(server.url) : undefined;
+    const quick = createStore({ redis: client ?? server.url, memory: undefined, commandTimeoutMs: 300, listener: {} });
     try {
-      results = await Promise.allSettled([store.acquireLock('l:p1', 'p1', 5_000, 'v:p1'), store.acquireLock('l:p2', 'p2', 5_000, 'v:p2')]);
+      await quick.acquireLock('l:p0', 'p0', 5_000, 'v:p0');
+      server.pause();
+      let results: PromiseSettledResult<unknown>[];
+      try {
+        results = await Promise.allSettled([quick.acquireLock('l:p1', 'p1', 5_000, 'v:p1'), quick.acquireLock('l:p2', 'p2', 5_000, 'v:p2')]);
+      } finally {
+        server.resume();
+      }
+      expect(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreTimeoutError)).toEqual([true, true]);
+      // The store answers again once the server does.
+      expect((await quick.acquireLock('l:p3', 'p3', 5_000, 'v:p3')).acquired).toBe(true);
     } finally {
-      server.resume();
+      await quick.close();
+      client?.destroy();
     }
-    expect(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreTimeoutError)).toEqual([true, true]);
-    // The store answers again once the server does.
-    expect((await store.acquireLock('l:p3', 'p3', 5_000, 'v:p3')).acquired).toBe(true);
   });
 });

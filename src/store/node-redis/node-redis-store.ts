@@ -20,16 +20,18 @@
  */
 import { InvalidOptionError, StoreError } from '../../errors.js';
 import { CommandKeys } from '../command-keys.js';
-import { asStoreError, withDeadline } from '../deadline.js';
+import { asStoreError, SharedDeadline, withDeadline } from '../deadline.js';
 import { byBucket, FieldBatcher } from '../field-batcher.js';
 import { GetBatcher } from '../get-batcher.js';
 import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
+import { TickBatcher } from '../tick-batcher.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
   ACQUIRE,
   ACQUIRE_AND_READ,
+  ACQUIRE_AND_READ_MANY,
   ACQUIRE_FIELD_AND_READ,
   FIELD_WRITE,
   HASH_READ_INIT,
@@ -37,6 +39,7 @@ import {
   RELEASE,
   RENEW,
   STORE_AND_RELEASE,
+  STORE_AND_RELEASE_MANY,
   STORE_FIELD_AND_RELEASE,
   type Script,
 } from '../scripts.js';
@@ -72,6 +75,8 @@ export class NodeRedisStore implements Store {
   readonly hashTags = false;
   private readonly batcher: GetBatcher;
   private readonly trackedBatcher: GetBatcher;
+  /** Deadlines of untracked reads on a ready connection, on one timer (see `mgetNow`). */
+  private readonly readDeadline: SharedDeadline;
   /** Single-field reads of hash storage, untracked and tracked; created on first use. */
   private fieldBatcher: FieldBatcher | undefined;
   private trackedFieldBatcher: FieldBatcher | undefined;
@@ -93,6 +98,7 @@ export class NodeRedisStore implements Store {
   ) {
     this.keyPrefix = client.options?.keyPrefix ?? '';
     this.readyGate = new ReadyGate(opts.commandTimeoutMs);
+    this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
     this.subscriber = new NodeRedisSubscriber(client, { commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError });
@@ -190,12 +196,21 @@ export class NodeRedisStore implements Store {
   }
 
   private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
+    const tracked = track && this.trackingEnabled;
+    if (!tracked && !this.closed && this.client.isReady) {
+      // The common read: sent at once, under the shared read deadline instead of a timer of its own.
+      return this.readDeadline.bound(safeSend(() => this.send(this.mgetArgs(keys), BUFFERS) as Promise<(Buffer | null)[]>));
+    }
     return this.run('get', () => {
-      // concat, not spread: 100k+ keys as call arguments overflow the stack.
-      const args = (['MGET'] as NodeRedisArgument[]).concat(this.ks(keys));
-      const read = track && this.trackingEnabled ? this.cachingThen(args, BUFFERS) : this.send(args, BUFFERS);
+      const args = this.mgetArgs(keys);
+      const read = tracked ? this.cachingThen(args, BUFFERS) : this.send(args, BUFFERS);
       return read as Promise<(Buffer | null)[]>;
     });
+  }
+
+  private mgetArgs(keys: readonly string[]): NodeRedisArgument[] {
+    // concat, not spread: 100k+ keys as call arguments overflow the stack.
+    return (['MGET'] as NodeRedisArgument[]).concat(this.keyPrefix === '' ? keys : this.ks(keys));
   }
 
   /**
@@ -302,12 +317,51 @@ export class NodeRedisStore implements Store {
     });
   }
 
-  async acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
+  /** One tick's lock attempts (with their value reads), as one script; created on first use. */
+  private lockBatcher: TickBatcher<LockRequest, LockAttempt> | undefined;
+  /** One tick's untracked writes by lock holders, as one script; created on first use. */
+  private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+
+  acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
-    if (readKey !== undefined) {
-      return acquireAndReadOutcome(await this.run('acquireLock', () => this.script(ACQUIRE_AND_READ, [key, readKey], [token, lease], BUFFERS)));
-    }
-    return acquireOutcome(await this.run('acquireLock', () => this.script(ACQUIRE, [key], [token, lease])));
+    if (readKey === undefined) return this.run('acquireLock', () => this.script(ACQUIRE, [key], [token, lease])).then(acquireOutcome);
+    this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
+    return this.lockBatcher.add({ key, readKey, token, lease });
+  }
+
+  /** Several lock attempts with their value reads, in one script (one alone: the single-lock script). */
+  private acquireMany(requests: readonly LockRequest[]): Promise<LockAttempt[]> {
+    return this.run('acquireLock', async () => {
+      if (requests.length === 1) {
+        const { key, readKey, token, lease } = requests[0]!;
+        return [acquireAndReadOutcome(await this.script(ACQUIRE_AND_READ, [key, readKey], [token, lease], BUFFERS))];
+      }
+      const keys: string[] = [];
+      const args: (string | number)[] = [];
+      for (const r of requests) {
+        keys.push(r.key, r.readKey);
+        args.push(r.token, r.lease);
+      }
+      const reply = (await this.script(ACQUIRE_AND_READ_MANY, keys, args, BUFFERS)) as unknown[];
+      const out: LockAttempt[] = [];
+      for (let i = 0; i < requests.length; i++) out.push(acquireAndReadOutcome([reply[2 * i], reply[2 * i + 1]]));
+      return out;
+    });
+  }
+
+  /** Several untracked writes by lock holders, in one script (one alone: the single-write script). */
+  private storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    return this.run('set', async () => {
+      const keys: string[] = [];
+      const args: (string | number | Buffer)[] = [];
+      for (const op of ops) {
+        keys.push(op.key, op.lockKey);
+        args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+      }
+      if (ops.length === 1) await this.script(STORE_AND_RELEASE, keys, [...args, '0']);
+      else await this.script(STORE_AND_RELEASE_MANY, keys, args);
+      return new Array<undefined>(ops.length).fill(undefined);
+    });
   }
 
   async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
@@ -318,11 +372,16 @@ export class NodeRedisStore implements Store {
     return Number(await this.run('releaseLock', () => this.script(RELEASE, [key], [token]))) === 1;
   }
 
-  async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message, track = false }: StoreAndRelease): Promise<void> {
-    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
+  storeAndRelease(op: StoreAndRelease): Promise<void> {
+    const { key, value, ttlMs, lockKey, token, channel, message, track = false } = op;
     const tracked = track && this.trackingEnabled;
-    const args = [value, ttl, token, channel, message, tracked ? '1' : '0'];
-    await this.run('set', () => this.script(STORE_AND_RELEASE, [key, lockKey], args, STRINGS, tracked));
+    if (!tracked) {
+      this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
+      return this.storeBatcher.add(op);
+    }
+    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
+    const args = [value, ttl, token, channel, message, '1'];
+    return this.run('set', () => this.script(STORE_AND_RELEASE, [key, lockKey], args, STRINGS, true)).then(() => {});
   }
 
   /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */
@@ -577,4 +636,13 @@ function safeSend<T>(send: () => Promise<T>): Promise<T> {
   } catch (e) {
     return Promise.reject(asStoreError('send', e));
   }
+}
+
+/** A lock attempt that reads the guarded value in the same step (see `acquireLock`). */
+interface LockRequest {
+  key: string;
+  readKey: string;
+  token: string;
+  /** Lease in whole ms, at least 1. */
+  lease: number;
 }
