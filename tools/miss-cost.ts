@@ -1,0 +1,117 @@
+/**
+ * What one getOrSet miss costs, in a form that survives a noisy machine: 64 concurrent misses on
+ * new keys against a private redis-server, then per miss the process's CPU time, Redis's CPU time,
+ * the Redis commands run, and (with --promises) the promises, timers and other async resources
+ * created. Counts do not depend on load; times do, so compare runs interleaved.
+ *
+ *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock]
+ *
+ * --dist loads a built Trove (e.g. each commit built with `npx tsup --out-dir <dir>`) instead of
+ * the source; --raw measures hand-written GET + SET PX with ioredis auto-pipelining instead.
+ */
+import { createHook } from 'node:async_hooks';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { makeUser } from '../bench/data.js';
+import { RedisServer } from './redis-server.js';
+
+const { values: v } = parseArgs({
+  options: {
+    dist: { type: 'string' },
+    seconds: { type: 'string', default: '2' },
+    promises: { type: 'boolean', default: false },
+    raw: { type: 'boolean', default: false },
+    'no-lock': { type: 'boolean', default: false },
+  },
+});
+
+type Fetch = (key: string) => Promise<unknown>;
+
+async function main(): Promise<void> {
+  const server = await RedisServer.start();
+  const admin = new Redis(server.url);
+  let fetch: Fetch;
+  let close: () => Promise<unknown>;
+  if (v.raw) {
+    const c = new Redis(server.url, { enableAutoPipelining: true });
+    fetch = async (k) => {
+      const hit = await c.get(`raw:${k}`);
+      if (hit !== null) return JSON.parse(hit) as unknown;
+      const user = makeUser(k);
+      await c.set(`raw:${k}`, JSON.stringify(user), 'PX', 600_000);
+      return user;
+    };
+    close = () => c.quit();
+  } else {
+    const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
+    const t = mod.createTrove({ redis: server.url, prefix: 'trove', commandTimeout: 2000, nearCache: false, freezeValues: false });
+    const region = t.region('users', { ttl: 600_000, ...(v['no-lock'] ? { lock: false } : {}) });
+    fetch = (k) => region.getOrSet(k, () => makeUser(k));
+    close = () => t.close();
+  }
+  const label = v.raw ? 'raw ioredis' : `trove${v['no-lock'] ? ' (lock: false)' : ''}${v.dist ? ` ${v.dist}` : ''}`;
+  let n = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) await fetch(`m${n++}`);
+  };
+  const run = async (ms: number) => {
+    stop = false;
+    const timer = setTimeout(() => {
+      stop = true;
+    }, ms);
+    await Promise.all(Array.from({ length: 64 }, worker));
+    clearTimeout(timer);
+  };
+  await run(300); // warm-up: JIT, scripts loaded
+
+  if (v.promises) {
+    const counts = new Map<string, number>();
+    let on = true;
+    const hook = createHook({
+      init(_id, type) {
+        if (on) counts.set(type, (counts.get(type) ?? 0) + 1);
+      },
+    }).enable();
+    const rounds = 50;
+    for (let r = 0; r < rounds; r++) await Promise.all(Array.from({ length: 64 }, (_, i) => fetch(`p${r}-${i}`)));
+    on = false;
+    hook.disable();
+    const per = [...counts].map(([type, c]) => `${type} ${(c / (rounds * 64)).toFixed(1)}`).join(', ');
+    process.stdout.write(`${label}: per miss ${per}\n`);
+  }
+
+  await admin.config('RESETSTAT');
+  const redisCpu = async () => {
+    const info = await admin.info('cpu');
+    const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    return read('used_cpu_sys') + read('used_cpu_user');
+  };
+  const cpu0 = process.cpuUsage();
+  const r0 = await redisCpu();
+  const n0 = n;
+  const t0 = performance.now();
+  await run(Number(v.seconds) * 1000);
+  const seconds = (performance.now() - t0) / 1000;
+  const ops = n - n0;
+  const cpu = process.cpuUsage(cpu0);
+  const r1 = await redisCpu();
+  const calls = await server.commandCalls();
+  const commands = Object.entries(calls)
+    .filter(([name]) => !['config|resetstat', 'info'].includes(name))
+    .map(([name, c]) => `${name} ${(c / ops).toFixed(2)}`)
+    .join(', ');
+  process.stdout.write(
+    `${label}: ${Math.round(ops / seconds).toLocaleString('en-US')} misses/s; per miss: this process ${((cpu.user + cpu.system) / ops).toFixed(1)} µs CPU, ` +
+      `Redis ${(((r1 - r0) * 1e6) / ops).toFixed(1)} µs CPU; commands: ${commands}\n`,
+  );
+  await close();
+  admin.disconnect();
+  await server.stop();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
