@@ -64,8 +64,38 @@ export interface NearEntry {
   readonly until: number;
 }
 
-/** A local entry as kept: its size and recency mark too, and its hard expiry (epoch ms), the bound of serving it while disconnected. */
-type Kept = NearEntry & Sized & { readonly expiresAt: number };
+/**
+ * A local entry as kept: its size and recency mark too, its hard expiry (epoch ms, the bound of
+ * serving it while disconnected), and the region index it is listed in, if any (see `NearIndex`).
+ */
+type Kept = NearEntry &
+  Sized & {
+    readonly expiresAt: number;
+    index: NearIndex | undefined;
+    /** Its key in `index`: the caller's key. */
+    indexKey: string;
+    /** The value as a hit answers it; none with `clone`, or for a thenable value, which each hit resolves anew (see `answer`). */
+    readonly answer: Promise<unknown> | undefined;
+  };
+
+/**
+ * The entries of one key base (a region in one generation), by the caller's key, so that a hit
+ * finds its entry without building the Redis key (a new string, hashed on every call). Exact:
+ * it lists an entry only while the near cache holds it under `base + key + tail`; every removal
+ * (delete, replacement, eviction, reset) takes it out. A new generation has a new base, so
+ * entries of an old one are never found through the current index.
+ */
+export class NearIndex {
+  /** Entries by the caller's key. */
+  readonly byKey = new Map<string, Kept>();
+  /** Set when the near cache stops listing entries here (emptied, or forgotten while empty): ask `indexOf` again. */
+  retired = false;
+
+  constructor(
+    readonly base: string,
+    readonly tail: string,
+  ) {}
+}
 
 /** Counters of the near cache, since the trove was created. */
 export interface NearStats {
@@ -147,6 +177,10 @@ export class NearCache {
   /** Whether kept values are deep-frozen (the trove's `freezeValues`; never with `clone`, whose copies are the caller's). */
   private readonly freeze: boolean;
 
+  /** The index of each key base asked for (`indexOf`); empty ones are forgotten when new ones come. */
+  private readonly indices = new Map<string, NearIndex>();
+  private sweepIndicesAt = 64;
+
   constructor(opts: NearCacheOptions = {}, values: { freeze?: boolean } = {}) {
     this.clone = opts.clone ?? false;
     this.freeze = !this.clone && values.freeze === true;
@@ -155,9 +189,16 @@ export class NearCache {
     this.keepMs = opts.serveWhileDisconnected === undefined ? 0 : toMs(opts.serveWhileDisconnected, 'nearCache.serveWhileDisconnected', { allowZero: true });
     const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     // A single value may take at most a tenth of the tier.
-    this.entries = new SecondChanceMap<Kept>(opts.maxEntries ?? 10_000, maxBytes, Math.max(1, Math.floor(maxBytes / 10)), () => {
-      this.counters.evictions++;
-    });
+    this.entries = new SecondChanceMap<Kept>(
+      opts.maxEntries ?? 10_000,
+      maxBytes,
+      Math.max(1, Math.floor(maxBytes / 10)),
+      (_, e) => {
+        this.counters.evictions++;
+        unlist(e);
+      },
+      unlist,
+    );
   }
 
   /** A usable local entry, or undefined (absent, past its time, or tracking not live). */
@@ -178,18 +219,65 @@ export class NearCache {
   }
 
   /**
-   * The hot path: a local value that is usable and fresh right now (its tags, if any, are the
-   * caller's to check), or undefined when the caller must take the general path. One lookup,
-   * one clock read.
+   * The hot path: the local value of `index.base + key + index.tail` if it is usable and fresh
+   * right now (its tags, if any, are the caller's to check), or undefined when the caller must
+   * take the general path. Found by the caller's key in the index: one lookup, one clock read.
+   * `index` must not be retired (see `indexOf`).
    */
-  getFresh(key: string): NearEntry | undefined {
+  fresh(index: NearIndex, key: string): NearEntry | undefined {
     if (!this.live) return undefined;
-    const e = this.entries.get(key);
-    if (e === undefined) return undefined;
-    const now = Date.now();
-    if (e.until <= now || (e.freshUntil !== undefined && e.freshUntil <= now)) return undefined;
+    let e = index.byKey.get(key);
+    if (e === undefined) {
+      e = this.entries.get(index.base + key + index.tail);
+      if (e === undefined) return undefined;
+      list(index, key, e);
+    } else if (!e.used) e.used = true;
+    // `until` is capped by `freshUntil`: a copy in time is fresh.
+    if (e.until <= Date.now()) return undefined;
     this.counters.hits++;
     return e;
+  }
+
+  /**
+   * A local entry's value as a call answers it: a promise of a clone with `clone`, else the
+   * entry's own promise of its value, made with the entry and handed to every hit (the value is
+   * shared between callers anyway), so a hit allocates nothing.
+   */
+  answer(entry: NearEntry): Promise<unknown> {
+    const made = (entry as Kept).answer;
+    if (made !== undefined) return made;
+    return Promise.resolve(this.clone ? structuredClone(entry.value) : entry.value);
+  }
+
+  /** The index of the entries whose keys start with `base` and end with `tail` (a region's in its current generation). */
+  indexOf(base: string, tail: string): NearIndex {
+    let index = this.indices.get(base);
+    if (index === undefined || index.tail !== tail) {
+      if (this.indices.size >= this.sweepIndicesAt) this.sweepIndices();
+      index = new NearIndex(base, tail);
+      this.indices.set(base, index);
+    }
+    return index;
+  }
+
+  /** Forgets the empty indices (of old generations, mostly): the map of indices stays within twice those in use. */
+  private sweepIndices(): void {
+    for (const [base, index] of this.indices) {
+      if (index.byKey.size > 0) continue;
+      index.retired = true;
+      this.indices.delete(base);
+    }
+    this.sweepIndicesAt = Math.max(64, 2 * this.indices.size);
+  }
+
+  /** Empties and retires every index (the entries were all dropped). */
+  private retireIndices(): void {
+    for (const index of this.indices.values()) {
+      index.byKey.clear();
+      index.retired = true;
+    }
+    this.indices.clear();
+    this.sweepIndicesAt = 64;
   }
 
   /** Marks a key pending before its read or write is sent; returns the ticket to pass to `end`. */
@@ -247,7 +335,10 @@ export class NearCache {
     const { freshUntil, tags } = entry;
     const value = this.keepable(entry.value);
     if (value === UNCLONEABLE) return;
-    this.entries.set(key, tags ? { value, freshUntil, tags, until, expiresAt, size, used: false } : { value, freshUntil, until, expiresAt, size, used: false });
+    // One shape for every entry, tagged or not, keeps the hit path's property reads monomorphic;
+    // what a hit reads comes first, and its answer is allocated beside it: a hit touches little memory.
+    const answer = this.clone || isThenable(value) ? undefined : Promise.resolve(value);
+    this.entries.set(key, { until, used: false, answer, tags, value, freshUntil, expiresAt, size, index: undefined, indexKey: '' });
   }
 
   /**
@@ -393,6 +484,7 @@ export class NearCache {
     this.keptTimer = undefined;
     this.lostAt = undefined;
     this.entries.clear();
+    this.retireIndices();
     this.groups.clear();
     this.grouped = 0;
   }
@@ -400,6 +492,7 @@ export class NearCache {
   private reset(): void {
     this.counters.resets++;
     this.entries.clear();
+    this.retireIndices();
     this.groups.clear();
     this.grouped = 0;
     this.forgetInFlight();
@@ -423,5 +516,32 @@ export class NearCache {
     this.dropKept();
     this.pending.clear();
     this.ownChanges.clear();
+  }
+}
+
+/** Lists `e`, the entry kept under `index.base + key + index.tail`, in `index` (and no other). */
+function list(index: NearIndex, key: string, e: Kept): void {
+  if (index.retired) return;
+  if (e.index !== undefined) unlist(e);
+  e.index = index;
+  e.indexKey = key;
+  index.byKey.set(key, e);
+}
+
+/** Takes an entry the near cache no longer holds out of its index. */
+function unlist(e: Kept): void {
+  const index = e.index;
+  if (index === undefined) return;
+  e.index = undefined;
+  if (index.byKey.get(e.indexKey) === e) index.byKey.delete(e.indexKey);
+}
+
+/** Whether `Promise.resolve(value)` would call a `then` of `value` (adopting its outcome) rather than fulfil with it. */
+function isThenable(value: unknown): boolean {
+  if ((typeof value !== 'object' || value === null) && typeof value !== 'function') return false;
+  try {
+    return typeof (value as { then?: unknown }).then === 'function';
+  } catch {
+    return true;
   }
 }

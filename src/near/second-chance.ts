@@ -34,12 +34,14 @@ export class SecondChanceMap<V extends Sized> {
    * @param maxBytes - most bytes kept (sum of `size`)
    * @param maxEntryBytes - larger values are not kept at all (nor values larger than maxBytes)
    * @param onEvict - called once per entry evicted to respect the bounds, with its key and entry
+   * @param onDelete - called once per entry deleted or replaced (not evicted, not cleared)
    */
   constructor(
     private readonly maxEntries: number,
     private readonly maxBytes: number,
     private readonly maxEntryBytes: number,
     private readonly onEvict: (key: string, entry: V) => void,
+    private readonly onDelete?: (entry: V) => void,
   ) {}
 
   get(key: string): V | undefined {
@@ -86,6 +88,7 @@ export class SecondChanceMap<V extends Sized> {
     if (entry === undefined) return;
     this.map.delete(key);
     this.bytes -= entry.size;
+    this.onDelete?.(entry);
   }
 
   clear(): void {

@@ -27,7 +27,9 @@ export class KeyBase {
     const g = this.generations;
     if (!g.ready) return undefined;
     if (this.version !== g.version) {
-      this.base = this.layout.regionBase(g.keyPath(this.path));
+      const base = this.layout.regionBase(g.keyPath(this.path));
+      // Kept as the same string while unchanged (another region's generation moved): comparing it with a copy held elsewhere is then a pointer check.
+      if (base !== this.base) this.base = base;
       this.version = g.version;
     }
     return this.base;

@@ -4,27 +4,41 @@ import type { Key } from './region.js';
 import type { RegionCore } from './region-core.js';
 
 /**
- * The common case on its own short path: a string key whose fresh value is in the near cache
+ * The common case on its own short path: a key whose fresh value is in the near cache
  * with none of its tags invalidated (no eager refresh configured). Anything else returns
  * undefined and takes the general path, which handles it fully. Called on every `get` and
  * option-less `getOrSet`: it allocates nothing but the hit event, and only when someone listens.
+ * The entry is found by the caller's key in the region's index of the near cache, valid for the
+ * current key base only: a new generation means a new base, hence a new index.
  */
 export function fastNearHit(core: RegionCore, key: Key): NearEntry | undefined {
   const ctx = core.ctx;
   const near = ctx.near;
-  if (near === undefined || typeof key !== 'string' || !near.isLive || ctx.bypassed()) return undefined;
+  if (near === undefined || ctx.bypassed()) return undefined;
+  // A number is its decimal string, as `checkKey` makes it; anything else is checked by the general path.
+  const k = typeof key === 'string' ? key : typeof key === 'number' && Number.isFinite(key) ? String(key) : undefined;
+  if (k === undefined) return undefined;
   const base = core.keyBase.now();
-  const options = core.options;
-  if (base === undefined || !options.nearCache || options.readThrough.eagerRefresh !== undefined) return undefined;
-  const full = base + key + core.keyBase.tail;
-  const e = near.getFresh(full);
+  if (base === undefined || !core.nearFastPath) return undefined;
+  let index = core.nearIndex;
+  if (index === undefined || index.base !== base || index.retired) {
+    index = near.indexOf(base, core.keyBase.tail);
+    core.nearIndex = index;
+  }
+  const e = near.fresh(index, k);
   if (e === undefined || ctx.isClosed()) return undefined;
   if (e.tags !== undefined && ctx.tags.isLive(e.tags) !== true) {
-    near.drop(full);
+    near.drop(base + k + core.keyBase.tail);
     return undefined;
   }
-  emitFastNearHit(core, key);
+  emitFastNearHit(core, k);
   return e;
+}
+
+/** `fastNearHit`'s entry as `get` and `getOrSet` answer it (see `NearCache.answer`), or undefined. */
+export function fastNearAnswer<T>(core: RegionCore, key: Key): Promise<T> | undefined {
+  const e = fastNearHit(core, key);
+  return e === undefined ? undefined : (core.ctx.near!.answer(e) as Promise<T>);
 }
 
 /** The near cache for this region, if it has one. */

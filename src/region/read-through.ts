@@ -6,7 +6,7 @@ import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
 import { emitCompute, emitError, emitHit, emitMiss, emitSet, emitStale, readStarted } from './event-emission.js';
 import { checkKey } from './key-base.js';
-import { fastNearHit, handOut, keptHit, nearFor, nearHit } from './near-fast-path.js';
+import { fastNearAnswer, fastNearHit, handOut, keptHit, nearFor, nearHit } from './near-fast-path.js';
 import { asOperation } from './operation-errors.js';
 import { resolveWrite } from './options.js';
 import { keptAfterError, readEntry } from './read-path.js';
@@ -26,21 +26,29 @@ import { beginWrite, endWrite } from './write-tickets.js';
 export type StampedWrite = GetOrSetOptions & { stamps?: readonly TagStamp[] };
 
 export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
-  if (typeof factory === 'function' && (opts === undefined || answersHitUnchanged(opts))) {
-    const fast = fastNearHit(core, key);
-    if (fast !== undefined) {
-      // Options only shape a write, which a fresh hit does not make; still checked, so a bad one
-      // is refused on a hit as on a miss.
-      if (opts !== undefined) {
+  if (typeof factory === 'function') {
+    if (opts === undefined) {
+      const answer = fastNearAnswer<T>(core, key);
+      if (answer !== undefined) return answer;
+    } else if (answersHitUnchanged(opts)) {
+      const fast = fastNearHit(core, key);
+      if (fast !== undefined) {
+        // Options only shape a write, which a fresh hit does not make; still checked, so a bad one
+        // is refused on a hit as on a miss.
         try {
           checkCallOptions(opts, core.options);
         } catch (err) {
           return Promise.reject(err);
         }
+        return core.ctx.near!.answer(fast) as Promise<T>;
       }
-      return Promise.resolve(handOut(core.ctx.near!, fast.value) as T);
     }
   }
+  return readOrCompute(core, key, factory, opts);
+}
+
+/** getOrSet past the fast near hit: checks its arguments, then reads (near cache, store) and computes on a miss. */
+function readOrCompute<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
   let k: string;
   let rt: ResolvedReadThrough;
   try {

@@ -1,4 +1,5 @@
 import type { EntryAccess } from '../load/index.js';
+import type { NearIndex } from '../near/index.js';
 import type { Series } from '../stats/index.js';
 import { type EntryBackend, stringEntries } from './entry-backend.js';
 import { HashEntries } from './hash-storage.js';
@@ -48,10 +49,25 @@ export class RegionCore {
 
   /** The region's effective options, re-read only when some region's options changed. */
   get options(): ResolvedRegionOptions {
-    if (this.cachedOptionsVersion !== this.ctx.configVersion.value || this.cachedOptions === undefined) {
-      this.cachedOptions = this.ctx.optionsFor(this.path);
-      this.cachedOptionsVersion = this.ctx.configVersion.value;
-    }
-    return this.cachedOptions;
+    if (this.cachedOptionsVersion !== this.ctx.configVersion.value || this.cachedOptions === undefined) this.reloadOptions();
+    return this.cachedOptions!;
   }
+
+  /** Whether a fresh near hit may take the fast path (see near-fast-path.ts): the region uses the near cache, with no eager refresh to trigger. */
+  get nearFastPath(): boolean {
+    if (this.cachedOptionsVersion !== this.ctx.configVersion.value) this.reloadOptions();
+    return this.fastPath;
+  }
+
+  private fastPath = false;
+
+  private reloadOptions(): void {
+    const options = this.ctx.optionsFor(this.path);
+    this.cachedOptions = options;
+    this.cachedOptionsVersion = this.ctx.configVersion.value;
+    this.fastPath = options.nearCache && options.readThrough.eagerRefresh === undefined;
+  }
+
+  /** The near cache's index of this region's entries, for the key base it was asked with (see `fastNearHit`). */
+  nearIndex: NearIndex | undefined = undefined;
 }

@@ -2,6 +2,7 @@ import { regionSegments } from '../keys/index.js';
 import { batch, setMany } from './batch-writer.js';
 import { countEntries, liveEntries } from './iteration.js';
 import { checkKey } from './key-base.js';
+import { fastNearAnswer } from './near-fast-path.js';
 import type { RegionOptions, ResolvedRegionOptions } from './options.js';
 import { get, getMany, has } from './read-path.js';
 import { getOrSet } from './read-through.js';
@@ -43,7 +44,8 @@ export class RegionHandle<V = unknown> implements Region<V> {
   }
 
   get<T extends V = V>(key: Key): Promise<T | undefined> {
-    return get<T>(this.core, key);
+    // A fresh near hit answers with its entry's own settled promise (see NearCache.answer); anything else takes the general read.
+    return fastNearAnswer<T>(this.core, key) ?? get<T>(this.core, key);
   }
 
   getOrSet<T extends V = V>(key: Key, factory: Factory<T, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T> {
