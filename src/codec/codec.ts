@@ -50,10 +50,21 @@ const codecIds = new WeakMap<Codec, number>();
 // Raw mode stores bytes other languages must read, so an extended codec maps to its portable variant.
 const portableVariants = new WeakMap<Codec, Codec>();
 
-/** Records the envelope id of a codec created by this module, and the variant to use in raw mode. */
-export function registerCodec(codec: Codec, id: number, portableVariant?: Codec): void {
+/** Decodes the payload that starts at `start` of `bytes` (an entry's bytes, header included). */
+export type OffsetDecoder = (bytes: Buffer, start: number) => unknown;
+// Built-in codecs that can read a payload in place, so the envelope needs no view of it.
+const offsetDecoders = new WeakMap<Codec, OffsetDecoder>();
+
+/** Records the envelope id of a codec created by this module, the variant to use in raw mode, and how it reads a payload in place. */
+export function registerCodec(codec: Codec, id: number, portableVariant?: Codec, decodeAt?: OffsetDecoder): void {
   codecIds.set(codec, id);
   if (portableVariant !== undefined) portableVariants.set(codec, portableVariant);
+  if (decodeAt !== undefined) offsetDecoders.set(codec, decodeAt);
+}
+
+/** How `codec` reads a payload in place, when it can. */
+export function offsetDecoderOf(codec: Codec): OffsetDecoder | undefined {
+  return offsetDecoders.get(codec);
 }
 
 /** True for codecs created by this module (built-in instances and wrapped custom codecs). */

@@ -1,6 +1,6 @@
 import { DecodeError, InvalidOptionError, SerializationError } from '../errors.js';
 import { asBuffer } from './bytes.js';
-import { CODEC_IDS, type Codec, codecIdName, codecIdOf, portableCodecFor } from './codec.js';
+import { CODEC_IDS, type Codec, codecIdName, codecIdOf, type OffsetDecoder, offsetDecoderOf, portableCodecFor } from './codec.js';
 import { type Compression, compressionName, compressPayload, DEFAULT_MAX_DECODED_BYTES, decompressPayload } from './compression.js';
 import { builtinCodecOfId } from './resolve.js';
 import { errorMessage, toSerializationError } from './serialization-error.js';
@@ -293,12 +293,60 @@ export function withEntryExpiresAt(bytes: Uint8Array, expiresAt: number): Buffer
 export function decodeEntry(bytes: Uint8Array, opts: DecodeOptions): DecodedEntry {
   const buf = asBuffer(bytes);
   if (opts.raw) return { value: decodePayload(portableCodecFor(opts.codec), buf), freshUntil: undefined };
+  const common = decodeCommon(buf, opts.codec);
+  if (common !== undefined) return common;
   const header = readHeader(buf, opts.codec);
   const payload = decompressPayload(buf.subarray(header.payloadAt), header.compressionId, opts.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES);
   const entry: DecodedEntry = { value: decodePayload(opts.codec, payload), freshUntil: header.freshUntil };
   if (header.tags) entry.tags = header.tags;
   if (header.expiresAt !== undefined) entry.expiresAt = header.expiresAt;
   return entry;
+}
+
+// The codec of the last entry read in place, with its envelope id and offset decoder: a region reads
+// with one codec, so most reads skip both lookups.
+let lastCodec: Codec | undefined;
+let lastCodecId = -1;
+let lastDecodeAt: OffsetDecoder | undefined;
+
+/**
+ * The common entry (written by `codec`, uncompressed, without tags) read in place: no header
+ * object, no view of the payload. Undefined for anything else, which `readHeader` reads or refuses
+ * with the precise reason.
+ */
+function decodeCommon(buf: Buffer, codec: Codec): DecodedEntry | undefined {
+  const n = buf.length;
+  if (n < 2 || buf[0] !== FIRST_BYTE) return undefined;
+  if (codec !== lastCodec) {
+    lastCodecId = codecIdOf(codec);
+    lastDecodeAt = offsetDecoderOf(codec);
+    lastCodec = codec;
+  }
+  const flags = buf[1]!;
+  // The codec's id with compression id 0 (none).
+  if ((flags & (CODEC_MASK | COMPRESSION_MASK)) !== lastCodecId) return undefined;
+  let at = 2;
+  let freshUntil: number | undefined;
+  if ((flags & FRESH_UNTIL_FLAG) !== 0) {
+    if (n < 2 + TIME_BYTES) return undefined;
+    freshUntil = buf.readUIntBE(2, TIME_BYTES);
+    at += TIME_BYTES;
+  }
+  if ((flags & EXTENDED_FLAG) === 0) return { value: decodePayloadAt(codec, lastDecodeAt, buf, at), freshUntil };
+  // Extended: only expiresAt (tags and unknown flags take the general path).
+  if (n < at + 1 + TIME_BYTES || buf[at] !== EXPIRES_FLAG2) return undefined;
+  const expiresAt = buf.readUIntBE(at + 1, TIME_BYTES);
+  return { value: decodePayloadAt(codec, lastDecodeAt, buf, at + 1 + TIME_BYTES), freshUntil, expiresAt };
+}
+
+/** The payload starting at `start`, decoded in place when the codec can (`decodeAt`), else from a view of it. */
+function decodePayloadAt(codec: Codec, decodeAt: OffsetDecoder | undefined, buf: Buffer, start: number): unknown {
+  if (decodeAt === undefined) return decodePayload(codec, buf.subarray(start));
+  try {
+    return decodeAt(buf, start);
+  } catch (error) {
+    throw new DecodeError(`the ${codec.name} codec could not decode the entry: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 /** An entry as tooling shows it: what its envelope says, and its value when a built-in codec wrote it. */

@@ -34,9 +34,9 @@ export function live(
 
 /** The entry, or undefined with an error event when its bytes cannot be decoded (a miss, never a failure of the call). */
 function decode(core: RegionCore, k: string, buf: Buffer): DecodedEntry | undefined {
-  const options = core.options;
   try {
-    return decodeEntry(buf, { codec: options.codec, raw: options.raw });
+    // The resolved options carry `codec` and `raw`, all decoding needs.
+    return decodeEntry(buf, core.options);
   } catch (err) {
     const error = err instanceof DecodeError ? err : new DecodeError(`Cannot decode the value of ${core.keyBase.keyOf(k)}`, { cause: err });
     emitError(core, error, 'decode', k);

@@ -58,14 +58,18 @@ export function readEntry(
   operation: string,
   strict = false,
 ): Promise<DecodedEntry | undefined> {
-  const ticket = near === undefined ? -1 : near.begin(full);
-  return core.entries.get(full, near !== undefined).then(
+  if (near === undefined) {
+    // One handler: a failed read rejects as it is.
+    return core.entries.get(full, false).then((buf) => {
+      const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
+      storeAnswered(core, full);
+      return entry;
+    });
+  }
+  const ticket = near.begin(full);
+  return core.entries.get(full, true).then(
     (buf) => {
       const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
-      if (near === undefined) {
-        storeAnswered(core, full);
-        return entry;
-      }
       if (entry instanceof Promise) {
         return entry.then(
           (e) => {
@@ -82,7 +86,7 @@ export function readEntry(
       return entry;
     },
     (err: unknown) => {
-      near?.end(full, ticket, undefined, 0);
+      near.end(full, ticket, undefined, 0);
       throw err;
     },
   );

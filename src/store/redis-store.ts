@@ -1,7 +1,7 @@
 import { type ChainableCommander, type Cluster, Command, type Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { CommandKeys } from './command-keys.js';
-import { asStoreError, withDeadline } from './deadline.js';
+import { asStoreError, SharedDeadline, withDeadline } from './deadline.js';
 import { closeClient, reconnectDelay } from './connection.js';
 import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
@@ -91,6 +91,8 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return false;
   }
   private readonly batcher: GetBatcher;
+  /** Deadlines of untracked reads on a ready connection, on one timer (see `mgetNow`). */
+  private readonly readDeadline: SharedDeadline;
   /** Reads whose keys must be tracked go in batches of their own, sent after `CLIENT CACHING yes`. */
   private readonly trackedBatcher: GetBatcher;
   /** Single-field reads of hash storage, untracked and tracked; created on first use. */
@@ -121,6 +123,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     this.keyPrefix = client.options.keyPrefix ?? '';
     this.readyGate = new ReadyGate(opts.commandTimeoutMs);
     this.ordered = client.options.enableAutoPipelining !== true;
+    this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
     this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
     this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
     this.subscriber = new Subscriber({ commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError, open: () => this.openSubscriber() });
@@ -210,6 +213,11 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   protected mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
+    if ((!track || !this.trackingChannel) && this.client.status === 'ready') {
+      // The common read: one command, written at once (the batcher already gathered the tick's
+      // reads), under the shared read deadline instead of a timer of its own.
+      return this.readDeadline.bound(safeSend(() => this.client.mgetBuffer(keys)));
+    }
     return this.run('get', () => {
       // Keys go as one array argument: spreading 100k+ of them overflows the call stack.
       if (!track || !this.trackingChannel) return this.client.mgetBuffer(keys);

@@ -356,3 +356,47 @@ describe('tag stamps', () => {
     }
   });
 });
+
+describe('entries read in place (uncompressed, without tags)', () => {
+  const times = [undefined, 0, 1_800_000_000_000, MAX_FRESH_UNTIL];
+
+  it.each(codecs)('%s: every combination of freshUntil and expiresAt decodes to the same fields as a general entry', (_name, codec) => {
+    for (const freshUntil of times) {
+      for (const expiresAt of times) {
+        const bytes = encodeEntry('v', freshUntil, options(codec), undefined, expiresAt);
+        const expected = expiresAt === undefined ? { value: 'v', freshUntil } : { value: 'v', freshUntil, expiresAt };
+        expect(decodeEntry(bytes, decodeOptions(codec))).toStrictEqual(expected);
+        // The same bytes inside a larger buffer, and as a plain Uint8Array.
+        const big = Buffer.concat([Buffer.from('junk'), bytes, Buffer.from('more')]);
+        expect(decodeEntry(big.subarray(4, 4 + bytes.length), decodeOptions(codec))).toStrictEqual(expected);
+        expect(decodeEntry(new Uint8Array(bytes), decodeOptions(codec))).toStrictEqual(expected);
+      }
+    }
+  });
+
+  it('revives the extended JSON types of a payload read in place', () => {
+    const value = { at: new Date(5), m: new Map([[1, 'a']]), n: undefined, big: 2n };
+    const bytes = encodeEntry(value, 7, options(jsonCodec), undefined, 9);
+    const decoded = decodeEntry(bytes, decodeOptions(jsonCodec));
+    expect(diffExact(decoded.value, value)).toBeUndefined();
+    expect(decoded).toMatchObject({ freshUntil: 7, expiresAt: 9 });
+  });
+
+  it('every truncation of an entry with freshUntil and expiresAt is a DecodeError', () => {
+    const bytes = encodeEntry({ a: 1 }, 5, options(jsonCodec), undefined, 9);
+    for (let n = 0; n < bytes.length; n++) {
+      expect(() => decodeEntry(bytes.subarray(0, n), decodeOptions(jsonCodec))).toThrow(DecodeError);
+    }
+  });
+
+  it('a region alternating between codecs reads each entry with its own codec', () => {
+    const json = encodeEntry({ a: 1 }, undefined, options(jsonCodec), undefined, 9);
+    const msgpack = encodeEntry({ a: 1 }, undefined, options(msgpackCodec), undefined, 9);
+    for (let i = 0; i < 3; i++) {
+      expect(decodeEntry(json, decodeOptions(jsonCodec)).value).toEqual({ a: 1 });
+      expect(decodeEntry(msgpack, decodeOptions(msgpackCodec)).value).toEqual({ a: 1 });
+      expect(() => decodeEntry(json, decodeOptions(msgpackCodec))).toThrow(/written by the json codec/);
+      expect(() => decodeEntry(msgpack, decodeOptions(jsonCodec))).toThrow(/written by the msgpack codec/);
+    }
+  });
+});

@@ -28,8 +28,29 @@ describe('GetBatcher', () => {
     expect(batches).toHaveLength(5);
   });
 
+  it('a lone read leaves nothing scheduled after its send: the event loop can wait for the reply at once', async () => {
+    const replies: (() => void)[] = [];
+    const batcher = new GetBatcher((keys) => new Promise((resolve) => replies.push(() => resolve(keys.map(() => null)))));
+    const immediates = () => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
+    const before = immediates();
+    const read = batcher.get('a');
+    await new Promise<void>((r) => process.nextTick(r));
+    expect(replies).toHaveLength(1);
+    expect(immediates()).toBe(before);
+    replies[0]!();
+    expect(await read).toBeNull();
+  });
+
   it('reads from 100 separate callbacks of one turn cost at most two batches', async () => {
-    const { batcher, batches } = counting();
+    // Answered in a later turn, as a network reply is.
+    const batches: string[][] = [];
+    const batcher = new GetBatcher(
+      (keys) =>
+        new Promise((resolve) => {
+          batches.push(keys);
+          setImmediate(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
+        }),
+    );
     const results: Promise<Buffer | null>[] = [];
     await new Promise<void>((done) => {
       // setImmediate callbacks queued together run in the same check phase, each one its own
@@ -101,12 +122,74 @@ describe('GetBatcher', () => {
     expect(String(await lone)).toBe('v:d');
   });
 
+  it("a large batch answered while another is in flight is handed out whole: its callers' next reads go out together", async () => {
+    const batches: string[][] = [];
+    const replies: (() => void)[] = [];
+    const batcher = new GetBatcher(
+      (keys) =>
+        new Promise((resolve) => {
+          batches.push(keys);
+          replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
+        }),
+    );
+    const next: Promise<Buffer | null>[] = [];
+    const first = Array.from({ length: 2 * SPLIT_AT }, (_, i) =>
+      batcher.get(`a${i}`).then((v) => {
+        next.push(batcher.get(`c${i}`));
+        return v;
+      }),
+    );
+    // A read of a later turn, sent (at the end of its turn) and in flight while the first batch is answered.
+    await new Promise<void>((r) => setImmediate(r));
+    const other = batcher.get('b');
+    await new Promise<void>((r) => setImmediate(r));
+    expect(batches.map((b) => b.length)).toEqual([2 * SPLIT_AT, 1]);
+    replies[0]!();
+    expect((await Promise.all(first)).map(String)).toEqual(Array.from({ length: 2 * SPLIT_AT }, (_, i) => `v:a${i}`));
+    await new Promise<void>((r) => setImmediate(r));
+    expect(batches.slice(2)).toEqual([Array.from({ length: 2 * SPLIT_AT }, (_, i) => `c${i}`)]);
+    for (const reply of replies.slice(1)) reply();
+    expect(String(await other)).toBe('v:b');
+    expect((await Promise.all(next)).map(String)).toEqual(Array.from({ length: 2 * SPLIT_AT }, (_, i) => `v:c${i}`));
+  });
+
+  it('repeated keys, the first one included, are read once and answer each caller', async () => {
+    const { batcher, batches } = counting();
+    const keys = ['a', 'a', 'b', 'a', 'c', 'b', 'c'];
+    const got = await Promise.all(keys.map((k) => batcher.get(k)));
+    expect(got.map(String)).toEqual(keys.map((k) => `v:${k}`));
+    expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('repeated keys of a batch handed out in halves are answered with their own half', async () => {
+    const { batcher, batches } = counting();
+    const keys = Array.from({ length: 2 * SPLIT_AT }, (_, i) => `k${i}`);
+    const repeats = [keys[0]!, keys[SPLIT_AT + 3]!, keys[2 * SPLIT_AT - 1]!];
+    const got = await Promise.all([...keys, ...repeats].map((k) => batcher.get(k)));
+    expect(got.map(String)).toEqual([...keys, ...repeats].map((k) => `v:${k}`));
+    expect(batches).toEqual([keys]);
+  });
+
+  it('thousands of keys with repeats in one batch, then small batches: each key read once per batch, every caller answered', async () => {
+    const { batcher, batches } = counting();
+    const distinct = Array.from({ length: 5000 }, (_, i) => `user:${i}`);
+    const asked = [...distinct, ...distinct.filter((_, i) => i % 7 === 0), 'user:0'];
+    const got = await Promise.all(asked.map((k) => batcher.get(k)));
+    expect(got.map(String)).toEqual(asked.map((k) => `v:${k}`));
+    expect(batches).toEqual([distinct]);
+    for (let round = 0; round < 3; round++) {
+      const small = ['a', 'b', 'a', `c${round}`];
+      expect((await Promise.all(small.map((k) => batcher.get(k)))).map(String)).toEqual(small.map((k) => `v:${k}`));
+      expect(batches.at(-1)).toEqual(['a', 'b', `c${round}`]);
+    }
+  });
+
   it('a failed batch rejects every waiter of it', async () => {
     const batcher = new GetBatcher(async () => {
       throw new Error('down');
     });
-    const all = await Promise.allSettled([batcher.get('a'), batcher.get('b')]);
-    expect(all.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    const all = await Promise.allSettled([batcher.get('a'), batcher.get('b'), batcher.get('a'), batcher.get('b')]);
+    expect(all.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
   });
 });
 
