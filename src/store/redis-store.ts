@@ -8,6 +8,7 @@ import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
+import { acquireManyArgs, acquireManyOutcomes, type LockRequest, storeManyArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
 import {
   ACQUIRE,
@@ -388,28 +389,15 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
         const { key, readKey, token, lease } = requests[0]!;
         return [acquireAndReadOutcome(await ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))];
       }
-      const keys: string[] = [];
-      const args: (string | number)[] = [];
-      for (const r of requests) {
-        keys.push(r.key, r.readKey);
-        args.push(r.token, r.lease);
-      }
-      const reply = (await ACQUIRE_AND_READ_MANY.runBuffer(this.client, keys, args)) as unknown[];
-      const out: LockAttempt[] = [];
-      for (let i = 0; i < requests.length; i++) out.push(acquireAndReadOutcome([reply[2 * i], reply[2 * i + 1]]));
-      return out;
+      const { keys, args } = acquireManyArgs(requests);
+      return acquireManyOutcomes(await ACQUIRE_AND_READ_MANY.runBuffer(this.client, keys, args), requests.length);
     });
   }
 
   /** Several untracked writes by lock holders, in one script (one alone: the single-write script). */
   private storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
     return this.run('set', async () => {
-      const keys: string[] = [];
-      const args: (string | number | Buffer)[] = [];
-      for (const op of ops) {
-        keys.push(op.key, op.lockKey);
-        args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
-      }
+      const { keys, args } = storeManyArgs(ops);
       if (ops.length === 1) await STORE_AND_RELEASE.run(this.client, keys, [...args, '0']);
       else await STORE_AND_RELEASE_MANY.run(this.client, keys, args);
       return new Array<undefined>(ops.length).fill(undefined);
@@ -688,13 +676,4 @@ function queueWrites(tx: ChainableCommander, ops: readonly WriteOp[]): void {
     else if (op.ttlMs === undefined) tx.set(op.key, op.value);
     else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
   }
-}
-
-/** A lock attempt that reads the guarded value in the same step (see `acquireLock`). */
-interface LockRequest {
-  key: string;
-  readKey: string;
-  token: string;
-  /** Lease in whole ms, at least 1. */
-  lease: number;
 }

@@ -26,6 +26,7 @@ import { GetBatcher } from '../get-batcher.js';
 import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
+import { acquireManyArgs, acquireManyOutcomes, type LockRequest, storeManyArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
@@ -336,28 +337,15 @@ export class NodeRedisStore implements Store {
         const { key, readKey, token, lease } = requests[0]!;
         return [acquireAndReadOutcome(await this.script(ACQUIRE_AND_READ, [key, readKey], [token, lease], BUFFERS))];
       }
-      const keys: string[] = [];
-      const args: (string | number)[] = [];
-      for (const r of requests) {
-        keys.push(r.key, r.readKey);
-        args.push(r.token, r.lease);
-      }
-      const reply = (await this.script(ACQUIRE_AND_READ_MANY, keys, args, BUFFERS)) as unknown[];
-      const out: LockAttempt[] = [];
-      for (let i = 0; i < requests.length; i++) out.push(acquireAndReadOutcome([reply[2 * i], reply[2 * i + 1]]));
-      return out;
+      const { keys, args } = acquireManyArgs(requests);
+      return acquireManyOutcomes(await this.script(ACQUIRE_AND_READ_MANY, keys, args, BUFFERS), requests.length);
     });
   }
 
   /** Several untracked writes by lock holders, in one script (one alone: the single-write script). */
   private storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
     return this.run('set', async () => {
-      const keys: string[] = [];
-      const args: (string | number | Buffer)[] = [];
-      for (const op of ops) {
-        keys.push(op.key, op.lockKey);
-        args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
-      }
+      const { keys, args } = storeManyArgs(ops);
       if (ops.length === 1) await this.script(STORE_AND_RELEASE, keys, [...args, '0']);
       else await this.script(STORE_AND_RELEASE_MANY, keys, args);
       return new Array<undefined>(ops.length).fill(undefined);
@@ -636,13 +624,4 @@ function safeSend<T>(send: () => Promise<T>): Promise<T> {
   } catch (e) {
     return Promise.reject(asStoreError('send', e));
   }
-}
-
-/** A lock attempt that reads the guarded value in the same step (see `acquireLock`). */
-interface LockRequest {
-  key: string;
-  readKey: string;
-  token: string;
-  /** Lease in whole ms, at least 1. */
-  lease: number;
 }

@@ -1,0 +1,42 @@
+/** One tick's lock attempts and lock-holder writes as the arguments and replies of the batch scripts (see `scripts.ts`): shared by the drivers. */
+import { acquireAndReadOutcome } from './lock-replies.js';
+import type { LockAttempt, StoreAndRelease } from './store.js';
+
+/** A lock attempt that reads the guarded value in the same step. */
+export interface LockRequest {
+  key: string;
+  readKey: string;
+  token: string;
+  /** Lease in whole ms, at least 1. */
+  lease: number;
+}
+
+/** ACQUIRE_AND_READ_MANY's keys (lock, value, ...) and arguments (token, lease, ...). */
+export function acquireManyArgs(requests: readonly LockRequest[]): { keys: string[]; args: (string | number)[] } {
+  const keys: string[] = [];
+  const args: (string | number)[] = [];
+  for (const r of requests) {
+    keys.push(r.key, r.readKey);
+    args.push(r.token, r.lease);
+  }
+  return { keys, args };
+}
+
+/** ACQUIRE_AND_READ_MANY's flat reply as one outcome per request. */
+export function acquireManyOutcomes(reply: unknown, count: number): LockAttempt[] {
+  const flat = reply as unknown[];
+  const out: LockAttempt[] = [];
+  for (let i = 0; i < count; i++) out.push(acquireAndReadOutcome([flat[2 * i], flat[2 * i + 1]]));
+  return out;
+}
+
+/** STORE_AND_RELEASE_MANY's keys (value, lock, ...) and arguments (bytes, ttl ms or 0, token, channel, message, ...). */
+export function storeManyArgs(ops: readonly StoreAndRelease[]): { keys: string[]; args: (string | number | Buffer)[] } {
+  const keys: string[] = [];
+  const args: (string | number | Buffer)[] = [];
+  for (const op of ops) {
+    keys.push(op.key, op.lockKey);
+    args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+  }
+  return { keys, args };
+}
