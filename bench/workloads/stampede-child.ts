@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     let errors = 0;
     let wrong = 0;
     const started = performance.now();
+    // How late this process began after the common instant (a busy machine deschedules spinners).
+    const late = wallNow() - Number(startAtText);
     await Promise.all(
       Array.from({ length: callers }, async () => {
         try {
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
         latencies.push(performance.now() - started);
       }),
     );
-    process.stdout.write(`${JSON.stringify({ round: Number(roundText), latencies, factoryRuns, errors, wrong })}\n`);
+    process.stdout.write(`${JSON.stringify({ round: Number(roundText), latencies, factoryRuns, errors, wrong, late })}\n`);
   }
   await adapter.close();
   await counter.quit();

@@ -16,6 +16,8 @@ interface ChildReport {
   latencies: number[];
   /** How long each factory run in that process took, INCR and sleep together (ms). */
   factoryRuns: number[];
+  /** How late the process began after the common instant, in ms. */
+  late: number;
   errors: number;
   wrong: number;
 }
@@ -26,11 +28,11 @@ export const stampede: Workload = {
   async run(ctx: BenchContext): Promise<WorkloadResult> {
     const callers = ctx.quick ? 50 : 200;
     const rows = new Map<string, Row>();
-    const samples = new Map<string, { runs: number[]; p50: number[]; p99: number[]; over: number[] }>();
+    const samples = new Map<string, { runs: number[]; p50: number[]; p99: number[]; over: number[]; late: number[] }>();
     const libs = ctx.libs;
     for (const lib of libs) {
       rows.set(lib, { lib, status: 'ok', figures: {}, config: PEERS[lib].describe({ tier: 'l2', l1Entries: L1_ENTRIES, ttlMs: TTL_MS }) });
-      samples.set(lib, { runs: [], p50: [], p99: [], over: [] });
+      samples.set(lib, { runs: [], p50: [], p99: [], over: [], late: [] });
     }
     if (rows.has('ioredis'))
       rows.get('ioredis')!.config = 'hand-written cache-aside (GET, then factory + SET on a miss): no stampede protection at all, for reference';
@@ -60,6 +62,7 @@ export const stampede: Workload = {
           // The factory as it ran (its timer may fire late on a busy machine), the longest run if several did.
           const factory = Math.max(FACTORY_MS, ...reports.flatMap((r) => r.factoryRuns));
           s.over.push(lat.p99 - factory);
+          s.late.push(Math.max(...reports.map((r) => r.late)));
           ctx.progress(
             `  ${lib} round ${round + 1}: factory ran ${runs}× (${factory.toFixed(1)} ms), p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms`,
           );
@@ -81,6 +84,12 @@ export const stampede: Workload = {
       `The ideal is 1 factory run per round (exactly once across all processes); ${PROCESSES} means single-flight inside each process only; ${PROCESSES * callers} means no protection at all.`,
       `Caller latency is measured from the common start to each caller getting its value; the factory alone takes ${FACTORY_MS} ms. "caller p99 − factory" is each round's p99 minus the factory's time as it ran (timed inside the factory, INCR and sleep; the longest run of the round, at least ${FACTORY_MS} ms): what callers wait beyond the factory itself.`,
     ];
+    // A caller waiting on another process's computation waits out that process's late start too.
+    const lateness = [...samples]
+      .filter(([lib]) => rows.get(lib)?.status === 'ok')
+      .map(([lib, s]) => `${lib} ${summarize(s.late).median.toFixed(1)} ms`)
+      .join(', ');
+    if (lateness !== '') notes.push(`Latest process's start after the common instant (median over rounds): ${lateness}.`);
     const over = trove?.status === 'ok' ? trove.figures.over : undefined;
     if (over)
       notes.push(
