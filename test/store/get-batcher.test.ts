@@ -14,6 +14,21 @@ function counting(): { batcher: GetBatcher; batches: string[][] } {
   return { batcher, batches };
 }
 
+/** A batcher whose batches are answered only when the test calls their `replies`. */
+function answeredLater(deferWhileBusy = false): { batcher: GetBatcher; batches: string[][]; replies: (() => void)[] } {
+  const batches: string[][] = [];
+  const replies: (() => void)[] = [];
+  const batcher = new GetBatcher(
+    (keys) =>
+      new Promise((resolve) => {
+        batches.push(keys);
+        replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
+      }),
+    deferWhileBusy,
+  );
+  return { batcher, batches, replies };
+}
+
 describe('GetBatcher', () => {
   it('reads issued together go out as one batch, duplicates shared', async () => {
     const { batcher, batches } = counting();
@@ -89,16 +104,7 @@ describe('GetBatcher', () => {
   });
 
   it('deferWhileBusy: a read while a batch is in flight waits for the end of the turn; a read while none is leaves at once', async () => {
-    const batches: string[][] = [];
-    const replies: (() => void)[] = [];
-    const batcher = new GetBatcher(
-      (keys) =>
-        new Promise((resolve) => {
-          batches.push(keys);
-          replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
-        }),
-      true,
-    );
+    const { batcher, batches, replies } = answeredLater(true);
     const first = batcher.get('a');
     await new Promise<void>((r) => process.nextTick(r));
     expect(batches).toEqual([['a']]);
@@ -123,15 +129,7 @@ describe('GetBatcher', () => {
   });
 
   it("a large batch answered while another is in flight is handed out whole: its callers' next reads go out together", async () => {
-    const batches: string[][] = [];
-    const replies: (() => void)[] = [];
-    const batcher = new GetBatcher(
-      (keys) =>
-        new Promise((resolve) => {
-          batches.push(keys);
-          replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
-        }),
-    );
+    const { batcher, batches, replies } = answeredLater();
     const next: Promise<Buffer | null>[] = [];
     const first = Array.from({ length: 2 * SPLIT_AT }, (_, i) =>
       batcher.get(`a${i}`).then((v) => {

@@ -5,16 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { StoreError, StoreTimeoutError } from '../../src/errors.js';
 import { SharedDeadline } from '../../src/store/deadline.js';
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../load/support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
