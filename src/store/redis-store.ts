@@ -405,15 +405,13 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   storeAndRelease(op: StoreAndRelease): Promise<void> {
-    const { key, value, ttlMs, lockKey, token, channel, message, track = false } = op;
-    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    const tracked = track && this.trackingChannel !== undefined;
+    const tracked = op.track === true && this.trackingChannel !== undefined;
     if (!tracked && this.batchesLocks) {
       this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
       return this.storeBatcher.add(op);
     }
-    const keys = [key, lockKey];
-    const args = [value, ttl, token, channel, message, tracked ? '1' : '0'];
+    const { keys, args } = storeManyArgs([op]);
+    args.push(tracked ? '1' : '0');
     return this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args))).then(() => {});
   }
 

@@ -361,15 +361,13 @@ export class NodeRedisStore implements Store {
   }
 
   storeAndRelease(op: StoreAndRelease): Promise<void> {
-    const { key, value, ttlMs, lockKey, token, channel, message, track = false } = op;
-    const tracked = track && this.trackingEnabled;
-    if (!tracked) {
+    if (op.track !== true || !this.trackingEnabled) {
       this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
       return this.storeBatcher.add(op);
     }
-    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    const args = [value, ttl, token, channel, message, '1'];
-    return this.run('set', () => this.script(STORE_AND_RELEASE, [key, lockKey], args, STRINGS, true)).then(() => {});
+    const { keys, args } = storeManyArgs([op]);
+    args.push('1');
+    return this.run('set', () => this.script(STORE_AND_RELEASE, keys, args, STRINGS, true)).then(() => {});
   }
 
   /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */
