@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RedisServer } from '../tools/redis-server.js';
+import { buildTrove, troveOrigin } from './trove-build.js';
 import { type BenchContext, WORKLOAD_NAMES, type Workload, type WorkloadName } from './context.js';
 import { currentLoad, formatFacts, machineFacts } from './machine.js';
 import { LIB_NAMES, type LibName } from './peers/types.js';
@@ -68,6 +69,7 @@ function usage(message?: string): never {
       '  --rounds <n>     measured rounds per workload (default 3); figures are the median',
       '  --quick          smaller sizes, for a fast smoke run',
       '  --out <file>     where to write the raw JSON (default bench/results/latest.json)',
+      '  --source         measure Trove from src/ through tsx instead of the bundle the package ships',
       '  --in-process     measure every library in this one process (default: l2-hit, l1-hit and miss',
       '                   run each library in a process of its own, taking turns)',
       '',
@@ -242,6 +244,7 @@ async function main(): Promise<void> {
         quick: { type: 'boolean', default: false },
         out: { type: 'string' },
         'in-process': { type: 'boolean', default: false },
+        source: { type: 'boolean', default: false },
         // Internal, for the per-library child processes (turns.ts).
         child: { type: 'boolean', default: false },
         port: { type: 'string' },
@@ -270,6 +273,8 @@ async function main(): Promise<void> {
   }
   const inProcess = v['in-process'] ?? false;
 
+  // Built before the server starts, so the build's CPU does not overlap any measurement.
+  if (!v.source) await buildTrove();
   const server = await RedisServer.start();
   const started = performance.now();
   const results: WorkloadResult[] = [];
@@ -295,7 +300,9 @@ async function main(): Promise<void> {
             .join(' ')}`
         : ''
     }`;
-    process.stdout.write(`## trove-cache benchmarks\n\n\`${command}\` · rounds: ${rounds}${quick ? ' · quick sizes' : ''}\n\n${formatFacts(facts)}\n\n`);
+    process.stdout.write(
+      `## trove-cache benchmarks\n\n\`${command}\` · rounds: ${rounds}${quick ? ' · quick sizes' : ''}\n\n${formatFacts(facts)}\n- Trove loaded from: ${troveOrigin()}\n\n`,
+    );
     for (const name of only) {
       await server.command('FLUSHALL', 'SYNC');
       ctx.progress(`${name}…`);

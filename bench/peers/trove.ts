@@ -1,5 +1,6 @@
-import { createTrove, type NearCacheOptions, type NearStats, type Trove, type TroveOptions } from '../../src/index.js';
+import type { NearCacheOptions, NearStats, Trove, TroveOptions } from '../../src/index.js';
 import { sleep } from '../driver.js';
+import { troveModule } from '../trove-build.js';
 import { type AdapterOptions, type CacheAdapter, type ConfigOptions, type Peer, prefixOf, showOptions, Unsupported } from './types.js';
 
 /** The near-cache counters. */
@@ -50,6 +51,7 @@ export const trove: Peer = {
   async create(opts: AdapterOptions): Promise<CacheAdapter> {
     // node-redis is a devDependency, loaded only for its variant.
     const client = opts.variant === NODE_REDIS ? await (await import('redis')).createClient({ url: opts.url }).connect() : undefined;
+    const { createTrove } = await troveModule();
     const t = createTrove({
       redis: client ?? opts.url,
       prefix: prefixOf('trove', opts.variant),
