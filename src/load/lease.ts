@@ -13,6 +13,11 @@ function newLockToken(): string {
   return PROCESS_PART + counter.toString(36);
 }
 
+/** A lock attempt that failed: another process holds the lock, for `ttlMs` more (-1: unknown). */
+export type HeldElsewhere = Extract<LockAttempt, { acquired: false }>;
+/** A read-or-lock step that found the value: no lock was taken. */
+export type Found = { readonly found: Buffer };
+
 /**
  * The held leases of one lease length, renewed by one shared timer every third of the lease: a
  * timer per lease would cost more than a fast factory. A lease younger than a sixth of its length
@@ -82,32 +87,58 @@ export class Lease {
    * Tries to take the lock once: a held Lease, or how long the current holder has left. With
    * `readKey`, the guarded value is read in the same step (`lease.value`).
    */
-  static acquire(
-    store: LockStore,
-    key: string,
-    leaseMs: number,
-    onError: (err: unknown) => void,
-    readKey?: string,
-  ): Promise<Lease | Extract<LockAttempt, { acquired: false }>> {
+  static acquire(store: LockStore, key: string, leaseMs: number, onError: (err: unknown) => void, readKey?: string): Promise<Lease | HeldElsewhere> {
     const token = newLockToken();
     // Not an async function: on a miss, every promise hop counts.
     return store.acquireLock(key, token, leaseMs, readKey).then(
-      (attempt) => {
-        if (!attempt.acquired) return attempt;
-        const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
-        lease.group = renewalGroup(leaseMs);
-        lease.group.leases.add(lease);
-        return lease;
-      },
-      (err: unknown) => {
-        // A timed-out attempt may still take the lock once Redis answers again, and nobody would
-        // release it: every process would wait out its lease (5 s by default) after the stall. The
-        // release follows it on the same connection and removes only our own token. Its failure
-        // is not reported: the attempt's was.
-        store.releaseLock(key, token).catch(() => {});
-        throw err;
-      },
+      (attempt) => Lease.taken(store, key, token, leaseMs, onError, attempt),
+      (err: unknown) => Lease.abandon(store, key, token, err),
     );
+  }
+
+  /**
+   * Reads `readKey` and, only when it is absent, tries to take the lock, in one step
+   * (`LockStore.readOrLock`): the value's bytes when present (no lock taken), else as `acquire`
+   * (a held Lease then has `value` null).
+   */
+  static readOrAcquire(
+    store: LockStore & Pick<Required<LockStore>, 'readOrLock'>,
+    key: string,
+    leaseMs: number,
+    onError: (err: unknown) => void,
+    readKey: string,
+  ): Promise<Lease | HeldElsewhere | Found> {
+    const token = newLockToken();
+    return store.readOrLock(key, token, leaseMs, readKey).then(
+      (attempt) => ('found' in attempt ? attempt : Lease.taken(store, key, token, leaseMs, onError, attempt)),
+      (err: unknown) => Lease.abandon(store, key, token, err),
+    );
+  }
+
+  private static taken(
+    store: LockStore,
+    key: string,
+    token: string,
+    leaseMs: number,
+    onError: (err: unknown) => void,
+    attempt: LockAttempt,
+  ): Lease | HeldElsewhere {
+    if (!attempt.acquired) return attempt;
+    const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
+    lease.group = renewalGroup(leaseMs);
+    lease.group.leases.add(lease);
+    return lease;
+  }
+
+  /**
+   * A failed attempt: a timed-out one may still take the lock once Redis answers again, and nobody
+   * would release it, so every process would wait out its lease (5 s by default) after the stall.
+   * The release follows it on the same connection and removes only our own token. Its failure is
+   * not reported: the attempt's was.
+   */
+  private static abandon(store: LockStore, key: string, token: string, err: unknown): never {
+    store.releaseLock(key, token).catch(() => {});
+    throw err;
   }
 
   /** Extends the lock by a full lease, unless a renewal is still under way. */

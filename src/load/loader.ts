@@ -1,9 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
-import type { LockAttempt, LockStore } from '../store/index.js';
+import type { LockStore } from '../store/index.js';
 import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } from './factory-context.js';
-import { Lease } from './lease.js';
+import { type Found, type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
 
@@ -134,6 +134,8 @@ interface Flight {
 export class Loader {
   /** In-process single flight for misses. */
   private readonly cold = new Map<string, Flight>();
+  /** `readOrMiss` steps under way, shared by the callers of a key that come meanwhile. */
+  private readonly firstReads = new Map<string, Promise<Lease | HeldElsewhere | Found>>();
   /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
   private readonly refreshing = new Map<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
@@ -177,6 +179,66 @@ export class Loader {
     if (flight) return flight.promise as Promise<T>;
     const run = new Run();
     return this.fly(job.full, run, () => this.missOnce(job, run));
+  }
+
+  /**
+   * Whether `readOrMiss` can serve this job: it locks, its entries' locks are the trove's (not a
+   * hash bucket's), and the store reads and locks in one step.
+   */
+  readsFirst<T, W>(job: Job<T, W>): boolean {
+    return job.rt.lock && job.access.locks === undefined && this.ctx.store.readOrLock !== undefined;
+  }
+
+  /**
+   * getOrSet's read where reads mostly miss (see `readsFirst`): the value is read and, only when
+   * absent, the lock attempted, in one step, saving a miss the round trip of a read of its own.
+   * A present value goes to `found` (no lock was taken), whose answer is this call's. Otherwise
+   * `missed` is called and the miss goes on from that attempt, as `miss` does; an in-process run
+   * of the key is joined without asking Redis. When the store fails the step, `failed` (given the
+   * error, unreported) answers instead, as after a failed read.
+   */
+  readOrMiss<T, W>(job: Job<T, W>, found: (bytes: Buffer) => T | Promise<T>, missed: () => void, failed: (err: unknown) => T | Promise<T>): Promise<T> {
+    const flight = this.cold.get(job.full);
+    if (flight) {
+      missed();
+      return flight.promise as Promise<T>;
+    }
+    const pending = this.firstReads.get(job.full);
+    if (pending !== undefined) {
+      // Another caller here asked already: share its step. Its own handler, registered first,
+      // has started the run by the time this one runs.
+      return pending.then((attempt) => {
+        if ('found' in attempt) return found(attempt.found);
+        missed();
+        return (this.cold.get(job.full)?.promise as Promise<T> | undefined) ?? this.miss(job);
+      }, failed);
+    }
+    const run = new Run();
+    const renewFailed = (err: unknown) => {
+      job.access.onError(err, 'lock', job.key);
+      run.fail();
+    };
+    const store = this.ctx.store as LockStore & Pick<Required<LockStore>, 'readOrLock'>;
+    const step = Lease.readOrAcquire(store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, renewFailed, job.full);
+    this.firstReads.set(job.full, step);
+    return step.then(
+      (attempt) => {
+        this.firstReads.delete(job.full);
+        if ('found' in attempt) return found(attempt.found);
+        missed();
+        const joined = this.cold.get(job.full);
+        if (joined) {
+          // A run of the key started here meanwhile: ours would compute twice.
+          if (attempt instanceof Lease) this.letGo(job, attempt);
+          return joined.promise as Promise<T>;
+        }
+        return this.fly(job.full, run, () => this.missOnce(job, run, attempt));
+      },
+      (err: unknown) => {
+        this.firstReads.delete(job.full);
+        return failed(err);
+      },
+    );
   }
 
   /** The store failed the read: compute here, without lock and without writing. */
@@ -292,23 +354,27 @@ export class Loader {
    * Every wait on the store below goes through `run.until`: once the run has failed (here, or in
    * a caller that joined it after its own read failed), it stops waiting and computes here.
    */
-  private async missOnce<T, W>(job: Job<T, W>, run: Run): Promise<T> {
+  private async missOnce<T, W>(job: Job<T, W>, run: Run, first?: Lease | HeldElsewhere): Promise<T> {
     if (!job.rt.lock) return this.produce(job, { stale: undefined, lease: undefined, store: true, background: false, run });
     const deadline = Date.now() + job.rt.waitTimeoutMs;
-    for (;;) {
-      const pending = this.acquire(job, run);
-      const attempt = await run.until(pending);
-      if (attempt === TROUBLE || attempt === undefined) {
-        // No lock to be had: compute here. A lock won after we stopped waiting is let go.
-        void pending.then((late) => {
-          if (late instanceof Lease) this.letGo(job, late);
-        });
-        return this.computeHere(job, run);
+    for (let attempt = first; ; attempt = undefined) {
+      if (attempt === undefined) {
+        const pending = this.acquire(job, run);
+        const got = await run.until(pending);
+        if (got === TROUBLE || got === undefined) {
+          // No lock to be had: compute here. A lock won after we stopped waiting is let go.
+          void pending.then((late) => {
+            if (late instanceof Lease) this.letGo(job, late);
+          });
+          return this.computeHere(job, run);
+        }
+        attempt = got;
       }
       if (attempt instanceof Lease) {
         // The value may have landed between our miss and our lock: never compute twice. It was
-        // read in the same atomic step as the lock, so this costs no extra round trip.
-        const again = await run.until(this.reread(job, attempt, run));
+        // read in the same atomic step as the lock, so this costs no extra round trip (nor a
+        // promise hop when it was absent).
+        const again = attempt.value === null ? undefined : await run.until(this.reread(job, attempt, run));
         if (again === TROUBLE || again === FAILED) {
           this.letGo(job, attempt);
           return this.computeHere(job, run);
@@ -370,7 +436,7 @@ export class Loader {
   }
 
   /** One lock attempt; undefined when the store failed it (reported, and the run has failed). */
-  private acquire<T, W>(job: Job<T, W>, run: Run): Promise<Lease | Extract<LockAttempt, { acquired: false }> | undefined> {
+  private acquire<T, W>(job: Job<T, W>, run: Run): Promise<Lease | HeldElsewhere | undefined> {
     const failed = (err: unknown): undefined => {
       job.access.onError(err, 'lock', job.key);
       run.fail();
@@ -597,7 +663,7 @@ export class Loader {
 
   /** Pending work, for tests: nothing may pile up. */
   get pending(): { cold: number; refreshing: number } {
-    return { cold: this.cold.size, refreshing: this.refreshing.size + this.computing.size };
+    return { cold: this.cold.size + this.firstReads.size, refreshing: this.refreshing.size + this.computing.size };
   }
 }
 

@@ -6,7 +6,7 @@ import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
 import { emitCompute, emitError, emitHit, emitMiss, emitSet, emitStale, readStarted } from './event-emission.js';
 import { checkKey } from './key-base.js';
-import { fastNearAnswer, fastNearHit, handOut, keptHit, nearFor, nearHit } from './near-fast-path.js';
+import { fastNearAnswer, fastNearHit, handOut, keptHit, nearFor, nearHit, storeAnswered } from './near-fast-path.js';
 import { asOperation } from './operation-errors.js';
 import { resolveWrite } from './options.js';
 import { keptAfterError, readEntry } from './read-path.js';
@@ -123,18 +123,68 @@ function readThrough<T>(
       return value instanceof Promise ? value : Promise.resolve(handOut(near, value) as T);
     }
   }
+  if (core.reads.mostlyMiss) {
+    const j = job(core, k, full, factory, write, rt);
+    if (core.ctx.loader.readsFirst(j)) return readOrMiss(core, k, full, factory, write, rt, started, j);
+  }
   // Strict: a tag check that timed out must not look like a miss, which would take the lock and
   // wait out a second deadline; the error branch computes directly instead.
   return readEntry(core, near, k, full, 'getOrSet', true).then(
     (entry) => afterRead(core, k, full, factory, write, rt, started, entry, 'store'),
-    (err: unknown) => {
-      // Redis is unreachable: an entry kept through the outage is answered instead of computing.
-      const kept = keptAfterError(core, err, 'get', k, full, started);
-      if (kept !== undefined) return handOut(core.ctx.near!, kept.value) as T;
-      // The store just failed this read; a write now would most likely wait out a second deadline.
-      return core.ctx.loader.direct(job(core, k, full, factory, write, rt));
-    },
+    (err: unknown) => readFailed<T>(core, k, full, factory, write, rt, started, err),
   );
+}
+
+/**
+ * readThrough where the region's reads mostly miss: the read and the lock attempt go as one step
+ * (see `Loader.readOrMiss`). A value that was present is decoded and answered as a read's; it is
+ * not kept in the near cache (the step's read is not tracked).
+ */
+function readOrMiss<T>(
+  core: RegionCore,
+  k: string,
+  full: string,
+  factory: Factory<T>,
+  write: StampedWrite | undefined,
+  rt: ResolvedReadThrough,
+  started: number,
+  j: ReturnType<typeof job<T>>,
+): Promise<T> {
+  const failed = (err: unknown) => readFailed<T>(core, k, full, factory, write, rt, started, err);
+  return core.ctx.loader.readOrMiss<T, StampedWrite>(
+    j,
+    (bytes) => {
+      storeAnswered(core, full);
+      // Strict, as in readThrough.
+      const entry = live(core, k, bytes, 'getOrSet', true);
+      if (!(entry instanceof Promise)) return afterRead(core, k, full, factory, write, rt, started, entry, 'store');
+      return entry.then((e) => afterRead(core, k, full, factory, write, rt, started, e, 'store'), failed);
+    },
+    () => {
+      storeAnswered(core, full);
+      core.reads.record(true);
+      emitMiss(core, k, started);
+    },
+    failed,
+  );
+}
+
+/** The store failed getOrSet's read: an entry kept through the outage is answered, else the value is computed here. */
+function readFailed<T>(
+  core: RegionCore,
+  k: string,
+  full: string,
+  factory: Factory<T>,
+  write: StampedWrite | undefined,
+  rt: ResolvedReadThrough,
+  started: number,
+  err: unknown,
+): T | Promise<T> {
+  // Redis is unreachable: an entry kept through the outage is answered instead of computing.
+  const kept = keptAfterError(core, err, 'get', k, full, started);
+  if (kept !== undefined) return handOut(core.ctx.near!, kept.value) as T;
+  // The store just failed this read; a write now would most likely wait out a second deadline.
+  return core.ctx.loader.direct(job(core, k, full, factory, write, rt));
 }
 
 /** A read's outcome handed on: a miss to the loader, a fresh hit answered (and maybe refreshed early), a stale one to the loader. */
@@ -149,6 +199,7 @@ function afterRead<T>(
   entry: { value: unknown; freshUntil: number | undefined } | undefined,
   tier: 'near' | 'store',
 ): T | Promise<T> {
+  if (tier === 'store') core.reads.record(entry === undefined);
   if (entry === undefined) {
     emitMiss(core, k, started);
     return core.ctx.loader.miss(job(core, k, full, factory, write, rt));

@@ -4,6 +4,7 @@ import type { Series } from '../stats/index.js';
 import { type EntryBackend, stringEntries } from './entry-backend.js';
 import { HashEntries } from './hash-storage.js';
 import { KeyBase } from './key-base.js';
+import { MissShare } from './miss-share.js';
 import type { ResolvedRegionOptions } from './options.js';
 import { entryAccess, type StampedWrite } from './read-through.js';
 import type { RegionContext } from './region-context.js';
@@ -21,6 +22,8 @@ export class RegionCore {
   readonly access: EntryAccess<StampedWrite>;
   /** Where this core's calls are counted; undefined when statistics are off. */
   readonly stats: Series | undefined;
+  /** How many of getOrSet's recent reads from Redis missed: decides how it reads (see miss-share.ts). */
+  readonly reads = new MissShare();
 
   constructor(
     readonly ctx: RegionContext,

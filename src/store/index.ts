@@ -10,6 +10,7 @@ export type {
   HashInit,
   KeyValueStore,
   LockAttempt,
+  ReadOrLock,
   LockStore,
   MessageBus,
   Store,

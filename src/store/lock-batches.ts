@@ -1,6 +1,6 @@
 /** One tick's lock attempts and lock-holder writes as the arguments and replies of the batch scripts (see `scripts.ts`): shared by the drivers. */
-import { acquireAndReadOutcome } from './lock-replies.js';
-import type { LockAttempt, StoreAndRelease } from './store.js';
+import { readOrAcquireOutcome } from './lock-replies.js';
+import type { ReadOrLock, StoreAndRelease } from './store.js';
 
 /** A lock attempt that reads the guarded value in the same step. */
 export interface LockRequest {
@@ -9,24 +9,26 @@ export interface LockRequest {
   token: string;
   /** Lease in whole ms, at least 1. */
   lease: number;
+  /** Read the value first and take the lock only when it is absent (`LockStore.readOrLock`). */
+  readFirst: boolean;
 }
 
-/** ACQUIRE_AND_READ_MANY's keys (lock, value, ...) and arguments (token, lease, ...). */
+/** ACQUIRE_AND_READ_MANY's keys (lock, value, ...) and arguments (token, lease, read first, ...). */
 export function acquireManyArgs(requests: readonly LockRequest[]): { keys: string[]; args: (string | number)[] } {
   const keys: string[] = [];
   const args: (string | number)[] = [];
   for (const r of requests) {
     keys.push(r.key, r.readKey);
-    args.push(r.token, r.lease);
+    args.push(r.token, r.lease, r.readFirst ? '1' : '0');
   }
   return { keys, args };
 }
 
-/** ACQUIRE_AND_READ_MANY's flat reply as one outcome per request. */
-export function acquireManyOutcomes(reply: unknown, count: number): LockAttempt[] {
+/** ACQUIRE_AND_READ_MANY's flat reply as one outcome per request (`found` only for a request that reads first). */
+export function acquireManyOutcomes(reply: unknown, count: number): ReadOrLock[] {
   const flat = reply as unknown[];
-  const out: LockAttempt[] = [];
-  for (let i = 0; i < count; i++) out.push(acquireAndReadOutcome([flat[2 * i], flat[2 * i + 1]]));
+  const out: ReadOrLock[] = [];
+  for (let i = 0; i < count; i++) out.push(readOrAcquireOutcome([flat[2 * i], flat[2 * i + 1]]));
   return out;
 }
 

@@ -1,5 +1,5 @@
 /** The lock scripts' replies (see `scripts.ts`) as lock outcomes: shared by the drivers. */
-import type { LockAttempt } from './store.js';
+import type { LockAttempt, ReadOrLock } from './store.js';
 
 /** ACQUIRE: -1 when acquired, else the holder's remaining lease in ms (-2: it vanished meanwhile). */
 export function acquireOutcome(reply: unknown): LockAttempt {
@@ -13,4 +13,11 @@ export function acquireAndReadOutcome(reply: unknown): LockAttempt {
   if (Number(won) === 1) return { acquired: true, value: Buffer.isBuffer(second) ? second : null };
   const left = Number(second);
   return { acquired: false, ttlMs: left >= 0 ? left : -1 };
+}
+
+/** READ_OR_ACQUIRE: { 2, value } when the value was present (no lock taken), else as ACQUIRE_AND_READ. */
+export function readOrAcquireOutcome(reply: unknown): ReadOrLock {
+  const [kind, second] = reply as [unknown, unknown];
+  if (Number(kind) === 2 && Buffer.isBuffer(second)) return { found: second };
+  return acquireAndReadOutcome(reply);
 }

@@ -9,6 +9,7 @@ import type {
   CommandCall,
   HashInit,
   LockAttempt,
+  ReadOrLock,
   Store,
   StoreAndRelease,
   WriteOp,
@@ -222,6 +223,12 @@ export class MemoryStore implements Store {
     }
     this.cache.set(key, Buffer.from(token), { ttl: Math.max(1, Math.ceil(ttlMs)) });
     return readKey === undefined ? { acquired: true } : { acquired: true, value: this.cache.get(readKey) ?? null };
+  }
+
+  async readOrLock(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock> {
+    this.check();
+    const found = this.cache.get(readKey);
+    return found === undefined ? this.acquireLock(key, token, ttlMs, readKey) : { found };
   }
 
   private holds(key: string, token: string): boolean {

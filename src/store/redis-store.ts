@@ -7,13 +7,14 @@ import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
-import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
+import { acquireAndReadOutcome, acquireOutcome, readOrAcquireOutcome } from './lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, storeManyArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
 import {
   ACQUIRE,
   ACQUIRE_AND_READ,
   ACQUIRE_AND_READ_MANY,
+  READ_OR_ACQUIRE,
   ACQUIRE_FIELD_AND_READ,
   FIELD_WRITE,
   STORE_FIELD_AND_RELEASE,
@@ -35,6 +36,7 @@ import type {
   CommandCall,
   HashInit,
   LockAttempt,
+  ReadOrLock,
   Store,
   StoreAndRelease,
   StoreListener,
@@ -359,7 +361,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
-  private lockBatcher: TickBatcher<LockRequest, LockAttempt> | undefined;
+  private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
   private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
@@ -367,11 +369,19 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey === undefined) return this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])).then(acquireOutcome);
     // Handed on as is, not awaited: a miss is a handful of promise hops, each one counts.
-    if (this.batchesLocks) {
-      this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
-      return this.lockBatcher.add({ key, readKey, token, lease });
-    }
+    if (this.batchesLocks) return this.lockBatch({ key, readKey, token, lease, readFirst: false }) as Promise<LockAttempt>;
     return this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])).then(acquireAndReadOutcome);
+  }
+
+  readOrLock(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock> {
+    const lease = Math.max(1, Math.ceil(ttlMs));
+    if (this.batchesLocks) return this.lockBatch({ key, readKey, token, lease, readFirst: true });
+    return this.run('acquireLock', () => READ_OR_ACQUIRE.runBuffer(this.client, [key, readKey], [token, lease])).then(readOrAcquireOutcome);
+  }
+
+  private lockBatch(request: LockRequest): Promise<ReadOrLock> {
+    this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
+    return this.lockBatcher.add(request);
   }
 
   async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
@@ -382,12 +392,16 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return Number(await this.run('releaseLock', () => RELEASE.run(this.client, [key], [token]))) === 1;
   }
 
-  /** Several lock attempts with their value reads, in one script (one alone: the single-lock script). */
-  private acquireMany(requests: readonly LockRequest[]): Promise<LockAttempt[]> {
+  /** Several lock attempts with their value reads, in one script (one alone: the single-lock scripts). */
+  private acquireMany(requests: readonly LockRequest[]): Promise<ReadOrLock[]> {
     return this.run('acquireLock', async () => {
       if (requests.length === 1) {
-        const { key, readKey, token, lease } = requests[0]!;
-        return [acquireAndReadOutcome(await ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease]))];
+        const { key, readKey, token, lease, readFirst } = requests[0]!;
+        return [
+          readFirst
+            ? readOrAcquireOutcome(await READ_OR_ACQUIRE.runBuffer(this.client, [key, readKey], [token, lease]))
+            : acquireAndReadOutcome(await ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])),
+        ];
       }
       const { keys, args } = acquireManyArgs(requests);
       return acquireManyOutcomes(await ACQUIRE_AND_READ_MANY.runBuffer(this.client, keys, args), requests.length);

@@ -110,19 +110,40 @@ if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
 return 1`);
 
 /**
- * ACQUIRE_AND_READ for several locks at once (one tick's misses on one server). KEYS: lock, value,
- * lock, value, ...; ARGV: token, lease ms, ... per pair. Replies flat, two items per lock: as
- * ACQUIRE_AND_READ's { 1, value or nil } or { 0, remaining lease }.
+ * KEYS: lock, value. Reads the value and, only when it is absent, takes the lock (a getOrSet that
+ * will most likely miss: one round trip instead of a read, then a lock attempt). { 2, value } when
+ * present (no lock taken), else as ACQUIRE_AND_READ: { 1, nil } when acquired, { 0, remaining lease }.
+ */
+export const READ_OR_ACQUIRE = new Script(`
+local v = redis.call('GET', KEYS[2])
+if v then return { 2, v } end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 1, false } end
+local l = redis.call('GET', KEYS[1])
+if l and string.sub(l, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
+return { 0, redis.call('PTTL', KEYS[1]) }`);
+
+/**
+ * ACQUIRE_AND_READ and READ_OR_ACQUIRE for several locks at once (one tick's misses on one
+ * server). KEYS: lock, value, lock, value, ...; ARGV: token, lease ms, read first ('1':
+ * READ_OR_ACQUIRE, '0': ACQUIRE_AND_READ), ... three per pair. Replies flat, two items per lock,
+ * as those scripts reply.
  */
 export const ACQUIRE_AND_READ_MANY = new Script(`
 local out = {}
 for i = 1, #KEYS, 2 do
-  if redis.call('SET', KEYS[i], ARGV[i], 'NX', 'PX', ARGV[i + 1]) then
+  local a = (i - 1) / 2 * 3
+  local first = ARGV[a + 3] == '1'
+  local v = false
+  if first then v = redis.call('GET', KEYS[i + 1]) end
+  if v then
+    out[i] = 2
+    out[i + 1] = v
+  elseif redis.call('SET', KEYS[i], ARGV[a + 1], 'NX', 'PX', ARGV[a + 2]) then
     out[i] = 1
-    out[i + 1] = redis.call('GET', KEYS[i + 1])
+    if first then out[i + 1] = false else out[i + 1] = redis.call('GET', KEYS[i + 1]) end
   else
-    local v = redis.call('GET', KEYS[i])
-    if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[i], '+') end
+    local l = redis.call('GET', KEYS[i])
+    if l and string.sub(l, -1) ~= '+' then redis.call('APPEND', KEYS[i], '+') end
     out[i] = 0
     out[i + 1] = redis.call('PTTL', KEYS[i])
   end

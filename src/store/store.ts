@@ -41,6 +41,9 @@ export interface StoreListener {
  */
 export type LockAttempt = { readonly acquired: true; readonly value?: Buffer | null } | { readonly acquired: false; readonly ttlMs: number };
 
+/** `LockStore.readOrLock`'s outcome: the value's bytes when it was present (no lock was taken), else the lock attempt made. */
+export type ReadOrLock = LockAttempt | { readonly found: Buffer };
+
 /** Receives the messages of a subscribed channel. */
 export interface ChannelListener {
   onMessage(message: string): void;
@@ -122,6 +125,13 @@ export interface LockStore {
    * re-check a value that may have landed just before).
    */
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt>;
+  /**
+   * In one atomic step: reads `readKey` and, only when it is absent, takes the lock as
+   * `acquireLock` does (a won lock then comes with `value: null`). For reads that will most likely
+   * miss: one round trip where a read followed by a lock attempt takes two. Absent where the
+   * entries' locks live elsewhere (hash storage): callers then read first.
+   */
+  readOrLock?(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock>;
   /** Extends the lease if `token` still holds the lock; resolves to whether it did. */
   renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock if `token` still holds it (compare-and-delete); resolves to whether it did. */

@@ -72,6 +72,25 @@ describe.each(drivers)('exactly once across processes (%s)', (d) => {
     expect(keys[1]).toBe(`${prefix}:runs`);
   });
 
+  it('4 processes x 100 callers on one cold key, each reading with the lock after a run of misses: the factory runs once, everyone gets its value', async () => {
+    const { outputs } = await runWorkers(4, {
+      url: server.url,
+      prefix,
+      key: 'hot',
+      callers: 100,
+      factoryMs: 300,
+      readFirst: true,
+      region: { lockLease: FOREVER, waitTimeout: FOREVER },
+    });
+    const all = outputs.flatMap((o) => o.results);
+    expect(all).toHaveLength(400);
+    expect(all.every((r) => r.ok)).toBe(true);
+    expect(await runs()).toBe(1);
+    expect(new Set(all.map((r) => r.value)).size).toBe(1);
+    expectNoErrors(outputs);
+    expect((await server.keys()).filter((k) => k.includes('__lock'))).toEqual([]);
+  });
+
   it("onCold 'fail': the processes that lost the race get ColdCacheError at once", async () => {
     const gate = `${prefix}:gate`;
     const workers = startAll(4, { url: server.url, prefix, key: 'k', callers: 20, gate, region: { onCold: 'fail' } });

@@ -30,8 +30,9 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
     await server.flushall();
     if (driver === 'node-redis') nodeRedis = await nodeRedisClient(server.url);
     store = createStore({ redis: nodeRedis ?? server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
-    // Loads both scripts (the first EVALSHA of each meets NOSCRIPT), so the counts below are of runs.
+    // Loads the scripts (the first EVALSHA of each meets NOSCRIPT), so the counts below are of runs.
     await Promise.all([store.acquireLock('l:warm1', 'w', 5_000, 'v:warm1'), store.acquireLock('l:warm2', 'w', 5_000, 'v:warm2')]);
+    await store.readOrLock!('l:warm3', 'w', 5_000, 'v:warm3');
     await Promise.all(
       ['1', '2'].map((n) =>
         store.storeAndRelease({
@@ -115,6 +116,42 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
     }
   });
 
+  it("read-or-lock joins the tick's lock script: a present value is answered with no lock taken, an absent one locked, a held lock reported and marked", async () => {
+    await server.command('SET', 'v:r1', 'present');
+    await server.command('SET', 'l:rheld', 'someone', 'PX', 60_000);
+    await scriptsRun();
+    const readOrLock = store.readOrLock!.bind(store);
+    const [present, absent, held, plain] = await Promise.all([
+      readOrLock('l:r1', 't1', 5_000, 'v:r1'),
+      readOrLock('l:r2', 't2', 5_000, 'v:r2'),
+      readOrLock('l:rheld', 't3', 5_000, 'v:r3'),
+      store.acquireLock('l:r4', 't4', 5_000, 'v:r1'),
+    ]);
+    expect(await scriptsRun()).toBe(1);
+    expect(present).toEqual({ found: Buffer.from('present') });
+    expect(absent).toEqual({ acquired: true, value: null });
+    expect(held).toMatchObject({ acquired: false });
+    expect('ttlMs' in held && held.ttlMs).toBeGreaterThan(50_000);
+    // A plain attempt in the same script still locks, and reads with the lock.
+    expect(plain).toEqual({ acquired: true, value: Buffer.from('present') });
+    expect(await server.command('EXISTS', 'l:r1')).toBe('0');
+    expect(await server.command('GET', 'l:r2')).toBe('t2');
+    expect(Number(await server.command('PTTL', 'l:r2'))).toBeGreaterThan(4_000);
+    expect(await server.command('GET', 'l:rheld')).toBe('someone+');
+    expect(await server.command('GET', 'l:r4')).toBe('t4');
+  });
+
+  it('read-or-lock alone in its tick: the single script, same outcomes', async () => {
+    await server.command('SET', 'v:s1', 'here');
+    await server.command('SET', 'l:sheld', 'other', 'PX', 60_000);
+    await scriptsRun();
+    expect(await store.readOrLock!('l:s1', 't', 5_000, 'v:s1')).toEqual({ found: Buffer.from('here') });
+    expect(await store.readOrLock!('l:s2', 't', 5_000, 'v:s2')).toEqual({ acquired: true, value: null });
+    expect(await store.readOrLock!('l:sheld', 't', 5_000, 'v:s3')).toMatchObject({ acquired: false });
+    expect(await scriptsRun()).toBe(3);
+    expect([await server.command('EXISTS', 'l:s1'), await server.command('GET', 'l:s2'), await server.command('GET', 'l:sheld')]).toEqual(['0', 't', 'other+']);
+  });
+
   it('a stalled server fails every operation of a batch by its deadline', async () => {
     // A store of its own with a short deadline (the shared one waits TEST_COMMAND_TIMEOUT).
     const client = driver === 'node-redis' ? await nodeRedisClient(server.url) : undefined;
@@ -124,11 +161,15 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       server.pause();
       let results: PromiseSettledResult<unknown>[];
       try {
-        results = await Promise.allSettled([quick.acquireLock('l:p1', 'p1', 5_000, 'v:p1'), quick.acquireLock('l:p2', 'p2', 5_000, 'v:p2')]);
+        results = await Promise.allSettled([
+          quick.acquireLock('l:p1', 'p1', 5_000, 'v:p1'),
+          quick.acquireLock('l:p2', 'p2', 5_000, 'v:p2'),
+          quick.readOrLock!('l:p4', 'p4', 5_000, 'v:p4'),
+        ]);
       } finally {
         server.resume();
       }
-      expect(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreTimeoutError)).toEqual([true, true]);
+      expect(results.map((r) => r.status === 'rejected' && r.reason instanceof StoreTimeoutError)).toEqual([true, true, true]);
       // The store answers again once the server does.
       expect((await quick.acquireLock('l:p3', 'p3', 5_000, 'v:p3')).acquired).toBe(true);
     } finally {

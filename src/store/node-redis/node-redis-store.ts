@@ -25,7 +25,7 @@ import { byBucket, FieldBatcher } from '../field-batcher.js';
 import { GetBatcher } from '../get-batcher.js';
 import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
-import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
+import { acquireAndReadOutcome, acquireOutcome, readOrAcquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, storeManyArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
 import { fieldWriteArgs } from '../redis-store.js';
@@ -33,6 +33,7 @@ import {
   ACQUIRE,
   ACQUIRE_AND_READ,
   ACQUIRE_AND_READ_MANY,
+  READ_OR_ACQUIRE,
   ACQUIRE_FIELD_AND_READ,
   FIELD_WRITE,
   HASH_READ_INIT,
@@ -52,6 +53,7 @@ import type {
   FieldWriteOp,
   HashInit,
   LockAttempt,
+  ReadOrLock,
   Store,
   StoreAndRelease,
   StoreFieldAndRelease,
@@ -319,23 +321,35 @@ export class NodeRedisStore implements Store {
   }
 
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
-  private lockBatcher: TickBatcher<LockRequest, LockAttempt> | undefined;
+  private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
   private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey === undefined) return this.run('acquireLock', () => this.script(ACQUIRE, [key], [token, lease])).then(acquireOutcome);
-    this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
-    return this.lockBatcher.add({ key, readKey, token, lease });
+    return this.lockBatch({ key, readKey, token, lease, readFirst: false }) as Promise<LockAttempt>;
   }
 
-  /** Several lock attempts with their value reads, in one script (one alone: the single-lock script). */
-  private acquireMany(requests: readonly LockRequest[]): Promise<LockAttempt[]> {
+  readOrLock(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock> {
+    return this.lockBatch({ key, readKey, token, lease: Math.max(1, Math.ceil(ttlMs)), readFirst: true });
+  }
+
+  private lockBatch(request: LockRequest): Promise<ReadOrLock> {
+    this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
+    return this.lockBatcher.add(request);
+  }
+
+  /** Several lock attempts with their value reads, in one script (one alone: the single-lock scripts). */
+  private acquireMany(requests: readonly LockRequest[]): Promise<ReadOrLock[]> {
     return this.run('acquireLock', async () => {
       if (requests.length === 1) {
-        const { key, readKey, token, lease } = requests[0]!;
-        return [acquireAndReadOutcome(await this.script(ACQUIRE_AND_READ, [key, readKey], [token, lease], BUFFERS))];
+        const { key, readKey, token, lease, readFirst } = requests[0]!;
+        return [
+          readFirst
+            ? readOrAcquireOutcome(await this.script(READ_OR_ACQUIRE, [key, readKey], [token, lease], BUFFERS))
+            : acquireAndReadOutcome(await this.script(ACQUIRE_AND_READ, [key, readKey], [token, lease], BUFFERS)),
+        ];
       }
       const { keys, args } = acquireManyArgs(requests);
       return acquireManyOutcomes(await this.script(ACQUIRE_AND_READ_MANY, keys, args, BUFFERS), requests.length);

@@ -1,0 +1,200 @@
+/**
+ * A region whose getOrSet reads keep missing reads and takes the lock in one step (see
+ * src/region/miss-share.ts): checked against a real redis-server by the commands Redis ran, the
+ * keys left behind, the factory's runs and the hit and miss counts; on both drivers and on the
+ * embedded store. Hits bring the region back to plain reads. A stalled server answers by the
+ * deadline.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Region, StatsRow, Trove, TroveOptions } from '../../src/index.js';
+import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
+import { storeKinds, until, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
+
+/** Misses in a row that put a fresh region's reads into one step with the lock (see MissShare). */
+const WARM = 30;
+
+/** getOrSet misses on keys of their own, one at a time, until the region reads with the lock. */
+async function warm(region: Region): Promise<void> {
+  for (let i = 0; i < WARM; i++) await region.getOrSet(`warm${i}`, () => i);
+}
+
+function rowOf(t: Trove, region: string): StatsRow {
+  const row = t.stats().regions?.find((r) => r.region === region && r.function === undefined);
+  if (row === undefined) throw new Error(`no stats row for ${region}`);
+  return row;
+}
+
+describe.each(drivers)('read with the lock where reads keep missing (%s)', (driver) => {
+  const redis = useRedisServer();
+  let n = 0;
+  let client: TestNodeRedisClient | undefined;
+  const { open, expectErrors } = useTroves(() => ({ redis: client ?? redis.server.url, prefix: `rf${++n}`, nearCache: false }));
+  let raw: Redis;
+
+  beforeAll(async () => {
+    raw = new Redis(redis.server.url);
+    return () => raw.disconnect();
+  });
+  afterEach(() => {
+    client?.destroy();
+    client = undefined;
+  });
+
+  async function openTrove(opts: TroveOptions = {}): Promise<Trove> {
+    if (driver === 'node-redis') client = await nodeRedisClient(redis.server.url);
+    return open({ ...opts, ...(client ? { redis: client } : {}) });
+  }
+
+  /** Calls per command since the last call (scripts loaded on first use are counted as EVAL: warm-ups load them). */
+  async function commands(): Promise<Record<string, number>> {
+    const calls = await redis.server.commandCalls();
+    await redis.server.resetStats();
+    return calls;
+  }
+
+  it('a fresh region reads first; after a run of misses each miss is one read-and-lock step and one write, with no MGET', async () => {
+    const t = await openTrove();
+    const users = t.region('users');
+    await redis.server.resetStats();
+    await users.getOrSet('first', () => 'computed');
+    const before = await commands();
+    expect(before.mget ?? before.get ?? 0).toBe(1);
+    await warm(users);
+    await commands();
+    const values = [];
+    for (let i = 0; i < 10; i++) values.push(await users.getOrSet(`k${i}`, () => ({ i })));
+    const calls = await commands();
+    expect(values).toEqual(Array.from({ length: 10 }, (_, i) => ({ i })));
+    expect(calls.mget ?? 0).toBe(0);
+    expect((calls.evalsha ?? 0) + (calls.eval ?? 0)).toBe(20);
+    // Every value is stored, every lock is gone.
+    for (let i = 0; i < 10; i++) expect(await users.get(`k${i}`)).toEqual({ i });
+    const left = (await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock'));
+    expect(left).toEqual([]);
+    expect(rowOf(t, 'users')).toMatchObject({ misses: 1 + WARM + 10, computes: 1 + WARM + 10, storeHits: 10 });
+  });
+
+  it('hits found by the step are answered and counted as hits; enough of them bring back plain reads', async () => {
+    const t = await openTrove();
+    const users = t.region('users');
+    await warm(users);
+    for (let i = 0; i < 40; i++) await users.set(`h${i}`, { h: i });
+    await commands();
+    let computed = 0;
+    const wrong = () => {
+      computed++;
+      return 'wrong';
+    };
+    expect(await users.getOrSet('h0', wrong)).toEqual({ h: 0 });
+    const during = await commands();
+    expect(computed).toBe(0);
+    expect(during.mget ?? 0).toBe(0);
+    expect((during.evalsha ?? 0) + (during.eval ?? 0)).toBe(1);
+    // No lock was taken by a read that found its value.
+    expect((await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock'))).toEqual([]);
+    for (let i = 1; i < 40; i++) expect(await users.getOrSet(`h${i}`, wrong)).toEqual({ h: i });
+    await commands();
+    expect(await users.getOrSet('h0', wrong)).toEqual({ h: 0 });
+    const after = await commands();
+    expect(computed).toBe(0);
+    expect(after.evalsha ?? 0).toBe(0);
+    expect((after.mget ?? 0) + (after.get ?? 0)).toBe(1);
+    expect(rowOf(t, 'users')).toMatchObject({ misses: WARM, storeHits: 41 });
+  });
+
+  it('concurrent callers of one key share the step: one lock attempt, one computation, one write', async () => {
+    const t = await openTrove();
+    const users = t.region('users');
+    await warm(users);
+    await commands();
+    let runs = 0;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        users.getOrSet('hot', async () => {
+          runs++;
+          return { hot: true };
+        }),
+      ),
+    );
+    const calls = await commands();
+    expect(runs).toBe(1);
+    expect(answers.every((a) => JSON.stringify(a) === '{"hot":true}')).toBe(true);
+    expect(calls.evalsha ?? 0).toBe(2);
+    expect(calls.mget ?? 0).toBe(0);
+    expect(rowOf(t, 'users')).toMatchObject({ misses: WARM + 50, computes: WARM + 1 });
+  });
+
+  it('garbage bytes found by the step: a miss (reported), computed and replaced', async () => {
+    expectErrors();
+    const t = await openTrove();
+    const users = t.region('users');
+    await warm(users);
+    const key = users.keyOf('bad');
+    await raw.set(key, Buffer.from([0xff, 0x00, 0x13, 0x37]));
+    const errors: string[] = [];
+    t.on('error', (e) => errors.push(e.operation));
+    expect(await users.getOrSet('bad', () => 'good')).toBe('good');
+    // Reported by the step's read and again by the read taken with the lock, as on the plain path.
+    expect(errors).toEqual(['decode', 'decode']);
+    expect(await users.get('bad')).toBe('good');
+  });
+
+  it('a value found by the step past its freshness is answered stale and refreshed once', async () => {
+    const t = await openTrove();
+    const users = t.region('users', { ttl: '1h', freshFor: '20ms' });
+    await warm(users);
+    await users.set('s', 'old');
+    const freshUntil = Date.now() + 20;
+    await until(() => Date.now() > freshUntil + 5);
+    let runs = 0;
+    const answered = await users.getOrSet('s', async () => {
+      runs++;
+      return 'new';
+    });
+    expect(answered).toBe('old');
+    await until(async () => (await users.get('s')) === 'new');
+    expect(runs).toBe(1);
+  });
+
+  it('Redis stalls during the step: answered by the deadline with the value computed here, nothing left waiting', async () => {
+    expectErrors();
+    const t = await openTrove({ commandTimeout: 300 });
+    const users = t.region('users');
+    await warm(users);
+    redis.server.pause();
+    let answered: unknown;
+    try {
+      answered = await users.getOrSet('stalled', () => 'here');
+    } finally {
+      redis.server.resume();
+    }
+    expect(answered).toBe('here');
+    const internals = t as unknown as { ctx: { loader: { pending: { cold: number; refreshing: number } } } };
+    await until(() => internals.ctx.loader.pending.cold === 0);
+    // Nothing was written while Redis stalled, and no lock outlived the stall.
+    await until(async () => (await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock')).length === 0);
+    expect(await raw.exists(users.keyOf('stalled'))).toBe(0);
+  });
+});
+
+describe.each(storeKinds)('read with the lock where reads keep missing: %s store', (kind) => {
+  const store = useStore(kind);
+  let n = 0;
+  const { open } = useTroves(() => ({ ...store.opts, prefix: `rk${++n}`, nearCache: false }));
+
+  it('misses compute once each, hits answer, and a switch back and forth loses nothing', async () => {
+    const t = open();
+    const users = t.region('users');
+    let runs = 0;
+    const compute = (i: number) => () => {
+      runs++;
+      return { i };
+    };
+    for (let i = 0; i < 60; i++) expect(await users.getOrSet(`m${i}`, compute(i))).toEqual({ i });
+    expect(runs).toBe(60);
+    for (let round = 0; round < 2; round++) for (let i = 0; i < 60; i++) expect(await users.getOrSet(`m${i}`, compute(-1))).toEqual({ i });
+    expect(runs).toBe(60);
+    expect(rowOf(t, 'users')).toMatchObject({ misses: 60, storeHits: 120, computes: 60 });
+  });
+});
