@@ -507,7 +507,7 @@ export class Loader {
     const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
     const tagsSince = access.tagClock();
     this.running.add(context as RunContext<unknown>);
-    const computed = Promise.resolve(context).then((c) => callFactory(c, job.factory));
+    const computed = start(context, job.factory);
     this.computing.set(job.full, computed);
     // First thing in both outcomes below: the factory has settled, whatever the write does next.
     const ended = () => {
@@ -668,6 +668,19 @@ export class Loader {
 }
 
 const NOTHING: unique symbol = Symbol('nothing');
+
+/**
+ * Runs a factory now, its outcome as a promise (a synchronous throw rejects it). Now, not after a
+ * promise hop: when a burst of callers shares one miss, the hop would wait until every other
+ * caller's continuation has run, delaying the computation they all wait for.
+ */
+function start<T>(context: RunContext<T>, factory: (ctx: FactoryContext<T>) => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(callFactory(context, factory));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
 
 /** Whether a factory changed anything about how its value is written. */
 function changed(o: FactoryOverrides): boolean {
