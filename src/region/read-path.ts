@@ -36,7 +36,13 @@ export function get<T>(core: RegionCore, key: Key): Promise<T | undefined> {
       return Promise.resolve(handOut(near, local.value) as T);
     }
   }
-  return readEntry(core, near, k, full, 'get').then(
+  return readEntry(
+    core,
+    near,
+    k,
+    full,
+    'get',
+    false,
     (entry) => answer<T>(core, k, started, entry),
     (err: unknown) => {
       const kept = keptAfterError(core, err, 'get', k, full, started);
@@ -46,25 +52,27 @@ export function get<T>(core: RegionCore, key: Key): Promise<T | undefined> {
 }
 
 /**
- * Reads an entry from the store, keeping it in the near cache when that is race-free.
- * `strict`: a tag check that fails (the store is unreachable) rejects instead of answering a miss.
- * `operation`: the caller's, named by a failed tag check.
+ * Reads an entry from the store, keeping it in the near cache when that is race-free, and hands it
+ * to `then` (or the failure to `failed`) in the same promise step: a read is a handful of promise
+ * hops, each one counts. `strict`: a tag check that fails (the store is unreachable) goes to
+ * `failed` instead of answering a miss. `operation`: the caller's, named by a failed tag check.
  */
-export function readEntry(
+export function readEntry<R>(
   core: RegionCore,
   near: NearCache | undefined,
   k: string,
   full: string,
   operation: string,
-  strict = false,
-): Promise<DecodedEntry | undefined> {
+  strict: boolean,
+  then: (entry: DecodedEntry | undefined) => R | Promise<R>,
+  failed: (err: unknown) => R | Promise<R>,
+): Promise<R> {
   if (near === undefined) {
-    // One handler: a failed read rejects as it is.
     return core.entries.get(full, false).then((buf) => {
       const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
       storeAnswered(core, full);
-      return entry;
-    });
+      return entry instanceof Promise ? entry.then(then, failed) : then(entry);
+    }, failed);
   }
   const ticket = near.begin(full);
   return core.entries.get(full, true).then(
@@ -74,22 +82,26 @@ export function readEntry(
         return entry.then(
           (e) => {
             near.end(full, ticket, e, buf?.length ?? 0);
-            return e;
+            return then(e);
           },
           (err: unknown) => {
             near.end(full, ticket, undefined, 0);
-            throw err;
+            return failed(err);
           },
         );
       }
       near.end(full, ticket, entry, buf?.length ?? 0);
-      return entry;
+      return then(entry);
     },
     (err: unknown) => {
       near.end(full, ticket, undefined, 0);
-      throw err;
+      return failed(err);
     },
   );
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }
 
 /** A read's answer, with its hit or miss event. */
@@ -129,7 +141,7 @@ export async function has(core: RegionCore, key: Key): Promise<boolean> {
     full = (await core.keyBase.load('has')) + k + core.keyBase.tail;
     const near = nearFor(core);
     if (near !== undefined && nearHit(core, near, full) !== undefined) return true;
-    return (await readEntry(core, near, k, full, 'has')) !== undefined;
+    return await readEntry(core, near, k, full, 'has', false, (entry) => entry !== undefined, rethrow);
   } catch (err) {
     emitError(core, err, 'has', k);
     return full !== undefined && keptEntry(core, full) !== undefined;

@@ -129,7 +129,13 @@ function readThrough<T>(
   }
   // Strict: a tag check that timed out must not look like a miss, which would take the lock and
   // wait out a second deadline; the error branch computes directly instead.
-  return readEntry(core, near, k, full, 'getOrSet', true).then(
+  return readEntry(
+    core,
+    near,
+    k,
+    full,
+    'getOrSet',
+    true,
     (entry) => afterRead(core, k, full, factory, write, rt, started, entry, 'store'),
     (err: unknown) => readFailed<T>(core, k, full, factory, write, rt, started, err),
   );

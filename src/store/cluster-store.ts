@@ -38,7 +38,7 @@ import { byBucket } from './field-batcher.js';
 import type { FieldRef, FieldValue, FieldWriteOp, CommandCall, HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
 import type { PubSubConnection } from './subscriber.js';
 import { NODE_MGET } from './scripts.js';
-import { GetBatcher } from './get-batcher.js';
+import { GetBatcher, promised } from './get-batcher.js';
 
 /** Commands whose first argument is not a key (see the constructor of `ClusterStore`). */
 const SCRIPT_COMMANDS = ['evalsha', 'eval'];
@@ -245,14 +245,14 @@ export class ClusterStore extends RedisStore<Cluster> {
     let batcher = this.nodeBatchers.get(address);
     if (batcher === undefined) {
       batcher = new GetBatcher(
-        async (keys) => {
+        promised(async (keys) => {
           this.nodeReadsInFlight++;
           try {
             return await this.run('get', () => this.readNode(address, keys));
           } finally {
             this.nodeReadsInFlight--;
           }
-        },
+        }),
         () => this.nodeReadsInFlight > 0,
       );
       this.nodeBatchers.set(address, batcher);

@@ -49,22 +49,25 @@ export class SharedDeadline {
 
   /** `work`, bounded by the deadline, its failures wrapped as `withDeadline` does. */
   bound<T>(work: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const p: Pending = { expiresAt: performance.now() + this.timeoutMs, reject, done: false, next: undefined };
-      this.enqueue(p);
-      work.then(
-        (v) => {
-          if (p.done) return;
-          this.settled(p);
-          resolve(v);
-        },
-        (e: unknown) => {
-          if (p.done) return;
-          this.settled(p);
-          reject(asStoreError(this.operation, e));
-        },
-      );
-    });
+    return new Promise<T>((resolve, reject) => this.watch(work, resolve, reject));
+  }
+
+  /** As `bound`, handing the outcome to `done` or `failed` (exactly one of them, once): no promise of its own. */
+  watch<T>(work: Promise<T>, done: (v: T) => void, failed: (e: unknown) => void): void {
+    const p: Pending = { expiresAt: performance.now() + this.timeoutMs, reject: failed, done: false, next: undefined };
+    this.enqueue(p);
+    work.then(
+      (v) => {
+        if (p.done) return;
+        this.settled(p);
+        done(v);
+      },
+      (e: unknown) => {
+        if (p.done) return;
+        this.settled(p);
+        failed(asStoreError(this.operation, e));
+      },
+    );
   }
 
   private enqueue(p: Pending): void {

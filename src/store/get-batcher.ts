@@ -42,7 +42,7 @@ export class GetBatcher {
    * batch is a script whose fixed cost on the node is shared by its keys.
    */
   constructor(
-    private readonly fetch: (keys: string[]) => Promise<(Buffer | null)[]>,
+    private readonly fetch: BatchFetch,
     private readonly deferWhileBusy: (() => boolean) | boolean = false,
   ) {}
 
@@ -120,7 +120,8 @@ export class GetBatcher {
 
   private send(batch: Batch): void {
     this.inFlight++;
-    this.fetch(batch.keys).then(
+    this.fetch(
+      batch.keys,
       (values) => {
         if (--this.inFlight === 0) this.flushedThisTurn = false;
         const n = batch.keys.length;
@@ -144,6 +145,20 @@ export class GetBatcher {
       },
     );
   }
+}
+
+/**
+ * Reads the values of `keys`, in order, and hands them to `done`, or the failure to `failed`:
+ * exactly one of them, once. Callbacks rather than a promise, so a store can pass a read's reply
+ * on without a promise of its own (see `promised` for a fetch that returns one).
+ */
+export type BatchFetch = (keys: string[], done: (values: (Buffer | null)[]) => void, failed: (err: unknown) => void) => void;
+
+/** A BatchFetch from a function that returns a promise of the values. */
+export function promised(fetch: (keys: string[]) => Promise<(Buffer | null)[]>): BatchFetch {
+  return (keys, done, failed) => {
+    fetch(keys).then(done, failed);
+  };
 }
 
 type Resolve = (v: Buffer | null) => void;

@@ -127,8 +127,8 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     this.readyGate = new ReadyGate(opts.commandTimeoutMs);
     this.ordered = client.options.enableAutoPipelining !== true;
     this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
-    this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
-    this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
+    this.batcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, false, done, failed));
+    this.trackedBatcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, true, done, failed));
     this.subscriber = new Subscriber({ commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError, open: () => this.openSubscriber() });
     client.on('error', this.onError);
     client.on('ready', this.onReady);
@@ -215,12 +215,30 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.mgetNow([...keys], track);
   }
 
+  /** Whether `mgetNow` is this class's: a subclass that sends reads elsewhere (Cluster, replicas) overrides it, and batches go through it. */
+  private readonly ownMget = this.mgetNow === RedisStore.prototype.mgetNow;
+
+  /** A batch of reads (see GetBatcher): as `mgetNow`, the common read without a promise of its own. */
+  private fetchBatch(keys: string[], track: boolean, done: (values: (Buffer | null)[]) => void, failed: (err: unknown) => void): void {
+    if (this.ownMget && this.plainReadNow(track))
+      this.readDeadline.watch(
+        safeSend(() => this.client.mgetBuffer(keys)),
+        done,
+        failed,
+      );
+    else this.mgetNow(keys, track).then(done, failed);
+  }
+
+  /**
+   * Whether a read goes the common way: one command, written at once (the batcher already
+   * gathered the tick's reads), under the shared read deadline instead of a timer of its own.
+   */
+  private plainReadNow(track: boolean): boolean {
+    return (!track || !this.trackingChannel) && this.client.status === 'ready';
+  }
+
   protected mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
-    if ((!track || !this.trackingChannel) && this.client.status === 'ready') {
-      // The common read: one command, written at once (the batcher already gathered the tick's
-      // reads), under the shared read deadline instead of a timer of its own.
-      return this.readDeadline.bound(safeSend(() => this.client.mgetBuffer(keys)));
-    }
+    if (this.plainReadNow(track)) return this.readDeadline.bound(safeSend(() => this.client.mgetBuffer(keys)));
     return this.run('get', () => {
       // Keys go as one array argument: spreading 100k+ of them overflows the call stack.
       if (!track || !this.trackingChannel) return this.client.mgetBuffer(keys);

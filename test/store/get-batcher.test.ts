@@ -3,14 +3,16 @@
  * in separate callbacks of the same event-loop turn (as requests do in a server).
  */
 import { describe, expect, it } from 'vitest';
-import { GetBatcher, SPLIT_AT } from '../../src/store/get-batcher.js';
+import { GetBatcher, promised, SPLIT_AT } from '../../src/store/get-batcher.js';
 
 function counting(): { batcher: GetBatcher; batches: string[][] } {
   const batches: string[][] = [];
-  const batcher = new GetBatcher(async (keys) => {
-    batches.push(keys);
-    return keys.map((k) => Buffer.from(`v:${k}`));
-  });
+  const batcher = new GetBatcher(
+    promised(async (keys) => {
+      batches.push(keys);
+      return keys.map((k) => Buffer.from(`v:${k}`));
+    }),
+  );
   return { batcher, batches };
 }
 
@@ -19,11 +21,13 @@ function answeredLater(deferWhileBusy = false): { batcher: GetBatcher; batches: 
   const batches: string[][] = [];
   const replies: (() => void)[] = [];
   const batcher = new GetBatcher(
-    (keys) =>
-      new Promise((resolve) => {
-        batches.push(keys);
-        replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
-      }),
+    promised(
+      (keys) =>
+        new Promise((resolve) => {
+          batches.push(keys);
+          replies.push(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
+        }),
+    ),
     deferWhileBusy,
   );
   return { batcher, batches, replies };
@@ -45,7 +49,7 @@ describe('GetBatcher', () => {
 
   it('a lone read leaves nothing scheduled after its send: the event loop can wait for the reply at once', async () => {
     const replies: (() => void)[] = [];
-    const batcher = new GetBatcher((keys) => new Promise((resolve) => replies.push(() => resolve(keys.map(() => null)))));
+    const batcher = new GetBatcher(promised((keys) => new Promise((resolve) => replies.push(() => resolve(keys.map(() => null))))));
     const immediates = () => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
     const before = immediates();
     const read = batcher.get('a');
@@ -60,11 +64,13 @@ describe('GetBatcher', () => {
     // Answered in a later turn, as a network reply is.
     const batches: string[][] = [];
     const batcher = new GetBatcher(
-      (keys) =>
-        new Promise((resolve) => {
-          batches.push(keys);
-          setImmediate(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
-        }),
+      promised(
+        (keys) =>
+          new Promise((resolve) => {
+            batches.push(keys);
+            setImmediate(() => resolve(keys.map((k) => Buffer.from(`v:${k}`))));
+          }),
+      ),
     );
     const results: Promise<Buffer | null>[] = [];
     await new Promise<void>((done) => {
@@ -183,9 +189,11 @@ describe('GetBatcher', () => {
   });
 
   it('a failed batch rejects every waiter of it', async () => {
-    const batcher = new GetBatcher(async () => {
-      throw new Error('down');
-    });
+    const batcher = new GetBatcher(
+      promised(async () => {
+        throw new Error('down');
+      }),
+    );
     const all = await Promise.allSettled([batcher.get('a'), batcher.get('b'), batcher.get('a'), batcher.get('b')]);
     expect(all.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
   });
@@ -199,11 +207,13 @@ async function readTwice(n: number): Promise<{ first: (Buffer | null)[]; next: (
   const batches: string[][] = [];
   const handedOutAtSend: number[] = [];
   let handedOut = 0;
-  const batcher = new GetBatcher(async (keys) => {
-    batches.push(keys);
-    handedOutAtSend.push(handedOut);
-    return keys.map((k) => Buffer.from(`v:${k}`));
-  });
+  const batcher = new GetBatcher(
+    promised(async (keys) => {
+      batches.push(keys);
+      handedOutAtSend.push(handedOut);
+      return keys.map((k) => Buffer.from(`v:${k}`));
+    }),
+  );
   const second: Promise<Buffer | null>[] = [];
   const first = await Promise.all(
     Array.from({ length: n }, (_, i) =>

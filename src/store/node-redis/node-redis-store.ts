@@ -102,8 +102,8 @@ export class NodeRedisStore implements Store {
     this.keyPrefix = client.options?.keyPrefix ?? '';
     this.readyGate = new ReadyGate(opts.commandTimeoutMs);
     this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
-    this.batcher = new GetBatcher((keys) => this.mgetNow(keys, false));
-    this.trackedBatcher = new GetBatcher((keys) => this.mgetNow(keys, true));
+    this.batcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, false, done, failed));
+    this.trackedBatcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, true, done, failed));
     this.subscriber = new NodeRedisSubscriber(client, { commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError });
     this.everReady = this.up = client.isReady;
     client.on('error', this.onClientError);
@@ -198,12 +198,24 @@ export class NodeRedisStore implements Store {
     return this.mgetNow([...keys], track);
   }
 
+  /** A batch of reads (see GetBatcher): as `mgetNow`, the common read without a promise of its own. */
+  private fetchBatch(keys: string[], track: boolean, done: (values: (Buffer | null)[]) => void, failed: (err: unknown) => void): void {
+    if (this.plainReadNow(track)) this.readDeadline.watch(this.sendMget(keys), done, failed);
+    else this.mgetNow(keys, track).then(done, failed);
+  }
+
+  /** Whether a read goes the common way: sent at once, under the shared read deadline instead of a timer of its own. */
+  private plainReadNow(track: boolean): boolean {
+    return !(track && this.trackingEnabled) && !this.closed && this.client.isReady;
+  }
+
+  private sendMget(keys: string[]): Promise<(Buffer | null)[]> {
+    return safeSend(() => this.send(this.mgetArgs(keys), BUFFERS) as Promise<(Buffer | null)[]>);
+  }
+
   private mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
+    if (this.plainReadNow(track)) return this.readDeadline.bound(this.sendMget(keys));
     const tracked = track && this.trackingEnabled;
-    if (!tracked && !this.closed && this.client.isReady) {
-      // The common read: sent at once, under the shared read deadline instead of a timer of its own.
-      return this.readDeadline.bound(safeSend(() => this.send(this.mgetArgs(keys), BUFFERS) as Promise<(Buffer | null)[]>));
-    }
     return this.run('get', () => {
       const args = this.mgetArgs(keys);
       const read = tracked ? this.cachingThen(args, BUFFERS) : this.send(args, BUFFERS);
