@@ -232,6 +232,10 @@ export class Loader {
           if (attempt instanceof Lease) this.letGo(job, attempt);
           return joined.promise as Promise<T>;
         }
+        // The value was absent when the lock was won: compute, without missOnce's steps.
+        if (attempt instanceof Lease && attempt.value === null) {
+          return this.fly(job.full, run, () => this.produce(job, { stale: undefined, lease: attempt, store: true, background: false, run }));
+        }
         return this.fly(job.full, run, () => this.missOnce(job, run, attempt));
       },
       (err: unknown) => {
@@ -256,7 +260,17 @@ export class Loader {
 
   /** In-process single flight: concurrent callers of the same key share one run. */
   private fly<T>(full: string, run: Run, start: () => Promise<T>): Promise<T> {
-    const promise = start().finally(() => this.cold.delete(full));
+    // then, not finally: on a miss, every promise counts.
+    const promise = start().then(
+      (value) => {
+        this.cold.delete(full);
+        return value;
+      },
+      (err: unknown) => {
+        this.cold.delete(full);
+        throw err;
+      },
+    );
     this.cold.set(full, { promise, run });
     return promise;
   }
