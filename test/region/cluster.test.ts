@@ -116,6 +116,34 @@ describe('a trove on a 3-master cluster', () => {
     expect(left).toEqual([all[0]!.region('w').keyOf('cold')]);
   });
 
+  it('a region whose reads keep missing reads and locks in one step per key on every master: computed once each, found values answered, no lock left', async () => {
+    const t = troves.open();
+    const region = t.region('rf');
+    // Misses in a row, on keys of their own, until the region reads with the lock (see miss-share.ts).
+    for (let i = 0; i < 30; i++) await region.getOrSet(`warm${i}`, () => i);
+    for (const m of cluster.masters()) await m.server.resetStats();
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    const runs = new Map<string, number>();
+    const factory = (k: string) => () => {
+      runs.set(k, (runs.get(k) ?? 0) + 1);
+      return { k };
+    };
+    const answers = await Promise.all([...keys, ...keys].map((k) => region.getOrSet(k, factory(k))));
+    expect(answers).toEqual([...keys, ...keys].map((k) => ({ k })));
+    expect([...runs.entries()].filter(([, c]) => c !== 1)).toEqual([]);
+    expect(runs.size).toBe(keys.length);
+    expect(new Set(keys.map((k) => cluster.ownerOf(calculateSlot(region.keyOf(k)))))).toHaveLength(3);
+    // Per key, one GET of the value in the step and one of the lock in the store: a plain read
+    // first (a read script per master) would add a third.
+    const calls = await commandCalls(cluster);
+    expect(calls.get).toBe(2 * keys.length);
+    // A value that is there is answered by the step, with no computation and no lock taken.
+    expect(await region.getOrSet('k0', factory('k0'))).toEqual({ k: 'k0' });
+    expect(runs.get('k0')).toBe(1);
+    const locks = (await keysByMaster(cluster)).flat().filter((k) => k.includes('__lock'));
+    expect(locks).toEqual([]);
+  });
+
   it('getOrSet computes once across 3 processes x 50 callers', async () => {
     const { outputs } = await runWorkers(3, {
       url: '',
