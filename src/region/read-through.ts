@@ -125,7 +125,7 @@ function readThrough<T>(
   }
   if (core.reads.mostlyMiss) {
     const j = job(core, k, full, factory, write, rt);
-    if (core.ctx.loader.readsFirst(j)) return readOrMiss(core, k, full, factory, write, rt, started, j);
+    if (core.ctx.loader.readsFirst(j)) return readOrMiss(core, j, started);
   }
   // Strict: a tag check that timed out must not look like a miss, which would take the lock and
   // wait out a second deadline; the error branch computes directly instead.
@@ -137,7 +137,7 @@ function readThrough<T>(
     'getOrSet',
     true,
     (entry) => afterRead(core, k, full, factory, write, rt, started, entry, 'store'),
-    (err: unknown) => readFailed<T>(core, k, full, factory, write, rt, started, err),
+    (err: unknown) => readFailed<T>(core, job(core, k, full, factory, write, rt), started, err),
   );
 }
 
@@ -146,17 +146,9 @@ function readThrough<T>(
  * (see `Loader.readOrMiss`). A value that was present is decoded and answered as a read's; it is
  * not kept in the near cache (the step's read is not tracked).
  */
-function readOrMiss<T>(
-  core: RegionCore,
-  k: string,
-  full: string,
-  factory: Factory<T>,
-  write: StampedWrite | undefined,
-  rt: ResolvedReadThrough,
-  started: number,
-  j: ReturnType<typeof job<T>>,
-): Promise<T> {
-  const failed = (err: unknown) => readFailed<T>(core, k, full, factory, write, rt, started, err);
+function readOrMiss<T>(core: RegionCore, j: ReadThroughJob<T>, started: number): Promise<T> {
+  const { key: k, full, factory, write, rt } = j;
+  const failed = (err: unknown) => readFailed<T>(core, j, started, err);
   return core.ctx.loader.readOrMiss<T, StampedWrite>(
     j,
     (bytes) => {
@@ -176,21 +168,12 @@ function readOrMiss<T>(
 }
 
 /** The store failed getOrSet's read: an entry kept through the outage is answered, else the value is computed here. */
-function readFailed<T>(
-  core: RegionCore,
-  k: string,
-  full: string,
-  factory: Factory<T>,
-  write: StampedWrite | undefined,
-  rt: ResolvedReadThrough,
-  started: number,
-  err: unknown,
-): T | Promise<T> {
+function readFailed<T>(core: RegionCore, j: ReadThroughJob<T>, started: number, err: unknown): T | Promise<T> {
   // Redis is unreachable: an entry kept through the outage is answered instead of computing.
-  const kept = keptAfterError(core, err, 'get', k, full, started);
+  const kept = keptAfterError(core, err, 'get', j.key, j.full, started);
   if (kept !== undefined) return handOut(core.ctx.near!, kept.value) as T;
   // The store just failed this read; a write now would most likely wait out a second deadline.
-  return core.ctx.loader.direct(job(core, k, full, factory, write, rt));
+  return core.ctx.loader.direct(j);
 }
 
 /** A read's outcome handed on: a miss to the loader, a fresh hit answered (and maybe refreshed early), a stale one to the loader. */
@@ -223,6 +206,9 @@ function afterRead<T>(
 function readThroughFor(core: RegionCore, opts: GetOrSetOptions | undefined): ResolvedReadThrough {
   return opts === undefined ? core.options.readThrough : checkCallOptions(opts, core.options);
 }
+
+/** What the loader needs of one getOrSet call. */
+type ReadThroughJob<T> = ReturnType<typeof job<T>>;
 
 function job<T>(core: RegionCore, k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough) {
   return { key: k, full, factory, write, rt, access: core.access };
