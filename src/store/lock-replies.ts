@@ -18,6 +18,6 @@ export function acquireAndReadOutcome(reply: unknown): LockAttempt {
 /** READ_OR_ACQUIRE: { 2, value } when the value was present (no lock taken), else as ACQUIRE_AND_READ. */
 export function readOrAcquireOutcome(reply: unknown): ReadOrLock {
   const [kind, second] = reply as [unknown, unknown];
-  if (Number(kind) === 2 && Buffer.isBuffer(second)) return { found: second };
+  if (Number(kind) === 2) return { found: Buffer.isBuffer(second) ? second : Buffer.from(String(second)) };
   return acquireAndReadOutcome(reply);
 }
