@@ -1,5 +1,6 @@
 /** One tick's lock attempts and lock-holder writes as the arguments and replies of the batch scripts (see `scripts.ts`): shared by the drivers. */
-import { readOrAcquireOutcome } from './lock-replies.js';
+import { acquireAndReadOutcome, readOrAcquireOutcome } from './lock-replies.js';
+import { ACQUIRE_AND_READ, READ_OR_ACQUIRE, type Script } from './scripts.js';
 import type { ReadOrLock, StoreAndRelease } from './store.js';
 
 /** A lock attempt that reads the guarded value in the same step. */
@@ -11,6 +12,15 @@ export interface LockRequest {
   lease: number;
   /** Read the value first and take the lock only when it is absent (`LockStore.readOrLock`). */
   readFirst: boolean;
+}
+
+/** A lock request sent on its own (alone in its tick, or on a Cluster): its single-lock script, keys, arguments, and how the reply reads. */
+export function loneLock(r: LockRequest): { script: Script; keys: string[]; args: (string | number)[]; outcome: (reply: unknown) => ReadOrLock } {
+  const keys = [r.key, r.readKey];
+  const args = [r.token, r.lease];
+  return r.readFirst
+    ? { script: READ_OR_ACQUIRE, keys, args, outcome: readOrAcquireOutcome }
+    : { script: ACQUIRE_AND_READ, keys, args, outcome: acquireAndReadOutcome };
 }
 
 /** ACQUIRE_AND_READ_MANY's keys (lock, value, ...) and arguments (token, lease, read first, ...). */

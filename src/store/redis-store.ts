@@ -7,14 +7,12 @@ import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
-import { acquireAndReadOutcome, acquireOutcome, readOrAcquireOutcome } from './lock-replies.js';
-import { acquireManyArgs, acquireManyOutcomes, type LockRequest, storeManyArgs } from './lock-batches.js';
+import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
+import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, storeManyArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
 import {
   ACQUIRE,
-  ACQUIRE_AND_READ,
   ACQUIRE_AND_READ_MANY,
-  READ_OR_ACQUIRE,
   ACQUIRE_FIELD_AND_READ,
   FIELD_WRITE,
   STORE_FIELD_AND_RELEASE,
@@ -386,20 +384,24 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey === undefined) return this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])).then(acquireOutcome);
-    // Handed on as is, not awaited: a miss is a handful of promise hops, each one counts.
-    if (this.batchesLocks) return this.lockBatch({ key, readKey, token, lease, readFirst: false }) as Promise<LockAttempt>;
-    return this.run('acquireLock', () => ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])).then(acquireAndReadOutcome);
+    return this.lock({ key, readKey, token, lease, readFirst: false }) as Promise<LockAttempt>;
   }
 
   readOrLock(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock> {
-    const lease = Math.max(1, Math.ceil(ttlMs));
-    if (this.batchesLocks) return this.lockBatch({ key, readKey, token, lease, readFirst: true });
-    return this.run('acquireLock', () => READ_OR_ACQUIRE.runBuffer(this.client, [key, readKey], [token, lease])).then(readOrAcquireOutcome);
+    return this.lock({ key, readKey, token, lease: Math.max(1, Math.ceil(ttlMs)), readFirst: true });
   }
 
-  private lockBatch(request: LockRequest): Promise<ReadOrLock> {
+  /** A lock attempt with its value read: with the tick's others where locks are batched, else on its own. */
+  private lock(request: LockRequest): Promise<ReadOrLock> {
+    // Handed on as is, not awaited: a miss is a handful of promise hops, each one counts.
+    if (!this.batchesLocks) return this.run('acquireLock', () => this.lockAlone(request));
     this.lockBatcher ??= new TickBatcher((requests) => this.acquireMany(requests));
     return this.lockBatcher.add(request);
+  }
+
+  private lockAlone(request: LockRequest): Promise<ReadOrLock> {
+    const lone = loneLock(request);
+    return lone.script.runBuffer(this.client, lone.keys, lone.args).then(lone.outcome);
   }
 
   async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
@@ -413,14 +415,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   /** Several lock attempts with their value reads, in one script (one alone: the single-lock scripts). */
   private acquireMany(requests: readonly LockRequest[]): Promise<ReadOrLock[]> {
     return this.run('acquireLock', async () => {
-      if (requests.length === 1) {
-        const { key, readKey, token, lease, readFirst } = requests[0]!;
-        return [
-          readFirst
-            ? readOrAcquireOutcome(await READ_OR_ACQUIRE.runBuffer(this.client, [key, readKey], [token, lease]))
-            : acquireAndReadOutcome(await ACQUIRE_AND_READ.runBuffer(this.client, [key, readKey], [token, lease])),
-        ];
-      }
+      if (requests.length === 1) return [await this.lockAlone(requests[0]!)];
       const { keys, args } = acquireManyArgs(requests);
       return acquireManyOutcomes(await ACQUIRE_AND_READ_MANY.runBuffer(this.client, keys, args), requests.length);
     });

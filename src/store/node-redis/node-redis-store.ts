@@ -25,15 +25,13 @@ import { byBucket, FieldBatcher } from '../field-batcher.js';
 import { GetBatcher } from '../get-batcher.js';
 import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
-import { acquireAndReadOutcome, acquireOutcome, readOrAcquireOutcome } from '../lock-replies.js';
-import { acquireManyArgs, acquireManyOutcomes, type LockRequest, storeManyArgs } from '../lock-batches.js';
+import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
+import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, storeManyArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
   ACQUIRE,
-  ACQUIRE_AND_READ,
   ACQUIRE_AND_READ_MANY,
-  READ_OR_ACQUIRE,
   ACQUIRE_FIELD_AND_READ,
   FIELD_WRITE,
   HASH_READ_INIT,
@@ -356,12 +354,8 @@ export class NodeRedisStore implements Store {
   private acquireMany(requests: readonly LockRequest[]): Promise<ReadOrLock[]> {
     return this.run('acquireLock', async () => {
       if (requests.length === 1) {
-        const { key, readKey, token, lease, readFirst } = requests[0]!;
-        return [
-          readFirst
-            ? readOrAcquireOutcome(await this.script(READ_OR_ACQUIRE, [key, readKey], [token, lease], BUFFERS))
-            : acquireAndReadOutcome(await this.script(ACQUIRE_AND_READ, [key, readKey], [token, lease], BUFFERS)),
-        ];
+        const lone = loneLock(requests[0]!);
+        return [lone.outcome(await this.script(lone.script, lone.keys, lone.args, BUFFERS))];
       }
       const { keys, args } = acquireManyArgs(requests);
       return acquireManyOutcomes(await this.script(ACQUIRE_AND_READ_MANY, keys, args, BUFFERS), requests.length);
