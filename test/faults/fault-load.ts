@@ -245,7 +245,7 @@ export class FaultLoad {
         count('writes');
         return;
       }
-      const value = op === 'get' ? await region.get(key) : await region.getOrSet(key, this.factory(t, key));
+      const value = op === 'get' ? await region.get(key) : await region.getOrSet(key, this.factory(t, key, began));
       if (value === undefined && op === 'get') count('misses');
       else if (isEntryOf(key, value)) {
         count('values');
@@ -274,10 +274,11 @@ export class FaultLoad {
     }
   }
 
-  private factory(t: number, key: string): () => Promise<Entry> {
+  /** `began`: the phase of the call the factory belongs to, whose counts its runs join (a call begun before a fault may compute during it). */
+  private factory(t: number, key: string, began: Phase): () => Promise<Entry> {
     return async () => {
       this.total.factoryRuns++;
-      this.phases[this.phase].factoryRuns++;
+      this.phases[began].factoryRuns++;
       this.runsByKey.set(key, this.runsOf(key) + 1);
       return { k: key, v: `f${t}.${this.total.factoryRuns}` };
     };
