@@ -386,19 +386,22 @@ export async function checkFreshness(troves: readonly Trove[], region: string, k
   };
   const firstRoundMs = await round('outside-1');
   const near = troves.filter((t) => t.stats().near !== undefined);
+  // Each key read alone, so that a failure names the keys that were not near hits.
+  let notHeld: string[] = [];
   await until(
     async () => {
-      const hits = await Promise.all(
-        near.map(async (t) => {
+      notHeld = [];
+      for (const [i, t] of near.entries()) {
+        for (const k of keys) {
           const before = t.stats().near!.hits;
-          await Promise.all(keys.map((k) => t.region<Entry>(region).get(k)));
-          return t.stats().near!.hits - before;
-        }),
-      );
-      return hits.every((h) => h === keys.length);
+          await t.region<Entry>(region).get(k);
+          if (t.stats().near!.hits - before !== 1) notHeld.push(`trove ${i}: ${k}`);
+        }
+      }
+      return notHeld.length === 0;
     },
     30_000,
-    'every near cache to hold the written values',
+    () => `every near cache to hold the written values (not near hits: ${notHeld.join(', ')}; near stats: ${near.map((t) => JSON.stringify(t.stats().near)).join(' ')})`,
   );
   const propagationMs = await round('outside-2');
   return { firstRoundMs, propagationMs, staleReads: stale.reads, lastStaleMs: stale.lastMs };

@@ -109,13 +109,14 @@ export function describeError(e: ErrorEvent): string {
 }
 
 /**
- * Polls `check` every 2 ms until it holds; returns the ms that took, or throws after `ms`.
+ * Polls `check` every 2 ms until it holds; returns the ms that took, or throws after `ms`
+ * (`what` names the condition; a function is asked then, to describe the last state seen).
  * Measured with performance.now(), which a test faking Date leaves alone.
  */
-export async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<number> {
+export async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what: string | (() => string) = 'condition'): Promise<number> {
   const t0 = performance.now();
   while (!(await check())) {
-    if (performance.now() - t0 > ms) throw new Error(`${what} not met within ${ms} ms`);
+    if (performance.now() - t0 > ms) throw new Error(`${typeof what === 'string' ? what : what()} not met within ${ms} ms`);
     await sleep(2);
   }
   return performance.now() - t0;
