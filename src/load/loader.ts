@@ -428,7 +428,9 @@ export class Loader {
         return this.computeHere(job, run);
       }
       if (woke === 'closed') throw new ClosedError();
-      const after = await run.until(this.read(job, run));
+      // A small value comes with its notification: the same bytes a read would find, read at the moment they were stored.
+      const carried = wait.carried;
+      const after = await run.until(carried === undefined ? this.read(job, run) : this.checked(job, run, job.access.fromBytes(job.key, carried)));
       if (after === TROUBLE || after === FAILED) return this.computeHere(job, run);
       if (after && isFresh(after)) return after.value as T;
       // The holder gave up or died, or the channel was reset: try for the lock again.

@@ -1,4 +1,5 @@
 import type { MessageBus } from '../store/index.js';
+import { keyNotification, parseNotification } from '../store/notification.js';
 
 /** Why a wait ended. */
 export type WakeReason = 'notified' | 'timeout' | 'reset' | 'closed';
@@ -7,17 +8,20 @@ export type WakeReason = 'notified' | 'timeout' | 'reset' | 'closed';
 export interface Wait {
   /** Resolves when the key is notified, the channel was reset, or `timeoutMs` passed. */
   readonly done: Promise<WakeReason>;
+  /** Once `done` resolved with 'notified': the stored bytes the notification carried (small values), else undefined. */
+  readonly carried: Buffer | undefined;
   cancel(): void;
 }
 
 /**
  * Wakes processes waiting for a key when the process computing it stores (or gives up on) the
- * value: one pub/sub channel per trove carries `<full key>` messages. Waiters are woken by the
- * message, never by polling; the timeout only bounds a wait whose notification never comes
- * (holder died, channel down).
+ * value: one pub/sub channel per trove carries messages naming the full key, with the stored
+ * bytes when they are small (see notification.ts), so that a waiter need not read them. Waiters
+ * are woken by the message, never by polling; the timeout only bounds a wait whose notification
+ * never comes (holder died, channel down).
  */
 export class Notifier {
-  private readonly waiters = new Map<string, Set<(reason: WakeReason) => void>>();
+  private readonly waiters = new Map<string, Set<(reason: WakeReason, carried?: Buffer) => void>>();
   private unsubscribe: (() => void) | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;
@@ -34,7 +38,12 @@ export class Notifier {
   start(): Promise<void> {
     this.starting ??= this.store
       .subscribe(this.channel, {
-        onMessage: (key) => this.wake(key, 'notified'),
+        onMessage: () => {},
+        onBytes: (message) => {
+          // A message not in the channel's form (published by something else) wakes nobody.
+          const n = parseNotification(message);
+          if (n !== undefined) this.wake(n.key, 'notified', n.value);
+        },
         // Messages may have been lost: every waiter re-checks.
         onReset: () => this.wakeAll('reset'),
       })
@@ -52,19 +61,25 @@ export class Notifier {
   }
 
   wait(key: string, timeoutMs: number): Wait {
-    let finish!: (reason: WakeReason) => void;
+    let finish!: (reason: WakeReason, carried?: Buffer) => void;
     let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<WakeReason>((resolve) => {
-      finish = (reason) => {
-        clearTimeout(timer);
-        const set = this.waiters.get(key);
-        if (set?.delete(finish) && set.size === 0) this.waiters.delete(key);
-        resolve(reason);
-      };
-    });
+    const wait: { done: Promise<WakeReason>; carried: Buffer | undefined; cancel(): void } = {
+      done: new Promise<WakeReason>((resolve) => {
+        finish = (reason, carried) => {
+          clearTimeout(timer);
+          const set = this.waiters.get(key);
+          if (set?.delete(finish) && set.size === 0) this.waiters.delete(key);
+          // Called once with 'notified' at most: a wait leaves the waiters with its first outcome.
+          if (reason === 'notified') wait.carried = carried;
+          resolve(reason);
+        };
+      }),
+      carried: undefined,
+      cancel: () => finish('closed'),
+    };
     if (this.closed) {
       finish('closed');
-      return { done, cancel: () => {} };
+      return wait;
     }
     let set = this.waiters.get(key);
     if (!set) {
@@ -73,19 +88,19 @@ export class Notifier {
     }
     set.add(finish);
     timer = setTimeout(() => finish('timeout'), Math.max(0, timeoutMs));
-    return { done, cancel: () => finish('closed') };
+    return wait;
   }
 
-  /** Tells every process that `key` was stored or released. */
+  /** Tells every process that `key` was released (its value not stored: waiters read, or try for the lock). */
   notify(key: string): Promise<void> {
-    return this.store.publish(this.channel, key);
+    return this.store.publish(this.channel, keyNotification(key));
   }
 
-  private wake(key: string, reason: WakeReason): void {
+  private wake(key: string, reason: WakeReason, carried?: Buffer): void {
     if (reason === 'notified') this.onNotified?.(key);
     const set = this.waiters.get(key);
     if (!set) return;
-    for (const f of [...set]) f(reason);
+    for (const f of [...set]) f(reason, carried);
   }
 
   private wakeAll(reason: WakeReason): void {

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError, StoreError } from '../errors.js';
+import { notificationOf } from './notification.js';
 import type {
   FieldRef,
   FieldValue,
@@ -135,7 +136,7 @@ export class MemoryStore implements Store {
       return;
     }
     if (v === `${lock.token}+`) this.cache.delete(lock.lockKey);
-    this.deliver(lock.channel, lock.message);
+    this.deliver(lock.channel, notificationOf(lock.message, value));
   }
 
   private check(): void {
@@ -259,7 +260,7 @@ export class MemoryStore implements Store {
       return;
     }
     if (v === `${token}+`) this.cache.delete(lockKey);
-    this.deliver(channel, message);
+    this.deliver(channel, notificationOf(message, value));
   }
 
   async hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
@@ -333,12 +334,15 @@ export class MemoryStore implements Store {
     this.deliver(channel, message);
   }
 
-  private deliver(channel: string, message: string): void {
+  private deliver(channel: string, message: string | Buffer): void {
     const set = this.channels.get(channel);
     if (!set) return;
     // Asynchronous like a network delivery, so publishers never re-enter listeners synchronously.
     queueMicrotask(() => {
-      for (const l of set) l.onMessage(message);
+      for (const l of set) {
+        if (l.onBytes) l.onBytes(Buffer.from(message));
+        else l.onMessage(message.toString());
+      }
     });
   }
 

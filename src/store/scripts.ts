@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { luaNotification } from './notification.js';
 
 /**
  * ioredis generates a Buffer-returning variant of every command at run time but does not declare
@@ -91,10 +92,11 @@ if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('DEL', KEYS[1]) en
 return 0`);
 
 /**
- * KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, message, track (1: read the
- * value before and after writing it, under the caller's CLIENT CACHING yes: the first read makes
- * sure the write announces exactly one invalidation to the writer, the second registers tracking
- * of the new value; a write alone does neither).
+ * KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
+ * track (1: read the value before and after writing it, under the caller's CLIENT CACHING yes:
+ * the first read makes sure the write announces exactly one invalidation to the writer, the
+ * second registers tracking of the new value; a write alone does neither). The notification
+ * carries the bytes when they are small (see notification.ts).
  */
 export const STORE_AND_RELEASE = new Script(`
 if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
@@ -104,7 +106,7 @@ if v == ARGV[3] then
   redis.call('DEL', KEYS[2])
 else
   if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
-  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')})
 end
 if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
 return 1`);
@@ -153,7 +155,7 @@ return out`);
 /**
  * STORE_AND_RELEASE, untracked, for several values at once (one tick's computed values on one
  * server). KEYS: value, lock, value, lock, ...; ARGV: bytes, ttl ms (0: none), token, channel,
- * message, ... five per pair.
+ * key the notification names, ... five per pair.
  */
 export const STORE_AND_RELEASE_MANY = new Script(`
 for i = 1, #KEYS, 2 do
@@ -165,7 +167,7 @@ for i = 1, #KEYS, 2 do
     redis.call('DEL', KEYS[i + 1])
   else
     if v == token .. '+' then redis.call('DEL', KEYS[i + 1]) end
-    redis.call('PUBLISH', ARGV[a + 4], ARGV[a + 5])
+    redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')})
   end
 end
 return 1`);
@@ -278,9 +280,10 @@ if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
 return { 0, redis.call('PTTL', KEYS[1]) }`);
 
 /**
- * KEYS: bucket, lock. ARGV: bytes, ttl ms (0: none), token, channel, message, field, HPEXPIRE
- * flag. As STORE_AND_RELEASE for a field. A bucket that is not a hash is left alone (the lock is
- * still released and waiters notified) and the call fails with WRONGTYPE. Returns whether
+ * KEYS: bucket, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
+ * field, HPEXPIRE flag. As STORE_AND_RELEASE for a field. A bucket that is not a hash is left
+ * alone (the lock is still released and waiters notified, with no value carried) and the call
+ * fails with WRONGTYPE. Returns whether
  * HPEXPIRE was refused.
  */
 export const STORE_FIELD_AND_RELEASE = new Script(`${FIELD_SET}
@@ -292,7 +295,7 @@ if v == ARGV[3] then
   redis.call('DEL', KEYS[2])
 else
   if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
-  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  if bad then redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', "''")}) else redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')}) end
 end
 if bad then return bad end
 return refused`);

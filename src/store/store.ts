@@ -18,7 +18,10 @@ export interface StoreAndRelease {
   readonly lockKey: string;
   /** The holder's token: the lock is released only if it still holds it. */
   readonly token: string;
-  /** Where waiters are notified, and with what. */
+  /**
+   * Where waiters are notified, and the key the notification names: the store frames it as
+   * `notification.ts` describes, carrying `value` when it is small.
+   */
   readonly channel: string;
   readonly message: string;
   /** The writer keeps the value locally: tracked as in `KeyValueStore.set`. */
@@ -47,6 +50,8 @@ export type ReadOrLock = LockAttempt | { readonly found: Buffer };
 /** Receives the messages of a subscribed channel. */
 export interface ChannelListener {
   onMessage(message: string): void;
+  /** When present, messages arrive here instead of `onMessage`, as the bytes Redis sent (binary-safe). */
+  onBytes?(message: Buffer): void;
   /**
    * The subscription was interrupted (connection lost) or restored: messages may have been
    * missed in between, so anything derived from them must be rechecked.

@@ -119,16 +119,18 @@ export class Subscriber {
     const sub = this.opts.open();
     this.connection = sub;
     sub.on('error', this.opts.onError);
-    sub.on('message', (channel: string, message: unknown) => {
-      if (channel === this.watcher?.channel) return;
-      const set = this.channels.get(channel);
-      if (set) for (const l of set) l.onMessage(String(message));
-    });
-    // The watcher's messages are read as buffers: the string form of a message joins an array
-    // with commas, so a message naming several keys (as Redis sends in BCAST mode) would be lost.
-    sub.on('messageBuffer', (channel: Buffer, message: unknown) => {
+    // Messages are read as buffers: a listener may take bytes (`onBytes`), and the string form of
+    // a message joins an array with commas, so a message of the watcher naming several keys (as
+    // Redis sends in BCAST mode) would be lost.
+    sub.on('messageBuffer', (channelBytes: Buffer, message: unknown) => {
+      const channel = channelBytes.toString();
       const watcher = this.watcher;
-      if (watcher && channel.toString() === watcher.channel) watcher.onMessage(message);
+      if (watcher && channel === watcher.channel) {
+        watcher.onMessage(message);
+        return;
+      }
+      const set = this.channels.get(channel);
+      if (set) for (const l of set) deliver(l, message);
     });
     sub.on('close', () => {
       this.clientId = undefined;
@@ -194,4 +196,11 @@ export function pubSubDuplicate(main: Redis): Redis {
     disconnectTimeout: 50,
     connectionName: undefined,
   });
+}
+
+/** A message to a listener: its bytes to `onBytes`, else its text to `onMessage`. */
+export function deliver(listener: ChannelListener, message: unknown): void {
+  const bytes = Buffer.isBuffer(message) ? message : Buffer.from(String(message));
+  if (listener.onBytes) listener.onBytes(bytes);
+  else listener.onMessage(bytes.toString());
 }

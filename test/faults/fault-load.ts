@@ -401,7 +401,8 @@ export async function checkFreshness(troves: readonly Trove[], region: string, k
       return notHeld.length === 0;
     },
     30_000,
-    () => `every near cache to hold the written values (not near hits: ${notHeld.join(', ')}; near stats: ${near.map((t) => JSON.stringify(t.stats().near)).join(' ')})`,
+    () =>
+      `every near cache to hold the written values (not near hits: ${notHeld.join(', ')}; near stats: ${near.map((t) => JSON.stringify(t.stats().near)).join(' ')})`,
   );
   const propagationMs = await round('outside-2');
   return { firstRoundMs, propagationMs, staleReads: stale.reads, lastStaleMs: stale.lastMs };

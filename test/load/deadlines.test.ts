@@ -190,13 +190,50 @@ describe('read-through when Redis stalls part-way through a call', () => {
     await drain(r);
   };
 
-  it("waiting for another process's value, the re-read after its notification times out: computed here, no lock attempt, no write", async () => {
+  it("waiting for another process's value too large to come with its notification, the re-read times out: computed here, no lock attempt, no write", async () => {
     const a = await open();
     const { t: b, proxy } = await openProxied(a.prefix);
     const evA = record(a);
     const evB = record(b);
     const ra = a.region<string>('wait');
     const rb = b.region<string>('wait');
+    const gate = deferred();
+    const calls = { a: 0, b: 0 };
+    // Over 4 KiB stored: the notification names the key only, and the waiter reads the value.
+    const large = `from-a ${'x'.repeat(5_000)}`;
+    const holder = ra.getOrSet('k', async () => {
+      calls.a++;
+      await gate.promise;
+      return large;
+    });
+    await until(async () => (await exists(lockKeyOf(ra, 'k'))) === '1');
+    const waiter = rb.getOrSet('k', async () => {
+      calls.b++;
+      return 'from-b';
+    });
+    await waiting(b, rb);
+    proxy.holdReplies(0);
+    gate.resolve();
+    expect(await holder).toBe(large);
+    expect(await waiter).toBe('from-b');
+    expect(calls).toEqual({ a: 1, b: 1 });
+    expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
+    proxy.releaseReplies(0);
+    // B's own connection answers with what is stored: A's value, not overwritten by B.
+    expect(await rb.get('k')).toBe(large);
+    expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
+    expect(evB.sets).toEqual([]);
+    expect(evA.errors).toEqual([]);
+    expect(pendingOf(b)).toEqual({ cold: 0, refreshing: 0, waits: 0 });
+  });
+
+  it("waiting for another process's small value, with every reply of the waiter's connection held: the value comes with the notification, no read", async () => {
+    const a = await open();
+    const { t: b, proxy } = await openProxied(a.prefix);
+    const evA = record(a);
+    const evB = record(b);
+    const ra = a.region<string>('carried');
+    const rb = b.region<string>('carried');
     const gate = deferred();
     const calls = { a: 0, b: 0 };
     const holder = ra.getOrSet('k', async () => {
@@ -210,19 +247,16 @@ describe('read-through when Redis stalls part-way through a call', () => {
       return 'from-b';
     });
     await waiting(b, rb);
+    // Any read B sends now would time out and B would compute its own value.
     proxy.holdReplies(0);
     gate.resolve();
     expect(await holder).toBe('from-a');
-    expect(await waiter).toBe('from-b');
-    expect(calls).toEqual({ a: 1, b: 1 });
-    expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
-    proxy.releaseReplies(0);
-    // B's own connection answers with what is stored: A's value, not overwritten by B.
-    expect(await rb.get('k')).toBe('from-a');
-    expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
-    expect(evB.sets).toEqual([]);
+    expect(await waiter).toBe('from-a');
+    expect(calls).toEqual({ a: 1, b: 0 });
+    expect(evB.errors).toEqual([]);
     expect(evA.errors).toEqual([]);
     expect(pendingOf(b)).toEqual({ cold: 0, refreshing: 0, waits: 0 });
+    proxy.releaseReplies(0);
   });
 
   it("waiting for another process's value, the tag check of the value it stored times out: computed here, no lock attempt, no write", async () => {

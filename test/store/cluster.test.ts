@@ -168,7 +168,8 @@ describe('cluster store', () => {
       expect(text(await store.get(full))).toBe('new');
       expect(await store.exists(lock)).toBe(false);
       await until(() => heard.length === 1);
-      expect(heard).toEqual(['stored']);
+      // The notification names its key ('stored', 6 bytes) and carries the small value stored.
+      expect(heard).toEqual(['6:storednew']);
       expect(await store.acquireLock(lock, 'again', 10_000)).toEqual({ acquired: true });
       expect(await store.releaseLock(lock, 'again')).toBe(true);
       expect(await store.releaseLock(lock, 'again')).toBe(false);

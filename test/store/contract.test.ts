@@ -11,10 +11,20 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterStore, MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
 import { createStore } from '../../src/store/create-store.js';
 import { NodeRedisStore } from '../../src/store/node-redis/node-redis-store.js';
+import { parseNotification } from '../../src/store/notification.js';
 import { RedisCluster } from '../../tools/redis-cluster.js';
 import { type NodeRedisClientOptions, nodeRedisClient } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
+
+/** A notification of the lock protocol, described: its key and what it carries (text, or hex when not UTF-8). */
+function notified(message: Buffer): string {
+  const n = parseNotification(message);
+  if (n === undefined) return `not a notification: ${message.toString('hex')}`;
+  if (n.value === undefined) return `${n.key} carries nothing`;
+  const asText = n.value.toString();
+  return `${n.key} carries ${Buffer.from(asText).equals(n.value) ? asText : `${n.value.toString('hex')} (hex)`}`;
+}
 
 interface Fixture {
   store: Store;
@@ -217,9 +227,9 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.acquireLock('L', 'tokC', 1_000)).toEqual({ acquired: true });
     });
 
-    it('storeAndRelease writes, releases only its own lock, and publishes when someone waits', async () => {
+    it('storeAndRelease writes, releases only its own lock, and publishes when someone waits, carrying values of up to 4 KiB', async () => {
       const got: string[] = [];
-      const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(m) });
+      const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(`as text: ${m}`), onBytes: (m) => got.push(notified(m)) });
       // nobody waited: stored and released, no notification
       await fx.store.acquireLock('{s}lock0', 'mine', 5_000);
       await fx.store.storeAndRelease({
@@ -272,8 +282,29 @@ for (const [name, make] of Object.entries(fixtures)) {
         message: 'done:v3',
       });
       expect((await fx.store.get('{s}v3'))?.toString()).toBe('x');
-      await until(() => got.length >= 3);
-      expect(got).toEqual(['done:v1', 'done:v2', 'done:v3']);
+      // Bytes pass unchanged, a ':' among them too; beyond 4 KiB only the key is named.
+      for (const [i, value] of [Buffer.from([0, 0xff, 0x3a, 0x80]), Buffer.alloc(4096, 'a'), Buffer.alloc(4097, 'b')].entries()) {
+        await fx.store.acquireLock(`{s}lock${4 + i}`, 'mine', 5_000);
+        expect((await fx.store.acquireLock(`{s}lock${4 + i}`, 'theirs', 5_000)).acquired).toBe(false);
+        await fx.store.storeAndRelease({
+          key: `{s}v${4 + i}`,
+          value,
+          ttlMs: 10_000,
+          lockKey: `{s}lock${4 + i}`,
+          token: 'mine',
+          channel: 'chan',
+          message: `dóne:v${4 + i}`,
+        });
+      }
+      await until(() => got.length >= 6);
+      expect(got).toEqual([
+        'done:v1 carries value',
+        'done:v2 carries other',
+        'done:v3 carries x',
+        'dóne:v4 carries 00ff3a80 (hex)',
+        `dóne:v5 carries ${'a'.repeat(4096)}`,
+        'dóne:v6 carries nothing',
+      ]);
       unsubscribe();
       // A message on another channel, published after: once it has arrived, so would have 'after'.
       const later: string[] = [];
@@ -281,7 +312,7 @@ for (const [name, make] of Object.entries(fixtures)) {
       await fx.store.publish('chan', 'after');
       await fx.store.publish('later', 'sync');
       await until(() => later.length === 1);
-      expect(got).toHaveLength(3);
+      expect(got).toHaveLength(6);
       expect(fx.store.subscribed).toBe(true);
     });
 
@@ -370,7 +401,7 @@ for (const [name, make] of Object.entries(fixtures)) {
 
     it('field locks: acquire reads the field in the same step; store-and-release writes it, releases and notifies waiters', async () => {
       const got: string[] = [];
-      const unsubscribe = await fx.store.subscribe('fchan', { onMessage: (m) => got.push(m) });
+      const unsubscribe = await fx.store.subscribe('fchan', { onMessage: (m) => got.push(`as text: ${m}`), onBytes: (m) => got.push(notified(m)) });
       await fx.store.fieldWrite([{ type: 'set', bucket: '{l}b', field: 'present', value: Buffer.from('here'), ttlMs: undefined }]);
       const won = await fx.store.acquireFieldLock('{l}lock1', 'mine', 5_000, '{l}b', 'present');
       expect(won.acquired && won.value?.toString()).toBe('here');
@@ -412,7 +443,7 @@ for (const [name, make] of Object.entries(fixtures)) {
       ]);
       expect(stored.map(text)).toEqual(['new', 'computed']);
       await until(() => got.length >= 1);
-      expect(got).toEqual(['done:2']);
+      expect(got).toEqual(['done:2 carries computed']);
       expect(await fx.store.releaseLock('{l}lock3', 'mine')).toBe(true);
       unsubscribe();
     });

@@ -110,7 +110,8 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       expect(await server.command('GET', 'l:w3')).toBe('theirs');
       // A PING answered after the script means its messages were delivered before it.
       await sub.call('PING');
-      expect(messages.sort()).toEqual(['m2', 'm3']);
+      // Each notification names its key (2 bytes) and carries the value stored.
+      expect(messages.sort()).toEqual(['2:m22', '2:m33']);
     } finally {
       sub.disconnect();
     }

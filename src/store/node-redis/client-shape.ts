@@ -58,9 +58,12 @@ export interface NodeRedisConnection {
   duplicate(overrides?: Record<string, unknown>): NodeRedisConnection;
   connect(): Promise<unknown>;
   destroy(): void;
-  /** String-mode listener: a message of `__redis__:invalidate` arrives as the keys (string[]) or null. */
-  subscribe(channels: string[], listener: (message: unknown, channel: string) => void): Promise<void>;
-  unsubscribe(channels: string[], listener: (message: unknown, channel: string) => void): Promise<void>;
+  /**
+   * String mode: a message of `__redis__:invalidate` arrives as the keys (string[]) or null.
+   * Buffer mode (`bufferMode` true): message and channel arrive as Buffers.
+   */
+  subscribe(channels: string[], listener: (message: never, channel: never) => void, bufferMode?: boolean): Promise<void>;
+  unsubscribe(channels: string[], listener: (message: never, channel: never) => void, bufferMode?: boolean): Promise<void>;
   on(event: string, listener: (arg: never) => void): unknown;
   off(event: string, listener: (arg: never) => void): unknown;
 }

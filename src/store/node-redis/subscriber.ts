@@ -2,6 +2,7 @@ import { StoreError } from '../../errors.js';
 import { reconnectDelay } from '../connection.js';
 import { withDeadline } from '../deadline.js';
 import type { ChannelListener } from '../store.js';
+import { deliver } from '../subscriber.js';
 import type { NodeRedisConnection } from './client-shape.js';
 
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
@@ -76,14 +77,14 @@ export class NodeRedisSubscriber {
     set.add(listener);
     this.start();
     const conn = this.connection;
-    if (fresh && this.isLive && conn) await withDeadline('subscribe', this.opts.commandTimeoutMs, conn.subscribe([channel], this.dispatch));
+    if (fresh && this.isLive && conn) await withDeadline('subscribe', this.opts.commandTimeoutMs, conn.subscribe([channel], this.dispatch, true));
     else await this.untilLive();
     return () => {
       const current = this.channels.get(channel);
       if (!current?.delete(listener) || current.size > 0) return;
       this.channels.delete(channel);
       const c = this.connection;
-      if (c && this.isLive) c.unsubscribe([channel], this.dispatch).catch(() => {});
+      if (c && this.isLive) c.unsubscribe([channel], this.dispatch, true).catch(() => {});
     };
   }
 
@@ -179,7 +180,7 @@ export class NodeRedisSubscriber {
       const missing = [...this.channels.keys()].filter((c) => !done.has(c));
       if (missing.length > 0) {
         for (const c of missing) done.add(c);
-        await conn.subscribe(missing, this.dispatch);
+        await conn.subscribe(missing, this.dispatch, true);
       } else if (this.watcher && !done.has(INVALIDATE_CHANNEL)) {
         done.add(INVALIDATE_CHANNEL);
         await conn.subscribe([INVALIDATE_CHANNEL], this.onInvalidate);
@@ -209,9 +210,10 @@ export class NodeRedisSubscriber {
     this.retryTimer.unref();
   }
 
-  private readonly dispatch = (message: unknown, channel: string): void => {
-    const set = this.channels.get(channel);
-    if (set) for (const l of set) l.onMessage(String(message));
+  /** Listener of the channels, in buffer mode: a listener may take bytes (see `deliver`). */
+  private readonly dispatch = (message: unknown, channel: unknown): void => {
+    const set = this.channels.get(String(channel));
+    if (set) for (const l of set) deliver(l, message);
   };
 
   private readonly onInvalidate = (message: unknown): void => {
