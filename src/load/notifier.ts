@@ -38,7 +38,6 @@ export class Notifier {
   start(): Promise<void> {
     this.starting ??= this.store
       .subscribe(this.channel, {
-        onMessage: () => {},
         onBytes: (message) => {
           // A message not in the channel's form (published by something else) wakes nobody.
           const n = parseNotification(message);

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError, StoreError } from '../errors.js';
+import { deliver } from './channel-delivery.js';
 import { notificationOf } from './notification.js';
 import type {
   FieldRef,
@@ -339,10 +340,7 @@ export class MemoryStore implements Store {
     if (!set) return;
     // Asynchronous like a network delivery, so publishers never re-enter listeners synchronously.
     queueMicrotask(() => {
-      for (const l of set) {
-        if (l.onBytes) l.onBytes(Buffer.from(message));
-        else l.onMessage(message.toString());
-      }
+      for (const l of set) deliver(l, message);
     });
   }
 

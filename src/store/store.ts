@@ -47,17 +47,14 @@ export type LockAttempt = { readonly acquired: true; readonly value?: Buffer | n
 /** `LockStore.readOrLock`'s outcome: the value's bytes when it was present (no lock was taken), else the lock attempt made. */
 export type ReadOrLock = LockAttempt | { readonly found: Buffer };
 
-/** Receives the messages of a subscribed channel. */
-export interface ChannelListener {
-  onMessage(message: string): void;
-  /** When present, messages arrive here instead of `onMessage`, as the bytes Redis sent (binary-safe). */
-  onBytes?(message: Buffer): void;
+/** Receives the messages of a subscribed channel: as text (`onMessage`) or as the bytes Redis sent (`onBytes`, binary-safe). */
+export type ChannelListener = ({ onMessage(message: string): void; onBytes?: never } | { onBytes(message: Buffer): void; onMessage?: never }) & {
   /**
    * The subscription was interrupted (connection lost) or restored: messages may have been
    * missed in between, so anything derived from them must be rechecked.
    */
   onReset?(): void;
-}
+};
 
 /**
  * A hash field that a hash read creates, atomically with the read, when it is missing: a table

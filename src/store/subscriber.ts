@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
+import { deliver } from './channel-delivery.js';
 import { closeClient, reconnectDelay } from './connection.js';
 import { withDeadline } from './deadline.js';
 import type { ChannelListener } from './store.js';
@@ -196,11 +197,4 @@ export function pubSubDuplicate(main: Redis): Redis {
     disconnectTimeout: 50,
     connectionName: undefined,
   });
-}
-
-/** A message to a listener: its bytes to `onBytes`, else its text to `onMessage`. */
-export function deliver(listener: ChannelListener, message: unknown): void {
-  const bytes = Buffer.isBuffer(message) ? message : Buffer.from(String(message));
-  if (listener.onBytes) listener.onBytes(bytes);
-  else listener.onMessage(bytes.toString());
 }

@@ -229,7 +229,7 @@ for (const [name, make] of Object.entries(fixtures)) {
 
     it('storeAndRelease writes, releases only its own lock, and publishes when someone waits, carrying values of up to 4 KiB', async () => {
       const got: string[] = [];
-      const unsubscribe = await fx.store.subscribe('chan', { onMessage: (m) => got.push(`as text: ${m}`), onBytes: (m) => got.push(notified(m)) });
+      const unsubscribe = await fx.store.subscribe('chan', { onBytes: (m) => got.push(notified(m)) });
       // nobody waited: stored and released, no notification
       await fx.store.acquireLock('{s}lock0', 'mine', 5_000);
       await fx.store.storeAndRelease({
@@ -401,7 +401,7 @@ for (const [name, make] of Object.entries(fixtures)) {
 
     it('field locks: acquire reads the field in the same step; store-and-release writes it, releases and notifies waiters', async () => {
       const got: string[] = [];
-      const unsubscribe = await fx.store.subscribe('fchan', { onMessage: (m) => got.push(`as text: ${m}`), onBytes: (m) => got.push(notified(m)) });
+      const unsubscribe = await fx.store.subscribe('fchan', { onBytes: (m) => got.push(notified(m)) });
       await fx.store.fieldWrite([{ type: 'set', bucket: '{l}b', field: 'present', value: Buffer.from('here'), ttlMs: undefined }]);
       const won = await fx.store.acquireFieldLock('{l}lock1', 'mine', 5_000, '{l}b', 'present');
       expect(won.acquired && won.value?.toString()).toBe('here');

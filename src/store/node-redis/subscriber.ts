@@ -1,8 +1,8 @@
 import { StoreError } from '../../errors.js';
 import { reconnectDelay } from '../connection.js';
 import { withDeadline } from '../deadline.js';
+import { deliver } from '../channel-delivery.js';
 import type { ChannelListener } from '../store.js';
-import { deliver } from '../subscriber.js';
 import type { NodeRedisConnection } from './client-shape.js';
 
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
