@@ -110,6 +110,30 @@ class Run {
     if (waits !== undefined) for (const w of waits) w(TROUBLE);
   }
 
+  /**
+   * Runs `ok` or `failed` on `op`'s outcome (they must not throw), whatever becomes of the run;
+   * resolves once one has run, or to TROUBLE as soon as the run fails. `until` of a `then`, in one promise.
+   */
+  after<T>(op: Promise<T>, ok: (value: T) => void, failed: (err: unknown) => void): Promise<undefined | typeof TROUBLE> {
+    return new Promise<undefined | typeof TROUBLE>((resolve) => {
+      if (this.failed) resolve(TROUBLE);
+      else {
+        this.waits ??= [];
+        this.waits.push(resolve);
+      }
+      op.then(
+        (value) => {
+          ok(value);
+          resolve(undefined);
+        },
+        (err: unknown) => {
+          failed(err);
+          resolve(undefined);
+        },
+      );
+    });
+  }
+
   /** `op`'s outcome, or TROUBLE as soon as the run fails (`op` then goes on unobserved, so it must not reject). */
   until<T>(op: Promise<T>): Promise<T | typeof TROUBLE> {
     if (this.failed) return Promise.resolve(TROUBLE);
@@ -517,7 +541,7 @@ export class Loader {
     job: Job<T, W>,
     how: { stale: DecodedEntry | undefined; lease: Lease | undefined; store: boolean; background: boolean; keepOnError?: { value: T }; run: Run },
   ): Promise<T> {
-    const { access, rt } = job;
+    const { access } = job;
     const started = performance.now();
     const previous = how.stale !== undefined ? (how.stale.value as T) : how.keepOnError?.value;
     const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
@@ -530,34 +554,55 @@ export class Loader {
       this.running.delete(context as RunContext<unknown>);
       if (this.computing.get(job.full) === computed) this.computing.delete(job.full);
     };
-    const settled = computed.then(
-      async (value) => {
-        ended();
-        access.onCompute(job.key, performance.now() - started, false);
-        const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
-        await this.finish(job, how.lease, how.run, keep ? value : NOTHING, undefined, keep ? { overrides: context.overrides, since: tagsSince } : undefined);
-        return value;
-      },
-      async (err: unknown) => {
-        ended();
-        access.onCompute(job.key, performance.now() - started, true);
-        if (how.stale && rt.failSafe) {
-          // Serve the stale value and keep it fresh for the backoff, for every process.
-          access.onError(new FactoryError(job.key, err), 'factory', job.key);
-          access.onStale(job.key, 'fail-safe');
-          await this.finish(job, how.lease, how.run, how.stale.value, rt.failSafeBackoffMs);
-          return how.stale.value as T;
-        }
-        if (how.lease) await this.release(job, how.lease, how.run);
-        if (how.keepOnError) {
-          access.onError(new FactoryError(job.key, err), 'refresh', job.key);
-          return how.keepOnError.value;
-        }
-        throw err;
-      },
-    );
+    // Settled by hand rather than by returning a promise from `then`: a promise handed to a
+    // promise to adopt costs two more steps, on every miss.
+    const settled = new Promise<T>((resolve, reject) => {
+      computed.then(
+        (value) => {
+          ended();
+          access.onCompute(job.key, performance.now() - started, false);
+          const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
+          let done: Promise<unknown> | undefined;
+          try {
+            done = this.finish(job, how.lease, how.run, keep ? value : NOTHING, undefined, keep ? { overrides: context.overrides, since: tagsSince } : undefined);
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          if (done === undefined) resolve(value);
+          else done.then(() => resolve(value), reject);
+        },
+        (err: unknown) => {
+          ended();
+          access.onCompute(job.key, performance.now() - started, true);
+          this.factoryFailed(job, how, err).then(resolve, reject);
+        },
+      );
+    });
     if (how.background) return settled;
     return this.withTimeouts(job, settled, how.stale, context);
+  }
+
+  /** What a failed factory answers: the stale value under fail-safe, the value kept on error, else its error. */
+  private async factoryFailed<T, W>(
+    job: Job<T, W>,
+    how: { stale: DecodedEntry | undefined; lease: Lease | undefined; keepOnError?: { value: T }; run: Run },
+    err: unknown,
+  ): Promise<T> {
+    const { access, rt } = job;
+    if (how.stale && rt.failSafe) {
+      // Serve the stale value and keep it fresh for the backoff, for every process.
+      access.onError(new FactoryError(job.key, err), 'factory', job.key);
+      access.onStale(job.key, 'fail-safe');
+      await this.finish(job, how.lease, how.run, how.stale.value, rt.failSafeBackoffMs);
+      return how.stale.value as T;
+    }
+    if (how.lease) await this.release(job, how.lease, how.run);
+    if (how.keepOnError) {
+      access.onError(new FactoryError(job.key, err), 'refresh', job.key);
+      return how.keepOnError.value;
+    }
+    throw err;
   }
 
   private withTimeouts<T, W>(job: Job<T, W>, settled: Promise<T>, stale: DecodedEntry | undefined, context: RunContext<T>): Promise<T> {
@@ -604,16 +649,17 @@ export class Loader {
   /**
    * Stores `value` (unless NOTHING) and, when holding the lock, releases it and notifies waiters in
    * the same atomic step. A store failure is reported; the computed value still reaches the caller.
+   * Undefined when there is nothing to wait for. Not async: the common case, a value written as the
+   * call asked, is one step after the write (see `storeValue`).
    */
-  private async finish<T, W>(
+  private finish<T, W>(
     job: Job<T, W>,
     lease: Lease | undefined,
     run: Run,
     value: unknown,
     freshForMs?: number,
     adapted?: { overrides: FactoryOverrides; since: number },
-  ): Promise<void> {
-    const { access } = job;
+  ): Promise<unknown> | undefined {
     lease?.stopRenewing();
     this.heldElsewhere.delete(job.full);
     if (run.failed) {
@@ -622,59 +668,92 @@ export class Loader {
       // long as Redis stalls (one per miss, so memory would grow with traffic), then land unguarded
       // by any lock, possibly over a newer value. The first call after recovery stores it.
       if (lease) this.letGo(job, lease);
-      return;
+      return undefined;
     }
-    if (value === NOTHING) {
+    if (value === NOTHING) return lease ? this.release(job, lease, run) : undefined;
+    const started = performance.now();
+    if (adapted !== undefined && changed(adapted.overrides)) return this.storeAdapted(job, lease, run, value, freshForMs, adapted, started);
+    return this.storeValue(job, lease, run, value, job.write, freshForMs, started);
+  }
+
+  /** `finish` for a value whose factory changed how it is written (ttl, freshness, tags). */
+  private async storeAdapted<T, W>(
+    job: Job<T, W>,
+    lease: Lease | undefined,
+    run: Run,
+    value: unknown,
+    freshForMs: number | undefined,
+    adapted: { overrides: FactoryOverrides; since: number },
+    started: number,
+  ): Promise<void> {
+    let write: W | undefined;
+    try {
+      write = await job.access.adapt(job.write, adapted.overrides, adapted.since);
+    } catch (err) {
+      job.access.onError(err, 'set', job.key);
       if (lease) await this.release(job, lease, run);
       return;
     }
-    const started = performance.now();
+    if (write === undefined) {
+      // A tag the factory set was invalidated while it ran: answered, not stored.
+      if (lease) await this.release(job, lease, run);
+      return;
+    }
+    await this.storeValue(job, lease, run, value, write, freshForMs, started);
+  }
+
+  /** Encodes and writes a computed value (with the lock's release, when held); see `finish`. */
+  private storeValue<T, W>(
+    job: Job<T, W>,
+    lease: Lease | undefined,
+    run: Run,
+    value: unknown,
+    write: W | undefined,
+    freshForMs: number | undefined,
+    started: number,
+  ): Promise<unknown> | undefined {
+    const { access } = job;
     let encoded: Encoded;
     try {
-      let write = job.write;
-      if (adapted !== undefined && changed(adapted.overrides)) {
-        write = await access.adapt(write, adapted.overrides, adapted.since);
-        if (write === undefined) {
-          // A tag the factory set was invalidated while it ran: answered, not stored.
-          if (lease) await this.release(job, lease, run);
-          return;
-        }
-      }
       encoded = access.encode(value, write, freshForMs);
     } catch (err) {
       access.onError(err, 'set', job.key);
-      if (lease) await this.release(job, lease, run);
-      return;
+      return lease ? this.release(job, lease, run) : undefined;
     }
     const ticket = access.beginWrite(job.full);
     // Tracked only when the value will be kept locally (a near-cache ticket was issued).
     const track = ticket !== -1;
-    const write = (async () => {
-      try {
-        if (lease) {
-          const ttl = Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined;
-          await (access.locks ?? this.ctx.store).storeAndRelease({
+    let sent: Promise<void>;
+    try {
+      sent = lease
+        ? (access.locks ?? this.ctx.store).storeAndRelease({
             key: job.full,
             value: encoded.bytes,
-            ttlMs: ttl,
+            ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined,
             lockKey: lease.key,
             token: lease.token,
             channel: this.ctx.notifier.channel,
             message: job.full,
             track,
-          });
-        } else {
-          await access.store(job.full, encoded.bytes, encoded.ttlMs, track);
-        }
+          })
+        : access.store(job.full, encoded.bytes, encoded.ttlMs, track);
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    // One step after the write, whatever its outcome (no async wrapper: a miss is a handful of
+    // promises, each one counts). A caller that joins after its own read failed stops the wait,
+    // not the write already sent.
+    return run.after(
+      sent,
+      () => {
         access.endWrite(job.full, ticket, { value, encoded });
         access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);
-      } catch (err) {
+      },
+      (err: unknown) => {
         access.endWrite(job.full, ticket, undefined);
         access.onError(err, 'set', job.key);
-      }
-    })();
-    // A caller that joins after its own read failed stops the wait, not the write already sent.
-    await run.until(write);
+      },
+    );
   }
 
   /** Pending work, for tests: nothing may pile up. */
