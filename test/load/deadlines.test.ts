@@ -190,21 +190,23 @@ describe('read-through when Redis stalls part-way through a call', () => {
     await drain(r);
   };
 
-  it("waiting for another process's value too large to come with its notification, the re-read times out: computed here, no lock attempt, no write", async () => {
+  /**
+   * Trove A computes `value` for key 'k' of `region` behind a gate; proxied trove B calls getOrSet
+   * on it and waits for A's notification. Resolves once B waits, with its re-read done.
+   */
+  const behindHolder = async (region: string, value: string) => {
     const a = await open();
     const { t: b, proxy } = await openProxied(a.prefix);
     const evA = record(a);
     const evB = record(b);
-    const ra = a.region<string>('wait');
-    const rb = b.region<string>('wait');
+    const ra = a.region<string>(region);
+    const rb = b.region<string>(region);
     const gate = deferred();
     const calls = { a: 0, b: 0 };
-    // Over 4 KiB stored: the notification names the key only, and the waiter reads the value.
-    const large = `from-a ${'x'.repeat(5_000)}`;
     const holder = ra.getOrSet('k', async () => {
       calls.a++;
       await gate.promise;
-      return large;
+      return value;
     });
     await until(async () => (await exists(lockKeyOf(ra, 'k'))) === '1');
     const waiter = rb.getOrSet('k', async () => {
@@ -212,6 +214,13 @@ describe('read-through when Redis stalls part-way through a call', () => {
       return 'from-b';
     });
     await waiting(b, rb);
+    return { b, proxy, evA, evB, rb, gate, calls, holder, waiter };
+  };
+
+  it("waiting for another process's value too large to come with its notification, the re-read times out: computed here, no lock attempt, no write", async () => {
+    // Over 4 KiB stored: the notification names the key only, and the waiter reads the value.
+    const large = `from-a ${'x'.repeat(5_000)}`;
+    const { b, proxy, evA, evB, rb, gate, calls, holder, waiter } = await behindHolder('wait', large);
     proxy.holdReplies(0);
     gate.resolve();
     expect(await holder).toBe(large);
@@ -228,25 +237,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
   });
 
   it("waiting for another process's small value, with every reply of the waiter's connection held: the value comes with the notification, no read", async () => {
-    const a = await open();
-    const { t: b, proxy } = await openProxied(a.prefix);
-    const evA = record(a);
-    const evB = record(b);
-    const ra = a.region<string>('carried');
-    const rb = b.region<string>('carried');
-    const gate = deferred();
-    const calls = { a: 0, b: 0 };
-    const holder = ra.getOrSet('k', async () => {
-      calls.a++;
-      await gate.promise;
-      return 'from-a';
-    });
-    await until(async () => (await exists(lockKeyOf(ra, 'k'))) === '1');
-    const waiter = rb.getOrSet('k', async () => {
-      calls.b++;
-      return 'from-b';
-    });
-    await waiting(b, rb);
+    const { b, proxy, evA, evB, gate, calls, holder, waiter } = await behindHolder('carried', 'from-a');
     // Any read B sends now would time out and B would compute its own value.
     proxy.holdReplies(0);
     gate.resolve();
