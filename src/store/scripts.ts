@@ -283,8 +283,7 @@ return { 0, redis.call('PTTL', KEYS[1]) }`);
  * KEYS: bucket, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
  * field, HPEXPIRE flag. As STORE_AND_RELEASE for a field. A bucket that is not a hash is left
  * alone (the lock is still released and waiters notified, with no value carried) and the call
- * fails with WRONGTYPE. Returns whether
- * HPEXPIRE was refused.
+ * fails with WRONGTYPE. Returns whether HPEXPIRE was refused.
  */
 export const STORE_FIELD_AND_RELEASE = new Script(`${FIELD_SET}
 local bad = check_hash(KEYS[1])
@@ -295,7 +294,9 @@ if v == ARGV[3] then
   redis.call('DEL', KEYS[2])
 else
   if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
-  if bad then redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', "''")}) else redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')}) end
+  local stored = ARGV[1]
+  if bad then stored = '' end
+  redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'stored')})
 end
 if bad then return bad end
 return refused`);

@@ -468,8 +468,11 @@ for (const [name, make] of Object.entries(fixtures)) {
         ).rejects.toThrow(/WRONGTYPE/);
         expect(text(await fx.store.fieldGet('{w}good', 'a'))).toBe('1');
         await expect(fx.store.fieldEntries('{w}bad')).rejects.toThrow(/WRONGTYPE/);
-        // The lock is released all the same, and the key left alone.
+        // The lock is released all the same, the key left alone, and the waiter told, with no value carried.
+        const got: string[] = [];
+        const unsubscribe = await fx.store.subscribe('wchan', { onBytes: (m) => got.push(notified(m)) });
         await fx.store.acquireLock('{w}lock', 'mine', 5_000);
+        expect((await fx.store.acquireLock('{w}lock', 'theirs', 5_000)).acquired).toBe(false);
         await expect(
           fx.store.storeFieldAndRelease({
             bucket: '{w}bad',
@@ -484,6 +487,9 @@ for (const [name, make] of Object.entries(fixtures)) {
         ).rejects.toThrow(/WRONGTYPE/);
         expect(await fx.store.exists('{w}lock')).toBe(false);
         expect((await fx.store.get('{w}bad'))?.toString()).toBe('a string');
+        await until(() => got.length === 1);
+        expect(got).toEqual(['done carries nothing']);
+        unsubscribe();
       });
     }
 
