@@ -564,7 +564,14 @@ export class Loader {
           const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
           let done: Promise<unknown> | undefined;
           try {
-            done = this.finish(job, how.lease, how.run, keep ? value : NOTHING, undefined, keep ? { overrides: context.overrides, since: tagsSince } : undefined);
+            done = this.finish(
+              job,
+              how.lease,
+              how.run,
+              keep ? value : NOTHING,
+              undefined,
+              keep ? { overrides: context.overrides, since: tagsSince } : undefined,
+            );
           } catch (err) {
             reject(err);
             return;
