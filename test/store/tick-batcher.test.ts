@@ -1,6 +1,7 @@
 /**
  * TickBatcher: the operations of one tick leave as one call, each caller gets the answer at its
- * own index, a failed call fails every operation of its batch, and a full batch leaves at once.
+ * own index, a failed call fails every operation of its batch, a full batch leaves at once, and a
+ * large batch answered while nothing else is in flight is handed out in halves.
  */
 import { describe, expect, it } from 'vitest';
 import { TickBatcher } from '../../src/store/tick-batcher.js';
@@ -36,6 +37,21 @@ describe('TickBatcher', () => {
       [4, 5, 6, 7],
       [8, 9],
     ]);
+  });
+
+  it("a large batch answered with nothing else in flight is handed out in halves: the first half's next operations leave before the second half goes on", async () => {
+    const { batcher, batches } = doubling();
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+    // Each caller adds its next operation as soon as it has its answer (as a miss's lock step is followed by its store).
+    const out = await Promise.all(range(0, 40).map((i) => batcher.add(i).then((v) => batcher.add(100 + v / 2))));
+    expect(out).toEqual(range(100, 140).map((n) => n * 2));
+    expect(batches).toEqual([range(0, 40), range(100, 120), range(120, 140)]);
+  });
+
+  it('a small batch is handed out whole', async () => {
+    const { batcher, batches } = doubling();
+    await Promise.all(Array.from({ length: 31 }, (_, i) => batcher.add(i).then(() => batcher.add(100 + i))));
+    expect(batches.map((b) => b.length)).toEqual([31, 31]);
   });
 
   it('a failed call rejects every operation of its batch, and only those', async () => {
