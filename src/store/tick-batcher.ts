@@ -11,8 +11,7 @@ import { SPLIT_AT } from './get-batcher.js';
  * batch fails with its error. A batch of `SPLIT_AT` or more answered while no other call is in
  * flight is handed out in halves, the second half at the end of the turn, once the first half's
  * next operations (a miss's store after its lock step) have left: Redis then runs them while this
- * process finishes the batch, instead of both taking turns. 64 concurrent misses on new keys:
- * 49.6–55.8k misses/s before, 59.5–63.5k after (`tools/miss-cost.ts`, interleaved runs).
+ * process finishes the batch, instead of both taking turns (see BENCHMARKS.md, misses).
  */
 export class TickBatcher<I, O> {
   private items: I[] = [];
@@ -58,18 +57,16 @@ export class TickBatcher<I, O> {
     sent.then(
       (outcomes) => {
         const n = waiters.length;
-        // As GetBatcher does: a large batch answered while no other is in flight is handed out in
-        // halves, the second after the first half's next operations have left, so that Redis works
-        // on those while this process finishes the batch.
+        const settle = (from: number, to: number) => {
+          for (let i = from; i < to; i++) waiters[i]!.resolve(outcomes[i]!);
+        };
+        // As GetBatcher does: halves only when nothing else keeps Redis busy meanwhile.
         if (--this.inFlight > 0 || n < SPLIT_AT) {
-          for (let i = 0; i < n; i++) waiters[i]!.resolve(outcomes[i]!);
+          settle(0, n);
           return;
         }
-        const half = n >> 1;
-        for (let i = 0; i < half; i++) waiters[i]!.resolve(outcomes[i]!);
-        setImmediate(() => {
-          for (let i = half; i < n; i++) waiters[i]!.resolve(outcomes[i]!);
-        });
+        settle(0, n >> 1);
+        setImmediate(() => settle(n >> 1, n));
       },
       (err: unknown) => {
         this.inFlight--;
