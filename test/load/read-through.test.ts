@@ -7,6 +7,7 @@
  * Freshness is decided in-process from Date.now(): those tests fake Date and move it, instead of
  * waiting. Factories that must still be running at some point wait on a gate the test opens.
  */
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ColdCacheError, createTrove, type ErrorEvent, InvalidOptionError, type Region, TimeoutError, type Trove, type TroveOptions } from '../../src/index.js';
 import { sleep } from '../helpers/redis-server.js';
@@ -723,6 +724,55 @@ describe('read-through with a second holder on one Redis', () => {
     expect(aCalls).toBe(0);
     expect(bCalls).toBe(1);
     expect(await redis.server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('0');
+    await expectIdle(a, b);
+  });
+
+  it("garbage on the notification channel from a user's own client wakes nobody wrongly: a forged value is a decode error, never an answer; the waiter answers the holder's value", async () => {
+    troves.expectErrors();
+    const prefix = fresh();
+    const a = await open(prefix);
+    const b = await open(prefix);
+    const evA = record(a);
+    const ra = a.region<string>('forged', { lockLease: '120s' });
+    const rb = b.region<string>('forged', { lockLease: '120s' });
+    const started = deferred();
+    const gate = deferred();
+    const calls = { a: 0, b: 0 };
+    const held = rb.getOrSet('k', async () => {
+      calls.b++;
+      started.resolve();
+      await gate.promise;
+      return 'from-b';
+    });
+    await started.promise;
+    const waiter = ra.getOrSet(
+      'k',
+      async () => {
+        calls.a++;
+        return 'from-a';
+      },
+      { waitTimeout: 120_000 },
+    );
+    await until(() => pendingOf(a).waits === 1);
+    const user = new Redis(redis.server.url);
+    try {
+      const channel = (a as unknown as { notifier: { channel: string } }).notifier.channel;
+      const full = ra.keyOf('k');
+      const frame = (key: string, bytes = Buffer.alloc(0)) => Buffer.concat([Buffer.from(`${Buffer.byteLength(key)}:${key}`), bytes]);
+      // Not frames at all, a frame longer than its message, a frame of another key: nobody wakes.
+      for (const m of [full, Buffer.from([0xff, 0x00, 0x3a]), Buffer.from(`999:${full}`), frame(`${full}x`, Buffer.from('"from-user"'))]) await user.publish(channel, m);
+      // A frame of the waited key carrying bytes that are no entry: the waiter wakes, cannot decode them, and waits again.
+      await user.publish(channel, frame(full, Buffer.from([0xff, 0xfe, 0x00, 0x01])));
+      await until(() => evA.errors.length === 1);
+      await until(() => pendingOf(a).waits === 1);
+    } finally {
+      user.disconnect();
+    }
+    gate.resolve();
+    expect(await held).toBe('from-b');
+    expect(await waiter).toBe('from-b');
+    expect(calls).toEqual({ a: 0, b: 1 });
+    expect(evA.errorCodes()).toEqual([['decode', 'DECODE']]);
     await expectIdle(a, b);
   });
 
