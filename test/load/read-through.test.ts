@@ -760,7 +760,8 @@ describe('read-through with a second holder on one Redis', () => {
       const full = ra.keyOf('k');
       const frame = (key: string, bytes = Buffer.alloc(0)) => Buffer.concat([Buffer.from(`${Buffer.byteLength(key)}:${key}`), bytes]);
       // Not frames at all, a frame longer than its message, a frame of another key: nobody wakes.
-      for (const m of [full, Buffer.from([0xff, 0x00, 0x3a]), Buffer.from(`999:${full}`), frame(`${full}x`, Buffer.from('"from-user"'))]) await user.publish(channel, m);
+      for (const m of [full, Buffer.from([0xff, 0x00, 0x3a]), Buffer.from(`999:${full}`), frame(`${full}x`, Buffer.from('"from-user"'))])
+        await user.publish(channel, m);
       // A frame of the waited key carrying bytes that are no entry: the waiter wakes, cannot decode them, and waits again.
       await user.publish(channel, frame(full, Buffer.from([0xff, 0xfe, 0x00, 0x01])));
       await until(() => evA.errors.length === 1);
