@@ -109,7 +109,8 @@ export function percentile(bounds: readonly number[], counts: readonly number[],
     }
     const lower = i === 0 ? 0 : bounds[i - 1]!;
     if (i >= bounds.length) return lower;
-    return lower + ((bounds[i]! - lower) * (rank - seen)) / n;
+    // Capped by the bound: the interpolation at the bucket's top can round past it (0.002 + 0.003 > 0.005).
+    return Math.min(bounds[i]!, lower + ((bounds[i]! - lower) * (rank - seen)) / n);
   }
   return bounds[bounds.length - 1]!;
 }

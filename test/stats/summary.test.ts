@@ -58,6 +58,10 @@ describe('summaries', () => {
     expect(percentile(COMPUTE_BOUNDS_MS, counts, 0.5)).toBe(1.5);
     expect(percentile(COMPUTE_BOUNDS_MS, counts, 1)).toBe(2);
     expect(percentile(COMPUTE_BOUNDS_MS, new Array(26).fill(0), 0.5)).toBe(0);
+    // At the top of a bucket the estimate is its bound, not a float rounded past it (0.002 + 0.003 > 0.005).
+    const top = new Array(COMPUTE_BOUNDS_MS.length + 1).fill(0);
+    top[bucketOf(COMPUTE_BOUNDS_MS, 0.004)] = 3;
+    expect(percentile(COMPUTE_BOUNDS_MS, top, 1)).toBe(0.005);
   });
 
   it('ratios and counters of a row', () => {
