@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { LockAttempt, LockStore } from '../store/index.js';
+import { TransientMap } from './transient-map.js';
 
 /**
  * Lock tokens: a random part drawn once per process and a counter. Unique across processes (72
@@ -25,7 +26,8 @@ export type Found = { readonly found: Buffer };
  * before it lapses.
  */
 class RenewalGroup {
-  readonly leases = new Set<Lease>();
+  /** By a number of their own: see TransientMap. */
+  readonly leases = new TransientMap<number, Lease>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -46,11 +48,13 @@ class RenewalGroup {
       return;
     }
     const youngest = Date.now() - this.leaseMs / 6;
-    for (const lease of this.leases) if (lease.takenAt <= youngest) lease.renew();
+    for (const lease of this.leases.values()) if (lease.takenAt <= youngest) lease.renew();
   }
 }
 
 const groups = new Map<number, RenewalGroup>();
+/** Leases numbered as they are taken (see RenewalGroup.leases). */
+let leases = 0;
 
 function renewalGroup(leaseMs: number): RenewalGroup {
   let group = groups.get(leaseMs);
@@ -72,6 +76,7 @@ export class Lease {
   private group: RenewalGroup | undefined;
   private renewing = false;
   readonly takenAt = Date.now();
+  readonly id = ++leases;
 
   private constructor(
     private readonly store: LockStore,
@@ -126,7 +131,7 @@ export class Lease {
     if (!attempt.acquired) return attempt;
     const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
     lease.group = renewalGroup(leaseMs);
-    lease.group.leases.add(lease);
+    lease.group.leases.set(lease.id, lease);
     return lease;
   }
 
@@ -160,7 +165,7 @@ export class Lease {
   }
 
   stopRenewing(): void {
-    this.group?.leases.delete(this);
+    this.group?.leases.delete(this.id);
     this.group = undefined;
   }
 

@@ -6,6 +6,7 @@ import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } f
 import { type Found, type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
+import { TransientMap } from './transient-map.js';
 
 /** Why a stale value was answered. */
 export type StaleReason = 'refreshing' | 'fail-safe' | 'timeout';
@@ -157,19 +158,20 @@ interface Flight {
  */
 export class Loader {
   /** In-process single flight for misses. */
-  private readonly cold = new Map<string, Flight>();
+  private readonly cold = new TransientMap<string, Flight>();
   /** `readOrMiss` steps under way, shared by the callers of a key that come meanwhile. */
-  private readonly firstReads = new Map<string, Promise<Lease | HeldElsewhere | Found>>();
+  private readonly firstReads = new TransientMap<string, Promise<Lease | HeldElsewhere | Found>>();
   /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
-  private readonly refreshing = new Map<string, Promise<void>>();
+  private readonly refreshing = new TransientMap<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
   private readonly heldElsewhere = new LRUCache<string, true>({ max: 10_000, ttlAutopurge: false });
   /** Factories running in this process, until they settle (a caller may have stopped waiting). */
-  private readonly computing = new Map<string, Promise<unknown>>();
+  private readonly computing = new TransientMap<string, Promise<unknown>>();
   /** Since when (epoch ms) this process has seen another process computing a key: for `ColdCacheError.retryAfterMs`. */
   private readonly heldSince = new LRUCache<string, number>({ max: 10_000, ttlAutopurge: false });
-  /** Contexts of the factories running here, whose signal `close()` fires. */
-  private readonly running = new Set<RunContext<unknown>>();
+  /** Contexts of the factories running here, whose signal `close()` fires, by a number of their own. */
+  private readonly running = new TransientMap<number, RunContext<unknown>>();
+  private runs = 0;
 
   constructor(private readonly ctx: LoaderContext) {
     // The value landed (stored by any process): whoever was computing it is done.
@@ -188,7 +190,7 @@ export class Loader {
   /** Fires the signal of every factory still running (the trove is closing). */
   close(): void {
     const closed = new ClosedError();
-    for (const c of this.running) c.abort(closed);
+    for (const c of this.running.values()) c.abort(closed);
     this.running.clear();
   }
 
@@ -546,12 +548,13 @@ export class Loader {
     const previous = how.stale !== undefined ? (how.stale.value as T) : how.keepOnError?.value;
     const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
     const tagsSince = access.tagClock();
-    this.running.add(context as RunContext<unknown>);
+    const id = ++this.runs;
+    this.running.set(id, context as RunContext<unknown>);
     const computed = start(context, job.factory);
     this.computing.set(job.full, computed);
     // First thing in both outcomes below: the factory has settled, whatever the write does next.
     const ended = () => {
-      this.running.delete(context as RunContext<unknown>);
+      this.running.delete(id);
       if (this.computing.get(job.full) === computed) this.computing.delete(job.full);
     };
     // Settled by hand rather than by returning a promise from `then`: a promise handed to a

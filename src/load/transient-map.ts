@@ -1,0 +1,53 @@
+/** Deletes between two renewals of a TransientMap's table. */
+const RENEW_EVERY = 1024;
+
+/**
+ * A Map for entries that live as long as one call under way: many are added and deleted each
+ * second while few are present at once.
+ *
+ * Why not a plain Map: when V8 rehashes a Map (it grows, shrinks or compacts every few dozen
+ * changes under such churn), the table it leaves keeps a link to the new one and the entries it
+ * held. Once a table has reached the old generation, each table after it is kept alive by that
+ * link through every young collection, and so is every value they held: under a steady stream of
+ * misses, nearly every call's whole object graph was promoted, and the process ran a full
+ * collection every 400 ms (see BENCHMARKS.md, misses). Copying the few live entries into a new Map
+ * every 1,024 deletes starts a young chain again; the old one dies with nothing young behind it.
+ */
+export class TransientMap<K, V> {
+  private map = new Map<K, V>();
+  private deletes = 0;
+
+  get(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  set(key: K, value: V): void {
+    this.map.set(key, value);
+  }
+
+  delete(key: K): boolean {
+    if (!this.map.delete(key)) return false;
+    if (++this.deletes === RENEW_EVERY) {
+      this.deletes = 0;
+      this.map = new Map(this.map);
+    }
+    return true;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The values present now. */
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
+  clear(): void {
+    this.map = new Map();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * TransientMap renews its table every 1,024 deletes: whatever the sequence of changes, it must
+ * answer exactly as a plain Map would, across renewals.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TransientMap } from '../../src/load/transient-map.js';
+
+const op = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), key: fc.integer({ min: 0, max: 40 }), value: fc.integer() }),
+  fc.record({ kind: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 40 }) }),
+  fc.record({ kind: fc.constant('clear' as const) }),
+);
+
+describe('TransientMap', () => {
+  it('answers as a Map does over any sequence of sets, deletes and clears, across renewals', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 4000 }), (ops) => {
+        const model = new Map<number, number>();
+        const map = new TransientMap<number, number>();
+        for (const o of ops) {
+          if (o.kind === 'set') {
+            model.set(o.key, o.value);
+            map.set(o.key, o.value);
+          } else if (o.kind === 'delete') expect(map.delete(o.key)).toBe(model.delete(o.key));
+          else {
+            model.clear();
+            map.clear();
+          }
+          expect(map.size).toBe(model.size);
+        }
+        for (let k = 0; k <= 40; k++) {
+          expect(map.has(k)).toBe(model.has(k));
+          expect(map.get(k)).toBe(model.get(k));
+        }
+        expect([...map.values()]).toEqual([...model.values()]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps its entries, in order, through a renewal', () => {
+    const map = new TransientMap<string, number>();
+    map.set('kept-a', 1);
+    map.set('kept-b', 2);
+    // 1,024 deletes of other keys: exactly one renewal.
+    for (let i = 0; i < 1024; i++) {
+      map.set(`t${i}`, i);
+      expect(map.delete(`t${i}`)).toBe(true);
+    }
+    expect(map.delete('never-set')).toBe(false);
+    expect([...map.values()]).toEqual([1, 2]);
+    expect(map.get('kept-b')).toBe(2);
+    expect(map.size).toBe(2);
+  });
+});
