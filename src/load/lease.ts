@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { LockAttempt, LockStore } from '../store/index.js';
-import { TransientMap } from './transient-map.js';
+import { TransientMap } from '../transient-map.js';
 
 /**
  * Lock tokens: a random part drawn once per process and a counter. Unique across processes (72

@@ -6,7 +6,7 @@ import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } f
 import { type Found, type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
-import { TransientMap } from './transient-map.js';
+import { TransientMap } from '../transient-map.js';
 
 /** Why a stale value was answered. */
 export type StaleReason = 'refreshing' | 'fail-safe' | 'timeout';

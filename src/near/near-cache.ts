@@ -1,5 +1,6 @@
 import type { TagStamp } from '../codec/index.js';
 import { type Duration, toMs } from '../duration.js';
+import { TransientMap } from '../transient-map.js';
 import { deepFreeze } from './deep-freeze.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
 
@@ -147,9 +148,10 @@ interface Pending {
  */
 export class NearCache {
   private readonly entries: SecondChanceMap<Kept>;
-  private readonly pending = new Map<string, Pending>();
+  /** Keys read or written right now (see TransientMap: one entry per call under way). */
+  private readonly pending = new TransientMap<string, Pending>();
   /** Invalidations this process's own tracked writes will cause, per key, not yet received. */
-  private readonly ownChanges = new Map<string, number>();
+  private readonly ownChanges = new TransientMap<string, number>();
   private epoch = 0;
   private live = false;
   readonly clone: boolean;

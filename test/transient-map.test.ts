@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TransientMap } from '../../src/load/transient-map.js';
+import { TransientMap } from '../src/transient-map.js';
 
 const op = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), key: fc.integer({ min: 0, max: 40 }), value: fc.integer() }),
