@@ -4,10 +4,11 @@
  * the Redis commands run, and (with --promises) the promises, timers and other async resources
  * created. Counts do not depend on load; times do, so compare runs interleaved.
  *
- *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock]
+ *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock] [--near]
  *
  * --dist loads a built Trove (e.g. each commit built with `npx tsup --out-dir <dir>`) instead of
- * the source; --raw measures hand-written GET + SET PX with ioredis auto-pipelining instead.
+ * the source; --raw measures hand-written GET + SET PX with ioredis auto-pipelining instead; --near
+ * turns the near cache on (each computed value is then written tracked and kept locally).
  */
 import { createHook } from 'node:async_hooks';
 import { resolve } from 'node:path';
@@ -23,6 +24,7 @@ const { values: v } = parseArgs({
     promises: { type: 'boolean', default: false },
     raw: { type: 'boolean', default: false },
     'no-lock': { type: 'boolean', default: false },
+    near: { type: 'boolean', default: false },
   },
 });
 
@@ -45,12 +47,12 @@ async function main(): Promise<void> {
     close = () => c.quit();
   } else {
     const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
-    const t = mod.createTrove({ redis: server.url, prefix: 'trove', commandTimeout: 2000, nearCache: false, freezeValues: false });
+    const t = mod.createTrove({ redis: server.url, prefix: 'trove', commandTimeout: 2000, nearCache: v.near ? {} : false, freezeValues: false });
     const region = t.region('users', { ttl: 600_000, ...(v['no-lock'] ? { lock: false } : {}) });
     fetch = (k) => region.getOrSet(k, () => makeUser(k));
     close = () => t.close();
   }
-  const label = v.raw ? 'raw ioredis' : `trove${v['no-lock'] ? ' (lock: false)' : ''}${v.dist ? ` ${v.dist}` : ''}`;
+  const label = v.raw ? 'raw ioredis' : `trove${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v.dist ? ` ${v.dist}` : ''}`;
   let n = 0;
   let stop = false;
   const worker = async () => {
