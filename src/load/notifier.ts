@@ -1,5 +1,6 @@
 import type { MessageBus } from '../store/index.js';
 import { keyNotification, parseNotification } from '../store/notification.js';
+import { TransientMap } from '../transient-map.js';
 
 /** Why a wait ended. */
 export type WakeReason = 'notified' | 'timeout' | 'reset' | 'closed';
@@ -21,7 +22,8 @@ export interface Wait {
  * never comes (holder died, channel down).
  */
 export class Notifier {
-  private readonly waiters = new Map<string, Set<(reason: WakeReason, carried?: Buffer) => void>>();
+  /** By key, one entry per wait under way (see TransientMap). */
+  private readonly waiters = new TransientMap<string, Set<(reason: WakeReason, carried?: Buffer) => void>>();
   private unsubscribe: (() => void) | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;

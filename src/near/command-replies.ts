@@ -1,5 +1,6 @@
 import { deepFreeze } from './deep-freeze.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
+import { TransientMap } from '../transient-map.js';
 
 /** Counters of the kept command replies (`trove.cachedCommand`), since the trove was created. */
 export interface CommandReplyStats {
@@ -61,7 +62,8 @@ export class CommandReplies {
   private readonly entries: SecondChanceMap<Kept>;
   /** Redis key → ids of the kept replies that read it. */
   private readonly byKey = new Map<string, Set<string>>();
-  private readonly pending = new Map<string, Pending>();
+  /** Keys of commands in flight (see TransientMap: one entry per command under way). */
+  private readonly pending = new TransientMap<string, Pending>();
   private epoch = 0;
   private live = false;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, invalidations: 0, resets: 0 };
