@@ -52,3 +52,26 @@ export function storeManyArgs(ops: readonly StoreAndRelease[]): { keys: string[]
   }
   return { keys, args };
 }
+
+/** STORE_TRACKED_AND_RELEASE_MANY's keys (the values) and arguments (their locks, then bytes, ttl ms or 0, token, channel, message, ...). */
+export function trackedStoreArgs(ops: readonly StoreAndRelease[]): { keys: string[]; args: (string | number | Buffer)[] } {
+  const keys: string[] = [];
+  const args: (string | number | Buffer)[] = [];
+  for (const op of ops) {
+    keys.push(op.key);
+    args.push(op.lockKey);
+  }
+  for (const op of ops) args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+  return { keys, args };
+}
+
+/** Whether two of the writes are of the same key. */
+export function repeatsKey(ops: readonly StoreAndRelease[]): boolean {
+  if (ops.length < 2) return false;
+  const seen = new Set<string>();
+  for (const op of ops) {
+    if (seen.has(op.key)) return true;
+    seen.add(op.key);
+  }
+  return false;
+}

@@ -8,7 +8,7 @@ import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
-import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, storeManyArgs } from './lock-batches.js';
+import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
 import {
   ACQUIRE,
@@ -23,6 +23,7 @@ import {
   RENEW,
   STORE_AND_RELEASE,
   STORE_AND_RELEASE_MANY,
+  STORE_TRACKED_AND_RELEASE_MANY,
   type Script,
 } from './scripts.js';
 import type {
@@ -380,6 +381,8 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
   private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  /** The same for tracked writes (values kept locally). */
+  private trackedStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
@@ -431,9 +434,27 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
+  /**
+   * Several tracked writes by lock holders, in one script after `CLIENT CACHING yes` (see
+   * STORE_TRACKED_AND_RELEASE_MANY). A key written twice must announce two invalidations, which
+   * one read on each side of the batch would not make Redis send: such a batch goes write by write.
+   */
+  private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeManyTracked([op]).then(() => undefined)));
+    return this.run('set', async () => {
+      const { keys, args } = trackedStoreArgs(ops);
+      await this.trackedScript(STORE_TRACKED_AND_RELEASE_MANY, keys, args);
+      return new Array<undefined>(ops.length).fill(undefined);
+    });
+  }
+
   storeAndRelease(op: StoreAndRelease): Promise<void> {
     const tracked = op.track === true && this.trackingChannel !== undefined;
-    if (!tracked && this.batchesLocks) {
+    if (this.batchesLocks) {
+      if (tracked) {
+        this.trackedStoreBatcher ??= new TickBatcher((ops) => this.storeManyTracked(ops));
+        return this.trackedStoreBatcher.add(op);
+      }
       this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
       return this.storeBatcher.add(op);
     }

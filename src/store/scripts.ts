@@ -173,6 +173,35 @@ end
 return 1`);
 
 /**
+ * STORE_AND_RELEASE_MANY for values kept locally (sent right after `CLIENT CACHING yes`), on one
+ * server. KEYS: the values, all different; ARGV: their lock keys in the same order, then per
+ * value: bytes, ttl ms (0: none), token, channel, key the notification names. Every value is read
+ * before its write (so the write announces exactly one invalidation to the writer) and after it
+ * (so the new value is tracked), as STORE_AND_RELEASE does for one. Redis tracks the keys a script
+ * declares, at each read command it runs: the values are declared and read twice in all, and the
+ * locks, read in one MGET, are not declared, so they are never tracked (a lock key's change would
+ * only cost an invalidation nobody needs). Not for a Cluster, which refuses undeclared keys.
+ */
+export const STORE_TRACKED_AND_RELEASE_MANY = new Script(`
+local n = #KEYS
+redis.call('EXISTS', unpack(KEYS))
+local held = redis.call('MGET', unpack(ARGV, 1, n))
+for i = 1, n do
+  local a = n + (i - 1) * 5
+  if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
+  local v = held[i]
+  local token = ARGV[a + 3]
+  if v == token then
+    redis.call('DEL', ARGV[i])
+  else
+    if v == token .. '+' then redis.call('DEL', ARGV[i]) end
+    redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')})
+  end
+end
+redis.call('EXISTS', unpack(KEYS))
+return 1`);
+
+/**
  * Redis Cluster: the values of keys of several slots that one node serves, in one command (MGET
  * refuses keys of different slots even on one node). No KEYS: Redis routes by declared keys and
  * refuses several slots among them; `allow-cross-slot-keys` (Redis 7) lets the script read any

@@ -11,7 +11,7 @@ import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { TEST_COMMAND_TIMEOUT } from '../helpers/troves.js';
+import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
 
 let server: RedisServer;
 let store: Store;
@@ -114,6 +114,76 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       expect(messages.sort()).toEqual(['2:m22', '2:m33']);
     } finally {
       sub.disconnect();
+    }
+  });
+
+  /** A store of its own with tracking enabled, recording the invalidations it is told of, in order. */
+  async function trackedStore(): Promise<{ tracked: Store; invalidated: string[]; close(): Promise<void> }> {
+    const client = driver === 'node-redis' ? await nodeRedisClient(server.url) : undefined;
+    const tracked = createStore({ redis: client ?? server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+    const invalidated: string[] = [];
+    expect(tracked.enableTracking({ onInvalidate: (keys) => invalidated.push(...(keys ?? ['*'])), onTrackingChange: () => {} })).toBe(true);
+    await until(() => tracked.tracking);
+    // Loads the script (see beforeAll).
+    await tracked.storeAndRelease({ key: 'v:twarm', value: Buffer.from('x'), ttlMs: 1_000, lockKey: 'l:twarm', token: 'w', channel: 'chan', message: 'warm', track: true });
+    return {
+      tracked,
+      invalidated,
+      close: async () => {
+        await tracked.close();
+        client?.destroy();
+      },
+    };
+  }
+
+  const count = (list: readonly string[], key: string) => list.filter((k) => k === key).length;
+
+  it("one tick's tracked writes by lock holders are one script: each value announces exactly one invalidation to the writer and stays tracked; the locks are never tracked", async () => {
+    const { tracked, invalidated, close } = await trackedStore();
+    try {
+      await server.command('SET', 'l:t1', 't1', 'PX', 60_000);
+      await server.command('SET', 'l:t2', 't2+', 'PX', 60_000); // someone waits
+      // v:t3 was read (and tracked) before: its write still announces one invalidation, not two.
+      await server.command('SET', 'v:t3', 'old');
+      expect(await tracked.get('v:t3', true)).toEqual(Buffer.from('old'));
+      await scriptsRun();
+      await Promise.all(
+        ['1', '2', '3'].map((n) =>
+          tracked.storeAndRelease({ key: `v:t${n}`, value: Buffer.from(n), ttlMs: 30_000, lockKey: `l:t${n}`, token: `t${n}`, channel: 'chan', message: `m${n}`, track: true }),
+        ),
+      );
+      expect(await scriptsRun()).toBe(1);
+      expect([await server.command('GET', 'v:t1'), await server.command('GET', 'v:t2'), await server.command('GET', 'v:t3')]).toEqual(['1', '2', '3']);
+      expect([await server.command('EXISTS', 'l:t1'), await server.command('EXISTS', 'l:t2')]).toEqual(['0', '0']);
+      // Another client changes the locks, then the values: Redis announces the values (tracked
+      // again after their writes) and never the locks. The announcements come in order, so once
+      // every value's second one is here, any announcement of a lock would be here too.
+      for (const n of ['1', '2', '3']) await server.command('SET', `l:t${n}`, 'other', 'PX', 60_000);
+      for (const n of ['1', '2', '3']) await server.command('SET', `v:t${n}`, 'changed');
+      await until(() => ['1', '2', '3'].every((n) => count(invalidated, `v:t${n}`) >= 2), 10_000, () => `two invalidations of each value, got ${JSON.stringify(invalidated)}`);
+      expect(['1', '2', '3'].map((n) => count(invalidated, `v:t${n}`))).toEqual([2, 2, 2]);
+      expect(invalidated.filter((k) => k.startsWith('l:'))).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a tracked batch writing one key twice goes write by write: two invalidations, as two writes announce', async () => {
+    const { tracked, invalidated, close } = await trackedStore();
+    try {
+      await server.command('SET', 'l:td', 'a', 'PX', 60_000);
+      await scriptsRun();
+      const write = (token: string, value: string) =>
+        tracked.storeAndRelease({ key: 'v:td', value: Buffer.from(value), ttlMs: 30_000, lockKey: 'l:td', token, channel: 'chan', message: 'td', track: true });
+      await Promise.all([write('a', 'first'), write('b', 'second')]);
+      expect(await scriptsRun()).toBe(2);
+      expect(await server.command('GET', 'v:td')).toBe('second');
+      // Both own writes announced, then the other client's change: three in all.
+      await server.command('SET', 'v:td', 'changed');
+      await until(() => count(invalidated, 'v:td') >= 3, 10_000, () => `three invalidations of v:td, got ${JSON.stringify(invalidated)}`);
+      expect(count(invalidated, 'v:td')).toBe(3);
+    } finally {
+      await close();
     }
   });
 

@@ -26,7 +26,7 @@ import { GetBatcher } from '../get-batcher.js';
 import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
-import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, storeManyArgs } from '../lock-batches.js';
+import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
@@ -40,6 +40,7 @@ import {
   RENEW,
   STORE_AND_RELEASE,
   STORE_AND_RELEASE_MANY,
+  STORE_TRACKED_AND_RELEASE_MANY,
   STORE_FIELD_AND_RELEASE,
   type Script,
 } from '../scripts.js';
@@ -334,6 +335,8 @@ export class NodeRedisStore implements Store {
   private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
   private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  /** The same for tracked writes (values kept locally). */
+  private trackedStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
@@ -380,14 +383,23 @@ export class NodeRedisStore implements Store {
     return Number(await this.run('releaseLock', () => this.script(RELEASE, [key], [token]))) === 1;
   }
 
+  /** Several tracked writes by lock holders, in one script (see RedisStore.storeManyTracked). */
+  private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeManyTracked([op]).then(() => undefined)));
+    return this.run('set', async () => {
+      const { keys, args } = trackedStoreArgs(ops);
+      await this.script(STORE_TRACKED_AND_RELEASE_MANY, keys, args, STRINGS, true);
+      return new Array<undefined>(ops.length).fill(undefined);
+    });
+  }
+
   storeAndRelease(op: StoreAndRelease): Promise<void> {
-    if (op.track !== true || !this.trackingEnabled) {
-      this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
-      return this.storeBatcher.add(op);
+    if (op.track === true && this.trackingEnabled) {
+      this.trackedStoreBatcher ??= new TickBatcher((ops) => this.storeManyTracked(ops));
+      return this.trackedStoreBatcher.add(op);
     }
-    const { keys, args } = storeManyArgs([op]);
-    args.push('1');
-    return this.run('set', () => this.script(STORE_AND_RELEASE, keys, args, STRINGS, true)).then(() => {});
+    this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
+    return this.storeBatcher.add(op);
   }
 
   /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */
