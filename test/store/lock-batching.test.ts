@@ -125,7 +125,16 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
     expect(tracked.enableTracking({ onInvalidate: (keys) => invalidated.push(...(keys ?? ['*'])), onTrackingChange: () => {} })).toBe(true);
     await until(() => tracked.tracking);
     // Loads the script (see beforeAll).
-    await tracked.storeAndRelease({ key: 'v:twarm', value: Buffer.from('x'), ttlMs: 1_000, lockKey: 'l:twarm', token: 'w', channel: 'chan', message: 'warm', track: true });
+    await tracked.storeAndRelease({
+      key: 'v:twarm',
+      value: Buffer.from('x'),
+      ttlMs: 1_000,
+      lockKey: 'l:twarm',
+      token: 'w',
+      channel: 'chan',
+      message: 'warm',
+      track: true,
+    });
     return {
       tracked,
       invalidated,
@@ -149,7 +158,16 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       await scriptsRun();
       await Promise.all(
         ['1', '2', '3'].map((n) =>
-          tracked.storeAndRelease({ key: `v:t${n}`, value: Buffer.from(n), ttlMs: 30_000, lockKey: `l:t${n}`, token: `t${n}`, channel: 'chan', message: `m${n}`, track: true }),
+          tracked.storeAndRelease({
+            key: `v:t${n}`,
+            value: Buffer.from(n),
+            ttlMs: 30_000,
+            lockKey: `l:t${n}`,
+            token: `t${n}`,
+            channel: 'chan',
+            message: `m${n}`,
+            track: true,
+          }),
         ),
       );
       expect(await scriptsRun()).toBe(1);
@@ -160,7 +178,11 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       // every value's second one is here, any announcement of a lock would be here too.
       for (const n of ['1', '2', '3']) await server.command('SET', `l:t${n}`, 'other', 'PX', 60_000);
       for (const n of ['1', '2', '3']) await server.command('SET', `v:t${n}`, 'changed');
-      await until(() => ['1', '2', '3'].every((n) => count(invalidated, `v:t${n}`) >= 2), 10_000, () => `two invalidations of each value, got ${JSON.stringify(invalidated)}`);
+      await until(
+        () => ['1', '2', '3'].every((n) => count(invalidated, `v:t${n}`) >= 2),
+        10_000,
+        () => `two invalidations of each value, got ${JSON.stringify(invalidated)}`,
+      );
       expect(['1', '2', '3'].map((n) => count(invalidated, `v:t${n}`))).toEqual([2, 2, 2]);
       expect(invalidated.filter((k) => k.startsWith('l:'))).toEqual([]);
     } finally {
@@ -180,7 +202,11 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       expect(await server.command('GET', 'v:td')).toBe('second');
       // Both own writes announced, then the other client's change: three in all.
       await server.command('SET', 'v:td', 'changed');
-      await until(() => count(invalidated, 'v:td') >= 3, 10_000, () => `three invalidations of v:td, got ${JSON.stringify(invalidated)}`);
+      await until(
+        () => count(invalidated, 'v:td') >= 3,
+        10_000,
+        () => `three invalidations of v:td, got ${JSON.stringify(invalidated)}`,
+      );
       expect(count(invalidated, 'v:td')).toBe(3);
     } finally {
       await close();
