@@ -25,6 +25,10 @@ export class Generations {
   private again = false;
   /** Bumped on every change, so regions can cache their key prefix and notice changes cheaply. */
   version = 0;
+  /** Counts the loads sent and the tokens applied here, in order (see `load`). */
+  private sequence = 0;
+  /** The value of `sequence` when each path's token was last applied, since the last load ended. */
+  private readonly appliedAt = new Map<string, number>();
 
   constructor(
     private readonly store: TableStore,
@@ -45,12 +49,21 @@ export class Generations {
       return this.loading;
     }
     const candidate = newToken();
+    const sent = ++this.sequence;
     this.loading = this.store
       .hashGetAll(this.hashKey, [EPOCH_FIELD, candidate])
       .then((all) => {
         const epoch = all[EPOCH_FIELD] ?? candidate;
         const next = new Map(Object.entries(all));
         next.delete(EPOCH_FIELD);
+        // A token applied after this load was sent is newer than what it read (the reply can come
+        // after it: on a Cluster, reads and writes go on different connections).
+        for (const [path, at] of this.appliedAt) {
+          const mine = this.tokens.get(path);
+          if (at > sent && mine !== undefined) next.set(path, mine);
+        }
+        // Only loads sent from now on may answer: each is newer than every token applied so far.
+        this.appliedAt.clear();
         if (epoch !== this.epoch || !sameMap(next, this.tokens)) {
           this.tokens = next;
           this.epoch = epoch;
@@ -74,6 +87,7 @@ export class Generations {
 
   /** Applies a token learnt from a broadcast or set locally. */
   apply(path: string, token: string): void {
+    this.appliedAt.set(path, ++this.sequence);
     if (this.tokens.get(path) === token) return;
     this.tokens.set(path, token);
     this.version++;

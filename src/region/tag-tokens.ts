@@ -32,6 +32,10 @@ export class TagTokens {
   private readonly changedAt = new LRUCache<string, number>({ max: 100_000 });
   /** `changes` when the known tokens were last voided at once (a new epoch). */
   private voidedAt = 0;
+  /** Counts the reads sent and the invalidations applied here, in order (see `read`). */
+  private sequence = 0;
+  /** The value of `sequence` when each tag's token was last set by an invalidation; bounded like `tokens`. */
+  private readonly appliedAt = new LRUCache<string, number>({ max: 100_000 });
 
   /** A reading of the change counter, for `changedSince`. */
   get clock(): number {
@@ -93,6 +97,7 @@ export class TagTokens {
 
   private async read(chunk: readonly string[], out: Map<string, string>): Promise<void> {
     const candidate = newToken();
+    const sent = ++this.sequence;
     const [epoch, ...values] = await this.store.hashGet(this.hashKey, [EPOCH_FIELD, ...chunk], [EPOCH_FIELD, candidate]);
     const current = epoch ?? candidate;
     if (current !== this.epoch) {
@@ -105,9 +110,13 @@ export class TagTokens {
     }
     if (current === candidate) this.announceEpoch(current);
     for (let j = 0; j < chunk.length; j++) {
+      const tag = chunk[j]!;
       const token = values[j] ?? current;
-      this.note(chunk[j]!, token);
-      out.set(chunk[j]!, token);
+      // An invalidation applied after this read was sent is newer than what the read found (the
+      // reply can come after it: on a Cluster, reads and writes go on different connections).
+      const newer = (this.appliedAt.get(tag) ?? 0) > sent ? this.tokens.get(tag) : undefined;
+      if (newer === undefined) this.note(tag, token);
+      out.set(tag, newer ?? token);
     }
   }
 
@@ -124,7 +133,9 @@ export class TagTokens {
     return epoch === this.epoch ? Promise.resolve() : this.refresh();
   }
 
+  /** A tag's new token, from an invalidation made here or announced by another process. */
   apply(tag: string, token: string): void {
+    this.appliedAt.set(tag, ++this.sequence);
     this.note(tag, token);
   }
 
