@@ -1,4 +1,4 @@
-/** Deletes between two renewals of a TransientMap's table. */
+/** Deletes between two renewals of a TransientMap's table, at least. */
 const RENEW_EVERY = 1024;
 
 /**
@@ -10,8 +10,9 @@ const RENEW_EVERY = 1024;
  * held. Once a table has reached the old generation, each table after it is kept alive by that
  * link through every young collection, and so is every value they held: under a steady stream of
  * misses, nearly every call's whole object graph was promoted, and the process ran a full
- * collection every 400 ms (see BENCHMARKS.md, misses). Copying the few live entries into a new Map
- * every 1,024 deletes starts a young chain again; the old one dies with nothing young behind it.
+ * collection every 400 ms (see BENCHMARKS.md, misses). Copying the live entries into a new Map
+ * every 1,024 deletes (or as many deletes as there are entries, when more) starts a young chain
+ * again; the old one dies with nothing young behind it.
  */
 export class TransientMap<K, V> {
   private map = new Map<K, V>();
@@ -31,7 +32,8 @@ export class TransientMap<K, V> {
 
   delete(key: K): boolean {
     if (!this.map.delete(key)) return false;
-    if (++this.deletes === RENEW_EVERY) {
+    // At least as many deletes as entries copied: constant work per delete, however large the map.
+    if (++this.deletes >= RENEW_EVERY && this.deletes >= this.map.size) {
       this.deletes = 0;
       this.map = new Map(this.map);
     }

@@ -1,6 +1,6 @@
 /**
- * TransientMap renews its table every 1,024 deletes: whatever the sequence of changes, it must
- * answer exactly as a plain Map would, across renewals.
+ * TransientMap renews its table every 1,024 deletes (more when it holds more entries): whatever
+ * the sequence of changes, it must answer exactly as a plain Map would, across renewals.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -52,5 +52,24 @@ describe('TransientMap', () => {
     expect([...map.values()]).toEqual([1, 2]);
     expect(map.get('kept-b')).toBe(2);
     expect(map.size).toBe(2);
+  });
+
+  it('a map holding more entries than 1,024 keeps them all, in order, through its renewals', () => {
+    const map = new TransientMap<string, number>();
+    const model = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      map.set(`kept${i}`, i);
+      model.set(`kept${i}`, i);
+    }
+    for (let i = 0; i < 10_000; i++) {
+      map.set(`t${i}`, i);
+      expect(map.delete(`t${i}`)).toBe(true);
+      if (i % 7 === 0) {
+        map.delete(`kept${i % 3000}`);
+        model.delete(`kept${i % 3000}`);
+      }
+    }
+    expect(map.size).toBe(model.size);
+    expect([...map.values()]).toEqual([...model.values()]);
   });
 });
