@@ -7,9 +7,7 @@
  * in its own I/O callback) wait for the end of the turn (setImmediate) and go out together, instead
  * of one MGET per request. The turn is known to be over once that end-of-turn flush has run, or
  * once every batch sent has been answered (a reply is handled in a later turn than its send): no
- * timer per flush marks it, so nothing runs between a lone read's send and its reply. While reads
- * come one at a time (the last batch held one key and none is in flight), a read leaves at once,
- * in the caller's own step: a sequential loop of reads does not wait for `process.nextTick` each time.
+ * timer per flush marks it, so nothing runs between a lone read's send and its reply.
  *
  * A large batch answered while no other is in flight is handed out in two halves: the first
  * half's callers continue at once, and the second half's only after the reads the first half
@@ -35,8 +33,6 @@ export class GetBatcher {
 
   /** Batches sent and not yet answered. */
   private inFlight = 0;
-  /** Keys in the batch sent last: 1 while reads come one at a time. */
-  private lastSent = 0;
 
   /**
    * `deferWhileBusy`: while it holds (`true`: while a batch of this batcher is in flight; or a
@@ -68,13 +64,6 @@ export class GetBatcher {
       this.rejects.push(reject);
     }
     if (!this.scheduled) {
-      // Reads coming one at a time (the last batch held one key, none is in flight): this one
-      // leaves now, in the caller's own step. A read issued next in the same tick still waits
-      // for the tick's end, with any others, as below.
-      if (this.lastSent === 1 && keys.length === 1 && this.inFlight === 0 && !this.busy()) {
-        this.sendPending();
-        return promise;
-      }
       this.scheduled = true;
       if (this.flushedThisTurn || this.busy()) setImmediate(this.flushAtEndOfTurn);
       else process.nextTick(this.flush);
@@ -109,7 +98,18 @@ export class GetBatcher {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    if (this.keys.length > 0) this.sendPending();
+    if (this.keys.length > 0) {
+      const batch = new Batch(this.keys, this.resolves, this.rejects, this.extra);
+      this.keys = [];
+      this.resolves = [];
+      this.rejects = [];
+      this.extra = undefined;
+      if (this.indexed > 0) {
+        this.index.clear();
+        this.indexed = 0;
+      }
+      this.send(batch);
+    }
     this.flushedThisTurn = true;
     if (this.deferred.length > 0) {
       const deferred = this.deferred;
@@ -118,23 +118,8 @@ export class GetBatcher {
     }
   };
 
-  /** Sends the reads gathered so far as one batch. */
-  private sendPending(): void {
-    const batch = new Batch(this.keys, this.resolves, this.rejects, this.extra);
-    this.keys = [];
-    this.resolves = [];
-    this.rejects = [];
-    this.extra = undefined;
-    if (this.indexed > 0) {
-      this.index.clear();
-      this.indexed = 0;
-    }
-    this.send(batch);
-  }
-
   private send(batch: Batch): void {
     this.inFlight++;
-    this.lastSent = batch.keys.length;
     this.fetch(
       batch.keys,
       (values) => {

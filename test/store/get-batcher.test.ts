@@ -47,34 +47,6 @@ describe('GetBatcher', () => {
     expect(batches).toHaveLength(5);
   });
 
-  it("reads coming one at a time: after a batch of one key, the next lone read leaves in the caller's own step", async () => {
-    const { batcher, batches, replies } = answeredLater();
-    const first = batcher.get('a');
-    // The first read of all waits for the end of the tick (others may join it).
-    expect(batches).toEqual([]);
-    await new Promise<void>((r) => process.nextTick(r));
-    expect(batches).toEqual([['a']]);
-    replies[0]!();
-    expect(String(await first)).toBe('v:a');
-    const second = batcher.get('b');
-    // Sent already, before any other step of this tick.
-    expect(batches).toEqual([['a'], ['b']]);
-    // Reads issued next in the same tick go out together at its end, not one by one.
-    const more = [batcher.get('c'), batcher.get('d')];
-    expect(batches).toHaveLength(2);
-    await new Promise<void>((r) => process.nextTick(r));
-    expect(batches).toEqual([['a'], ['b'], ['c', 'd']]);
-    for (const reply of replies.slice(1)) reply();
-    expect((await Promise.all([second, ...more])).map(String)).toEqual(['v:b', 'v:c', 'v:d']);
-    // The last batch held two keys: the next lone read waits for the end of the tick again.
-    const fifth = batcher.get('e');
-    expect(batches).toHaveLength(3);
-    await new Promise<void>((r) => process.nextTick(r));
-    expect(batches).toEqual([['a'], ['b'], ['c', 'd'], ['e']]);
-    replies[3]!();
-    expect(String(await fifth)).toBe('v:e');
-  });
-
   it('a lone read leaves nothing scheduled after its send: the event loop can wait for the reply at once', async () => {
     const replies: (() => void)[] = [];
     const batcher = new GetBatcher(promised((keys) => new Promise((resolve) => replies.push(() => resolve(keys.map(() => null))))));
