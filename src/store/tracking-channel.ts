@@ -41,6 +41,10 @@ export class TrackingChannel {
   private started = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  /** Counts the attempts to turn tracking on; only the latest one may report tracking live. */
+  private attempt = 0;
+  /** Attempts under way (the periodic check leaves them to finish). */
+  private connecting = 0;
   /**
    * The client's `keyPrefix`: ioredis adds it to every key it sends, but Redis names the prefixed
    * key in its invalidations.
@@ -96,11 +100,14 @@ export class TrackingChannel {
 
   /** A new connection has tracking off: whatever was tracked before is no longer watched. */
   private readonly onClientReady = (): void => {
+    // An attempt under way was for the connection before: it must not report this one live.
+    this.attempt++;
     this.setLive(false);
     void this.connect();
   };
 
   private readonly onClientClose = (): void => {
+    this.attempt++;
     this.setLive(false);
   };
 
@@ -115,6 +122,8 @@ export class TrackingChannel {
   private async connect(): Promise<void> {
     const subId = this.subscriber.id;
     if (this.closed || subId === undefined || !this.subscriber.live || this.client.status !== 'ready') return;
+    const attempt = ++this.attempt;
+    this.connecting++;
     try {
       await this.client.call('CLIENT', 'TRACKING', 'off');
       // Never turn it on after close() (which may turn it off on a user's connection); once sent
@@ -123,10 +132,13 @@ export class TrackingChannel {
       this.started = true;
       await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
     } catch (err) {
+      // Retried by the periodic check while both connections are up.
       this.opts.onError(err instanceof Error ? err : new Error(String(err)));
       return;
+    } finally {
+      this.connecting--;
     }
-    if (subId === this.subscriber.id && this.subscriber.live && this.client.status === 'ready') this.setLive(true);
+    if (attempt === this.attempt && subId === this.subscriber.id && this.subscriber.live && this.client.status === 'ready') this.setLive(true);
   }
 
   private setLive(live: boolean): void {
@@ -135,9 +147,16 @@ export class TrackingChannel {
     this.listener.onTrackingChange(live);
   }
 
-  /** A subscriber that stopped answering PING is treated as lost: invalidations may be missing. */
+  /**
+   * Not live while both connections are up (an attempt to turn tracking on failed, e.g. during a
+   * failover): try again. Live: a subscriber that stopped answering PING is treated as lost, as
+   * invalidations may be missing.
+   */
   private check(): void {
-    if (!this.isLive) return;
+    if (!this.isLive) {
+      if (this.connecting === 0) void this.connect();
+      return;
+    }
     this.subscriber.ping(Math.max(this.opts.commandTimeoutMs, 500))?.catch(() => {
       if (this.closed) return;
       this.setLive(false);

@@ -178,6 +178,11 @@ export class FaultLoad {
     return this.o.troves.every((t, i) => this.valuesAfter[i]! > 0 && t.stats().near?.live !== false);
   }
 
+  /** Per trove: values answered since the fault, and whether its near cache is live (for a failure message). */
+  recoveryState(): string {
+    return this.o.troves.map((t, i) => `trove ${i}: ${this.valuesAfter[i]} values, near ${t.stats().near?.live === false ? 'not live' : 'live'}`).join('; ');
+  }
+
   figures(): LoadFigures {
     const copy = (f: Figures): Figures => ({ ...f });
     return {
@@ -466,7 +471,11 @@ export async function warm(load: FaultLoad): Promise<void> {
 /** Ends the fault for the load; resolves to the ms until every trove answered again with its near cache live. */
 export function recover(load: FaultLoad): Promise<number> {
   load.phase = 'after';
-  return until(() => load.recovered(), 30_000, 'every trove to answer again, near cache live');
+  return until(
+    () => load.recovered(),
+    30_000,
+    () => `every trove to answer again, near cache live (${load.recoveryState()})`,
+  );
 }
 
 /** The figures of a freshness check worth printing. */

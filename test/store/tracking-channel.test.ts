@@ -75,6 +75,30 @@ describe('TrackingChannel', () => {
     expect(o.errors).toEqual([]);
   });
 
+  it('an attempt to turn tracking on that Redis refuses is tried again while both connections are up: live without a reconnect', async () => {
+    const admin = new Redis({ port: redis.server.port, host: '127.0.0.1' });
+    cleanups.push(() => admin.quit());
+    // A user who may not turn tracking on, yet.
+    await admin.call('ACL', 'SETUSER', 'tracker', 'on', '>pw', '~*', '&*', '+@all', '-client|tracking');
+    cleanups.push(() => admin.call('ACL', 'DELUSER', 'tracker'));
+    const o = open({ username: 'tracker', password: 'pw' });
+    await until(
+      () => o.errors.some((e) => e.message.includes('NOPERM')),
+      10_000,
+      () => `a refused CLIENT TRACKING, errors: ${o.errors.map((e) => e.message).join(' | ')}`,
+    );
+    const id = await o.client.call('CLIENT', 'ID');
+    expect(o.channel.live).toBe(false);
+    await admin.call('ACL', 'SETUSER', 'tracker', '+client|tracking');
+    await until(() => o.channel.live);
+    expect(o.changes).toEqual([true]);
+    const info = await trackingInfo(o.client);
+    expect(info.flags).toEqual(expect.arrayContaining(['on', 'optin']));
+    expect(info.redirect).toBe(o.subscriber.id);
+    // The same connection: tried again, not reconnected.
+    expect(await o.client.call('CLIENT', 'ID')).toBe(id);
+  });
+
   it('delivers invalidations of tracked keys written by another connection, and only of those', async () => {
     const o = open();
     await until(() => o.channel.live);
