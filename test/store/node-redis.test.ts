@@ -120,6 +120,43 @@ describe('node-redis driver', () => {
     }
   });
 
+  it('an attempt to turn tracking on that Redis refuses is tried again while the connections are up: live without a reconnect', async () => {
+    // A user who may not turn tracking on, yet.
+    await server.command('ACL', 'SETUSER', 'nrtracker', 'on', '>pw', '~*', '&*', '+@all', '-client|tracking');
+    try {
+      const c = await nodeRedisClient(server.url.replace('redis://', 'redis://nrtracker:pw@'));
+      clients.push(c);
+      const errors: Error[] = [];
+      const s = createStore({
+        redis: c as RedisOption,
+        memory: undefined,
+        commandTimeoutMs: TEST_COMMAND_TIMEOUT,
+        listener: { onConnectionError: (e) => errors.push(e) },
+      });
+      try {
+        const changes: boolean[] = [];
+        expect(s.enableTracking({ onInvalidate: () => {}, onTrackingChange: (live) => changes.push(live) })).toBe(true);
+        await until(
+          () => errors.some((e) => e.message.includes('NOPERM')),
+          10_000,
+          () => `a refused CLIENT TRACKING, errors: ${errors.map((e) => e.message).join(' | ')}`,
+        );
+        const id = String(await c.sendCommand(['CLIENT', 'ID']));
+        expect(s.tracking).toBe(false);
+        await server.command('ACL', 'SETUSER', 'nrtracker', '+client|tracking');
+        await until(() => s.tracking);
+        expect(changes).toEqual([true]);
+        expect(await trackingFlags(c)).toEqual(expect.arrayContaining(['on', 'optin']));
+        // The same connection: tried again, not reconnected.
+        expect(String(await c.sendCommand(['CLIENT', 'ID']))).toBe(id);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await server.command('ACL', 'DELUSER', 'nrtracker');
+    }
+  });
+
   it('reads issued in one tick go out as one MGET', async () => {
     const s = store(await client());
     try {

@@ -38,6 +38,10 @@ export class NodeRedisTracking {
   private started = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  /** Counts the attempts to turn tracking on; only the latest one may report tracking live. */
+  private attempt = 0;
+  /** Attempts under way (the periodic check leaves them to finish). */
+  private connecting = 0;
   /** Whether invalidations arrive as pushes on the client's own connection (see the class comment). */
   private readonly push: boolean;
 
@@ -88,6 +92,8 @@ export class NodeRedisTracking {
 
   /** A new connection has tracking off: whatever was tracked before is no longer watched. */
   private readonly onClientReady = (): void => {
+    // An attempt under way was for the connection before: it must not report this one live.
+    this.attempt++;
     this.setLive(false);
     void this.connect();
   };
@@ -97,6 +103,7 @@ export class NodeRedisTracking {
   };
 
   private readonly onClientLost = (): void => {
+    this.attempt++;
     this.setLive(false);
   };
 
@@ -107,7 +114,9 @@ export class NodeRedisTracking {
    */
   private async connect(): Promise<void> {
     const subId = this.push ? undefined : this.subscriber.id;
-    if (this.closed || (!this.push && subId === undefined) || !this.client.isReady) return;
+    if (this.closed || (!this.push && (subId === undefined || !this.subscriber.live)) || !this.client.isReady) return;
+    const attempt = ++this.attempt;
+    this.connecting++;
     try {
       // Sent back to back: the client writes them in order, and the OFF resets any earlier mode.
       const off = this.client.sendCommand(['CLIENT', 'TRACKING', 'off']);
@@ -116,10 +125,13 @@ export class NodeRedisTracking {
       off.catch(() => {});
       await withDeadline('tracking', this.opts.commandTimeoutMs, Promise.all([off, on]));
     } catch (err) {
+      // Retried by the periodic check while the connections are up.
       if (!this.closed) this.opts.onError(err instanceof Error ? err : new Error(String(err)));
       return;
+    } finally {
+      this.connecting--;
     }
-    if (!this.client.isReady) return;
+    if (attempt !== this.attempt || !this.client.isReady) return;
     if (this.push || (subId === this.subscriber.id && this.subscriber.live)) this.setLive(true);
   }
 
@@ -134,18 +146,21 @@ export class NodeRedisTracking {
     this.listener.onTrackingChange(live);
   }
 
-  /** A subscriber that stopped answering PING is treated as lost: invalidations may be missing. */
+  /**
+   * Not live while the connections are up (an attempt to turn tracking on failed, or, with
+   * pushes, a check failed while the client stayed ready: a silent partition): try again. Live: a
+   * subscriber (or, with pushes, the client) that stopped answering PING is treated as lost, as
+   * invalidations may be missing.
+   */
   private check(): void {
+    if (!this.isLive) {
+      if (this.connecting === 0 && this.started) void this.connect();
+      return;
+    }
     if (this.push) {
-      // Down after a failed check while the client stayed ready (a silent partition): re-armed.
-      if (!this.isLive) {
-        if (this.started && this.client.isReady) void this.connect();
-        return;
-      }
       withDeadline('tracking', Math.max(this.opts.commandTimeoutMs, 500), this.client.sendCommand(['PING'])).catch(() => this.setLive(false));
       return;
     }
-    if (!this.isLive) return;
     this.subscriber.ping(Math.max(this.opts.commandTimeoutMs, 500))?.catch(() => {
       if (this.closed) return;
       this.setLive(false);
