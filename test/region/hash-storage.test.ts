@@ -542,7 +542,10 @@ describe('hash storage on a 3-master cluster', () => {
     await r.setMany(Array.from({ length: 300 }, (_, i) => [String(i), `user_${i}`] as const));
     const perMaster = await Promise.all(cluster.masters().map(async (m) => (await m.server.keys()).filter((k) => k.startsWith(`${prefix}:v1:spread`))));
     expect(perMaster.flat()).toHaveLength(16);
-    for (const keys of perMaster) expect(keys.length).toBeGreaterThan(0);
+    // Bucket names carry the region's random epoch, so their slots differ from run to run: all
+    // three masters hold one in all but ~0.5 % of runs (3 × (2/3)^16), two or more in all but
+    // ~1 in 10 million.
+    expect(perMaster.filter((keys) => keys.length > 0).length).toBeGreaterThanOrEqual(2);
     const layout = new BucketLayout(`${prefix}:v1:`, true);
     const ref = layout.of(r.keyOf('7'), 16);
     const { default: slot } = await import('cluster-key-slot');
