@@ -44,6 +44,11 @@ export class TransientMap<K, V> {
     return this.map.size;
   }
 
+  /** The keys present now. */
+  keys(): IterableIterator<K> {
+    return this.map.keys();
+  }
+
   /** The values present now. */
   values(): IterableIterator<V> {
     return this.map.values();

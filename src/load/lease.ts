@@ -26,8 +26,8 @@ export type Found = { readonly found: Buffer };
  * before it lapses.
  */
 class RenewalGroup {
-  /** By a number of their own: see TransientMap. */
-  readonly leases = new TransientMap<number, Lease>();
+  /** A set (see TransientMap: one entry per computation under way). */
+  readonly leases = new TransientMap<Lease, true>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -48,13 +48,11 @@ class RenewalGroup {
       return;
     }
     const youngest = Date.now() - this.leaseMs / 6;
-    for (const lease of this.leases.values()) if (lease.takenAt <= youngest) lease.renew();
+    for (const lease of this.leases.keys()) if (lease.takenAt <= youngest) lease.renew();
   }
 }
 
 const groups = new Map<number, RenewalGroup>();
-/** Leases numbered as they are taken (see RenewalGroup.leases). */
-let leases = 0;
 
 function renewalGroup(leaseMs: number): RenewalGroup {
   let group = groups.get(leaseMs);
@@ -76,7 +74,6 @@ export class Lease {
   private group: RenewalGroup | undefined;
   private renewing = false;
   readonly takenAt = Date.now();
-  readonly id = ++leases;
 
   private constructor(
     private readonly store: LockStore,
@@ -131,7 +128,7 @@ export class Lease {
     if (!attempt.acquired) return attempt;
     const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
     lease.group = renewalGroup(leaseMs);
-    lease.group.leases.set(lease.id, lease);
+    lease.group.leases.set(lease, true);
     return lease;
   }
 
@@ -165,7 +162,7 @@ export class Lease {
   }
 
   stopRenewing(): void {
-    this.group?.leases.delete(this.id);
+    this.group?.leases.delete(this);
     this.group = undefined;
   }
 

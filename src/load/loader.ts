@@ -169,9 +169,8 @@ export class Loader {
   private readonly computing = new TransientMap<string, Promise<unknown>>();
   /** Since when (epoch ms) this process has seen another process computing a key: for `ColdCacheError.retryAfterMs`. */
   private readonly heldSince = new LRUCache<string, number>({ max: 10_000, ttlAutopurge: false });
-  /** Contexts of the factories running here, whose signal `close()` fires, by a number of their own. */
-  private readonly running = new TransientMap<number, RunContext<unknown>>();
-  private runs = 0;
+  /** Contexts of the factories running here, whose signal `close()` fires. */
+  private readonly running = new TransientMap<RunContext<unknown>, true>();
 
   constructor(private readonly ctx: LoaderContext) {
     // The value landed (stored by any process): whoever was computing it is done.
@@ -190,7 +189,7 @@ export class Loader {
   /** Fires the signal of every factory still running (the trove is closing). */
   close(): void {
     const closed = new ClosedError();
-    for (const c of this.running.values()) c.abort(closed);
+    for (const c of this.running.keys()) c.abort(closed);
     this.running.clear();
   }
 
@@ -548,13 +547,12 @@ export class Loader {
     const previous = how.stale !== undefined ? (how.stale.value as T) : how.keepOnError?.value;
     const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
     const tagsSince = access.tagClock();
-    const id = ++this.runs;
-    this.running.set(id, context as RunContext<unknown>);
+    this.running.set(context as RunContext<unknown>, true);
     const computed = start(context, job.factory);
     this.computing.set(job.full, computed);
     // First thing in both outcomes below: the factory has settled, whatever the write does next.
     const ended = () => {
-      this.running.delete(id);
+      this.running.delete(context as RunContext<unknown>);
       if (this.computing.get(job.full) === computed) this.computing.delete(job.full);
     };
     // Settled by hand rather than by returning a promise from `then`: a promise handed to a
