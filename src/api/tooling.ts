@@ -10,7 +10,7 @@ import { type DescribedEntry, describeEntry, readEntryHeader, type TagStamp } fr
 import { DecodeError } from '../errors.js';
 import { KeyLayout, keyToken, regionSegments } from '../keys/index.js';
 import { Generations, TagTokens } from '../region/index.js';
-import { createStore, type Store } from '../store/index.js';
+import { createStore, isClaimMarker, type Store } from '../store/index.js';
 
 export interface ToolingOptions {
   /** A `redis://` or `rediss://` URL. */
@@ -160,6 +160,8 @@ export class Tooling {
   }
 
   private async isLive(bytes: Buffer): Promise<boolean> {
+    // A miss's claim: no value yet.
+    if (isClaimMarker(bytes)) return false;
     let header: ReturnType<typeof readEntryHeader>;
     try {
       header = readEntryHeader(bytes);
@@ -181,12 +183,14 @@ export class Tooling {
   private async report(redisKey: string, bytes: Buffer, currentGeneration: boolean): Promise<EntryReport> {
     let entry: DescribedEntry | undefined;
     let decodeError: string | undefined;
-    try {
-      entry = describeEntry(bytes);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      decodeError = err.message;
-    }
+    if (isClaimMarker(bytes)) decodeError = 'no value yet: a miss holds this key while it computes the value';
+    else
+      try {
+        entry = describeEntry(bytes);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        decodeError = err.message;
+      }
     const tags = await this.tagReports(entry?.tags ?? []);
     const expired = entry?.expiresAt !== undefined && entry.expiresAt <= Date.now();
     const out: EntryReport = {
@@ -195,7 +199,7 @@ export class Tooling {
       entry,
       bytes,
       tags,
-      live: currentGeneration && tags.every((t) => t.current) && !expired,
+      live: currentGeneration && !isClaimMarker(bytes) && tags.every((t) => t.current) && !expired,
     };
     if (decodeError !== undefined) out.decodeError = decodeError;
     return out;

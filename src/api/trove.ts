@@ -90,6 +90,18 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    */
   commandTimeout?: Duration;
   /**
+   * Where a miss keeps the cross-process lock that makes one process compute the value.
+   * `'value'`: in the missing value's own key, as a marker the value replaces (a claim: two plain
+   * commands per miss, as hand-written cache-aside), on Redis 7.0 and later; an older server
+   * refuses the claim and Trove uses lock keys with it. `'key'`: in a lock key beside the value,
+   * taken and released by scripts. Both exclude each other, so processes may differ; choose
+   * `'key'` while some processes sharing the `prefix` still run a Trove release before 0.2, which
+   * knows lock keys only. Regions whose values the near cache keeps, raw and `storage: 'hash'`
+   * regions, and refreshes of present values always use lock keys.
+   * @defaultValue `'value'`
+   */
+  lockIn?: 'value' | 'key';
+  /**
    * Bounds of the embedded in-memory store (only used when `redis` is omitted): `maxEntries` and
    * `maxBytes` (bytes of encoded values plus keys).
    * @defaultValue `{ maxEntries: 100_000, maxBytes: 256 MiB }`
@@ -217,6 +229,7 @@ const TOP_LEVEL = new Set([
   'prefix',
   'version',
   'commandTimeout',
+  'lockIn',
   'memory',
   'regions',
   'syncInterval',
@@ -291,12 +304,15 @@ export class TroveImpl implements Trove {
     // Clones are their callers' own: nothing is shared, so nothing needs freezing.
     const freezeValues = (options.freezeValues ?? process.env.NODE_ENV !== 'production') && !(nearCache !== false && nearCache.clone === true);
     checkStoreOptions({ redis: options.redis, memory: options.memory, replicas: options.replicas, readFrom: options.readFrom });
+    if (options.lockIn !== undefined && options.lockIn !== 'value' && options.lockIn !== 'key')
+      throw new InvalidOptionError('lockIn', `expected 'value' or 'key' (got ${JSON.stringify(options.lockIn)})`);
     this.store = createStore({
       redis: options.redis,
       memory: options.memory,
       replicas: options.replicas,
       readFrom: options.readFrom,
       commandTimeoutMs,
+      claims: options.lockIn !== 'key',
       ...(nearCache !== false && nearCache.pingInterval !== undefined
         ? { trackingCheckIntervalMs: toMs(nearCache.pingInterval, 'nearCache.pingInterval') }
         : {}),

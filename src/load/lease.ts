@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { LockAttempt, LockStore } from '../store/index.js';
+import type { ClaimOption, LockAttempt, LockStore } from '../store/index.js';
 import { TransientMap } from '../transient-map.js';
 
 /**
@@ -89,10 +89,17 @@ export class Lease {
    * Tries to take the lock once: a held Lease, or how long the current holder has left. With
    * `readKey`, the guarded value is read in the same step (`lease.value`).
    */
-  static acquire(store: LockStore, key: string, leaseMs: number, onError: (err: unknown) => void, readKey?: string): Promise<Lease | HeldElsewhere> {
+  static acquire(
+    store: LockStore,
+    key: string,
+    leaseMs: number,
+    onError: (err: unknown) => void,
+    readKey?: string,
+    claim?: ClaimOption,
+  ): Promise<Lease | HeldElsewhere> {
     const token = newLockToken();
     // Not an async function: on a miss, every promise hop counts.
-    return store.acquireLock(key, token, leaseMs, readKey).then(
+    return store.acquireLock(key, token, leaseMs, readKey, claim).then(
       (attempt) => Lease.taken(store, key, token, leaseMs, onError, attempt),
       (err: unknown) => Lease.abandon(store, key, token, err),
     );
@@ -101,7 +108,7 @@ export class Lease {
   /**
    * Reads `readKey` and, only when it is absent, tries to take the lock, in one step
    * (`LockStore.readOrLock`): the value's bytes when present (no lock taken), else as `acquire`
-   * (a held Lease then has `value` null).
+   * (a held Lease then has `value` null). `claim` as in `LockStore.acquireLock`.
    */
   static readOrAcquire(
     store: LockStore & Pick<Required<LockStore>, 'readOrLock'>,
@@ -109,9 +116,10 @@ export class Lease {
     leaseMs: number,
     onError: (err: unknown) => void,
     readKey: string,
+    claim: ClaimOption | undefined,
   ): Promise<Lease | HeldElsewhere | Found> {
     const token = newLockToken();
-    return store.readOrLock(key, token, leaseMs, readKey).then(
+    return store.readOrLock(key, token, leaseMs, readKey, claim).then(
       (attempt) => ('found' in attempt ? attempt : Lease.taken(store, key, token, leaseMs, onError, attempt)),
       (err: unknown) => Lease.abandon(store, key, token, err),
     );
@@ -126,7 +134,9 @@ export class Lease {
     attempt: LockAttempt,
   ): Lease | HeldElsewhere {
     if (!attempt.acquired) return attempt;
-    const lease = new Lease(store, key, token, leaseMs, onError, attempt.value);
+    // A claim names where it lives: the value's own key, with a marker (see claims.ts).
+    const held = attempt.held;
+    const lease = new Lease(store, held?.key ?? key, held?.token ?? token, leaseMs, onError, attempt.value);
     lease.group = renewalGroup(leaseMs);
     lease.group.leases.set(lease, true);
     return lease;

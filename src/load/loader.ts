@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
-import type { LockStore } from '../store/index.js';
+import type { ClaimOption, LockStore } from '../store/index.js';
 import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } from './factory-context.js';
 import { type Found, type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
@@ -58,6 +58,12 @@ export interface EntryAccess<W> {
   onError(err: unknown, operation: string, key: string): void;
   /** Where the region's entry locks live, when not the trove's (hash storage: next to each entry's bucket). */
   readonly locks?: EntryLocks | undefined;
+  /**
+   * Whether a miss may claim the entry's own key instead of taking a lock key (`LockStore.acquireLock`'s
+   * `claim`): the key holds envelopes only (not raw payloads, not a bucket), and the value is not
+   * kept in the near cache.
+   */
+  readonly claimable: boolean;
 }
 
 /** A region's own locks: the lock operations, with `readKey`/`key` naming entries, and the lock key of an entry. */
@@ -169,6 +175,8 @@ export class Loader {
   private readonly computing = new TransientMap<string, Promise<unknown>>();
   /** Since when (epoch ms) this process has seen another process computing a key: for `ColdCacheError.retryAfterMs`. */
   private readonly heldSince = new LRUCache<string, number>({ max: 10_000, ttlAutopurge: false });
+  /** The leave to claim value keys, made once (see `claimOf`). */
+  private claim: ClaimOption | undefined;
   /** Contexts of the factories running here, whose signal `close()` fires. */
   private readonly running = new TransientMap<RunContext<unknown>, true>();
 
@@ -244,7 +252,7 @@ export class Loader {
       run.fail();
     };
     const store = this.ctx.store as LockStore & Pick<Required<LockStore>, 'readOrLock'>;
-    const step = Lease.readOrAcquire(store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, renewFailed, job.full);
+    const step = Lease.readOrAcquire(store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, renewFailed, job.full, this.claimOf(job));
     this.firstReads.set(job.full, step);
     return step.then(
       (attempt) => {
@@ -484,7 +492,14 @@ export class Loader {
       return undefined;
     };
     const locks = job.access.locks ?? this.ctx;
-    return Lease.acquire(job.access.locks ?? this.ctx.store, locks.lockKey(job.full), job.rt.lockLeaseMs, failed, job.full).catch(failed);
+    return Lease.acquire(job.access.locks ?? this.ctx.store, locks.lockKey(job.full), job.rt.lockLeaseMs, failed, job.full, this.claimOf(job)).catch(failed);
+  }
+
+  /** Leave to claim a job's value key, where its region allows (see `EntryAccess.claimable`). */
+  private claimOf<T, W>(job: Job<T, W>): ClaimOption | undefined {
+    if (!job.access.claimable) return undefined;
+    this.claim ??= { channel: this.ctx.notifier.channel };
+    return this.claim;
   }
 
   /** Reads the entry now; FAILED when the store failed (reported, and the run has failed). */

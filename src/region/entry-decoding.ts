@@ -1,5 +1,6 @@
 import { type DecodedEntry, decodeEntry } from '../codec/index.js';
 import { DecodeError, StoreError } from '../errors.js';
+import { isClaimMarker } from '../store/index.js';
 import { emitError } from './event-emission.js';
 import { inOperation } from './operation-errors.js';
 import type { RegionCore } from './region-core.js';
@@ -32,8 +33,12 @@ export function live(
   );
 }
 
-/** The entry, or undefined with an error event when its bytes cannot be decoded (a miss, never a failure of the call). */
+/**
+ * The entry, or undefined with an error event when its bytes cannot be decoded (a miss, never a
+ * failure of the call). A claim's marker (a value being computed, see `claims.ts`) is absent.
+ */
 function decode(core: RegionCore, k: string, buf: Buffer): DecodedEntry | undefined {
+  if (!core.options.raw && isClaimMarker(buf)) return undefined;
   try {
     // The resolved options carry `codec` and `raw`, all decoding needs.
     return decodeEntry(buf, core.options);

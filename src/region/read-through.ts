@@ -244,6 +244,13 @@ export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
     get locks() {
       return core.entries.locks;
     },
+    // Raw payloads may start with any byte, so a marker could not be told from one; buckets keep
+    // their locks. Values the near cache keeps are written tracked, and the claim's own write would
+    // be announced too (when a read of the miss had tracked the key), an invalidation the near
+    // cache cannot tell from another process's change: it would drop the computed value.
+    get claimable() {
+      return !core.options.raw && core.entries.locks === undefined && !(core.ctx.near !== undefined && core.options.nearCache);
+    },
   };
   return access;
 }

@@ -198,6 +198,7 @@ export class ClusterReaders {
     const store = new RedisStore(client, {
       commandTimeoutMs: this.opts.commandTimeoutMs,
       owned: true,
+      nodeOfCluster: true,
       ...(this.opts.trackingCheckIntervalMs === undefined ? {} : { trackingCheckIntervalMs: this.opts.trackingCheckIntervalMs }),
       // No listener: the Cluster client reports the same outages; a reader that cannot track
       // shows as the near cache not being live.

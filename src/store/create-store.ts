@@ -39,6 +39,8 @@ export interface CreateStoreOptions {
   replicas?: readonly string[];
   /** Where entry reads go: the primary (default), or replicas (`replicas`, Sentinel's, a cluster's). */
   readFrom?: 'primary' | 'replica';
+  /** Whether misses may claim their values' own keys where the server allows (see `claims.ts`). Default true. */
+  claims?: boolean;
 }
 
 /**
@@ -164,6 +166,7 @@ export function createStore(opts: CreateStoreOptions): Store {
   if (isNodeRedisLike(redis)) {
     const options: ConstructorParameters<typeof NodeRedisStore>[1] = { commandTimeoutMs: opts.commandTimeoutMs, listener: opts.listener };
     if (opts.trackingCheckIntervalMs !== undefined) options.trackingCheckIntervalMs = opts.trackingCheckIntervalMs;
+    if (opts.claims !== undefined) options.claims = opts.claims;
     return new NodeRedisStore(redis as NodeRedisConnection, options);
   }
   if (isClusterClient(redis)) return new ClusterStore(redis, storeOptions(opts, false));
@@ -207,6 +210,7 @@ function storeOptions(opts: CreateStoreOptions, owned: boolean): RedisStoreOptio
   const out: RedisStoreOptions = { commandTimeoutMs: opts.commandTimeoutMs, owned, listener: opts.listener };
   if (opts.trackingCheckIntervalMs !== undefined) out.trackingCheckIntervalMs = opts.trackingCheckIntervalMs;
   if (opts.readFrom !== undefined) out.readFrom = opts.readFrom;
+  if (opts.claims !== undefined) out.claims = opts.claims;
   return out;
 }
 

@@ -9,6 +9,8 @@ export type {
   FieldWriteOp,
   HashInit,
   KeyValueStore,
+  ClaimOption,
+  HeldLock,
   LockAttempt,
   ReadOrLock,
   LockStore,
@@ -22,6 +24,7 @@ export type {
   TrackingStore,
   WriteOp,
 } from './store.js';
+export { isClaimMarker } from './claims.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore } from './redis-store.js';
 export { ClusterStore } from './cluster-store.js';

@@ -10,6 +10,8 @@ import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
+import { type ClaimRequest, ClaimLocks, trackedClaimArgs } from './claim-locks.js';
+import { claimMarker, STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
   ACQUIRE,
   ACQUIRE_AND_READ_MANY,
@@ -32,6 +34,7 @@ import type {
   FieldWriteOp,
   StoreFieldAndRelease,
   ChannelListener,
+  ClaimOption,
   CommandCall,
   HashInit,
   LockAttempt,
@@ -64,6 +67,13 @@ export interface RedisStoreOptions {
    * (this class reads from its own connection whatever this says). Default `'primary'`.
    */
   readFrom?: 'primary' | 'replica';
+  /**
+   * A connection to one node of a Cluster (a reader): a script's keys must share a slot there, so
+   * lock-holder writes are not batched across keys. Default false.
+   */
+  nodeOfCluster?: boolean;
+  /** Whether misses may claim their values' own keys where the server allows (see `claims.ts`). Default true. */
+  claims?: boolean;
 }
 
 /** Client options Trove uses when it creates the ioredis connection itself. */
@@ -374,8 +384,33 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
    * server, yes; a Cluster refuses a script whose keys span slots.
    */
   protected get batchesLocks(): boolean {
-    return true;
+    return this.opts.nodeOfCluster !== true;
   }
+
+  /** Claims of missing values in their own keys (see `claims.ts`), where the server takes them. */
+  private claimLocks: ClaimLocks | undefined;
+  private get claims(): ClaimLocks {
+    this.claimLocks ??= new ClaimLocks(this.opts.claims !== false, {
+      setGet: (key, value, pxMs, nx) => {
+        if (pxMs === undefined) return nx ? this.client.setBuffer(key, value, 'NX', 'GET') : this.client.setBuffer(key, value, 'GET');
+        return nx ? this.client.setBuffer(key, value, 'PX', pxMs, 'NX', 'GET') : this.client.setBuffer(key, value, 'PX', pxMs, 'GET');
+      },
+      // One server: one EXISTS of every key; a Cluster refuses keys of several slots in one.
+      anyExists: (keys) =>
+        this.batchesLocks
+          ? this.client.exists(...keys).then((n) => n > 0)
+          : Promise.all(keys.map((k) => this.client.exists(k))).then((ns) => ns.some((n) => n > 0)),
+      script: (script, keys, args) => script.runBuffer(this.client, keys, args),
+      publish: (channel, message) => this.client.publish(channel, message),
+    });
+    return this.claimLocks;
+  }
+  /** One tick's claims, sent together under one deadline; created on first use. */
+  private claimBatcher: TickBatcher<ClaimRequest, ReadOrLock> | undefined;
+  /** One tick's untracked stores of claimed values, likewise. */
+  private claimStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  /** The same for tracked ones (values kept locally), as one script. */
+  private trackedClaimBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
   private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
@@ -384,14 +419,31 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   /** The same for tracked writes (values kept locally). */
   private trackedStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
-  acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
+  acquireLock(key: string, token: string, ttlMs: number, readKey?: string, claim?: ClaimOption): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey === undefined) return this.run('acquireLock', () => ACQUIRE.run(this.client, [key], [token, lease])).then(acquireOutcome);
+    if (claim !== undefined) return this.claim({ key, readKey, token, lease, readFirst: false, channel: claim.channel }) as Promise<LockAttempt>;
     return this.lock({ key, readKey, token, lease, readFirst: false }) as Promise<LockAttempt>;
   }
 
-  readOrLock(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock> {
-    return this.lock({ key, readKey, token, lease: Math.max(1, Math.ceil(ttlMs)), readFirst: true });
+  readOrLock(key: string, token: string, ttlMs: number, readKey: string, claim?: ClaimOption): Promise<ReadOrLock> {
+    const lease = Math.max(1, Math.ceil(ttlMs));
+    if (claim !== undefined) return this.claim({ key, readKey, token, lease, readFirst: true, channel: claim.channel });
+    return this.lock({ key, readKey, token, lease, readFirst: true });
+  }
+
+  /**
+   * A lock attempt that may claim the value's own key, with the tick's others under one deadline.
+   * A claim the deadline gave up on may still land once Redis answers: its marker is then let go,
+   * as `Lease` lets go of a lock key after a failed attempt.
+   */
+  private claim(request: ClaimRequest): Promise<ReadOrLock> {
+    if (this.claims.supported === false) return this.lock(request);
+    this.claimBatcher ??= new TickBatcher((requests) => this.run('acquireLock', () => this.claims.attemptMany(requests, (old) => this.lockAlone(old))));
+    return this.claimBatcher.add(request).catch((err: unknown) => {
+      this.releaseLock(request.readKey, claimMarker(request.token)).catch(() => {});
+      throw err;
+    });
   }
 
   /** A lock attempt with its value read: with the tick's others where locks are batched, else on its own. */
@@ -450,6 +502,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   storeAndRelease(op: StoreAndRelease): Promise<void> {
     const tracked = op.track === true && this.trackingChannel !== undefined;
+    if (op.lockKey === op.key) return this.storeClaimed(op, tracked);
     if (this.batchesLocks) {
       if (tracked) {
         this.trackedStoreBatcher ??= new TickBatcher((ops) => this.storeManyTracked(ops));
@@ -461,6 +514,27 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     const { keys, args } = storeManyArgs([op]);
     args.push(tracked ? '1' : '0');
     return this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args))).then(() => {});
+  }
+
+  /** A claimed value's store (see `claims.ts`): plain commands, or one script per tick when tracked. */
+  private storeClaimed(op: StoreAndRelease, tracked: boolean): Promise<void> {
+    if (tracked) {
+      if (!this.batchesLocks) return this.storeClaimedTracked([op]).then(() => {});
+      this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
+      return this.trackedClaimBatcher.add(op);
+    }
+    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => Promise.all(ops.map((o) => this.claims.store(o)))));
+    return this.claimStoreBatcher.add(op);
+  }
+
+  /** Tracked stores of claimed values in one script (a key written twice: write by write, as `storeManyTracked`). */
+  private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeClaimedTracked([op]).then(() => undefined)));
+    return this.run('set', async () => {
+      const { keys, args } = trackedClaimArgs(ops);
+      await this.trackedScript(STORE_TRACKED_CLAIMED_MANY, keys, args);
+      return new Array<undefined>(ops.length).fill(undefined);
+    });
   }
 
   /** Runs a script whose reads are tracked: `CLIENT CACHING yes` right before it (see `cachingThen`). */

@@ -2,6 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { luaNotification } from './notification.js';
 
+/** What every claim's marker starts with (SOH, then `tc:`; see `claims.ts`), and the same as a Lua string literal. */
+export const CLAIM_PREFIX = '\x01tc:';
+const CLAIM_PREFIX_LUA = '\\1tc:';
+
 /**
  * ioredis generates a Buffer-returning variant of every command at run time but does not declare
  * these two; `callBuffer('EVALSHA', …)` is no substitute, as auto-pipelining mangles it.
@@ -61,6 +65,17 @@ function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
 
+/**
+ * Lua helpers of the lock scripts: whether a value is a claim's marker (see `claims.ts`), and the
+ * answer of an attempt that found a lock held (`key` marked as waited for, its remaining lease).
+ */
+export const CLAIM_AWARE = `local function is_marker(v) return string.sub(v, 1, ${CLAIM_PREFIX.length}) == '${CLAIM_PREFIX_LUA}' end
+local function held(key)
+  local l = redis.call('GET', key)
+  if l and string.sub(l, -1) ~= '+' then redis.call('APPEND', key, '+') end
+  return { 0, redis.call('PTTL', key) }
+end`;
+
 /*
  * Lock protocol. The lock holds the holder's token. A process that fails to take it appends '+'
  * (once) to mark that someone waits, so the holder publishes a notification only when a waiter
@@ -74,12 +89,17 @@ local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
 return redis.call('PTTL', KEYS[1])`);
 
-/** KEYS: lock, value. { 1, value or nil } when acquired, else { 0, the holder's remaining lease in ms }. */
-export const ACQUIRE_AND_READ = new Script(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 1, redis.call('GET', KEYS[2]) } end
-local v = redis.call('GET', KEYS[1])
-if v and string.sub(v, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
-return { 0, redis.call('PTTL', KEYS[1]) }`);
+/**
+ * KEYS: lock, value. { 1, value or nil } when acquired, else { 0, the holder's remaining lease in
+ * ms }. A value key that holds a claim's marker (see `claims.ts`) is held by its claimer: marked
+ * as waited for, and never locked beside it, so processes that claim and processes that take lock
+ * keys exclude each other.
+ */
+export const ACQUIRE_AND_READ = new Script(`${CLAIM_AWARE}
+local v = redis.call('GET', KEYS[2])
+if v and is_marker(v) then return held(KEYS[2]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 1, v } end
+return held(KEYS[1])`);
 
 export const RENEW = new Script(`
 local v = redis.call('GET', KEYS[1])
@@ -116,13 +136,12 @@ return 1`);
  * will most likely miss: one round trip instead of a read, then a lock attempt). { 2, value } when
  * present (no lock taken), else as ACQUIRE_AND_READ: { 1, nil } when acquired, { 0, remaining lease }.
  */
-export const READ_OR_ACQUIRE = new Script(`
+export const READ_OR_ACQUIRE = new Script(`${CLAIM_AWARE}
 local v = redis.call('GET', KEYS[2])
+if v and is_marker(v) then return held(KEYS[2]) end
 if v then return { 2, v } end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 1, false } end
-local l = redis.call('GET', KEYS[1])
-if l and string.sub(l, -1) ~= '+' then redis.call('APPEND', KEYS[1], '+') end
-return { 0, redis.call('PTTL', KEYS[1]) }`);
+return held(KEYS[1])`);
 
 /**
  * ACQUIRE_AND_READ and READ_OR_ACQUIRE for several locks at once (one tick's misses on one
@@ -130,25 +149,18 @@ return { 0, redis.call('PTTL', KEYS[1]) }`);
  * READ_OR_ACQUIRE, '0': ACQUIRE_AND_READ), ... three per pair. Replies flat, two items per lock,
  * as those scripts reply.
  */
-export const ACQUIRE_AND_READ_MANY = new Script(`
+export const ACQUIRE_AND_READ_MANY = new Script(`${CLAIM_AWARE}
 local out = {}
 for i = 1, #KEYS, 2 do
   local a = (i - 1) / 2 * 3
-  local first = ARGV[a + 3] == '1'
-  local v = false
-  if first then v = redis.call('GET', KEYS[i + 1]) end
-  if v then
-    out[i] = 2
-    out[i + 1] = v
-  elseif redis.call('SET', KEYS[i], ARGV[a + 1], 'NX', 'PX', ARGV[a + 2]) then
-    out[i] = 1
-    if first then out[i + 1] = false else out[i + 1] = redis.call('GET', KEYS[i + 1]) end
-  else
-    local l = redis.call('GET', KEYS[i])
-    if l and string.sub(l, -1) ~= '+' then redis.call('APPEND', KEYS[i], '+') end
-    out[i] = 0
-    out[i + 1] = redis.call('PTTL', KEYS[i])
-  end
+  local v = redis.call('GET', KEYS[i + 1])
+  local r
+  if v and is_marker(v) then r = held(KEYS[i + 1])
+  elseif v and ARGV[a + 3] == '1' then r = { 2, v }
+  elseif redis.call('SET', KEYS[i], ARGV[a + 1], 'NX', 'PX', ARGV[a + 2]) then r = { 1, v or false }
+  else r = held(KEYS[i]) end
+  out[i] = r[1]
+  out[i + 1] = r[2]
 end
 return out`);
 

@@ -42,7 +42,24 @@ export interface StoreListener {
  * Outcome of a lock attempt: acquired (with the value of `readKey` read in the same atomic step,
  * when one was given), or held by someone else for `ttlMs` more milliseconds (-1: unknown).
  */
-export type LockAttempt = { readonly acquired: true; readonly value?: Buffer | null } | { readonly acquired: false; readonly ttlMs: number };
+export type LockAttempt =
+  | { readonly acquired: true; readonly value?: Buffer | null; readonly held?: HeldLock }
+  | { readonly acquired: false; readonly ttlMs: number };
+
+/**
+ * Where a won lock lives when it is not the key and token asked for: a claim holds the value key
+ * itself, with a marker (see `claims.ts`). Renewals, releases and the holder's store name these.
+ */
+export interface HeldLock {
+  readonly key: string;
+  readonly token: string;
+}
+
+/** A lock attempt's leave to claim the value's own key (see `LockStore.acquireLock`). */
+export interface ClaimOption {
+  /** Where waiters are notified (as in `StoreAndRelease`): those of a claim that must be given back are told there. */
+  readonly channel: string;
+}
 
 /** `LockStore.readOrLock`'s outcome: the value's bytes when it was present (no lock was taken), else the lock attempt made. */
 export type ReadOrLock = LockAttempt | { readonly found: Buffer };
@@ -124,16 +141,18 @@ export interface LockStore {
   /**
    * Takes a lock: sets `key` to `token` with a lease of `ttlMs` if nobody holds it. With `readKey`,
    * also reads that key in the same atomic step when the lock is won (saving a round trip to
-   * re-check a value that may have landed just before).
+   * re-check a value that may have landed just before). `claim` (with `readKey`): the value key
+   * holds envelopes only, so where the server allows, an absent value is claimed in its own key
+   * (see `claims.ts`); the attempt's `held` then names the lock.
    */
-  acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt>;
+  acquireLock(key: string, token: string, ttlMs: number, readKey?: string, claim?: ClaimOption): Promise<LockAttempt>;
   /**
    * In one atomic step: reads `readKey` and, only when it is absent, takes the lock as
    * `acquireLock` does (a won lock then comes with `value: null`). For reads that will most likely
    * miss: one round trip where a read followed by a lock attempt takes two. Absent where the
    * entries' locks live elsewhere (hash storage): callers then read first.
    */
-  readOrLock?(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock>;
+  readOrLock?(key: string, token: string, ttlMs: number, readKey: string, claim?: ClaimOption): Promise<ReadOrLock>;
   /** Extends the lease if `token` still holds the lock; resolves to whether it did. */
   renewLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock if `token` still holds it (compare-and-delete); resolves to whether it did. */
@@ -142,6 +161,7 @@ export interface LockStore {
    * In one atomic step: stores the value, releases the lock if `token` still holds it, and
    * publishes `message` on `channel` when someone waits (a failed `acquireLock` marked the lock)
    * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
+   * A claim's store has `lockKey` equal to `key`: the write itself replaces the marker.
    */
   storeAndRelease(op: StoreAndRelease): Promise<void>;
 }

@@ -4,6 +4,7 @@
  * `context: true`), `refresh` honouring what the function set, and `ColdCacheError.retryAfterMs`
  * estimated from the function's factory times.
  */
+import { missLocksUnder } from '../helpers/locks.js';
 import { describe, expect, it } from 'vitest';
 import { ColdCacheError, type FactoryContext } from '../../src/index.js';
 import { deferred } from '../load/support.js';
@@ -152,7 +153,7 @@ describe('ColdCacheError.retryAfterMs', () => {
     const held = deferred();
     gates.set(2, held.promise);
     const computing = report(holder)(2);
-    await until(async () => (await redis.server.keys()).some((k) => k.startsWith(`${prefix}:`) && k.includes('__lock')));
+    await until(async () => (await missLocksUnder(redis.server, prefix)).length > 0);
     const err = await report(caller)(2).then(
       () => undefined,
       (e: unknown) => e,
@@ -176,7 +177,7 @@ describe('ColdCacheError.retryAfterMs', () => {
         { name: 'cold', onCold: 'fail', lockLease: '5s' },
       );
     const computing = report(holder)(1);
-    await until(async () => (await redis.server.keys()).some((k) => k.startsWith(`${holder.prefix}:`) && k.includes('__lock')));
+    await until(async () => (await missLocksUnder(redis.server, holder.prefix)).length > 0);
     const err = (await report(caller)(1).catch((e: unknown) => e)) as ColdCacheError;
     expect(err).toBeInstanceOf(ColdCacheError);
     expect(err.retryAfterMs).toBeGreaterThan(0);

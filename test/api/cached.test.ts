@@ -1,6 +1,7 @@
 /**
  * trove.cached(), the @trove.cached() decorator and trove.bypass(), on a private redis-server.
  */
+import { claimElsewhere } from '../helpers/locks.js';
 import { describe, expect, it } from 'vitest';
 import { createTrove, type ErrorEvent } from '../../src/index.js';
 import { argsKey } from '../../src/keys/args/index.js';
@@ -184,11 +185,10 @@ describe('trove.cached', () => {
     // another process holds the lock of this call's key
     await t.ready();
     const entry = f.region.keyOf(`rt:0:${argsKey([1])}`);
-    const key = `${t.prefix}:0:__lock:${entry.slice(`${t.prefix}:0:`.length)}`;
-    await redis.server.command('SET', key, 'someone-else', 'PX', 5_000);
+    await claimElsewhere(redis.server, entry, 'someone-else', 5_000);
     expect(await f(1)).toBe('fallback');
     expect(await f.peek(1)).toBeUndefined();
-    await redis.server.command('DEL', key);
+    await redis.server.command('DEL', entry);
     expect(await f(1)).toBe('computed 1');
     expect(() => t.cached(async function named() {}, { onCold: 'maybe' as never })).toThrow(expect.objectContaining({ option: 'onCold' }));
   });

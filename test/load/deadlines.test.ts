@@ -9,6 +9,7 @@
  * holds replies stalls a connection at a chosen point. Every test counts the `error` events: one
  * timed-out operation per call, never a second one.
  */
+import { markerOf, missLockHeld } from '../helpers/locks.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region, Trove, TroveOptions } from '../../src/index.js';
 import type { Store } from '../../src/store/index.js';
@@ -37,11 +38,22 @@ const drain = async (r: Region<string>) => expect(await r.get(`drain${++drains}`
 /** The lock of an entry: `<prefix>:<version>:__lock:` and the rest of the entry's key. */
 const lockKeyOf = (r: Region<string>, key: string) => r.keyOf(key).replace(/^([^:]*:[^:]*:)/, '$1__lock:');
 
-describe('read-through when Redis stalls part-way through a call', () => {
+describe.each(['value', 'key'] as const)('read-through when Redis stalls part-way through a call (lock in %s)', (lockIn) => {
   const redis = useRedisServer();
   let n = 0;
   // No periodic re-read of generations: nothing but the call under test talks to Redis.
-  const troves = useTroves(() => ({ redis: redis.server.url, commandTimeout: COMMAND_TIMEOUT, syncInterval: Infinity }));
+  const troves = useTroves(() => ({
+    redis: redis.server.url,
+    commandTimeout: COMMAND_TIMEOUT,
+    syncInterval: Infinity,
+    lockIn,
+    ...(lockIn === 'value' ? { nearCache: false } : {}),
+  }));
+  // Claims are made where the near cache keeps nothing: with lock keys, the near cache stays on.
+  /** The key that holds an entry's miss lock: the entry's own (a claim) or its lock key. */
+  const lockOf = (r: Region<string>, key: string) => (lockIn === 'value' ? r.keyOf(key) : lockKeyOf(r, key));
+  /** What that key holds while `token`'s process computes. */
+  const heldBy = (token: string) => (lockIn === 'value' ? markerOf(token) : token);
   const open = async (opts: TroveOptions = {}): Promise<Trove> => {
     // Every test here times an operation out on purpose, and checks the error events itself.
     troves.expectErrors();
@@ -90,7 +102,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
     order.push('resolved');
     // Still paused after the call resolved: Redis still holds its lock attempt.
     expect(await heldByPause()).toBe(1);
-    expect(await exists(lockKeyOf(r, 'k'))).toBe('0');
+    expect(await missLockHeld(redis.server, r.keyOf('k'))).toBe(false);
     order.push('still paused');
     expect(value).toBe('computed');
     expect(calls).toBe(1);
@@ -108,12 +120,11 @@ describe('read-through when Redis stalls part-way through a call', () => {
     const t = await open();
     const ev = record(t);
     const r = t.region<string>('orphan');
-    const lockKey = lockKeyOf(r, 'k');
     await pauseWrites();
     expect(await r.getOrSet('k', () => 'first')).toBe('first');
     await unpauseAndDrain(r);
     // The timed-out attempt ran after the pause (taking the lock) and the release sent behind it too.
-    expect(await exists(lockKey)).toBe('0');
+    expect(await missLockHeld(redis.server, r.keyOf('k'))).toBe(false);
     expect(await r.getOrSet('k', () => 'second', { onCold: 'fail' })).toBe('second');
     expect(await redis.server.command('PTTL', r.keyOf('k'))).not.toBe('-2');
     expect(ev.errors).toEqual([['lock', 'STORE_TIMEOUT']]);
@@ -163,7 +174,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
       expect(ev.errors).toEqual(expectedErrors);
       expect(ev.sets).toEqual(c.stale ? ['k'] : []); // only the seeding set
       // Nothing was written behind the pause; the lock was let go once Redis answered.
-      expect(await exists(lockKeyOf(r, 'k'))).toBe('0');
+      expect(await missLockHeld(redis.server, r.keyOf('k'))).toBe(false);
       if (c.stale) {
         const other = await open({ prefix: t.prefix, nearCache: false });
         expect(await other.region<string>('renew').get('k')).toBe('old');
@@ -208,7 +219,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
       await gate.promise;
       return value;
     });
-    await until(async () => (await exists(lockKeyOf(ra, 'k'))) === '1');
+    await until(() => missLockHeld(redis.server, ra.keyOf('k')));
     const waiter = rb.getOrSet('k', async () => {
       calls.b++;
       return 'from-b';
@@ -265,7 +276,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
       },
       { tags: ['t1'] },
     );
-    await until(async () => (await exists(lockKeyOf(ra, 'k'))) === '1');
+    await until(() => missLockHeld(redis.server, ra.keyOf('k')));
     let bCalls = 0;
     const waiter = rb.getOrSet('k', async () => {
       bCalls++;
@@ -327,8 +338,8 @@ describe('read-through when Redis stalls part-way through a call', () => {
     const { t, proxy } = await openProxied(`dl${++n}`);
     const ev = record(t);
     const r = t.region<string>('join');
-    const lockKey = lockKeyOf(r, 'k');
-    expect(await redis.server.command('SET', lockKey, 'someone', 'PX', 60_000)).toBe('OK');
+    const lockKey = lockOf(r, 'k');
+    expect(await redis.server.command('SET', lockKey, heldBy('someone'), 'PX', 60_000)).toBe('OK');
     let calls = 0;
     const factory = async () => {
       calls++;
@@ -343,7 +354,7 @@ describe('read-through when Redis stalls part-way through a call', () => {
     expect(ev.errors).toEqual([['get', 'STORE_TIMEOUT']]);
     expect(pendingOf(t)).toEqual({ cold: 0, refreshing: 0, waits: 0 });
     // The other process's lock was never touched, and nothing was stored.
-    expect(await redis.server.command('GET', lockKey)).toBe('someone+');
+    expect(await redis.server.command('GET', lockKey)).toBe(`${heldBy('someone')}+`);
     proxy.releaseReplies(0);
     expect(await r.get('k')).toBeUndefined();
     expect(ev.errors).toEqual([['get', 'STORE_TIMEOUT']]);

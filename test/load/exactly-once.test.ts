@@ -10,15 +10,30 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTrove } from '../../src/index.js';
 import { type Driver, drivers } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { missLocksUnder } from '../helpers/locks.js';
 import { until } from '../helpers/troves.js';
 import * as workers from './workers.js';
 import { goTogether, type WorkerOutput } from './workers.js';
 
-/** The driver of the suite running (set by its beforeEach): every worker's trove uses it. */
+/**
+ * How the workers lock: claims in the value's key (troves without a near cache), lock keys (with
+ * one, as the near cache's regions lock), or both in one fleet (even workers claim, odd ones take
+ * lock keys: they must exclude each other).
+ */
+type Locking = 'claims' | 'lock keys' | 'mixed';
+/** The driver and locking of the suite running (set by its beforeEach): every worker's trove uses them. */
 let driver: Driver = 'ioredis';
-const runWorkers = (count: number, plan: Record<string, unknown>) => workers.runWorkers(count, { ...plan, driver });
-const startAll = (count: number, plan: Record<string, unknown>) => workers.startAll(count, { ...plan, driver });
-const startWorker = (plan: Record<string, unknown>) => workers.startWorker({ ...plan, driver });
+let locking: Locking = 'claims';
+/** The n-th worker's plan. */
+const planOf = (plan: Record<string, unknown>, i: number) => ({ ...plan, driver, near: !(locking === 'claims' || (locking === 'mixed' && i % 2 === 0)) });
+const runWorkers = (count: number, plan: Record<string, unknown>) => workers.runWorkers(count, (i) => planOf(plan, i));
+const startAll = (count: number, plan: Record<string, unknown>) => workers.startAll(count, (i) => planOf(plan, i));
+const startWorker = (plan: Record<string, unknown>, index = 0) => workers.startWorker(planOf(plan, index));
+const setups: { d: Driver; locks: Locking }[] = [
+  ...drivers.map((d) => ({ d, locks: 'claims' as const })),
+  { d: 'ioredis', locks: 'lock keys' },
+  { d: 'ioredis', locks: 'mixed' },
+];
 
 let server: RedisServer;
 let n = 0;
@@ -43,9 +58,10 @@ function expectNoErrors(outputs: (WorkerOutput | undefined)[]): void {
   for (const o of outputs) if (o) expect(o.errors, `errors of worker ${o.pid}`).toEqual([]);
 }
 
-describe.each(drivers)('exactly once across processes (%s)', (d) => {
+describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks }) => {
   beforeEach(() => {
     driver = d;
+    locking = locks;
   });
 
   it.each([
@@ -75,7 +91,7 @@ describe.each(drivers)('exactly once across processes (%s)', (d) => {
     expect(keys).toHaveLength(2);
     expect(keys[0]).toMatch(new RegExp(`^${prefix}:0:w(@[^:]+)?:hot$`));
     expect(keys[1]).toBe(`${prefix}:runs`);
-    expect((await server.keys()).filter((k) => k.includes('__lock'))).toEqual([]);
+    expect(await missLocksUnder(server, prefix)).toEqual([]);
   });
 
   it("onCold 'fail': the processes that lost the race get ColdCacheError at once", async () => {
@@ -105,7 +121,7 @@ describe.each(drivers)('exactly once across processes (%s)', (d) => {
     await holder.ready;
     holder.go();
     await holder.computing;
-    const others = [0, 1, 2].map(() => startWorker({ url: server.url, prefix, key: 'k', callers: 50, factoryMs: 100, announceWait: true, region }));
+    const others = [1, 2, 3].map((i) => startWorker({ url: server.url, prefix, key: 'k', callers: 50, factoryMs: 100, announceWait: true, region }, i));
     await goTogether(others);
     // Every other process waits for the holder's value when it dies.
     await Promise.all(others.map((w) => w.waiting));
@@ -132,7 +148,7 @@ describe.each(drivers)('exactly once across processes (%s)', (d) => {
     expect(new Set(out?.results.map((r) => r.value)).size).toBe(1);
     // The region's part of the key carries its generation (`w@<token>`) once the table exists.
     expect(await server.command('KEYS', `${prefix}:0:w*:k`)).toMatch(new RegExp(`^${prefix}:0:w(@[^:]+)?:k$`));
-    expect(await server.command('KEYS', `${prefix}:0:__lock:*`)).toBe('');
+    expect(await missLocksUnder(server, prefix)).toEqual([]);
     expectNoErrors([out]);
   });
 

@@ -4,15 +4,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ColdCacheError } from '../../src/index.js';
+import { missLocksUnder } from '../helpers/locks.js';
 import { sleep } from '../helpers/redis-server.js';
 import { TEST_COMMAND_TIMEOUT, until, useRedisServer, useTroves } from '../helpers/troves.js';
 import { deferred } from './support.js';
 
 const LEASE_MS = 300;
 
-describe('lease renewal', () => {
+describe.each(['value', 'key'] as const)('lease renewal (lock in %s)', (lockIn) => {
   const redis = useRedisServer();
-  const troves = useTroves(() => ({ redis: redis.server.url, prefix: 'lease', commandTimeout: TEST_COMMAND_TIMEOUT, nearCache: false }));
+  const troves = useTroves(() => ({ redis: redis.server.url, prefix: `lease-${lockIn}`, commandTimeout: TEST_COMMAND_TIMEOUT, nearCache: false, lockIn }));
 
   it('a factory running for five leases keeps its lock throughout: others are refused, then the value lands and the lock goes', async () => {
     const holder = troves.open({ lockLease: LEASE_MS });
@@ -24,18 +25,21 @@ describe('lease renewal', () => {
       return gate.promise;
     });
     await until(() => started > 0);
-    const lockKey = (await redis.server.keys()).find((k) => k.includes('__lock:'));
-    expect(lockKey).toBeDefined();
-    const token = await redis.server.command('GET', lockKey!);
+    const locks = await missLocksUnder(redis.server, `lease-${lockIn}`);
+    expect(locks).toHaveLength(1);
+    const lockKey = locks[0]!;
+    // A claim in the entry's own key, or a lock key beside it.
+    expect(lockKey === holder.region('r').keyOf('k')).toBe(lockIn === 'value');
+    const token = await redis.server.command('GET', lockKey);
     // The property under test is the passing of time: the lock must outlive many lease lengths.
     while (Date.now() - started < 5 * LEASE_MS) {
       await sleep(LEASE_MS / 2);
-      expect(await redis.server.command('GET', lockKey!)).toMatch(new RegExp(`^${token.replace(/\+$/, '')}\\+?$`));
+      expect(await redis.server.command('GET', lockKey)).toMatch(new RegExp(`^${token.replace(/\+$/, '')}\\+?$`));
       await expect(other.region<string>('r').getOrSet('k', () => 'theirs', { onCold: 'fail' })).rejects.toBeInstanceOf(ColdCacheError);
     }
     gate.resolve('mine');
     expect(await computing).toBe('mine');
-    expect(await redis.server.command('EXISTS', lockKey!)).toBe('0');
+    expect(await missLocksUnder(redis.server, `lease-${lockIn}`)).toEqual([]);
     expect(await other.region<string>('r').get('k')).toBe('mine');
   });
 
@@ -44,7 +48,7 @@ describe('lease renewal', () => {
     const r = t.region<number>('many');
     const out = await Promise.all(Array.from({ length: 200 }, (_, i) => r.getOrSet(`k${i}`, () => i)));
     expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i));
-    expect((await redis.server.keys()).filter((k) => k.includes('__lock:') && k.includes('many'))).toEqual([]);
+    expect((await missLocksUnder(redis.server, `lease-${lockIn}`)).filter((k) => k.includes('many'))).toEqual([]);
     // A renewal sent for a released lease would find nothing to extend; Redis ran none.
     await redis.server.resetStats();
     await sleep(LEASE_MS);

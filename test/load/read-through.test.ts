@@ -7,6 +7,7 @@
  * Freshness is decided in-process from Date.now(): those tests fake Date and move it, instead of
  * waiting. Factories that must still be running at some point wait on a gate the test opens.
  */
+import { markerOf, missLockHeld } from '../helpers/locks.js';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ColdCacheError, createTrove, type ErrorEvent, InvalidOptionError, type Region, TimeoutError, type Trove, type TroveOptions } from '../../src/index.js';
@@ -93,7 +94,7 @@ for (const name of storeKinds) {
       };
       const callers = Array.from({ length: 10 }, () => timed(() => r.getOrSet('k', factory, { hardTimeout: 100 })));
       await started.promise;
-      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('1');
+      if (store.server) expect(await missLockHeld(store.server, t.region('hard').keyOf('k'))).toBe(true);
       // The factory waits on the gate: every caller's answer is its own timeout.
       const outcomes = await Promise.all(callers);
       expect(calls).toBe(1);
@@ -119,7 +120,7 @@ for (const name of storeKinds) {
       expect(calls).toBe(1);
       expect(ev.sets).toEqual(['k']);
       expect(ev.errors).toEqual([]);
-      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'hard', 'k'))).toBe('0');
+      if (store.server) expect(await missLockHeld(store.server, t.region('hard').keyOf('k'))).toBe(false);
       await expectIdle(t);
     });
 
@@ -150,7 +151,7 @@ for (const name of storeKinds) {
       expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
       expect(ev.errors[0]!.key).toBe('k');
       expect(await r.has('k')).toBe(false);
-      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'hard-fail', 'k'))).toBe('0');
+      if (store.server) expect(await missLockHeld(store.server, t.region('hard-fail').keyOf('k'))).toBe(false);
       expect(await r.getOrSet('k', () => 'ok')).toBe('ok');
       await expectIdle(t);
     });
@@ -209,7 +210,7 @@ for (const name of storeKinds) {
       expect(calls).toBe(1);
       expect(ev.sets).toEqual(['k', 'k']); // the seed and the refresh
       expect(ev.errors).toEqual([]);
-      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'soft', 'k'))).toBe('0');
+      if (store.server) expect(await missLockHeld(store.server, t.region('soft').keyOf('k'))).toBe(false);
       await expectIdle(t);
     });
 
@@ -273,7 +274,7 @@ for (const name of storeKinds) {
       expect(await r.get('k')).toBe('new');
       expect(ev.stale).toEqual(['fail-safe']);
       expect(ev.errorCodes()).toEqual([['factory', 'FACTORY']]);
-      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'fs', 'k'))).toBe('0');
+      if (store.server) expect(await missLockHeld(store.server, t.region('fs').keyOf('k'))).toBe(false);
       await expectIdle(t);
     });
 
@@ -335,7 +336,7 @@ for (const name of storeKinds) {
       expect(ev.sets).toEqual(['k']); // the seed only
       if (store.server) {
         expect(await store.server.command('GET', r.keyOf('k'))).toBe(before);
-        expect(await store.server.command('EXISTS', lockKeyOf(t, 'nofs', 'k'))).toBe('0');
+        expect(await missLockHeld(store.server, t.region('nofs').keyOf('k'))).toBe(false);
       }
       // Still stale (not rewritten as fresh): the next caller refreshes it.
       expect(await r.getOrSet('k', () => 'new')).toBe('new');
@@ -379,7 +380,7 @@ for (const name of storeKinds) {
       };
       const callers = Array.from({ length: 10 }, () => timed(() => r.getOrSet('k', failing)));
       await started.promise;
-      if (store.server) expect(await store.server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('1');
+      if (store.server) expect(await missLockHeld(store.server, t.region('cold-fail').keyOf('k'))).toBe(true);
       // Every caller has missed, and so joined the run, before the factory fails.
       await until(() => ev.misses.count === 10);
       gate.resolve();
@@ -387,7 +388,7 @@ for (const name of storeKinds) {
       expect(calls).toBe(1);
       for (const o of outcomes) expect(o).toMatchObject({ ok: false, error: boom });
       if (store.server) {
-        expect(await store.server.command('EXISTS', lockKeyOf(t, 'cold-fail', 'k'))).toBe('0');
+        expect(await missLockHeld(store.server, t.region('cold-fail').keyOf('k'))).toBe(false);
         expect(entryKeysOf(await store.server.keys(), t.prefix)).toEqual([]);
       }
       expect(await r.has('k')).toBe(false);
@@ -519,11 +520,19 @@ for (const name of storeKinds) {
   });
 }
 
-describe('read-through with a second holder on one Redis', () => {
+describe.each(['value', 'key'] as const)('read-through with a second holder on one Redis (lock in %s)', (lockIn) => {
   const redis = useRedisServer();
   let n = 0;
-  const troves = useTroves(() => ({ redis: redis.server.url }));
+  // Claims are made where the near cache keeps nothing: with lock keys, the near cache stays on.
+  const troves = useTroves(() => ({ redis: redis.server.url, lockIn, ...(lockIn === 'value' ? { nearCache: false } : {}) }));
   const open = (prefix: string, opts: TroveOptions = {}): Promise<Trove> => warm(troves.open({ prefix, ...opts }));
+  /** The key that holds an entry's miss lock: the entry's own (a claim) or its lock key. */
+  const lockOf = (t: Trove, region: string, key: string) => (lockIn === 'value' ? t.region(region).keyOf(key) : lockKeyOf(t, region, key));
+  /** What that key holds while `token`'s process computes. */
+  const heldBy = (token: string) => (lockIn === 'value' ? markerOf(token) : token);
+  /** Makes another process hold the entry's miss lock for `pxMs`. */
+  const holdElsewhere = (t: Trove, region: string, key: string, pxMs: number) =>
+    redis.server.command('SET', lockOf(t, region, key), heldBy('someone'), 'PX', pxMs);
   const fresh = () => `rtx${++n}`;
 
   it('fail-safe backoff holds across two troves: during it neither calls the factory; afterwards one retries', async () => {
@@ -577,8 +586,8 @@ describe('read-through with a second holder on one Redis', () => {
     const t = await open(fresh());
     const ev = record(t);
     const r = t.region<string>('fb');
-    const lockKey = lockKeyOf(t, 'fb', 'k');
-    expect(await redis.server.command('SET', lockKey, 'someone', 'PX', 5000)).toBe('OK');
+    const lockKey = lockOf(t, 'fb', 'k');
+    expect(await holdElsewhere(t, 'fb', 'k', 5000)).toBe('OK');
     let calls = 0;
     let fallbacks = 0;
     const factory = async () => {
@@ -593,8 +602,8 @@ describe('read-through with a second holder on one Redis', () => {
     expect(vals).toEqual(Array(5).fill('fallback:k'));
     expect(fallbacks).toBe(1);
     expect(calls).toBe(0);
-    expect(await redis.server.command('EXISTS', r.keyOf('k'))).toBe('0');
-    expect(await redis.server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
+    if (lockIn === 'key') expect(await redis.server.command('EXISTS', r.keyOf('k'))).toBe('0');
+    expect(await redis.server.command('GET', lockKey)).toBe(`${heldBy('someone')}+`); // still theirs, marked as waited for
     expect(ev.sets).toEqual([]);
     await expectIdle(t);
   });
@@ -602,9 +611,9 @@ describe('read-through with a second holder on one Redis', () => {
   it("onCold 'fail': ColdCacheError at once, retryAfterMs the lock's PTTL", async () => {
     const t = await open(fresh());
     const r = t.region<string>('cf');
-    const lockKey = lockKeyOf(t, 'cf', 'k');
+    const lockKey = lockOf(t, 'cf', 'k');
     // Shorter than the default lease, so the answer can only come from the lock's PTTL.
-    await redis.server.command('SET', lockKey, 'someone', 'PX', 3000);
+    await holdElsewhere(t, 'cf', 'k', 3000);
     const pttlBefore = Number(await redis.server.command('PTTL', lockKey));
     let calls = 0;
     const out = await timed(() =>
@@ -628,15 +637,15 @@ describe('read-through with a second holder on one Redis', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(pttlBefore);
     expect(calls).toBe(0);
     // Answered while the lock is still there: it did not wait for it.
-    expect(await redis.server.command('GET', lockKey)).toBe('someone+'); // still theirs, marked as waited for
+    expect(await redis.server.command('GET', lockKey)).toBe(`${heldBy('someone')}+`); // still theirs, marked as waited for
     await expectIdle(t);
   });
 
   it("onCold 'wait' with a lock that never releases: computes after waitTimeout, once, and stores the value", async () => {
     const t = await open(fresh());
     const r = t.region<string>('cw');
-    const lockKey = lockKeyOf(t, 'cw', 'k');
-    await redis.server.command('SET', lockKey, 'someone', 'PX', 60_000);
+    const lockKey = lockOf(t, 'cw', 'k');
+    await holdElsewhere(t, 'cw', 'k', 60_000);
     let calls = 0;
     const factory = async () => {
       calls++;
@@ -647,16 +656,17 @@ describe('read-through with a second holder on one Redis', () => {
     expect(out.ms).toBeGreaterThanOrEqual(295);
     expect(calls).toBe(1);
     expect(await r.get('k')).toBe('mine');
-    // Computed while the lock was still held: not by taking it over.
-    expect(await redis.server.command('GET', lockKey)).toBe('someone+'); // not ours to release (only marked as waited for)
+    // Computed while the lock was still held: not by taking it over (a lock key is left to its
+    // holder, only marked as waited for; a claim is replaced by the value, as the holder's own
+    // store will replace this one).
+    if (lockIn === 'key') expect(await redis.server.command('GET', lockKey)).toBe('someone+');
     await expectIdle(t);
   });
 
   it("onCold 'wait' with a lock that lapses before waitTimeout: takes over when the lease lapses", async () => {
     const t = await open(fresh());
     const r = t.region<string>('cl');
-    const lockKey = lockKeyOf(t, 'cl', 'k');
-    await redis.server.command('SET', lockKey, 'someone', 'PX', 250);
+    await holdElsewhere(t, 'cl', 'k', 250);
     let calls = 0;
     // A waitTimeout far beyond the test's own timeout: only taking over the lapsed lease can answer.
     const out = await timed(() =>
@@ -672,7 +682,7 @@ describe('read-through with a second holder on one Redis', () => {
     expect(out).toMatchObject({ ok: true, value: 'mine' });
     expect(out.ms).toBeGreaterThanOrEqual(240);
     expect(calls).toBe(1);
-    expect(await redis.server.command('EXISTS', lockKey)).toBe('0');
+    expect(await missLockHeld(redis.server, r.keyOf('k'))).toBe(false);
     expect(await r.get('k')).toBe('mine');
     await expectIdle(t);
   });
@@ -698,7 +708,7 @@ describe('read-through with a second holder on one Redis', () => {
       return 'from-b';
     });
     await started.promise;
-    expect(await redis.server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('1');
+    expect(await missLockHeld(redis.server, b.region('nd').keyOf('k'))).toBe(true);
     const waiting = Array.from({ length: 10 }, () =>
       timed(() =>
         ra.getOrSet(
@@ -723,7 +733,7 @@ describe('read-through with a second holder on one Redis', () => {
     }
     expect(aCalls).toBe(0);
     expect(bCalls).toBe(1);
-    expect(await redis.server.command('EXISTS', lockKeyOf(b, 'nd', 'k'))).toBe('0');
+    expect(await missLockHeld(redis.server, b.region('nd').keyOf('k'))).toBe(false);
     await expectIdle(a, b);
   });
 
@@ -816,7 +826,7 @@ describe('read-through with a second holder on one Redis', () => {
   it('per-call onCold overrides the region policy', async () => {
     const t = await open(fresh());
     const r = t.region<string>('oc', { onCold: 'fail' });
-    await redis.server.command('SET', lockKeyOf(t, 'oc', 'k'), 'someone', 'PX', 5000);
+    await holdElsewhere(t, 'oc', 'k', 5000);
     await expect(r.getOrSet('k', () => 'v')).rejects.toBeInstanceOf(ColdCacheError);
     expect(await r.getOrSet('k', () => 'v', { onCold: () => 'fallback' })).toBe('fallback');
     const waited = await timed(() => r.getOrSet('k', () => 'v', { onCold: 'wait', waitTimeout: 100 }));

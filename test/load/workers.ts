@@ -74,16 +74,19 @@ export function startWorker(plan: Record<string, unknown>): WorkerRun {
 }
 
 /** Starts n workers with the same plan and releases them together once all are ready. */
-export async function runWorkers(n: number, plan: Record<string, unknown>): Promise<{ runs: WorkerRun[]; outputs: WorkerOutput[] }> {
+export async function runWorkers(n: number, plan: Plan): Promise<{ runs: WorkerRun[]; outputs: WorkerOutput[] }> {
   const runs = startAll(n, plan);
   await goTogether(runs);
   const done = await Promise.all(runs.map((r) => r.done));
   return { runs, outputs: done.map((d, i) => d ?? failed(runs[i]!)) };
 }
 
-/** Starts n workers with the same plan. */
-export function startAll(n: number, plan: Record<string, unknown>): WorkerRun[] {
-  return Array.from({ length: n }, () => startWorker(plan));
+/** A worker's plan, or each worker's by its index. */
+type Plan = Record<string, unknown> | ((index: number) => Record<string, unknown>);
+
+/** Starts n workers with the same plan (or each with its own). */
+export function startAll(n: number, plan: Plan): WorkerRun[] {
+  return Array.from({ length: n }, (_, i) => startWorker(typeof plan === 'function' ? plan(i) : plan));
 }
 
 /** Releases workers together once all are ready. */

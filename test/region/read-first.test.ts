@@ -25,11 +25,18 @@ function rowOf(t: Trove, region: string): StatsRow {
   return row;
 }
 
-describe.each(drivers)('read with the lock where reads keep missing (%s)', (driver) => {
+/** Each driver, with the lock in the value's key (a claim: plain SETs) and in a lock key (scripts). */
+const setups = drivers.flatMap((driver) => (['value', 'key'] as const).map((lockIn) => ({ driver, lockIn })));
+
+describe.each(setups)('read with the lock where reads keep missing ($driver, lock in $lockIn)', ({ driver, lockIn }) => {
   const redis = useRedisServer();
   let n = 0;
   let client: TestNodeRedisClient | undefined;
-  const { open, expectErrors } = useTroves(() => ({ redis: client ?? redis.server.url, prefix: `rf${++n}`, nearCache: false }));
+  const { open, expectErrors } = useTroves(() => ({ redis: client ?? redis.server.url, prefix: `rf${++n}`, nearCache: false, lockIn }));
+  /** Commands per lock step or write: a plain SET with claims, a script with lock keys. */
+  const stepsOf = (calls: Record<string, number>): number => (lockIn === 'value' ? (calls.set ?? 0) : (calls.evalsha ?? 0) + (calls.eval ?? 0));
+  /** Scripts run besides the steps: none where the lock lives in the value's key. */
+  const otherScripts = (calls: Record<string, number>): number => (lockIn === 'value' ? (calls.evalsha ?? 0) + (calls.eval ?? 0) : 0);
   let raw: Redis;
 
   beforeAll(async () => {
@@ -67,7 +74,8 @@ describe.each(drivers)('read with the lock where reads keep missing (%s)', (driv
     const calls = await commands();
     expect(values).toEqual(Array.from({ length: 10 }, (_, i) => ({ i })));
     expect(calls.mget ?? 0).toBe(0);
-    expect((calls.evalsha ?? 0) + (calls.eval ?? 0)).toBe(20);
+    expect(stepsOf(calls)).toBe(20);
+    expect(otherScripts(calls)).toBe(0);
     // Every value is stored, every lock is gone.
     for (let i = 0; i < 10; i++) expect(await users.get(`k${i}`)).toEqual({ i });
     const left = (await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock'));
@@ -90,7 +98,8 @@ describe.each(drivers)('read with the lock where reads keep missing (%s)', (driv
     const during = await commands();
     expect(computed).toBe(0);
     expect(during.mget ?? 0).toBe(0);
-    expect((during.evalsha ?? 0) + (during.eval ?? 0)).toBe(1);
+    expect(stepsOf(during)).toBe(1);
+    expect(otherScripts(during)).toBe(0);
     // No lock was taken by a read that found its value.
     expect((await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock'))).toEqual([]);
     for (let i = 1; i < 40; i++) expect(await users.getOrSet(`h${i}`, wrong)).toEqual({ h: i });
@@ -99,6 +108,7 @@ describe.each(drivers)('read with the lock where reads keep missing (%s)', (driv
     const after = await commands();
     expect(computed).toBe(0);
     expect(after.evalsha ?? 0).toBe(0);
+    expect(after.set ?? 0).toBe(0);
     expect((after.mget ?? 0) + (after.get ?? 0)).toBe(1);
     expect(rowOf(t, 'users')).toMatchObject({ misses: WARM, storeHits: 41 });
   });
@@ -120,7 +130,8 @@ describe.each(drivers)('read with the lock where reads keep missing (%s)', (driv
     const calls = await commands();
     expect(runs).toBe(1);
     expect(answers.every((a) => JSON.stringify(a) === '{"hot":true}')).toBe(true);
-    expect(calls.evalsha ?? 0).toBe(2);
+    expect(stepsOf(calls)).toBe(2);
+    expect(otherScripts(calls)).toBe(0);
     expect(calls.mget ?? 0).toBe(0);
     expect(rowOf(t, 'users')).toMatchObject({ misses: WARM + 50, computes: WARM + 1 });
   });
@@ -172,8 +183,9 @@ describe.each(drivers)('read with the lock where reads keep missing (%s)', (driv
     expect(answered).toBe('here');
     const internals = t as unknown as { ctx: { loader: { pending: { cold: number; refreshing: number } } } };
     await until(() => internals.ctx.loader.pending.cold === 0);
-    // Nothing was written while Redis stalled, and no lock outlived the stall.
+    // Nothing was written while Redis stalled, and no lock (nor claim) outlived the stall.
     await until(async () => (await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock')).length === 0);
+    await until(async () => (await raw.exists(users.keyOf('stalled'))) === 0, 10_000, 'the claim let go');
     expect(await raw.exists(users.keyOf('stalled'))).toBe(0);
   });
 });

@@ -28,6 +28,8 @@ import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
+import { type ClaimRequest, ClaimLocks, trackedClaimArgs } from '../claim-locks.js';
+import { claimMarker, STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
   ACQUIRE,
@@ -45,6 +47,7 @@ import {
   type Script,
 } from '../scripts.js';
 import type {
+  ClaimOption,
   ChannelListener,
   CommandCall,
   FieldRef,
@@ -70,6 +73,8 @@ export interface NodeRedisStoreOptions {
   /** How often the invalidation connection is checked with PING while tracking is live, in ms. Default 1000. */
   trackingCheckIntervalMs?: number;
   listener?: StoreListener;
+  /** Whether misses may claim their values' own keys where the server allows (see `claims.ts`). Default true. */
+  claims?: boolean;
 }
 
 export class NodeRedisStore implements Store {
@@ -338,14 +343,56 @@ export class NodeRedisStore implements Store {
   /** The same for tracked writes (values kept locally). */
   private trackedStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
-  acquireLock(key: string, token: string, ttlMs: number, readKey?: string): Promise<LockAttempt> {
+  /** Claims of missing values in their own keys (see `claims.ts`), where the server takes them. */
+  private claimLocks: ClaimLocks | undefined;
+  private get claims(): ClaimLocks {
+    this.claimLocks ??= new ClaimLocks(this.opts.claims !== false, {
+      setGet: (key, value, pxMs, nx) => {
+        const args: NodeRedisArgument[] = ['SET', this.k(key), value];
+        if (pxMs !== undefined) args.push('PX', String(pxMs));
+        if (nx) args.push('NX');
+        args.push('GET');
+        return this.send(args, BUFFERS) as Promise<Buffer | null>;
+      },
+      anyExists: (keys) => this.send(['EXISTS', ...this.ks(keys)]).then((n) => Number(n) > 0),
+      script: (script, keys, args) => this.script(script, keys, args, BUFFERS),
+      publish: (channel, message) => this.send(['PUBLISH', channel, message]),
+    });
+    return this.claimLocks;
+  }
+  /** One tick's claims, and one tick's stores of claimed values, each under one deadline (see RedisStore). */
+  private claimBatcher: TickBatcher<ClaimRequest, ReadOrLock> | undefined;
+  private claimStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private trackedClaimBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+
+  acquireLock(key: string, token: string, ttlMs: number, readKey?: string, claim?: ClaimOption): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
     if (readKey === undefined) return this.run('acquireLock', () => this.script(ACQUIRE, [key], [token, lease])).then(acquireOutcome);
+    if (claim !== undefined) return this.claim({ key, readKey, token, lease, readFirst: false, channel: claim.channel }) as Promise<LockAttempt>;
     return this.lockBatch({ key, readKey, token, lease, readFirst: false }) as Promise<LockAttempt>;
   }
 
-  readOrLock(key: string, token: string, ttlMs: number, readKey: string): Promise<ReadOrLock> {
-    return this.lockBatch({ key, readKey, token, lease: Math.max(1, Math.ceil(ttlMs)), readFirst: true });
+  readOrLock(key: string, token: string, ttlMs: number, readKey: string, claim?: ClaimOption): Promise<ReadOrLock> {
+    const lease = Math.max(1, Math.ceil(ttlMs));
+    if (claim !== undefined) return this.claim({ key, readKey, token, lease, readFirst: true, channel: claim.channel });
+    return this.lockBatch({ key, readKey, token, lease, readFirst: true });
+  }
+
+  /** As RedisStore.claim. */
+  private claim(request: ClaimRequest): Promise<ReadOrLock> {
+    if (this.claims.supported === false) return this.lockBatch(request);
+    this.claimBatcher ??= new TickBatcher((requests) =>
+      this.run('acquireLock', () =>
+        this.claims.attemptMany(requests, (old) => {
+          const lone = loneLock(old);
+          return this.script(lone.script, lone.keys, lone.args, BUFFERS).then(lone.outcome);
+        }),
+      ),
+    );
+    return this.claimBatcher.add(request).catch((err: unknown) => {
+      this.releaseLock(request.readKey, claimMarker(request.token)).catch(() => {});
+      throw err;
+    });
   }
 
   private lockBatch(request: LockRequest): Promise<ReadOrLock> {
@@ -394,12 +441,32 @@ export class NodeRedisStore implements Store {
   }
 
   storeAndRelease(op: StoreAndRelease): Promise<void> {
+    if (op.lockKey === op.key) return this.storeClaimed(op);
     if (op.track === true && this.trackingEnabled) {
       this.trackedStoreBatcher ??= new TickBatcher((ops) => this.storeManyTracked(ops));
       return this.trackedStoreBatcher.add(op);
     }
     this.storeBatcher ??= new TickBatcher((ops) => this.storeMany(ops));
     return this.storeBatcher.add(op);
+  }
+
+  /** A claimed value's store (see RedisStore.storeClaimed). */
+  private storeClaimed(op: StoreAndRelease): Promise<void> {
+    if (op.track === true && this.trackingEnabled) {
+      this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
+      return this.trackedClaimBatcher.add(op);
+    }
+    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => Promise.all(ops.map((o) => this.claims.store(o)))));
+    return this.claimStoreBatcher.add(op);
+  }
+
+  private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeClaimedTracked([op]).then(() => undefined)));
+    return this.run('set', async () => {
+      const { keys, args } = trackedClaimArgs(ops);
+      await this.script(STORE_TRACKED_CLAIMED_MANY, keys, args, STRINGS, true);
+      return new Array<undefined>(ops.length).fill(undefined);
+    });
   }
 
   /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */

@@ -1,0 +1,174 @@
+/*
+ * Claims: the lock of a missing value kept in the value key itself.
+ *
+ * A miss used to take a lock key beside the value (`SET lock token NX PX lease`) and release it
+ * after the store: a second key made and deleted per miss, in scripts, costing Redis about twice
+ * what a plain cache-aside read and write cost (BENCHMARKS.md, "what Redis spends"). Where Redis
+ * has `SET … NX GET` (7.0+), a miss instead claims the absent value's own key with a marker:
+ *
+ *   claim   SET value <marker> NX PX <lease> GET   nil: claimed; a marker: someone else computes
+ *                                                  (CLAIM_OR_LOCK then marks it as waited for);
+ *                                                  anything else: the value, found
+ *           EXISTS lock lock …                     once per tick, after the tick's claims
+ *   store   SET value <bytes> [PX <ttl>] GET       the old value is our marker: nobody waits; else
+ *                                                  (marked '+', or not ours any more) PUBLISH
+ *   renew   RENEW on the value key (compare, PEXPIRE), as for a lock key
+ *   give up RELEASE on the value key (compare-and-delete)
+ *
+ * Two plain commands per miss, as cache-aside, and one EXISTS per tick. A marker is `\x01tc:` and
+ * the lock token, with '+' appended once a waiter marked it. An envelope starts with 0xB1 and raw
+ * regions keep the lock key (a raw payload may start with any byte), so a marker is never taken
+ * for a value: every reader treats one as absent.
+ *
+ * A present value that must be recomputed (stale, tag-invalidated, undecodable) cannot be
+ * claimed: its refresh takes the lock key, as before, and only while the value is present and not
+ * a marker (CLAIM_OR_LOCK decides atomically). The value may still expire while its refresh runs;
+ * a claim made then finds the lock key (the EXISTS sent after it: the refresh took the lock before
+ * the claim, since no lock key is taken over a marker), is checked again on its own and given
+ * back (CLAIM_CHECK), and the miss waits for the refresh. So at most one process computes a key at a time, as with lock
+ * keys alone.
+ *
+ * The lock-key scripts (`scripts.ts`) treat a marker as a held lock too, and never take a lock key
+ * beside one: a process that claims and one that takes lock keys (the near cache's regions, raw
+ * regions, `lockIn: 'key'`, a server that refuses claims) exclude each other the same way.
+ *
+ * Whether a server takes claims is decided by the server itself: Redis before 7.0 answers the
+ * claim with a syntax error, after which that store uses lock keys only.
+ */
+import { luaNotification } from './notification.js';
+import { CLAIM_AWARE, CLAIM_PREFIX, Script } from './scripts.js';
+
+export { CLAIM_PREFIX };
+import type { ReadOrLock } from './store.js';
+
+const P0 = 0x01;
+const P1 = 0x74;
+const P2 = 0x63;
+const P3 = 0x3a;
+
+/** The marker a claim with this lock token writes. */
+export function claimMarker(token: string): string {
+  return CLAIM_PREFIX + token;
+}
+
+/** Whether stored bytes are a claim's marker (a value being computed), not a value. */
+export function isClaimMarker(bytes: Uint8Array): boolean {
+  return bytes.length > 4 && bytes[0] === P0 && bytes[1] === P1 && bytes[2] === P2 && bytes[3] === P3;
+}
+
+/** Whether the store's answer to a claim says the server does not know `SET … NX GET` (before 7.0). */
+export function claimsRefused(err: unknown): boolean {
+  return err instanceof Error && /syntax error/i.test(err.message);
+}
+
+/**
+ * A lock attempt decided in one step: KEYS lock, value; ARGV token, lease ms, marker, read first
+ * ('1': a present value is found, no lock taken; '0': its lock key is taken). { 3, nil }: the value
+ * was absent and is claimed. { 2, value }: found. { 1, value }: the lock key taken, the value read.
+ * { 0, remaining lease }: a claim or the lock key is held elsewhere (marked as waited for). An
+ * absent value whose lock key is held (its refresh runs while it expired) is not claimed.
+ */
+export const CLAIM_OR_LOCK = new Script(`${CLAIM_AWARE}
+local v = redis.call('GET', KEYS[2])
+if not v then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return held(KEYS[1]) end
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+  return { 3, false }
+end
+if is_marker(v) then return held(KEYS[2]) end
+if ARGV[4] == '1' then return { 2, v } end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 1, v } end
+return held(KEYS[1])`);
+
+/**
+ * A claim checked again, after the lock keys of its batch were found held (one of them is a
+ * refresh's, whose value expired meanwhile): KEYS value, lock; ARGV marker. Still ours and no
+ * lock key: { 3, nil, 0 }, claimed. Still ours beside a held lock key: given back, the lock key
+ * marked as waited for, { 0, its remaining lease, 1 when someone had marked the claim as waited
+ * for (they must be told) }. No longer ours: { 2, value } found, { 0, remaining lease, 0 } claimed
+ * by another (marked as waited for), { 4 } absent again (deleted: the attempt starts over).
+ */
+export const CLAIM_CHECK = new Script(`${CLAIM_AWARE}
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == ARGV[1] .. '+' then
+  if redis.call('EXISTS', KEYS[2]) == 0 then return { 3, false, 0 } end
+  redis.call('DEL', KEYS[1])
+  local waited = 0
+  if v ~= ARGV[1] then waited = 1 end
+  local h = held(KEYS[2])
+  return { 0, h[2], waited }
+end
+if not v then return { 4, false, 0 } end
+if is_marker(v) then
+  local h = held(KEYS[1])
+  return { 0, h[2], 0 }
+end
+return { 2, v, 0 }`);
+
+/**
+ * Claimed values kept locally (sent right after `CLIENT CACHING yes`), on one server, as
+ * STORE_TRACKED_AND_RELEASE_MANY does for lock keys: KEYS the values, all different; ARGV per
+ * value: bytes, ttl ms (0: none), marker, channel, key the notification names. Each value is read
+ * before the writes and after them, so that each write announces exactly one invalidation to the
+ * writer and the new value is tracked.
+ */
+export const STORE_TRACKED_CLAIMED_MANY = new Script(`
+redis.call('EXISTS', unpack(KEYS))
+for i = 1, #KEYS do
+  local a = (i - 1) * 5
+  local old
+  if ARGV[a + 2] == '0' then old = redis.call('SET', KEYS[i], ARGV[a + 1], 'GET')
+  else old = redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2], 'GET') end
+  if old ~= ARGV[a + 3] then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end
+end
+redis.call('EXISTS', unpack(KEYS))
+return 1`);
+
+/** A claim's lock, for the lease: the value key holding the marker. */
+function claimed(key: string, marker: string): ReadOrLock {
+  return { acquired: true, value: null, held: { key, token: marker } };
+}
+
+/** CLAIM_OR_LOCK's reply as a lock outcome: `lockKey`, `token` the lock key's, `key`, `marker` the value's. */
+export function claimOrLockOutcome(reply: unknown, lockKey: string, token: string, key: string, marker: string): ReadOrLock {
+  const [kind, second] = reply as [unknown, unknown];
+  const k = Number(kind);
+  if (k === 3) return claimed(key, marker);
+  if (k === 2) return { found: asBuffer(second) };
+  if (k === 1) return { acquired: true, value: asBuffer(second), held: { key: lockKey, token } };
+  return heldElsewhere(second);
+}
+
+/** CLAIM_CHECK's reply: the outcome (undefined: absent again), and whether waiters of a claim given back must be told. */
+export function checkOutcome(reply: unknown, key: string, marker: string): { outcome: ReadOrLock | undefined; waited: boolean } {
+  const [kind, second, waited] = reply as [unknown, unknown, unknown];
+  const k = Number(kind);
+  if (k === 3) return { outcome: claimed(key, marker), waited: false };
+  if (k === 2) return { outcome: { found: asBuffer(second) }, waited: false };
+  if (k === 4) return { outcome: undefined, waited: false };
+  return { outcome: heldElsewhere(second), waited: Number(waited) === 1 };
+}
+
+function heldElsewhere(left: unknown): ReadOrLock {
+  const ms = Number(left);
+  return { acquired: false, ttlMs: ms >= 0 ? ms : -1 };
+}
+
+function asBuffer(v: unknown): Buffer {
+  return Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+}
+
+/** The outcome of a claim's `SET … NX GET` when it claimed (`old` null) or found a value; a marker found needs CLAIM_OR_LOCK. */
+export function claimOutcome(old: Buffer | null, key: string, marker: string): ReadOrLock {
+  return old === null ? claimed(key, marker) : { found: old };
+}
+
+/** A claim's outcome as won. */
+export function claimedOutcome(key: string, marker: string): ReadOrLock {
+  return claimed(key, marker);
+}
+
+/** Whether a claimed value's store replaced exactly its own marker (nobody waits: no notification). */
+export function replacedOwnMarker(old: Buffer | null, marker: string): boolean {
+  return old !== null && old.length === marker.length && old.toString('latin1') === marker;
+}
