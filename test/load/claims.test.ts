@@ -66,6 +66,38 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
     expect(await redis.server.command('GET', r.keyOf('k'))).toBe(markerOf('someone'));
   });
 
+  it('delete() while a claimed value is computed: the next miss computes again, and nothing is left claimed', async () => {
+    const prefix = `cl${++n}`;
+    const a = await open(prefix);
+    const b = await open(prefix);
+    const opts = { lockLease: '60s', waitTimeout: '60s' };
+    const ra = a.region<string>('d', opts);
+    const rb = b.region<string>('d', opts);
+    const gate = deferred<string>();
+    const calls = { a: 0, b: 0 };
+    const first = ra.getOrSet('k', () => {
+      calls.a++;
+      return gate.promise;
+    });
+    await until(async () => (await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf('')), 10_000, 'the claim');
+    // An explicit delete takes the claim with it (the key existed: true), since the value being
+    // computed may be outdated.
+    expect(await rb.delete('k')).toBe(true);
+    expect(
+      await rb.getOrSet('k', () => {
+        calls.b++;
+        return 'from-b';
+      }),
+    ).toBe('from-b');
+    gate.resolve('from-a');
+    expect(await first).toBe('from-a');
+    expect(calls).toEqual({ a: 1, b: 1 });
+    // Both writes landed, the later one last; no marker is left in the key.
+    expect(await redis.server.command('GET', ra.keyOf('k'))).not.toMatch(/^\x01/);
+    expect(await ra.get('k')).toBe('from-a');
+    await expectIdle(a, b);
+  });
+
   it('a value that expires while its refresh runs: a miss elsewhere waits for the refresh, which computes once for both', async () => {
     const prefix = `cl${++n}`;
     const a = await open(prefix);
