@@ -183,7 +183,8 @@ export class Tooling {
   private async report(redisKey: string, bytes: Buffer, currentGeneration: boolean): Promise<EntryReport> {
     let entry: DescribedEntry | undefined;
     let decodeError: string | undefined;
-    if (isClaimMarker(bytes)) decodeError = 'no value yet: a miss holds this key while it computes the value';
+    const claimed = isClaimMarker(bytes);
+    if (claimed) decodeError = 'no value yet: a miss holds this key while it computes the value';
     else
       try {
         entry = describeEntry(bytes);
@@ -199,7 +200,7 @@ export class Tooling {
       entry,
       bytes,
       tags,
-      live: currentGeneration && !isClaimMarker(bytes) && tags.every((t) => t.current) && !expired,
+      live: currentGeneration && !claimed && tags.every((t) => t.current) && !expired,
     };
     if (decodeError !== undefined) out.decodeError = decodeError;
     return out;

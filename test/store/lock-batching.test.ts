@@ -7,6 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreTimeoutError } from '../../src/errors.js';
+import { CLAIM_PREFIX } from '../../src/store/claims.js';
 import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
@@ -186,6 +187,60 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       expect(['1', '2', '3'].map((n) => count(invalidated, `v:t${n}`))).toEqual([2, 2, 2]);
       expect(invalidated.filter((k) => k.startsWith('l:'))).toEqual([]);
     } finally {
+      await close();
+    }
+  });
+
+  it("one tick's tracked stores of claimed values are one script: each replaces its marker, announces exactly one invalidation and stays tracked; a waited-for marker is told", async () => {
+    const { tracked, invalidated, close } = await trackedStore();
+    const sub = new Redis(server.url);
+    const messages: string[] = [];
+    try {
+      await sub.subscribe('chan');
+      sub.on('message', (_c: string, m: string) => messages.push(m));
+      await server.command('SET', 'v:c1', `${CLAIM_PREFIX}c1`, 'PX', 60_000);
+      await server.command('SET', 'v:c2', `${CLAIM_PREFIX}c2+`, 'PX', 60_000); // someone waits
+      // Read (and tracked) before: its write still announces one invalidation, not two.
+      expect(await tracked.get('v:c1', true)).toEqual(Buffer.from(`${CLAIM_PREFIX}c1`));
+      // Loads the script (see beforeAll).
+      await tracked.storeAndRelease({
+        key: 'v:cw',
+        value: Buffer.from('w'),
+        ttlMs: 1_000,
+        lockKey: 'v:cw',
+        token: 'w',
+        channel: 'other',
+        message: 'w',
+        track: true,
+      });
+      await scriptsRun();
+      await Promise.all(
+        ['1', '2'].map((n) =>
+          tracked.storeAndRelease({
+            key: `v:c${n}`,
+            value: Buffer.from(n),
+            ttlMs: 30_000,
+            lockKey: `v:c${n}`,
+            token: `${CLAIM_PREFIX}c${n}`,
+            channel: 'chan',
+            message: `c${n}`,
+            track: true,
+          }),
+        ),
+      );
+      expect(await scriptsRun()).toBe(1);
+      expect([await server.command('GET', 'v:c1'), await server.command('GET', 'v:c2')]).toEqual(['1', '2']);
+      await sub.call('PING');
+      expect(messages).toEqual(['2:c22']);
+      for (const n of ['1', '2']) await server.command('SET', `v:c${n}`, 'changed');
+      await until(
+        () => ['1', '2'].every((n) => count(invalidated, `v:c${n}`) >= 2),
+        10_000,
+        () => `two invalidations of each value, got ${JSON.stringify(invalidated)}`,
+      );
+      expect(['1', '2'].map((n) => count(invalidated, `v:c${n}`))).toEqual([2, 2]);
+    } finally {
+      sub.disconnect();
       await close();
     }
   });
