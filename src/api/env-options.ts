@@ -59,6 +59,7 @@ const VARIABLES: Readonly<Record<string, { option: string; apply: Apply }>> = {
   TROVE_PREFIX: { option: 'prefix', apply: (o, raw) => (o.prefix = raw) },
   TROVE_VERSION: { option: 'version', apply: (o, raw) => (o.version = raw) },
   TROVE_COMMAND_TIMEOUT: { option: 'commandTimeout', apply: (o, raw, name) => (o.commandTimeout = duration(raw, name)) },
+  TROVE_LOCK_IN: { option: 'lockIn', apply: (o, raw, name) => (o.lockIn = oneOf(raw, name, ['value', 'key'] as const)) },
   TROVE_SYNC_INTERVAL: { option: 'syncInterval', apply: (o, raw, name) => (o.syncInterval = duration(raw, name, { infinite: true })) },
   TROVE_NEAR_CACHE: { option: 'nearCache', apply: (o, raw, name) => (o.nearCache = nearCache(raw, name)) },
   TROVE_STATS: { option: 'stats', apply: (o, raw, name) => (o.statsOn = bool(raw, name)) },
@@ -169,7 +170,7 @@ function assemble(opts: MutableOptions, given: ReadonlyMap<string, string>): Tro
 }
 
 /** Options of TroveOptions that are not region defaults. */
-const TOP_LEVEL = new Set(['redis', 'replicas', 'readFrom', 'prefix', 'version', 'commandTimeout', 'syncInterval', 'nearCache', 'stats']);
+const TOP_LEVEL = new Set(['redis', 'replicas', 'readFrom', 'prefix', 'version', 'commandTimeout', 'lockIn', 'syncInterval', 'nearCache', 'stats']);
 
 /** Runs `check`; an InvalidOptionError it throws is thrown again naming the variables behind its option. */
 function renamed(given: ReadonlyMap<string, string>, check: () => void): void {

@@ -37,6 +37,7 @@ describe('option validation', () => {
     ['cluster node that is not a URL', { redis: { cluster: ['nope'] } }, 'redis.cluster'],
     ['empty version', { version: '' }, 'version'],
     ['negative commandTimeout', { commandTimeout: -1 }, 'commandTimeout'],
+    ['an unknown lockIn', { lockIn: 'lock-key' as 'key' }, 'lockIn'],
     ['unknown option', { tll: '1m' } as never, 'tll'],
     ['bad region option', { regions: { users: { ttl: -1 } } }, 'regions.users.ttl'],
     ['bad region name', { regions: { 'a..b': {} } }, 'regions.a..b'],
