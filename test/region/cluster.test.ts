@@ -87,6 +87,23 @@ describe('a trove on a 3-master cluster', () => {
     await until(async () => (await r.get('k')) === 'theirs');
   });
 
+  it('near cache: concurrent misses of keys of many slots are computed once each, written tracked and kept, with no error', async () => {
+    const t = troves.open();
+    const errors: string[] = [];
+    t.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
+    const r = t.region('many');
+    await until(() => t.stats().near?.live === true);
+    const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+    // One tick of misses: each master's reader gets the tracked writes of several slots at once.
+    expect(await Promise.all(keys.map((k) => r.getOrSet(k, () => k)))).toEqual(keys);
+    expect(new Set(keys.map((k) => cluster.ownerOf(calculateSlot(r.keyOf(k)))))).toHaveLength(3);
+    expect(errors).toEqual([]);
+    // Each computed value was written tracked and kept: every read is a near hit.
+    const hits = t.stats().near!.hits;
+    expect(await Promise.all(keys.map((k) => r.get(k)))).toEqual(keys);
+    expect(t.stats().near!.hits - hits).toBe(keys.length);
+  });
+
   it('spreads the entries of one region over every master, each with a readable hash-tagged key', async () => {
     const t = troves.open();
     const users = t.region('users.profiles');
