@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTER_SLOTS, RedisCluster } from '../../tools/redis-cluster.js';
+import { until } from '../helpers/troves.js';
 
 let cluster: RedisCluster;
 let client: Cluster;
@@ -84,8 +85,9 @@ describe('RedisCluster', () => {
   it('a killed master is replaced by its replica; restarted, it rejoins as a replica', async () => {
     const master = cluster.ownerOf(await cluster.keySlot(keys[2]!));
     const replica = cluster.replicasOf(master)[0]!;
-    // Replication is asynchronous: make sure the replica has every write before the kill.
-    await master.server.command('WAIT', 1, 5_000);
+    // Replication is asynchronous: make sure the replica has every write before the kill. WAIT
+    // answers how many replicas acknowledged them, 0 while the replica's link is still coming up.
+    await until(async () => Number(await master.server.command('WAIT', 1, 1_000)) === 1, 30_000, 'the replica to acknowledge every write');
     await cluster.kill(master);
     await cluster.waitUntilHealthy();
     expect(replica.role).toBe('master');
