@@ -76,6 +76,9 @@ export interface RedisStoreOptions {
   claims?: boolean;
 }
 
+/** A tracked write script's keys and arguments for a batch of lock-holder writes. */
+type TrackedArgs = (ops: readonly StoreAndRelease[]) => { keys: string[]; args: (string | number | Buffer)[] };
+
 /** Client options Trove uses when it creates the ioredis connection itself. */
 export function defaultClientOptions(commandTimeoutMs: number): RedisOptions {
   return {
@@ -486,16 +489,22 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
-  /**
-   * Several tracked writes by lock holders, in one script after `CLIENT CACHING yes` (see
-   * STORE_TRACKED_AND_RELEASE_MANY). A key written twice must announce two invalidations, which
-   * one read on each side of the batch would not make Redis send: such a batch goes write by write.
-   */
+  /** Several tracked writes by lock holders, in one script (see `trackedWrites`). */
   private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeManyTracked([op]).then(() => undefined)));
+    return this.trackedWrites(ops, STORE_TRACKED_AND_RELEASE_MANY, trackedStoreArgs);
+  }
+
+  /**
+   * Tracked writes by lock holders in one script after `CLIENT CACHING yes` (see
+   * STORE_TRACKED_AND_RELEASE_MANY, STORE_TRACKED_CLAIMED_MANY). A key written twice must announce
+   * two invalidations, which one read on each side of the batch would not make Redis send: such a
+   * batch goes write by write.
+   */
+  private trackedWrites(ops: readonly StoreAndRelease[], script: Script, argsOf: TrackedArgs): Promise<undefined[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.trackedWrites([op], script, argsOf).then(() => undefined)));
     return this.run('set', async () => {
-      const { keys, args } = trackedStoreArgs(ops);
-      await this.trackedScript(STORE_TRACKED_AND_RELEASE_MANY, keys, args);
+      const { keys, args } = argsOf(ops);
+      await this.trackedScript(script, keys, args);
       return new Array<undefined>(ops.length).fill(undefined);
     });
   }
@@ -527,14 +536,9 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.claimStoreBatcher.add(op);
   }
 
-  /** Tracked stores of claimed values in one script (a key written twice: write by write, as `storeManyTracked`). */
+  /** Tracked stores of claimed values in one script (see `trackedWrites`). */
   private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeClaimedTracked([op]).then(() => undefined)));
-    return this.run('set', async () => {
-      const { keys, args } = trackedClaimArgs(ops);
-      await this.trackedScript(STORE_TRACKED_CLAIMED_MANY, keys, args);
-      return new Array<undefined>(ops.length).fill(undefined);
-    });
+    return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, trackedClaimArgs);
   }
 
   /** Runs a script whose reads are tracked: `CLIENT CACHING yes` right before it (see `cachingThen`). */

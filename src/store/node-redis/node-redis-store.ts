@@ -430,12 +430,21 @@ export class NodeRedisStore implements Store {
     return Number(await this.run('releaseLock', () => this.script(RELEASE, [key], [token]))) === 1;
   }
 
-  /** Several tracked writes by lock holders, in one script (see RedisStore.storeManyTracked). */
+  /** Several tracked writes by lock holders, in one script (see `trackedWrites`). */
   private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeManyTracked([op]).then(() => undefined)));
+    return this.trackedWrites(ops, STORE_TRACKED_AND_RELEASE_MANY, trackedStoreArgs);
+  }
+
+  /** Tracked writes by lock holders in one script under CLIENT CACHING yes (see RedisStore.trackedWrites). */
+  private trackedWrites(
+    ops: readonly StoreAndRelease[],
+    script: Script,
+    argsOf: (ops: readonly StoreAndRelease[]) => { keys: string[]; args: (string | number | Buffer)[] },
+  ): Promise<undefined[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.trackedWrites([op], script, argsOf).then(() => undefined)));
     return this.run('set', async () => {
-      const { keys, args } = trackedStoreArgs(ops);
-      await this.script(STORE_TRACKED_AND_RELEASE_MANY, keys, args, STRINGS, true);
+      const { keys, args } = argsOf(ops);
+      await this.script(script, keys, args, STRINGS, true);
       return new Array<undefined>(ops.length).fill(undefined);
     });
   }
@@ -461,12 +470,7 @@ export class NodeRedisStore implements Store {
   }
 
   private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.storeClaimedTracked([op]).then(() => undefined)));
-    return this.run('set', async () => {
-      const { keys, args } = trackedClaimArgs(ops);
-      await this.script(STORE_TRACKED_CLAIMED_MANY, keys, args, STRINGS, true);
-      return new Array<undefined>(ops.length).fill(undefined);
-    });
+    return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, trackedClaimArgs);
   }
 
   /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */
