@@ -4,6 +4,7 @@
  * no error; and a value that expires while its refresh runs is not computed a second time by a
  * miss elsewhere, which waits for the refresh instead.
  */
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Tooling } from '../../src/api/tooling.js';
 import type { Trove } from '../../src/index.js';
@@ -97,6 +98,45 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
     expect(await ra.get('k')).toBe('from-a');
     await expectIdle(a, b);
   });
+
+  it.each(['evicted (deleted)', "overwritten by the user's own client"])(
+    "a claim %s while another process waits: the waiter gets the holder's value when it lands, nothing computes twice",
+    async (how) => {
+      const prefix = `cl${++n}`;
+      const a = await open(prefix);
+      const b = await open(prefix);
+      const opts = { lockLease: '60s', waitTimeout: '60s' };
+      const ra = a.region<string>('f', opts);
+      const rb = b.region<string>('f', opts);
+      await ra.set('other', "the user's");
+      const gate = deferred<string>();
+      const calls = { a: 0, b: 0 };
+      const holder = ra.getOrSet('k', () => {
+        calls.a++;
+        return gate.promise;
+      });
+      await until(async () => (await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf('')), 10_000, 'the claim');
+      const waiter = rb.getOrSet('k', async () => {
+        calls.b++;
+        return 'from-b';
+      });
+      await until(() => pendingOf(b).waits === 1, 10_000, 'the waiter');
+      const user = new Redis(redis.server.url);
+      try {
+        if (how.startsWith('evicted')) await user.del(ra.keyOf('k'));
+        else await user.set(ra.keyOf('k'), (await user.getBuffer(ra.keyOf('other')))!);
+      } finally {
+        user.disconnect();
+      }
+      gate.resolve('from-a');
+      expect(await holder).toBe('from-a');
+      // The holder's write found no marker of its own and told the waiters.
+      expect(await waiter).toBe('from-a');
+      expect(calls).toEqual({ a: 1, b: 0 });
+      expect(await rb.get('k')).toBe('from-a');
+      await expectIdle(a, b);
+    },
+  );
 
   it('a value that expires while its refresh runs: a miss elsewhere waits for the refresh, which computes once for both', async () => {
     const prefix = `cl${++n}`;
