@@ -37,14 +37,12 @@
  */
 import { luaNotification } from './notification.js';
 import { CLAIM_AWARE, CLAIM_PREFIX, Script } from './scripts.js';
-
-export { CLAIM_PREFIX };
 import type { ReadOrLock } from './store.js';
 
-const P0 = 0x01;
-const P1 = 0x74;
-const P2 = 0x63;
-const P3 = 0x3a;
+export { CLAIM_PREFIX };
+
+/** The prefix's four bytes, compared one by one: a read's bytes are checked on every hit. */
+const [P0, P1, P2, P3] = Buffer.from(CLAIM_PREFIX, 'latin1');
 
 /** The marker a claim with this lock token writes. */
 export function claimMarker(token: string): string {
@@ -156,11 +154,6 @@ function heldElsewhere(left: unknown): ReadOrLock {
 
 function asBuffer(v: unknown): Buffer {
   return Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-}
-
-/** The outcome of a claim's `SET … NX GET` when it claimed (`old` null) or found a value; a marker found needs CLAIM_OR_LOCK. */
-export function claimOutcome(old: Buffer | null, key: string, marker: string): ReadOrLock {
-  return old === null ? claimed(key, marker) : { found: old };
 }
 
 /** A claim's outcome as won. */
