@@ -57,37 +57,58 @@ export class ClaimLocks {
    */
   attemptMany(requests: readonly ClaimRequest[], lockKeys: (request: LockRequest) => Promise<ReadOrLock>): Promise<ReadOrLock[]> {
     if (this.supported === false) return Promise.all(requests.map(lockKeys));
-    const out = new Array<Promise<ReadOrLock>>(requests.length);
-    const claims: { at: number; request: ClaimRequest; marker: string; old: Promise<Buffer | null> }[] = [];
-    for (let at = 0; at < requests.length; at++) {
-      const request = requests[at]!;
-      const marker = claimMarker(request.token);
-      // Known to take claims, and a value is expected: one script decides.
-      if (this.supported === true && !request.readFirst) out[at] = this.claimOrLock(request, marker);
-      else claims.push({ at, request, marker, old: this.driver.setGet(request.readKey, marker, request.lease, true) });
-    }
-    if (claims.length > 0) {
-      const locked = this.driver.anyExists(claims.map((c) => c.request.key));
-      // Read through the claims below: a failure fails the claims that wait for it.
-      locked.catch(() => {});
-      for (const c of claims) {
-        out[c.at] = c.old.then(
-          (old) => this.claimed(c.request, c.marker, old, locked),
-          (err: unknown) => {
-            if (!claimsRefused(err)) throw err;
-            this.supported = false;
-            return lockKeys(c.request);
-          },
-        );
+    // One promise for the batch and one reaction per claim's reply, as Promise.all would answer
+    // (every outcome, or the first failure) without a promise per claim: a miss is a handful of
+    // promise hops, each one counts.
+    return new Promise<ReadOrLock[]>((resolve, reject) => {
+      const gather = new Gather<ReadOrLock>(requests.length, resolve, reject);
+      const claims: { at: number; request: ClaimRequest; marker: string }[] = [];
+      const olds: (Buffer | null)[] = [];
+      // The answer of the tick's EXISTS, once in.
+      let locked: boolean | undefined;
+      for (let at = 0; at < requests.length; at++) {
+        const request = requests[at]!;
+        const marker = claimMarker(request.token);
+        // Known to take claims, and a value is expected: one script decides.
+        if (this.supported === true && !request.readFirst) gather.put(at, this.claimOrLock(request, marker));
+        else {
+          const i = claims.length;
+          claims.push({ at, request, marker });
+          this.driver.setGet(request.readKey, marker, request.lease, true).then(
+            (old) => {
+              this.supported = true;
+              olds[i] = old;
+              if (old !== null) gather.put(at, this.claimed(request, marker, old));
+              else if (locked !== undefined) gather.put(at, this.unlessLocked(request, marker, locked));
+            },
+            (err: unknown) => {
+              if (!claimsRefused(err)) return gather.fail(err);
+              this.supported = false;
+              gather.put(at, lockKeys(request));
+            },
+          );
+        }
       }
-    }
-    return Promise.all(out);
+      if (claims.length === 0) return;
+      // The tick's lock keys, asked after the claims: replies come in order, so the claims' are in
+      // when this one arrives (the claims still settle in whatever order their replies are handled).
+      this.driver.anyExists(claims.map((c) => c.request.key)).then((any) => {
+        locked = any;
+        for (let i = 0; i < claims.length; i++) {
+          const c = claims[i]!;
+          if (olds[i] === null) gather.put(c.at, this.unlessLocked(c.request, c.marker, any));
+        }
+      }, gather.fail);
+    });
   }
 
-  /** A claim's answer: claimed unless a lock key of the batch was held; a marker found (or a value, when a lock is wanted) decided by script. */
-  private claimed(request: ClaimRequest, marker: string, old: Buffer | null, locked: Promise<boolean>): ReadOrLock | Promise<ReadOrLock> {
-    this.supported = true;
-    if (old === null) return locked.then((any) => (any ? this.check(request, marker) : claimedOutcome(request.readKey, marker)));
+  /** A claim that found the key absent: claimed, unless a lock key of its batch was held (then checked on its own). */
+  private unlessLocked(request: ClaimRequest, marker: string, locked: boolean): ReadOrLock | Promise<ReadOrLock> {
+    return locked ? this.check(request, marker) : claimedOutcome(request.readKey, marker);
+  }
+
+  /** A claim that found something: a marker (or a value, when a lock is wanted) decided by script, else the value found. */
+  private claimed(request: ClaimRequest, marker: string, old: Buffer): ReadOrLock | Promise<ReadOrLock> {
     if (isClaimMarker(old) || !request.readFirst) return this.claimOrLock(request, marker);
     return { found: old };
   }
@@ -113,17 +134,82 @@ export class ClaimLocks {
   }
 
   /**
-   * Stores a claimed value (`op.lockKey` is `op.key`, `op.token` the marker), untracked: the write
-   * replaces the marker, and waiters are notified when the marker it replaced says someone waits,
-   * or was not ours any more (expired, deleted, claimed again).
+   * Stores claimed values (`op.lockKey` is `op.key`, `op.token` the marker), untracked: each write
+   * replaces its marker, and waiters are notified when the marker it replaced says someone waits,
+   * or was not ours any more (expired, deleted, claimed again). One promise for the batch, as in
+   * `attemptMany`.
    */
-  store(op: StoreAndRelease): Promise<undefined> {
-    const ttl = op.ttlMs === undefined ? undefined : Math.max(1, Math.ceil(op.ttlMs));
-    return this.driver.setGet(op.key, op.value, ttl, false).then((old) => {
-      if (replacedOwnMarker(old, op.token)) return undefined;
-      return this.driver.publish(op.channel, notificationOf(op.message, op.value)).then(() => undefined);
+  storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+    return new Promise<undefined[]>((resolve, reject) => {
+      const gather = new Gather<undefined>(ops.length, resolve, reject);
+      for (let at = 0; at < ops.length; at++) {
+        const op = ops[at]!;
+        const ttl = op.ttlMs === undefined ? undefined : Math.max(1, Math.ceil(op.ttlMs));
+        this.driver.setGet(op.key, op.value, ttl, false).then((old) => {
+          if (replacedOwnMarker(old, op.token)) gather.put(at, undefined);
+          else
+            gather.put(
+              at,
+              this.driver.publish(op.channel, notificationOf(op.message, op.value)).then(() => undefined),
+            );
+        }, gather.fail);
+      }
     });
   }
+}
+
+/**
+ * The outcomes of a batch by index, some of them still to come: `done` once every one is in, or
+ * `failed` with the first failure (then nothing more), as `Promise.all` answers.
+ */
+class Gather<T> {
+  private readonly out: T[];
+  private left: number;
+  private over = false;
+
+  constructor(
+    n: number,
+    private readonly done: (out: T[]) => void,
+    private readonly failed: (err: unknown) => void,
+  ) {
+    this.out = new Array<T>(n);
+    this.left = n;
+    if (n === 0) done(this.out);
+  }
+
+  put(at: number, outcome: T | Promise<T>): void {
+    if (outcome instanceof Promise) {
+      outcome.then((o) => this.put(at, o), this.fail);
+      return;
+    }
+    this.out[at] = outcome;
+    if (--this.left === 0 && !this.over) {
+      this.over = true;
+      this.done(this.out);
+    }
+  }
+
+  readonly fail = (err: unknown): void => {
+    if (this.over) return;
+    this.over = true;
+    this.failed(err);
+  };
+}
+
+/**
+ * A batch of claims `sent` under the driver's deadline: when it fails, each claim's marker is let
+ * go, since a claim the deadline gave up on may still land once Redis answers (as `Lease` lets go
+ * of a lock key after a failed attempt).
+ */
+export function lettingGoOnFailure(
+  requests: readonly ClaimRequest[],
+  sent: Promise<ReadOrLock[]>,
+  release: (key: string, marker: string) => Promise<unknown>,
+): Promise<ReadOrLock[]> {
+  return sent.catch((err: unknown) => {
+    for (const r of requests) release(r.readKey, claimMarker(r.token)).catch(() => {});
+    throw err;
+  });
 }
 
 /** STORE_TRACKED_CLAIMED_MANY's keys (the values) and arguments (bytes, ttl ms or 0, marker, channel, message, ...). */

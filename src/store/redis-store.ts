@@ -10,8 +10,8 @@ import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
-import { type ClaimRequest, ClaimLocks, trackedClaimArgs } from './claim-locks.js';
-import { claimMarker, STORE_TRACKED_CLAIMED_MANY } from './claims.js';
+import { type ClaimRequest, ClaimLocks, lettingGoOnFailure, trackedClaimArgs } from './claim-locks.js';
+import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
   ACQUIRE,
   ACQUIRE_AND_READ_MANY,
@@ -442,11 +442,14 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
    */
   private claim(request: ClaimRequest): Promise<ReadOrLock> {
     if (this.claims.supported === false) return this.lock(request);
-    this.claimBatcher ??= new TickBatcher((requests) => this.run('acquireLock', () => this.claims.attemptMany(requests, (old) => this.lockAlone(old))));
-    return this.claimBatcher.add(request).catch((err: unknown) => {
-      this.releaseLock(request.readKey, claimMarker(request.token)).catch(() => {});
-      throw err;
-    });
+    this.claimBatcher ??= new TickBatcher((requests) =>
+      lettingGoOnFailure(
+        requests,
+        this.run('acquireLock', () => this.claims.attemptMany(requests, (old) => this.lockAlone(old))),
+        (key, marker) => this.releaseLock(key, marker),
+      ),
+    );
+    return this.claimBatcher.add(request);
   }
 
   /** A lock attempt with its value read: with the tick's others where locks are batched, else on its own. */
@@ -532,7 +535,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
       this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
       return this.trackedClaimBatcher.add(op);
     }
-    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => Promise.all(ops.map((o) => this.claims.store(o)))));
+    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => this.claims.storeMany(ops)));
     return this.claimStoreBatcher.add(op);
   }
 

@@ -28,8 +28,8 @@ import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
-import { type ClaimRequest, ClaimLocks, trackedClaimArgs } from '../claim-locks.js';
-import { claimMarker, STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
+import { type ClaimRequest, ClaimLocks, lettingGoOnFailure, trackedClaimArgs } from '../claim-locks.js';
+import { STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
   ACQUIRE,
@@ -382,17 +382,18 @@ export class NodeRedisStore implements Store {
   private claim(request: ClaimRequest): Promise<ReadOrLock> {
     if (this.claims.supported === false) return this.lockBatch(request);
     this.claimBatcher ??= new TickBatcher((requests) =>
-      this.run('acquireLock', () =>
-        this.claims.attemptMany(requests, (old) => {
-          const lone = loneLock(old);
-          return this.script(lone.script, lone.keys, lone.args, BUFFERS).then(lone.outcome);
-        }),
+      lettingGoOnFailure(
+        requests,
+        this.run('acquireLock', () =>
+          this.claims.attemptMany(requests, (old) => {
+            const lone = loneLock(old);
+            return this.script(lone.script, lone.keys, lone.args, BUFFERS).then(lone.outcome);
+          }),
+        ),
+        (key, marker) => this.releaseLock(key, marker),
       ),
     );
-    return this.claimBatcher.add(request).catch((err: unknown) => {
-      this.releaseLock(request.readKey, claimMarker(request.token)).catch(() => {});
-      throw err;
-    });
+    return this.claimBatcher.add(request);
   }
 
   private lockBatch(request: LockRequest): Promise<ReadOrLock> {
@@ -465,7 +466,7 @@ export class NodeRedisStore implements Store {
       this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
       return this.trackedClaimBatcher.add(op);
     }
-    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => Promise.all(ops.map((o) => this.claims.store(o)))));
+    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => this.claims.storeMany(ops)));
     return this.claimStoreBatcher.add(op);
   }
 
