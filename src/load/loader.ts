@@ -6,6 +6,7 @@ import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } f
 import { type Found, type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
+import { isThenable } from '../thenable.js';
 import { TransientMap } from '../transient-map.js';
 
 /** Why a stale value was answered. */
@@ -119,26 +120,31 @@ class Run {
 
   /**
    * Runs `ok` or `failed` on `op`'s outcome (they must not throw), whatever becomes of the run;
-   * resolves once one has run, or to TROUBLE as soon as the run fails. `until` of a `then`, in one promise.
+   * then calls `next`, once: after one of them has run, or as soon as the run fails. `until` of a
+   * `then`, without a promise of its own.
    */
-  after<T>(op: Promise<T>, ok: (value: T) => void, failed: (err: unknown) => void): Promise<undefined | typeof TROUBLE> {
-    return new Promise<undefined | typeof TROUBLE>((resolve) => {
-      if (this.failed) resolve(TROUBLE);
-      else {
-        this.waits ??= [];
-        this.waits.push(resolve);
-      }
-      op.then(
-        (value) => {
-          ok(value);
-          resolve(undefined);
-        },
-        (err: unknown) => {
-          failed(err);
-          resolve(undefined);
-        },
-      );
-    });
+  after<T>(op: Promise<T>, ok: (value: T) => void, failed: (err: unknown) => void, next: () => void): void {
+    let called = false;
+    const once = (): void => {
+      if (called) return;
+      called = true;
+      next();
+    };
+    if (this.failed) once();
+    else {
+      this.waits ??= [];
+      this.waits.push(once);
+    }
+    op.then(
+      (value) => {
+        ok(value);
+        once();
+      },
+      (err: unknown) => {
+        failed(err);
+        once();
+      },
+    );
   }
 
   /** `op`'s outcome, or TROUBLE as soon as the run fails (`op` then goes on unobserved, so it must not reject). */
@@ -562,46 +568,63 @@ export class Loader {
     const previous = how.stale !== undefined ? (how.stale.value as T) : how.keepOnError?.value;
     const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
     const tagsSince = access.tagClock();
-    this.running.set(context as RunContext<unknown>, true);
-    const computed = start(context, job.factory);
-    this.computing.set(job.full, computed);
-    // First thing in both outcomes below: the factory has settled, whatever the write does next.
-    const ended = () => {
-      this.running.delete(context as RunContext<unknown>);
-      if (this.computing.get(job.full) === computed) this.computing.delete(job.full);
+    const stored = (value: T, resolve: (v: T) => void, reject: (e: unknown) => void) => {
+      access.onCompute(job.key, performance.now() - started, false);
+      const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
+      try {
+        this.finish(
+          job,
+          how.lease,
+          how.run,
+          keep ? value : NOTHING,
+          () => resolve(value),
+          undefined,
+          keep ? { overrides: context.overrides, since: tagsSince } : undefined,
+        );
+      } catch (err) {
+        reject(err);
+      }
     };
-    // Settled by hand rather than by returning a promise from `then`: a promise handed to a
-    // promise to adopt costs two more steps, on every miss.
-    const settled = new Promise<T>((resolve, reject) => {
-      computed.then(
-        (value) => {
-          ended();
-          access.onCompute(job.key, performance.now() - started, false);
-          const keep = how.store && !context.overrides.skipped && access.shouldCache(value, job.write);
-          let done: Promise<unknown> | undefined;
-          try {
-            done = this.finish(
-              job,
-              how.lease,
-              how.run,
-              keep ? value : NOTHING,
-              undefined,
-              keep ? { overrides: context.overrides, since: tagsSince } : undefined,
-            );
-          } catch (err) {
-            reject(err);
-            return;
-          }
-          if (done === undefined) resolve(value);
-          else done.then(() => resolve(value), reject);
-        },
-        (err: unknown) => {
-          ended();
-          access.onCompute(job.key, performance.now() - started, true);
-          this.factoryFailed(job, how, err).then(resolve, reject);
-        },
-      );
-    });
+    // The factory runs now, not after a promise hop: when a burst of callers shares one miss, the
+    // hop would wait until every other caller's continuation has run, delaying the computation
+    // they all wait for. A synchronous throw rejects like an async one.
+    let result: T | PromiseLike<T>;
+    try {
+      result = callFactory(context, job.factory);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    let settled: Promise<T>;
+    if (!isThenable(result)) {
+      // A factory that answered at once has settled: nothing of it runs on, so it is not listed as
+      // running or computing, and its value is stored now, without a promise step.
+      const value = result;
+      settled = new Promise<T>((resolve, reject) => stored(value, resolve, reject));
+    } else {
+      const computed = Promise.resolve(result);
+      this.running.set(context as RunContext<unknown>, true);
+      this.computing.set(job.full, computed);
+      // First thing in both outcomes below: the factory has settled, whatever the write does next.
+      const ended = () => {
+        this.running.delete(context as RunContext<unknown>);
+        if (this.computing.get(job.full) === computed) this.computing.delete(job.full);
+      };
+      // Settled by hand rather than by returning a promise from `then`: a promise handed to a
+      // promise to adopt costs two more steps, on every miss.
+      settled = new Promise<T>((resolve, reject) => {
+        computed.then(
+          (value) => {
+            ended();
+            stored(value, resolve, reject);
+          },
+          (err: unknown) => {
+            ended();
+            access.onCompute(job.key, performance.now() - started, true);
+            this.factoryFailed(job, how, err).then(resolve, reject);
+          },
+        );
+      });
+    }
     if (how.background) return settled;
     return this.withTimeouts(job, settled, how.stale, context);
   }
@@ -617,7 +640,7 @@ export class Loader {
       // Serve the stale value and keep it fresh for the backoff, for every process.
       access.onError(new FactoryError(job.key, err), 'factory', job.key);
       access.onStale(job.key, 'fail-safe');
-      await this.finish(job, how.lease, how.run, how.stale.value, rt.failSafeBackoffMs);
+      await this.finished(job, how.lease, how.run, how.stale.value, rt.failSafeBackoffMs);
       return how.stale.value as T;
     }
     if (how.lease) await this.release(job, how.lease, how.run);
@@ -671,18 +694,20 @@ export class Loader {
 
   /**
    * Stores `value` (unless NOTHING) and, when holding the lock, releases it and notifies waiters in
-   * the same atomic step. A store failure is reported; the computed value still reaches the caller.
-   * Undefined when there is nothing to wait for. Not async: the common case, a value written as the
-   * call asked, is one step after the write (see `storeValue`).
+   * the same atomic step, then calls `next` (at once when there is nothing to wait for). A store
+   * failure is reported; the computed value still reaches the caller. A callback, not a promise:
+   * the common case, a value written as the call asked, is one step after the write (see
+   * `storeValue`).
    */
   private finish<T, W>(
     job: Job<T, W>,
     lease: Lease | undefined,
     run: Run,
     value: unknown,
+    next: () => void,
     freshForMs?: number,
     adapted?: { overrides: FactoryOverrides; since: number },
-  ): Promise<unknown> | undefined {
+  ): void {
     lease?.stopRenewing();
     this.heldElsewhere.delete(job.full);
     if (run.failed) {
@@ -691,12 +716,25 @@ export class Loader {
       // long as Redis stalls (one per miss, so memory would grow with traffic), then land unguarded
       // by any lock, possibly over a newer value. The first call after recovery stores it.
       if (lease) this.letGo(job, lease);
-      return undefined;
+      next();
+      return;
     }
-    if (value === NOTHING) return lease ? this.release(job, lease, run) : undefined;
+    if (value === NOTHING) {
+      if (lease) this.release(job, lease, run).then(next, next);
+      else next();
+      return;
+    }
     const started = performance.now();
-    if (adapted !== undefined && changed(adapted.overrides)) return this.storeAdapted(job, lease, run, value, freshForMs, adapted, started);
-    return this.storeValue(job, lease, run, value, job.write, freshForMs, started);
+    if (adapted !== undefined && changed(adapted.overrides)) {
+      this.storeAdapted(job, lease, run, value, freshForMs, adapted, started).then(next, next);
+      return;
+    }
+    this.storeValue(job, lease, run, value, job.write, freshForMs, started, next);
+  }
+
+  /** `finish` as a promise. */
+  private finished<T, W>(job: Job<T, W>, lease: Lease | undefined, run: Run, value: unknown, freshForMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => this.finish(job, lease, run, value, resolve, freshForMs));
   }
 
   /** `finish` for a value whose factory changed how it is written (ttl, freshness, tags). */
@@ -722,7 +760,7 @@ export class Loader {
       if (lease) await this.release(job, lease, run);
       return;
     }
-    await this.storeValue(job, lease, run, value, write, freshForMs, started);
+    await new Promise<void>((resolve) => this.storeValue(job, lease, run, value, write, freshForMs, started, resolve));
   }
 
   /** Encodes and writes a computed value (with the lock's release, when held); see `finish`. */
@@ -734,14 +772,17 @@ export class Loader {
     write: W | undefined,
     freshForMs: number | undefined,
     started: number,
-  ): Promise<unknown> | undefined {
+    next: () => void,
+  ): void {
     const { access } = job;
     let encoded: Encoded;
     try {
       encoded = access.encode(value, write, freshForMs);
     } catch (err) {
       access.onError(err, 'set', job.key);
-      return lease ? this.release(job, lease, run) : undefined;
+      if (lease) this.release(job, lease, run).then(next, next);
+      else next();
+      return;
     }
     const ticket = access.beginWrite(job.full);
     // Tracked only when the value will be kept locally (a near-cache ticket was issued).
@@ -766,7 +807,7 @@ export class Loader {
     // One step after the write, whatever its outcome (no async wrapper: a miss is a handful of
     // promises, each one counts). A caller that joins after its own read failed stops the wait,
     // not the write already sent.
-    return run.after(
+    run.after(
       sent,
       () => {
         access.endWrite(job.full, ticket, { value, encoded });
@@ -776,6 +817,7 @@ export class Loader {
         access.endWrite(job.full, ticket, undefined);
         access.onError(err, 'set', job.key);
       },
+      next,
     );
   }
 
@@ -786,19 +828,6 @@ export class Loader {
 }
 
 const NOTHING: unique symbol = Symbol('nothing');
-
-/**
- * Runs a factory now, its outcome as a promise (a synchronous throw rejects it). Now, not after a
- * promise hop: when a burst of callers shares one miss, the hop would wait until every other
- * caller's continuation has run, delaying the computation they all wait for.
- */
-function start<T>(context: RunContext<T>, factory: (ctx: FactoryContext<T>) => T | Promise<T>): Promise<T> {
-  try {
-    return Promise.resolve(callFactory(context, factory));
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
 
 /** Whether a factory changed anything about how its value is written. */
 function changed(o: FactoryOverrides): boolean {

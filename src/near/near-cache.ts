@@ -1,5 +1,6 @@
 import type { TagStamp } from '../codec/index.js';
 import { type Duration, toMs } from '../duration.js';
+import { isThenable } from '../thenable.js';
 import { TransientMap } from '../transient-map.js';
 import { deepFreeze } from './deep-freeze.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
@@ -536,14 +537,4 @@ function unlist(e: Kept): void {
   if (index === undefined) return;
   e.index = undefined;
   if (index.byKey.get(e.indexKey) === e) index.byKey.delete(e.indexKey);
-}
-
-/** Whether `Promise.resolve(value)` would call a `then` of `value` (adopting its outcome) rather than fulfil with it. */
-function isThenable(value: unknown): boolean {
-  if ((typeof value !== 'object' || value === null) && typeof value !== 'function') return false;
-  try {
-    return typeof (value as { then?: unknown }).then === 'function';
-  } catch {
-    return true;
-  }
 }
