@@ -68,9 +68,66 @@ interface ScanState {
  * @throws SerializationError naming the path of the first part that cannot be stored.
  */
 export function scanValue(value: unknown, profile: ValueProfile): boolean {
+  // Most values are plain data that the format stores as-is: checked first without recording the
+  // path and the ancestors, which only an error message or a cycle needs. Anything else (or a
+  // value nested too deep to tell a cycle from depth) is walked again the careful way.
+  if (profile.illFormedString === 'native' && profile.protoKey === 'native' && quicklyPlain(value)) return false;
+  return scanCarefully(value, profile);
+}
+
+/** `isPlainData` of a whole value; a getter that throws leaves it to the careful walk, which reports where. */
+function quicklyPlain(value: unknown): boolean {
+  try {
+    return isPlainData(value, 0);
+  } catch {
+    return false;
+  }
+}
+
+/** `scanValue` without the quick first check: every part visited with its path and ancestors. */
+export function scanCarefully(value: unknown, profile: ValueProfile): boolean {
   const state: ScanState = { profile, path: [], objects: undefined, tagged: false };
   visit(value, state);
   return state.tagged;
+}
+
+/** How deep `isPlainData` looks before leaving a value to the careful walk (which detects cycles). */
+const QUICK_DEPTH = 64;
+
+/**
+ * Whether `v` is plain data that every profile stores as-is once strings and property names are
+ * native: null, booleans, strings, finite numbers other than -0, arrays without holes or
+ * `undefined`, plain or null-prototype objects without symbol keys, nested at most QUICK_DEPTH
+ * deep. False does not mean rejected, only that the careful walk must decide.
+ */
+export function isPlainData(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return v === 0 ? 1 / v > 0 : Number.isFinite(v);
+    case 'object': {
+      if (v === null) return true;
+      if (depth >= QUICK_DEPTH) return false;
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto === Array.prototype && Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const element: unknown = v[i];
+          // A hole reads as undefined: both go the careful way.
+          if (element === undefined || !isPlainData(element, depth + 1)) return false;
+        }
+        return true;
+      }
+      if (proto !== Object.prototype && proto !== null) return false;
+      const o = v as Record<string, unknown>;
+      for (const key of Object.keys(o)) if (!isPlainData(o[key], depth + 1)) return false;
+      // Any symbol key, even a non-enumerable one the careful walk accepts, goes that way.
+      return Object.getOwnPropertySymbols(o).length === 0;
+    }
+    default:
+      return false;
+  }
 }
 
 function visit(v: unknown, s: ScanState): void {
