@@ -59,7 +59,9 @@ describe('scanValue: the quick check of plain data', () => {
   const hiddenSymbol = Object.defineProperty({ a: 1 }, Symbol('hidden'), { value: 2, enumerable: false });
   const cyclic: Record<string, unknown> = { a: 1 };
   cyclic.self = cyclic;
-  const sparse = [1, , 3];
+  const sparse: number[] = [];
+  sparse[0] = 1;
+  sparse[2] = 3;
   class Point {
     x = 1;
   }

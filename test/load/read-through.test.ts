@@ -520,53 +520,61 @@ for (const name of storeKinds) {
 
     // A factory that answers at once is stored in the same step; one that returns a promise, once
     // it settles. Both must do the same from outside.
-    it.each(['at once', 'through a promise'] as const)('a factory that answers %s: one run for concurrent callers, its settings applied, a throw rejects every caller and leaves no lock', async (how) => {
-      troves.expectErrors();
-      const t = await open();
-      const ev = record(t);
-      const r = t.region<string>(`answers-${how === 'at once' ? 'sync' : 'async'}`, { ttl: '1h' });
-      const answer = <V>(f: () => V): V | Promise<V> => (how === 'at once' ? f() : Promise.resolve().then(f));
-      let calls = 0;
-      const values = await Promise.all(
-        Array.from({ length: 10 }, () =>
-          r.getOrSet('k', (ctx) =>
-            answer(() => {
-              calls++;
-              ctx.setTtl('5s');
-              return 'v';
-            }),
+    it.each(['at once', 'through a promise'] as const)(
+      'a factory that answers %s: one run for concurrent callers, its settings applied, a throw rejects every caller and leaves no lock',
+      async (how) => {
+        troves.expectErrors();
+        const t = await open();
+        const ev = record(t);
+        const r = t.region<string>(`answers-${how === 'at once' ? 'sync' : 'async'}`, { ttl: '1h' });
+        const answer = <V>(f: () => V): V | Promise<V> => (how === 'at once' ? f() : Promise.resolve().then(f));
+        let calls = 0;
+        const values = await Promise.all(
+          Array.from({ length: 10 }, () =>
+            r.getOrSet('k', (ctx) =>
+              answer(() => {
+                calls++;
+                ctx.setTtl('5s');
+                return 'v';
+              }),
+            ),
           ),
-        ),
-      );
-      expect(values).toEqual(Array(10).fill('v'));
-      expect(calls).toBe(1);
-      expect(await r.get('k')).toBe('v');
-      expect(ev.sets).toEqual(['k']);
-      if (store.server) {
-        const pttl = Number(await store.server.command('PTTL', r.keyOf('k')));
-        expect(pttl).toBeGreaterThan(0);
-        expect(pttl).toBeLessThanOrEqual(5000);
-      }
-      // skip(): answered, not stored.
-      expect(await r.getOrSet('skipped', (ctx) => answer(() => (ctx.skip(), 's')))).toBe('s');
-      expect(await r.has('skipped')).toBe(false);
-      // A throw reaches every caller of the run; no lock is left, so the next call computes at once
-      // (onCold 'fail': a lock left behind would refuse it).
-      const boom = new Error('boom');
-      const failing = () =>
-        answer((): string => {
-          calls++;
-          throw boom;
-        });
-      calls = 0;
-      const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => r.getOrSet('bad', failing)));
-      expect(outcomes).toEqual(Array(5).fill({ status: 'rejected', reason: boom }));
-      expect(calls).toBe(1);
-      if (store.server) expect(await missLockHeld(store.server, r.keyOf('bad'))).toBe(false);
-      expect(await r.getOrSet('bad', () => 'ok', { onCold: 'fail' })).toBe('ok');
-      expect(ev.errors).toEqual([]);
-      await expectIdle(t);
-    });
+        );
+        expect(values).toEqual(Array(10).fill('v'));
+        expect(calls).toBe(1);
+        expect(await r.get('k')).toBe('v');
+        expect(ev.sets).toEqual(['k']);
+        if (store.server) {
+          const pttl = Number(await store.server.command('PTTL', r.keyOf('k')));
+          expect(pttl).toBeGreaterThan(0);
+          expect(pttl).toBeLessThanOrEqual(5000);
+        }
+        // skip(): answered, not stored.
+        const skipped = (ctx: { skip(): void }) =>
+          answer(() => {
+            ctx.skip();
+            return 's';
+          });
+        expect(await r.getOrSet('skipped', skipped)).toBe('s');
+        expect(await r.has('skipped')).toBe(false);
+        // A throw reaches every caller of the run; no lock is left, so the next call computes at once
+        // (onCold 'fail': a lock left behind would refuse it).
+        const boom = new Error('boom');
+        const failing = () =>
+          answer((): string => {
+            calls++;
+            throw boom;
+          });
+        calls = 0;
+        const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => r.getOrSet('bad', failing)));
+        expect(outcomes).toEqual(Array(5).fill({ status: 'rejected', reason: boom }));
+        expect(calls).toBe(1);
+        if (store.server) expect(await missLockHeld(store.server, r.keyOf('bad'))).toBe(false);
+        expect(await r.getOrSet('bad', () => 'ok', { onCold: 'fail' })).toBe('ok');
+        expect(ev.errors).toEqual([]);
+        await expectIdle(t);
+      },
+    );
   });
 }
 
