@@ -55,11 +55,26 @@ export type OffsetDecoder = (bytes: Buffer, start: number) => unknown;
 // Built-in codecs that can read a payload in place, so the envelope needs no view of it.
 const offsetDecoders = new WeakMap<Codec, OffsetDecoder>();
 
-/** Records the envelope id of a codec created by this module, the variant to use in raw mode, and how it reads a payload in place. */
-export function registerCodec(codec: Codec, id: number, portableVariant?: Codec, decodeAt?: OffsetDecoder): void {
+/** Encodes a value as text whose UTF-8 bytes are what `encode` returns (throwing what `encode` throws). */
+export type TextEncoder = (value: unknown) => string;
+// Built-in codecs whose payload is text: the envelope writes it straight into the entry's bytes,
+// instead of copying the bytes `encode` returns.
+const textEncoders = new WeakMap<Codec, TextEncoder>();
+
+/**
+ * Records the envelope id of a codec created by this module, the variant to use in raw mode, how it
+ * reads a payload in place, and how it encodes one as text.
+ */
+export function registerCodec(codec: Codec, id: number, portableVariant?: Codec, decodeAt?: OffsetDecoder, encodeText?: TextEncoder): void {
   codecIds.set(codec, id);
   if (portableVariant !== undefined) portableVariants.set(codec, portableVariant);
   if (decodeAt !== undefined) offsetDecoders.set(codec, decodeAt);
+  if (encodeText !== undefined) textEncoders.set(codec, encodeText);
+}
+
+/** How `codec` encodes a payload as text, when it does. */
+export function textEncoderOf(codec: Codec): TextEncoder | undefined {
+  return textEncoders.get(codec);
 }
 
 /** How `codec` reads a payload in place, when it can. */

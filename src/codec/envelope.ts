@@ -1,7 +1,7 @@
 import { DecodeError, InvalidOptionError, SerializationError } from '../errors.js';
 import { asBuffer } from './bytes.js';
-import { CODEC_IDS, type Codec, codecIdName, codecIdOf, type OffsetDecoder, offsetDecoderOf, portableCodecFor } from './codec.js';
-import { type Compression, compressionName, compressPayload, DEFAULT_MAX_DECODED_BYTES, decompressPayload } from './compression.js';
+import { CODEC_IDS, type Codec, codecIdName, codecIdOf, type OffsetDecoder, offsetDecoderOf, portableCodecFor, textEncoderOf } from './codec.js';
+import { COMPRESSION_IDS, type Compression, compressionName, compressPayload, DEFAULT_MAX_DECODED_BYTES, decompressPayload } from './compression.js';
 import { builtinCodecOfId } from './resolve.js';
 import { errorMessage, toSerializationError } from './serialization-error.js';
 
@@ -101,13 +101,28 @@ export function encodeEntry(value: unknown, freshUntil: number | undefined, opts
   checkTime(freshUntil, 'freshUntil');
   checkTime(expiresAt, 'expiresAt');
   const hasFreshUntil = freshUntil !== undefined;
-  const payload = encodePayload(opts.codec, value);
-  const { id: compressionId, bytes } = compressPayload(payload, opts.compression, opts.compressThreshold);
+  const encodeText = textEncoderOf(opts.codec);
+  let text: string | undefined;
+  let compressionId: number = COMPRESSION_IDS.none;
+  let bytes: Buffer | undefined;
+  let payloadLength: number;
+  if (encodeText !== undefined) {
+    // Text is written straight into the entry's bytes when it is not compressed (one copy, not two).
+    text = encodeText(value);
+    payloadLength = Buffer.byteLength(text);
+    if (opts.compression !== false && payloadLength >= opts.compressThreshold) {
+      ({ id: compressionId, bytes } = compressPayload(Buffer.from(text, 'utf8'), opts.compression, opts.compressThreshold));
+      payloadLength = bytes.length;
+    }
+  } else {
+    ({ id: compressionId, bytes } = compressPayload(encodePayload(opts.codec, value), opts.compression, opts.compressThreshold));
+    payloadLength = bytes.length;
+  }
   const tagBytes = tags && tags.length > 0 ? encodeTags(tags) : undefined;
   const extended = tagBytes !== undefined || expiresAt !== undefined;
   let headerLength = hasFreshUntil ? 2 + TIME_BYTES : 2;
   if (extended) headerLength += 1 + (expiresAt !== undefined ? TIME_BYTES : 0) + (tagBytes?.length ?? 0);
-  const out = Buffer.allocUnsafe(headerLength + bytes.length);
+  const out = Buffer.allocUnsafe(headerLength + payloadLength);
   out[0] = FIRST_BYTE;
   out[1] = codecIdOf(opts.codec) | (compressionId << COMPRESSION_SHIFT) | (hasFreshUntil ? FRESH_UNTIL_FLAG : 0) | (extended ? EXTENDED_FLAG : 0);
   let pos = 2;
@@ -123,7 +138,8 @@ export function encodeEntry(value: unknown, freshUntil: number | undefined, opts
     }
     if (tagBytes) out.set(tagBytes, pos);
   }
-  out.set(bytes, headerLength);
+  if (bytes !== undefined) out.set(bytes, headerLength);
+  else out.write(text!, headerLength, 'utf8');
   return out;
 }
 

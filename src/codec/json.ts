@@ -80,22 +80,23 @@ const EXTENDED_PROFILE: ValueProfile = {
 export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
   const extended = options.extended ?? true;
   const profile = extended ? EXTENDED_PROFILE : PLAIN_PROFILE;
+  const encodeText = (value: unknown): string => {
+    try {
+      if (!scanValue(value, profile)) return JSON.stringify(value);
+      const { safe, meta } = toTagged(value, profile);
+      // '\u0000' encodes to the single byte 0x00, so the marker costs no extra copy.
+      return `\u0000${JSON.stringify([safe, meta])}`;
+    } catch (error) {
+      throw toSerializationError(error, 'json');
+    }
+  };
   const codec: Codec = {
     name: 'json',
-    encode(value: unknown): Uint8Array {
-      try {
-        if (!scanValue(value, profile)) return Buffer.from(JSON.stringify(value), 'utf8');
-        const { safe, meta } = toTagged(value, profile);
-        // '\u0000' encodes to the single byte 0x00, so the marker costs no extra copy.
-        return Buffer.from(`\u0000${JSON.stringify([safe, meta])}`, 'utf8');
-      } catch (error) {
-        throw toSerializationError(error, 'json');
-      }
-    },
+    encode: (value: unknown): Uint8Array => Buffer.from(encodeText(value), 'utf8'),
     decode: extended ? decodeExtended : decodePlain,
   };
   Object.freeze(codec);
-  registerCodec(codec, CODEC_IDS.json, extended ? plainJsonCodec : undefined, extended ? decodeExtendedAt : decodePlainAt);
+  registerCodec(codec, CODEC_IDS.json, extended ? plainJsonCodec : undefined, extended ? decodeExtendedAt : decodePlainAt, encodeText);
   return codec;
 }
 

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type Codec,
+  createJsonCodec,
   type DecodeOptions,
   decodeEntry,
   type EncodeOptions,
@@ -17,7 +18,7 @@ import {
 } from '../../src/codec/index.js';
 import { DecodeError, InvalidOptionError, SerializationError } from '../../src/errors.js';
 import { diffExact } from './deep-equal-exact.js';
-import { plainJsonArb } from './values.js';
+import { extendedArb, plainJsonArb } from './values.js';
 
 const customCodec = resolveCodec({ name: 'text', encode: (v) => String(v), decode: (b) => Buffer.from(b).toString('utf8') });
 const codecs: [string, Codec][] = [
@@ -52,6 +53,36 @@ describe('envelope layout', () => {
     const bytes = encodeEntry({ a: 1 }, undefined, options(jsonCodec));
     expect([...bytes.subarray(0, 2)]).toEqual([0xb1, 0x01]);
     expect(bytes.subarray(2).toString('utf8')).toBe('{"a":1}');
+  });
+
+  it('property: a json payload written as text in place is byte for byte what the codec encodes, whatever the header and wherever the compression threshold falls', () => {
+    const header = fc.record({
+      freshUntil: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
+      expiresAt: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
+      tags: fc.option(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 3 }), {
+        nil: undefined,
+      }),
+      threshold: fc.integer({ min: 0, max: 200 }),
+    });
+    fc.assert(
+      fc.property(fc.oneof(plainJsonArb, extendedArb), header, fc.constantFrom(jsonCodec, createJsonCodec({ extended: false })), (value, h, codec) => {
+        let expected: Buffer;
+        try {
+          expected = Buffer.from(codec.encode(value));
+        } catch (err) {
+          expect(() => encodeEntry(value, h.freshUntil, options(codec), h.tags, h.expiresAt)).toThrow((err as Error).message);
+          return;
+        }
+        const plain = encodeEntry(value, h.freshUntil, options(codec), h.tags, h.expiresAt);
+        expect(plain.subarray(plain.length - expected.length).equals(expected)).toBe(true);
+        expect(decodeEntry(plain, decodeOptions(codec)).value).toEqual(value);
+        // Compressed or not, depending on where the threshold falls: it reads back the same.
+        const compressed = encodeEntry(value, h.freshUntil, options(codec, { compression: 'deflate', compressThreshold: h.threshold }), h.tags, h.expiresAt);
+        if (expected.length < h.threshold) expect(compressed.equals(plain)).toBe(true);
+        expect(decodeEntry(compressed, decodeOptions(codec)).value).toEqual(value);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('writes freshUntil as 6 big-endian bytes and sets the flag', () => {
