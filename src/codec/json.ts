@@ -25,7 +25,8 @@ export interface JsonCodecOptions {
 /** First byte of an extended payload. JSON text never starts with 0x00, so both forms are self-describing. */
 const EXTENDED_MARKER = 0x00;
 
-const PLAIN_PROFILE: ValueProfile = {
+/** What plain JSON stores as-is: strings (lone surrogates escaped) and own "__proto__" keys; every other extended kind is refused. */
+export const PLAIN_PROFILE: ValueProfile = {
   label: 'plain json',
   hint: "use the 'msgpack' or 'v8' codec, or the extended 'json' codec outside raw mode",
   undefined: 'rejected',

@@ -5,29 +5,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isPlainData, scanCarefully, scanValue, type ValueProfile } from '../../src/codec/scan.js';
+import { PLAIN_PROFILE } from '../../src/codec/json.js';
+import { isPlainData, scanCarefully, scanValue } from '../../src/codec/scan.js';
 import { SerializationError } from '../../src/errors.js';
 import { extendedArb, nest, plainJsonArb, v8Arb } from './values.js';
 
-const STRICTEST: ValueProfile = {
-  label: 'strictest',
-  hint: '',
-  undefined: 'rejected',
-  nonFinite: 'rejected',
-  negativeZero: 'rejected',
-  bigint: 'rejected',
-  largeBigint: 'rejected',
-  date: 'rejected',
-  invalidDate: 'rejected',
-  map: 'rejected',
-  set: 'rejected',
-  buffer: 'rejected',
-  uint8Array: 'rejected',
-  illFormedString: 'native',
-  protoKey: 'native',
-  holes: 'rejected',
-  graphs: false,
-};
+/** Plain JSON's profile: strings and property names native, everything else rejected. */
+const STRICTEST = PLAIN_PROFILE;
 
 /** Whether the careful walk accepts `v` as stored as-is. */
 function carefullyPlain(v: unknown): boolean {
