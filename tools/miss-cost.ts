@@ -1,8 +1,10 @@
 /**
  * What one getOrSet miss costs, in a form that survives a noisy machine: 64 concurrent misses on
  * new keys against a private redis-server, then per miss the process's CPU time, Redis's CPU time,
- * the Redis commands run, and (with --promises) the promises, timers and other async resources
- * created. Counts do not depend on load; times do, so compare runs interleaved.
+ * the Redis commands run, the context switches of this process and of Redis (Linux), and (with
+ * --promises) the promises, timers and other async resources created. Counts do not depend on
+ * load; times do, so compare runs interleaved. Under `taskset -c 0` this process and its Redis
+ * share one core.
  *
  *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock] [--near]
  *
@@ -11,6 +13,7 @@
  * turns the near cache on (each computed value is then written tracked and kept locally).
  */
 import { createHook } from 'node:async_hooks';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
     return read('used_cpu_sys') + read('used_cpu_user');
   };
   const cpu0 = process.cpuUsage();
+  const s0 = [switches(process.pid), switches(server.pid)];
   const r0 = await redisCpu();
   const n0 = n;
   const t0 = performance.now();
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   const ops = n - n0;
   const cpu = process.cpuUsage(cpu0);
+  const s1 = [switches(process.pid), switches(server.pid)];
   const r1 = await redisCpu();
   const calls = await server.commandCalls();
   const commands = Object.entries(calls)
@@ -106,11 +111,28 @@ async function main(): Promise<void> {
     .join(', ');
   process.stdout.write(
     `${label}: ${Math.round(ops / seconds).toLocaleString('en-US')} misses/s; per miss: this process ${((cpu.user + cpu.system) / ops).toFixed(1)} µs CPU, ` +
-      `Redis ${(((r1 - r0) * 1e6) / ops).toFixed(1)} µs CPU; commands: ${commands}\n`,
+      `Redis ${(((r1 - r0) * 1e6) / ops).toFixed(1)} µs CPU; context switches: this process ${perOp(s0[0], s1[0], ops)}, Redis ${perOp(s0[1], s1[1], ops)}; commands: ${commands}\n`,
   );
   await close();
   admin.disconnect();
   await server.stop();
+}
+
+/** Voluntary + involuntary context switches of a process so far (Linux /proc), or undefined. */
+function switches(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    let n = 0;
+    for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) n += Number(m[1]);
+    return n;
+  } catch {
+    return undefined;
+  }
+}
+
+function perOp(before: number | undefined, after: number | undefined, ops: number): string {
+  return before === undefined || after === undefined ? 'n/a' : ((after - before) / ops).toFixed(3);
 }
 
 main().catch((err: unknown) => {
