@@ -13,6 +13,7 @@ import {
 import type { LockRequest } from './lock-batches.js';
 import { keyNotification, notificationOf } from './notification.js';
 import type { Script } from './scripts.js';
+import { TickBatcher } from './tick-batcher.js';
 import type { ReadOrLock, StoreAndRelease } from './store.js';
 
 /** A lock attempt that may claim: `channel` is where the waiters of a claim given back are told (see `LockStore.acquireLock`). */
@@ -196,20 +197,51 @@ class Gather<T> {
   };
 }
 
+/** What `ClaimBatches` needs of a driver beyond the commands: its deadline, its lock keys, its release. */
+export interface ClaimBatching {
+  /** Runs `send` as the driver runs any operation: when connected, under its deadline. */
+  run<T>(operation: string, send: () => Promise<T>): Promise<T>;
+  /** A lock attempt with lock keys, on its own (when the server refuses claims). */
+  lockAlone(request: LockRequest): Promise<ReadOrLock>;
+  /** Compare-and-delete of a lock (here: a claim's marker in the value key). */
+  releaseLock(key: string, token: string): Promise<unknown>;
+}
+
 /**
- * A batch of claims `sent` under the driver's deadline: when it fails, each claim's marker is let
- * go, since a claim the deadline gave up on may still land once Redis answers (as `Lease` lets go
- * of a lock key after a failed attempt).
+ * One store's claims, and its untracked stores of claimed values: those of one tick are sent as
+ * one batch each, under one deadline. Shared by ioredis and node-redis.
  */
-export function lettingGoOnFailure(
-  requests: readonly ClaimRequest[],
-  sent: Promise<ReadOrLock[]>,
-  release: (key: string, marker: string) => Promise<unknown>,
-): Promise<ReadOrLock[]> {
-  return sent.catch((err: unknown) => {
-    for (const r of requests) release(r.readKey, claimMarker(r.token)).catch(() => {});
-    throw err;
-  });
+export class ClaimBatches {
+  private claims: TickBatcher<ClaimRequest, ReadOrLock> | undefined;
+  private stores: TickBatcher<StoreAndRelease, undefined> | undefined;
+
+  constructor(
+    private readonly locks: ClaimLocks,
+    private readonly driver: ClaimBatching,
+  ) {}
+
+  /**
+   * A lock attempt that claims the value's own key, with the tick's others. When the batch fails,
+   * each claim's marker is let go: a claim the deadline gave up on may still land once Redis
+   * answers (as `Lease` lets go of a lock key after a failed attempt).
+   */
+  claim(request: ClaimRequest): Promise<ReadOrLock> {
+    this.claims ??= new TickBatcher((requests) =>
+      this.driver
+        .run('acquireLock', () => this.locks.attemptMany(requests, (r) => this.driver.lockAlone(r)))
+        .catch((err: unknown) => {
+          for (const r of requests) this.driver.releaseLock(r.readKey, claimMarker(r.token)).catch(() => {});
+          throw err;
+        }),
+    );
+    return this.claims.add(request);
+  }
+
+  /** An untracked store of a claimed value (see `ClaimLocks.storeMany`). */
+  store(op: StoreAndRelease): Promise<undefined> {
+    this.stores ??= new TickBatcher((ops) => this.driver.run('set', () => this.locks.storeMany(ops)));
+    return this.stores.add(op);
+  }
 }
 
 /** STORE_TRACKED_CLAIMED_MANY's keys (the values) and arguments (bytes, ttl ms or 0, marker, channel, message, ...). */

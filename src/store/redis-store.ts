@@ -10,7 +10,7 @@ import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
-import { type ClaimRequest, ClaimLocks, lettingGoOnFailure, trackedClaimArgs } from './claim-locks.js';
+import { ClaimBatches, type ClaimRequest, ClaimLocks, trackedClaimArgs } from './claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
   ACQUIRE,
@@ -408,11 +408,17 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
     return this.claimLocks;
   }
-  /** One tick's claims, sent together under one deadline; created on first use. */
-  private claimBatcher: TickBatcher<ClaimRequest, ReadOrLock> | undefined;
-  /** One tick's untracked stores of claimed values, likewise. */
-  private claimStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
-  /** The same for tracked ones (values kept locally), as one script. */
+  /** One tick's claims and untracked claimed stores, each as one batch; created on first use. */
+  private claimBatchesOf: ClaimBatches | undefined;
+  private get claimBatches(): ClaimBatches {
+    this.claimBatchesOf ??= new ClaimBatches(this.claims, {
+      run: (operation, send) => this.run(operation, send),
+      lockAlone: (request) => this.lockAlone(request),
+      releaseLock: (key, token) => this.releaseLock(key, token),
+    });
+    return this.claimBatchesOf;
+  }
+  /** One tick's tracked stores of claimed values (values kept locally), as one script. */
   private trackedClaimBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
@@ -435,21 +441,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.lock({ key, readKey, token, lease, readFirst: true });
   }
 
-  /**
-   * A lock attempt that may claim the value's own key, with the tick's others under one deadline.
-   * A claim the deadline gave up on may still land once Redis answers: its marker is then let go,
-   * as `Lease` lets go of a lock key after a failed attempt.
-   */
+  /** A lock attempt that may claim the value's own key (see `ClaimBatches.claim`), else with lock keys. */
   private claim(request: ClaimRequest): Promise<ReadOrLock> {
     if (this.claims.supported === false) return this.lock(request);
-    this.claimBatcher ??= new TickBatcher((requests) =>
-      lettingGoOnFailure(
-        requests,
-        this.run('acquireLock', () => this.claims.attemptMany(requests, (old) => this.lockAlone(old))),
-        (key, marker) => this.releaseLock(key, marker),
-      ),
-    );
-    return this.claimBatcher.add(request);
+    return this.claimBatches.claim(request);
   }
 
   /** A lock attempt with its value read: with the tick's others where locks are batched, else on its own. */
@@ -535,8 +530,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
       this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
       return this.trackedClaimBatcher.add(op);
     }
-    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => this.claims.storeMany(ops)));
-    return this.claimStoreBatcher.add(op);
+    return this.claimBatches.store(op);
   }
 
   /** Tracked stores of claimed values in one script (see `trackedWrites`). */

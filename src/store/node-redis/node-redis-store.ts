@@ -28,7 +28,7 @@ import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
-import { type ClaimRequest, ClaimLocks, lettingGoOnFailure, trackedClaimArgs } from '../claim-locks.js';
+import { ClaimBatches, type ClaimRequest, ClaimLocks, trackedClaimArgs } from '../claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
@@ -360,9 +360,19 @@ export class NodeRedisStore implements Store {
     });
     return this.claimLocks;
   }
-  /** One tick's claims, and one tick's stores of claimed values, each under one deadline (see RedisStore). */
-  private claimBatcher: TickBatcher<ClaimRequest, ReadOrLock> | undefined;
-  private claimStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  /** One tick's claims and untracked claimed stores, each as one batch (see RedisStore). */
+  private claimBatchesOf: ClaimBatches | undefined;
+  private get claimBatches(): ClaimBatches {
+    this.claimBatchesOf ??= new ClaimBatches(this.claims, {
+      run: (operation, send) => this.run(operation, send),
+      lockAlone: (request) => {
+        const lone = loneLock(request);
+        return this.script(lone.script, lone.keys, lone.args, BUFFERS).then(lone.outcome);
+      },
+      releaseLock: (key, token) => this.releaseLock(key, token),
+    });
+    return this.claimBatchesOf;
+  }
   private trackedClaimBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
 
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string, claim?: ClaimOption): Promise<LockAttempt> {
@@ -381,19 +391,7 @@ export class NodeRedisStore implements Store {
   /** As RedisStore.claim. */
   private claim(request: ClaimRequest): Promise<ReadOrLock> {
     if (this.claims.supported === false) return this.lockBatch(request);
-    this.claimBatcher ??= new TickBatcher((requests) =>
-      lettingGoOnFailure(
-        requests,
-        this.run('acquireLock', () =>
-          this.claims.attemptMany(requests, (old) => {
-            const lone = loneLock(old);
-            return this.script(lone.script, lone.keys, lone.args, BUFFERS).then(lone.outcome);
-          }),
-        ),
-        (key, marker) => this.releaseLock(key, marker),
-      ),
-    );
-    return this.claimBatcher.add(request);
+    return this.claimBatches.claim(request);
   }
 
   private lockBatch(request: LockRequest): Promise<ReadOrLock> {
@@ -466,8 +464,7 @@ export class NodeRedisStore implements Store {
       this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
       return this.trackedClaimBatcher.add(op);
     }
-    this.claimStoreBatcher ??= new TickBatcher((ops) => this.run('set', () => this.claims.storeMany(ops)));
-    return this.claimStoreBatcher.add(op);
+    return this.claimBatches.store(op);
   }
 
   private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
