@@ -799,6 +799,7 @@ export class Loader {
             channel: this.ctx.notifier.channel,
             message: job.full,
             track,
+            heldMs: Date.now() - lease.takenAt,
           })
         : access.store(job.full, encoded.bytes, encoded.ttlMs, track);
     } catch (err) {

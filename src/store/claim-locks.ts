@@ -9,12 +9,21 @@ import {
   claimsRefused,
   isClaimMarker,
   replacedOwnMarker,
+  STORE_CLAIMED,
 } from './claims.js';
 import type { LockRequest } from './lock-batches.js';
 import { keyNotification, notificationOf } from './notification.js';
 import type { Script } from './scripts.js';
 import { TickBatcher } from './tick-batcher.js';
 import type { ReadOrLock, StoreAndRelease } from './store.js';
+
+/**
+ * A claim held at least this long when its value is stored, in ms, is stored with its notification
+ * in one step (STORE_CLAIMED): others had time to find it and wait. A shorter one (a factory that
+ * answered within a round trip or so, the common miss) is stored by a plain `SET … GET`, cheaper
+ * for Redis, and notifies in a second step in the rare case that someone waits.
+ */
+export const NOTIFY_INLINE_AFTER_MS = 2;
 
 /** A lock attempt that may claim: `channel` is where the waiters of a claim given back are told (see `LockStore.acquireLock`). */
 export interface ClaimRequest extends LockRequest {
@@ -137,8 +146,9 @@ export class ClaimLocks {
   /**
    * Stores claimed values (`op.lockKey` is `op.key`, `op.token` the marker), untracked: each write
    * replaces its marker, and waiters are notified when the marker it replaced says someone waits,
-   * or was not ours any more (expired, deleted, claimed again). One promise for the batch, as in
-   * `attemptMany`.
+   * or was not ours any more (expired, deleted, claimed again): in the same step for a claim held
+   * long (see NOTIFY_INLINE_AFTER_MS), else once the write's answer says so. One promise for the
+   * batch, as in `attemptMany`.
    */
   storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
     return new Promise<undefined[]>((resolve, reject) => {
@@ -146,6 +156,12 @@ export class ClaimLocks {
       for (let at = 0; at < ops.length; at++) {
         const op = ops[at]!;
         const ttl = op.ttlMs === undefined ? undefined : Math.max(1, Math.ceil(op.ttlMs));
+        if (op.heldMs !== undefined && op.heldMs >= NOTIFY_INLINE_AFTER_MS) {
+          this.driver
+            .script(STORE_CLAIMED, [op.key], [op.value, ttl ?? 0, op.token, op.channel, op.message])
+            .then(() => gather.put(at, undefined), gather.fail);
+          continue;
+        }
         this.driver.setGet(op.key, op.value, ttl, false).then((old) => {
           if (replacedOwnMarker(old, op.token)) gather.put(at, undefined);
           else

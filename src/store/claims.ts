@@ -11,7 +11,9 @@
  *                                                  anything else: the value, found
  *           EXISTS lock lock …                     once per tick, after the tick's claims
  *   store   SET value <bytes> [PX <ttl>] GET       the old value is our marker: nobody waits; else
- *                                                  (marked '+', or not ours any more) PUBLISH
+ *                                                  (marked '+', or not ours any more) PUBLISH; a
+ *                                                  claim held long does both in one script
+ *                                                  (STORE_CLAIMED), its waiters told sooner
  *   renew   RENEW on the value key (compare, PEXPIRE), as for a lock key
  *   give up RELEASE on the value key (compare-and-delete)
  *
@@ -120,6 +122,20 @@ for i = 1, #KEYS do
   if old ~= ARGV[a + 3] then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end
 end
 redis.call('EXISTS', unpack(KEYS))
+return 1`);
+
+/**
+ * A claimed value's store with its notification in the same step: KEYS the value; ARGV bytes, ttl
+ * ms (0: none), marker, channel, key the notification names. As the plain `SET … GET` and the
+ * PUBLISH that follows it when the replaced marker says someone waits (or is not ours any more),
+ * in one round trip: used for claims held long enough for waiters to be likely (see
+ * `ClaimLocks.storeMany`), whose waiters would otherwise wait out one more round trip.
+ */
+export const STORE_CLAIMED = new Script(`
+local old
+if ARGV[2] == '0' then old = redis.call('SET', KEYS[1], ARGV[1], 'GET')
+else old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET') end
+if old ~= ARGV[3] then redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')}) end
 return 1`);
 
 /** A claim's lock, for the lease: the value key holding the marker. */

@@ -26,6 +26,12 @@ export interface StoreAndRelease {
   readonly message: string;
   /** The writer keeps the value locally: tracked as in `KeyValueStore.set`. */
   readonly track?: boolean;
+  /**
+   * How long the lock has been held when the store is issued, in ms (undefined: not known). A
+   * claim held long enough for others to have found it is stored with its notification in one
+   * step (see `ClaimLocks.storeMany`).
+   */
+  readonly heldMs?: number;
 }
 
 /** What a store reports about its connection, forwarded as trove events. */

@@ -6,8 +6,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ClaimRequest, ClaimLocks } from '../../src/store/claim-locks.js';
-import { CLAIM_PREFIX, claimMarker, isClaimMarker } from '../../src/store/claims.js';
+import { type ClaimRequest, ClaimLocks, NOTIFY_INLINE_AFTER_MS } from '../../src/store/claim-locks.js';
+import { CLAIM_PREFIX, claimMarker, isClaimMarker, STORE_CLAIMED } from '../../src/store/claims.js';
 import { createStore } from '../../src/store/create-store.js';
 import type { ReadOrLock, Store } from '../../src/store/index.js';
 import { parseNotification } from '../../src/store/notification.js';
@@ -25,6 +25,7 @@ beforeAll(async () => {
   raw = new Redis(server.url);
   listener = new Redis(server.url);
   await listener.subscribe('chan');
+  await raw.script('LOAD', STORE_CLAIMED.source);
   listener.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
     const parsed = parseNotification(message);
     if (parsed !== undefined) heard.push({ key: parsed.key, value: parsed.value?.toString() });
@@ -46,6 +47,23 @@ function held(attempt: ReadOrLock): { key: string; token: string; pins?: string 
 
 /** Leave to claim, with the channel where waiters of a claim given back are told. */
 const CLAIM = { channel: 'chan' };
+
+/**
+ * How long the holder had its claim when it stores: briefly (a plain `SET … GET`, then a PUBLISH
+ * when the replaced marker says so), or long enough that the store and its notification go as
+ * one script.
+ */
+const HOLDS = [
+  { hold: 'held briefly', heldMs: 0, inline: false },
+  { hold: 'held for an unknown time', heldMs: undefined, inline: false },
+  { hold: 'held long', heldMs: NOTIFY_INLINE_AFTER_MS, inline: true },
+];
+
+/** Scripts run since the last reset of the server's statistics (loaded beforehand: no NOSCRIPT retry). */
+async function scriptsRun(): Promise<number> {
+  const calls = await server.commandCalls();
+  return (calls.evalsha ?? 0) + (calls.eval ?? 0);
+}
 
 describe.each(drivers)('claims (%s)', (driver) => {
   const clients: TestNodeRedisClient[] = [];
@@ -99,10 +117,11 @@ describe.each(drivers)('claims (%s)', (driver) => {
     expect(await raw.exists(`l:${v}`)).toBe(0);
   });
 
-  it("the holder's store replaces its marker: no notification when nobody waited", async () => {
+  it.each(HOLDS)("the holder's store replaces its marker: no notification when nobody waited ($hold)", async ({ heldMs, inline }) => {
     const store = await open();
     const v = fresh();
     const lock = held(await store.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
+    await server.resetStats();
     await store.storeAndRelease({
       key: `v:${v}`,
       value: Buffer.from('computed'),
@@ -111,7 +130,9 @@ describe.each(drivers)('claims (%s)', (driver) => {
       token: lock.token,
       channel: 'chan',
       message: v,
+      heldMs,
     });
+    expect(await scriptsRun()).toBe(inline ? 1 : 0);
     expect(await raw.get(`v:${v}`)).toBe('computed');
     const pttl = await raw.pttl(`v:${v}`);
     expect(pttl).toBeGreaterThan(5_000);
@@ -123,28 +144,36 @@ describe.each(drivers)('claims (%s)', (driver) => {
     expect(heard.filter((h) => h.key === v)).toEqual([]);
   });
 
-  it("a waited-for claim's store tells the waiters once, carrying the value; a value without ttl is stored without one", async () => {
-    const a = await open();
-    const b = await open();
-    const v = fresh();
-    const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
-    await b.readOrLock!(`l:${v}`, 'other', 5_000, `v:${v}`, CLAIM);
-    await a.storeAndRelease({
-      key: `v:${v}`,
-      value: Buffer.from('landed'),
-      ttlMs: undefined,
-      lockKey: lock.key,
-      token: lock.token,
-      channel: 'chan',
-      message: v,
-    });
-    expect(await raw.get(`v:${v}`)).toBe('landed');
-    expect(await raw.pttl(`v:${v}`)).toBe(-1);
-    await until(() => heard.some((h) => h.key === v));
-    expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: 'landed' }]);
-  });
+  it.each(HOLDS)(
+    "a waited-for claim's store tells the waiters once, carrying the value; a value without ttl is stored without one ($hold)",
+    async ({ heldMs, inline }) => {
+      const a = await open();
+      const b = await open();
+      const v = fresh();
+      const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
+      await b.readOrLock!(`l:${v}`, 'other', 5_000, `v:${v}`, CLAIM);
+      await server.resetStats();
+      await a.storeAndRelease({
+        key: `v:${v}`,
+        value: Buffer.from('landed'),
+        ttlMs: undefined,
+        lockKey: lock.key,
+        token: lock.token,
+        channel: 'chan',
+        message: v,
+        heldMs,
+      });
+      // Told in the store's own step (the script), or by a PUBLISH of its own after the write.
+      expect(await scriptsRun()).toBe(inline ? 1 : 0);
+      expect((await server.commandCalls()).publish).toBe(1);
+      expect(await raw.get(`v:${v}`)).toBe('landed');
+      expect(await raw.pttl(`v:${v}`)).toBe(-1);
+      await until(() => heard.some((h) => h.key === v));
+      expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: 'landed' }]);
+    },
+  );
 
-  it('a claim lost meanwhile (deleted, claimed again) still stores, and tells whoever waits', async () => {
+  it.each(HOLDS)('a claim lost meanwhile (deleted, claimed again) still stores, and tells whoever waits ($hold)', async ({ heldMs }) => {
     const a = await open();
     const v = fresh();
     const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
@@ -152,7 +181,16 @@ describe.each(drivers)('claims (%s)', (driver) => {
     const b = await open();
     const again = held(await b.readOrLock!(`l:${v}`, 'tok2', 5_000, `v:${v}`, CLAIM));
     expect(again.key).toBe(`v:${v}`);
-    await a.storeAndRelease({ key: `v:${v}`, value: Buffer.from('first'), ttlMs: 60_000, lockKey: lock.key, token: lock.token, channel: 'chan', message: v });
+    await a.storeAndRelease({
+      key: `v:${v}`,
+      value: Buffer.from('first'),
+      ttlMs: 60_000,
+      lockKey: lock.key,
+      token: lock.token,
+      channel: 'chan',
+      message: v,
+      heldMs,
+    });
     expect(await raw.get(`v:${v}`)).toBe('first');
     await until(() => heard.some((h) => h.key === v));
     expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: 'first' }]);
