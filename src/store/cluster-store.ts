@@ -82,6 +82,11 @@ export class ClusterStore extends RedisStore<Cluster> {
     return false;
   }
 
+  /** A Cluster routes each command by its keys, which ioredis finds among the arguments it builds. */
+  protected override get writesOwnCommands(): boolean {
+    return false;
+  }
+
   override get hashTags(): boolean {
     return true;
   }

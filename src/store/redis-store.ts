@@ -47,6 +47,7 @@ import type {
 } from './store.js';
 import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
+import { mgetCommand, setGetCommand } from './written-command.js';
 import { TrackingChannel } from './tracking-channel.js';
 
 export interface RedisStoreOptions {
@@ -213,6 +214,21 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return withDeadline(operation, this.opts.commandTimeoutMs, safeSend(send));
   }
 
+  /**
+   * Whether the commands every read and every miss send are written by Trove (see
+   * written-command.ts): on one server, not a Cluster, and not on a connection that auto-pipelines
+   * (ioredis queues its own commands there but writes one handed to `sendCommand` at once).
+   */
+  protected get writesOwnCommands(): boolean {
+    return this.ordered;
+  }
+
+  /** `MGET` of `keys`, replies as Buffers. */
+  private mgetBytes(keys: string[]): Promise<(Buffer | null)[]> {
+    if (this.writesOwnCommands) return this.client.sendCommand(mgetCommand(this.keyPrefix, keys)) as Promise<(Buffer | null)[]>;
+    return this.client.mgetBuffer(keys);
+  }
+
   /** Whether tracking was enabled: reads and writes asked to be tracked are then sent tracked. */
   protected get trackingEnabled(): boolean {
     return this.trackingChannel !== undefined;
@@ -234,7 +250,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   private fetchBatch(keys: string[], track: boolean, done: (values: (Buffer | null)[]) => void, failed: (err: unknown) => void): void {
     if (this.ownMget && this.plainReadNow(track))
       this.readDeadline.watch(
-        safeSend(() => this.client.mgetBuffer(keys)),
+        safeSend(() => this.mgetBytes(keys)),
         done,
         failed,
       );
@@ -250,12 +266,12 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   protected mgetNow(keys: string[], track: boolean): Promise<(Buffer | null)[]> {
-    if (this.plainReadNow(track)) return this.readDeadline.bound(safeSend(() => this.client.mgetBuffer(keys)));
+    if (this.plainReadNow(track)) return this.readDeadline.bound(safeSend(() => this.mgetBytes(keys)));
     return this.run('get', () => {
       // Keys go as one array argument: spreading 100k+ of them overflows the call stack.
-      if (!track || !this.trackingChannel) return this.client.mgetBuffer(keys);
+      if (!track || !this.trackingChannel) return this.mgetBytes(keys);
       return this.cachingThen(
-        () => this.client.mgetBuffer(keys),
+        () => this.mgetBytes(keys),
         (p) => p.mgetBuffer(keys),
       ) as Promise<(Buffer | null)[]>;
     });
@@ -395,6 +411,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   private get claims(): ClaimLocks {
     this.claimLocks ??= new ClaimLocks(this.opts.claims !== false, {
       setGet: (key, value, pxMs, nx) => {
+        if (this.writesOwnCommands) return this.client.sendCommand(setGetCommand(this.keyPrefix, key, value, pxMs, nx)) as Promise<Buffer | null>;
         if (pxMs === undefined) return nx ? this.client.setBuffer(key, value, 'NX', 'GET') : this.client.setBuffer(key, value, 'GET');
         return nx ? this.client.setBuffer(key, value, 'PX', pxMs, 'NX', 'GET') : this.client.setBuffer(key, value, 'PX', pxMs, 'GET');
       },
