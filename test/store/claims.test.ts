@@ -307,6 +307,42 @@ describe.each(drivers)('claims (%s)', (driver) => {
   });
 });
 
+describe("claims on a user's ioredis client with a keyPrefix", () => {
+  it('the claim, its waiter mark and the store land under the prefix; the waiter is told the key the store knows', async () => {
+    const client = new Redis(server.url, { keyPrefix: 'kp:' });
+    const other = new Redis(server.url, { keyPrefix: 'kp:' });
+    const a = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {}, claims: true });
+    const b = createStore({ redis: other, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {}, claims: true });
+    try {
+      const lock = held(await a.readOrLock!('l:p1', 'tok', 5_000, 'v:p1', CLAIM));
+      expect(await raw.get('kp:v:p1')).toBe(claimMarker('tok'));
+      expect(await raw.exists('v:p1')).toBe(0);
+      const second = await b.readOrLock!('l:p1', 'other', 5_000, 'v:p1', CLAIM);
+      expect('acquired' in second && second.acquired).toBe(false);
+      expect(await raw.get('kp:v:p1')).toBe(`${claimMarker('tok')}+`);
+      await a.storeAndRelease({
+        key: 'v:p1',
+        value: Buffer.from('stored'),
+        ttlMs: 60_000,
+        lockKey: lock.key,
+        token: lock.token,
+        channel: 'chan',
+        message: 'v:p1',
+      });
+      expect(await raw.get('kp:v:p1')).toBe('stored');
+      expect(await a.get('v:p1')).toEqual(Buffer.from('stored'));
+      await until(() => heard.some((h) => h.key === 'v:p1'));
+      expect(heard.filter((h) => h.key === 'v:p1')).toEqual([{ key: 'v:p1', value: 'stored' }]);
+    } finally {
+      heard.length = 0;
+      await a.close();
+      await b.close();
+      client.disconnect();
+      other.disconnect();
+    }
+  });
+});
+
 describe('markers', () => {
   it('are told from envelopes and from anything shorter than a token', () => {
     expect(isClaimMarker(Buffer.from(claimMarker('abc')))).toBe(true);

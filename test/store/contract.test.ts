@@ -1,12 +1,14 @@
 /**
  * One contract, every store: the embedded in-memory store, the ioredis driver against a private
  * redis-server, its cluster variant against a private 3-master Redis Cluster, and the node-redis
- * driver (node-redis 6 in RESP3, node-redis 5 in RESP2, and with a client `keyPrefix`) must behave the
+ * driver (node-redis 6 in RESP3, node-redis 5 in RESP2, and with a client `keyPrefix`; ioredis clients
+ * of the user's with a `keyPrefix` and with auto-pipelining) must behave the
  * same for every operation the upper layers use. Keys that one operation touches together (a lock
  * and the value it guards) share a hash tag, as the key layout makes them on a cluster; so do the
  * keys whose notifications are expected in order (PUBLISH from different masters may arrive in
  * either order).
  */
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterStore, MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
 import { createStore } from '../../src/store/create-store.js';
@@ -31,6 +33,22 @@ interface Fixture {
   reset(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The ioredis driver over a client the user made with `opts`, against a private redis-server. */
+const ioredisFixture = (opts: RedisOptions) => async (): Promise<Fixture> => {
+  const server = await RedisServer.start();
+  const client = new Redis(server.url, opts);
+  const store = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+  return {
+    store,
+    reset: () => server.flushall(),
+    async close() {
+      await store.close();
+      client.disconnect();
+      await server.stop();
+    },
+  };
+};
 
 /** The node-redis driver over a client made with `opts`, against a private redis-server. */
 const nodeRedisFixture = (opts: NodeRedisClientOptions) => async (): Promise<Fixture> => {
@@ -76,6 +94,10 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
       },
     };
   },
+  // Reads and misses send commands Trove writes itself, with the client's key prefix; on a client
+  // that auto-pipelines they are left to ioredis.
+  'ioredis keyPrefix': ioredisFixture({ keyPrefix: 'app:' }),
+  'ioredis auto-pipelining': ioredisFixture({ enableAutoPipelining: true }),
   'node-redis': nodeRedisFixture({}),
   'node-redis 5 (RESP2)': nodeRedisFixture({ major: 5 }),
   'node-redis keyPrefix': nodeRedisFixture({ keyPrefix: 'app:' }),
@@ -110,7 +132,8 @@ for (const [name, make] of Object.entries(fixtures)) {
 
     it('reports its kind', () => {
       expect(fx.store.kind).toBe(name === 'memory' ? 'memory' : 'redis');
-      const kind = name === 'memory' ? MemoryStore : name === 'redis' ? RedisStore : name === 'cluster' ? ClusterStore : NodeRedisStore;
+      const kind =
+        name === 'memory' ? MemoryStore : name === 'redis' || name.startsWith('ioredis') ? RedisStore : name === 'cluster' ? ClusterStore : NodeRedisStore;
       expect(fx.store instanceof kind).toBe(true);
       expect(fx.store.hashTags).toBe(name === 'cluster');
     });
