@@ -557,16 +557,18 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   /** Runs a script whose reads are tracked: `CLIENT CACHING yes` right before it (see `cachingThen`). */
   private trackedScript(script: Script, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
-    return script.runVia((s) =>
-      'sha' in s
-        ? this.cachingThen(
-            () => this.client.evalsha(s.sha, keys.length, ...keys, ...args),
-            (p) => p.evalsha(s.sha, keys.length, ...keys, ...args),
-          )
-        : this.cachingThen(
-            () => this.client.eval(s.source, keys.length, ...keys, ...args),
-            (p) => p.eval(s.source, keys.length, ...keys, ...args),
-          ),
+    return script.runVia(
+      (s) =>
+        'sha' in s
+          ? this.cachingThen(
+              () => this.client.evalsha(s.sha, keys.length, ...keys, ...args),
+              (p) => p.evalsha(s.sha, keys.length, ...keys, ...args),
+            )
+          : this.cachingThen(
+              () => this.client.eval(s.source, keys.length, ...keys, ...args),
+              (p) => p.eval(s.source, keys.length, ...keys, ...args),
+            ),
+      this.client,
     );
   }
 

@@ -16,32 +16,41 @@ interface BufferEval {
 }
 
 /**
- * Lua scripts run atomically in Redis. Sent by SHA (EVALSHA) and re-sent in full when Redis
- * answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
+ * Lua scripts run atomically in Redis. Sent in full (EVAL) the first time a connection runs it,
+ * which loads it, and by SHA (EVALSHA) after that; re-sent in full when Redis answers NOSCRIPT
+ * (after a restart, a failover or SCRIPT FLUSH). Sending the SHA first would cost the first call
+ * of every script a round trip more (NOSCRIPT, then EVAL): on a cold start that is the first
+ * miss's lock and store, on the path of every caller waiting for them.
  */
 export class Script {
   readonly sha: string;
+  /** The connections (clients, or a driver's own owner object) that have run this script since their start. */
+  private readonly ran = new WeakSet<object>();
+
   constructor(readonly source: string) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
   /** `before` is called right before each send (the script, and its re-send after NOSCRIPT). */
   async run(client: Redis | Cluster, keys: readonly string[], args: readonly (string | number | Buffer)[], before?: () => void): Promise<unknown> {
-    try {
+    return this.runVia((s) => {
       before?.();
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      before?.();
-      return client.eval(this.source, keys.length, ...keys, ...args);
-    }
+      return 'sha' in s ? client.evalsha(s.sha, keys.length, ...keys, ...args) : client.eval(s.source, keys.length, ...keys, ...args);
+    }, client);
   }
 
   /**
    * Runs the script through `send`, which issues EVALSHA (`sha` given) or EVAL (`source` given)
-   * in whatever way the caller needs (e.g. inside a pipeline); re-sent in full after NOSCRIPT.
+   * in whatever way the caller needs (e.g. inside a pipeline): in full the first time `owner` (the
+   * connection, or anything that lives as long) runs it, by SHA after that, and in full again after
+   * NOSCRIPT.
    */
-  async runVia(send: (script: { sha: string } | { source: string }) => Promise<unknown>): Promise<unknown> {
+  async runVia(send: (script: { sha: string } | { source: string }) => Promise<unknown>, owner?: object): Promise<unknown> {
+    if (owner !== undefined && !this.ran.has(owner)) {
+      const reply = await send({ source: this.source });
+      this.ran.add(owner);
+      return reply;
+    }
     try {
       return await send({ sha: this.sha });
     } catch (err) {
@@ -52,12 +61,11 @@ export class Script {
 
   /** Like `run`, with bulk replies as Buffers (for scripts that return stored values). */
   async runBuffer(client: Redis | Cluster, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
-    try {
-      return await (client as unknown as BufferEval).evalshaBuffer(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (isNoScript(err)) return (client as unknown as BufferEval).evalBuffer(this.source, keys.length, ...keys, ...args);
-      throw err;
-    }
+    const buffers = client as unknown as BufferEval;
+    return this.runVia(
+      (s) => ('sha' in s ? buffers.evalshaBuffer(s.sha, keys.length, ...keys, ...args) : buffers.evalBuffer(s.source, keys.length, ...keys, ...args)),
+      client,
+    );
   }
 }
 

@@ -333,7 +333,7 @@ export class NodeRedisStore implements Store {
     return script.runVia((s) => {
       const command: NodeRedisArgument[] = 'sha' in s ? ['EVALSHA', s.sha, ...rest] : ['EVAL', s.source, ...rest];
       return tracked ? this.cachingThen(command, typeMapping) : this.send(command, typeMapping);
-    });
+    }, this.client);
   }
 
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
