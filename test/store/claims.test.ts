@@ -59,6 +59,18 @@ const HOLDS = [
   { hold: 'held long', heldMs: NOTIFY_INLINE_AFTER_MS, inline: true },
 ];
 
+/** The holder's store of `value` in the claimed key `v:<v>`, its waiters told on `chan` with `v`. */
+function storeAs(
+  store: Store,
+  lock: { key: string; token: string },
+  v: string,
+  value: string,
+  ttlMs: number | undefined,
+  heldMs: number | undefined,
+): Promise<void> {
+  return store.storeAndRelease({ key: `v:${v}`, value: Buffer.from(value), ttlMs, lockKey: lock.key, token: lock.token, channel: 'chan', message: v, heldMs });
+}
+
 /** Scripts run since the last reset of the server's statistics (loaded beforehand: no NOSCRIPT retry). */
 async function scriptsRun(): Promise<number> {
   const calls = await server.commandCalls();
@@ -122,16 +134,7 @@ describe.each(drivers)('claims (%s)', (driver) => {
     const v = fresh();
     const lock = held(await store.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
     await server.resetStats();
-    await store.storeAndRelease({
-      key: `v:${v}`,
-      value: Buffer.from('computed'),
-      ttlMs: 60_000,
-      lockKey: lock.key,
-      token: lock.token,
-      channel: 'chan',
-      message: v,
-      heldMs,
-    });
+    await storeAs(store, lock, v, 'computed', 60_000, heldMs);
     expect(await scriptsRun()).toBe(inline ? 1 : 0);
     expect(await raw.get(`v:${v}`)).toBe('computed');
     const pttl = await raw.pttl(`v:${v}`);
@@ -153,16 +156,7 @@ describe.each(drivers)('claims (%s)', (driver) => {
       const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
       await b.readOrLock!(`l:${v}`, 'other', 5_000, `v:${v}`, CLAIM);
       await server.resetStats();
-      await a.storeAndRelease({
-        key: `v:${v}`,
-        value: Buffer.from('landed'),
-        ttlMs: undefined,
-        lockKey: lock.key,
-        token: lock.token,
-        channel: 'chan',
-        message: v,
-        heldMs,
-      });
+      await storeAs(a, lock, v, 'landed', undefined, heldMs);
       // Told in the store's own step (the script), or by a PUBLISH of its own after the write.
       expect(await scriptsRun()).toBe(inline ? 1 : 0);
       expect((await server.commandCalls()).publish).toBe(1);
@@ -181,16 +175,7 @@ describe.each(drivers)('claims (%s)', (driver) => {
     const b = await open();
     const again = held(await b.readOrLock!(`l:${v}`, 'tok2', 5_000, `v:${v}`, CLAIM));
     expect(again.key).toBe(`v:${v}`);
-    await a.storeAndRelease({
-      key: `v:${v}`,
-      value: Buffer.from('first'),
-      ttlMs: 60_000,
-      lockKey: lock.key,
-      token: lock.token,
-      channel: 'chan',
-      message: v,
-      heldMs,
-    });
+    await storeAs(a, lock, v, 'first', 60_000, heldMs);
     expect(await raw.get(`v:${v}`)).toBe('first');
     await until(() => heard.some((h) => h.key === v));
     expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: 'first' }]);

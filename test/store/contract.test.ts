@@ -11,7 +11,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterStore, MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
-import { createStore } from '../../src/store/create-store.js';
+import { createStore, type RedisOption } from '../../src/store/create-store.js';
 import { NodeRedisStore } from '../../src/store/node-redis/node-redis-store.js';
 import { parseNotification } from '../../src/store/notification.js';
 import { RedisCluster } from '../../tools/redis-cluster.js';
@@ -34,37 +34,37 @@ interface Fixture {
   close(): Promise<void>;
 }
 
-/** The ioredis driver over a client the user made with `opts`, against a private redis-server. */
-const ioredisFixture = (opts: RedisOptions) => async (): Promise<Fixture> => {
-  const server = await RedisServer.start();
-  const client = new Redis(server.url, opts);
-  const store = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
-  return {
-    store,
-    reset: () => server.flushall(),
-    async close() {
-      await store.close();
-      client.disconnect();
-      await server.stop();
-    },
+/** A store over a client of the user's, made by `connect` and let go by `release`, against a private redis-server. */
+const clientFixture =
+  <C extends RedisOption>(connect: (url: string) => C | Promise<C>, release: (client: C) => void) =>
+  async (): Promise<Fixture> => {
+    const server = await RedisServer.start();
+    const client = await connect(server.url);
+    const store = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+    return {
+      store,
+      reset: () => server.flushall(),
+      async close() {
+        await store.close();
+        release(client);
+        await server.stop();
+      },
+    };
   };
-};
 
-/** The node-redis driver over a client made with `opts`, against a private redis-server. */
-const nodeRedisFixture = (opts: NodeRedisClientOptions) => async (): Promise<Fixture> => {
-  const server = await RedisServer.start();
-  const client = await nodeRedisClient(server.url, opts);
-  const store = createStore({ redis: client, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
-  return {
-    store,
-    reset: () => server.flushall(),
-    async close() {
-      await store.close();
-      client.destroy();
-      await server.stop();
-    },
-  };
-};
+/** The ioredis driver over a client the user made with `opts`. */
+const ioredisFixture = (opts: RedisOptions) =>
+  clientFixture(
+    (url) => new Redis(url, opts),
+    (client) => client.disconnect(),
+  );
+
+/** The node-redis driver over a client made with `opts`. */
+const nodeRedisFixture = (opts: NodeRedisClientOptions) =>
+  clientFixture(
+    (url) => nodeRedisClient(url, opts),
+    (client) => client.destroy(),
+  );
 
 const fixtures: Record<string, () => Promise<Fixture>> = {
   memory: async () => {
