@@ -155,14 +155,12 @@ export class ClaimLocks {
       const gather = new Gather<undefined>(ops.length, resolve, reject);
       for (let at = 0; at < ops.length; at++) {
         const op = ops[at]!;
-        const ttl = op.ttlMs === undefined ? undefined : Math.max(1, Math.ceil(op.ttlMs));
         if (op.heldMs !== undefined && op.heldMs >= NOTIFY_INLINE_AFTER_MS) {
-          this.driver
-            .script(STORE_CLAIMED, [op.key], [op.value, ttl ?? 0, op.token, op.channel, op.message])
-            .then(() => gather.put(at, undefined), gather.fail);
+          const { keys, args } = claimedStoreArgs([op]);
+          this.driver.script(STORE_CLAIMED, keys, args).then(() => gather.put(at, undefined), gather.fail);
           continue;
         }
-        this.driver.setGet(op.key, op.value, ttl, false).then((old) => {
+        this.driver.setGet(op.key, op.value, pxOf(op), false).then((old) => {
           if (replacedOwnMarker(old, op.token)) gather.put(at, undefined);
           else
             gather.put(
@@ -260,13 +258,18 @@ export class ClaimBatches {
   }
 }
 
-/** STORE_TRACKED_CLAIMED_MANY's keys (the values) and arguments (bytes, ttl ms or 0, marker, channel, message, ...). */
-export function trackedClaimArgs(ops: readonly StoreAndRelease[]): { keys: string[]; args: (string | number | Buffer)[] } {
+/** A store's expiry as whole milliseconds, at least 1 (undefined: none). */
+function pxOf(op: StoreAndRelease): number | undefined {
+  return op.ttlMs === undefined ? undefined : Math.max(1, Math.ceil(op.ttlMs));
+}
+
+/** The keys (the values) and arguments (bytes, ttl ms or 0, marker, channel, message, ...) of STORE_CLAIMED and STORE_TRACKED_CLAIMED_MANY. */
+export function claimedStoreArgs(ops: readonly StoreAndRelease[]): { keys: string[]; args: (string | number | Buffer)[] } {
   const keys: string[] = [];
   const args: (string | number | Buffer)[] = [];
   for (const op of ops) {
     keys.push(op.key);
-    args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+    args.push(op.value, pxOf(op) ?? 0, op.token, op.channel, op.message);
   }
   return { keys, args };
 }

@@ -106,6 +106,19 @@ end
 return { 2, v, 0 }`);
 
 /**
+ * Lua that stores one claimed value in `key`, its arguments `arg(1)` to `arg(5)`: bytes, ttl ms
+ * (0: none), marker, channel, key the notification names. The write replaces the marker; unless
+ * what it replaced is exactly our marker (someone marked it as waited for, or it is not ours any
+ * more), the waiters are told, carrying the bytes when they are small.
+ */
+function luaStoreClaimed(key: string, arg: (n: number) => string): string {
+  return `local old
+if ${arg(2)} == '0' then old = redis.call('SET', ${key}, ${arg(1)}, 'GET')
+else old = redis.call('SET', ${key}, ${arg(1)}, 'PX', ${arg(2)}, 'GET') end
+if old ~= ${arg(3)} then redis.call('PUBLISH', ${arg(4)}, ${luaNotification(arg(5), arg(1))}) end`;
+}
+
+/**
  * Claimed values kept locally (sent right after `CLIENT CACHING yes`), on one server, as
  * STORE_TRACKED_AND_RELEASE_MANY does for lock keys: KEYS the values, all different; ARGV per
  * value: bytes, ttl ms (0: none), marker, channel, key the notification names. Each value is read
@@ -116,10 +129,7 @@ export const STORE_TRACKED_CLAIMED_MANY = new Script(`
 redis.call('EXISTS', unpack(KEYS))
 for i = 1, #KEYS do
   local a = (i - 1) * 5
-  local old
-  if ARGV[a + 2] == '0' then old = redis.call('SET', KEYS[i], ARGV[a + 1], 'GET')
-  else old = redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2], 'GET') end
-  if old ~= ARGV[a + 3] then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end
+${luaStoreClaimed('KEYS[i]', (n) => `ARGV[a + ${n}]`)}
 end
 redis.call('EXISTS', unpack(KEYS))
 return 1`);
@@ -132,10 +142,7 @@ return 1`);
  * `ClaimLocks.storeMany`), whose waiters would otherwise wait out one more round trip.
  */
 export const STORE_CLAIMED = new Script(`
-local old
-if ARGV[2] == '0' then old = redis.call('SET', KEYS[1], ARGV[1], 'GET')
-else old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET') end
-if old ~= ARGV[3] then redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')}) end
+${luaStoreClaimed('KEYS[1]', (n) => `ARGV[${n}]`)}
 return 1`);
 
 /** A claim's lock, for the lease: the value key holding the marker. */

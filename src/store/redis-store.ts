@@ -10,7 +10,7 @@ import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
-import { ClaimBatches, type ClaimRequest, ClaimLocks, trackedClaimArgs } from './claim-locks.js';
+import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from './claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
   ACQUIRE,
@@ -552,7 +552,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   /** Tracked stores of claimed values in one script (see `trackedWrites`). */
   private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, trackedClaimArgs);
+    return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, claimedStoreArgs);
   }
 
   /** Runs a script whose reads are tracked: `CLIENT CACHING yes` right before it (see `cachingThen`). */

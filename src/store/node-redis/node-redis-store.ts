@@ -28,7 +28,7 @@ import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
-import { ClaimBatches, type ClaimRequest, ClaimLocks, trackedClaimArgs } from '../claim-locks.js';
+import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from '../claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
 import { fieldWriteArgs } from '../redis-store.js';
 import {
@@ -468,7 +468,7 @@ export class NodeRedisStore implements Store {
   }
 
   private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, trackedClaimArgs);
+    return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, claimedStoreArgs);
   }
 
   /** Which keys commands read (`cachedCommand`): COMMAND INFO asked once per command name. */
