@@ -46,6 +46,13 @@ export class Subscriber {
   /** Client id of the connection, read on every connect; undefined while disconnected. */
   private clientId: number | undefined;
   private closed = false;
+  /**
+   * Counts the connection's connects and closes: a set-up (CLIENT ID, SUBSCRIBE) counts only for
+   * the connection it was sent on, never for a later one (its replies may arrive after a reconnect).
+   */
+  private generation = 0;
+  /** Set-ups failed in a row, for the delay before the next attempt. */
+  private setupFailures = 0;
 
   constructor(private readonly opts: SubscriberOptions) {}
 
@@ -134,6 +141,7 @@ export class Subscriber {
       if (set) for (const l of set) deliver(l, message);
     });
     sub.on('close', () => {
+      this.generation++;
       this.clientId = undefined;
       this.watcher?.onClosed();
       if (!this.isLive) return;
@@ -141,24 +149,39 @@ export class Subscriber {
       this.resetListeners();
     });
     sub.on('ready', () => {
+      const generation = ++this.generation;
+      const current = () => generation === this.generation && !this.closed;
       const channels = [...this.channels.keys()];
       if (this.watcher) channels.push(this.watcher.channel);
       // The id must be read before subscribing: a subscribed RESP2 connection accepts no other
       // command. A cluster would answer from any node: only tracking needs it, and a cluster has none.
       const id = sub.isCluster ? Promise.resolve(undefined) : sub.client('ID');
       const confirmed = id.then((id) => {
+        if (!current()) return;
         this.clientId = id === undefined ? undefined : Number(id);
         return channels.length === 0 ? 0 : sub.subscribe(...channels);
       });
       confirmed.then(
         () => {
-          if (this.closed) return;
+          if (!current()) return;
+          this.setupFailures = 0;
           this.isLive = true;
           this.resetListeners();
           for (const done of [...this.liveWaiters]) done();
           this.watcher?.onLive();
         },
-        (err: unknown) => this.opts.onError(err instanceof Error ? err : new Error(String(err))),
+        (err: unknown) => {
+          if (!current()) return;
+          this.opts.onError(err instanceof Error ? err : new Error(String(err)));
+          // Without its id and subscriptions this connection delivers nothing: a new one tries again.
+          const retry = setTimeout(
+            () => {
+              if (current()) sub.disconnect(true);
+            },
+            reconnectDelay(++this.setupFailures),
+          );
+          retry.unref();
+        },
       );
     });
     return sub;
@@ -190,6 +213,9 @@ export function pubSubDuplicate(main: Redis): Redis {
   return main.duplicate({
     enableOfflineQueue: true,
     autoResubscribe: false,
+    // A connection's set-up (CLIENT ID, SUBSCRIBE) is its own: sent again on the next connection,
+    // a SUBSCRIBE would make it refuse that connection's own CLIENT ID.
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: null,
     enableAutoPipelining: false,
     retryStrategy: reconnectDelay,

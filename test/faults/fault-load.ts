@@ -95,6 +95,8 @@ const PACE_MS = 1;
 const MAX_COLD_IN_FLIGHT = 200;
 /** How long stop() waits for the calls in flight to settle before failing the test. */
 const SETTLE_MS = 30_000;
+/** How many of its latest error events a failure message shows per trove. */
+const LAST_ERRORS = 6;
 
 const emptyFigures = (): Figures => ({ calls: 0, getOrSets: 0, values: 0, misses: 0, writes: 0, documentedErrors: 0, other: 0, factoryRuns: 0 });
 
@@ -115,6 +117,8 @@ export class FaultLoad {
   /** Per trove: cold-key calls in flight. */
   private readonly coldInFlight: number[];
   private readonly errorEvents: Record<string, number> = {};
+  /** Per trove, its latest error events (for a failure message). */
+  private readonly lastErrors: string[][];
   private readonly documentedByCode: Record<string, number> = {};
   private readonly otherExamples: string[] = [];
   private readonly resetsAtStart: number[];
@@ -140,10 +144,15 @@ export class FaultLoad {
     this.valuesAfter = o.troves.map(() => 0);
     this.coldInFlight = o.troves.map(() => 0);
     this.resetsAtStart = o.troves.map((t) => t.stats().near?.resets ?? 0);
-    for (const t of o.troves) {
+    this.lastErrors = o.troves.map(() => []);
+    for (const [i, t] of o.troves.entries()) {
       t.on('error', (e) => {
         const name = `${e.operation} ${e.error.code}`;
-        if (!t.isClosed) this.errorEvents[name] = (this.errorEvents[name] ?? 0) + 1;
+        if (t.isClosed) return;
+        this.errorEvents[name] = (this.errorEvents[name] ?? 0) + 1;
+        const last = this.lastErrors[i]!;
+        last.push(`${name}: ${e.error.message}`);
+        if (last.length > LAST_ERRORS) last.shift();
       });
     }
     const callers = o.callersPerTrove ?? 4;
@@ -178,9 +187,14 @@ export class FaultLoad {
     return this.o.troves.every((t, i) => this.valuesAfter[i]! > 0 && t.stats().near?.live !== false);
   }
 
-  /** Per trove: values answered since the fault, and whether its near cache is live (for a failure message). */
+  /** Per trove: values answered since the fault, and whether its near cache is live, with its latest errors when not (for a failure message). */
   recoveryState(): string {
-    return this.o.troves.map((t, i) => `trove ${i}: ${this.valuesAfter[i]} values, near ${t.stats().near?.live === false ? 'not live' : 'live'}`).join('; ');
+    return this.o.troves
+      .map((t, i) => {
+        const near = t.stats().near?.live === false ? `not live (latest errors: ${this.lastErrors[i]!.join(' | ') || 'none'})` : 'live';
+        return `trove ${i}: ${this.valuesAfter[i]} values, near ${near}`;
+      })
+      .join('; ');
   }
 
   figures(): LoadFigures {

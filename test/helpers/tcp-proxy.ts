@@ -20,6 +20,9 @@ export class TcpProxy {
   private splitOn: Buffer | undefined;
   private splitRest: { upstream: Socket; rest: Buffer[] } | undefined;
   private splitSeen: (() => void) | undefined;
+  /** When set, the next request chunk that contains this command is dropped with its connection (see `cutOn`). */
+  private cutOnCommand: Buffer | undefined;
+  private cutSeen: (() => void) | undefined;
   port = 0;
 
   private constructor(private readonly targetPort: number) {
@@ -61,6 +64,12 @@ export class TcpProxy {
       if (this.blackhole) return;
       if (this.splitRest?.upstream === upstream) {
         this.splitRest.rest.push(d);
+        return;
+      }
+      if (this.cutOnCommand && commandEnd(d, this.cutOnCommand) >= 0) {
+        this.cutOnCommand = undefined;
+        close();
+        this.cutSeen?.();
         return;
       }
       const cut = this.splitOn ? commandEnd(d, this.splitOn) : -1;
@@ -113,6 +122,18 @@ export class TcpProxy {
     this.splitOn = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
     return new Promise((resolve) => {
       this.splitSeen = resolve;
+    });
+  }
+
+  /**
+   * Drops the connection that next sends a request chunk containing the command `name`, without
+   * forwarding that chunk: the client has sent the command and never gets its reply. Resolves once
+   * that happened.
+   */
+  cutOn(name: string): Promise<void> {
+    this.cutOnCommand = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
+    return new Promise((resolve) => {
+      this.cutSeen = resolve;
     });
   }
 

@@ -184,6 +184,44 @@ describe('TrackingChannel', () => {
     expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
   });
 
+  it('a subscriber connection lost with its SUBSCRIBE unanswered: the next one subscribes under its own id, and tracking is live again', async () => {
+    const proxy = await TcpProxy.start(redis.server.port);
+    cleanups.push(() => proxy.close());
+    const o = open({ port: proxy.port });
+    await until(() => o.channel.live);
+    // The next connection's SUBSCRIBE never arrives: ioredis sends it again on the one after, ahead
+    // of the set-up that connection runs itself (CLIENT ID, refused once the connection is subscribed).
+    const cut = proxy.cutOn('SUBSCRIBE');
+    await redis.server.command('CLIENT', 'KILL', 'ID', o.subscriber.id!);
+    await cut;
+    await until(() => o.channel.live, 10_000, 'tracking to be live again');
+    const clients = String(await redis.server.command('CLIENT', 'LIST'));
+    const subscribed = clients
+      .split('\n')
+      .filter((line) => / sub=[1-9]/.test(line))
+      .map((line) => Number(/^id=(\d+)/.exec(line)![1]));
+    expect(subscribed).toEqual([o.subscriber.id]);
+    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
+    await trackedRead(o.client, 'after-cut');
+    await redis.server.command('SET', 'after-cut', '1');
+    await until(() => flat(o).includes('after-cut'));
+  });
+
+  it('a set-up Redis refuses (CLIENT ID denied) is reported and tried again on a new connection: live once allowed', async () => {
+    const o = open();
+    await until(() => o.channel.live);
+    await redis.server.command('ACL', 'SETUSER', 'default', '-client|id');
+    try {
+      await redis.server.command('CLIENT', 'KILL', 'ID', o.subscriber.id!);
+      await until(() => o.errors.some((e) => /NOPERM/.test(e.message)), 10_000, 'the refusal to be reported');
+      expect(o.channel.live).toBe(false);
+    } finally {
+      await redis.server.command('ACL', 'SETUSER', 'default', '+client|id');
+    }
+    await until(() => o.channel.live, 10_000, 'tracking to be live again');
+    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
+  });
+
   it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {
     const o = open();
     await until(() => o.channel.live);
