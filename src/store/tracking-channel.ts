@@ -7,6 +7,9 @@ import type { Subscriber } from './subscriber.js';
 /** The channel Redis publishes client-side-caching invalidations on (RESP2 REDIRECT mode). */
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
+/** Periodic checks that may find the subscriber down while Redis answers before it is started over. */
+export const SUBSCRIBER_STALL_CHECKS = 5;
+
 export interface TrackingChannelOptions {
   /** Deadline of the liveness check (at least 500 ms) and of turning tracking off on close, in milliseconds. */
   commandTimeoutMs: number;
@@ -45,6 +48,8 @@ export class TrackingChannel {
   private attempt = 0;
   /** Attempts under way (the periodic check leaves them to finish). */
   private connecting = 0;
+  /** Periodic checks in a row that found the command connection up and the subscriber not live. */
+  private subscriberStalls = 0;
   /**
    * The client's `keyPrefix`: ioredis adds it to every key it sends, but Redis names the prefixed
    * key in its invalidations.
@@ -124,13 +129,15 @@ export class TrackingChannel {
     if (this.closed || subId === undefined || !this.subscriber.live || this.client.status !== 'ready') return;
     const attempt = ++this.attempt;
     this.connecting++;
+    // Bounded, so that an attempt never keeps the periodic check from trying again.
+    const deadlineMs = Math.max(this.opts.commandTimeoutMs, 500);
     try {
-      await this.client.call('CLIENT', 'TRACKING', 'off');
+      await withDeadline('tracking', deadlineMs, this.client.call('CLIENT', 'TRACKING', 'off'));
       // Never turn it on after close() (which may turn it off on a user's connection); once sent
       // before, close()'s OFF follows it on the same connection.
       if (this.closed) return;
       this.started = true;
-      await this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN');
+      await withDeadline('tracking', deadlineMs, this.client.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subId), 'OPTIN'));
     } catch (err) {
       // Retried by the periodic check while both connections are up.
       this.opts.onError(err instanceof Error ? err : new Error(String(err)));
@@ -154,14 +161,36 @@ export class TrackingChannel {
    */
   private check(): void {
     if (!this.isLive) {
+      if (this.subscriberStalled()) return;
       if (this.connecting === 0) void this.connect();
       return;
     }
+    this.subscriberStalls = 0;
     this.subscriber.ping(Math.max(this.opts.commandTimeoutMs, 500))?.catch(() => {
       if (this.closed) return;
       this.setLive(false);
       this.subscriber.drop();
     });
+  }
+
+  /**
+   * Whether the subscriber has been down for `SUBSCRIBER_STALL_CHECKS` checks in a row while the
+   * command connection was up (Redis answers, so the subscriber should too); it is then started
+   * over on a new connection. Whatever held it (a set-up whose reply never came, a connection
+   * that never became ready), the near cache would otherwise stay off for good.
+   */
+  private subscriberStalled(): boolean {
+    if (this.subscriber.live || this.client.status !== 'ready') {
+      this.subscriberStalls = 0;
+      return false;
+    }
+    if (++this.subscriberStalls < SUBSCRIBER_STALL_CHECKS) return false;
+    this.subscriberStalls = 0;
+    this.opts.onError(
+      new Error(`the invalidation connection was not subscribed after ${SUBSCRIBER_STALL_CHECKS} checks with Redis answering: reconnecting it`),
+    );
+    this.subscriber.drop();
+    return true;
   }
 
   private receive(message: unknown): void {

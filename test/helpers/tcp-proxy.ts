@@ -13,6 +13,8 @@ export class TcpProxy {
   blackhole = false;
   /** When true, new connections are refused (closed at once). */
   refuse = false;
+  /** When true, the next accepted connection has its replies held back from the start (see `holdReplies`). */
+  private holdNext = false;
   /**
    * When set, the first request chunk (on any connection) that contains this command is cut right
    * after that command: the rest waits until `releaseSplit()`, as if it came in a later TCP segment.
@@ -53,7 +55,8 @@ export class TcpProxy {
     const upstream = new Socket();
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
-    const conn: { client: Socket; held: Buffer[] | undefined } = { client, held: undefined };
+    const conn: { client: Socket; held: Buffer[] | undefined } = { client, held: this.holdNext ? [] : undefined };
+    this.holdNext = false;
     this.accepted.push(conn);
     const close = () => {
       client.destroy();
@@ -103,6 +106,11 @@ export class TcpProxy {
   holdReplies(i: number): void {
     const conn = this.accepted[i];
     if (conn && !conn.held) conn.held = [];
+  }
+
+  /** Holds back every reply of the next connection accepted, from its first byte (release it with `releaseReplies`). */
+  holdRepliesOfNext(): void {
+    this.holdNext = true;
   }
 
   /** Delivers the held replies of the i-th connection and stops holding. */

@@ -222,6 +222,25 @@ describe('TrackingChannel', () => {
     expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
   });
 
+  it('a subscriber whose new connection never answers its set-up is started over while Redis answers: the stall reported, live again', async () => {
+    const proxy = await TcpProxy.start(redis.server.port);
+    cleanups.push(() => proxy.close());
+    const o = open({ port: proxy.port });
+    await until(() => o.channel.live);
+    const next = proxy.acceptedCount;
+    proxy.holdRepliesOfNext();
+    await redis.server.command('CLIENT', 'KILL', 'ID', o.subscriber.id!);
+    await until(() => proxy.acceptedCount > next, 10_000, 'the subscriber to reconnect');
+    await until(() => o.channel.live, 10_000, 'tracking to be live again');
+    // Started over: a connection after the silent one.
+    expect(proxy.acceptedCount).toBeGreaterThanOrEqual(next + 2);
+    expect(o.errors.filter((e) => /not subscribed after 5 checks/.test(e.message)).length).toBeGreaterThanOrEqual(1);
+    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
+    await trackedRead(o.client, 'after-stall');
+    await redis.server.command('SET', 'after-stall', '1');
+    await until(() => flat(o).includes('after-stall'));
+  });
+
   it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {
     const o = open();
     await until(() => o.channel.live);
