@@ -56,6 +56,11 @@ export class Subscriber {
 
   constructor(private readonly opts: SubscriberOptions) {}
 
+  /** How long a connection may take from connecting to subscribed, in ms, before it is started over. */
+  private get setupDeadlineMs(): number {
+    return Math.max(this.opts.commandTimeoutMs * 4, 1_000);
+  }
+
   /** Whether the connection is up with every subscription confirmed (messages are being received). */
   get live(): boolean {
     return this.isLive;
@@ -140,6 +145,18 @@ export class Subscriber {
       const set = this.channels.get(channel);
       if (set) for (const l of set) deliver(l, message);
     });
+    sub.on('connect', () => {
+      // ioredis bounds the TCP connect only: a server that accepts the connection and then never
+      // answers (its ready check, its client set-up) would hold it forever. Neither ready nor
+      // closed by the deadline: start over on a new connection.
+      const generation = this.generation;
+      const stalled = setTimeout(() => {
+        if (generation !== this.generation || this.closed) return;
+        this.opts.onError(new StoreError(`the pub/sub connection was not ready within ${this.setupDeadlineMs} ms of connecting: reconnecting it`));
+        sub.disconnect(true);
+      }, this.setupDeadlineMs);
+      stalled.unref();
+    });
     sub.on('close', () => {
       this.generation++;
       this.clientId = undefined;
@@ -156,11 +173,14 @@ export class Subscriber {
       // The id must be read before subscribing: a subscribed RESP2 connection accepts no other
       // command. A cluster would answer from any node: only tracking needs it, and a cluster has none.
       const id = sub.isCluster ? Promise.resolve(undefined) : sub.client('ID');
-      const confirmed = id.then((id) => {
+      const steps = id.then((id) => {
         if (!current()) return;
         this.clientId = id === undefined ? undefined : Number(id);
         return channels.length === 0 ? 0 : sub.subscribe(...channels);
       });
+      // Bounded: a set-up whose replies never come (a server that stopped answering) is given up
+      // and tried again on a new connection, as one Redis refuses.
+      const confirmed = withDeadline('subscribe', this.setupDeadlineMs, steps);
       confirmed.then(
         () => {
           if (!current()) return;

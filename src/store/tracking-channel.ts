@@ -8,7 +8,7 @@ import type { Subscriber } from './subscriber.js';
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 /** Periodic checks that may find the subscriber down while Redis answers before it is started over. */
-export const SUBSCRIBER_STALL_CHECKS = 5;
+const SUBSCRIBER_STALL_CHECKS = 5;
 
 export interface TrackingChannelOptions {
   /** Deadline of the liveness check (at least 500 ms) and of turning tracking off on close, in milliseconds. */

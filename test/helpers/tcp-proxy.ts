@@ -15,6 +15,8 @@ export class TcpProxy {
   refuse = false;
   /** When true, the next accepted connection has its replies held back from the start (see `holdReplies`). */
   private holdNext = false;
+  /** When set, the next connection to send this command has its replies held back from then on (see `holdRepliesFrom`). */
+  private holdFrom: Buffer | undefined;
   /**
    * When set, the first request chunk (on any connection) that contains this command is cut right
    * after that command: the rest waits until `releaseSplit()`, as if it came in a later TCP segment.
@@ -75,6 +77,10 @@ export class TcpProxy {
         this.cutSeen?.();
         return;
       }
+      if (this.holdFrom && commandEnd(d, this.holdFrom) >= 0) {
+        this.holdFrom = undefined;
+        conn.held ??= [];
+      }
       const cut = this.splitOn ? commandEnd(d, this.splitOn) : -1;
       if (cut < 0) {
         upstream.write(d);
@@ -111,6 +117,11 @@ export class TcpProxy {
   /** Holds back every reply of the next connection accepted, from its first byte (release it with `releaseReplies`). */
   holdRepliesOfNext(): void {
     this.holdNext = true;
+  }
+
+  /** Holds back the replies of the next connection that sends the command `name`, from that command on. */
+  holdRepliesFrom(name: string): void {
+    this.holdFrom = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
   }
 
   /** Delivers the held replies of the i-th connection and stops holding. */

@@ -241,6 +241,35 @@ describe('TrackingChannel', () => {
     await until(() => flat(o).includes('after-stall'));
   });
 
+  it.each([
+    ['its ready check and client set-up (replies held from its first CLIENT command)', 'CLIENT', /not ready within 1000 ms/],
+    ['its SUBSCRIBE', 'SUBSCRIBE', /"subscribe" exceeded its 1000 ms deadline/],
+  ])('a subscriber (no tracking) whose new connection never answers %s starts over on another one', async (_, command, reported) => {
+    const proxy = await TcpProxy.start(redis.server.port);
+    cleanups.push(() => proxy.close());
+    const client = new Redis({ port: proxy.port, host: '127.0.0.1' });
+    cleanups.push(() => client.quit().catch(() => client.disconnect()));
+    const errors: Error[] = [];
+    const subscriber = new Subscriber({ commandTimeoutMs: 250, onError: (e) => errors.push(e), open: () => pubSubDuplicate(client) });
+    cleanups.push(() => subscriber.close());
+    const messages: string[] = [];
+    await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
+    await until(() => subscriber.live);
+    const next = proxy.acceptedCount;
+    proxy.holdRepliesFrom(command);
+    await redis.server.command('CLIENT', 'KILL', 'ID', subscriber.id!);
+    await until(() => proxy.acceptedCount > next, 10_000, 'the subscriber to reconnect');
+    await until(
+      () => subscriber.live,
+      10_000,
+      () => `the subscriber to be live again (${errors.map((e) => e.message).join(' | ')}; ${proxy.acceptedCount} connections)`,
+    );
+    expect(proxy.acceptedCount).toBeGreaterThanOrEqual(next + 2);
+    expect(errors.some((e) => reported.test(e.message))).toBe(true);
+    await redis.server.command('PUBLISH', 'news', 'again');
+    await until(() => messages.includes('again'));
+  });
+
   it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {
     const o = open();
     await until(() => o.channel.live);
