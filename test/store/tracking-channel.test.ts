@@ -45,6 +45,15 @@ function open(clientOptions: RedisOptions = {}, opts: Partial<TrackingChannelOpt
   return { client, subscriber, channel, invalidations, changes, errors };
 }
 
+/** A channel whose connections go through a TCP proxy, once live. */
+async function openBehindProxy(): Promise<{ proxy: TcpProxy; o: Opened }> {
+  const proxy = await TcpProxy.start(redis.server.port);
+  cleanups.push(() => proxy.close());
+  const o = open({ port: proxy.port });
+  await until(() => o.channel.live);
+  return { proxy, o };
+}
+
 /** CLIENT TRACKINGINFO of a connection: its flags and the client id its invalidations go to. */
 async function trackingInfo(client: Redis): Promise<{ flags: string[]; redirect: number }> {
   const reply = (await client.call('CLIENT', 'TRACKINGINFO')) as unknown[];
@@ -61,6 +70,14 @@ async function trackedRead(client: Redis, key: string): Promise<void> {
 }
 
 const flat = (o: Opened): (string | null)[] => o.invalidations.flatMap((keys) => (keys === null ? [null] : [...keys]));
+
+/** Tracking points at the current subscriber connection, and a write elsewhere of a key read tracked reaches the channel. */
+async function expectInvalidationsFlow(o: Opened, key: string): Promise<void> {
+  expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
+  await trackedRead(o.client, key);
+  await redis.server.command('SET', key, '1');
+  await until(() => flat(o).includes(key));
+}
 
 describe('TrackingChannel', () => {
   it('becomes live: tracking on in OPTIN mode, redirected to the subscriber connection', async () => {
@@ -147,10 +164,7 @@ describe('TrackingChannel', () => {
     expect(o.changes).toEqual([true, false, true]);
     // Redirected to the new subscriber connection, and invalidations flow again.
     expect(o.subscriber.id).not.toBe(before);
-    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
-    await trackedRead(o.client, 'again');
-    await redis.server.command('SET', 'again', '1');
-    await until(() => flat(o).includes('again'));
+    await expectInvalidationsFlow(o, 'again');
   });
 
   it('reports the loss of the command connection and comes back live', async () => {
@@ -165,10 +179,7 @@ describe('TrackingChannel', () => {
   });
 
   it('a subscriber that stops answering PING is reported lost, reconnected, and live again', async () => {
-    const proxy = await TcpProxy.start(redis.server.port);
-    cleanups.push(() => proxy.close());
-    const o = open({ port: proxy.port });
-    await until(() => o.channel.live);
+    const { proxy, o } = await openBehindProxy();
     expect(proxy.acceptedCount).toBe(2); // 0: the command connection, 1: the subscriber
     const resets: number[] = [];
     await o.subscriber.subscribe('news', { onMessage: () => {}, onReset: () => resets.push(Date.now()) });
@@ -185,10 +196,7 @@ describe('TrackingChannel', () => {
   });
 
   it('a subscriber connection lost with its SUBSCRIBE unanswered: the next one subscribes under its own id, and tracking is live again', async () => {
-    const proxy = await TcpProxy.start(redis.server.port);
-    cleanups.push(() => proxy.close());
-    const o = open({ port: proxy.port });
-    await until(() => o.channel.live);
+    const { proxy, o } = await openBehindProxy();
     // The next connection's SUBSCRIBE never arrives: ioredis sends it again on the one after, ahead
     // of the set-up that connection runs itself (CLIENT ID, refused once the connection is subscribed).
     const cut = proxy.cutOn('SUBSCRIBE');
@@ -201,10 +209,7 @@ describe('TrackingChannel', () => {
       .filter((line) => / sub=[1-9]/.test(line))
       .map((line) => Number(/^id=(\d+)/.exec(line)![1]));
     expect(subscribed).toEqual([o.subscriber.id]);
-    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
-    await trackedRead(o.client, 'after-cut');
-    await redis.server.command('SET', 'after-cut', '1');
-    await until(() => flat(o).includes('after-cut'));
+    await expectInvalidationsFlow(o, 'after-cut');
   });
 
   it('a set-up Redis refuses (CLIENT ID denied) is reported and tried again on a new connection: live once allowed', async () => {
@@ -223,10 +228,7 @@ describe('TrackingChannel', () => {
   });
 
   it('a subscriber whose new connection never answers its set-up is started over while Redis answers: the stall reported, live again', async () => {
-    const proxy = await TcpProxy.start(redis.server.port);
-    cleanups.push(() => proxy.close());
-    const o = open({ port: proxy.port });
-    await until(() => o.channel.live);
+    const { proxy, o } = await openBehindProxy();
     const next = proxy.acceptedCount;
     proxy.holdRepliesOfNext();
     await redis.server.command('CLIENT', 'KILL', 'ID', o.subscriber.id!);
@@ -235,10 +237,7 @@ describe('TrackingChannel', () => {
     // Started over: a connection after the silent one.
     expect(proxy.acceptedCount).toBeGreaterThanOrEqual(next + 2);
     expect(o.errors.filter((e) => /not subscribed after 5 checks/.test(e.message)).length).toBeGreaterThanOrEqual(1);
-    expect((await trackingInfo(o.client)).redirect).toBe(o.subscriber.id);
-    await trackedRead(o.client, 'after-stall');
-    await redis.server.command('SET', 'after-stall', '1');
-    await until(() => flat(o).includes('after-stall'));
+    await expectInvalidationsFlow(o, 'after-stall');
   });
 
   it.each([
