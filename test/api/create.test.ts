@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createTrove, InvalidOptionError, type TroveOptions } from '../../src/index.js';
+import { bundled } from '../helpers/bundled.js';
 import { useRedisServer, useTroves } from '../helpers/troves.js';
 
 const child = fileURLToPath(new URL('./fixtures/create-bad-child.ts', import.meta.url));
@@ -73,7 +74,7 @@ describe('createTrove with an invalid option', () => {
   it('a process whose createTrove threw exits by itself', async () => {
     const run = (bad: TroveOptions) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', child, redis.server.url, JSON.stringify(bad)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const p = spawn(process.execPath, [bundled(child), redis.server.url, JSON.stringify(bad)], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         p.stdout.on('data', (d: Buffer) => {
           out += d.toString();

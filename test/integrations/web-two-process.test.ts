@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { bundled } from '../helpers/bundled.js';
 import { until, useRedisServer } from '../helpers/troves.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/web-server.ts', import.meta.url));
@@ -26,7 +27,7 @@ afterEach(async () => {
 });
 
 function startServer(plan: Record<string, unknown>): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bundled(fixture), JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bundled } from '../helpers/bundled.js';
 import type { Driver } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { until } from '../helpers/troves.js';
@@ -48,7 +49,7 @@ afterEach(() => {
 });
 
 function startMember(driver: Driver): Member {
-  const child = spawn(process.execPath, ['--import', 'tsx', member, server.url, prefix, driver], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bundled(member), server.url, prefix, driver], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   let next = 0;
   const pending = new Map<number, (r: Reply) => void>();

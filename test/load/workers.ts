@@ -1,6 +1,7 @@
 /** Spawns worker processes running test/load/fixtures/worker.ts and collects their results. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { bundled } from '../helpers/bundled.js';
 
 const worker = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 
@@ -34,7 +35,7 @@ export interface WorkerRun {
 }
 
 export function startWorker(plan: Record<string, unknown>): WorkerRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bundled(worker), JSON.stringify(plan)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   let onComputing: () => void = () => {};
   let onReady: () => void = () => {};

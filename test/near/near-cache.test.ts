@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HitEvent, Trove, TroveOptions } from '../../src/index.js';
+import { bundled } from '../helpers/bundled.js';
 import { type Driver, drivers, useDriverClients } from '../helpers/drivers.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { fakeDate, until, useRedisServer, useTroves } from '../helpers/troves.js';
@@ -48,7 +49,7 @@ function tiers(t: Trove): HitEvent['tier'][] {
 const writer = fileURLToPath(new URL('./fixtures/writer.ts', import.meta.url));
 function otherProcess(...args: string[]): Promise<number | null> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', writer, redis.server.url, prefix, ...args], { stdio: 'inherit' });
+    const p = spawn(process.execPath, [bundled(writer), redis.server.url, prefix, ...args], { stdio: 'inherit' });
     p.on('exit', resolve);
   });
 }

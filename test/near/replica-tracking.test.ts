@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HitEvent, Trove, TroveOptions } from '../../src/index.js';
+import { bundled } from '../helpers/bundled.js';
 import { mgets, ReplicaSet, untilServedBy } from '../helpers/replicas.js';
 import { until, useTroves } from '../helpers/troves.js';
 
@@ -44,7 +45,7 @@ const writer = fileURLToPath(new URL('./fixtures/writer.ts', import.meta.url));
 /** Another process writes through its own trove (no near cache) on the primary, then exits. */
 function otherProcess(url: string, ...args: string[]): Promise<number | null> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', writer, url, `rt${n}`, ...args], { stdio: 'inherit' });
+    const p = spawn(process.execPath, [bundled(writer), url, `rt${n}`, ...args], { stdio: 'inherit' });
     p.on('exit', resolve);
   });
 }
