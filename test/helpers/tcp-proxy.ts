@@ -121,7 +121,7 @@ export class TcpProxy {
 
   /** Holds back the replies of the next connection that sends the command `name`, from that command on. */
   holdRepliesFrom(name: string): void {
-    this.holdFrom = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
+    this.holdFrom = commandName(name);
   }
 
   /** Delivers the held replies of the i-th connection and stops holding. */
@@ -138,7 +138,7 @@ export class TcpProxy {
    * resolves once that happened (the first part has been forwarded, the rest is held).
    */
   splitAfter(name: string): Promise<void> {
-    this.splitOn = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
+    this.splitOn = commandName(name);
     return new Promise((resolve) => {
       this.splitSeen = resolve;
     });
@@ -150,7 +150,7 @@ export class TcpProxy {
    * that happened.
    */
   cutOn(name: string): Promise<void> {
-    this.cutOnCommand = Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
+    this.cutOnCommand = commandName(name);
     return new Promise((resolve) => {
       this.cutSeen = resolve;
     });
@@ -177,6 +177,11 @@ export class TcpProxy {
     this.cutAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** The RESP bulk string of a command's name, as `commandEnd` matches it. */
+function commandName(name: string): Buffer {
+  return Buffer.from(`$${Buffer.byteLength(name)}\r\n${name}\r\n`, 'utf8');
 }
 
 /**
