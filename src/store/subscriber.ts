@@ -149,13 +149,12 @@ export class Subscriber {
       // ioredis bounds the TCP connect only: a server that accepts the connection and then never
       // answers (its ready check, its client set-up) would hold it forever. Neither ready nor
       // closed by the deadline: start over on a new connection.
-      const generation = this.generation;
-      const stalled = setTimeout(() => {
-        if (generation !== this.generation || this.closed) return;
-        this.opts.onError(new StoreError(`the pub/sub connection was not ready within ${this.setupDeadlineMs} ms of connecting: reconnecting it`));
-        sub.disconnect(true);
-      }, this.setupDeadlineMs);
-      stalled.unref();
+      this.startOverAfter(
+        sub,
+        this.generation,
+        this.setupDeadlineMs,
+        () => new StoreError(`the pub/sub connection was not ready within ${this.setupDeadlineMs} ms of connecting: reconnecting it`),
+      );
     });
     sub.on('close', () => {
       this.generation++;
@@ -194,17 +193,24 @@ export class Subscriber {
           if (!current()) return;
           this.opts.onError(err instanceof Error ? err : new Error(String(err)));
           // Without its id and subscriptions this connection delivers nothing: a new one tries again.
-          const retry = setTimeout(
-            () => {
-              if (current()) sub.disconnect(true);
-            },
-            reconnectDelay(++this.setupFailures),
-          );
-          retry.unref();
+          this.startOverAfter(sub, generation, reconnectDelay(++this.setupFailures));
         },
       );
     });
     return sub;
+  }
+
+  /**
+   * After `delayMs`, unless the connection has moved on since `generation` (it became ready or
+   * closed) or the subscriber was closed: reports `why()`, if given, and reconnects.
+   */
+  private startOverAfter(sub: PubSubConnection, generation: number, delayMs: number, why?: () => Error): void {
+    const timer = setTimeout(() => {
+      if (generation !== this.generation || this.closed) return;
+      if (why) this.opts.onError(why());
+      sub.disconnect(true);
+    }, delayMs);
+    timer.unref();
   }
 
   /** Waits (up to the deadline) for the connection to confirm its subscriptions. */

@@ -82,6 +82,11 @@ export class TrackingChannel {
     this.timer.unref();
   }
 
+  /** Deadline of the liveness check and of turning tracking on, in ms: `commandTimeoutMs`, at least 500. */
+  private get deadlineMs(): number {
+    return Math.max(this.opts.commandTimeoutMs, 500);
+  }
+
   /** Whether tracking is live: invalidations arrive for everything read (with CLIENT CACHING yes) from now on. */
   get live(): boolean {
     return this.isLive;
@@ -130,7 +135,7 @@ export class TrackingChannel {
     const attempt = ++this.attempt;
     this.connecting++;
     // Bounded, so that an attempt never keeps the periodic check from trying again.
-    const deadlineMs = Math.max(this.opts.commandTimeoutMs, 500);
+    const deadlineMs = this.deadlineMs;
     try {
       await withDeadline('tracking', deadlineMs, this.client.call('CLIENT', 'TRACKING', 'off'));
       // Never turn it on after close() (which may turn it off on a user's connection); once sent
@@ -166,7 +171,7 @@ export class TrackingChannel {
       return;
     }
     this.subscriberStalls = 0;
-    this.subscriber.ping(Math.max(this.opts.commandTimeoutMs, 500))?.catch(() => {
+    this.subscriber.ping(this.deadlineMs)?.catch(() => {
       if (this.closed) return;
       this.setLive(false);
       this.subscriber.drop();
