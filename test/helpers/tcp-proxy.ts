@@ -4,11 +4,18 @@
  */
 import { createServer, type Server, Socket } from 'node:net';
 
+/** One accepted connection: its client side, its replies held back (when set), and whether it is black-holed for good. */
+interface Accepted {
+  client: Socket;
+  held: Buffer[] | undefined;
+  dead: boolean;
+}
+
 export class TcpProxy {
   private server: Server;
   private pairs = new Set<[Socket, Socket]>();
   /** Accepted connections in order, each with its replies optionally held back. */
-  private readonly accepted: { client: Socket; held: Buffer[] | undefined }[] = [];
+  private readonly accepted: Accepted[] = [];
   /** When true, bytes are swallowed in both directions (a silent network partition). */
   blackhole = false;
   /** When true, new connections are refused (closed at once). */
@@ -57,7 +64,7 @@ export class TcpProxy {
     const upstream = new Socket();
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
-    const conn: { client: Socket; held: Buffer[] | undefined } = { client, held: this.holdNext ? [] : undefined };
+    const conn: Accepted = { client, held: this.holdNext ? [] : undefined, dead: false };
     this.holdNext = false;
     this.accepted.push(conn);
     const close = () => {
@@ -66,7 +73,7 @@ export class TcpProxy {
       this.pairs.delete(pair);
     };
     client.on('data', (d: Buffer) => {
-      if (this.blackhole) return;
+      if (this.blackhole || conn.dead) return;
       if (this.splitRest?.upstream === upstream) {
         this.splitRest.rest.push(d);
         return;
@@ -92,7 +99,7 @@ export class TcpProxy {
       this.splitSeen?.();
     });
     upstream.on('data', (d: Buffer) => {
-      if (this.blackhole) return;
+      if (this.blackhole || conn.dead) return;
       if (conn.held) conn.held.push(d);
       else client.write(d);
     });
@@ -106,6 +113,15 @@ export class TcpProxy {
   /** How many connections were accepted so far (open or closed). */
   get acceptedCount(): number {
     return this.accepted.length;
+  }
+
+  /**
+   * Swallows every byte, both ways and for good, of the connections open now (never closing them),
+   * while later connections pass: a peer gone silent behind a NAT or load balancer that still
+   * routes new connections elsewhere. No reset ever comes: only the client can give up on them.
+   */
+  blackholeOpen(): void {
+    for (const conn of this.accepted) conn.dead = true;
   }
 
   /** Holds back the server's replies on the i-th accepted connection (requests still go through). */
