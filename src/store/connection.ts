@@ -9,6 +9,15 @@ export function reconnectDelay(attempt: number): number {
 }
 
 /**
+ * How long a connection may take to connect, or stay silent while a reply is awaited, before it is
+ * started over, in ms: 4 × the command deadline, at least 1 s (a loaded machine or a busy server
+ * is slow, not gone).
+ */
+export function silenceLimitMs(commandTimeoutMs: number): number {
+  return Math.max(commandTimeoutMs * 4, 1_000);
+}
+
+/**
  * Closes an ioredis connection (or Cluster) and resolves once its socket is gone, so nothing of ours
  * outlives close(). QUIT first when connected, so the server sees a clean goodbye.
  */

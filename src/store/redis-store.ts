@@ -2,7 +2,7 @@ import { type ChainableCommander, type Cluster, Command, type Redis, type RedisO
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { CommandKeys } from './command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from './deadline.js';
-import { closeClient, reconnectDelay } from './connection.js';
+import { closeClient, reconnectDelay, silenceLimitMs } from './connection.js';
 import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
@@ -90,7 +90,7 @@ export function defaultClientOptions(commandTimeoutMs: number): RedisOptions {
     // Commands of one tick are coalesced by TickCork instead (see there): auto-pipelining would
     // allow only one read batch in flight.
     enableAutoPipelining: false,
-    connectTimeout: Math.max(commandTimeoutMs * 4, 1_000),
+    connectTimeout: silenceLimitMs(commandTimeoutMs),
     // ioredis arms this timer on every disconnect, even of an already-closed socket, and it holds
     // the process open; our close() has already sent QUIT, so there is nothing to wait for.
     disconnectTimeout: 50,

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';
-import { closeClient, reconnectDelay } from './connection.js';
+import { closeClient, reconnectDelay, silenceLimitMs } from './connection.js';
 import { withDeadline } from './deadline.js';
 import type { ChannelListener } from './store.js';
 
@@ -58,7 +58,7 @@ export class Subscriber {
 
   /** How long a connection may take from connecting to subscribed, in ms, before it is started over. */
   private get setupDeadlineMs(): number {
-    return Math.max(this.opts.commandTimeoutMs * 4, 1_000);
+    return silenceLimitMs(this.opts.commandTimeoutMs);
   }
 
   /** Whether the connection is up with every subscription confirmed (messages are being received). */
