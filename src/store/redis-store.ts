@@ -3,6 +3,7 @@ import { InvalidOptionError, StoreError } from '../errors.js';
 import { CommandKeys } from './command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from './deadline.js';
 import { closeClient, reconnectDelay, silenceLimitMs } from './connection.js';
+import { ConnectionWatch } from './connection-watch.js';
 import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
@@ -118,6 +119,8 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   protected fieldExpiry = true;
   private readonly cork = new TickCork();
   private readonly readyGate: ReadyGate;
+  /** Drops the connection once it goes silent with replies awaited; only on a connection the store owns (see `ConnectionWatch`). */
+  private readonly watch: ConnectionWatch | undefined;
   private closed = false;
   /** The pub/sub connection, shared by the channels' listeners and the tracking channel. */
   private readonly subscriber: Subscriber;
@@ -146,6 +149,9 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     client.on('error', this.onError);
     client.on('ready', this.onReady);
     client.on('close', this.onClose);
+    // A client handed over stays its owner's (it may wait on blocking commands of its own); a
+    // Cluster's connections are its nodes', not one stream.
+    if (opts.owned && !client.isCluster) this.watch = new ConnectionWatch(client as Redis, silenceLimitMs(opts.commandTimeoutMs), this.onError);
     if (client.status === 'wait') client.connect().catch(() => {});
     // A client handed over connected has no 'ready' event to come.
     else if (client.status === 'ready')
@@ -762,6 +768,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     const trackingClosed = this.trackingChannel?.close() ?? Promise.resolve();
     this.trackingChannel = undefined;
     this.readyGate.close();
+    this.watch?.stop();
     this.client.off('ready', this.onReady);
     this.client.off('close', this.onClose);
     this.client.off('error', this.onError);

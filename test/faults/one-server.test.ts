@@ -142,6 +142,42 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
     printFigures('blackhole', f, { answeredInFault: f.answeredInFault, noticedInMs, recoveredInMs, ...freshFigures(fresh) });
   });
 
+  it('the open connections black-holed for good, new ones passing (a failover behind a NAT): calls are answered, every trove reconnects by itself, fresh again', async () => {
+    troves.expectErrors();
+    const s = await server();
+    const proxy = await TcpProxy.start(s.port);
+    cleanups.push(() => proxy.close());
+    const opts = { redis: proxy.url, prefix: `lost${++n}`, commandTimeout: FAULT_TIMEOUT };
+    const ts = await open(3, opts);
+    const silences = ts.map(() => 0);
+    for (const [i, t] of ts.entries()) {
+      t.on('error', (e) => {
+        if (e.error.message.startsWith('Redis sent nothing for 1600 ms')) silences[i]!++;
+      });
+    }
+    const keys = keyNames(40);
+    const load = new FaultLoad({ troves: ts, region: 'r', keys });
+    await warm(load);
+    load.phase = 'fault';
+    const connectionsBefore = proxy.acceptedCount;
+    // No reset ever comes for these: nothing but the troves themselves can end this partition.
+    proxy.blackholeOpen();
+    await until(() => ts.every((t) => t.stats().near?.live === false), 20_000, 'every trove to notice the partition');
+    await until(() => load.figures().answeredInFault >= 50, 20_000, 'calls answered during the partition');
+    const recoveredInMs = await recover(load);
+    const f = await load.stop();
+    const fresh = await checkFreshness(ts, 'r', keys, writer({ ...opts, redis: s.url }, 'r'));
+
+    expectSound(f);
+    // README: a command connection silent for 4 × commandTimeout with replies awaited is dropped and reported.
+    for (const [i, count] of silences.entries()) expect(count, `trove ${i}'s silence reports`).toBeGreaterThanOrEqual(1);
+    // Each trove's command and pub/sub connections were given up and opened anew.
+    expect(proxy.acceptedCount - connectionsBefore).toBeGreaterThanOrEqual(2 * ts.length);
+    for (const resets of f.nearResets) expect(resets).toBeGreaterThan(0);
+    expect(fresh.lastStaleMs).toBeLessThanOrEqual(FRESHNESS_BOUND_MS);
+    printFigures('blackhole-for-good', f, { answeredInFault: f.answeredInFault, recoveredInMs, ...freshFigures(fresh) });
+  });
+
   it('FLUSHALL while a factory holds the lock: the holder answers and stores, and the key is computed exactly twice', async () => {
     // No outage here: the harness's long deadline, and any error event fails the test.
     const s = await server();

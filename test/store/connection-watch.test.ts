@@ -1,0 +1,126 @@
+/**
+ * A connection the store owns that goes silent (replies awaited, not a byte back) is dropped after
+ * the silence limit and reconnected, with one error reported; a client handed over is left alone.
+ * The silence comes from a TCP proxy that swallows the bytes of its open connections for good while
+ * new ones pass, as a failover behind a NAT or load balancer does: no reset ever reaches the
+ * client, so without the watch ioredis would wait for the kernel (about 15 minutes on Linux).
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silenceLimitMs } from '../../src/store/connection.js';
+import { defaultClientOptions, RedisStore } from '../../src/store/redis-store.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until, useRedisServer } from '../helpers/troves.js';
+
+const redis = useRedisServer();
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const TIMEOUT_MS = 200;
+/** 1000 ms for the deadline above. */
+const SILENT_MS = silenceLimitMs(TIMEOUT_MS);
+
+interface Watched {
+  proxy: TcpProxy;
+  store: RedisStore;
+  client: Redis;
+  errors: Error[];
+}
+
+/** A store behind its own proxy; `owned` as createTrove sets it (true: the store made the client). */
+async function open(owned: boolean, beforeConnect?: (proxy: TcpProxy) => void): Promise<Watched> {
+  const proxy = await TcpProxy.start(redis.server.port);
+  cleanups.push(() => proxy.close());
+  beforeConnect?.(proxy);
+  const client = new Redis(proxy.url, defaultClientOptions(TIMEOUT_MS));
+  const errors: Error[] = [];
+  const store = new RedisStore(client, { commandTimeoutMs: TIMEOUT_MS, owned, listener: { onConnectionError: (e) => errors.push(e) } });
+  cleanups.push(async () => {
+    await store.close();
+    if (!owned) client.disconnect();
+  });
+  return { proxy, store, client, errors };
+}
+
+/** Reads `key` until the store answers it (failures while the connection is down are expected). */
+async function readsAgain(store: RedisStore, key: string): Promise<string> {
+  let value: string | undefined;
+  await until(
+    async () => {
+      value = await store.get(key).then(
+        (b) => b?.toString(),
+        () => undefined,
+      );
+      return value !== undefined;
+    },
+    20_000,
+    `the store to answer ${key} again`,
+  );
+  return value!;
+}
+
+const silenced = (errors: readonly Error[]) => errors.filter((e) => e.message.startsWith(`Redis sent nothing for ${SILENT_MS} ms`));
+
+describe('ConnectionWatch', () => {
+  it('a connection silent for good with a read awaited is dropped once, reported, and a new one answers', async () => {
+    const seed = seeded();
+    await seed.client.set('k', 'v1');
+    const w = await open(true);
+    expect(await readsAgain(w.store, 'k')).toBe('v1');
+    expect(w.proxy.acceptedCount).toBe(1);
+
+    w.proxy.blackholeOpen();
+    await expect(w.store.get('k')).rejects.toThrow(/deadline/);
+    await seed.client.set('k', 'v2');
+    expect(await readsAgain(w.store, 'k')).toBe('v2');
+
+    expect(w.proxy.acceptedCount).toBe(2);
+    expect(silenced(w.errors).map((e) => e.message)).toEqual([
+      `Redis sent nothing for ${SILENT_MS} ms on a connection with commands awaiting replies: reconnecting it`,
+    ]);
+  });
+
+  it('a connection whose ready check is never answered is started over, and the next one answers', async () => {
+    const seed = seeded();
+    await seed.client.set('k', 'v1');
+    const w = await open(true, (proxy) => proxy.holdRepliesOfNext());
+    expect(await readsAgain(w.store, 'k')).toBe('v1');
+
+    expect(w.proxy.acceptedCount).toBe(2);
+    expect(silenced(w.errors).map((e) => e.message)).toEqual([
+      `Redis sent nothing for ${SILENT_MS} ms on a connection with its ready check awaiting replies: reconnecting it`,
+    ]);
+  });
+
+  it('a quiet connection with nothing awaited is kept, and a client handed over is never dropped', async () => {
+    const seed = seeded();
+    await seed.client.set('k', 'v1');
+    const quiet = await open(true);
+    const handed = await open(false);
+    const silent = await open(true);
+    for (const w of [quiet, handed, silent]) expect(await readsAgain(w.store, 'k')).toBe('v1');
+
+    // The handed-over client and the owned one go silent together, each with a read awaited.
+    handed.proxy.blackholeOpen();
+    silent.proxy.blackholeOpen();
+    await Promise.all([expect(handed.store.get('k')).rejects.toThrow(/deadline/), expect(silent.store.get('k')).rejects.toThrow(/deadline/)]);
+    // Once the owned one has been silent long enough to be dropped, so has the other.
+    expect(await readsAgain(silent.store, 'k')).toBe('v1');
+
+    expect(handed.proxy.acceptedCount).toBe(1);
+    expect(handed.client.status).toBe('ready');
+    expect(silenced(handed.errors)).toEqual([]);
+    expect(quiet.proxy.acceptedCount).toBe(1);
+    expect(silenced(quiet.errors)).toEqual([]);
+    expect(silent.proxy.acceptedCount).toBe(2);
+  });
+});
+
+/** A plain client on the server itself, for writing what the stores read. */
+function seeded(): { client: Redis } {
+  const client = new Redis(redis.server.port, '127.0.0.1');
+  cleanups.push(() => client.quit());
+  return { client };
+}
