@@ -8,6 +8,11 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
+    // Two test files at a time on the 2-core machines the suite runs on (the default is one fewer
+    // than the cores): 345–400 s instead of 550–670 s here, and every test runs beside another, as a
+    // loaded machine would run it. Files share nothing: each starts its own servers on free ports.
+    maxWorkers: 2,
+    globalSetup: ['./test/helpers/build-once.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
