@@ -130,7 +130,13 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const ok = await Promise.race([this.ping(), exited]);
-      if (ok) return;
+      // The answer must come from this child: test files start servers two at a time, and one
+      // whose port was taken meanwhile must not take another's server for its own.
+      if (ok && (await Promise.race([this.info('server'), exited])).process_id === String(child.pid)) return;
+      if (ok) {
+        child.kill('SIGKILL');
+        throw new Error(`port ${this.port} is answered by another redis-server`);
+      }
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
         throw new Error(`redis-server on ${this.port} did not answer PING: ${output.slice(-500)}`);
