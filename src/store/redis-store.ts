@@ -145,7 +145,12 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
     this.batcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, false, done, failed));
     this.trackedBatcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, true, done, failed));
-    this.subscriber = new Subscriber({ commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError, open: () => this.openSubscriber() });
+    this.subscriber = new Subscriber({
+      commandTimeoutMs: opts.commandTimeoutMs,
+      onError: this.onError,
+      open: () => this.openSubscriber(),
+      ...(opts.trackingCheckIntervalMs === undefined ? {} : { checkIntervalMs: opts.trackingCheckIntervalMs }),
+    });
     client.on('error', this.onError);
     client.on('ready', this.onReady);
     client.on('close', this.onClose);

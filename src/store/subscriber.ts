@@ -30,6 +30,11 @@ export interface SubscriberOptions {
   open(): PubSubConnection;
   /** Connection errors, and failures to subscribe after a reconnect. */
   onError(err: Error): void;
+  /**
+   * How often a live connection is checked with PING when no watcher checks it (a tracking
+   * channel does), in ms; one not answering within the set-up deadline is started over. Default 1000.
+   */
+  checkIntervalMs?: number;
 }
 
 /**
@@ -53,6 +58,10 @@ export class Subscriber {
   private generation = 0;
   /** Set-ups failed in a row, for the delay before the next attempt. */
   private setupFailures = 0;
+  /** The PING check of a live connection that no watcher checks (see `checkAlive`); set while the connection exists. */
+  private checkTimer: NodeJS.Timeout | undefined;
+  /** Whether a check's PING is awaited. */
+  private checking = false;
 
   constructor(private readonly opts: SubscriberOptions) {}
 
@@ -117,9 +126,38 @@ export class Subscriber {
     this.connection?.disconnect(true);
   }
 
+  /**
+   * A live connection nothing else checks (a tracking channel PINGs it while tracking is on) is
+   * PINGed now and then: one that went silent without a reset (a failover behind a NAT that drops
+   * the old flow) would otherwise deliver nothing until the kernel gives up on it, about 15
+   * minutes on Linux, and waiters for another process's value would sit out their `waitTimeout`.
+   */
+  private readonly checkAlive = (): void => {
+    if (!this.isLive || this.watcher !== undefined || this.checking) return;
+    const sub = this.connection;
+    const generation = this.generation;
+    // A Cluster would send the PING on a node's command connection, not the one subscribed.
+    if (sub === undefined || sub.isCluster) return;
+    const ping = this.ping(this.setupDeadlineMs);
+    if (ping === undefined) return;
+    this.checking = true;
+    ping.then(
+      () => {
+        this.checking = false;
+      },
+      () => {
+        this.checking = false;
+        if (generation !== this.generation || this.closed) return;
+        this.opts.onError(new StoreError(`the pub/sub connection did not answer PING within ${this.setupDeadlineMs} ms: reconnecting it`));
+        this.drop();
+      },
+    );
+  };
+
   /** Closes the connection; resolves once its socket is gone. */
   close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.checkTimer);
     this.isLive = false;
     this.channels.clear();
     for (const done of [...this.liveWaiters]) done();
@@ -131,6 +169,8 @@ export class Subscriber {
     if (this.connection) return this.connection;
     const sub = this.opts.open();
     this.connection = sub;
+    this.checkTimer = setInterval(this.checkAlive, this.opts.checkIntervalMs ?? 1_000);
+    this.checkTimer.unref();
     sub.on('error', this.opts.onError);
     // Messages are read as buffers: a listener may take bytes (`onBytes`), and the string form of
     // a message joins an array with commas, so a message of the watcher naming several keys (as

@@ -269,6 +269,33 @@ describe('TrackingChannel', () => {
     await until(() => messages.includes('again'));
   });
 
+  it('a subscriber (no tracking) whose connection goes silent for good is PINGed, reported and started over on a new one', async () => {
+    const proxy = await TcpProxy.start(redis.server.port);
+    cleanups.push(() => proxy.close());
+    const client = new Redis({ port: proxy.port, host: '127.0.0.1' });
+    // Black-holed below too: a QUIT would never be answered.
+    cleanups.push(async () => client.disconnect());
+    const errors: Error[] = [];
+    const subscriber = new Subscriber({ commandTimeoutMs: 250, checkIntervalMs: 100, onError: (e) => errors.push(e), open: () => pubSubDuplicate(client) });
+    cleanups.push(() => subscriber.close());
+    const messages: string[] = [];
+    await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
+    await until(() => subscriber.live);
+    const before = proxy.acceptedCount;
+    // Every byte of the open connections is swallowed for good; only a new connection gets through.
+    proxy.blackholeOpen();
+    await until(() => !subscriber.live, 10_000, 'the silent subscriber to be given up');
+    await until(
+      () => subscriber.live,
+      10_000,
+      () => `the subscriber to be live again (${errors.map((e) => e.message).join(' | ')})`,
+    );
+    expect(proxy.acceptedCount).toBeGreaterThan(before);
+    expect(errors.map((e) => e.message)).toContain('the pub/sub connection did not answer PING within 1000 ms: reconnecting it');
+    await redis.server.command('PUBLISH', 'news', 'again');
+    await until(() => messages.includes('again'));
+  });
+
   it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {
     const o = open();
     await until(() => o.channel.live);
