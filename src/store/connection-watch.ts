@@ -11,58 +11,45 @@ import { StoreError } from '../errors.js';
  * Meanwhile every call would wait out its deadline, and a ready check never answered would hold
  * the connection short of ready for as long. Dropped, it reconnects at once, as after a reset.
  *
- * Nothing here runs per command: a data listener sets a flag, and a timer looks at the flag and
- * at ioredis's queue of commands awaiting replies every quarter of `silentMs`. A connection with
+ * Nothing here runs per command or per reply: a timer looks at the socket's count of bytes read
+ * and at ioredis's queue of commands awaiting replies every quarter of `silentMs`. A connection with
  * nothing awaited is never dropped, however long it stays quiet; one whose server answers slowly
  * keeps receiving bytes. A server that answers nothing at all for `silentMs` (paused, or running
  * one very long command) is reconnected to, which costs it a connection and nothing else.
  */
 export class ConnectionWatch {
-  /** Whether a byte arrived since the last check. */
-  private heard = false;
+  /** The socket of the last check, and how many bytes it had read then. */
+  private stream: Socket | undefined;
+  private bytesRead = 0;
   /** When the current stretch of silence with a reply awaited was first seen (performance.now()). */
   private silentSince: number | undefined;
   private readonly timer: NodeJS.Timeout;
-  private stopped = false;
 
   constructor(
     private readonly client: Redis,
     private readonly silentMs: number,
     private readonly onSilent: (error: StoreError) => void,
   ) {
-    client.on('connect', this.onConnect);
-    if (client.status === 'connect' || client.status === 'ready') this.listen(client.stream);
     this.timer = setInterval(this.check, Math.max(Math.floor(silentMs / 4), 25));
     this.timer.unref();
   }
 
   /** Stops watching (the store closes). */
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
     clearInterval(this.timer);
-    this.client.off('connect', this.onConnect);
   }
-
-  private readonly onConnect = (): void => {
-    this.silentSince = undefined;
-    this.listen(this.client.stream);
-  };
-
-  private listen(stream: Socket | undefined): void {
-    stream?.on('data', this.onData);
-  }
-
-  private readonly onData = (): void => {
-    this.heard = true;
-  };
 
   private readonly check = (): void => {
     const status = this.client.status;
+    // A new socket, or bytes read since the last check: not silent.
+    const stream = this.client.stream as Socket | undefined;
+    const bytesRead = stream?.bytesRead ?? 0;
+    const heard = stream !== this.stream || bytesRead !== this.bytesRead;
+    this.stream = stream;
+    this.bytesRead = bytesRead;
     // Between connections there is nothing to wait for; reconnecting is ioredis's business.
     const awaited = (status === 'ready' || status === 'connect') && this.client.commandQueue.length > 0;
-    if (this.heard || !awaited) {
-      this.heard = false;
+    if (heard || !awaited) {
       this.silentSince = undefined;
       return;
     }
