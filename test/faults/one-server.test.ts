@@ -9,9 +9,11 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Trove, TroveOptions } from '../../src/index.js';
+import { markerOf } from '../helpers/locks.js';
 import { RedisServer, sleep } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until, useTroves } from '../helpers/troves.js';
+import { deferred } from '../load/support.js';
 import { startWorker } from '../load/workers.js';
 import {
   checkFreshness,
@@ -176,6 +178,59 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
     for (const resets of f.nearResets) expect(resets).toBeGreaterThan(0);
     expect(fresh.lastStaleMs).toBeLessThanOrEqual(FRESHNESS_BOUND_MS);
     printFigures('blackhole-for-good', f, { answeredInFault: f.answeredInFault, recoveredInMs, ...freshFigures(fresh) });
+  });
+
+  it('the open connections black-holed for good, no near cache: both connections of each trove start over, and a waiter in another process is woken by the notification', async () => {
+    troves.expectErrors();
+    const s = await server();
+    const proxy = await TcpProxy.start(s.port);
+    cleanups.push(() => proxy.close());
+    const opts = { redis: proxy.url, prefix: `lostpub${++n}`, commandTimeout: FAULT_TIMEOUT, nearCache: false as const };
+    const [a, b] = await open(2, opts);
+    const reports = [a!, b!].map((t) => {
+      const seen: string[] = [];
+      t.on('error', (e) => seen.push(e.error.message));
+      return seen;
+    });
+    // Far beyond the test's own waits: only the holder's notification can end the wait below.
+    const ra = a!.region<string>('w', { lockLease: '60s', waitTimeout: '60s' });
+    const rb = b!.region<string>('w', { lockLease: '60s', waitTimeout: '60s' });
+    await ra.set('before', 'v');
+    expect(await rb.get('before')).toBe('v');
+
+    proxy.blackholeOpen();
+    await until(async () => (await rb.get('before').catch(() => undefined)) === 'v', 20_000, 'reads to be answered again');
+    await until(async () => (await ra.get('before').catch(() => undefined)) === 'v', 20_000, 'reads to be answered again');
+
+    let runs = 0;
+    const gate = deferred<string>();
+    const first = ra.getOrSet('k', () => {
+      runs++;
+      return gate.promise;
+    });
+    await until(async () => (await s.command('GET', ra.keyOf('k'))).startsWith(markerOf('')), 20_000, 'the claim');
+    const waiting = rb.getOrSet('k', () => {
+      runs++;
+      return 'computed by the waiter';
+    });
+    // The waiter marks the claim (a `+`), which makes the holder announce its value.
+    await until(async () => (await s.command('GET', ra.keyOf('k'))).endsWith('+'), 20_000, 'the waiter to mark the claim');
+    gate.resolve('from a');
+    expect(await first).toBe('from a');
+    let answer: string | undefined;
+    void waiting.then((v) => {
+      answer = v;
+    });
+    await until(
+      () => answer !== undefined,
+      20_000,
+      () => `the waiter to be answered (errors: ${reports.flat().join(' | ')})`,
+    );
+    expect(answer).toBe('from a');
+    expect(runs).toBe(1);
+    // Nothing is awaited on an idle pub/sub connection: each trove's was found silent by its own PING.
+    for (const seen of reports) expect(seen.filter((m) => m.startsWith('the pub/sub connection did not answer PING'))).not.toEqual([]);
+    expect(proxy.acceptedCount).toBeGreaterThanOrEqual(8);
   });
 
   it('FLUSHALL while a factory holds the lock: the holder answers and stores, and the key is computed exactly twice', async () => {
