@@ -54,8 +54,8 @@ const WORKLOADS: Record<WorkloadName, Workload> = {
   web,
 };
 
-/** The project's speed target for the headline figure. */
-const TARGET = 1.5;
+/** The project's speed target for the headline figure: Redis hits at concurrency 64 against raw ioredis with auto-pipelining. */
+const TARGET = 2.0;
 /** The project's speed target for near-cache hits against bentocache's L1. */
 const NEAR_TARGET = BENTO_TARGET;
 
@@ -108,7 +108,7 @@ export function headline(results: readonly WorkloadResult[]): Headline | undefin
   const z = ratio(trove, base);
   const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
   return {
-    text: `L2 hit getOrSet, concurrency ${CONCURRENCY}: trove ${fmt(trove.median)} ops/s vs raw ioredis GET+JSON.parse (auto-pipelining) ${fmt(base.median)} ops/s = ${z.toFixed(2)}× (target ≥ ${TARGET}×)`,
+    text: `L2 hit getOrSet, concurrency ${CONCURRENCY}: trove ${fmt(trove.median)} ops/s vs raw ioredis GET+JSON.parse (auto-pipelining) ${fmt(base.median)} ops/s = ${z.toFixed(2)}× (target ≥ ${TARGET.toFixed(1)}×)`,
     trove: trove.median,
     baseline: base.median,
     ratio: z,
