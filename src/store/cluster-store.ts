@@ -29,7 +29,8 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, ClusterOptions, Redis } from 'ioredis';
-import { reconnectDelay } from './connection.js';
+import { reconnectDelay, silenceLimitMs } from './connection.js';
+import { ConnectionWatch } from './connection-watch.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { StoreTimeoutError } from '../errors.js';
@@ -100,6 +101,8 @@ export class ClusterStore extends RedisStore<Cluster> {
   private readonly nodeBatchers = new Map<string, GetBatcher>();
   /** Node batches sent and not yet answered, over every node (see `get`). */
   private nodeReadsInFlight = 0;
+  /** The Cluster client's node connections and their watches, when the store made the client (see `ConnectionWatch`). */
+  private readonly nodeWatches = new Map<Redis, ConnectionWatch>();
 
   constructor(
     client: Cluster,
@@ -107,6 +110,14 @@ export class ClusterStore extends RedisStore<Cluster> {
   ) {
     super(client, clusterOpts);
     if (clusterOpts.readFrom === 'replica') this.readers = this.openReaders(undefined);
+    // ioredis gives a node connection up only when the kernel does, and a slot-map refresh keeps
+    // one whose node still answers others: a node connection gone silent is dropped here, and the
+    // Cluster opens a new one on its next command for that node.
+    if (clusterOpts.owned) {
+      client.on('+node', this.watchNode);
+      client.on('-node', this.unwatchNode);
+      for (const node of client.nodes('all')) this.watchNode(node);
+    }
     // ioredis's auto-pipelining groups a command by the slot of its first argument, which for
     // EVALSHA and EVAL is the script, not a key: a script would join another node's pipeline and
     // fail it whole. Scripts are sent on their own, routed by their keys.
@@ -146,7 +157,20 @@ export class ClusterStore extends RedisStore<Cluster> {
     });
   }
 
+  private readonly watchNode = (node: Redis): void => {
+    if (!this.nodeWatches.has(node)) this.nodeWatches.set(node, new ConnectionWatch(node, silenceLimitMs(this.clusterOpts.commandTimeoutMs), this.onError));
+  };
+
+  private readonly unwatchNode = (node: Redis): void => {
+    this.nodeWatches.get(node)?.stop();
+    this.nodeWatches.delete(node);
+  };
+
   override async close(): Promise<void> {
+    this.client.off('+node', this.watchNode);
+    this.client.off('-node', this.unwatchNode);
+    for (const watch of this.nodeWatches.values()) watch.stop();
+    this.nodeWatches.clear();
     const readers = this.readers;
     this.readers = undefined;
     await Promise.all([readers?.close(), super.close()]);

@@ -170,7 +170,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return pubSubDuplicate(this.client as Redis);
   }
 
-  private readonly onError = (err: Error): void => {
+  protected readonly onError = (err: Error): void => {
     this.opts.listener?.onConnectionError?.(err);
   };
 

@@ -8,7 +8,9 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silenceLimitMs } from '../../src/store/connection.js';
+import { createStore } from '../../src/store/create-store.js';
 import { defaultClientOptions, RedisStore } from '../../src/store/redis-store.js';
+import { RedisCluster } from '../../tools/redis-cluster.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until, useRedisServer } from '../helpers/troves.js';
 
@@ -45,7 +47,7 @@ async function open(owned: boolean, beforeConnect?: (proxy: TcpProxy) => void): 
 }
 
 /** Reads `key` until the store answers it (failures while the connection is down are expected). */
-async function readsAgain(store: RedisStore, key: string): Promise<string> {
+async function readsAgain(store: Pick<RedisStore, 'get'>, key: string): Promise<string> {
   let value: string | undefined;
   await until(
     async () => {
@@ -115,6 +117,45 @@ describe('ConnectionWatch', () => {
     expect(quiet.proxy.acceptedCount).toBe(1);
     expect(silenced(quiet.errors)).toEqual([]);
     expect(silent.proxy.acceptedCount).toBe(2);
+  });
+});
+
+describe('ConnectionWatch on a Cluster Trove made', () => {
+  it("the Cluster's node connections silent for good are dropped, and the nodes are reached again on new ones", { timeout: 90_000 }, async () => {
+    const cluster = await RedisCluster.start({ masters: 3 });
+    cleanups.push(() => cluster.stop());
+    // Every node is reached through a proxy of its own: the addresses the nodes announce are mapped to them.
+    const proxies = await Promise.all(cluster.masters().map((m) => TcpProxy.start(m.port)));
+    for (const p of proxies) cleanups.push(() => p.close());
+    const natMap = Object.fromEntries(cluster.masters().map((m, i) => [`127.0.0.1:${m.port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+    const errors: Error[] = [];
+    const store = createStore({
+      redis: { cluster: proxies.map((p) => p.url), natMap },
+      memory: undefined,
+      commandTimeoutMs: TIMEOUT_MS,
+      listener: { onConnectionError: (e) => errors.push(e) },
+    });
+    cleanups.push(() => store.close());
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+    await until(
+      async () =>
+        await store.set('k0', Buffer.from('v'), undefined).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+      'the cluster to take writes',
+    );
+    for (const k of keys) await store.set(k, Buffer.from(`v-${k}`), undefined);
+    const before = proxies.map((p) => p.acceptedCount);
+
+    for (const p of proxies) p.blackholeOpen();
+    await expect(store.get('k0')).rejects.toThrow(/deadline/);
+    // Every key, whichever node holds it, is answered again.
+    for (const k of keys) expect(await readsAgain(store, k)).toBe(`v-${k}`);
+
+    for (const [i, p] of proxies.entries()) expect(p.acceptedCount, `node ${i}'s connections`).toBeGreaterThan(before[i]!);
+    expect(silenced(errors).length).toBeGreaterThanOrEqual(1);
   });
 });
 
