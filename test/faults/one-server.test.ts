@@ -49,6 +49,14 @@ async function server(args: string[] = []): Promise<RedisServer> {
   return s;
 }
 
+/** A server with a TCP proxy in front of it, closed after the test. */
+async function serverBehindProxy(): Promise<{ s: RedisServer; proxy: TcpProxy }> {
+  const s = await server();
+  const proxy = await TcpProxy.start(s.port);
+  cleanups.push(() => proxy.close());
+  return { s, proxy };
+}
+
 const open = (count: number, opts: TroveOptions) => openTroves(troves, count, opts);
 const writer = (opts: TroveOptions, region: string) => writerOf(troves, opts, region);
 
@@ -113,9 +121,7 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
 
   it('a TCP-proxy blackhole mid-load: calls are answered, every near cache is emptied, and fresh once the partition ends', async () => {
     troves.expectErrors();
-    const s = await server();
-    const proxy = await TcpProxy.start(s.port);
-    cleanups.push(() => proxy.close());
+    const { s, proxy } = await serverBehindProxy();
     const opts = { redis: proxy.url, prefix: `hole${++n}`, commandTimeout: FAULT_TIMEOUT };
     const ts = await open(3, opts);
     const keys = keyNames(40);
@@ -146,9 +152,7 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
 
   it('the open connections black-holed for good, new ones passing (a failover behind a NAT): calls are answered, every trove reconnects by itself, fresh again', async () => {
     troves.expectErrors();
-    const s = await server();
-    const proxy = await TcpProxy.start(s.port);
-    cleanups.push(() => proxy.close());
+    const { s, proxy } = await serverBehindProxy();
     const opts = { redis: proxy.url, prefix: `lost${++n}`, commandTimeout: FAULT_TIMEOUT };
     const ts = await open(3, opts);
     const silences = ts.map(() => 0);
@@ -182,9 +186,7 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
 
   it('the open connections black-holed for good, no near cache: both connections of each trove start over, and a waiter in another process is woken by the notification', async () => {
     troves.expectErrors();
-    const s = await server();
-    const proxy = await TcpProxy.start(s.port);
-    cleanups.push(() => proxy.close());
+    const { s, proxy } = await serverBehindProxy();
     const opts = { redis: proxy.url, prefix: `lostpub${++n}`, commandTimeout: FAULT_TIMEOUT, nearCache: false as const };
     const [a, b] = await open(2, opts);
     const reports = [a!, b!].map((t) => {
