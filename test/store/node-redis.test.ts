@@ -8,8 +8,11 @@ import { createClient, createClientPool, createCluster, createSentinel } from 'r
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTrove, type RedisOption, StoreError, StoreTimeoutError } from '../../src/index.js';
 import { createStore } from '../../src/store/create-store.js';
+import type { NodeRedisConnection } from '../../src/store/node-redis/client-shape.js';
+import { NodeRedisSubscriber } from '../../src/store/node-redis/subscriber.js';
 import { nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
 
 let server: RedisServer;
@@ -216,6 +219,37 @@ describe('node-redis driver', () => {
       await s.close();
       c.destroy();
       await own.stop();
+    }
+  });
+  it('a subscriber (no tracking) whose connection goes silent for good is PINGed, reported and replaced by a new one', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    const errors: Error[] = [];
+    let sub: NodeRedisSubscriber | undefined;
+    try {
+      // The user's client reaches Redis through the proxy, and so does the subscriber's duplicate of it.
+      const main = await nodeRedisClient(proxy.url);
+      clients.push(main);
+      sub = new NodeRedisSubscriber(main as unknown as NodeRedisConnection, { commandTimeoutMs: 250, checkIntervalMs: 100, onError: (e) => errors.push(e) });
+      const subscriber = sub;
+      const messages: string[] = [];
+      await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
+      await until(() => subscriber.live);
+      const before = proxy.acceptedCount;
+      // Every byte of the open connections is swallowed for good; only a new connection gets through.
+      proxy.blackholeOpen();
+      await until(() => !subscriber.live, 10_000, 'the silent subscriber to be given up');
+      await until(
+        () => subscriber.live,
+        10_000,
+        () => `the subscriber to be live again (${errors.map((e) => e.message).join(' | ')})`,
+      );
+      expect(proxy.acceptedCount).toBeGreaterThan(before);
+      expect(errors.map((e) => e.message)).toContain('the pub/sub connection did not answer PING within 1000 ms: reconnecting it');
+      await server.command('PUBLISH', 'news', 'again');
+      await until(() => messages.includes('again'));
+    } finally {
+      await sub?.close();
+      await proxy.close();
     }
   });
 });

@@ -108,7 +108,11 @@ export class NodeRedisStore implements Store {
     this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
     this.batcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, false, done, failed));
     this.trackedBatcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, true, done, failed));
-    this.subscriber = new NodeRedisSubscriber(client, { commandTimeoutMs: opts.commandTimeoutMs, onError: this.onError });
+    this.subscriber = new NodeRedisSubscriber(client, {
+      commandTimeoutMs: opts.commandTimeoutMs,
+      onError: this.onError,
+      ...(opts.trackingCheckIntervalMs === undefined ? {} : { checkIntervalMs: opts.trackingCheckIntervalMs }),
+    });
     this.everReady = this.up = client.isReady;
     client.on('error', this.onClientError);
     client.on('ready', this.onReady);

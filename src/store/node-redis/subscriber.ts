@@ -1,5 +1,5 @@
 import { StoreError } from '../../errors.js';
-import { reconnectDelay } from '../connection.js';
+import { reconnectDelay, silenceLimitMs } from '../connection.js';
 import { withDeadline } from '../deadline.js';
 import { deliver } from '../channel-delivery.js';
 import type { ChannelListener } from '../store.js';
@@ -23,6 +23,11 @@ export interface NodeRedisSubscriberOptions {
   commandTimeoutMs: number;
   /** Connection errors, and failures to subscribe. */
   onError(err: Error): void;
+  /**
+   * How often a live connection is checked with PING when no watcher checks it (the tracking
+   * channel does), in ms; one not answering within the set-up deadline is replaced. Default 1000.
+   */
+  checkIntervalMs?: number;
 }
 
 /**
@@ -49,6 +54,10 @@ export class NodeRedisSubscriber {
   private retryTimer: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
+  /** The PING check of a live connection that no watcher checks (see `checkAlive`); set once started. */
+  private checkTimer: NodeJS.Timeout | undefined;
+  /** Whether a check's PING is awaited. */
+  private checking = false;
 
   constructor(
     private readonly main: NodeRedisConnection,
@@ -115,9 +124,36 @@ export class NodeRedisSubscriber {
     if (conn) this.lost(conn);
   }
 
+  /**
+   * A live connection nothing else checks (the tracking channel PINGs it while tracking is on) is
+   * PINGed now and then: one gone silent without a reset would otherwise deliver nothing until
+   * the kernel gives up on it, and waiters for another process's value would sit out their
+   * `waitTimeout` (see `ConnectionWatch` for the ioredis connections).
+   */
+  private readonly checkAlive = (): void => {
+    const conn = this.connection;
+    if (conn === undefined || !this.isLive || this.watcher !== undefined || this.checking) return;
+    const limitMs = silenceLimitMs(this.opts.commandTimeoutMs);
+    const ping = this.ping(limitMs);
+    if (ping === undefined) return;
+    this.checking = true;
+    ping.then(
+      () => {
+        this.checking = false;
+      },
+      () => {
+        this.checking = false;
+        if (conn !== this.connection || this.closed) return;
+        this.opts.onError(new StoreError(`the pub/sub connection did not answer PING within ${limitMs} ms: reconnecting it`));
+        this.lost(conn);
+      },
+    );
+  };
+
   /** Closes the connection (and cancels a pending attempt). */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.checkTimer);
     clearTimeout(this.retryTimer);
     this.isLive = false;
     this.channels.clear();
@@ -131,6 +167,8 @@ export class NodeRedisSubscriber {
   private start(): void {
     if (this.started || this.closed) return;
     this.started = true;
+    this.checkTimer = setInterval(this.checkAlive, this.opts.checkIntervalMs ?? 1_000);
+    this.checkTimer.unref();
     void this.open();
   }
 
@@ -162,7 +200,7 @@ export class NodeRedisSubscriber {
       })();
       // Past the deadline the attempt is abandoned (destroyed by fail()): a late settle is nobody's.
       steps.catch(() => {});
-      await withDeadline('subscribe', Math.max(this.opts.commandTimeoutMs * 4, 1_000), steps);
+      await withDeadline('subscribe', silenceLimitMs(this.opts.commandTimeoutMs), steps);
       if (generation !== this.generation || !this.isLive) return;
       this.resetListeners();
       for (const done of [...this.liveWaiters]) done();
@@ -246,8 +284,9 @@ export class NodeRedisSubscriber {
 /**
  * Settings of the subscriber duplicate over the user's: RESP2 (RESP3 would get invalidations as
  * push replies rather than channel messages), no reconnection and no offline queue (a lost
- * connection is replaced, see the class), none of the RESP3-only features, no ping timer of its
- * own (the tracking channel pings it), and no name of its own.
+ * connection is replaced, see the class), none of the RESP3-only features, no ping timer of
+ * node-redis's own (the tracking channel pings it, or the subscriber's own check), and no name of
+ * its own.
  */
 function subscriberOverrides(main: NodeRedisConnection): Record<string, unknown> {
   return {
