@@ -1,5 +1,6 @@
 /** Connection handling shared by the command connection and the subscriber connection. */
 import type { Cluster, Redis } from 'ioredis';
+import { StoreError } from '../errors.js';
 import { withDeadline } from './deadline.js';
 
 /** Reconnect delays grow 50 ms, 100 ms, … up to 2 s, with jitter so many processes do not reconnect in lockstep. */
@@ -15,6 +16,45 @@ export function reconnectDelay(attempt: number): number {
  */
 export function silenceLimitMs(commandTimeoutMs: number): number {
   return Math.max(commandTimeoutMs * 4, 1_000);
+}
+
+/** One check of `checkWithPing`: the PING sent, and whether the connection it was sent on is still the current one. */
+export interface PingAttempt {
+  ping: Promise<unknown>;
+  current(): boolean;
+}
+
+/**
+ * Checks a pub/sub connection with PING every `intervalMs`, one PING at a time: `attempt` sends it
+ * (undefined when there is nothing to check now: not live, or checked by someone else), bounded
+ * by `limitMs`. A PING unanswered by then on the still-current connection calls `onSilent`, which
+ * starts the connection over. Idle, such a connection has nothing awaited, so nothing else would
+ * notice it gone silent without a reset. Returns the timer (unref'd), to be cleared on close.
+ */
+export function checkWithPing(
+  intervalMs: number,
+  limitMs: number,
+  attempt: () => PingAttempt | undefined,
+  onSilent: (error: StoreError) => void,
+): NodeJS.Timeout {
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    const sent = attempt();
+    if (sent === undefined) return;
+    checking = true;
+    sent.ping.then(
+      () => {
+        checking = false;
+      },
+      () => {
+        checking = false;
+        if (sent.current()) onSilent(new StoreError(`the pub/sub connection did not answer PING within ${limitMs} ms: reconnecting it`));
+      },
+    );
+  }, intervalMs);
+  timer.unref();
+  return timer;
 }
 
 /**

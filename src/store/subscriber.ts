@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';
-import { closeClient, reconnectDelay, silenceLimitMs } from './connection.js';
+import { checkWithPing, closeClient, type PingAttempt, reconnectDelay, silenceLimitMs } from './connection.js';
 import { withDeadline } from './deadline.js';
 import type { ChannelListener } from './store.js';
 
@@ -58,10 +58,8 @@ export class Subscriber {
   private generation = 0;
   /** Set-ups failed in a row, for the delay before the next attempt. */
   private setupFailures = 0;
-  /** The PING check of a live connection that no watcher checks (see `checkAlive`); set while the connection exists. */
+  /** The PING check of a live connection that no watcher checks (see `pingAttempt`); set while the connection exists. */
   private checkTimer: NodeJS.Timeout | undefined;
-  /** Whether a check's PING is awaited. */
-  private checking = false;
 
   constructor(private readonly opts: SubscriberOptions) {}
 
@@ -127,32 +125,20 @@ export class Subscriber {
   }
 
   /**
-   * A live connection nothing else checks (a tracking channel PINGs it while tracking is on) is
-   * PINGed now and then: one that went silent without a reset (a failover behind a NAT that drops
-   * the old flow) would otherwise deliver nothing until the kernel gives up on it, about 15
-   * minutes on Linux, and waiters for another process's value would sit out their `waitTimeout`.
+   * A PING of a live connection nothing else checks (a tracking channel PINGs it while tracking is
+   * on): one gone silent without a reset (a failover behind a NAT that drops the old flow) would
+   * otherwise deliver nothing until the kernel gives up on it, about 15 minutes on Linux, and
+   * waiters for another process's value would sit out their `waitTimeout`.
    */
-  private readonly checkAlive = (): void => {
-    if (!this.isLive || this.watcher !== undefined || this.checking) return;
+  private pingAttempt(): PingAttempt | undefined {
     const sub = this.connection;
-    const generation = this.generation;
     // A Cluster would send the PING on a node's command connection, not the one subscribed.
-    if (sub === undefined || sub.isCluster) return;
+    if (!this.isLive || this.watcher !== undefined || sub === undefined || sub.isCluster) return undefined;
     const ping = this.ping(this.setupDeadlineMs);
-    if (ping === undefined) return;
-    this.checking = true;
-    ping.then(
-      () => {
-        this.checking = false;
-      },
-      () => {
-        this.checking = false;
-        if (generation !== this.generation || this.closed) return;
-        this.opts.onError(new StoreError(`the pub/sub connection did not answer PING within ${this.setupDeadlineMs} ms: reconnecting it`));
-        this.drop();
-      },
-    );
-  };
+    if (ping === undefined) return undefined;
+    const generation = this.generation;
+    return { ping, current: () => generation === this.generation && !this.closed };
+  }
 
   /** Closes the connection; resolves once its socket is gone. */
   close(): Promise<void> {
@@ -169,8 +155,15 @@ export class Subscriber {
     if (this.connection) return this.connection;
     const sub = this.opts.open();
     this.connection = sub;
-    this.checkTimer = setInterval(this.checkAlive, this.opts.checkIntervalMs ?? 1_000);
-    this.checkTimer.unref();
+    this.checkTimer = checkWithPing(
+      this.opts.checkIntervalMs ?? 1_000,
+      this.setupDeadlineMs,
+      () => this.pingAttempt(),
+      (err) => {
+        this.opts.onError(err);
+        this.drop();
+      },
+    );
     sub.on('error', this.opts.onError);
     // Messages are read as buffers: a listener may take bytes (`onBytes`), and the string form of
     // a message joins an array with commas, so a message of the watcher naming several keys (as

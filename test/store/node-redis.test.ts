@@ -12,6 +12,7 @@ import type { NodeRedisConnection } from '../../src/store/node-redis/client-shap
 import { NodeRedisSubscriber } from '../../src/store/node-redis/subscriber.js';
 import { nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { expectSilentSubscriberReplaced } from '../helpers/silent-subscriber.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { TEST_COMMAND_TIMEOUT, until } from '../helpers/troves.js';
 
@@ -234,19 +235,7 @@ describe('node-redis driver', () => {
       const messages: string[] = [];
       await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
       await until(() => subscriber.live);
-      const before = proxy.acceptedCount;
-      // Every byte of the open connections is swallowed for good; only a new connection gets through.
-      proxy.blackholeOpen();
-      await until(() => !subscriber.live, 10_000, 'the silent subscriber to be given up');
-      await until(
-        () => subscriber.live,
-        10_000,
-        () => `the subscriber to be live again (${errors.map((e) => e.message).join(' | ')})`,
-      );
-      expect(proxy.acceptedCount).toBeGreaterThan(before);
-      expect(errors.map((e) => e.message)).toContain('the pub/sub connection did not answer PING within 1000 ms: reconnecting it');
-      await server.command('PUBLISH', 'news', 'again');
-      await until(() => messages.includes('again'));
+      await expectSilentSubscriberReplaced({ proxy, subscriber, errors, messages, publish: (m) => server.command('PUBLISH', 'news', m) });
     } finally {
       await sub?.close();
       await proxy.close();

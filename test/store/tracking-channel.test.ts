@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pubSubDuplicate, Subscriber } from '../../src/store/subscriber.js';
 import { TrackingChannel, type TrackingChannelOptions } from '../../src/store/tracking-channel.js';
+import { expectSilentSubscriberReplaced } from '../helpers/silent-subscriber.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until, useRedisServer } from '../helpers/troves.js';
 
@@ -281,19 +282,7 @@ describe('TrackingChannel', () => {
     const messages: string[] = [];
     await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
     await until(() => subscriber.live);
-    const before = proxy.acceptedCount;
-    // Every byte of the open connections is swallowed for good; only a new connection gets through.
-    proxy.blackholeOpen();
-    await until(() => !subscriber.live, 10_000, 'the silent subscriber to be given up');
-    await until(
-      () => subscriber.live,
-      10_000,
-      () => `the subscriber to be live again (${errors.map((e) => e.message).join(' | ')})`,
-    );
-    expect(proxy.acceptedCount).toBeGreaterThan(before);
-    expect(errors.map((e) => e.message)).toContain('the pub/sub connection did not answer PING within 1000 ms: reconnecting it');
-    await redis.server.command('PUBLISH', 'news', 'again');
-    await until(() => messages.includes('again'));
+    await expectSilentSubscriberReplaced({ proxy, subscriber, errors, messages, publish: (m) => redis.server.command('PUBLISH', 'news', m) });
   });
 
   it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {

@@ -1,5 +1,5 @@
 import { StoreError } from '../../errors.js';
-import { reconnectDelay, silenceLimitMs } from '../connection.js';
+import { checkWithPing, type PingAttempt, reconnectDelay, silenceLimitMs } from '../connection.js';
 import { withDeadline } from '../deadline.js';
 import { deliver } from '../channel-delivery.js';
 import type { ChannelListener } from '../store.js';
@@ -54,10 +54,8 @@ export class NodeRedisSubscriber {
   private retryTimer: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
-  /** The PING check of a live connection that no watcher checks (see `checkAlive`); set once started. */
+  /** The PING check of a live connection that no watcher checks (see `pingAttempt`); set once started. */
   private checkTimer: NodeJS.Timeout | undefined;
-  /** Whether a check's PING is awaited. */
-  private checking = false;
 
   constructor(
     private readonly main: NodeRedisConnection,
@@ -125,30 +123,18 @@ export class NodeRedisSubscriber {
   }
 
   /**
-   * A live connection nothing else checks (the tracking channel PINGs it while tracking is on) is
-   * PINGed now and then: one gone silent without a reset would otherwise deliver nothing until
-   * the kernel gives up on it, and waiters for another process's value would sit out their
-   * `waitTimeout` (see `ConnectionWatch` for the ioredis connections).
+   * A PING of a live connection nothing else checks (the tracking channel PINGs it while tracking
+   * is on): one gone silent without a reset would otherwise deliver nothing until the kernel gives
+   * up on it, and waiters for another process's value would sit out their `waitTimeout` (see
+   * `checkWithPing`; `ConnectionWatch` for the ioredis command connections).
    */
-  private readonly checkAlive = (): void => {
+  private pingAttempt(): PingAttempt | undefined {
     const conn = this.connection;
-    if (conn === undefined || !this.isLive || this.watcher !== undefined || this.checking) return;
-    const limitMs = silenceLimitMs(this.opts.commandTimeoutMs);
-    const ping = this.ping(limitMs);
-    if (ping === undefined) return;
-    this.checking = true;
-    ping.then(
-      () => {
-        this.checking = false;
-      },
-      () => {
-        this.checking = false;
-        if (conn !== this.connection || this.closed) return;
-        this.opts.onError(new StoreError(`the pub/sub connection did not answer PING within ${limitMs} ms: reconnecting it`));
-        this.lost(conn);
-      },
-    );
-  };
+    if (conn === undefined || !this.isLive || this.watcher !== undefined) return undefined;
+    const ping = this.ping(silenceLimitMs(this.opts.commandTimeoutMs));
+    if (ping === undefined) return undefined;
+    return { ping, current: () => conn === this.connection && !this.closed };
+  }
 
   /** Closes the connection (and cancels a pending attempt). */
   async close(): Promise<void> {
@@ -167,8 +153,16 @@ export class NodeRedisSubscriber {
   private start(): void {
     if (this.started || this.closed) return;
     this.started = true;
-    this.checkTimer = setInterval(this.checkAlive, this.opts.checkIntervalMs ?? 1_000);
-    this.checkTimer.unref();
+    this.checkTimer = checkWithPing(
+      this.opts.checkIntervalMs ?? 1_000,
+      silenceLimitMs(this.opts.commandTimeoutMs),
+      () => this.pingAttempt(),
+      (err) => {
+        const conn = this.connection;
+        this.opts.onError(err);
+        if (conn) this.lost(conn);
+      },
+    );
     void this.open();
   }
 
