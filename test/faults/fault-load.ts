@@ -192,7 +192,7 @@ export class FaultLoad {
     return this.o.troves
       .map((t, i) => {
         const near = t.stats().near?.live === false ? `not live (latest errors: ${this.lastErrors[i]!.join(' | ') || 'none'})` : 'live';
-        return `trove ${i}: ${this.valuesAfter[i]} values, near ${near}`;
+        return `trove ${i}: ${this.valuesAfter[i]} values, near ${near}, Redis ${t.health().redis}`;
       })
       .join('; ');
   }

@@ -73,7 +73,7 @@ describe('Trove on Redis Sentinel (ioredis sentinels/name options)', () => {
   });
 
   it('keeps answering through a failover; afterwards it writes to the new primary and its near cache is never older than the new primary', async () => {
-    const { trove } = sentinelTrove('fo');
+    const { trove, errors } = sentinelTrove('fo');
     await trove.ready();
     await until(() => trove.stats().near?.live === true, 10_000);
     const r = trove.region<string>('r');
@@ -109,6 +109,11 @@ describe('Trove on Redis Sentinel (ioredis sentinels/name options)', () => {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
+    // Stopped however the test ends, before the trove closes: left running, it would call a closed trove.
+    cleanups.push(async () => {
+      polling = false;
+      await poll.catch(() => {});
+    });
 
     const oldPort = await setup.killPrimary();
     const next = await setup.waitForFailover(oldPort);
@@ -124,7 +129,11 @@ describe('Trove on Redis Sentinel (ioredis sentinels/name options)', () => {
         ),
       20_000,
     );
-    await until(() => trove.stats().near?.live === true, 20_000);
+    await until(
+      () => trove.stats().near?.live === true,
+      20_000,
+      () => `the near cache to be live again (Redis ${trove.health().redis}; errors: ${errors.map((e) => e.message).join(' | ')})`,
+    );
     polling = false;
     await poll;
 
