@@ -158,9 +158,8 @@ export class NodeRedisSubscriber {
       silenceLimitMs(this.opts.commandTimeoutMs),
       () => this.pingAttempt(),
       (err) => {
-        const conn = this.connection;
         this.opts.onError(err);
-        if (conn) this.lost(conn);
+        this.drop();
       },
     );
     void this.open();
