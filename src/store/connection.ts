@@ -95,3 +95,44 @@ export async function closeClient(client: Redis | Cluster, timeoutMs: number, ow
   if (socketOpen) await ended;
   clearTimeout(timer);
 }
+
+/**
+ * Connects again a connection Trove owns that ioredis ended by itself, until `stopped()`. ioredis
+ * ends a connection for good when one attempt to connect fails as a whole, not only when told to
+ * close. With Sentinel that happens in a failover: the failover detector of the connection before
+ * (subscribed to `+switch-master`) disconnects the connector while the next attempt is still
+ * asking the sentinels for the new primary, and that attempt gives up with "Connection is closed."
+ * Nothing would connect it again: every call would fail and the near cache stay off for good.
+ * Attempts are spaced by `reconnectDelay`. Reported to `onError` once connected again: while
+ * disconnected, only the first failure is reported, and that is the driver's own.
+ */
+export function reviveWhenEnded(client: Redis, stopped: () => boolean, onError: (error: StoreError) => void): void {
+  let attempts = 0;
+  let lastError = '';
+  /** The driver's last error before it ended the connection. */
+  let endedWith = '';
+  client.on('error', (err: Error) => {
+    lastError = err.message;
+  });
+  client.on('ready', () => {
+    if (attempts > 0 && !stopped()) {
+      onError(
+        new StoreError(`the driver had ended the Redis connection by itself (${endedWith || 'no error given'}): connected again after ${attempts} attempt(s)`),
+      );
+    }
+    attempts = 0;
+  });
+  client.on('end', () => {
+    if (stopped()) return;
+    if (attempts === 0) endedWith = lastError;
+    const timer = setTimeout(
+      () => {
+        if (stopped() || client.status !== 'end') return;
+        attempts++;
+        client.connect().catch(() => {});
+      },
+      reconnectDelay(attempts + 1),
+    );
+    timer.unref();
+  });
+}

@@ -2,7 +2,7 @@ import { type ChainableCommander, type Cluster, Command, type Redis, type RedisO
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { CommandKeys } from './command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from './deadline.js';
-import { closeClient, reconnectDelay, silenceLimitMs } from './connection.js';
+import { closeClient, reconnectDelay, reviveWhenEnded, silenceLimitMs } from './connection.js';
 import { ConnectionWatch } from './connection-watch.js';
 import { byBucket, FieldBatcher } from './field-batcher.js';
 import { GetBatcher } from './get-batcher.js';
@@ -156,7 +156,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     client.on('close', this.onClose);
     // A client handed over stays its owner's (it may wait on blocking commands of its own); a
     // Cluster's connections are its nodes', not one stream.
-    if (opts.owned && !client.isCluster) this.watch = new ConnectionWatch(client as Redis, silenceLimitMs(opts.commandTimeoutMs), this.onError);
+    if (opts.owned && !client.isCluster) {
+      this.watch = new ConnectionWatch(client as Redis, silenceLimitMs(opts.commandTimeoutMs), this.onError);
+      reviveWhenEnded(client as Redis, () => this.closed, this.onError);
+    }
     if (client.status === 'wait') client.connect().catch(() => {});
     // A client handed over connected has no 'ready' event to come.
     else if (client.status === 'ready')

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';
-import { checkWithPing, closeClient, type PingAttempt, reconnectDelay, silenceLimitMs } from './connection.js';
+import { checkWithPing, closeClient, type PingAttempt, reconnectDelay, reviveWhenEnded, silenceLimitMs } from './connection.js';
 import { withDeadline } from './deadline.js';
 import type { ChannelListener } from './store.js';
 
@@ -165,6 +165,8 @@ export class Subscriber {
       },
     );
     sub.on('error', this.opts.onError);
+    // Always Trove's own connection. A Cluster reaches 'end' by its own rules (clusterRetryStrategy).
+    if (!sub.isCluster) reviveWhenEnded(sub as Redis, () => this.closed, this.opts.onError);
     // Messages are read as buffers: a listener may take bytes (`onBytes`), and the string form of
     // a message joins an array with commas, so a message of the watcher naming several keys (as
     // Redis sends in BCAST mode) would be lost.

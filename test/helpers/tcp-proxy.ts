@@ -4,11 +4,12 @@
  */
 import { createServer, type Server, Socket } from 'node:net';
 
-/** One accepted connection: its client side, its replies held back (when set), and whether it is black-holed for good. */
+/** One accepted connection: its client side, its replies held back (when set), whether it is black-holed for good, and whether it is closed. */
 interface Accepted {
   client: Socket;
   held: Buffer[] | undefined;
   dead: boolean;
+  closed: boolean;
 }
 
 export class TcpProxy {
@@ -64,10 +65,11 @@ export class TcpProxy {
     const upstream = new Socket();
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
-    const conn: Accepted = { client, held: this.holdNext ? [] : undefined, dead: false };
+    const conn: Accepted = { client, held: this.holdNext ? [] : undefined, dead: false, closed: false };
     this.holdNext = false;
     this.accepted.push(conn);
     const close = () => {
+      conn.closed = true;
       client.destroy();
       upstream.destroy();
       this.pairs.delete(pair);
@@ -113,6 +115,11 @@ export class TcpProxy {
   /** How many connections were accepted so far (open or closed). */
   get acceptedCount(): number {
     return this.accepted.length;
+  }
+
+  /** How many of the first `n` accepted connections are still open. */
+  openAmongFirst(n: number): number {
+    return this.accepted.slice(0, n).filter((c) => !c.closed).length;
   }
 
   /**

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTrove, StoreError, type Trove } from '../../src/index.js';
 import { until } from '../helpers/troves.js';
 import { RedisSentinelSetup } from '../../tools/redis-sentinel.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 let setup: RedisSentinelSetup;
 const unhandled: unknown[] = [];
@@ -189,6 +190,68 @@ describe('Trove on Redis Sentinel (ioredis sentinels/name options)', () => {
     await r.set('c', 'after');
     expect(await other.get('c')).toBe('after');
     for (let i = 0; i < 5; i++) expect(await r.get('a')).toBe('v1');
+    expect(unhandled).toEqual([]);
+  });
+
+  // ioredis's failover detector of the connection before stays subscribed to +switch-master until
+  // the next connection is up. A switch announced while that next attempt is still asking Sentinel
+  // for the primary disconnects the attempt, which then ends the connection for good ("Connection
+  // is closed."): seen under load after a SIGKILLed primary, with one trove's calls failing and its
+  // near cache off from then on. Here the attempt is held at the sentinel until the switch is out.
+  it.each([
+    ['command', 'normal'],
+    ['pub/sub', 'pubsub'],
+  ] as const)('connects again when a +switch-master ends the %s connection while it asks Sentinel for the primary', async (_, type) => {
+    const own = await RedisSentinelSetup.start({ replicas: 1, sentinels: 3 });
+    cleanups.push(() => own.stop());
+    const proxy = await TcpProxy.start(own.sentinels[0]!.port);
+    cleanups.push(() => proxy.close());
+    // One sentinel, reached through the proxy only (updateSentinels: false keeps ioredis from adding the others).
+    const { trove, errors } = sentinelTrove(`revive-${type}`, own, { sentinels: [{ host: '127.0.0.1', port: proxy.port }], updateSentinels: false });
+    await until(() => trove.stats().near?.live === true, 10_000);
+    const r = trove.region<string>('r');
+    await r.set('a', 'v0');
+    const { port } = await own.primary();
+    expect(await own.server(port).command('WAIT', 1, 5_000)).toBe('1');
+
+    // So far: the connections' requests to the sentinel (closed) and their failover detectors (open).
+    const before = proxy.acceptedCount;
+    expect(proxy.openAmongFirst(before)).toBe(2);
+    proxy.holdRepliesOfNext();
+    await own.server(port).command('CLIENT', 'KILL', 'TYPE', type);
+    // That connection reconnects and asks the sentinel for the primary: the answer is held.
+    await until(() => proxy.acceptedCount > before);
+    await own.sentinelServers[0]!.command('SENTINEL', 'FAILOVER', own.name);
+    // +switch-master reached both detectors: each closed its sentinel connection, the one of the
+    // connection that is asking having first disconnected the attempt under way.
+    await until(
+      () => proxy.openAmongFirst(before) === 0,
+      20_000,
+      () => `the detectors to act (${proxy.openAmongFirst(before)} open)`,
+    );
+    proxy.releaseReplies(before);
+
+    const next = await own.waitForFailover(port);
+    await until(
+      () => trove.stats().near?.live === true && trove.health().redis === 'connected',
+      20_000,
+      () => `the trove to be connected with its near cache live (Redis ${trove.health().redis}; errors: ${errors.map((e) => e.message).join(' | ')})`,
+    );
+    // Reported once connected again. The pub/sub connection may be back while the command
+    // connection, which the same switch sent reconnecting, is not: the report is then counted in
+    // `suppressedErrors` instead, as every failure after the first while Redis is disconnected.
+    const revived = errors.filter((e) => e.message.startsWith('the driver had ended the Redis connection by itself (Connection is closed.): connected again'));
+    if (type === 'normal') expect(revived, errors.map((e) => e.message).join(' | ')).toHaveLength(1);
+    else expect(revived.length + trove.stats().suppressedErrors).toBeGreaterThanOrEqual(1);
+    expect(await r.get('a')).toBe('v0');
+    await r.set('c', 'after');
+    expect(await r.get('c')).toBe('after');
+    // Tracking works on the new primary: another process's write reaches the near cache.
+    const other = writer(`revive-${type}`, own).region<string>('r');
+    expect(await other.get('c')).toBe('after');
+    await other.set('a', 'v1');
+    await until(async () => (await r.get('a')) === 'v1');
+    expect((await own.server(next.port).keys()).some((k) => k.startsWith(`revive-${type}:`))).toBe(true);
     expect(unhandled).toEqual([]);
   });
 });
