@@ -21,6 +21,9 @@ export function checkNearCacheOptions(opt: unknown, option = 'nearCache'): NearC
       if (v !== undefined) toMs(v as Duration, `${option}.pingInterval`);
     } else if (k === 'serveWhileDisconnected') {
       if (v !== undefined) toMs(v as Duration, `${option}.serveWhileDisconnected`, { allowZero: true });
+    } else if (k === 'expiryResolution') {
+      if (v !== undefined && toMs(v as Duration, `${option}.expiryResolution`, { allowZero: true }) > 1_000)
+        throw new InvalidOptionError(`${option}.expiryResolution`, `expected at most 1s, got ${String(v)}`);
     } else if (POSITIVE_INTEGERS.has(k)) {
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1))
         throw new InvalidOptionError(`${option}.${k}`, `expected a positive integer, got ${String(v)}`);

@@ -46,6 +46,9 @@ describe('option validation', () => {
     ['near-cache option typo', { nearCache: { maxEntires: 10 } as never }, 'nearCache.maxEntires'],
     ['fractional near-cache bound', { nearCache: { maxBytes: 1.5 } }, 'nearCache.maxBytes'],
     ['nearCache not an object', { nearCache: 'on' as never }, 'nearCache'],
+    ['near-cache expiryResolution above 1s', { nearCache: { expiryResolution: '2s' } }, 'nearCache.expiryResolution'],
+    ['negative near-cache expiryResolution', { nearCache: { expiryResolution: -1 } }, 'nearCache.expiryResolution'],
+    ['unparsable near-cache expiryResolution', { nearCache: { expiryResolution: 'soon' } }, 'nearCache.expiryResolution'],
     ['memory option typo', { memory: { maxEntires: 10 } as never }, 'memory.maxEntires'],
     ['negative memory bound', { memory: { maxEntries: -1 } }, 'memory.maxEntries'],
     ['memory not an object', { memory: 100 as never }, 'memory'],
@@ -68,6 +71,9 @@ describe('option validation', () => {
     expect(checked).not.toBe(given);
     expect(checkNearCacheOptions(undefined)).toEqual({});
     expect(checkNearCacheOptions({ maxTtlMs: undefined })).toEqual({ maxTtlMs: undefined });
+    expect(checkNearCacheOptions({ expiryResolution: '1ms' })).toEqual({ expiryResolution: '1ms' });
+    expect(checkNearCacheOptions({ expiryResolution: 0 })).toEqual({ expiryResolution: 0 });
+    expect(checkNearCacheOptions({ expiryResolution: '1s' })).toEqual({ expiryResolution: '1s' });
     expect(optionError(() => checkNearCacheOptions({ maxTtlMs: 0 })).option).toBe('nearCache.maxTtlMs');
     expect(optionError(() => checkNearCacheOptions({ size: 1 }, 'near')).option).toBe('near.size');
     expect(optionError(() => checkNearCacheOptions(null, 'near')).option).toBe('near');

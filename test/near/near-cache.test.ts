@@ -210,6 +210,37 @@ describe.each(drivers)('near cache (%s)', (d) => {
     expect(seen).toEqual(['store', 'near', 'store', 'store']);
   });
 
+  // Both reads below run in one synchronous stretch, so no timer can run between them.
+  it('checks expiry against the clock on every hit by default; with expiryResolution, against a reading that lasts until its timer runs', async () => {
+    const clock = fakeDate();
+    const [exact, b] = await pair();
+    const coarse = await open({ nearCache: { expiryResolution: '1s' } });
+    await b.region('users').set('short', 's', { ttl: 10_000 });
+    const exactSeen = tiers(exact);
+    const coarseSeen = tiers(coarse);
+    expect(await exact.region('users').get('short')).toBe('s');
+    expect(await coarse.region('users').get('short')).toBe('s');
+
+    const first = [exact.region('users').get('short'), coarse.region('users').get('short')];
+    clock.advance(10_000);
+    const second = [exact.region('users').get('short'), coarse.region('users').get('short')];
+    expect(await Promise.all(first)).toEqual(['s', 's']);
+    await Promise.all(second);
+    expect(exactSeen).toEqual(['store', 'near', 'store']);
+    // The reading taken by the first hit still served the second: the copy was answered past its expiry.
+    expect(coarseSeen).toEqual(['store', 'near', 'near']);
+    // Once the timer has run, the clock is read again: the copy has expired, and Redis is asked.
+    await until(async () => {
+      await coarse.region('users').get('short');
+      return coarseSeen.at(-1) === 'store';
+    });
+    // And what Redis answers is not kept: it expired by this process's clock.
+    const later = coarseSeen.length;
+    await coarse.region('users').get('short');
+    await coarse.region('users').get('short');
+    expect(coarseSeen.slice(later)).toEqual(['store', 'store']);
+  });
+
   it('FLUSHALL empties the local tier', async () => {
     const [a, b] = await pair();
     await b.region('users').set('1', 'v');
