@@ -26,12 +26,15 @@ export const NODE_REDIS = 'node-redis';
  * they enter the near cache. Every other row runs as in production, `freezeValues: false`.
  */
 export const FROZEN = 'frozen';
+/** The variant whose near hits check expiry against a clock reading of up to 1 ms (`expiryResolution: '1ms'`) instead of reading the clock on each. */
+export const EXPIRY_RESOLUTION = 'expiry-resolution';
 
-/** The `nearCache` option for a tier: off for `l2`; `{ maxEntries }` (+ `clone: true` for the `clone` variant) for `l1`. */
+/** The `nearCache` option for a tier: off for `l2`; `{ maxEntries }` (+ `clone: true` or `expiryResolution: '1ms'` for those variants) for `l1`. */
 function nearOption(opts: ConfigOptions): NearCacheOptions | false {
   if (opts.tier === 'l2') return false;
   if (opts.variant === undefined || opts.variant === STATS_OFF || opts.variant === NODE_REDIS || opts.variant === FROZEN) return { maxEntries: opts.l1Entries };
   if (opts.variant === 'clone') return { maxEntries: opts.l1Entries, clone: true };
+  if (opts.variant === EXPIRY_RESOLUTION) return { maxEntries: opts.l1Entries, expiryResolution: '1ms' };
   throw new Error(`trove: unknown variant '${opts.variant}'`);
 }
 
