@@ -22,6 +22,8 @@ export function silenceLimitMs(commandTimeoutMs: number): number {
 export interface PingAttempt {
   ping: Promise<unknown>;
   current(): boolean;
+  /** What the connection failed to do when `ping` rejects, for the report: default `'answer PING'`. */
+  expected?: string;
 }
 
 /**
@@ -49,7 +51,7 @@ export function checkWithPing(
       },
       () => {
         checking = false;
-        if (sent.current()) onSilent(new StoreError(`the pub/sub connection did not answer PING within ${limitMs} ms: reconnecting it`));
+        if (sent.current()) onSilent(new StoreError(`the pub/sub connection did not ${sent.expected ?? 'answer PING'} within ${limitMs} ms: reconnecting it`));
       },
     );
   }, intervalMs);

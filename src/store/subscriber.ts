@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';
@@ -60,6 +61,13 @@ export class Subscriber {
   private setupFailures = 0;
   /** The PING check of a live connection that no watcher checks (see `pingAttempt`); set while the connection exists. */
   private checkTimer: NodeJS.Timeout | undefined;
+  /**
+   * On a Cluster, a channel of this subscriber's own, published to and expected back in place of a
+   * PING (see `pingAttempt`); subscribed with the others on every connect.
+   */
+  private readonly probeChannel = `__trove:probe:${randomUUID()}`;
+  /** Ends the probe awaiting its message, if one is. */
+  private probeArrived: (() => void) | undefined;
 
   constructor(private readonly opts: SubscriberOptions) {}
 
@@ -132,12 +140,28 @@ export class Subscriber {
    */
   private pingAttempt(): PingAttempt | undefined {
     const sub = this.connection;
-    // A Cluster would send the PING on a node's command connection, not the one subscribed.
-    if (!this.isLive || this.watcher !== undefined || sub === undefined || sub.isCluster) return undefined;
-    const ping = this.ping(this.setupDeadlineMs);
-    if (ping === undefined) return undefined;
+    if (!this.isLive || this.watcher !== undefined || sub === undefined) return undefined;
     const generation = this.generation;
-    return { ping, current: () => generation === this.generation && !this.closed };
+    const current = () => generation === this.generation && !this.closed;
+    // A Cluster would send a PING on a node's command connection, not on the one subscribed.
+    if (sub.isCluster) return { ping: this.probe(sub as Cluster), current, expected: 'deliver a message published to it' };
+    const ping = this.ping(this.setupDeadlineMs);
+    return ping === undefined ? undefined : { ping, current };
+  }
+
+  /**
+   * A message published to the probe channel (PUBLISH reaches every node of a Cluster), expected
+   * back on the subscribed connection within the set-up deadline. A PUBLISH that fails (the
+   * cluster down) says nothing about that connection: only a message that never comes does.
+   */
+  private probe(sub: Cluster): Promise<unknown> {
+    const arrived = new Promise<void>((resolve) => {
+      this.probeArrived = resolve;
+    });
+    sub.publish(this.probeChannel, '1').catch(() => this.probeArrived?.());
+    return withDeadline('probe', this.setupDeadlineMs, arrived).finally(() => {
+      this.probeArrived = undefined;
+    });
   }
 
   /** Closes the connection; resolves once its socket is gone. */
@@ -172,6 +196,10 @@ export class Subscriber {
     // Redis sends in BCAST mode) would be lost.
     sub.on('messageBuffer', (channelBytes: Buffer, message: unknown) => {
       const channel = channelBytes.toString();
+      if (channel === this.probeChannel) {
+        this.probeArrived?.();
+        return;
+      }
       const watcher = this.watcher;
       if (watcher && channel === watcher.channel) {
         watcher.onMessage(message);
@@ -204,6 +232,7 @@ export class Subscriber {
       const current = () => generation === this.generation && !this.closed;
       const channels = [...this.channels.keys()];
       if (this.watcher) channels.push(this.watcher.channel);
+      if (sub.isCluster) channels.push(this.probeChannel);
       // The id must be read before subscribing: a subscribed RESP2 connection accepts no other
       // command. A cluster would answer from any node: only tracking needs it, and a cluster has none.
       const id = sub.isCluster ? Promise.resolve(undefined) : sub.client('ID');

@@ -5,11 +5,13 @@
  * new ones pass, as a failover behind a NAT or load balancer does: no reset ever reaches the
  * client, so without the watch ioredis would wait for the kernel (about 15 minutes on Linux).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silenceLimitMs } from '../../src/store/connection.js';
 import { createStore } from '../../src/store/create-store.js';
 import { defaultClientOptions, RedisStore } from '../../src/store/redis-store.js';
+import { Subscriber } from '../../src/store/subscriber.js';
+import { expectSilentSubscriberReplaced } from '../helpers/silent-subscriber.js';
 import { RedisCluster } from '../../tools/redis-cluster.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until, useRedisServer } from '../helpers/troves.js';
@@ -156,6 +158,42 @@ describe('ConnectionWatch on a Cluster Trove made', () => {
 
     for (const [i, p] of proxies.entries()) expect(p.acceptedCount, `node ${i}'s connections`).toBeGreaterThan(before[i]!);
     expect(silenced(errors).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("a Cluster's pub/sub connection gone silent", () => {
+  // ioredis subscribes on one node's connection of its own, and would send a PING on another:
+  // the subscriber publishes to a channel of its own instead and expects the message back.
+  it('is found by a message published to it that never comes back, reported, and started over', { timeout: 90_000 }, async () => {
+    const cluster = await RedisCluster.start({ masters: 3 });
+    cleanups.push(() => cluster.stop());
+    const proxies = await Promise.all(cluster.masters().map((m) => TcpProxy.start(m.port)));
+    for (const p of proxies) cleanups.push(() => p.close());
+    const natMap = Object.fromEntries(cluster.masters().map((m, i) => [`127.0.0.1:${m.port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+    const open = () =>
+      new Cluster(
+        proxies.map((p) => ({ host: '127.0.0.1', port: p.port })),
+        { natMap, redisOptions: { disconnectTimeout: 50 } },
+      );
+    const errors: Error[] = [];
+    const subscriber = new Subscriber({ commandTimeoutMs: 250, checkIntervalMs: 100, onError: (e) => errors.push(e), open });
+    cleanups.push(() => subscriber.close());
+    const messages: string[] = [];
+    await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
+    await until(() => subscriber.live, 20_000);
+    // Checked while nothing is wrong: the probe comes back, nothing is reported.
+    const publisher = cluster.masters()[0]!;
+    await publisher.server.command('PUBLISH', 'news', 'first');
+    await until(() => messages.includes('first'));
+    expect(errors).toEqual([]);
+    await expectSilentSubscriberReplaced({
+      proxies,
+      subscriber,
+      errors,
+      messages,
+      publish: (m) => publisher.server.command('PUBLISH', 'news', m),
+      reported: 'the pub/sub connection did not deliver a message published to it within 1000 ms: reconnecting it',
+    });
   });
 });
 

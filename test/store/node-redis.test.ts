@@ -235,7 +235,7 @@ describe('node-redis driver', () => {
       const messages: string[] = [];
       await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
       await until(() => subscriber.live);
-      await expectSilentSubscriberReplaced({ proxy, subscriber, errors, messages, publish: (m) => server.command('PUBLISH', 'news', m) });
+      await expectSilentSubscriberReplaced({ proxies: [proxy], subscriber, errors, messages, publish: (m) => server.command('PUBLISH', 'news', m) });
     } finally {
       await sub?.close();
       await proxy.close();

@@ -282,7 +282,7 @@ describe('TrackingChannel', () => {
     const messages: string[] = [];
     await subscriber.subscribe('news', { onMessage: (m) => messages.push(String(m)) });
     await until(() => subscriber.live);
-    await expectSilentSubscriberReplaced({ proxy, subscriber, errors, messages, publish: (m) => redis.server.command('PUBLISH', 'news', m) });
+    await expectSilentSubscriberReplaced({ proxies: [proxy], subscriber, errors, messages, publish: (m) => redis.server.command('PUBLISH', 'news', m) });
   });
 
   it('close() turns tracking off on a connection it did not create, and leaves it open', async () => {
