@@ -122,14 +122,22 @@ describe('ConnectionWatch', () => {
   });
 });
 
+/**
+ * A 3-master cluster whose every node is reached through a proxy of its own: `natMap` maps the
+ * addresses the nodes announce to their proxies. Stopped after the test.
+ */
+async function clusterBehindProxies(): Promise<{ cluster: RedisCluster; proxies: TcpProxy[]; natMap: Record<string, { host: string; port: number }> }> {
+  const cluster = await RedisCluster.start({ masters: 3 });
+  cleanups.push(() => cluster.stop());
+  const proxies = await Promise.all(cluster.masters().map((m) => TcpProxy.start(m.port)));
+  for (const p of proxies) cleanups.push(() => p.close());
+  const natMap = Object.fromEntries(cluster.masters().map((m, i) => [`127.0.0.1:${m.port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+  return { cluster, proxies, natMap };
+}
+
 describe('ConnectionWatch on a Cluster Trove made', () => {
   it("the Cluster's node connections silent for good are dropped, and the nodes are reached again on new ones", { timeout: 90_000 }, async () => {
-    const cluster = await RedisCluster.start({ masters: 3 });
-    cleanups.push(() => cluster.stop());
-    // Every node is reached through a proxy of its own: the addresses the nodes announce are mapped to them.
-    const proxies = await Promise.all(cluster.masters().map((m) => TcpProxy.start(m.port)));
-    for (const p of proxies) cleanups.push(() => p.close());
-    const natMap = Object.fromEntries(cluster.masters().map((m, i) => [`127.0.0.1:${m.port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+    const { proxies, natMap } = await clusterBehindProxies();
     const errors: Error[] = [];
     const store = createStore({
       redis: { cluster: proxies.map((p) => p.url), natMap },
@@ -165,11 +173,7 @@ describe("a Cluster's pub/sub connection gone silent", () => {
   // ioredis subscribes on one node's connection of its own, and would send a PING on another:
   // the subscriber publishes to a channel of its own instead and expects the message back.
   it('is found by a message published to it that never comes back, reported, and started over', { timeout: 90_000 }, async () => {
-    const cluster = await RedisCluster.start({ masters: 3 });
-    cleanups.push(() => cluster.stop());
-    const proxies = await Promise.all(cluster.masters().map((m) => TcpProxy.start(m.port)));
-    for (const p of proxies) cleanups.push(() => p.close());
-    const natMap = Object.fromEntries(cluster.masters().map((m, i) => [`127.0.0.1:${m.port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+    const { cluster, proxies, natMap } = await clusterBehindProxies();
     const open = () =>
       new Cluster(
         proxies.map((p) => ({ host: '127.0.0.1', port: p.port })),
