@@ -168,6 +168,8 @@ export class Subscriber {
   close(): Promise<void> {
     this.closed = true;
     clearInterval(this.checkTimer);
+    // A probe under way is moot: ended now, its deadline does not hold the process open.
+    this.probeArrived?.();
     this.isLive = false;
     this.channels.clear();
     for (const done of [...this.liveWaiters]) done();
@@ -222,6 +224,8 @@ export class Subscriber {
     sub.on('close', () => {
       this.generation++;
       this.clientId = undefined;
+      // A probe of the connection that closed says nothing of the next one.
+      this.probeArrived?.();
       this.watcher?.onClosed();
       if (!this.isLive) return;
       this.isLive = false;
