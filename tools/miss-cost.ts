@@ -6,11 +6,12 @@
  * load; times do, so compare runs interleaved. Under `taskset -c 0` this process and its Redis
  * share one core.
  *
- *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock] [--near]
+ *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock] [--near] [--node-redis]
  *
  * --dist loads a built Trove (e.g. each commit built with `npx tsup --out-dir <dir>`) instead of
  * the source; --raw measures hand-written GET + SET PX with ioredis auto-pipelining instead; --near
- * turns the near cache on (each computed value is then written tracked and kept locally).
+ * turns the near cache on (each computed value is then written tracked and kept locally);
+ * --node-redis runs Trove, or the hand-written GET + SET PX, on a node-redis client instead of ioredis.
  */
 import { createHook } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ const { values: v } = parseArgs({
     raw: { type: 'boolean', default: false },
     'no-lock': { type: 'boolean', default: false },
     near: { type: 'boolean', default: false },
+    'node-redis': { type: 'boolean', default: false },
   },
 });
 
@@ -38,7 +40,18 @@ async function main(): Promise<void> {
   const admin = new Redis(server.url);
   let fetch: Fetch;
   let close: () => Promise<unknown>;
-  if (v.raw) {
+  // node-redis is a devDependency, loaded only when asked for.
+  const nodeRedis = v['node-redis'] ? await (await import('redis')).createClient({ url: server.url }).connect() : undefined;
+  if (v.raw && nodeRedis) {
+    fetch = async (k) => {
+      const hit = await nodeRedis.get(`raw:${k}`);
+      if (hit !== null) return JSON.parse(hit) as unknown;
+      const user = makeUser(k);
+      await nodeRedis.set(`raw:${k}`, JSON.stringify(user), { PX: 600_000 });
+      return user;
+    };
+    close = () => nodeRedis.quit();
+  } else if (v.raw) {
     const c = new Redis(server.url, { enableAutoPipelining: true });
     fetch = async (k) => {
       const hit = await c.get(`raw:${k}`);
@@ -50,12 +63,18 @@ async function main(): Promise<void> {
     close = () => c.quit();
   } else {
     const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
-    const t = mod.createTrove({ redis: server.url, prefix: 'trove', commandTimeout: 2000, nearCache: v.near ? {} : false, freezeValues: false });
+    const t = mod.createTrove({ redis: nodeRedis ?? server.url, prefix: 'trove', commandTimeout: 2000, nearCache: v.near ? {} : false, freezeValues: false });
     const region = t.region('users', { ttl: 600_000, ...(v['no-lock'] ? { lock: false } : {}) });
     fetch = (k) => region.getOrSet(k, () => makeUser(k));
-    close = () => t.close();
+    close = async () => {
+      await t.close();
+      await nodeRedis?.quit();
+    };
   }
-  const label = v.raw ? 'raw ioredis' : `trove${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v.dist ? ` ${v.dist}` : ''}`;
+  const driver = nodeRedis ? 'node-redis' : 'ioredis';
+  const label = v.raw
+    ? `raw ${driver}`
+    : `trove on ${driver}${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v.dist ? ` ${v.dist}` : ''}`;
   let n = 0;
   let stop = false;
   const worker = async () => {
