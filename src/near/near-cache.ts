@@ -172,8 +172,8 @@ export class NearCache {
   private readonly maxTtlMs: number;
   /** `serveWhileDisconnected` in ms; 0: entries are emptied when tracking is lost. */
   private readonly keepMs: number;
-  /** What hits check expiry against (see `expiryResolution`). */
-  private readonly clock: ExpiryClock;
+  /** What hits check expiry against with `expiryResolution` set; undefined: `Date.now()` on every hit. */
+  private readonly clock: ExpiryClock | undefined;
   /**
    * Date.now() when tracking was lost with entries kept; undefined otherwise. While set, `entries`
    * holds only entries read before the loss (nothing is added until tracking is live again).
@@ -205,7 +205,8 @@ export class NearCache {
     this.maxTtlMs = opts.maxTtlMs ?? 60_000;
     this.maxGrouped = 4 * (opts.maxEntries ?? 10_000);
     this.keepMs = opts.serveWhileDisconnected === undefined ? 0 : toMs(opts.serveWhileDisconnected, 'nearCache.serveWhileDisconnected', { allowZero: true });
-    this.clock = new ExpiryClock(opts.expiryResolution === undefined ? 0 : toMs(opts.expiryResolution, 'nearCache.expiryResolution', { allowZero: true }));
+    const resolutionMs = opts.expiryResolution === undefined ? 0 : toMs(opts.expiryResolution, 'nearCache.expiryResolution', { allowZero: true });
+    this.clock = resolutionMs === 0 ? undefined : new ExpiryClock(resolutionMs);
     const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     // A single value may take at most a tenth of the tier.
     this.entries = new SecondChanceMap<Kept>(
@@ -220,6 +221,11 @@ export class NearCache {
     );
   }
 
+  /** The time hits check expiry against: the clock itself, or its reading with `expiryResolution`. */
+  private expiryNow(): number {
+    return this.clock === undefined ? Date.now() : this.clock.now();
+  }
+
   /** A usable local entry, or undefined (absent, past its time, or tracking not live). */
   get(key: string): NearEntry | undefined {
     if (!this.live) return undefined;
@@ -228,7 +234,7 @@ export class NearCache {
       this.counters.misses++;
       return undefined;
     }
-    if (e.until <= this.clock.now()) {
+    if (e.until <= this.expiryNow()) {
       this.entries.delete(key);
       this.counters.misses++;
       return undefined;
@@ -252,7 +258,7 @@ export class NearCache {
       list(index, key, e);
     } else if (!e.used) e.used = true;
     // `until` is capped by `freshUntil`: a copy in time is fresh.
-    if (e.until <= this.clock.now()) return undefined;
+    if (e.until <= this.expiryNow()) return undefined;
     this.counters.hits++;
     return e;
   }
