@@ -54,6 +54,8 @@ export interface NodeRedisConnection {
   readonly isReady: boolean;
   readonly options?: NodeRedisClientOptions | undefined;
   sendCommand(args: NodeRedisArgument[], options?: { typeMapping?: NodeRedisTypeMapping }): Promise<unknown>;
+  /** The same connection, with replies decoded by `typeMapping` (node-redis 5 and later). */
+  withTypeMapping?(typeMapping: NodeRedisTypeMapping): Pick<NodeRedisConnection, 'sendCommand'>;
   multi(): NodeRedisMulti;
   duplicate(overrides?: Record<string, unknown>): NodeRedisConnection;
   connect(): Promise<unknown>;

@@ -9,7 +9,7 @@
  * - A client is one socket, and commands are written in the order they are issued; everything
  *   issued before the next `setImmediate` leaves in one socket write. So a tick's MGET, and a
  *   CLIENT CACHING with the read it announces, go out together, in order, with no corking of ours.
- * - Commands are sent raw (`sendCommand`), with a reply type mapping per command, so the
+ * - Commands are sent raw (`sendCommand`), with a reply type mapping of the driver's (see `TypedSenders`), so the
  *   client's own `typeMapping` or RESP version (node-redis 6 defaults to RESP3) never changes
  *   what is read. A client `keyPrefix` is applied here, as node-redis applies it only to its typed
  *   commands.
@@ -28,6 +28,7 @@ import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
+import { TypedSenders } from './typed-senders.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from '../claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
 import { fieldWriteArgs } from '../redis-store.js';
@@ -98,12 +99,15 @@ export class NodeRedisStore implements Store {
   private up: boolean;
   private closed = false;
   private readonly keyPrefix: string;
+  /** Raw commands, by the type mapping their replies are decoded with. */
+  private readonly senders: TypedSenders;
 
   constructor(
     readonly client: NodeRedisConnection,
     private readonly opts: NodeRedisStoreOptions,
   ) {
     this.keyPrefix = client.options?.keyPrefix ?? '';
+    this.senders = new TypedSenders(client);
     this.readyGate = new ReadyGate(opts.commandTimeoutMs);
     this.readDeadline = new SharedDeadline('get', opts.commandTimeoutMs);
     this.batcher = new GetBatcher((keys, done, failed) => this.fetchBatch(keys, false, done, failed));
@@ -181,7 +185,7 @@ export class NodeRedisStore implements Store {
   }
 
   private send(args: NodeRedisArgument[], typeMapping: NodeRedisTypeMapping = STRINGS): Promise<unknown> {
-    return this.client.sendCommand(args, { typeMapping });
+    return this.senders.send(args, typeMapping);
   }
 
   /** The key as sent to Redis: with the client's `keyPrefix`. */

@@ -1,0 +1,140 @@
+/**
+ * The node-redis driver sends its commands through one client per reply type mapping
+ * (`withTypeMapping`, bound once), or with the mapping per command when a client has no
+ * `withTypeMapping`: either way, what the client decodes by its own `typeMapping` never changes
+ * what Trove reads, and nothing is lost.
+ */
+import { createClient as createClient5 } from '@redis/client';
+import { createClient, RESP_TYPES } from 'redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTrove, type RedisOption, type Trove } from '../../../src/index.js';
+import type { NodeRedisArgument, NodeRedisConnection, NodeRedisTypeMapping } from '../../../src/store/node-redis/client-shape.js';
+import { TypedSenders } from '../../../src/store/node-redis/typed-senders.js';
+import { RedisServer } from '../../helpers/redis-server.js';
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+interface Closable {
+  destroy(): void;
+}
+const owned: Closable[] = [];
+const troves: Trove[] = [];
+afterEach(async () => {
+  for (const t of troves.splice(0)) await t.close();
+  for (const c of owned.splice(0)) c.destroy();
+  await server.command('FLUSHALL');
+});
+
+/** Bulk strings as Buffers, maps as Maps: a client whose own decoding differs from Trove's in every reply type Trove reads. */
+const USER_MAPPING = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Map } as const;
+
+async function connected(major: 5 | 6, RESP: 2 | 3): Promise<NodeRedisConnection & Closable> {
+  const options = { url: server.url, RESP, commandOptions: { typeMapping: USER_MAPPING } };
+  const c = (major === 5 ? createClient5(options) : createClient(options)) as unknown as NodeRedisConnection & Closable & { connect(): Promise<unknown> };
+  c.on('error', () => {});
+  await c.connect();
+  owned.push(c);
+  return c;
+}
+
+/** Counts the commands handed to a client with per-command options, and those sent through the clients bound from it by `withTypeMapping`. */
+function countSends(client: NodeRedisConnection): { withOptions: number; bound: number } {
+  const counts = { withOptions: 0, bound: 0 };
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (args: NodeRedisArgument[], options?: { typeMapping?: NodeRedisTypeMapping }) => {
+    if (options !== undefined) counts.withOptions++;
+    return send(args, options);
+  };
+  const withTypeMapping = client.withTypeMapping?.bind(client);
+  if (withTypeMapping !== undefined)
+    client.withTypeMapping = (mapping) => {
+      const bound = withTypeMapping(mapping);
+      const boundSend = bound.sendCommand.bind(bound);
+      return {
+        sendCommand: (args: NodeRedisArgument[]) => {
+          counts.bound++;
+          return boundSend(args);
+        },
+      };
+    };
+  return counts;
+}
+
+describe('TypedSenders', () => {
+  it('binds one client per mapping, once, and decodes by that mapping whatever the client decodes by', async () => {
+    const client = await connected(6, 3);
+    await server.command('SET', 'k', 'v');
+    let bound = 0;
+    const withTypeMapping = client.withTypeMapping!.bind(client);
+    client.withTypeMapping = (mapping) => {
+      bound++;
+      return withTypeMapping(mapping);
+    };
+    const senders = new TypedSenders(client);
+    const strings = { [RESP_TYPES.BLOB_STRING]: String, [RESP_TYPES.MAP]: Array };
+    const buffers = { [RESP_TYPES.BLOB_STRING]: Buffer };
+    expect(await senders.send(['GET', 'k'], strings)).toBe('v');
+    expect(await senders.send(['GET', 'k'], buffers)).toEqual(Buffer.from('v'));
+    expect(await senders.send(['GET', 'k'], strings)).toBe('v');
+    expect(await senders.send(['HELLO'], strings)).toEqual(expect.arrayContaining(['server', 'redis', 'proto', 3]));
+    expect(bound).toBe(2);
+    // The client itself still decodes by its own mapping.
+    expect(await client.sendCommand(['GET', 'k'])).toEqual(Buffer.from('v'));
+  });
+
+  it('a client without withTypeMapping gets the mapping with each command', async () => {
+    const client = await connected(6, 2);
+    await server.command('SET', 'k', 'v');
+    Object.defineProperty(client, 'withTypeMapping', { value: undefined });
+    const counts = countSends(client);
+    const senders = new TypedSenders(client);
+    expect(await senders.send(['GET', 'k'], { [RESP_TYPES.BLOB_STRING]: String })).toBe('v');
+    expect(counts).toEqual({ withOptions: 1, bound: 0 });
+  });
+
+  it.each([
+    [6, 3, true],
+    [6, 2, true],
+    [5, 3, true],
+    [6, 3, false],
+  ] as const)(
+    'a trove on a node-redis %i client (RESP%i) with its own typeMapping, withTypeMapping %s: values, hashes and locks as on any client',
+    async (major, resp, hasWithTypeMapping) => {
+      const client = await connected(major, resp);
+      if (!hasWithTypeMapping) Object.defineProperty(client, 'withTypeMapping', { value: undefined });
+      const counts = countSends(client);
+      const trove = createTrove({ redis: client as unknown as RedisOption, prefix: 'typed', nearCache: false });
+      troves.push(trove);
+      const users = trove.region('users', { ttl: '1m' });
+      const bucketed = trove.region('bucketed', { ttl: '1m', storage: 'hash' });
+      let computed = 0;
+      const load = (id: string) => () => {
+        computed++;
+        return { id, bytes: 'é\u0000\uffff' };
+      };
+      expect(await Promise.all([users.getOrSet('a', load('a')), users.getOrSet('a', load('a'))])).toEqual([
+        { id: 'a', bytes: 'é\u0000\uffff' },
+        { id: 'a', bytes: 'é\u0000\uffff' },
+      ]);
+      expect(computed).toBe(1);
+      await users.set('b', { id: 'b', bytes: '' });
+      expect(await users.get('b')).toEqual({ id: 'b', bytes: '' });
+      expect(await bucketed.getOrSet('c', load('c'))).toEqual({ id: 'c', bytes: 'é\u0000\uffff' });
+      expect(await bucketed.get('c')).toEqual({ id: 'c', bytes: 'é\u0000\uffff' });
+      expect(computed).toBe(2);
+      expect(await users.delete('a')).toBe(true);
+      expect(await users.get('a')).toBeUndefined();
+      // Through bound clients only; a client without withTypeMapping gets every command with its mapping.
+      if (hasWithTypeMapping) {
+        expect(counts.withOptions).toBe(0);
+        expect(counts.bound).toBeGreaterThan(0);
+      } else expect(counts.withOptions).toBeGreaterThan(0);
+    },
+  );
+});
