@@ -91,7 +91,7 @@ export class SharedDeadline {
   private settled(p: Pending): void {
     p.done = true;
     let h = this.head;
-    while (h?.done) h = h.next;
+    while (h?.done) h = unlink(h);
     this.head = h;
     if (h === undefined) {
       this.tail = undefined;
@@ -109,7 +109,7 @@ export class SharedDeadline {
         h.done = true;
         h.reject(new StoreTimeoutError(this.operation, this.timeoutMs));
       }
-      h = h.next;
+      h = unlink(h);
     }
     this.head = h;
     if (h === undefined) {
@@ -119,6 +119,17 @@ export class SharedDeadline {
     this.armed = true;
     this.timer = setTimeout(this.expire, Math.ceil(h.expiresAt - now));
   };
+}
+
+/**
+ * The entry after `p`, with `p` cut from it: a dropped entry that has reached the old generation
+ * would otherwise keep every later one (and what their callbacks hold) alive through young-generation
+ * collections, until the next full one.
+ */
+function unlink(p: Pending): Pending | undefined {
+  const next = p.next;
+  p.next = undefined;
+  return next;
 }
 
 interface Pending {
