@@ -77,6 +77,18 @@ describe('scanValue: the quick check of plain data', () => {
     expect(() => scanValue(symbolKeyed, STRICTEST)).toThrow(SerializationError);
   });
 
+  it('an enumerable property added to Object.prototype (pollution) never makes a value look plainer: a plain value stays plain, a Date under it still goes the careful way', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = new Date(0);
+    try {
+      expect(isPlainData({ a: 1, b: ['x'] }, 0)).toBe(false);
+      expect(isPlainData({ at: new Date(0) }, 0)).toBe(false);
+    } finally {
+      delete proto.polluted;
+    }
+    expect(isPlainData({ a: 1, b: ['x'] }, 0)).toBe(true);
+  });
+
   it('a getter that throws goes the careful way, which reports it', () => {
     const o = {
       get bad(): never {
