@@ -4,6 +4,7 @@
  * `withTypeMapping`: either way, what the client decodes by its own `typeMapping` never changes
  * what Trove reads, and nothing is lost.
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import { createClient as createClient5 } from '@redis/client';
 import { createClient, RESP_TYPES } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +97,41 @@ describe('TypedSenders', () => {
     const senders = new TypedSenders(client);
     expect(await senders.send(['GET', 'k'], { [RESP_TYPES.BLOB_STRING]: String })).toBe('v');
     expect(counts).toEqual({ withOptions: 1, bound: 0 });
+  });
+
+  it("node-redis 6's command tracing and a patch of the client class see the trove's commands; a wrapper on the client object itself does not", async () => {
+    const client = await connected(6, 3);
+    const seen = { traced: [] as string[], patched: 0, wrapped: 0 };
+    const channel = tracingChannel<{ command: string }>('node-redis:command');
+    const onStart = (ctx: { command: string }) => seen.traced.push(ctx.command);
+    channel.start.subscribe(onStart as (message: unknown) => void);
+    // node-redis's client class: the prototype that owns sendCommand, patched as an instrumentation library patches it.
+    let cls = Object.getPrototypeOf(client) as Record<string, unknown> | null;
+    while (cls !== null && !Object.hasOwn(cls, 'sendCommand')) cls = Object.getPrototypeOf(cls) as Record<string, unknown> | null;
+    if (cls === null) throw new Error('no sendCommand on the prototype chain');
+    const original = cls.sendCommand as (...args: unknown[]) => unknown;
+    cls.sendCommand = function (this: unknown, ...args: unknown[]) {
+      seen.patched++;
+      return original.apply(this, args);
+    };
+    const own = client.sendCommand;
+    client.sendCommand = function (this: NodeRedisConnection, ...args: Parameters<NodeRedisConnection['sendCommand']>) {
+      seen.wrapped++;
+      return own.apply(this, args);
+    };
+    try {
+      const trove = createTrove({ redis: client as unknown as RedisOption, prefix: 'traced', nearCache: false });
+      troves.push(trove);
+      const users = trove.region('users', { ttl: '1m' });
+      await users.set('a', 1);
+      expect(await users.get('a')).toBe(1);
+      expect(seen.traced).toEqual(expect.arrayContaining(['SET', 'MGET']));
+      expect(seen.patched).toBeGreaterThanOrEqual(2);
+      expect(seen.wrapped).toBe(0);
+    } finally {
+      cls.sendCommand = original;
+      channel.start.unsubscribe(onStart as (message: unknown) => void);
+    }
   });
 
   it.each([
