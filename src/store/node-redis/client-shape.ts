@@ -54,7 +54,7 @@ export interface NodeRedisConnection {
   readonly isReady: boolean;
   readonly options?: NodeRedisClientOptions | undefined;
   sendCommand(args: NodeRedisArgument[], options?: { typeMapping?: NodeRedisTypeMapping }): Promise<unknown>;
-  /** The same connection, with replies decoded by `typeMapping` (node-redis 5 and later). */
+  /** The same connection, with replies of its typed commands decoded by `typeMapping` (node-redis 5 and later; node-redis 6 applies it to raw commands too). */
   withTypeMapping?(typeMapping: NodeRedisTypeMapping): Pick<NodeRedisConnection, 'sendCommand'>;
   multi(): NodeRedisMulti;
   duplicate(overrides?: Record<string, unknown>): NodeRedisConnection;

@@ -4,11 +4,12 @@ type Send = (args: NodeRedisArgument[]) => Promise<unknown>;
 
 /**
  * Sends raw commands whose replies are decoded by a given type mapping, through one view of the
- * client per mapping (`client.withTypeMapping(mapping)`, made once) instead of the mapping passed
- * with each command. Measured with node-redis 6.4 (BENCHMARKS.md): passed with each command, the
- * mapping made a miss cost 26–29 µs of CPU against 20–21 µs bound once (`tools/miss-cost.ts
- * --node-redis`), and in a loop of raw GET + SET it had 1.6 MB of young objects promoted at every
- * scavenge against 0.06 MB. A client without `withTypeMapping` gets the mapping with each command.
+ * client per mapping (`client.withTypeMapping(mapping)`, made once), each command also carrying the
+ * mapping, instead of the mapping given with each command to the client itself. Measured with
+ * node-redis 6.4 (BENCHMARKS.md): given to the client itself, the mapping made a miss cost 26–29 µs
+ * of CPU against 20–21 µs through the view (`tools/miss-cost.ts --node-redis`), and in a loop of
+ * raw GET + SET it had 1.6 MB of young objects promoted at every scavenge against 0.06 MB. A client
+ * without `withTypeMapping` gets the mapping with each command.
  */
 export class TypedSenders {
   private readonly senders = new Map<NodeRedisTypeMapping, Send>();
@@ -25,8 +26,11 @@ export class TypedSenders {
   }
 
   private senderFor(typeMapping: NodeRedisTypeMapping): Send {
+    // Given with each command too, one object per mapping: node-redis 5 decodes a raw command by
+    // the options sent with it over the client's own, not the view's.
+    const options = { typeMapping };
     const bound = this.client.withTypeMapping?.(typeMapping);
-    if (bound !== undefined && typeof bound.sendCommand === 'function') return (args) => bound.sendCommand(args);
-    return (args) => this.client.sendCommand(args, { typeMapping });
+    const via = bound !== undefined && typeof bound.sendCommand === 'function' ? bound : this.client;
+    return (args) => via.sendCommand(args, options);
   }
 }

@@ -58,9 +58,9 @@ function countSends(client: NodeRedisConnection): { withOptions: number; bound: 
       const bound = withTypeMapping(mapping);
       const boundSend = bound.sendCommand.bind(bound);
       return {
-        sendCommand: (args: NodeRedisArgument[]) => {
+        sendCommand: (args: NodeRedisArgument[], options?: { typeMapping?: NodeRedisTypeMapping }) => {
           counts.bound++;
-          return boundSend(args);
+          return boundSend(args, options);
         },
       };
     };
@@ -68,8 +68,11 @@ function countSends(client: NodeRedisConnection): { withOptions: number; bound: 
 }
 
 describe('TypedSenders', () => {
-  it('binds one client per mapping, once, and decodes by that mapping whatever the client decodes by', async () => {
-    const client = await connected(6, 3);
+  it.each([
+    [6, 3],
+    [5, 2],
+  ] as const)('binds one view per mapping, once, and decodes by that mapping whatever a node-redis %i client (RESP%i) decodes by', async (major, resp) => {
+    const client = await connected(major, resp);
     await server.command('SET', 'k', 'v');
     let bound = 0;
     const withTypeMapping = client.withTypeMapping!.bind(client);
@@ -83,7 +86,7 @@ describe('TypedSenders', () => {
     expect(await senders.send(['GET', 'k'], strings)).toBe('v');
     expect(await senders.send(['GET', 'k'], buffers)).toEqual(Buffer.from('v'));
     expect(await senders.send(['GET', 'k'], strings)).toBe('v');
-    expect(await senders.send(['HELLO'], strings)).toEqual(expect.arrayContaining(['server', 'redis', 'proto', 3]));
+    expect(await senders.send(['HELLO'], strings)).toEqual(expect.arrayContaining(['server', 'redis', 'proto', resp]));
     expect(bound).toBe(2);
     // The client itself still decodes by its own mapping.
     expect(await client.sendCommand(['GET', 'k'])).toEqual(Buffer.from('v'));
@@ -138,6 +141,7 @@ describe('TypedSenders', () => {
     [6, 3, true],
     [6, 2, true],
     [5, 3, true],
+    [5, 2, true],
     [6, 3, false],
   ] as const)(
     'a trove on a node-redis %i client (RESP%i) with its own typeMapping, withTypeMapping %s: values, hashes and locks as on any client',
