@@ -1,8 +1,8 @@
 /**
- * The node-redis driver sends its commands through one client per reply type mapping
- * (`withTypeMapping`, bound once), or with the mapping per command when a client has no
- * `withTypeMapping`: either way, what the client decodes by its own `typeMapping` never changes
- * what Trove reads, and nothing is lost.
+ * The node-redis driver sends its commands through one view of the client per reply type mapping
+ * (`withTypeMapping`, made once; each command naming the mapping too), or through the client itself
+ * when it has no `withTypeMapping`: either way, what the client decodes by its own `typeMapping`
+ * never changes what Trove reads, and nothing is lost.
  */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { createClient as createClient5 } from '@redis/client';
