@@ -12,6 +12,7 @@ import { createTrove, type RedisOption, type Trove } from '../../../src/index.js
 import type { NodeRedisArgument, NodeRedisConnection, NodeRedisTypeMapping } from '../../../src/store/node-redis/client-shape.js';
 import { TypedSenders } from '../../../src/store/node-redis/typed-senders.js';
 import { RedisServer } from '../../helpers/redis-server.js';
+import { until } from '../../helpers/troves.js';
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -136,6 +137,31 @@ describe('TypedSenders', () => {
       channel.start.unsubscribe(onStart as (message: unknown) => void);
     }
   });
+
+  it.each([
+    [6, 3],
+    [5, 2],
+  ] as const)(
+    'the views outlive a reconnect of a node-redis %i client (RESP%i) with its own typeMapping: values written before and after read back byte for byte',
+    async (major, resp) => {
+      const client = await connected(major, resp);
+      const trove = createTrove({ redis: client as unknown as RedisOption, prefix: 'killed', nearCache: false, commandTimeout: 2_000 });
+      troves.push(trove);
+      const users = trove.region('users', { ttl: '1m' });
+      const before = { id: 'a', bytes: 'é\u0000\uffff' };
+      await users.set('a', before);
+      expect(await users.get('a')).toEqual(before);
+      // Trove sends on the client's own connection: kill it, and wait until the client is connected again.
+      const own = String(await client.sendCommand(['CLIENT', 'ID']));
+      await server.command('CLIENT', 'KILL', 'ID', own);
+      await until(async () => String(await client.sendCommand(['CLIENT', 'ID']).catch(() => own)) !== own);
+      expect(await users.get('a')).toEqual(before);
+      const after = { id: 'b', bytes: '\u00ff\u0001' };
+      await users.set('b', after);
+      expect(await users.get('b')).toEqual(after);
+      expect(await users.getOrSet('c', () => after)).toEqual(after);
+    },
+  );
 
   it.each([
     [6, 3, true],
