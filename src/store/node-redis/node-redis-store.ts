@@ -11,8 +11,8 @@
  *   CLIENT CACHING with the read it announces, go out together, in order, with no corking of ours.
  * - Commands are sent raw (`sendCommand`) through views of the client bound to the driver's reply
  *   type mappings (`TypedSenders`), so the client's own `typeMapping` or RESP version (node-redis 6
- *   defaults to RESP3) never changes what is read. A client `keyPrefix` is applied here, as node-redis applies it only to its typed
- *   commands.
+ *   defaults to RESP3) never changes what is read. A client `keyPrefix` is applied here, as
+ *   node-redis applies it only to its typed commands.
  * - Hash storage (`FieldStore`) is the ioredis driver's too: a tick's field reads as one HMGET per
  *   bucket (`FieldBatcher`), written together; writes and field locks as the same scripts.
  * - The client is the user's: it is never closed, only its listeners removed and tracking turned
