@@ -6,6 +6,8 @@ import { latencies, summarize } from '../stats.js';
 
 export const TTL_MS = 10 * 60_000;
 export const L1_ENTRIES = 20_000;
+/** Bursts each stampede process runs on keys of its own before the first round (see stampede-child.ts). */
+export const STAMPEDE_WARM_UP_BURSTS = 50;
 
 /** A library under test in one workload: its adapter, or the row explaining why there is none. */
 export interface Subject {

@@ -10,9 +10,11 @@ import { Redis } from 'ioredis';
 import { stdinLines } from '../child-io.js';
 import { sleep, wallNow } from '../driver.js';
 import { type LibName, PEERS } from '../peers/index.js';
-import { L1_ENTRIES, TTL_MS } from './common.js';
+import { L1_ENTRIES, STAMPEDE_WARM_UP_BURSTS, TTL_MS } from './common.js';
 
 const [lib, host, portText, callersText, factoryMsText] = process.argv.slice(2);
+/** The keys of the warm-up bursts (see below) start with this. */
+const WARM_UP_PREFIX = 'warm-up-';
 const port = Number(portText);
 const callers = Number(callersText);
 const factoryMs = Number(factoryMsText);
@@ -29,6 +31,8 @@ async function main(): Promise<void> {
     l1Entries: L1_ENTRIES,
     // The factory: counts its runs in Redis (so runs add up across processes), then takes factoryMs.
     load: async (key) => {
+      // The warm-up's keys (see below): answered at once, not counted.
+      if (key.startsWith(WARM_UP_PREFIX)) return { key, pid: process.pid };
       const started = performance.now();
       await counter.incr(`stampede-runs:${lib}:${key}`);
       await sleep(factoryMs);
@@ -36,6 +40,14 @@ async function main(): Promise<void> {
       return { key, pid: process.pid };
     },
   });
+  // A stampede in production meets processes that have been serving for a while: their code is
+  // compiled, their connections and buffers in use. Before the first round each process runs
+  // bursts like a round's on keys of its own (the factory answering at once), so what a round
+  // measures is a warm process, for every library alike.
+  for (let burst = 0; burst < STAMPEDE_WARM_UP_BURSTS; burst++) {
+    const key = `${WARM_UP_PREFIX}${process.pid}-${burst}`;
+    await Promise.all(Array.from({ length: callers }, () => adapter.fetch(key)));
+  }
   process.stdout.write('ready\n');
   for await (const line of stdinLines()) {
     const [cmd, roundText, startAtText] = line.split(' ');
