@@ -1,5 +1,9 @@
-/** Deletes between two renewals of a TransientMap's table, at least. */
-const RENEW_EVERY = 1024;
+/**
+ * Deletes between two renewals of a TransientMap's table, at least. 1,024 still let a chain grow
+ * long enough to promote most misses' objects in 11 of 14 runs of `tools/miss-cost.ts`; 64 did in
+ * 4 of 14 (BENCHMARKS.md). A renewal copies the live entries: at most one per delete.
+ */
+const RENEW_EVERY = 64;
 
 /**
  * A Map for entries that live as long as one call under way: many are added and deleted each
@@ -11,8 +15,8 @@ const RENEW_EVERY = 1024;
  * link through every young collection, and so is every value they held: under a steady stream of
  * misses, nearly every call's whole object graph was promoted, and the process ran a full
  * collection every 400 ms (see BENCHMARKS.md, misses). Copying the live entries into a new Map
- * every 1,024 deletes (or as many deletes as there are entries, when more) starts a young chain
- * again; the old one dies with nothing young behind it.
+ * every 64 deletes (or as many deletes as there are entries, when more) starts a young chain
+ * again; the old one dies with little young behind it.
  */
 export class TransientMap<K, V> {
   private map = new Map<K, V>();

@@ -1,5 +1,5 @@
 /**
- * TransientMap renews its table every 1,024 deletes (more when it holds more entries): whatever
+ * TransientMap renews its table every 64 deletes (more when it holds more entries): whatever
  * the sequence of changes, it must answer exactly as a plain Map would, across renewals.
  */
 import fc from 'fast-check';
@@ -43,10 +43,13 @@ describe('TransientMap', () => {
     const map = new TransientMap<string, number>();
     map.set('kept-a', 1);
     map.set('kept-b', 2);
-    // 1,024 deletes of other keys: exactly one renewal.
-    for (let i = 0; i < 1024; i++) {
+    const table = () => (map as unknown as { map: Map<string, number> }).map;
+    const first = table();
+    // 64 deletes of other keys: exactly one renewal, at the 64th.
+    for (let i = 0; i < 64; i++) {
       map.set(`t${i}`, i);
       expect(map.delete(`t${i}`)).toBe(true);
+      expect(table() === first).toBe(i < 63);
     }
     expect(map.delete('never-set')).toBe(false);
     expect([...map.values()]).toEqual([1, 2]);
@@ -54,7 +57,7 @@ describe('TransientMap', () => {
     expect(map.size).toBe(2);
   });
 
-  it('a map holding more entries than 1,024 keeps them all, in order, through its renewals', () => {
+  it('a map holding more entries than 64 keeps them all, in order, through its renewals', () => {
     const map = new TransientMap<string, number>();
     const model = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
