@@ -47,17 +47,17 @@ export const stampede: Workload = {
       );
       try {
         await Promise.all(children.map((c) => c.expect((l) => l === 'ready', 60_000)));
+        /** Starts round `label` in every process at one instant; resolves to their reports. */
+        const play = (label: string): Promise<ChildReport[]> => {
+          const startAt = wallNow() + 150;
+          for (const c of children) c.send(`go ${label} ${startAt}`);
+          return Promise.all(children.map(async (c) => JSON.parse(await c.expect((l) => l.startsWith('{'), 60_000)) as ChildReport));
+        };
         // Unmeasured rounds first: the waiters' side (another process's value, its notification)
         // is warm too, as in a process that has been serving.
-        for (let round = 0; round < WARM_UP_ROUNDS; round++) {
-          const startAt = wallNow() + 150;
-          for (const c of children) c.send(`go warm${round} ${startAt}`);
-          await Promise.all(children.map((c) => c.expect((l) => l.startsWith('{'), 60_000)));
-        }
+        for (let round = 0; round < WARM_UP_ROUNDS; round++) await play(`warm${round}`);
         for (let round = 0; round < ctx.rounds; round++) {
-          const startAt = wallNow() + 150;
-          for (const c of children) c.send(`go ${round} ${startAt}`);
-          const reports = await Promise.all(children.map(async (c) => JSON.parse(await c.expect((l) => l.startsWith('{'), 60_000)) as ChildReport));
+          const reports = await play(String(round));
           const runs = Number((await ctx.server.command('GET', `stampede-runs:${lib}:hot-${round}`)) || 0);
           const all = reports.flatMap((r) => r.latencies);
           const lat = latencies(all);
