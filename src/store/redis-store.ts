@@ -46,8 +46,10 @@ import type {
   TrackingListener,
   WriteOp,
 } from './store.js';
+import { trackedSet } from './store.js';
 import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
+import { WRITE_MANY_CHUNK, writeManyCommand } from './write-many.js';
 import { mgetCommand, setGetCommand } from './written-command.js';
 import { TrackingChannel } from './tracking-channel.js';
 
@@ -391,9 +393,13 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   exec(ops: readonly WriteOp[], track = false): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
     return this.run('batch', async () => {
+      if (this.writesOwnCommands) {
+        await this.writeMany(ops, track && this.trackingChannel !== undefined && ops.some(trackedSet));
+        return;
+      }
       if (track && this.trackingChannel) {
         const keys = new Set<string>();
-        for (const op of ops) if (op.type === 'set') keys.add(op.key);
+        for (const op of ops) if (trackedSet(op)) keys.add(op.key);
         if (keys.size > 0) {
           await this.trackedWrite([...keys], (tx) => queueWrites(tx, ops));
           return;
@@ -401,6 +407,31 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
       }
       await this.execMulti(ops);
     });
+  }
+
+  /**
+   * The writes as scripts Trove writes itself (see write-many.ts): one for a small untracked
+   * batch, else each part in one MULTI/EXEC, after `CLIENT CACHING yes` when tracked (its failure,
+   * while tracking is being switched on, is ignored: nothing is kept locally then).
+   */
+  private async writeMany(ops: readonly WriteOp[], tracked: boolean): Promise<void> {
+    if (ops.length <= WRITE_MANY_CHUNK && !tracked) {
+      await this.client.sendCommand(writeManyCommand(this.keyPrefix, ops, false));
+      return;
+    }
+    const tx = this.client.multi();
+    // A prepared command is queued as ioredis queues its own (a transaction is a Pipeline).
+    const queue = tx as unknown as { sendCommand(command: Command): unknown };
+    for (let from = 0; from < ops.length; from += WRITE_MANY_CHUNK) {
+      if (tracked) tx.call('CLIENT', 'CACHING', 'yes');
+      queue.sendCommand(writeManyCommand(this.keyPrefix, ops.slice(from, from + WRITE_MANY_CHUNK), tracked));
+    }
+    const results = await tx.exec();
+    if (results === null) throw new StoreError('Transaction aborted');
+    for (let i = tracked ? 1 : 0; i < results.length; i += tracked ? 2 : 1) {
+      const err = results[i]?.[0];
+      if (err) throw err;
+    }
   }
 
   /** The writes as one MULTI/EXEC: all or none. */

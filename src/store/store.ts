@@ -4,10 +4,18 @@
  * interfaces, one per concern, so that each component depends only on the operations it uses.
  */
 
-/** One write inside an atomic batch. `ttlMs` undefined means no expiry. */
+/**
+ * One write inside an atomic batch. `ttlMs` undefined means no expiry. `untracked`: a set left out
+ * of the batch's tracking (its value is not kept locally; see `exec`).
+ */
 export type WriteOp =
-  | { readonly type: 'set'; readonly key: string; readonly value: Buffer; readonly ttlMs: number | undefined }
+  | { readonly type: 'set'; readonly key: string; readonly value: Buffer; readonly ttlMs: number | undefined; readonly untracked?: boolean }
   | { readonly type: 'delete'; readonly key: string };
+
+/** Whether a batch's write is a set to track when the batch is tracked (see `Store.exec`). */
+export function trackedSet(op: WriteOp): boolean {
+  return op.type === 'set' && op.untracked !== true;
+}
 
 /** The write of a computed value by the holder of its lock (see `LockStore.storeAndRelease`). */
 export interface StoreAndRelease {
@@ -127,7 +135,8 @@ export interface KeyValueStore {
   /**
    * Applies the writes atomically (MULTI/EXEC on Redis): all or none. On Redis Cluster, atomic
    * per slot only (one MULTI/EXEC per slot: Redis has no cross-slot transaction). `track` as in `set`: every
-   * key set by the batch is tracked, with exactly one invalidation per distinct key set.
+   * key set by the batch (but those whose every set is `untracked`) is tracked, with exactly one
+   * invalidation per distinct key set.
    */
   exec(ops: readonly WriteOp[], track?: boolean): Promise<void>;
   /**

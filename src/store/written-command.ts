@@ -25,6 +25,11 @@ class WrittenCommand extends Command {
   }
 }
 
+/** A command of `name` whose RESP bytes are `bytes`, written as they are (see `WrittenCommand`). */
+export function writtenCommand(name: string, bytes: Buffer | string): Command {
+  return new WrittenCommand(name, bytes);
+}
+
 /**
  * `SET key value [PX pxMs] [NX] GET` as one command, `prefix` (the client's `keyPrefix`) before
  * the key, as ioredis would send it.

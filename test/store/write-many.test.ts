@@ -1,0 +1,159 @@
+/**
+ * Bulk writes as scripts Trove writes itself (src/store/write-many.ts): byte for byte what ioredis
+ * would write for the same EVAL, whatever the keys, prefix, values, expiries and kinds; and applied
+ * by a real server as the batch says (sets with and without expiry, deletes, in order per key),
+ * large batches as several scripts in one transaction.
+ */
+import fc from 'fast-check';
+import { Command, Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createStore } from '../../src/store/create-store.js';
+import type { Store, WriteOp } from '../../src/store/index.js';
+import { WRITE_MANY, WRITE_MANY_CHUNK, writeManyCommand } from '../../src/store/write-many.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { TEST_COMMAND_TIMEOUT } from '../helpers/troves.js';
+
+/** What ioredis writes for a command built from its arguments. */
+function ioredisBytes(name: string, args: (string | number | Buffer)[]): Buffer {
+  const command = new Command(name, args, { replyEncoding: null });
+  command.promise.catch(() => {});
+  command.stringifyArguments();
+  const written = command.toWritable({});
+  return Buffer.isBuffer(written) ? written : Buffer.from(written);
+}
+
+function ownBytes(command: Command): Buffer {
+  command.promise.catch(() => {});
+  const written = command.toWritable({});
+  return Buffer.isBuffer(written) ? written : Buffer.from(written);
+}
+
+const text = fc.string({ unit: 'binary', maxLength: 30 });
+const op: fc.Arbitrary<WriteOp> = fc.oneof(
+  fc.record({
+    type: fc.constant('set' as const),
+    key: text,
+    value: fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+    ttlMs: fc.option(fc.double({ min: 0, max: 2 ** 40, noNaN: true }), { nil: undefined }),
+    untracked: fc.boolean(),
+  }),
+  fc.record({ type: fc.constant('delete' as const), key: text }),
+);
+
+describe('bulk writes written by Trove', () => {
+  it('EVAL of the script: the bytes ioredis writes, for any keys, prefix, values, expiries and kinds', () => {
+    fc.assert(
+      fc.property(text, fc.array(op, { minLength: 1, maxLength: 30 }), fc.boolean(), (prefix, ops, track) => {
+        // Tracked: only the tracked sets' keys are declared; untracked: every key.
+        const declared = (o: WriteOp) => !track || (o.type === 'set' && !o.untracked);
+        const keys = ops.filter(declared).map((o) => prefix + o.key);
+        const rest: (string | Buffer)[] = [track ? '1' : '0'];
+        for (const o of ops) {
+          const kind = o.type === 'set' ? 'S' : 'D';
+          if (declared(o)) rest.push(kind);
+          else rest.push(kind.toLowerCase(), prefix + o.key);
+          if (o.type === 'set') rest.push(o.value, o.ttlMs === undefined ? '0' : String(Math.max(1, Math.ceil(o.ttlMs))));
+        }
+        const args = [WRITE_MANY, String(keys.length), ...keys, ...rest];
+        expect(ownBytes(writeManyCommand(prefix, ops, track)).equals(ioredisBytes('eval', args))).toBe(true);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  describe('against a real server', () => {
+    let server: RedisServer;
+    let raw: Redis;
+    const stores: Store[] = [];
+
+    beforeAll(async () => {
+      server = await RedisServer.start();
+      raw = new Redis(server.url);
+    });
+
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close();
+      await raw.flushall();
+    });
+
+    afterAll(async () => {
+      raw.disconnect();
+      await server.stop();
+    });
+
+    function open(): Store {
+      const store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: TEST_COMMAND_TIMEOUT, listener: {} });
+      stores.push(store);
+      return store;
+    }
+
+    it('applies sets, expiries and deletes in order, with any key and any bytes', async () => {
+      const bytes = Buffer.from([0xb1, 0x00, 0xff, 0x0d, 0x0a, 0x80]);
+      await raw.set('p:gone', 'x');
+      await raw.set('p:kept', 'old');
+      const reply = await raw.sendCommand(
+        writeManyCommand(
+          'p:',
+          [
+            { type: 'set', key: 'ключ', value: bytes, ttlMs: 60_000 },
+            { type: 'delete', key: 'gone' },
+            { type: 'set', key: 'twice', value: Buffer.from('first'), ttlMs: undefined },
+            { type: 'set', key: 'twice', value: Buffer.from('second'), ttlMs: 0.4 },
+            { type: 'set', key: 'dropped', value: Buffer.from('v'), ttlMs: undefined },
+            { type: 'delete', key: 'dropped' },
+            { type: 'set', key: 'kept', value: Buffer.from('new'), ttlMs: undefined, untracked: true },
+          ],
+          true,
+        ),
+      );
+      expect(reply).toBe(7);
+      expect((await raw.keys('*')).sort()).toEqual(['p:kept', 'p:twice', 'p:ключ']);
+      expect(await raw.getBuffer('p:ключ')).toEqual(bytes);
+      expect(await raw.getBuffer('p:kept')).toEqual(Buffer.from('new'));
+      const ttl = await raw.pttl('p:ключ');
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      expect(await raw.pttl('p:kept')).toBe(-1);
+    });
+
+    it(`a batch of up to ${WRITE_MANY_CHUNK} writes is one script; a larger one, one script per ${WRITE_MANY_CHUNK} in one transaction`, async () => {
+      const store = open();
+      const ops = (n: number, tag: string): WriteOp[] =>
+        Array.from({ length: n }, (_, i) => ({ type: 'set', key: `${tag}${i}`, value: Buffer.from(`${tag}-${i}`), ttlMs: i % 2 === 0 ? 600_000 : undefined }));
+      // The commands Redis ran, those inside scripts included, without the statistics' own.
+      const calls = async () => {
+        const { 'config|resetstat': _reset, info: _info, ...rest } = await server.commandCalls();
+        return rest;
+      };
+      await server.resetStats();
+      await store.exec(ops(WRITE_MANY_CHUNK, 'a'));
+      expect(await calls()).toEqual({ eval: 1, set: WRITE_MANY_CHUNK });
+      await server.resetStats();
+      await store.exec([...ops(2 * WRITE_MANY_CHUNK + 500, 'b'), { type: 'delete', key: 'a0' }]);
+      expect(await calls()).toEqual({ multi: 1, eval: 3, exec: 1, set: 2 * WRITE_MANY_CHUNK + 500, unlink: 1 });
+      expect(await raw.dbsize()).toBe(3 * WRITE_MANY_CHUNK + 500 - 1);
+      expect(await raw.exists('a0')).toBe(0);
+      for (const i of [0, 1, WRITE_MANY_CHUNK, 2 * WRITE_MANY_CHUNK + 499]) {
+        expect(await raw.get(`b${i}`)).toBe(`b-${i}`);
+        const ttl = await raw.pttl(`b${i}`);
+        if (i % 2 === 0) {
+          expect(ttl).toBeGreaterThan(0);
+          expect(ttl).toBeLessThanOrEqual(600_000);
+        } else expect(ttl).toBe(-1);
+      }
+    });
+
+    it('a failing part fails the whole call', async () => {
+      const store = open();
+      await raw.config('SET', 'maxmemory', '1');
+      await raw.config('SET', 'maxmemory-policy', 'noeviction');
+      try {
+        const ops: WriteOp[] = Array.from({ length: 1_500 }, (_, i) => ({ type: 'set', key: `k${i}`, value: Buffer.from('v'), ttlMs: undefined }));
+        await expect(store.exec(ops)).rejects.toThrow(/EXECABORT|OOM/);
+      } finally {
+        await raw.config('SET', 'maxmemory', '0');
+      }
+      expect(await raw.dbsize()).toBe(0);
+    });
+  });
+});
