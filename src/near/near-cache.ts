@@ -191,6 +191,7 @@ export class NearCache {
   private readonly groups = new Map<string, Set<string>>();
   private grouped = 0;
   private readonly maxGrouped: number;
+  private readonly maxEntries: number;
 
   /** Whether kept values are deep-frozen (the trove's `freezeValues`; never with `clone`, whose copies are the caller's). */
   private readonly freeze: boolean;
@@ -203,14 +204,15 @@ export class NearCache {
     this.clone = opts.clone ?? false;
     this.freeze = !this.clone && values.freeze === true;
     this.maxTtlMs = opts.maxTtlMs ?? 60_000;
-    this.maxGrouped = 4 * (opts.maxEntries ?? 10_000);
+    this.maxEntries = opts.maxEntries ?? 10_000;
+    this.maxGrouped = 4 * this.maxEntries;
     this.keepMs = opts.serveWhileDisconnected === undefined ? 0 : toMs(opts.serveWhileDisconnected, 'nearCache.serveWhileDisconnected', { allowZero: true });
     const resolutionMs = opts.expiryResolution === undefined ? 0 : toMs(opts.expiryResolution, 'nearCache.expiryResolution', { allowZero: true });
     this.clock = resolutionMs === 0 ? undefined : new ExpiryClock(resolutionMs);
     const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     // A single value may take at most a tenth of the tier.
     this.entries = new SecondChanceMap<Kept>(
-      opts.maxEntries ?? 10_000,
+      this.maxEntries,
       maxBytes,
       Math.max(1, Math.floor(maxBytes / 10)),
       (_, e) => {
@@ -531,6 +533,11 @@ export class NearCache {
 
   get isLive(): boolean {
     return this.live;
+  }
+
+  /** The most entries kept (`maxEntries`): a bulk write keeps at most its last this many values. */
+  get capacity(): number {
+    return this.maxEntries;
   }
 
   stats(): NearStats {

@@ -23,10 +23,13 @@ export async function setMany(core: RegionCore, entries: Iterable<readonly [Key,
   });
 }
 
+/** A write of the batch, encoded; a set's `ticket` is its near-cache ticket (see write-tickets.ts), -1 when its value is not kept locally. */
+type Item = { type: 'delete'; key: string; full: string } | { type: 'set'; key: string; full: string; value: unknown; encoded: Encoded; ticket: number };
+
 /**
- * Collects the writes of `fn`, encodes them all, then applies them as one MULTI/EXEC. A throw
- * (of `fn` or of the codec) applies nothing; a store failure is reported as an `error` event of
- * `operation`, the caller's (`'batch'` or `'setMany'`).
+ * Collects the writes of `fn`, encodes them all, then applies them as one atomic batch (see
+ * `Store.exec`). A throw (of `fn` or of the codec) applies nothing; a store failure is reported as
+ * an `error` event of `operation`, the caller's (`'batch'` or `'setMany'`).
  */
 export async function batch(core: RegionCore, operation: string, fn: (tx: BatchWriter<unknown>) => void | Promise<void>): Promise<void> {
   core.ctx.assertOpen();
@@ -43,9 +46,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
   if (pending.length === 0) return;
   const options = core.options;
   const started = core.ctx.events.wants('set') || core.ctx.events.wants('delete') ? performance.now() : 0;
-  const ops: WriteOp[] = [];
-  const written: { key: string; bytes: number; ttlMs: number }[] = [];
-  const local: { full: string; at: number; ticket: number; value: unknown; encoded: Encoded }[] = [];
+  const items: Item[] = [];
   try {
     const base = await core.keyBase.load(operation);
     const tail = core.keyBase.tail;
@@ -56,8 +57,9 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
     // every entry, and an await per entry made 100k writes wait out 100k microtask turns.
     const stampsOf = new Map<string, readonly TagStamp[]>();
     for (const p of pending) {
+      const full = base + p.key + tail;
       if (p.type === 'delete') {
-        ops.push({ type: 'delete', key: base + p.key + tail });
+        items.push({ type: 'delete', key: p.key, full });
         continue;
       }
       let stamps: readonly TagStamp[] | undefined;
@@ -69,30 +71,27 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
           stampsOf.set(id, stamps);
         }
       }
-      const encoded = encodeValue(shared(core, p.value), options, p.opts, stamps);
-      const full = base + p.key + tail;
-      local.push({ full, at: ops.length, ticket: -1, value: p.value, encoded });
-      ops.push({ type: 'set', key: full, value: encoded.bytes, ttlMs: Number.isFinite(encoded.ttlMs) ? encoded.ttlMs : undefined });
-      written.push({ key: p.key, bytes: encoded.bytes.length, ttlMs: encoded.ttlMs });
+      items.push({ type: 'set', key: p.key, full, value: p.value, encoded: encodeValue(shared(core, p.value), options, p.opts, stamps), ticket: -1 });
     }
-    // Only the last operation on a key decides its local copy: a key set twice keeps its last
-    // value, a key set then deleted keeps none. A map from key to its last operation keeps this
-    // linear (a search per entry took 10 s for 32k entries).
-    const lastOp = new Map<string, number>();
-    for (let i = 0; i < ops.length; i++) lastOp.set(ops[i]!.key, i);
-    const kept = local.filter((l) => lastOp.get(l.full) === l.at);
-    for (const op of ops) if (op.type === 'delete') core.ctx.near?.drop(op.key);
-    for (const l of kept) l.ticket = beginWrite(core, l.full);
+    const tracked = keepLocally(core, items);
+    const ops: WriteOp[] = items.map((it) =>
+      it.type === 'delete'
+        ? { type: 'delete', key: it.full }
+        : {
+            type: 'set',
+            key: it.full,
+            value: it.encoded.bytes,
+            ttlMs: Number.isFinite(it.encoded.ttlMs) ? it.encoded.ttlMs : undefined,
+            untracked: it.ticket === -1,
+          },
+    );
     try {
-      await core.entries.exec(
-        ops,
-        kept.some((l) => l.ticket !== -1),
-      );
+      await core.entries.exec(ops, tracked);
     } catch (err) {
-      for (const l of kept) endWrite(core, l.full, l.ticket, undefined);
+      for (const it of items) if (it.type === 'set') endWrite(core, it.full, it.ticket, undefined);
       throw err;
     }
-    for (const l of kept) endWrite(core, l.full, l.ticket, { value: l.value, encoded: l.encoded });
+    for (const it of items) if (it.type === 'set') endWrite(core, it.full, it.ticket, it);
   } catch (err) {
     if (err instanceof StoreError) {
       emitError(core, err, operation);
@@ -101,7 +100,43 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
     throw err;
   }
   const durationMs = started === 0 ? 0 : performance.now() - started;
-  for (const w of written) emitSet(core, w.key, w.bytes, w.ttlMs, started, durationMs);
+  for (const it of items) if (it.type === 'set') emitSet(core, it.key, it.encoded.bytes.length, it.encoded.ttlMs, started, durationMs);
   if (started === 0) return;
-  for (const p of pending) if (p.type === 'delete') core.ctx.events.emit('delete', { region: core.path, key: p.key, durationMs });
+  for (const it of items) if (it.type === 'delete') core.ctx.events.emit('delete', { region: core.path, key: it.key, durationMs });
+}
+
+/**
+ * Before the batch is sent: which written values the near cache keeps, each given its ticket
+ * (`beginWrite`); every other key written loses its local copy. Only the last write of a key
+ * counts (a key set twice keeps its last value, one set then deleted none), and of those only the
+ * last `capacity` sets: a bulk write larger than the near cache would evict the rest itself, and
+ * their keys are not tracked, so Redis neither remembers them for this connection nor announces
+ * their writes. Returns whether any value is kept (the batch is then sent tracked).
+ */
+function keepLocally(core: RegionCore, items: Item[]): boolean {
+  const near = core.ctx.near;
+  if (near === undefined) return false;
+  // From the last write back: a key's first sight is its last write, which alone decides it. Once
+  // `capacity` values are kept, an earlier key is only looked up (the set stays within the kept
+  // keys and those seen before them), and dropped unless a later write of it decided already.
+  const seen = new Set<string>();
+  let room = near.capacity;
+  let tracked = false;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const it = items[i]!;
+    if (seen.has(it.full)) continue;
+    if (room === 0) {
+      near.drop(it.full);
+      continue;
+    }
+    seen.add(it.full);
+    if (it.type === 'delete') {
+      near.drop(it.full);
+      continue;
+    }
+    room--;
+    it.ticket = beginWrite(core, it.full);
+    if (it.ticket !== -1) tracked = true;
+  }
+  return tracked;
 }

@@ -326,6 +326,33 @@ describe.each(drivers)('near cache (%s)', (d) => {
     expect(small.stats().near!.entries).toBeLessThan(20);
   });
 
+  it('a setMany larger than the near cache keeps its last maxEntries values and leaves the other keys untracked', async () => {
+    const [a, b] = await pair({ nearCache: { maxEntries: 10 } });
+    const r = a.region('bulk');
+    await r.set('warm', 0);
+    const trackedKeys = async () => Number((await redis.server.info('stats')).tracking_total_keys);
+    const before = await trackedKeys();
+    const invalidations = a.stats().near!.invalidations;
+    await r.setMany(Array.from({ length: 25 }, (_, i) => [String(i), `v${i}`] as const));
+    // The last 10 are kept and tracked, the first 15 neither: one eviction only, of 'warm'.
+    expect(a.stats().near!.entries).toBe(10);
+    expect(a.stats().near!.evictions).toBe(1);
+    expect((await trackedKeys()) - before).toBe(10);
+    const seen = tiers(a);
+    for (let i = 15; i < 25; i++) expect(await r.get(String(i))).toBe(`v${i}`);
+    expect(seen).toEqual(Array(10).fill('near'));
+    // A kept key changed elsewhere is announced; the batch's own writes were absorbed (announced
+    // before it, on the same channel), so that announcement is the only one counted.
+    await b.region('bulk').set('24', 'theirs');
+    await until(async () => (await r.get('24')) === 'theirs');
+    expect(a.stats().near!.invalidations - invalidations).toBe(1);
+    seen.length = 0;
+    expect(await r.get('3')).toBe('v3');
+    expect(seen).toEqual(['store']);
+    await b.region('bulk').set('3', 'theirs');
+    await until(async () => (await r.get('3')) === 'theirs');
+  });
+
   it('a region can opt out, and nearCache: false turns it off', async () => {
     const [a] = await pair();
     const seen = tiers(a);

@@ -64,6 +64,7 @@ import type {
   TrackingListener,
   WriteOp,
 } from '../store.js';
+import { trackedSet } from '../store.js';
 import { BUFFERS, type NodeRedisArgument, type NodeRedisConnection, type NodeRedisMulti, type NodeRedisTypeMapping, STRINGS } from './client-shape.js';
 import { NodeRedisSubscriber } from './subscriber.js';
 import { NodeRedisTracking } from './tracking.js';
@@ -313,7 +314,7 @@ export class NodeRedisStore implements Store {
     return this.run('batch', async () => {
       if (track && this.trackingEnabled) {
         const keys = new Set<string>();
-        for (const op of ops) if (op.type === 'set') keys.add(op.key);
+        for (const op of ops) if (trackedSet(op)) keys.add(op.key);
         if (keys.size > 0) {
           await this.trackedWrite([...keys], (tx) => this.queueWrites(tx, ops));
           return;
