@@ -25,8 +25,12 @@ export interface Encoded {
 export interface EntryAccess<W> {
   /** Reads and decodes an entry; undefined when absent, undecodable or invalidated; rejects on store failure (also of its tag check). */
   read(full: string, key: string): Promise<DecodedEntry | undefined>;
-  /** Decodes bytes already read (with the lock); undefined when undecodable or invalidated; rejects when the store fails its tag check. */
-  fromBytes(key: string, bytes: Buffer): Promise<DecodedEntry | undefined>;
+  /**
+   * Decodes bytes already read (with the lock); undefined when undecodable or invalidated; rejects
+   * when the store fails its tag check. Bytes equal to `reported` (what the call's own read found
+   * and reported) are not reported undecodable a second time.
+   */
+  fromBytes(key: string, bytes: Buffer, reported?: Buffer): Promise<DecodedEntry | undefined>;
   /** Encodes a value for storage with the write options (throws SerializationError, ValueTooLargeError). */
   encode(value: unknown, write: W | undefined, freshForMs?: number): Encoded;
   /** Stores encoded bytes (no lock involved); `track` as in `Store.set`. */
@@ -86,6 +90,8 @@ interface Job<T, W> {
   write: W | undefined;
   rt: ResolvedReadThrough;
   access: EntryAccess<W>;
+  /** The bytes the call's read found and could not use (undecodable, say), reported already. */
+  readBytes?: Buffer | undefined;
 }
 
 const isFresh = (e: DecodedEntry): boolean => e.freshUntil === undefined || e.freshUntil > Date.now();
@@ -517,7 +523,7 @@ export class Loader {
   private reread<T, W>(job: Job<T, W>, lease: Lease, run: Run): Promise<DecodedEntry | undefined | typeof FAILED> {
     if (lease.value === undefined) return this.read(job, run);
     if (lease.value === null) return Promise.resolve(undefined);
-    return this.checked(job, run, job.access.fromBytes(job.key, lease.value));
+    return this.checked(job, run, job.access.fromBytes(job.key, lease.value, job.readBytes));
   }
 
   private checked<T, W>(job: Job<T, W>, run: Run, read: Promise<DecodedEntry | undefined>): Promise<DecodedEntry | undefined | typeof FAILED> {

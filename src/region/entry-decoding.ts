@@ -16,8 +16,10 @@ export function live(
   buf: Buffer,
   operation: string,
   strict = false,
+  /** Undecodable bytes are not reported (the caller reported these very bytes already). */
+  quiet = false,
 ): DecodedEntry | undefined | Promise<DecodedEntry | undefined> {
-  const entry = decode(core, k, buf);
+  const entry = decode(core, k, buf, quiet);
   if (entry?.tags === undefined) return entry;
   const quick = core.ctx.tags.isLive(entry.tags);
   if (quick !== undefined) return quick ? entry : undefined;
@@ -37,12 +39,13 @@ export function live(
  * The entry, or undefined with an error event when its bytes cannot be decoded (a miss, never a
  * failure of the call). A claim's marker (a value being computed, see `claims.ts`) is absent.
  */
-function decode(core: RegionCore, k: string, buf: Buffer): DecodedEntry | undefined {
+function decode(core: RegionCore, k: string, buf: Buffer, quiet: boolean): DecodedEntry | undefined {
   if (!core.options.raw && isClaimMarker(buf)) return undefined;
   try {
     // The resolved options carry `codec` and `raw`, all decoding needs.
     return decodeEntry(buf, core.options);
   } catch (err) {
+    if (quiet) return undefined;
     const error = err instanceof DecodeError ? err : new DecodeError(`Cannot decode the value of ${core.keyBase.keyOf(k)}`, { cause: err });
     emitError(core, error, 'decode', k);
     return undefined;

@@ -64,14 +64,15 @@ export function readEntry<R>(
   full: string,
   operation: string,
   strict: boolean,
-  then: (entry: DecodedEntry | undefined) => R | Promise<R>,
+  then: (entry: DecodedEntry | undefined, bytes: Buffer | undefined) => R | Promise<R>,
   failed: (err: unknown) => R | Promise<R>,
 ): Promise<R> {
   if (near === undefined) {
     return core.entries.get(full, false).then((buf) => {
       const entry = buf === null ? undefined : live(core, k, buf, operation, strict);
       storeAnswered(core, full);
-      return entry instanceof Promise ? entry.then(then, failed) : then(entry);
+      const found = buf ?? undefined;
+      return entry instanceof Promise ? entry.then((e) => then(e, found), failed) : then(entry, found);
     }, failed);
   }
   const ticket = near.begin(full);
@@ -82,7 +83,7 @@ export function readEntry<R>(
         return entry.then(
           (e) => {
             near.end(full, ticket, e, buf?.length ?? 0);
-            return then(e);
+            return then(e, buf ?? undefined);
           },
           (err: unknown) => {
             near.end(full, ticket, undefined, 0);
@@ -91,7 +92,7 @@ export function readEntry<R>(
         );
       }
       near.end(full, ticket, entry, buf?.length ?? 0);
-      return then(entry);
+      return then(entry, buf ?? undefined);
     },
     (err: unknown) => {
       near.end(full, ticket, undefined, 0);

@@ -136,7 +136,7 @@ function readThrough<T>(
     full,
     'getOrSet',
     true,
-    (entry) => afterRead(core, k, full, factory, write, rt, started, entry, 'store'),
+    (entry, bytes) => afterRead(core, k, full, factory, write, rt, started, entry, 'store', bytes),
     (err: unknown) => readFailed<T>(core, job(core, k, full, factory, write, rt), started, err),
   );
 }
@@ -187,11 +187,12 @@ function afterRead<T>(
   started: number,
   entry: { value: unknown; freshUntil: number | undefined } | undefined,
   tier: 'near' | 'store',
+  bytes?: Buffer,
 ): T | Promise<T> {
   if (tier === 'store') core.reads.record(entry === undefined);
   if (entry === undefined) {
     emitMiss(core, k, started);
-    return core.ctx.loader.miss(job(core, k, full, factory, write, rt));
+    return core.ctx.loader.miss(job(core, k, full, factory, write, rt, bytes));
   }
   emitHit(core, k, started, entry, tier);
   if (entry.freshUntil === undefined || entry.freshUntil > Date.now()) {
@@ -210,8 +211,9 @@ function readThroughFor(core: RegionCore, opts: GetOrSetOptions | undefined): Re
 /** What the loader needs of one getOrSet call. */
 type ReadThroughJob<T> = ReturnType<typeof job<T>>;
 
-function job<T>(core: RegionCore, k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough) {
-  return { key: k, full, factory, write, rt, access: core.access };
+/** A call's computation as the loader runs it; `readBytes`: what its read found and could not use (see `EntryAccess.fromBytes`). */
+function job<T>(core: RegionCore, k: string, full: string, factory: Factory<T>, write: StampedWrite | undefined, rt: ResolvedReadThrough, readBytes?: Buffer) {
+  return { key: k, full, factory, write, rt, access: core.access, readBytes };
 }
 
 /** How the loader reads, writes and reports for a region. */
@@ -219,7 +221,7 @@ export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
   const access: EntryAccess<StampedWrite> = {
     read: (full, k) => core.entries.get(full, false).then((buf) => (buf === null ? undefined : access.fromBytes(k, buf))),
     // Strict, unlike a plain read: a tag check the store fails rejects, so the loader stops waiting on the store.
-    fromBytes: (k, bytes) => Promise.resolve(live(core, k, bytes, 'getOrSet', true)),
+    fromBytes: (k, bytes, reported) => Promise.resolve(live(core, k, bytes, 'getOrSet', true, reported?.equals(bytes) === true)),
     encode: (value, write, freshForMs) => {
       const options = core.options;
       if (freshForMs === undefined) return encodeValue(value, options, write, write?.stamps);

@@ -49,8 +49,11 @@ describe('faults', () => {
       expect(await r.get('bad')).toBeUndefined();
     }
     expect(errors.map((e) => [e.operation, e.error.code, e.key])).toEqual(Array(4).fill(['decode', 'DECODE', 'bad']));
-    // getOrSet treats garbage as a miss and overwrites it with a good value
+    // getOrSet treats garbage as a miss and overwrites it with a good value, reporting it once:
+    // the lock step reads the same bytes again, and those are not reported a second time.
+    await s.command('SET', r.keyOf('bad'), 'garbage');
     expect(await r.getOrSet('bad', () => 'fixed')).toBe('fixed');
+    expect(errors.map((e) => [e.operation, e.error.code, e.key])).toEqual(Array(5).fill(['decode', 'DECODE', 'bad']));
     expect(await r.get('bad')).toBe('fixed');
     expect(await r.get('ok')).toBe(1);
   });
