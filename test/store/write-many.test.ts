@@ -5,28 +5,14 @@
  * large batches as several scripts in one transaction.
  */
 import fc from 'fast-check';
-import { Command, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/create-store.js';
 import type { Store, WriteOp } from '../../src/store/index.js';
 import { WRITE_MANY, WRITE_MANY_CHUNK, writeManyCommand } from '../../src/store/write-many.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { ioredisBytes, ownBytes } from '../helpers/resp-bytes.js';
 import { TEST_COMMAND_TIMEOUT } from '../helpers/troves.js';
-
-/** What ioredis writes for a command built from its arguments. */
-function ioredisBytes(name: string, args: (string | number | Buffer)[]): Buffer {
-  const command = new Command(name, args, { replyEncoding: null });
-  command.promise.catch(() => {});
-  command.stringifyArguments();
-  const written = command.toWritable({});
-  return Buffer.isBuffer(written) ? written : Buffer.from(written);
-}
-
-function ownBytes(command: Command): Buffer {
-  command.promise.catch(() => {});
-  const written = command.toWritable({});
-  return Buffer.isBuffer(written) ? written : Buffer.from(written);
-}
 
 const text = fc.string({ unit: 'binary', maxLength: 30 });
 const op: fc.Arbitrary<WriteOp> = fc.oneof(

@@ -4,26 +4,11 @@
  * any bytes), the expiry and NX; and a real server answers them as it answers ioredis's own.
  */
 import fc from 'fast-check';
-import { Command, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mgetCommand, setGetCommand } from '../../src/store/written-command.js';
 import { RedisServer } from '../helpers/redis-server.js';
-
-/** What ioredis writes for a command built from its arguments (as `client.setBuffer(…)` would). */
-function ioredisBytes(name: string, args: (string | number | Buffer)[]): Buffer {
-  const command = new Command(name, args, { replyEncoding: null });
-  command.promise.catch(() => {});
-  // ioredis converts the arguments (numbers to text, Buffers noted) right before writing.
-  command.stringifyArguments();
-  const written = command.toWritable({});
-  return Buffer.isBuffer(written) ? written : Buffer.from(written);
-}
-
-function ownBytes(command: Command): Buffer {
-  command.promise.catch(() => {});
-  const written = command.toWritable({});
-  return Buffer.isBuffer(written) ? written : Buffer.from(written);
-}
+import { ioredisBytes, ownBytes } from '../helpers/resp-bytes.js';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
 const value = fc.oneof(
