@@ -49,7 +49,7 @@ import type {
 import { trackedSet } from './store.js';
 import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
-import { WRITE_MANY_CHUNK, writeManyCommand } from './write-many.js';
+import { writeManyCommand, writeManyParts } from './write-many.js';
 import { mgetCommand, setGetCommand } from './written-command.js';
 import { TrackingChannel } from './tracking-channel.js';
 
@@ -415,16 +415,19 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
    * while tracking is being switched on, is ignored: nothing is kept locally then).
    */
   private async writeMany(ops: readonly WriteOp[], tracked: boolean): Promise<void> {
-    if (ops.length <= WRITE_MANY_CHUNK && !tracked) {
+    const ends = writeManyParts(ops);
+    if (ends.length === 1 && !tracked) {
       await this.client.sendCommand(writeManyCommand(this.keyPrefix, ops, false));
       return;
     }
     const tx = this.client.multi();
     // A prepared command is queued as ioredis queues its own (a transaction is a Pipeline).
     const queue = tx as unknown as { sendCommand(command: Command): unknown };
-    for (let from = 0; from < ops.length; from += WRITE_MANY_CHUNK) {
+    let from = 0;
+    for (const end of ends) {
       if (tracked) tx.call('CLIENT', 'CACHING', 'yes');
-      queue.sendCommand(writeManyCommand(this.keyPrefix, ops.slice(from, from + WRITE_MANY_CHUNK), tracked));
+      queue.sendCommand(writeManyCommand(this.keyPrefix, ops.slice(from, end), tracked));
+      from = end;
     }
     const results = await tx.exec();
     if (results === null) throw new StoreError('Transaction aborted');

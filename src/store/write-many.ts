@@ -7,9 +7,10 @@ import { writtenCommand } from './written-command.js';
  * ioredis command per entry. ioredis builds each of those from its arguments, copies every value
  * into a new Buffer, makes a promise per command and parses a `QUEUED` and an `OK` per entry: for
  * 100,000 entries that was most of the call's time and most of its garbage (BENCHMARKS.md,
- * set-many). Here one script writes up to `WRITE_MANY_CHUNK` entries; more go as several scripts in
- * one MULTI/EXEC, so the whole write is still all or none and no script runs long enough for Redis
- * to answer other clients BUSY. One server only, like every command Trove writes.
+ * set-many). Here one script writes up to `WRITE_MANY_CHUNK` entries (fewer when their values
+ * pass `WRITE_MANY_BYTES`); more go as several scripts in one MULTI/EXEC, so the whole write is
+ * still all or none and no script runs long enough for Redis to answer other clients BUSY. One
+ * server only, like every command Trove writes.
  *
  * ARGV[1]: '1' when the batch is tracked (sent right after `CLIENT CACHING yes`). KEYS: the keys
  * to track then, else every key. Redis tracks every key a script declares once it reads one, so a
@@ -51,6 +52,33 @@ return n`;
  */
 export const WRITE_MANY_CHUNK = 1_000;
 
+/**
+ * Value bytes per script, at most (a single larger value goes alone): one command must stay far
+ * below what Redis takes in one request (`client-query-buffer-limit`, 1 GiB by default), which
+ * 1,000 values of a megabyte each would pass.
+ */
+export const WRITE_MANY_BYTES = 4 * 1024 * 1024;
+
+/** Where each script of a bulk write ends: `ops` cut after `WRITE_MANY_CHUNK` writes or `WRITE_MANY_BYTES` of values. */
+export function writeManyParts(ops: readonly WriteOp[]): number[] {
+  const ends: number[] = [];
+  let count = 0;
+  let bytes = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const size = op.type === 'set' ? op.value.length : 0;
+    if (count > 0 && (count === WRITE_MANY_CHUNK || bytes + size > WRITE_MANY_BYTES)) {
+      ends.push(i);
+      count = 0;
+      bytes = 0;
+    }
+    count++;
+    bytes += size;
+  }
+  ends.push(ops.length);
+  return ends;
+}
+
 const SOURCE_HEAD = `$${Buffer.byteLength(WRITE_MANY)}\r\n${WRITE_MANY}\r\n`;
 
 /** The length of a RESP bulk string of `bytes` bytes, framing included. */
@@ -59,7 +87,7 @@ function bulkLength(bytes: number): number {
 }
 
 /**
- * `EVAL <WRITE_MANY> …` for `ops` (at most `WRITE_MANY_CHUNK`), `prefix` (the client's
+ * `EVAL <WRITE_MANY> …` for `ops` (one part of `writeManyParts`), `prefix` (the client's
  * `keyPrefix`) before each key; with `track`, the sets not marked `untracked` are tracked. The
  * reply is the number of writes.
  */

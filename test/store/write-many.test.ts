@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/create-store.js';
 import type { Store, WriteOp } from '../../src/store/index.js';
-import { WRITE_MANY, WRITE_MANY_CHUNK, writeManyCommand } from '../../src/store/write-many.js';
+import { WRITE_MANY, WRITE_MANY_BYTES, WRITE_MANY_CHUNK, writeManyCommand, writeManyParts } from '../../src/store/write-many.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { ioredisBytes, ownBytes } from '../helpers/resp-bytes.js';
 import { TEST_COMMAND_TIMEOUT } from '../helpers/troves.js';
@@ -44,6 +44,32 @@ describe('bulk writes written by Trove', () => {
         expect(ownBytes(writeManyCommand(prefix, ops, track)).equals(ioredisBytes('eval', args))).toBe(true);
       }),
       { numRuns: 1_000 },
+    );
+  });
+
+  it('parts: every write once, in order, each part within the count and the bytes unless a single write is larger, each as full as it can be', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(-1), fc.nat({ max: 2 * WRITE_MANY_BYTES })), { maxLength: 3_000 }), (sizes) => {
+        // Only a set's value length counts: a stand-in of that length, no bytes allocated. -1: a delete.
+        const ops = sizes.map(
+          (n): WriteOp => (n < 0 ? { type: 'delete', key: 'k' } : { type: 'set', key: 'k', value: { length: n } as Buffer, ttlMs: undefined }),
+        );
+        const size = (i: number) => Math.max(0, sizes[i]!);
+        const ends = writeManyParts(ops);
+        expect(ends[ends.length - 1]).toBe(ops.length);
+        let from = 0;
+        for (const end of ends) {
+          expect(end).toBeGreaterThan(ops.length === 0 ? -1 : from);
+          let bytes = 0;
+          for (let i = from; i < end; i++) bytes += size(i);
+          expect(end - from).toBeLessThanOrEqual(WRITE_MANY_CHUNK);
+          if (end - from > 1) expect(bytes).toBeLessThanOrEqual(WRITE_MANY_BYTES);
+          // Greedy: the next write would not have fitted.
+          if (end < ops.length) expect(end - from === WRITE_MANY_CHUNK || bytes + size(end) > WRITE_MANY_BYTES).toBe(true);
+          from = end;
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
@@ -127,6 +153,16 @@ describe('bulk writes written by Trove', () => {
           expect(ttl).toBeLessThanOrEqual(600_000);
         } else expect(ttl).toBe(-1);
       }
+    });
+
+    it('large values go in more scripts, each within the bytes, in one transaction', async () => {
+      const store = open();
+      const big = Buffer.alloc(Math.floor(WRITE_MANY_BYTES * 0.4), 7);
+      await server.resetStats();
+      await store.exec(Array.from({ length: 6 }, (_, i) => ({ type: 'set', key: `big${i}`, value: big, ttlMs: undefined })));
+      const calls = await server.commandCalls();
+      expect([calls.multi, calls.eval, calls.exec, calls.set]).toEqual([1, 3, 1, 6]);
+      for (let i = 0; i < 6; i++) expect((await raw.getBuffer(`big${i}`))?.equals(big)).toBe(true);
     });
 
     it('a failing part fails the whole call', async () => {
