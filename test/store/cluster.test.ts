@@ -287,6 +287,34 @@ describe('tracking on a cluster', () => {
     }
   });
 
+  it('a tracked batch with untracked sets in one slot: only the tracked keys are announced, then and after', async () => {
+    const { tracked, invalidated } = await trackedStore();
+    try {
+      // One slot: its master runs the batch as one script, the untracked keys among its arguments.
+      const keys = Array.from({ length: 30 }, (_, i) => `{bulk}${i}`);
+      const kept = keys.filter((_, i) => i % 3 === 0);
+      await tracked.exec(
+        [
+          // A kept key written twice: its earlier write untracked, its last tracked.
+          { type: 'set' as const, key: kept[0]!, value: bytes('first'), ttlMs: undefined, untracked: true },
+          ...keys.map((key) => ({ type: 'set' as const, key, value: bytes('mine'), ttlMs: undefined, untracked: !kept.includes(key) })),
+        ],
+        true,
+      );
+      expect((await store.mget(keys)).map(text)).toEqual(keys.map(() => 'mine'));
+      await until(() => invalidated.length >= kept.length);
+      expect([...invalidated].sort()).toEqual([...kept].sort());
+      // Another writer's changes, on that master (whose announcements arrive in order): a key left
+      // untracked first, then a kept one. Only the kept key is announced.
+      await store.set(keys[1]!, bytes('theirs'), undefined);
+      await store.set(kept[1]!, bytes('theirs'), undefined);
+      await until(() => invalidated.length > kept.length);
+      expect(invalidated.slice(kept.length)).toEqual([kept[1]]);
+    } finally {
+      await tracked.close();
+    }
+  });
+
   it('a tracked read sent to a master that lost the slot is answered by its new owner, restarts tracking, and the key is tracked there', async () => {
     const { tracked, invalidated, changes } = await trackedStore();
     try {
