@@ -29,24 +29,24 @@ import {
   STORE_TRACKED_AND_RELEASE_MANY,
   type Script,
 } from './scripts.js';
-import type {
-  FieldRef,
-  FieldValue,
-  FieldWriteOp,
-  StoreFieldAndRelease,
-  ChannelListener,
-  ClaimOption,
-  CommandCall,
-  HashInit,
-  LockAttempt,
-  ReadOrLock,
-  Store,
-  StoreAndRelease,
-  StoreListener,
-  TrackingListener,
-  WriteOp,
+import {
+  type FieldRef,
+  type FieldValue,
+  type FieldWriteOp,
+  type StoreFieldAndRelease,
+  type ChannelListener,
+  type ClaimOption,
+  type CommandCall,
+  type HashInit,
+  type LockAttempt,
+  type ReadOrLock,
+  type Store,
+  type StoreAndRelease,
+  type StoreListener,
+  type TrackingListener,
+  trackedSet,
+  type WriteOp,
 } from './store.js';
-import { trackedSet } from './store.js';
 import { type PubSubConnection, pubSubDuplicate, Subscriber } from './subscriber.js';
 import { TickCork } from './tick-cork.js';
 import { writeManyCommand, writeManyParts } from './write-many.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'ioredis';
-import type { WriteOp } from './store.js';
+import { trackedSet, type WriteOp } from './store.js';
 import { writtenCommand } from './written-command.js';
 
 /**
@@ -98,6 +98,8 @@ export function writeManyCommand(prefix: string, ops: readonly WriteOp[], track:
   const declared = new Array<boolean>(n);
   const ttls = new Array<string>(n);
   let declaredCount = 0;
+  // RESP parts after the keys: the track flag, then each write's kind, key if not declared, bytes and ttl.
+  let argvParts = 1;
   let argvSize = bulkLength(1);
   let keysSize = 0;
   for (let i = 0; i < n; i++) {
@@ -106,24 +108,27 @@ export function writeManyCommand(prefix: string, ops: readonly WriteOp[], track:
     keys[i] = key;
     const bytes = Buffer.byteLength(key);
     keyBytes[i] = bytes;
-    const named = track ? op.type === 'set' && op.untracked !== true : true;
+    const named = !track || trackedSet(op);
     declared[i] = named;
     if (named) {
       declaredCount++;
       keysSize += bulkLength(bytes);
-    } else argvSize += bulkLength(bytes);
+    } else {
+      argvParts++;
+      argvSize += bulkLength(bytes);
+    }
+    argvParts++;
     argvSize += bulkLength(1);
     if (op.type === 'set') {
       const ttl = op.ttlMs === undefined ? '0' : String(Math.max(1, Math.ceil(op.ttlMs)));
       ttls[i] = ttl;
+      argvParts += 2;
       argvSize += bulkLength(op.value.length) + bulkLength(ttl.length);
     }
   }
   const argc = String(declaredCount);
-  // EVAL, the source, the key count, the keys, the track flag, then each write's arguments.
-  let count = 3 + declaredCount + 1;
-  for (let i = 0; i < n; i++) count += (declared[i] ? 1 : 2) + (ops[i]!.type === 'set' ? 2 : 0);
-  const head = `*${count}\r\n$4\r\neval\r\n${SOURCE_HEAD}$${argc.length}\r\n${argc}\r\n`;
+  // EVAL, the source, the key count, the keys, then the arguments.
+  const head = `*${3 + declaredCount + argvParts}\r\n$4\r\neval\r\n${SOURCE_HEAD}$${argc.length}\r\n${argc}\r\n`;
   const out = Buffer.allocUnsafe(head.length + keysSize + argvSize);
   // Everything but the keys and the values is ASCII: written as latin1, one byte per character.
   let at = out.write(head, 0, 'latin1');

@@ -47,24 +47,24 @@ import {
   STORE_FIELD_AND_RELEASE,
   type Script,
 } from '../scripts.js';
-import type {
-  ClaimOption,
-  ChannelListener,
-  CommandCall,
-  FieldRef,
-  FieldValue,
-  FieldWriteOp,
-  HashInit,
-  LockAttempt,
-  ReadOrLock,
-  Store,
-  StoreAndRelease,
-  StoreFieldAndRelease,
-  StoreListener,
-  TrackingListener,
-  WriteOp,
+import {
+  type ClaimOption,
+  type ChannelListener,
+  type CommandCall,
+  type FieldRef,
+  type FieldValue,
+  type FieldWriteOp,
+  type HashInit,
+  type LockAttempt,
+  type ReadOrLock,
+  type Store,
+  type StoreAndRelease,
+  type StoreFieldAndRelease,
+  type StoreListener,
+  type TrackingListener,
+  trackedSet,
+  type WriteOp,
 } from '../store.js';
-import { trackedSet } from '../store.js';
 import { BUFFERS, type NodeRedisArgument, type NodeRedisConnection, type NodeRedisMulti, type NodeRedisTypeMapping, STRINGS } from './client-shape.js';
 import { NodeRedisSubscriber } from './subscriber.js';
 import { NodeRedisTracking } from './tracking.js';
