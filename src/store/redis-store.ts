@@ -52,6 +52,7 @@ import { TickCork } from './tick-cork.js';
 import { writeManyCommand, writeManyParts } from './write-many.js';
 import { mgetCommand, setGetCommand } from './written-command.js';
 import { TrackingChannel } from './tracking-channel.js';
+import { joinTracking, type TrackingHandle } from './tracking-share.js';
 
 export interface RedisStoreOptions {
   /** Deadline for every Redis operation, in milliseconds. */
@@ -126,8 +127,11 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   private closed = false;
   /** The pub/sub connection, shared by the channels' listeners and the tracking channel. */
   private readonly subscriber: Subscriber;
-  /** Set once tracking is enabled: reads and writes asked to be tracked are then sent with `CLIENT CACHING yes`. */
-  private trackingChannel: TrackingChannel | undefined;
+  /**
+   * Set once tracking is enabled: reads and writes asked to be tracked are then sent with `CLIENT
+   * CACHING yes`. The connection's channel, shared with any other store on it (see tracking-share.ts).
+   */
+  private trackingChannel: TrackingHandle | undefined;
   /** The client's `keyPrefix`: ioredis adds it to the keys of commands, but not to SCAN patterns and replies. */
   protected readonly keyPrefix: string;
   /**
@@ -194,12 +198,16 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   enableTracking(listener: TrackingListener): boolean {
     if (this.trackingChannel) return true;
-    this.trackingChannel = new TrackingChannel(this.client as Redis, this.subscriber, listener, {
-      commandTimeoutMs: this.opts.commandTimeoutMs,
-      checkIntervalMs: this.opts.trackingCheckIntervalMs,
-      // The connection stays its owner's: leave it as it was found, without tracking.
-      turnOffOnClose: !this.opts.owned,
-      onError: this.onError,
+    this.trackingChannel = joinTracking(this.client, {
+      listener,
+      open: (shared) =>
+        new TrackingChannel(this.client as Redis, this.subscriber, shared, {
+          commandTimeoutMs: this.opts.commandTimeoutMs,
+          checkIntervalMs: this.opts.trackingCheckIntervalMs,
+          // The connection stays its owner's: leave it as it was found, without tracking.
+          turnOffOnClose: !this.opts.owned,
+          onError: this.onError,
+        }),
     });
     return true;
   }
@@ -806,9 +814,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const subClosed = this.subscriber.close();
+    // Tracking first: another store sharing the connection may take it over from this subscriber.
     const trackingClosed = this.trackingChannel?.close() ?? Promise.resolve();
     this.trackingChannel = undefined;
+    const subClosed = this.subscriber.close();
     this.readyGate.close();
     this.watch?.stop();
     this.client.off('ready', this.onReady);

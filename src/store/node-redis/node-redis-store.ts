@@ -67,6 +67,7 @@ import {
 } from '../store.js';
 import { BUFFERS, type NodeRedisArgument, type NodeRedisConnection, type NodeRedisMulti, type NodeRedisTypeMapping, STRINGS } from './client-shape.js';
 import { NodeRedisSubscriber } from './subscriber.js';
+import { joinTracking, type TrackingHandle } from '../tracking-share.js';
 import { NodeRedisTracking } from './tracking.js';
 
 export interface NodeRedisStoreOptions {
@@ -92,7 +93,7 @@ export class NodeRedisStore implements Store {
   /** Whether field writes still ask for HPEXPIRE (Redis 7.4+); cleared once the server refuses it. */
   private fieldExpiry = true;
   private readonly subscriber: NodeRedisSubscriber;
-  private tracker: NodeRedisTracking | undefined;
+  private tracker: TrackingHandle | undefined;
   private readonly readyGate: ReadyGate;
   /** Whether the client was ever ready while this store watched it: until then a read waits for the first connect. */
   private everReady: boolean;
@@ -157,11 +158,16 @@ export class NodeRedisStore implements Store {
 
   enableTracking(listener: TrackingListener): boolean {
     if (this.tracker) return true;
-    this.tracker = new NodeRedisTracking(this.client, this.subscriber, listener, {
-      commandTimeoutMs: this.opts.commandTimeoutMs,
-      checkIntervalMs: this.opts.trackingCheckIntervalMs,
-      keyPrefix: this.keyPrefix,
-      onError: this.onError,
+    // One channel per connection, shared with any other store on the client (see tracking-share.ts).
+    this.tracker = joinTracking(this.client, {
+      listener,
+      open: (shared) =>
+        new NodeRedisTracking(this.client, this.subscriber, shared, {
+          commandTimeoutMs: this.opts.commandTimeoutMs,
+          checkIntervalMs: this.opts.trackingCheckIntervalMs,
+          keyPrefix: this.keyPrefix,
+          onError: this.onError,
+        }),
     });
     return true;
   }
@@ -656,7 +662,7 @@ export class NodeRedisStore implements Store {
     } while (cursor !== '0');
   }
 
-  /** Closes what the store opened (the subscriber), turns tracking off and removes its listeners; the client stays open. */
+  /** Closes what the store opened (the subscriber), leaves the client's tracking (the last store on it turns it off) and removes its listeners; the client stays open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

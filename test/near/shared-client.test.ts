@@ -1,0 +1,103 @@
+/**
+ * Several troves with near caches on one client of the user's: Redis keeps one tracking state
+ * per connection (one redirect target, on or off), so the troves share it. Every trove must keep
+ * hearing the changes of what it keeps, whichever trove opened the channel or closed first.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, it } from 'vitest';
+import type { RedisOption, Trove } from '../../src/index.js';
+import { nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
+import { until, useRedisServer, useTroves } from '../helpers/troves.js';
+
+const redis = useRedisServer();
+const owned: { close(): void }[] = [];
+afterEach(() => {
+  for (const c of owned.splice(0)) c.close();
+});
+// Registered after the hook above, so troves close before the clients they share.
+const troves = useTroves(() => ({}));
+
+type ClientKind = 'ioredis' | 'node-redis RESP2' | 'node-redis RESP3' | 'node-redis RESP3 push';
+const kinds: readonly ClientKind[] = ['ioredis', 'node-redis RESP2', 'node-redis RESP3', 'node-redis RESP3 push'];
+
+async function sharedClient(kind: ClientKind): Promise<RedisOption> {
+  const url = redis.server.url;
+  if (kind === 'ioredis') {
+    const c = new Redis(url);
+    owned.push({ close: () => c.disconnect() });
+    return c;
+  }
+  let c: TestNodeRedisClient;
+  if (kind === 'node-redis RESP3 push') {
+    // node-redis 6, invalidations as pushes on the client's own connection.
+    const { createClient } = await import('redis');
+    const client = createClient({ url, RESP: 3, emitInvalidate: true } as Parameters<typeof createClient>[0]);
+    client.on('error', () => {});
+    await client.connect();
+    c = client as unknown as TestNodeRedisClient;
+  } else c = await nodeRedisClient(url, { RESP: kind === 'node-redis RESP2' ? 2 : 3 });
+  owned.push({ close: () => c.destroy() });
+  return c as unknown as RedisOption;
+}
+
+async function nearTrove(client: RedisOption, prefix: string): Promise<Trove> {
+  const t = troves.open({ redis: client, prefix, nearCache: {} });
+  await t.ready();
+  await until(() => t.stats().near?.live === true);
+  return t;
+}
+
+/** Another process's writes: a trove of its own connection, no near cache. */
+function writer(prefix: string): Trove {
+  return troves.open({ redis: redis.server.url, prefix, nearCache: false });
+}
+
+/** Writes `value` elsewhere and waits until `t` reads it (its local copy dropped by the invalidation). */
+async function changedElsewhere(t: Trove, w: Trove, key: string, value: number): Promise<void> {
+  await w.region('r').set(key, value);
+  await until(async () => (await t.region('r').get(key)) === value, 5000);
+}
+
+/** Waits until `t` answers `key` with `value` from its near cache (a read kept while tracking was live). */
+async function keep(t: Trove, key: string, value: number): Promise<void> {
+  await until(async () => {
+    const before = t.stats().near!.hits;
+    return (await t.region('r').get(key)) === value && t.stats().near!.hits === before + 1;
+  });
+}
+
+describe.each(kinds)('troves sharing one client (%s)', (kind) => {
+  it('each trove hears the changes of what it keeps', async () => {
+    const client = await sharedClient(kind);
+    const a = await nearTrove(client, 'sa');
+    const b = await nearTrove(client, 'sb');
+    const wa = writer('sa');
+    const wb = writer('sb');
+    await wa.region('r').set('k', 1);
+    await wb.region('r').set('k', 1);
+    await keep(a, 'k', 1);
+    await keep(b, 'k', 1);
+    await changedElsewhere(a, wa, 'k', 2);
+    await changedElsewhere(b, wb, 'k', 2);
+    await keep(a, 'k', 2);
+    await keep(b, 'k', 2);
+    await changedElsewhere(a, wa, 'k', 3);
+    await changedElsewhere(b, wb, 'k', 3);
+  });
+
+  it.each(['first', 'second'] as const)('when the %s trove closes, the other keeps hearing changes', async (which) => {
+    const client = await sharedClient(kind);
+    const a = await nearTrove(client, 'sc');
+    const b = await nearTrove(client, 'sd');
+    const [gone, stays] = which === 'first' ? [a, b] : [b, a];
+    const w = writer(stays === a ? 'sc' : 'sd');
+    await w.region('r').set('k', 1);
+    await keep(stays, 'k', 1);
+    await gone.close();
+    // Tracking may have moved to a connection of its own: the value is kept again once it is live.
+    await keep(stays, 'k', 1);
+    await changedElsewhere(stays, w, 'k', 2);
+    await keep(stays, 'k', 2);
+    await changedElsewhere(stays, w, 'k', 3);
+  });
+});
