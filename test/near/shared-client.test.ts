@@ -4,7 +4,7 @@
  * hearing the changes of what it keeps, whichever trove opened the channel or closed first.
  */
 import { Redis } from 'ioredis';
-import { afterEach, describe, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisOption, Trove } from '../../src/index.js';
 import { nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { until, useRedisServer, useTroves } from '../helpers/troves.js';
@@ -99,5 +99,34 @@ describe.each(kinds)('troves sharing one client (%s)', (kind) => {
     await changedElsewhere(stays, w, 'k', 2);
     await keep(stays, 'k', 2);
     await changedElsewhere(stays, w, 'k', 3);
+  });
+
+  it.each(['pubsub', 'normal'] as const)('after Redis kills the %s connections, both troves keep hearing changes', async (type) => {
+    troves.expectErrors();
+    const client = await sharedClient(kind);
+    const a = await nearTrove(client, 'se');
+    const b = await nearTrove(client, 'sf');
+    const wa = writer('se');
+    const wb = writer('sf');
+    await wa.region('r').set('k', 1);
+    await wb.region('r').set('k', 1);
+    await keep(a, 'k', 1);
+    await keep(b, 'k', 1);
+    const admin = new Redis(redis.server.url);
+    try {
+      expect(Number(await admin.call('CLIENT', 'KILL', 'TYPE', type))).toBeGreaterThan(0);
+    } finally {
+      admin.disconnect();
+    }
+    // The writers' own connections were killed too: they write again once reconnected.
+    await until(async () => (await wa.region('r').get('k')) === 1 && (await wb.region('r').get('k')) === 1);
+    await keep(a, 'k', 1);
+    await keep(b, 'k', 1);
+    await changedElsewhere(a, wa, 'k', 2);
+    await changedElsewhere(b, wb, 'k', 2);
+    await keep(a, 'k', 2);
+    await keep(b, 'k', 2);
+    await changedElsewhere(a, wa, 'k', 3);
+    await changedElsewhere(b, wb, 'k', 3);
   });
 });
