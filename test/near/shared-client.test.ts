@@ -130,3 +130,18 @@ describe.each(kinds)('troves sharing one client (%s)', (kind) => {
     await changedElsewhere(b, wb, 'k', 3);
   });
 });
+
+it("node-redis: a trove given a view of the client (withTypeMapping) shares the client's tracking", async () => {
+  const client = (await nodeRedisClient(redis.server.url)) as TestNodeRedisClient & { withTypeMapping(m: object): unknown };
+  owned.push({ close: () => client.destroy() });
+  const a = await nearTrove(client as unknown as RedisOption, 'sg');
+  const b = await nearTrove(client.withTypeMapping({}) as RedisOption, 'sh');
+  const wa = writer('sg');
+  const wb = writer('sh');
+  await wa.region('r').set('k', 1);
+  await wb.region('r').set('k', 1);
+  await keep(a, 'k', 1);
+  await keep(b, 'k', 1);
+  await changedElsewhere(a, wa, 'k', 2);
+  await changedElsewhere(b, wb, 'k', 2);
+});

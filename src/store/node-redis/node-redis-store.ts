@@ -159,7 +159,7 @@ export class NodeRedisStore implements Store {
   enableTracking(listener: TrackingListener): boolean {
     if (this.tracker) return true;
     // One channel per connection, shared with any other store on the client (see tracking-share.ts).
-    this.tracker = joinTracking(this.client, {
+    this.tracker = joinTracking(socketOwner(this.client), {
       listener,
       open: (shared) =>
         new NodeRedisTracking(this.client, this.subscriber, shared, {
@@ -738,4 +738,13 @@ function safeSend<T>(send: () => Promise<T>): Promise<T> {
   } catch (e) {
     return Promise.reject(asStoreError('send', e));
   }
+}
+
+/**
+ * The client object that owns the socket: node-redis's views of a client (`withTypeMapping`,
+ * `withCommandOptions`) are objects of their own over the same connection, naming it `_self`.
+ */
+function socketOwner(client: NodeRedisConnection): object {
+  const self = (client as { _self?: unknown })._self;
+  return typeof self === 'object' && self !== null ? self : client;
 }
