@@ -49,7 +49,7 @@ export type {
   EventSource,
   SweepResult,
 } from './region/index.js';
-export type { ReadThroughOptions, ResolvedReadThrough, OnCold, FactoryContext } from './load/index.js';
+export type { ReadThroughOptions, ResolvedReadThrough, OnCold, FactoryContext, FactoryRunInfo, FactoryWrapper } from './load/index.js';
 export type { NearCacheOptions, NearStats, CommandReplyStats } from './near/index.js';
 export type { ComputeSummary, FleetStats, FleetWindow, HistogramSummary, SizeSummary, StaleCounts, StatsRow } from './stats/index.js';
 export type { BuiltinCodecName, Codec, CodecOption, CustomCodec, JsonCodecOptions } from './codec/index.js';

@@ -291,8 +291,8 @@ export function makeCached<A extends unknown[], R, This>(
     const key = tryKey(this, args);
     if (key === undefined) return call(this, args);
     // Run with a context, as a miss would be, and stored with what the function set in it.
-    const ctx = new RunContext<Awaited<R>>(host.contextOwner, key, region.path, undefined, checkTags);
-    const value = await callFactory(ctx, factoryOf(this, args));
+    const ctx = new RunContext<Awaited<R>>(host.contextOwner, key, region.path, undefined, checkTags, name);
+    const value = await callFactory(ctx, factoryOf(this, args), true);
     const o = ctx.overrides;
     if (o.skipped || (opts.shouldCache && !opts.shouldCache(value))) return value;
     const write: SetOptions = { ...writeOpts };

@@ -1,4 +1,4 @@
-import type { FactoryContext } from '../load/index.js';
+import type { FactoryContext, FactoryWrapper } from '../load/index.js';
 import type { Region, RegionOptions, SweepResult, TroveEventMap, TroveEventName } from '../region/index.js';
 import type { CachedFunction, CachedOptions } from './cached.js';
 import type { FleetStats } from '../stats/index.js';
@@ -66,6 +66,17 @@ export interface Trove {
    * thing), at no cost, and after awaits too for cached functions given `context: true`.
    */
   context(): FactoryContext | undefined;
+
+  /**
+   * Runs every factory whose value this trove caches (a getOrSet miss or refresh, a cached
+   * function's computation, `refresh()`) through `wrapper`, which must call `run` once and return
+   * what it returns (a value or a promise of it). For tracing: run the factory inside a span's
+   * context (`context.with(…, run)`), so that the spans it starts are that span's children
+   * (`instrumentTrove` of `trove-cache/otel` does this with its `tracer`). A factory run inside
+   * `bypass()` is not wrapped. Wrappers added first are outermost. Returns the function that
+   * removes this one.
+   */
+  wrapFactories(wrapper: FactoryWrapper): () => void;
 
   /**
    * This process's counters: the near cache's (hits, misses, evictions, invalidations received,

@@ -20,7 +20,7 @@ import {
   type EventSink,
   type ErrorEvent,
 } from '../region/index.js';
-import { currentContext, type FactoryContext, Loader, Notifier } from '../load/index.js';
+import { addFactoryWrapper, currentContext, type FactoryContext, type FactoryWrapper, Loader, Notifier } from '../load/index.js';
 import { checkNearCacheOptions, CommandReplies, type CommandReplyStats, NearCache, type NearCacheOptions, type NearStats } from '../near/index.js';
 import { type FleetStats, type Series, StatsRecorder, type StatsRow } from '../stats/index.js';
 import { checkStoreOptions, createStore, type MemoryStoreOptions, type RedisOption, type Store } from '../store/index.js';
@@ -467,6 +467,12 @@ export class TroveImpl implements Trove {
    */
   context(): FactoryContext | undefined {
     return currentContext(this.ctx.loader);
+  }
+
+  /** Runs every cached factory run through `wrapper` (see `Trove.wrapFactories`); returns its remover. */
+  wrapFactories(wrapper: FactoryWrapper): () => void {
+    if (typeof wrapper !== 'function') throw new InvalidOptionError('wrapper', 'wrapFactories needs a function');
+    return addFactoryWrapper(this.ctx.loader, wrapper);
   }
 
   /**

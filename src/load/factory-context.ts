@@ -89,6 +89,8 @@ export class RunContext<T = unknown> implements FactoryContext<T> {
     readonly stale: T | undefined,
     /** Checks tags as the region does (throws InvalidOptionError). */
     private readonly checkTags: (tags: readonly string[]) => void,
+    /** The cached function computing, when the run is one of its calls. */
+    readonly fn?: string,
   ) {}
 
   /** Created on first use: most factories never look at it. */
@@ -148,9 +150,67 @@ export function withAsyncContext<F extends (...args: never[]) => unknown>(factor
  * Calls `factory` with its context, current for `trove.context()` during its synchronous part
  * (and after its awaits when marked by `withAsyncContext`). Once AsyncLocalStorage is in use, an
  * unmarked factory runs outside it, so that it never sees the context of a computation that
- * called it.
+ * called it. `wrapped`: a run whose value is cached, which goes through the wrappers of the
+ * context's owner (`addFactoryWrapper`), if any.
  */
-export function callFactory<T>(ctx: RunContext<T>, factory: (ctx: FactoryContext<T>) => T | Promise<T>): T | Promise<T> {
+export function callFactory<T>(ctx: RunContext<T>, factory: (ctx: FactoryContext<T>) => T | Promise<T>, wrapped = false): T | Promise<T> {
+  const wrapper = wrapped ? wrappers.get(ctx.owner) : undefined;
+  if (wrapper === undefined) return callBare(ctx, factory);
+  return wrapper({ region: ctx.region, key: ctx.key, function: ctx.fn }, () => callBare(ctx, factory)) as T | Promise<T>;
+}
+
+/** What a factory wrapper learns of the run it wraps. */
+export interface FactoryRunInfo {
+  /** The dotted path of the region the value is stored in. */
+  readonly region: string;
+  /** The key being computed (the user key, without prefix, version or region). */
+  readonly key: string;
+  /** The cached function computing, when the run is one of its calls; undefined for a region's `getOrSet`. */
+  readonly function: string | undefined;
+}
+
+/**
+ * Runs a factory: calls `run` once and returns what it returns (a value or a promise), e.g. inside
+ * a tracing context (`context.with(…, run)`), so that whatever the factory starts belongs to it.
+ */
+export type FactoryWrapper = (info: FactoryRunInfo, run: () => unknown) => unknown;
+
+/** Each owner's wrappers composed into one, the first added outermost (see `addFactoryWrapper`). */
+const wrappers = new WeakMap<object, FactoryWrapper>();
+/** Each owner's wrappers in the order added. */
+const wrapperLists = new WeakMap<object, FactoryWrapper[]>();
+
+/** Adds a wrapper of `owner`'s cached factory runs; returns the function that removes it (once). */
+export function addFactoryWrapper(owner: object, wrapper: FactoryWrapper): () => void {
+  const list = wrapperLists.get(owner) ?? [];
+  // An entry of its own: the same wrapper added twice is removed one at a time.
+  const entry: FactoryWrapper = (info, run) => wrapper(info, run);
+  list.push(entry);
+  wrapperLists.set(owner, list);
+  compose(owner, list);
+  return () => {
+    const i = list.indexOf(entry);
+    if (i === -1) return;
+    list.splice(i, 1);
+    compose(owner, list);
+  };
+}
+
+function compose(owner: object, list: readonly FactoryWrapper[]): void {
+  if (list.length === 0) {
+    wrappers.delete(owner);
+    return;
+  }
+  wrappers.set(
+    owner,
+    list.reduceRight<FactoryWrapper>(
+      (inner, outer) => (info, run) => outer(info, () => inner(info, run)),
+      (_info, run) => run(),
+    ),
+  );
+}
+
+function callBare<T>(ctx: RunContext<T>, factory: (ctx: FactoryContext<T>) => T | Promise<T>): T | Promise<T> {
   const outer = current;
   current = ctx as RunContext;
   try {

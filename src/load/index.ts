@@ -1,7 +1,17 @@
 export { Loader, type EntryAccess, type EntryLocks, type Encoded, type LoaderContext, type StaleReason } from './loader.js';
 export { Notifier, type Wait, type WakeReason } from './notifier.js';
 export { Lease } from './lease.js';
-export { callFactory, currentContext, RunContext, withAsyncContext, type FactoryContext, type FactoryOverrides } from './factory-context.js';
+export {
+  addFactoryWrapper,
+  callFactory,
+  currentContext,
+  RunContext,
+  withAsyncContext,
+  type FactoryContext,
+  type FactoryOverrides,
+  type FactoryRunInfo,
+  type FactoryWrapper,
+} from './factory-context.js';
 export {
   applyReadThrough,
   DEFAULT_READ_THROUGH,

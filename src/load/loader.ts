@@ -25,6 +25,8 @@ export interface Encoded {
 export interface EntryAccess<W> {
   /** Reads and decodes an entry; undefined when absent, undecodable or invalidated; rejects on store failure (also of its tag check). */
   read(full: string, key: string): Promise<DecodedEntry | undefined>;
+  /** The cached function whose calls these are; undefined for a region's own. */
+  readonly function?: string;
   /**
    * Decodes bytes already read (with the lock); undefined when undecodable or invalidated; rejects
    * when the store fails its tag check. Bytes equal to `reported` (what the call's own read found
@@ -572,7 +574,7 @@ export class Loader {
     const { access } = job;
     const started = performance.now();
     const previous = how.stale !== undefined ? (how.stale.value as T) : how.keepOnError?.value;
-    const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags));
+    const context = new RunContext<T>(this, job.key, access.region, previous, (tags) => access.checkTags(tags), access.function);
     const tagsSince = access.tagClock();
     const stored = (value: T, resolve: (v: T) => void, reject: (e: unknown) => void) => {
       access.onCompute(job.key, performance.now() - started, false);
@@ -596,7 +598,7 @@ export class Loader {
     // they all wait for. A synchronous throw rejects like an async one.
     let result: T | PromiseLike<T>;
     try {
-      result = callFactory(context, job.factory);
+      result = callFactory(context, job.factory, true);
     } catch (err) {
       result = Promise.reject(err);
     }

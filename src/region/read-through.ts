@@ -235,6 +235,7 @@ export function entryAccess(core: RegionCore): EntryAccess<StampedWrite> {
     freshForMs: (write) => resolveWrite(core.options, write).freshForMs,
     shouldCache: (value, write) => !write?.shouldCache || write.shouldCache(value),
     region: core.path,
+    function: core.fn,
     checkTags,
     tagClock: () => core.ctx.tags.clock,
     adapt: (write, overrides, since) => adaptWrite(core, write, overrides, since),
