@@ -1,9 +1,11 @@
 /**
  * trove-cache/otel against a real Redis: known traffic (hits from each tier, misses, stale
  * answers, failed factories, undecodable bytes, a cached function) gives exact figures in what
- * an OpenTelemetry SDK MeterProvider exports, and one span per factory run with its timing.
+ * an OpenTelemetry SDK MeterProvider exports, and one span per factory run, in which the factory
+ * runs (its own spans are the run's children).
  */
-import { type Attributes, type HrTime, metrics, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { type Attributes, context, type HrTime, metrics, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AggregationTemporality,
   type DataPoint,
@@ -17,6 +19,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { InvalidOptionError, type Trove } from '../../src/index.js';
 import { DEFAULT_COMPUTE_BUCKETS, DEFAULT_SIZE_BUCKETS, instrumentTrove } from '../../src/integrations/otel/index.js';
+import { sleep } from '../helpers/redis-server.js';
 import { fakeDate, until, useRedisServer, useTroves } from '../helpers/troves.js';
 import { cachedFunction, failures, garbage, reads, record } from './workloads.js';
 
@@ -171,40 +174,113 @@ describe('instrumentTrove', () => {
     expect(histograms(got.get('trove.value.size')).map(([a, count, sum]) => [a, count, sum])).toEqual([[fn, 1, seen.sets[0]!.bytes]]);
   });
 
-  it('makes one span per factory run, with its start, duration and outcome', async () => {
+  it('makes one span per factory run, with its outcome, lasting as long as the run', async () => {
     troves.expectErrors();
     const { reader, writer } = await pair();
     const spans = new InMemorySpanExporter();
     const tracing = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
     onTestFinished(() => tracing.shutdown());
     const { provider } = sdk();
-    // Wall-clock time (faked for part of the test, as the SDK reads it too) just before and just
-    // after the instrumentation's listener sees each run end.
-    const before: number[] = [];
-    const after: number[] = [];
-    reader.on('compute', () => before.push(Date.now()));
     instrumentTrove(reader, { meter: provider.getMeter('test'), tracer: tracing.getTracer('test') });
-    reader.on('compute', () => after.push(Date.now()));
     const seen = record(reader);
     await reads(reader, writer);
     await failures(reader, fakeDate());
     await cachedFunction(reader);
+    // A run long enough for its span's length to be told from zero.
+    await reader.region('slow').getOrSet('s', () => sleep(30).then(() => 'done'));
 
     const finished = spans.getFinishedSpans();
-    expect(finished.map((s) => [s.name, s.kind, s.attributes, s.status.code])).toEqual([
-      ['trove.compute', SpanKind.INTERNAL, { 'trove.region': 'users', 'trove.key': '3' }, SpanStatusCode.UNSET],
-      ['trove.compute', SpanKind.INTERNAL, { 'trove.region': 'reports', 'trove.key': 'k', 'error.type': '_OTHER' }, SpanStatusCode.ERROR],
-      ['trove.compute', SpanKind.INTERNAL, { 'trove.region': 'reports', 'trove.key': 'cold', 'error.type': '_OTHER' }, SpanStatusCode.ERROR],
-      ['trove.compute', SpanKind.INTERNAL, { 'trove.region': 'books', 'trove.key': seen.computes[3]!.key, 'trove.function': 'topBooks' }, SpanStatusCode.UNSET],
+    expect(finished.map((s) => [s.name, s.kind, s.attributes, s.status.code, s.events.map((e) => [e.name, e.attributes?.['exception.message']])])).toEqual([
+      ['trove.compute', SpanKind.INTERNAL, { 'trove.region': 'users', 'trove.key': '3' }, SpanStatusCode.UNSET, []],
+      [
+        'trove.compute',
+        SpanKind.INTERNAL,
+        { 'trove.region': 'reports', 'trove.key': 'k', 'error.type': 'Error' },
+        SpanStatusCode.ERROR,
+        [['exception', 'source down']],
+      ],
+      [
+        'trove.compute',
+        SpanKind.INTERNAL,
+        { 'trove.region': 'reports', 'trove.key': 'cold', 'error.type': 'Error' },
+        SpanStatusCode.ERROR,
+        [['exception', 'source down']],
+      ],
+      [
+        'trove.compute',
+        SpanKind.INTERNAL,
+        { 'trove.region': 'books', 'trove.key': seen.computes[3]!.key, 'trove.function': 'topBooks' },
+        SpanStatusCode.UNSET,
+        [],
+      ],
+      ['trove.compute', SpanKind.INTERNAL, { 'trove.region': 'slow', 'trove.key': 's' }, SpanStatusCode.UNSET, []],
     ]);
-    expect(seen.computes).toHaveLength(4);
+    expect(seen.computes).toHaveLength(5);
     finished.forEach((span, i) => {
-      // As long as the run, ending when it ended: Date.now() counts whole milliseconds, and the SDK
-      // reads it a moment after the end was read (more than 1 ms only on a stalled machine).
-      expect(ms(span.duration)).toBeCloseTo(seen.computes[i]!.durationMs, 3);
-      expect(ms(span.endTime)).toBeGreaterThanOrEqual(before[i]! - 5);
-      expect(ms(span.endTime)).toBeLessThanOrEqual(after[i]! + 1);
+      // Inside the run as the compute event times it (which starts just before the factory is
+      // called and ends just after it settles).
+      expect(ms(span.duration)).toBeLessThanOrEqual(seen.computes[i]!.durationMs + 0.001);
     });
+    expect(ms(finished[4]!.duration)).toBeGreaterThanOrEqual(29);
+    // Not parented: no span was active where these runs started.
+    expect(finished.map((s) => s.parentSpanContext)).toEqual(finished.map(() => undefined));
+  });
+
+  it("runs the factory inside its span: the factory's own spans are its children, and it is the caller's", async () => {
+    const { reader } = await pair();
+    const manager = new AsyncLocalStorageContextManager().enable();
+    expect(context.setGlobalContextManager(manager)).toBe(true);
+    onTestFinished(() => context.disable());
+    const spans = new InMemorySpanExporter();
+    const tracing = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+    onTestFinished(() => tracing.shutdown());
+    const tracer = tracing.getTracer('test');
+    const instrumentation = instrumentTrove(reader, { tracer });
+    const users = reader.region('users');
+    const query = () =>
+      // Across awaits: the context manager carries the factory's span.
+      sleep(1).then(() =>
+        tracer.startActiveSpan('db.query', async (q) => {
+          await sleep(1);
+          q.end();
+          return { name: 'Ada' };
+        }),
+      );
+    const topBooks = reader.cached(async (id: number) => (await query()).name + id, { name: 'topBooks', region: 'books' });
+    await tracer.startActiveSpan('request', async (request) => {
+      // Two callers of one key share one run: its span is the first caller's child.
+      const [a, b] = await Promise.all([users.getOrSet('1', query), users.getOrSet('1', query)]);
+      expect(a).toEqual(b);
+      expect(await topBooks(7)).toBe('Ada7');
+      request.end();
+    });
+
+    const finished = spans.getFinishedSpans();
+    const byName = (name: string) => finished.filter((s) => s.name === name);
+    expect(finished.map((s) => s.name).sort()).toEqual(['db.query', 'db.query', 'request', 'trove.compute', 'trove.compute']);
+    const [request] = byName('request');
+    const computes = byName('trove.compute');
+    const queries = byName('db.query');
+    expect(computes.map((c) => c.attributes)).toEqual([
+      { 'trove.region': 'users', 'trove.key': '1' },
+      { 'trove.region': 'books', 'trove.key': computes[1]!.attributes['trove.key'], 'trove.function': 'topBooks' },
+    ]);
+    for (const c of computes) {
+      expect(c.spanContext().traceId).toBe(request!.spanContext().traceId);
+      expect(c.parentSpanContext?.spanId).toBe(request!.spanContext().spanId);
+    }
+    expect(queries.map((q) => q.parentSpanContext?.spanId)).toEqual(computes.map((c) => c.spanContext().spanId));
+
+    // Stopped: factories run unwrapped, their spans the caller's again.
+    instrumentation.stop();
+    spans.reset();
+    await tracer.startActiveSpan('request', async (request) => {
+      await users.getOrSet('2', query);
+      request.end();
+    });
+    const after = spans.getFinishedSpans();
+    expect(after.map((s) => s.name)).toEqual(['db.query', 'request']);
+    expect(after[0]!.parentSpanContext?.spanId).toBe(after[1]!.spanContext().spanId);
   });
 
   it('stop() removes its listeners; what was recorded stays', async () => {

@@ -21,8 +21,8 @@
  *
  * `@opentelemetry/api` is an optional peer dependency: only this entry point imports it.
  */
-import { type Attributes, type Meter, metrics, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { type ComputeEvent, InvalidOptionError, type Trove } from 'trove-cache';
+import { type Attributes, context, type Meter, metrics, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import { type FactoryRunInfo, InvalidOptionError, type Trove } from 'trove-cache';
 import { buckets, checkTrove, listen } from '../shared.js';
 
 /** The instrumentation scope of the default meter. */
@@ -60,10 +60,12 @@ export interface TroveInstrumentationOptions {
    * `trove.function` (when the call came through `trove.cached()`) and, when the factory threw,
    * status error and `error.type` `'_OTHER'`.
    *
-   * The span is made when the run has ended (the `compute` event carries its duration), with the
-   * run's start and end times. Its parent is the span active where the run ended: with an
-   * AsyncLocalStorage context manager, normally that of the call that started the run. Spans the
-   * factory starts itself are therefore not its children.
+   * The span starts as the factory is called and ends when it settles. Its parent is the span
+   * active where the run started (the call that missed, or the one whose read found the value
+   * stale), and the factory runs in its context (`Trove.wrapFactories`): with a context manager
+   * (AsyncLocalStorage, as the Node SDK registers), the spans the factory starts (a database
+   * query, an HTTP call) are its children. A factory that throws gives it status error, the
+   * exception as an event (`recordException`) and `error.type` the error's `name`.
    * @defaultValue none: no spans
    */
   tracer?: Tracer;
@@ -145,7 +147,6 @@ export function instrumentTrove(trove: Trove, options: TroveInstrumentationOptio
       const attributes = withFunction({ 'trove.region': e.region }, e.function);
       if (e.failed) attributes['error.type'] = UNKNOWN_ERROR;
       compute.record(e.durationMs / 1000, attributes);
-      if (tracer !== undefined) computeSpan(tracer, e);
     },
     set: (e) => {
       size.record(e.bytes, withFunction({ 'trove.region': e.region }, e.function));
@@ -156,22 +157,52 @@ export function instrumentTrove(trove: Trove, options: TroveInstrumentationOptio
       errors.add(1, withFunction(attributes, e.function));
     },
   });
-  return { stop };
+  const unwrap = tracer === undefined ? undefined : trove.wrapFactories((info, run) => computeSpan(tracer, info, run));
+  return {
+    stop: () => {
+      stop();
+      unwrap?.();
+    },
+  };
 }
 
 /**
- * A span covering a factory run that has just ended, `durationMs` long. Its times are
- * `performance.now()` readings, which the API accepts as such: the SDK maps them to wall-clock time
- * the way it maps its own span times, and a start computed from the monotonic clock cannot be
- * skewed by a wall-clock step during the run.
+ * Runs a factory inside a `trove.compute` span: started now, as a child of the active span, made
+ * active while the factory runs, ended when it settles.
  */
-function computeSpan(tracer: Tracer, e: ComputeEvent): void {
-  const end = performance.now();
-  const attributes = withFunction({ 'trove.region': e.region, 'trove.key': e.key }, e.function);
-  if (e.failed) attributes['error.type'] = UNKNOWN_ERROR;
-  const span = tracer.startSpan('trove.compute', { kind: SpanKind.INTERNAL, startTime: end - e.durationMs, attributes });
-  if (e.failed) span.setStatus({ code: SpanStatusCode.ERROR, message: 'the factory threw' });
-  span.end(end);
+function computeSpan(tracer: Tracer, info: FactoryRunInfo, run: () => unknown): unknown {
+  const span = tracer.startSpan('trove.compute', {
+    kind: SpanKind.INTERNAL,
+    attributes: withFunction({ 'trove.region': info.region, 'trove.key': info.key }, info.function),
+  });
+  let result: unknown;
+  try {
+    result = context.with(trace.setSpan(context.active(), span), run);
+  } catch (err) {
+    endFailed(span, err);
+    throw err;
+  }
+  if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
+    span.end();
+    return result;
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (err: unknown) => {
+      endFailed(span, err);
+      throw err;
+    },
+  );
+}
+
+function endFailed(span: Span, err: unknown): void {
+  span.setAttribute('error.type', err instanceof Error && err.name !== '' ? err.name : UNKNOWN_ERROR);
+  if (err instanceof Error) span.recordException(err);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: 'the factory threw' });
+  span.end();
 }
 
 function withFunction(attributes: Attributes, fn: string | undefined): Attributes {
