@@ -15,9 +15,12 @@
  * - The arguments fit its arity (else the key positions would be wrong).
  *
  * Keys: for a command without `movablekeys`, from the first/last/step positions of COMMAND INFO,
- * with no round trip; otherwise (ZUNION, SINTERCARD, EVAL_RO…) from COMMAND GETKEYS, one
- * round trip per call that reaches Redis. On a server older than Redis 7 (no tips, no key specs),
- * only the flags and positions are checked.
+ * with no round trip. For one with (ZUNION, SINTERCARD, EVAL_RO…), from the key specs of COMMAND
+ * INFO (Redis 7), evaluated here as Redis evaluates them (`keysFromSpecs`), also with no round
+ * trip; when the arguments do not fit the specs (a count that is not a number, keys past the
+ * end), or on a server without key specs (Redis 6), from COMMAND GETKEYS, one round trip per call
+ * that reaches Redis, which also answers the error such arguments deserve. On a server older than
+ * Redis 7 (no tips, no key specs), only the flags and positions are checked.
  */
 import { InvalidOptionError } from '../errors.js';
 
@@ -33,6 +36,8 @@ interface CommandRule {
   readonly lastKey: number;
   readonly step: number;
   readonly movable: boolean;
+  /** The key specs (Redis 7), when every one of them could be read; undefined otherwise. */
+  readonly specs: readonly KeySpec[] | undefined;
   /** Rules of the subcommands of a container command (OBJECT, MEMORY…), by lower-case `name|sub`. */
   readonly subcommands: ReadonlyMap<string, CommandRule> | undefined;
 }
@@ -70,7 +75,11 @@ export class CommandKeys {
     if (rule.arity >= 0 ? count !== rule.arity : count < -rule.arity) throw refusal(name, `wrong number of arguments (${args.length})`);
     let keys: string[];
     let at: number[] | undefined;
-    if (rule.movable) {
+    const local = rule.movable && rule.specs !== undefined ? keysFromSpecs(rule.specs, args) : undefined;
+    if (local !== undefined) {
+      keys = local.map((i) => String(args[i]));
+      at = local;
+    } else if (rule.movable) {
       const reply = await this.send(['GETKEYS', name, ...args.map((a) => (typeof a === 'number' ? String(a) : a))]).catch((err: unknown) => {
         // "The command has no key arguments", "Invalid arguments": a refusal, not an outage.
         const answered = redisError(err);
@@ -145,6 +154,7 @@ function parseRule(info: readonly unknown[]): CommandRule {
     else if (tips.includes('nondeterministic_output')) refused = 'its reply may change without a write to any key (nondeterministic_output)';
     else if (specs.some(unknownKeys)) refused = 'Redis cannot name every key it reads (a key spec is unknown or incomplete)';
   }
+  const parsed = specs.map(parseKeySpec);
   return {
     refused,
     arity: Number(info[1]),
@@ -152,6 +162,7 @@ function parseRule(info: readonly unknown[]): CommandRule {
     lastKey: Number(info[4]),
     step: Number(info[5]),
     movable: flags.includes('movablekeys'),
+    specs: parsed.length > 0 && parsed.every((k) => k !== undefined) ? (parsed as KeySpec[]) : undefined,
     subcommands:
       subs === undefined
         ? undefined
@@ -179,4 +190,132 @@ function unknownKeys(spec: unknown): boolean {
     if (field === 'begin_search' && Array.isArray(value) && String(value[1]) === 'unknown') return true;
   }
   return false;
+}
+
+/** One key spec of COMMAND INFO (Redis 7): where its keys begin, and how many follow. */
+export interface KeySpec {
+  /** Flagged `not_key`: its "keys" are not keys (COMMAND GETKEYS leaves them out too). */
+  readonly notKey: boolean;
+  readonly begin: { readonly kind: 'index'; readonly index: number } | { readonly kind: 'keyword'; readonly keyword: string; readonly startFrom: number };
+  readonly find:
+    | { readonly kind: 'range'; readonly lastKey: number; readonly keyStep: number; readonly limit: number }
+    | { readonly kind: 'keynum'; readonly keyNumIdx: number; readonly firstKey: number; readonly keyStep: number };
+}
+
+/** A key spec as COMMAND INFO gives it (a flat list of field, value…); undefined when it cannot name its keys or its form is unknown. */
+export function parseKeySpec(spec: unknown): KeySpec | undefined {
+  const fields = pairs(spec);
+  const begin = pairs(fields.get('begin_search'));
+  const find = pairs(fields.get('find_keys'));
+  const bs = pairs(begin.get('spec'));
+  const fk = pairs(find.get('spec'));
+  const num = (m: Map<string, unknown>, name: string): number | undefined => {
+    const v = m.get(name);
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : Number.NaN;
+    return Number.isInteger(n) ? n : undefined;
+  };
+  let b: KeySpec['begin'];
+  const bType = String(begin.get('type'));
+  if (bType === 'index') {
+    const index = num(bs, 'index');
+    if (index === undefined || index < 1) return undefined;
+    b = { kind: 'index', index };
+  } else if (bType === 'keyword') {
+    const keyword = bs.get('keyword');
+    const startFrom = num(bs, 'startfrom');
+    if (typeof keyword !== 'string' && !Buffer.isBuffer(keyword)) return undefined;
+    if (startFrom === undefined || startFrom === 0) return undefined;
+    b = { kind: 'keyword', keyword: String(keyword), startFrom };
+  } else return undefined;
+  let f: KeySpec['find'];
+  const fType = String(find.get('type'));
+  if (fType === 'range') {
+    const lastKey = num(fk, 'lastkey');
+    const keyStep = num(fk, 'keystep');
+    const limit = num(fk, 'limit');
+    if (lastKey === undefined || keyStep === undefined || keyStep < 1 || limit === undefined || limit < 0) return undefined;
+    f = { kind: 'range', lastKey, keyStep, limit };
+  } else if (fType === 'keynum') {
+    const keyNumIdx = num(fk, 'keynumidx');
+    const firstKey = num(fk, 'firstkey');
+    const keyStep = num(fk, 'keystep');
+    if (keyNumIdx === undefined || keyNumIdx < 0 || firstKey === undefined || firstKey < 1 || keyStep === undefined || keyStep < 1) return undefined;
+    f = { kind: 'keynum', keyNumIdx, firstKey, keyStep };
+  } else return undefined;
+  return { notKey: strings(fields.get('flags')).includes('not_key'), begin: b, find: f };
+}
+
+/**
+ * The indexes in `args` (the arguments after the command name) of the keys the specs name, spec
+ * by spec, as Redis's own evaluation of key specs (`getKeysUsingKeySpecs`, db.c) finds them for
+ * COMMAND GETKEYS; undefined when the arguments do not fit a spec (Redis would call them invalid)
+ * or name no key: COMMAND GETKEYS is then asked, and answers the error. Positions count the
+ * command name as 0, as Redis does.
+ */
+export function keysFromSpecs(specs: readonly KeySpec[], args: readonly CommandArgument[]): number[] | undefined {
+  const argc = args.length + 1;
+  // Byte for byte, as Redis compares: a Buffer's bytes as latin1 characters.
+  const argv = (i: number) => {
+    const a = args[i - 1];
+    return Buffer.isBuffer(a) ? a.toString('latin1') : String(a);
+  };
+  const out: number[] = [];
+  for (const spec of specs) {
+    if (spec.notKey) continue;
+    let first = 0;
+    if (spec.begin.kind === 'index') first = spec.begin.index;
+    else {
+      const { keyword, startFrom } = spec.begin;
+      const start = startFrom > 0 ? startFrom : argc + startFrom;
+      // As Redis's loop, which stops before `end` (a keyword there would have no key after it).
+      const end = startFrom > 0 ? argc - 1 : 1;
+      for (let i = start; i !== end; i = start <= end ? i + 1 : i - 1) {
+        if (i >= argc || i < 1) break;
+        if (asciiLower(argv(i)) === asciiLower(keyword)) {
+          first = i + 1;
+          break;
+        }
+      }
+      // The keyword is absent: this spec names no key.
+      if (first === 0) continue;
+    }
+    let last: number;
+    let step: number;
+    const find = spec.find;
+    if (find.kind === 'range') {
+      step = find.keyStep;
+      if (find.lastKey >= 0) last = first + find.lastKey;
+      else if (find.limit === 0) last = argc + find.lastKey;
+      else {
+        if (find.lastKey !== -1) return undefined;
+        last = first + (Math.trunc((argc - first) / find.limit) + find.lastKey);
+      }
+    } else {
+      step = find.keyStep;
+      if (find.keyNumIdx >= argc - first) return undefined;
+      const text = argv(first + find.keyNumIdx);
+      // As string2ll: a plain decimal integer, no sign but '-', no spaces.
+      if (!/^(0|-?[1-9]\d*)$/.test(text)) return undefined;
+      const numKeys = Number(text);
+      if (!Number.isSafeInteger(numKeys) || numKeys < 0) return undefined;
+      first += find.firstKey;
+      last = first + numKeys - 1;
+    }
+    if (last >= argc || last < first || first >= argc) return undefined;
+    for (let i = first; i <= last; i += step) out.push(i - 1);
+  }
+  return out.length === 0 ? undefined : out;
+}
+
+/** Lower case as `strcasecmp` folds it: A to Z only. */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
+/** A flat list of field, value… as a map (the form of COMMAND INFO's nested descriptions). */
+function pairs(v: unknown): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  if (!Array.isArray(v)) return m;
+  for (let i = 0; i + 1 < v.length; i += 2) m.set(String(v[i]), v[i + 1]);
+  return m;
 }

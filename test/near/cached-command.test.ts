@@ -221,13 +221,16 @@ describe.each(drivers)('cachedCommand (%s)', (d) => {
     await expect(t.cachedCommand('GET', [{}] as never)).rejects.toBeInstanceOf(InvalidOptionError);
   });
 
-  it('keys that move with the arguments come from COMMAND GETKEYS (ZUNION)', async () => {
+  it('keys that move with the arguments come from the key specs, without COMMAND GETKEYS (ZUNION)', async () => {
     const t = await open();
     const w = writer();
     await w.zadd(`${prefix}:z1`, 1, 'a');
     await w.zadd(`${prefix}:z2`, 2, 'b');
     const args = [2, `${prefix}:z1`, `${prefix}:z2`];
+    await redis.server.resetStats();
     expect(await t.cachedCommand('ZUNION', args)).toEqual(['a', 'b']);
+    expect(await calls('command|info')).toBe(1);
+    expect(await calls('command|getkeys')).toBe(0);
     await redis.server.resetStats();
     expect(await t.cachedCommand('ZUNION', args)).toEqual(['a', 'b']);
     expect(await calls('zunion')).toBe(0);
