@@ -1,8 +1,7 @@
 import type { TrackingListener } from './store.js';
 
-/** A driver's tracking channel for one command connection (`TrackingChannel`, `NodeRedisTracking`). */
+/** A driver's tracking channel for one command connection (`TrackingChannel`, `NodeRedisTracking`); its liveness comes through its listener. */
 export interface TrackingLink {
-  readonly live: boolean;
   close(): Promise<void>;
 }
 

@@ -28,6 +28,7 @@ import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
 import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
+import { joinTracking, type TrackingHandle } from '../tracking-share.js';
 import { TypedSenders } from './typed-senders.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from '../claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
@@ -67,7 +68,6 @@ import {
 } from '../store.js';
 import { BUFFERS, type NodeRedisArgument, type NodeRedisConnection, type NodeRedisMulti, type NodeRedisTypeMapping, STRINGS } from './client-shape.js';
 import { NodeRedisSubscriber } from './subscriber.js';
-import { joinTracking, type TrackingHandle } from '../tracking-share.js';
 import { NodeRedisTracking } from './tracking.js';
 
 export interface NodeRedisStoreOptions {
