@@ -40,6 +40,21 @@ async function sharedClient(kind: ClientKind): Promise<RedisOption> {
   return c as unknown as RedisOption;
 }
 
+/** The flags of CLIENT TRACKINGINFO on the shared client's own connection. */
+async function trackingFlags(client: RedisOption): Promise<string[]> {
+  const reply =
+    client instanceof Redis
+      ? await client.call('CLIENT', 'TRACKINGINFO')
+      : await (client as unknown as TestNodeRedisClient).sendCommand(['CLIENT', 'TRACKINGINFO']);
+  // RESP2: a flat list of field, value…; RESP3 (node-redis): an object or a Map.
+  const flags = Array.isArray(reply)
+    ? reply[reply.findIndex((v) => String(v) === 'flags') + 1]
+    : reply instanceof Map
+      ? reply.get('flags')
+      : (reply as { flags?: unknown }).flags;
+  return (flags as unknown[]).map(String);
+}
+
 async function nearTrove(client: RedisOption, prefix: string): Promise<Trove> {
   const t = troves.open({ redis: client, prefix, nearCache: {} });
   await t.ready();
@@ -99,6 +114,10 @@ describe.each(kinds)('troves sharing one client (%s)', (kind) => {
     await changedElsewhere(stays, w, 'k', 2);
     await keep(stays, 'k', 2);
     await changedElsewhere(stays, w, 'k', 3);
+    // The last trove on the client leaves it as it was found: tracking off.
+    expect(await trackingFlags(client)).toContain('on');
+    await stays.close();
+    expect(await trackingFlags(client)).toEqual(['off']);
   });
 
   it.each(['pubsub', 'normal'] as const)('after Redis kills the %s connections, both troves keep hearing changes', async (type) => {
