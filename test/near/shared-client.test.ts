@@ -81,23 +81,38 @@ async function keep(t: Trove, key: string, value: number): Promise<void> {
   });
 }
 
+interface Pair {
+  a: Trove;
+  b: Trove;
+  /** Writers of `a`'s and `b`'s keys, on connections of their own. */
+  wa: Trove;
+  wb: Trove;
+}
+
+/** Two troves with near caches on the given clients (the same one, or views of it), each keeping `k` = 1. */
+async function pairOn(clientA: RedisOption, clientB: RedisOption, prefixA: string, prefixB: string): Promise<Pair> {
+  const pair = { a: await nearTrove(clientA, prefixA), b: await nearTrove(clientB, prefixB), wa: writer(prefixA), wb: writer(prefixB) };
+  await pair.wa.region('r').set('k', 1);
+  await pair.wb.region('r').set('k', 1);
+  await keep(pair.a, 'k', 1);
+  await keep(pair.b, 'k', 1);
+  return pair;
+}
+
+/** Each trove sees its writer change `k` to `value`, keeps it, and sees the next change too. */
+async function bothHear({ a, b, wa, wb }: Pair, value: number): Promise<void> {
+  await changedElsewhere(a, wa, 'k', value);
+  await changedElsewhere(b, wb, 'k', value);
+  await keep(a, 'k', value);
+  await keep(b, 'k', value);
+  await changedElsewhere(a, wa, 'k', value + 1);
+  await changedElsewhere(b, wb, 'k', value + 1);
+}
+
 describe.each(kinds)('troves sharing one client (%s)', (kind) => {
   it('each trove hears the changes of what it keeps', async () => {
     const client = await sharedClient(kind);
-    const a = await nearTrove(client, 'sa');
-    const b = await nearTrove(client, 'sb');
-    const wa = writer('sa');
-    const wb = writer('sb');
-    await wa.region('r').set('k', 1);
-    await wb.region('r').set('k', 1);
-    await keep(a, 'k', 1);
-    await keep(b, 'k', 1);
-    await changedElsewhere(a, wa, 'k', 2);
-    await changedElsewhere(b, wb, 'k', 2);
-    await keep(a, 'k', 2);
-    await keep(b, 'k', 2);
-    await changedElsewhere(a, wa, 'k', 3);
-    await changedElsewhere(b, wb, 'k', 3);
+    await bothHear(await pairOn(client, client, 'sa', 'sb'), 2);
   });
 
   it.each(['first', 'second'] as const)('when the %s trove closes, the other keeps hearing changes', async (which) => {
@@ -123,14 +138,7 @@ describe.each(kinds)('troves sharing one client (%s)', (kind) => {
   it.each(['pubsub', 'normal'] as const)('after Redis kills the %s connections, both troves keep hearing changes', async (type) => {
     troves.expectErrors();
     const client = await sharedClient(kind);
-    const a = await nearTrove(client, 'se');
-    const b = await nearTrove(client, 'sf');
-    const wa = writer('se');
-    const wb = writer('sf');
-    await wa.region('r').set('k', 1);
-    await wb.region('r').set('k', 1);
-    await keep(a, 'k', 1);
-    await keep(b, 'k', 1);
+    const pair = await pairOn(client, client, 'se', 'sf');
     const admin = new Redis(redis.server.url);
     try {
       expect(Number(await admin.call('CLIENT', 'KILL', 'TYPE', type))).toBeGreaterThan(0);
@@ -138,29 +146,15 @@ describe.each(kinds)('troves sharing one client (%s)', (kind) => {
       admin.disconnect();
     }
     // The writers' own connections were killed too: they write again once reconnected.
-    await until(async () => (await wa.region('r').get('k')) === 1 && (await wb.region('r').get('k')) === 1);
-    await keep(a, 'k', 1);
-    await keep(b, 'k', 1);
-    await changedElsewhere(a, wa, 'k', 2);
-    await changedElsewhere(b, wb, 'k', 2);
-    await keep(a, 'k', 2);
-    await keep(b, 'k', 2);
-    await changedElsewhere(a, wa, 'k', 3);
-    await changedElsewhere(b, wb, 'k', 3);
+    await until(async () => (await pair.wa.region('r').get('k')) === 1 && (await pair.wb.region('r').get('k')) === 1);
+    await keep(pair.a, 'k', 1);
+    await keep(pair.b, 'k', 1);
+    await bothHear(pair, 2);
   });
 });
 
 it("node-redis: a trove given a view of the client (withTypeMapping) shares the client's tracking", async () => {
   const client = (await nodeRedisClient(redis.server.url)) as TestNodeRedisClient & { withTypeMapping(m: object): unknown };
   owned.push({ close: () => client.destroy() });
-  const a = await nearTrove(client as unknown as RedisOption, 'sg');
-  const b = await nearTrove(client.withTypeMapping({}) as RedisOption, 'sh');
-  const wa = writer('sg');
-  const wb = writer('sh');
-  await wa.region('r').set('k', 1);
-  await wb.region('r').set('k', 1);
-  await keep(a, 'k', 1);
-  await keep(b, 'k', 1);
-  await changedElsewhere(a, wa, 'k', 2);
-  await changedElsewhere(b, wb, 'k', 2);
+  await bothHear(await pairOn(client as unknown as RedisOption, client.withTypeMapping({}) as RedisOption, 'sg', 'sh'), 2);
 });
