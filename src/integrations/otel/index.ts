@@ -56,16 +56,16 @@ export interface TroveInstrumentationOptions {
   meter?: Meter;
   /**
    * When given, each factory run (a getOrSet miss or refresh, a cached function's computation)
-   * becomes a span named `trove.compute`, of kind internal, with `trove.region`, `trove.key`,
-   * `trove.function` (when the call came through `trove.cached()`) and, when the factory threw,
-   * status error and `error.type` `'_OTHER'`.
+   * becomes a span named `trove.compute`, of kind internal, with `trove.region`, `trove.key` and
+   * `trove.function` (when the call came through `trove.cached()`).
    *
    * The span starts as the factory is called and ends when it settles. Its parent is the span
    * active where the run started (the call that missed, or the one whose read found the value
    * stale), and the factory runs in its context (`Trove.wrapFactories`): with a context manager
    * (AsyncLocalStorage, as the Node SDK registers), the spans the factory starts (a database
    * query, an HTTP call) are its children. A factory that throws gives it status error, the
-   * exception as an event (`recordException`) and `error.type` the error's `name`.
+   * exception as an event (`recordException`) and `error.type` the error's `name` (`'_OTHER'`
+   * for a thrown value that is not an Error).
    * @defaultValue none: no spans
    */
   tracer?: Tracer;
