@@ -154,7 +154,7 @@ export function withAsyncContext<F extends (...args: never[]) => unknown>(factor
  * context's owner (`addFactoryWrapper`), if any.
  */
 export function callFactory<T>(ctx: RunContext<T>, factory: (ctx: FactoryContext<T>) => T | Promise<T>, wrapped = false): T | Promise<T> {
-  const wrapper = wrapped ? wrappers.get(ctx.owner) : undefined;
+  const wrapper = wrapped ? wrappers.get(ctx.owner)?.composed : undefined;
   if (wrapper === undefined) return callBare(ctx, factory);
   return wrapper({ region: ctx.region, key: ctx.key, function: ctx.fn }, () => callBare(ctx, factory)) as T | Promise<T>;
 }
@@ -175,38 +175,38 @@ export interface FactoryRunInfo {
  */
 export type FactoryWrapper = (info: FactoryRunInfo, run: () => unknown) => unknown;
 
-/** Each owner's wrappers composed into one, the first added outermost (see `addFactoryWrapper`). */
-const wrappers = new WeakMap<object, FactoryWrapper>();
-/** Each owner's wrappers in the order added. */
-const wrapperLists = new WeakMap<object, FactoryWrapper[]>();
+/** Each owner's wrappers in the order added, and composed into one, the first added outermost. */
+const wrappers = new WeakMap<object, { readonly list: FactoryWrapper[]; composed: FactoryWrapper }>();
 
 /** Adds a wrapper of `owner`'s cached factory runs; returns the function that removes it (once). */
 export function addFactoryWrapper(owner: object, wrapper: FactoryWrapper): () => void {
-  const list = wrapperLists.get(owner) ?? [];
+  let held = wrappers.get(owner);
+  if (held === undefined) {
+    held = { list: [], composed: wrapper };
+    wrappers.set(owner, held);
+  }
+  const { list } = held;
   // An entry of its own: the same wrapper added twice is removed one at a time.
   const entry: FactoryWrapper = (info, run) => wrapper(info, run);
   list.push(entry);
-  wrapperLists.set(owner, list);
-  compose(owner, list);
+  compose(owner);
   return () => {
     const i = list.indexOf(entry);
     if (i === -1) return;
     list.splice(i, 1);
-    compose(owner, list);
+    compose(owner);
   };
 }
 
-function compose(owner: object, list: readonly FactoryWrapper[]): void {
-  if (list.length === 0) {
+function compose(owner: object): void {
+  const held = wrappers.get(owner)!;
+  if (held.list.length === 0) {
     wrappers.delete(owner);
     return;
   }
-  wrappers.set(
-    owner,
-    list.reduceRight<FactoryWrapper>(
-      (inner, outer) => (info, run) => outer(info, () => inner(info, run)),
-      (_info, run) => run(),
-    ),
+  held.composed = held.list.reduceRight<FactoryWrapper>(
+    (inner, outer) => (info, run) => outer(info, () => inner(info, run)),
+    (_info, run) => run(),
   );
 }
 

@@ -37,14 +37,20 @@ function member(name: string, heard: string[], links: FakeLink[]): TrackingMembe
 
 const settle = () => new Promise<void>((resolve) => queueMicrotask(resolve));
 
+/** One connection, with what its members hear and the links they open; `join(name)` adds a member. */
+function connection() {
+  const heard: string[] = [];
+  const links: FakeLink[] = [];
+  const conn = {};
+  return { heard, links, join: (name: string) => joinTracking(conn, member(name, heard, links)) };
+}
+
 describe('joinTracking', () => {
   it('one channel per connection: the first member opens it, every member hears it', async () => {
-    const heard: string[] = [];
-    const links: FakeLink[] = [];
-    const conn = {};
-    const a = joinTracking(conn, member('a', heard, links));
+    const { heard, links, join } = connection();
+    const a = join('a');
     links[0]!.report.onTrackingChange(true);
-    const b = joinTracking(conn, member('b', heard, links));
+    const b = join('b');
     expect(b.live).toBe(true);
     await settle();
     links[0]!.report.onInvalidate(['k1']);
@@ -58,11 +64,9 @@ describe('joinTracking', () => {
   });
 
   it('a member that joins before the channel is live hears it go live with the others', () => {
-    const heard: string[] = [];
-    const links: FakeLink[] = [];
-    const conn = {};
-    const a = joinTracking(conn, member('a', heard, links));
-    const b = joinTracking(conn, member('b', heard, links));
+    const { heard, links, join } = connection();
+    const a = join('a');
+    const b = join('b');
     expect([a.live, b.live]).toEqual([false, false]);
     links[0]!.report.onTrackingChange(true);
     links[0]!.report.onTrackingChange(false);
@@ -70,12 +74,10 @@ describe('joinTracking', () => {
   });
 
   it('when the owner leaves, the others are told tracking was lost and the next one opens the channel', async () => {
-    const heard: string[] = [];
-    const links: FakeLink[] = [];
-    const conn = {};
-    const a = joinTracking(conn, member('a', heard, links));
-    const b = joinTracking(conn, member('b', heard, links));
-    const c = joinTracking(conn, member('c', heard, links));
+    const { heard, links, join } = connection();
+    const a = join('a');
+    const b = join('b');
+    const c = join('c');
     links[0]!.report.onTrackingChange(true);
     heard.length = 0;
     await a.close();
@@ -98,17 +100,15 @@ describe('joinTracking', () => {
     // The last one closes it; the next member opens a new one.
     await b.close();
     expect(links[1]!.closed).toBe(true);
-    joinTracking(conn, member('d', heard, links));
+    join('d');
     expect(links).toHaveLength(3);
     expect(heard.at(-1)).toBe('d opens');
   });
 
   it('leaving twice, or a member that left, changes nothing', async () => {
-    const heard: string[] = [];
-    const links: FakeLink[] = [];
-    const conn = {};
-    const a = joinTracking(conn, member('a', heard, links));
-    const b = joinTracking(conn, member('b', heard, links));
+    const { heard, links, join } = connection();
+    const a = join('a');
+    const b = join('b');
     links[0]!.report.onTrackingChange(true);
     await b.close();
     await b.close();
@@ -119,12 +119,10 @@ describe('joinTracking', () => {
   });
 
   it('a member joining a live channel and leaving before it is told hears nothing', async () => {
-    const heard: string[] = [];
-    const links: FakeLink[] = [];
-    const conn = {};
-    joinTracking(conn, member('a', heard, links));
+    const { heard, links, join } = connection();
+    join('a');
     links[0]!.report.onTrackingChange(true);
-    const b = joinTracking(conn, member('b', heard, links));
+    const b = join('b');
     await b.close();
     await settle();
     expect(heard).toEqual(['a opens', 'a live']);
