@@ -26,16 +26,16 @@ const forty = keys(40);
 /** Pairs of ways to build the same command: ioredis's, then Trove's. */
 const pairs: { name: string; perCommand: number; ioredis: (i: number) => Command; trove: (i: number) => Command }[] = [
   {
-    name: 'store: SET key <330 B> PX ttl GET',
+    name: 'store: SET key <330 B> PX ttl XX GET',
     perCommand: 1,
-    ioredis: (i) => new Command('set', [`trove:1:users:${i}`, entry, 'PX', 600_000, 'GET'], { replyEncoding: null }),
-    trove: (i) => setGetCommand('', `trove:1:users:${i}`, entry, 600_000, false),
+    ioredis: (i) => new Command('set', [`trove:1:users:${i}`, entry, 'PX', 600_000, 'XX', 'GET'], { replyEncoding: null }),
+    trove: (i) => setGetCommand('', `trove:1:users:${i}`, entry, 600_000, 'XX'),
   },
   {
     name: 'claim: SET key <marker> PX lease NX GET',
     perCommand: 1,
     ioredis: (i) => new Command('set', [`trove:1:users:${i}`, marker, 'PX', 30_000, 'NX', 'GET'], { replyEncoding: null }),
-    trove: (i) => setGetCommand('', `trove:1:users:${i}`, marker, 30_000, true),
+    trove: (i) => setGetCommand('', `trove:1:users:${i}`, marker, 30_000, 'NX'),
   },
   { name: 'MGET of 1 key', perCommand: 1, ioredis: () => new Command('mget', one, { replyEncoding: null }), trove: () => mgetCommand('', one) },
   { name: 'MGET of 40 keys', perCommand: 40, ioredis: () => new Command('mget', forty, { replyEncoding: null }), trove: () => mgetCommand('', forty) },

@@ -795,7 +795,9 @@ export class Loader {
     const ticket = access.beginWrite(job.full);
     // Tracked only when the value will be kept locally (a near-cache ticket was issued).
     const track = ticket !== -1;
-    let sent: Promise<void>;
+    // A write by a lock holder may be refused (`false`): a `delete` or another's `set` came after
+    // the computation started, or the lock was lost. The value is still answered.
+    let sent: Promise<unknown>;
     try {
       sent = lease
         ? (access.locks ?? this.ctx.store).storeAndRelease({
@@ -808,6 +810,7 @@ export class Loader {
             message: job.full,
             track,
             heldMs: Date.now() - lease.takenAt,
+            seen: lease.value,
           })
         : access.store(job.full, encoded.bytes, encoded.ttlMs, track);
     } catch (err) {
@@ -818,7 +821,11 @@ export class Loader {
     // not the write already sent.
     run.after(
       sent,
-      () => {
+      (written) => {
+        if (written === false) {
+          access.endWrite(job.full, ticket, undefined);
+          return;
+        }
         access.endWrite(job.full, ticket, { value, encoded });
         access.onSet(job.key, encoded.bytes.length, encoded.ttlMs, started);
       },

@@ -9,11 +9,12 @@ import {
   claimsRefused,
   isClaimMarker,
   replacedOwnMarker,
+  replacedWaitedMarker,
   STORE_CLAIMED,
 } from './claims.js';
 import type { LockRequest } from './lock-batches.js';
 import { keyNotification, notificationOf } from './notification.js';
-import type { Script } from './scripts.js';
+import { RELEASE, type Script } from './scripts.js';
 import { TickBatcher } from './tick-batcher.js';
 import type { ReadOrLock, StoreAndRelease } from './store.js';
 
@@ -32,8 +33,8 @@ export interface ClaimRequest extends LockRequest {
 
 /** What the protocol needs of a driver: four commands, replies as bytes. */
 export interface ClaimDriver {
-  /** `SET key value [PX pxMs] [NX] GET`: the old value, or null. */
-  setGet(key: string, value: string | Buffer, pxMs: number | undefined, nx: boolean): Promise<Buffer | null>;
+  /** `SET key value [PX pxMs] NX|XX GET`: the old value, or null. */
+  setGet(key: string, value: string | Buffer, pxMs: number | undefined, only: 'NX' | 'XX'): Promise<Buffer | null>;
   /** Whether any of these keys exists (`EXISTS key key …`; on a Cluster, one per key), sent after the commands already issued for them. */
   anyExists(keys: readonly string[]): Promise<boolean>;
   /** Runs a script, bulk replies as Buffers. */
@@ -84,7 +85,7 @@ export class ClaimLocks {
         else {
           const i = claims.length;
           claims.push({ at, request, marker });
-          this.driver.setGet(request.readKey, marker, request.lease, true).then(
+          this.driver.setGet(request.readKey, marker, request.lease, 'NX').then(
             (old) => {
               this.supported = true;
               olds[i] = old;
@@ -145,31 +146,42 @@ export class ClaimLocks {
 
   /**
    * Stores claimed values (`op.lockKey` is `op.key`, `op.token` the marker), untracked: each write
-   * replaces its marker, and waiters are notified when the marker it replaced says someone waits,
-   * or was not ours any more (expired, deleted, claimed again): in the same step for a claim held
-   * long (see NOTIFY_INLINE_AFTER_MS), else once the write's answer says so. One promise for the
-   * batch, as in `attemptMany`.
+   * replaces its marker and nothing else, and waiters are notified when the marker says someone
+   * waits, or when the value is not written: in the same step for a claim held long (see
+   * NOTIFY_INLINE_AFTER_MS), else once the write's answer says so. `SET … XX GET` writes nothing
+   * over a key that was deleted; over another's value (a `set`, or a claim made after ours lapsed)
+   * it has written, and the write is taken back at once (compare-and-delete): the key is then
+   * empty and the next miss computes again, rather than keep a value computed before that write.
+   * Resolves to whether each value was written (and kept), one promise for the batch, as in
+   * `attemptMany`.
    */
-  storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    return new Promise<undefined[]>((resolve, reject) => {
-      const gather = new Gather<undefined>(ops.length, resolve, reject);
+  storeMany(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
+    return new Promise<boolean[]>((resolve, reject) => {
+      const gather = new Gather<boolean>(ops.length, resolve, reject);
       for (let at = 0; at < ops.length; at++) {
         const op = ops[at]!;
         if (op.heldMs !== undefined && op.heldMs >= NOTIFY_INLINE_AFTER_MS) {
           const { keys, args } = claimedStoreArgs([op]);
-          this.driver.script(STORE_CLAIMED, keys, args).then(() => gather.put(at, undefined), gather.fail);
+          this.driver.script(STORE_CLAIMED, keys, args).then((written) => gather.put(at, Number(written) === 1), gather.fail);
           continue;
         }
-        this.driver.setGet(op.key, op.value, pxOf(op), false).then((old) => {
-          if (replacedOwnMarker(old, op.token)) gather.put(at, undefined);
+        this.driver.setGet(op.key, op.value, pxOf(op), 'XX').then((old) => {
+          if (replacedOwnMarker(old, op.token)) gather.put(at, true);
+          else if (replacedWaitedMarker(old, op.token)) gather.put(at, this.tell(op, notificationOf(op.message, op.value), true));
+          else if (old === null) gather.put(at, this.tell(op, keyNotification(op.message), false));
           else
             gather.put(
               at,
-              this.driver.publish(op.channel, notificationOf(op.message, op.value)).then(() => undefined),
+              this.driver.script(RELEASE, [op.key], [op.value]).then(() => this.tell(op, keyNotification(op.message), false)),
             );
         }, gather.fail);
       }
     });
+  }
+
+  /** Tells a claim's waiters (`message`), then answers `written`. */
+  private tell(op: StoreAndRelease, message: string | Buffer, written: boolean): Promise<boolean> {
+    return this.driver.publish(op.channel, message).then(() => written);
   }
 }
 
@@ -227,7 +239,7 @@ export interface ClaimBatching {
  */
 export class ClaimBatches {
   private claims: TickBatcher<ClaimRequest, ReadOrLock> | undefined;
-  private stores: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private stores: TickBatcher<StoreAndRelease, boolean> | undefined;
 
   constructor(
     private readonly locks: ClaimLocks,
@@ -251,8 +263,8 @@ export class ClaimBatches {
     return this.claims.add(request);
   }
 
-  /** An untracked store of a claimed value (see `ClaimLocks.storeMany`). */
-  store(op: StoreAndRelease): Promise<undefined> {
+  /** An untracked store of a claimed value (see `ClaimLocks.storeMany`); resolves to whether it was written. */
+  store(op: StoreAndRelease): Promise<boolean> {
     this.stores ??= new TickBatcher((ops) => this.driver.run('set', () => this.locks.storeMany(ops)));
     return this.stores.add(op);
   }

@@ -10,9 +10,14 @@
  *                                                  (CLAIM_OR_LOCK then marks it as waited for);
  *                                                  anything else: the value, found
  *           EXISTS lock lock …                     once per tick, after the tick's claims
- *   store   SET value <bytes> [PX <ttl>] GET       the old value is our marker: nobody waits; else
- *                                                  (marked '+', or not ours any more) PUBLISH; a
- *                                                  claim held long does both in one script
+ *   store   SET value <bytes> [PX <ttl>] XX GET    the old value is our marker: nobody waits; our
+ *                                                  marker with '+': PUBLISH (someone waits); nil
+ *                                                  (deleted, flushed, evicted): nothing written,
+ *                                                  PUBLISH; anything else (another's `set`, or a
+ *                                                  claim after ours lapsed): our write is taken
+ *                                                  back (RELEASE compares it), PUBLISH. A claim
+ *                                                  held long stores by one script that compares
+ *                                                  first and writes only over its own marker
  *                                                  (STORE_CLAIMED), its waiters told sooner
  *   renew   RENEW on the value key (compare, PEXPIRE), as for a lock key
  *   give up RELEASE on the value key (compare-and-delete)
@@ -37,7 +42,7 @@
  * Whether a server takes claims is decided by the server itself: Redis before 7.0 answers the
  * claim with a syntax error, after which that store uses lock keys only.
  */
-import { luaNotification } from './notification.js';
+import { luaKeyNotification, luaNotification } from './notification.js';
 import { CLAIM_AWARE, CLAIM_PREFIX, Script } from './scripts.js';
 import type { ReadOrLock } from './store.js';
 
@@ -107,15 +112,24 @@ return { 2, v, 0 }`);
 
 /**
  * Lua that stores one claimed value in `key`, its arguments `arg(1)` to `arg(5)`: bytes, ttl ms
- * (0: none), marker, channel, key the notification names. The write replaces the marker; unless
- * what it replaced is exactly our marker (someone marked it as waited for, or it is not ours any
- * more), the waiters are told, carrying the bytes when they are small.
+ * (0: none), marker, channel, key the notification names; `written` a Lua expression run with 1
+ * or 0. The write replaces the marker, and only the marker: a key that no longer holds it was
+ * deleted (`delete`, FLUSHALL, eviction), claimed again after the claim lapsed, or written by
+ * another (`set`), all of them after this computation started, so the value is not written and
+ * the waiters are told with nothing carried. After a write, unless what it replaced is exactly
+ * our marker (someone marked it as waited for), the waiters are told, carrying the bytes when
+ * they are small.
  */
-function luaStoreClaimed(key: string, arg: (n: number) => string): string {
-  return `local old
-if ${arg(2)} == '0' then old = redis.call('SET', ${key}, ${arg(1)}, 'GET')
-else old = redis.call('SET', ${key}, ${arg(1)}, 'PX', ${arg(2)}, 'GET') end
-if old ~= ${arg(3)} then redis.call('PUBLISH', ${arg(4)}, ${luaNotification(arg(5), arg(1))}) end`;
+function luaStoreClaimed(key: string, arg: (n: number) => string, written: (flag: string) => string): string {
+  return `local old = redis.call('GET', ${key})
+if old ~= ${arg(3)} and old ~= ${arg(3)} .. '+' then
+  redis.call('PUBLISH', ${arg(4)}, ${luaKeyNotification(arg(5))})
+  ${written('0')}
+else
+  if ${arg(2)} == '0' then redis.call('SET', ${key}, ${arg(1)}) else redis.call('SET', ${key}, ${arg(1)}, 'PX', ${arg(2)}) end
+  if old ~= ${arg(3)} then redis.call('PUBLISH', ${arg(4)}, ${luaNotification(arg(5), arg(1))}) end
+  ${written('1')}
+end`;
 }
 
 /**
@@ -123,27 +137,36 @@ if old ~= ${arg(3)} then redis.call('PUBLISH', ${arg(4)}, ${luaNotification(arg(
  * STORE_TRACKED_AND_RELEASE_MANY does for lock keys: KEYS the values, all different; ARGV per
  * value: bytes, ttl ms (0: none), marker, channel, key the notification names. Each value is read
  * before the writes and after them, so that each write announces exactly one invalidation to the
- * writer and the new value is tracked.
+ * writer and the new value is tracked. Replies whether each was written (1, 0).
  */
 export const STORE_TRACKED_CLAIMED_MANY = new Script(`
 redis.call('EXISTS', unpack(KEYS))
+local out = {}
 for i = 1, #KEYS do
   local a = (i - 1) * 5
-${luaStoreClaimed('KEYS[i]', (n) => `ARGV[a + ${n}]`)}
+${luaStoreClaimed(
+  'KEYS[i]',
+  (n) => `ARGV[a + ${n}]`,
+  (flag) => `out[i] = ${flag}`,
+)}
 end
 redis.call('EXISTS', unpack(KEYS))
-return 1`);
+return out`);
 
 /**
  * A claimed value's store with its notification in the same step: KEYS the value; ARGV bytes, ttl
- * ms (0: none), marker, channel, key the notification names. As the plain `SET … GET` and the
- * PUBLISH that follows it when the replaced marker says someone waits (or is not ours any more),
- * in one round trip: used for claims held long enough for waiters to be likely (see
- * `ClaimLocks.storeMany`), whose waiters would otherwise wait out one more round trip.
+ * ms (0: none), marker, channel, key the notification names. As the plain `SET … XX GET` and what
+ * follows it (see `ClaimLocks.storeMany`), in one round trip and exactly: used for claims held
+ * long enough for waiters (and a `delete` or `set` meanwhile) to be likely, whose waiters would
+ * otherwise wait out one more round trip. 1 when written, 0 when not.
  */
-export const STORE_CLAIMED = new Script(`
-${luaStoreClaimed('KEYS[1]', (n) => `ARGV[${n}]`)}
-return 1`);
+export const STORE_CLAIMED = new Script(`local written = 0
+${luaStoreClaimed(
+  'KEYS[1]',
+  (n) => `ARGV[${n}]`,
+  (flag) => `written = ${flag}`,
+)}
+return written`);
 
 /** A claim's lock, for the lease: the value key holding the marker. */
 function claimed(key: string, marker: string): ReadOrLock {
@@ -187,4 +210,9 @@ export function claimedOutcome(key: string, marker: string): ReadOrLock {
 /** Whether a claimed value's store replaced exactly its own marker (nobody waits: no notification). */
 export function replacedOwnMarker(old: Buffer | null, marker: string): boolean {
   return old !== null && old.length === marker.length && old.toString('latin1') === marker;
+}
+
+/** Whether a claimed value's store replaced its own marker as marked by a waiter (`+`: someone waits). */
+export function replacedWaitedMarker(old: Buffer | null, marker: string): boolean {
+  return old !== null && old.length === marker.length + 1 && old.toString('latin1') === `${marker}+`;
 }

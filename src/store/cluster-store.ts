@@ -381,7 +381,7 @@ export class ClusterStore extends RedisStore<Cluster> {
     );
   }
 
-  override storeAndRelease(op: StoreAndRelease): Promise<void> {
+  override storeAndRelease(op: StoreAndRelease): Promise<boolean> {
     const reader = op.track === true ? this.readers?.master(this.slotOf(op.key)) : undefined;
     if (reader === undefined) return super.storeAndRelease({ ...op, track: false });
     return this.run('set', () =>

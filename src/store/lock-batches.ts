@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /** One tick's lock attempts and lock-holder writes as the arguments and replies of the batch scripts (see `scripts.ts`): shared by the drivers. */
 import { acquireAndReadOutcome, readOrAcquireOutcome } from './lock-replies.js';
 import { ACQUIRE_AND_READ, READ_OR_ACQUIRE, type Script } from './scripts.js';
@@ -42,26 +43,30 @@ export function acquireManyOutcomes(reply: unknown, count: number): ReadOrLock[]
   return out;
 }
 
-/** STORE_AND_RELEASE_MANY's keys (value, lock, ...) and arguments (bytes, ttl ms or 0, token, channel, message, ...). */
+/** STORE_AND_RELEASE_MANY's keys (value, lock, ...) and arguments (bytes, ttl ms or 0, token, channel, message, seen, ...). */
 export function storeManyArgs(ops: readonly StoreAndRelease[]): { keys: string[]; args: (string | number | Buffer)[] } {
   const keys: string[] = [];
   const args: (string | number | Buffer)[] = [];
   for (const op of ops) {
     keys.push(op.key, op.lockKey);
-    args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+    args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message, seenArg(op.seen));
   }
   return { keys, args };
 }
 
-/** STORE_TRACKED_AND_RELEASE_MANY's keys (the values) and arguments (their locks, then bytes, ttl ms or 0, token, channel, message, ...). */
-export function trackedStoreArgs(ops: readonly StoreAndRelease[]): { keys: string[]; args: (string | number | Buffer)[] } {
+/**
+ * STORE_TRACKED_AND_RELEASE_MANY's keys (the values) and arguments (their locks, then bytes, ttl
+ * ms or 0, token, channel, message, seen, ...). The locks travel as arguments, which a client's
+ * `keyPrefix` does not reach: `keyPrefix` is put before them here.
+ */
+export function trackedStoreArgs(ops: readonly StoreAndRelease[], keyPrefix = ''): { keys: string[]; args: (string | number | Buffer)[] } {
   const keys: string[] = [];
   const args: (string | number | Buffer)[] = [];
   for (const op of ops) {
     keys.push(op.key);
-    args.push(op.lockKey);
+    args.push(keyPrefix + op.lockKey);
   }
-  for (const op of ops) args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message);
+  for (const op of ops) args.push(op.value, op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs)), op.token, op.channel, op.message, seenArg(op.seen));
   return { keys, args };
 }
 
@@ -74,4 +79,16 @@ export function repeatsKey(ops: readonly StoreAndRelease[]): boolean {
     seen.add(op.key);
   }
   return false;
+}
+
+/** Whether each write of a store script was made, from its reply: a flag per write (1 written), or a single 1 or 0 for one write. */
+export function writtenOutcomes(reply: unknown, count: number): boolean[] {
+  if (Array.isArray(reply)) return reply.map((flag) => Number(flag) === 1);
+  return new Array<boolean>(count).fill(Number(reply) === 1);
+}
+
+/** The store scripts' `seen` argument (see MAY_STORE): '' nothing checked, '-' absent, else the SHA-1 of the bytes, in hex. */
+export function seenArg(seen: Buffer | null | undefined): string {
+  if (seen === undefined) return '';
+  return seen === null ? '-' : createHash('sha1').update(seen).digest('hex');
 }

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';
-import { notificationOf } from './notification.js';
+import { keyNotification, notificationOf } from './notification.js';
 import type {
   FieldRef,
   FieldValue,
@@ -128,16 +128,18 @@ export class MemoryStore implements Store {
     return attempt.acquired ? { acquired: true, value: this.cache.get(this.fieldKey(bucket, field)) ?? null } : attempt;
   }
 
-  async storeFieldAndRelease({ bucket, field, value, ttlMs, ...lock }: StoreFieldAndRelease): Promise<void> {
+  async storeFieldAndRelease({ bucket, field, value, ttlMs, ...lock }: StoreFieldAndRelease): Promise<boolean> {
     this.check();
-    await this.fieldWrite([{ type: 'set', bucket, field, value, ttlMs }]);
-    const v = this.cache.get(lock.lockKey)?.toString();
-    if (v === lock.token) {
-      this.cache.delete(lock.lockKey);
-      return;
+    if (!this.holds(lock.lockKey, lock.token)) {
+      // As STORE_FIELD_AND_RELEASE: the lock is not ours any more, nothing is written.
+      this.deliver(lock.channel, Buffer.from(keyNotification(lock.message)));
+      return false;
     }
-    if (v === `${lock.token}+`) this.cache.delete(lock.lockKey);
-    this.deliver(lock.channel, notificationOf(lock.message, value));
+    const waited = this.cache.get(lock.lockKey)?.toString() !== lock.token;
+    await this.fieldWrite([{ type: 'set', bucket, field, value, ttlMs }]);
+    this.cache.delete(lock.lockKey);
+    if (waited) this.deliver(lock.channel, notificationOf(lock.message, value));
+    return true;
   }
 
   private check(): void {
@@ -252,16 +254,21 @@ export class MemoryStore implements Store {
     return this.cache.delete(key);
   }
 
-  async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message }: StoreAndRelease): Promise<void> {
+  async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message, seen }: StoreAndRelease): Promise<boolean> {
     this.check();
-    this.write(key, value, ttlMs);
     const v = this.cache.get(lockKey)?.toString();
-    if (v === token) {
-      this.cache.delete(lockKey);
-      return;
+    const mine = v === token || v === `${token}+`;
+    // As STORE_AND_RELEASE: only while the lock is ours and no other value was written since it was taken.
+    const now = this.cache.get(key);
+    if (!mine || (seen !== undefined && now !== undefined && (seen === null || !now.equals(seen)))) {
+      if (mine) this.cache.delete(lockKey);
+      this.deliver(channel, Buffer.from(keyNotification(message)));
+      return false;
     }
-    if (v === `${token}+`) this.cache.delete(lockKey);
-    this.deliver(channel, notificationOf(message, value));
+    this.write(key, value, ttlMs);
+    this.cache.delete(lockKey);
+    if (v !== token) this.deliver(channel, notificationOf(message, value));
+    return true;
   }
 
   async hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {

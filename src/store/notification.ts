@@ -14,6 +14,11 @@ export function luaNotification(key: string, bytes: string): string {
   return `#${key} .. ':' .. ${key} .. (#${bytes} <= ${CARRIED_VALUE_MAX_BYTES} and ${bytes} or '')`;
 }
 
+/** The Lua expression of a notification naming `key` (a Lua expression) and carrying nothing. */
+export function luaKeyNotification(key: string): string {
+  return `#${key} .. ':' .. ${key}`;
+}
+
 /** A notification naming `key` and carrying nothing. */
 export function keyNotification(key: string): string {
   return `${Buffer.byteLength(key)}:${key}`;

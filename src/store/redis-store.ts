@@ -9,7 +9,16 @@ import { GetBatcher } from './get-batcher.js';
 import { ReadyGate } from './ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
-import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from './lock-batches.js';
+import {
+  acquireManyArgs,
+  acquireManyOutcomes,
+  type LockRequest,
+  loneLock,
+  repeatsKey,
+  storeManyArgs,
+  trackedStoreArgs,
+  writtenOutcomes,
+} from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from './claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
@@ -466,10 +475,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   private claimLocks: ClaimLocks | undefined;
   private get claims(): ClaimLocks {
     this.claimLocks ??= new ClaimLocks(this.opts.claims !== false, {
-      setGet: (key, value, pxMs, nx) => {
-        if (this.writesOwnCommands) return this.client.sendCommand(setGetCommand(this.keyPrefix, key, value, pxMs, nx)) as Promise<Buffer | null>;
-        if (pxMs === undefined) return nx ? this.client.setBuffer(key, value, 'NX', 'GET') : this.client.setBuffer(key, value, 'GET');
-        return nx ? this.client.setBuffer(key, value, 'PX', pxMs, 'NX', 'GET') : this.client.setBuffer(key, value, 'PX', pxMs, 'GET');
+      setGet: (key, value, pxMs, only) => {
+        if (this.writesOwnCommands) return this.client.sendCommand(setGetCommand(this.keyPrefix, key, value, pxMs, only)) as Promise<Buffer | null>;
+        if (pxMs === undefined) return only === 'NX' ? this.client.setBuffer(key, value, 'NX', 'GET') : this.client.setBuffer(key, value, 'XX', 'GET');
+        return only === 'NX' ? this.client.setBuffer(key, value, 'PX', pxMs, 'NX', 'GET') : this.client.setBuffer(key, value, 'PX', pxMs, 'XX', 'GET');
       },
       // One server: one EXISTS of every key; a Cluster refuses keys of several slots in one.
       anyExists: (keys) =>
@@ -492,14 +501,14 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.claimBatchesOf;
   }
   /** One tick's tracked stores of claimed values (values kept locally), as one script. */
-  private trackedClaimBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private trackedClaimBatcher: TickBatcher<StoreAndRelease, boolean> | undefined;
 
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
   private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
-  private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private storeBatcher: TickBatcher<StoreAndRelease, boolean> | undefined;
   /** The same for tracked writes (values kept locally). */
-  private trackedStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private trackedStoreBatcher: TickBatcher<StoreAndRelease, boolean> | undefined;
 
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string, claim?: ClaimOption): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
@@ -551,18 +560,17 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   /** Several untracked writes by lock holders, in one script (one alone: the single-write script). */
-  private storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+  private storeMany(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
     return this.run('set', async () => {
       const { keys, args } = storeManyArgs(ops);
-      if (ops.length === 1) await STORE_AND_RELEASE.run(this.client, keys, [...args, '0']);
-      else await STORE_AND_RELEASE_MANY.run(this.client, keys, args);
-      return new Array<undefined>(ops.length).fill(undefined);
+      if (ops.length === 1) return writtenOutcomes(await STORE_AND_RELEASE.run(this.client, keys, [...args, '0']), 1);
+      return writtenOutcomes(await STORE_AND_RELEASE_MANY.run(this.client, keys, args), ops.length);
     });
   }
 
   /** Several tracked writes by lock holders, in one script (see `trackedWrites`). */
-  private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    return this.trackedWrites(ops, STORE_TRACKED_AND_RELEASE_MANY, trackedStoreArgs);
+  private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
+    return this.trackedWrites(ops, STORE_TRACKED_AND_RELEASE_MANY, (batch) => trackedStoreArgs(batch, this.keyPrefix));
   }
 
   /**
@@ -571,16 +579,15 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
    * two invalidations, which one read on each side of the batch would not make Redis send: such a
    * batch goes write by write.
    */
-  private trackedWrites(ops: readonly StoreAndRelease[], script: Script, argsOf: TrackedArgs): Promise<undefined[]> {
-    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.trackedWrites([op], script, argsOf).then(() => undefined)));
+  private trackedWrites(ops: readonly StoreAndRelease[], script: Script, argsOf: TrackedArgs): Promise<boolean[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.trackedWrites([op], script, argsOf).then(([written]) => written === true)));
     return this.run('set', async () => {
       const { keys, args } = argsOf(ops);
-      await this.trackedScript(script, keys, args);
-      return new Array<undefined>(ops.length).fill(undefined);
+      return writtenOutcomes(await this.trackedScript(script, keys, args), ops.length);
     });
   }
 
-  storeAndRelease(op: StoreAndRelease): Promise<void> {
+  storeAndRelease(op: StoreAndRelease): Promise<boolean> {
     const tracked = op.track === true && this.trackingChannel !== undefined;
     if (op.lockKey === op.key) return this.storeClaimed(op, tracked);
     if (this.batchesLocks) {
@@ -593,13 +600,15 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     }
     const { keys, args } = storeManyArgs([op]);
     args.push(tracked ? '1' : '0');
-    return this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args))).then(() => {});
+    return this.run('set', () => (tracked ? this.trackedScript(STORE_AND_RELEASE, keys, args) : STORE_AND_RELEASE.run(this.client, keys, args))).then(
+      (reply) => Number(reply) === 1,
+    );
   }
 
   /** A claimed value's store (see `claims.ts`): plain commands, or one script per tick when tracked. */
-  private storeClaimed(op: StoreAndRelease, tracked: boolean): Promise<void> {
+  private storeClaimed(op: StoreAndRelease, tracked: boolean): Promise<boolean> {
     if (tracked) {
-      if (!this.batchesLocks) return this.storeClaimedTracked([op]).then(() => {});
+      if (!this.batchesLocks) return this.storeClaimedTracked([op]).then(([written]) => written === true);
       this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
       return this.trackedClaimBatcher.add(op);
     }
@@ -607,7 +616,7 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   /** Tracked stores of claimed values in one script (see `trackedWrites`). */
-  private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+  private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
     return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, claimedStoreArgs);
   }
 
@@ -792,11 +801,14 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_FIELD_AND_READ.runBuffer(this.client, [lockKey, bucket], [token, lease, field])));
   }
 
-  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message }: StoreFieldAndRelease): Promise<void> {
+  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message }: StoreFieldAndRelease): Promise<boolean> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0'];
     const refused = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [bucket, lockKey], args));
+    // 2: the lock was not ours any more, nothing written.
+    if (Number(refused) === 2) return false;
     if (Number(refused) === 1) this.fieldExpiry = false;
+    return true;
   }
 
   async *scanPrefix(prefix: string, count = 500): AsyncIterable<string[]> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { luaNotification } from './notification.js';
+import { luaKeyNotification, luaNotification } from './notification.js';
 
 /** What every claim's marker starts with (SOH, then `tc:`; see `claims.ts`), and the same as a Lua string literal. */
 export const CLAIM_PREFIX = '\x01tc:';
@@ -120,23 +120,44 @@ if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('DEL', KEYS[1]) en
 return 0`);
 
 /**
- * KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
- * track (1: read the value before and after writing it, under the caller's CLIENT CACHING yes:
- * the first read makes sure the write announces exactly one invalidation to the writer, the
- * second registers tracking of the new value; a write alone does neither). The notification
- * carries the bytes when they are small (see notification.ts).
+ * Lua deciding whether a lock holder may still write its value (`may_store(value, v, token,
+ * seen)`, `v` the lock key's content): only while the lock is its own. A `delete` removes the
+ * lock key with the value, so a value computed before it is not written after it; a lock that
+ * lapsed or passed to another process is not its own either. `seen`, the value as read with the
+ * lock ('': not checked; '-': absent; else the SHA-1 of its bytes): a value present now that is
+ * not that one (another's `set`; a claim's marker is not a value) is newer than this computation.
  */
-export const STORE_AND_RELEASE = new Script(`
-if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
-if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+const MAY_STORE = `${CLAIM_AWARE}
+local function may_store(value, v, token, seen)
+  if v ~= token and v ~= token .. '+' then return false end
+  if seen ~= '' and redis.call('EXISTS', value) == 1 then
+    local cur = redis.call('GET', value)
+    if not is_marker(cur) and (seen == '-' or redis.sha1hex(cur) ~= seen) then return false end
+  end
+  return true
+end`;
+
+/**
+ * KEYS: value, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
+ * seen (see MAY_STORE), track (1: read the value before and after writing it, under the
+ * caller's CLIENT CACHING yes: the first read makes sure the write announces exactly one
+ * invalidation to the writer, the second registers tracking of the new value; a write alone does
+ * neither). The notification carries the bytes when they are small (see notification.ts). 1 when
+ * written; 0 when not (see MAY_STORE): the lock, if still ours, is released and waiters are told,
+ * with nothing carried.
+ */
+export const STORE_AND_RELEASE = new Script(`${MAY_STORE}
 local v = redis.call('GET', KEYS[2])
-if v == ARGV[3] then
-  redis.call('DEL', KEYS[2])
-else
-  if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
-  redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')})
+if not may_store(KEYS[1], v, ARGV[3], ARGV[6]) then
+  if v == ARGV[3] or v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
+  redis.call('PUBLISH', ARGV[4], ${luaKeyNotification('ARGV[5]')})
+  return 0
 end
-if ARGV[6] == '1' then redis.call('EXISTS', KEYS[1]) end
+if ARGV[7] == '1' then redis.call('EXISTS', KEYS[1]) end
+if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('DEL', KEYS[2])
+if v ~= ARGV[3] then redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'ARGV[1]')}) end
+if ARGV[7] == '1' then redis.call('EXISTS', KEYS[1]) end
 return 1`);
 
 /**
@@ -175,51 +196,62 @@ return out`);
 /**
  * STORE_AND_RELEASE, untracked, for several values at once (one tick's computed values on one
  * server). KEYS: value, lock, value, lock, ...; ARGV: bytes, ttl ms (0: none), token, channel,
- * key the notification names, ... five per pair.
+ * key the notification names, seen, ... six per pair. Replies whether each was written (1, 0).
  */
-export const STORE_AND_RELEASE_MANY = new Script(`
+export const STORE_AND_RELEASE_MANY = new Script(`${MAY_STORE}
+local out = {}
 for i = 1, #KEYS, 2 do
-  local a = (i - 1) / 2 * 5
-  if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
+  local a = (i - 1) / 2 * 6
   local v = redis.call('GET', KEYS[i + 1])
   local token = ARGV[a + 3]
-  if v == token then
+  local mine = v == token or v == token .. '+'
+  if may_store(KEYS[i], v, token, ARGV[a + 6]) then
+    if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
     redis.call('DEL', KEYS[i + 1])
+    if v ~= token then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end
+    out[#out + 1] = 1
   else
-    if v == token .. '+' then redis.call('DEL', KEYS[i + 1]) end
-    redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')})
+    if mine then redis.call('DEL', KEYS[i + 1]) end
+    redis.call('PUBLISH', ARGV[a + 4], ${luaKeyNotification('ARGV[a + 5]')})
+    out[#out + 1] = 0
   end
 end
-return 1`);
+return out`);
 
 /**
  * STORE_AND_RELEASE_MANY for values kept locally (sent right after `CLIENT CACHING yes`), on one
  * server. KEYS: the values, all different; ARGV: their lock keys in the same order, then per
- * value: bytes, ttl ms (0: none), token, channel, key the notification names. Every value is read
- * before its write (so the write announces exactly one invalidation to the writer) and after it
- * (so the new value is tracked), as STORE_AND_RELEASE does for one. Redis tracks the keys a script
- * declares, at each read command it runs: the values are declared and read twice in all, and the
- * locks, read in one MGET, are not declared, so they are never tracked (a lock key's change would
- * only cost an invalidation nobody needs). Not for a Cluster, which refuses undeclared keys.
+ * value: bytes, ttl ms (0: none), token, channel, key the notification names, seen. Every value
+ * is read before its write (so the write announces exactly one invalidation to the writer) and
+ * after it (so the new value is tracked), as STORE_AND_RELEASE does for one. Redis tracks the keys
+ * a script declares, at each read command it runs: the values are declared and read twice in all,
+ * and the locks, read in one MGET, are not declared, so they are never tracked (a lock key's
+ * change would only cost an invalidation nobody needs). Not for a Cluster, which refuses
+ * undeclared keys. Replies whether each was written (1, 0).
  */
-export const STORE_TRACKED_AND_RELEASE_MANY = new Script(`
+export const STORE_TRACKED_AND_RELEASE_MANY = new Script(`${MAY_STORE}
 local n = #KEYS
 redis.call('EXISTS', unpack(KEYS))
-local held = redis.call('MGET', unpack(ARGV, 1, n))
+local locks = redis.call('MGET', unpack(ARGV, 1, n))
+local out = {}
 for i = 1, n do
-  local a = n + (i - 1) * 5
-  if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
-  local v = held[i]
+  local a = n + (i - 1) * 6
+  local v = locks[i]
   local token = ARGV[a + 3]
-  if v == token then
+  local mine = v == token or v == token .. '+'
+  if may_store(KEYS[i], v, token, ARGV[a + 6]) then
+    if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
     redis.call('DEL', ARGV[i])
+    if v ~= token then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end
+    out[i] = 1
   else
-    if v == token .. '+' then redis.call('DEL', ARGV[i]) end
-    redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')})
+    if mine then redis.call('DEL', ARGV[i]) end
+    redis.call('PUBLISH', ARGV[a + 4], ${luaKeyNotification('ARGV[a + 5]')})
+    out[i] = 0
   end
 end
 redis.call('EXISTS', unpack(KEYS))
-return 1`);
+return out`);
 
 /**
  * Redis Cluster: the values of keys of several slots that one node serves, in one command (MGET
@@ -330,19 +362,22 @@ return { 0, redis.call('PTTL', KEYS[1]) }`);
 
 /**
  * KEYS: bucket, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
- * field, HPEXPIRE flag. As STORE_AND_RELEASE for a field. A bucket that is not a hash is left
- * alone (the lock is still released and waiters notified, with no value carried) and the call
- * fails with WRONGTYPE. Returns whether HPEXPIRE was refused.
+ * field, HPEXPIRE flag. As STORE_AND_RELEASE for a field, written only while the lock is ours
+ * (else 2, waiters told with nothing carried). A bucket that is not a hash is left alone (the
+ * lock is still released and waiters notified, with no value carried) and the call fails with
+ * WRONGTYPE. Returns whether HPEXPIRE was refused.
  */
 export const STORE_FIELD_AND_RELEASE = new Script(`${FIELD_SET}
+local v = redis.call('GET', KEYS[2])
+if v ~= ARGV[3] and v ~= ARGV[3] .. '+' then
+  redis.call('PUBLISH', ARGV[4], ${luaKeyNotification('ARGV[5]')})
+  return 2
+end
 local bad = check_hash(KEYS[1])
 local refused = 0
 if not bad then refused = field_set(KEYS[1], ARGV[6], ARGV[1], tonumber(ARGV[2]), redis.call('EXISTS', KEYS[1]), ARGV[7]) end
-local v = redis.call('GET', KEYS[2])
-if v == ARGV[3] then
-  redis.call('DEL', KEYS[2])
-else
-  if v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
+redis.call('DEL', KEYS[2])
+if v ~= ARGV[3] then
   local stored = ARGV[1]
   if bad then stored = '' end
   redis.call('PUBLISH', ARGV[4], ${luaNotification('ARGV[5]', 'stored')})

@@ -35,6 +35,12 @@ export interface StoreAndRelease {
   /** The writer keeps the value locally: tracked as in `KeyValueStore.set`. */
   readonly track?: boolean;
   /**
+   * The value as read when the lock was taken (null: absent; undefined: not read, nothing
+   * checked). A value present now that is not that one (written meanwhile by another's `set`) is
+   * newer than this computation, which is then not written.
+   */
+  readonly seen?: Buffer | null;
+  /**
    * How long the lock has been held when the store is issued, in ms (undefined: not known). A
    * claim held long enough for others to have found it is stored with its notification in one
    * step (see `ClaimLocks.storeMany`).
@@ -173,12 +179,14 @@ export interface LockStore {
   /** Releases the lock if `token` still holds it (compare-and-delete); resolves to whether it did. */
   releaseLock(key: string, token: string): Promise<boolean>;
   /**
-   * In one atomic step: stores the value, releases the lock if `token` still holds it, and
-   * publishes `message` on `channel` when someone waits (a failed `acquireLock` marked the lock)
-   * or the lock is no longer ours. A lock that vanished (expired, flushed) does not prevent the write.
-   * A claim's store has `lockKey` equal to `key`: the write itself replaces the marker.
+   * In one atomic step, while `token` still holds the lock: stores the value, releases the lock,
+   * and publishes `message` on `channel` (carrying the value when small) when someone waits (a
+   * failed `acquireLock` marked the lock). A lock no longer held (deleted with its value by
+   * `delete`, flushed, expired, taken by another) or a value written since `seen` prevents the
+   * write: waiters are then told with nothing carried. Resolves to whether the value
+   * was written. A claim's store has `lockKey` equal to `key`: the write itself replaces the marker.
    */
-  storeAndRelease(op: StoreAndRelease): Promise<void>;
+  storeAndRelease(op: StoreAndRelease): Promise<boolean>;
 }
 
 /**
@@ -291,8 +299,12 @@ export interface FieldStore {
   fieldEntries(bucket: string): Promise<[string, Buffer][]>;
   /** `LockStore.acquireLock` that reads a field (`bucket`, `field`) in the same atomic step when the lock is won. */
   acquireFieldLock(lockKey: string, token: string, ttlMs: number, bucket: string, field: string): Promise<LockAttempt>;
-  /** `LockStore.storeAndRelease` for a field: stores it (extending the bucket's TTL), releases the lock, notifies. */
-  storeFieldAndRelease(op: StoreFieldAndRelease): Promise<void>;
+  /**
+   * `LockStore.storeAndRelease` for a field: stores it (extending the bucket's TTL), releases the
+   * lock, notifies; only while the lock is held (`seen` is not checked). Resolves to whether the
+   * value was written.
+   */
+  storeFieldAndRelease(op: StoreFieldAndRelease): Promise<boolean>;
 }
 
 /**

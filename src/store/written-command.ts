@@ -31,19 +31,19 @@ export function writtenCommand(name: string, bytes: Buffer | string): Command {
 }
 
 /**
- * `SET key value [PX pxMs] [NX] GET` as one command, `prefix` (the client's `keyPrefix`) before
+ * `SET key value [PX pxMs] [NX|XX] GET` as one command, `prefix` (the client's `keyPrefix`) before
  * the key, as ioredis would send it.
  */
-export function setGetCommand(prefix: string, key: string, value: string | Buffer, pxMs: number | undefined, nx: boolean): Command {
+export function setGetCommand(prefix: string, key: string, value: string | Buffer, pxMs: number | undefined, only?: 'NX' | 'XX'): Command {
   const fullKey = prefix === '' ? key : prefix + key;
   const keyBytes = Buffer.byteLength(fullKey);
   const valueBytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
   const px = pxMs === undefined ? '' : String(pxMs);
-  const parts = 4 + (pxMs === undefined ? 0 : 2) + (nx ? 1 : 0);
+  const parts = 4 + (pxMs === undefined ? 0 : 2) + (only === undefined ? 0 : 1);
   // Everything but the key and the value is ASCII: written as latin1, one byte per character.
   const head = `*${parts}\r\n$3\r\nset\r\n$${keyBytes}\r\n`;
   const valueHead = `\r\n$${valueBytes}\r\n`;
-  const tail = `\r\n${pxMs === undefined ? '' : `$2\r\nPX\r\n$${px.length}\r\n${px}\r\n`}${nx ? '$2\r\nNX\r\n' : ''}$3\r\nGET\r\n`;
+  const tail = `\r\n${pxMs === undefined ? '' : `$2\r\nPX\r\n$${px.length}\r\n${px}\r\n`}${only === undefined ? '' : `$2\r\n${only}\r\n`}$3\r\nGET\r\n`;
   const bytes = Buffer.allocUnsafe(head.length + keyBytes + valueHead.length + valueBytes + tail.length);
   let at = bytes.write(head, 0, 'latin1');
   at += bytes.write(fullKey, at, 'utf8');

@@ -235,7 +235,7 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
     expect(proxy.acceptedCount).toBeGreaterThanOrEqual(8);
   });
 
-  it('FLUSHALL while a factory holds the lock: the holder answers and stores, and the key is computed exactly twice', async () => {
+  it('FLUSHALL while a factory holds the lock: the holder answers but does not store, its waiters compute once, the new epoch once', async () => {
     // No outage here: the harness's long deadline, and any error event fails the test.
     const s = await server();
     const opts = { redis: s.url, prefix: `flush${++n}` };
@@ -278,16 +278,17 @@ describe('faults of one redis-server under load', { timeout: 60_000 }, () => {
     expect(f.documentedErrors).toBe(0);
     // README: a FLUSHALL empties the near cache.
     for (const resets of f.nearResets) expect(resets).toBeGreaterThan(0);
-    // README: a lost lock never fails a successful computation: the holder answers its value and
-    // stores it, waking the processes that waited for it, which answer it too. It stored it in
-    // the old epoch, which no reader uses any more, so the new epoch computes the key once more
-    // (exactly once across the troves): 2 runs, the holder's and one.
+    // README: a lost lock never fails a successful computation: the holder answers its value.
+    // The flush came after the computation began, so the value is not stored (it may predate
+    // what the flush stood for); the processes that waited for it are told at once, read again,
+    // find nothing, and one of them computes (exactly once across them) in the old epoch, which no
+    // reader uses any more. The new epoch computed the key once meanwhile: 3 runs in all.
     expect(holderAnswered).toEqual({ k: 'hot', v: 'holder' });
-    for (let t = 1; t < ts.length; t++) expect(load.answered(t, 'hot', 'holder'), `trove ${t} answered the holder's value`).toBeGreaterThan(0);
-    expect(await s.command('GET', oldKey)).not.toBe('');
-    expect(load.runsOf('hot')).toBe(1);
+    for (let t = 1; t < ts.length; t++) expect(load.answered(t, 'hot', 'holder'), `trove ${t} answered the holder's value`).toBe(0);
+    expect(await s.command('GET', oldKey)).not.toContain('holder');
+    expect(load.runsOf('hot')).toBe(2);
     const keyRuns = 1 + load.runsOf('hot');
-    expect(keyRuns).toBe(2);
+    expect(keyRuns).toBe(3);
     expect(fresh.lastStaleMs).toBeLessThanOrEqual(FRESHNESS_BOUND_MS);
     printFigures('flushall-locked-factory', f, { keyRuns, recoveredInMs, ...freshFigures(fresh) });
   });

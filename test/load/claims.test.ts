@@ -91,17 +91,38 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
       }),
     ).toBe('from-b');
     gate.resolve('from-a');
+    // The holder answers its caller, but its value, computed before the delete, is not written.
     expect(await first).toBe('from-a');
     expect(calls).toEqual({ a: 1, b: 1 });
-    // Both writes landed, the later one last; no marker is left in the key.
-    expect((await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf(''))).toBe(false);
-    expect(await ra.get('k')).toBe('from-a');
+    expect(await ra.get('k')).toBe('from-b');
+    expect(await rb.get('k')).toBe('from-b');
     await expectIdle(a, b);
   });
 
-  it.each(['evicted (deleted)', "overwritten by the user's own client"])(
-    "a claim %s while another process waits: the waiter gets the holder's value when it lands, nothing computes twice",
-    async (how) => {
+  it('delete() while a claimed value is computed, and nobody computes again meanwhile: the older value is not written', async () => {
+    const prefix = `cl${++n}`;
+    const a = await open(prefix);
+    const b = await open(prefix);
+    const ra = a.region<string>('d', { lockLease: '60s', waitTimeout: '60s' });
+    const rb = b.region<string>('d');
+    const gate = deferred<string>();
+    const first = ra.getOrSet('k', () => gate.promise);
+    await until(async () => (await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf('')), 10_000, 'the claim');
+    expect(await rb.delete('k')).toBe(true);
+    gate.resolve('computed before the delete');
+    expect(await first).toBe('computed before the delete');
+    expect(await redis.server.command('EXISTS', ra.keyOf('k'))).toBe('0');
+    expect(await rb.get('k')).toBeUndefined();
+    expect(await rb.getOrSet('k', () => 'computed after')).toBe('computed after');
+    await expectIdle(a, b);
+  });
+
+  it.each([
+    { how: 'evicted (deleted)', waiterGets: 'from-b', computed: { a: 1, b: 1 } },
+    { how: "overwritten by the user's own client", waiterGets: "the user's", computed: { a: 1, b: 0 } },
+  ])(
+    "a claim $how while another process waits: the holder's value is not written over it, and the waiter is told at once",
+    async ({ how, waiterGets, computed }) => {
       const prefix = `cl${++n}`;
       const a = await open(prefix);
       const b = await open(prefix);
@@ -130,10 +151,11 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
       }
       gate.resolve('from-a');
       expect(await holder).toBe('from-a');
-      // The holder's write found no marker of its own and told the waiters.
-      expect(await waiter).toBe('from-a');
-      expect(calls).toEqual({ a: 1, b: 0 });
-      expect(await rb.get('k')).toBe('from-a');
+      // The holder's write found no marker of its own: nothing written, the waiters told. The
+      // waiter reads again: the user's value, or nothing, and then it computes.
+      expect(await waiter).toBe(waiterGets);
+      expect(calls).toEqual(computed);
+      expect(await rb.get('k')).toBe(waiterGets);
       await expectIdle(a, b);
     },
   );

@@ -135,7 +135,7 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     expectNoErrors(done);
   });
 
-  it('FLUSHALL during the factory: the holder still answers and stores its value', async () => {
+  it('FLUSHALL during the factory: the holder still answers, and its value, computed before the flush, is not stored', async () => {
     const gate = `${prefix}:gate`;
     const w = startWorker({ url: server.url, prefix, key: 'k', callers: 10, gate, announce: true });
     await w.ready;
@@ -146,10 +146,36 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     const out = await w.done;
     expect(out?.results.every((r) => r.ok)).toBe(true);
     expect(new Set(out?.results.map((r) => r.value)).size).toBe(1);
-    // The region's part of the key carries its generation (`w@<token>`) once the table exists.
-    expect(await server.command('KEYS', `${prefix}:0:w*:k`)).toMatch(new RegExp(`^${prefix}:0:w(@[^:]+)?:k$`));
+    // The flush took the claim (or the lock key) with it: the write is refused.
+    expect(await server.command('KEYS', `${prefix}:0:w*:k`)).toBe('');
     expect(await missLocksUnder(server, prefix)).toEqual([]);
     expectNoErrors([out]);
+  });
+
+  it('delete() from another process during the factory: the holder answers, its value is not stored, the next caller computes', async () => {
+    const gate = `${prefix}:gate`;
+    const w = startWorker({ url: server.url, prefix, key: 'k', callers: 10, gate, announce: true });
+    await w.ready;
+    w.go();
+    await w.computing;
+    // This process deletes the key as the workers' region sees it (region 'w', same prefix). The
+    // first worker claims (the key exists, holding its marker) unless every worker takes lock keys.
+    const claims = locking !== 'lock keys';
+    const deleter = createTrove({ redis: server.url, prefix, ...(claims ? { nearCache: false } : {}), commandTimeout: 10_000 });
+    try {
+      expect(await deleter.region('w').delete('k')).toBe(claims);
+      await openGate(gate);
+      const out = await w.done;
+      expect(out?.results.every((r) => r.ok)).toBe(true);
+      expect(new Set(out?.results.map((r) => r.value)).size).toBe(1);
+      expect(await server.command('KEYS', `${prefix}:0:w*:k`)).toBe('');
+      expect(await missLocksUnder(server, prefix)).toEqual([]);
+      expect(await deleter.region('w').getOrSet('k', () => 'computed after the delete')).toBe('computed after the delete');
+      expect(await runs()).toBe(1);
+      expectNoErrors([out]);
+    } finally {
+      await deleter.close();
+    }
   });
 
   it('a stale key across 4 processes: answered stale at once, refreshed exactly once', async () => {

@@ -152,8 +152,11 @@ describe('a trove on a 3-master cluster', () => {
     expect(new Set(keys.map((k) => cluster.ownerOf(calculateSlot(region.keyOf(k)))))).toHaveLength(3);
     // Per key, one GET of the value in the step and one of the lock in the store (the near cache's
     // regions take lock keys): a plain read first (a read script per master) would add a third.
+    // The store reads the value before and after its write (tracked), and makes sure none was
+    // written since the lock was taken: three EXISTS.
     const calls = await commandCalls(cluster);
     expect(calls.get).toBe(2 * keys.length);
+    expect(calls.exists).toBe(3 * keys.length);
     // A value that is there is answered by the step, with no computation and no lock taken.
     expect(await region.getOrSet('k0', factory('k0'))).toEqual({ k: 'k0' });
     expect(runs.get('k0')).toBe(1);

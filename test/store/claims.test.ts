@@ -67,7 +67,7 @@ function storeAs(
   value: string,
   ttlMs: number | undefined,
   heldMs: number | undefined,
-): Promise<void> {
+): Promise<boolean> {
   return store.storeAndRelease({ key: `v:${v}`, value: Buffer.from(value), ttlMs, lockKey: lock.key, token: lock.token, channel: 'chan', message: v, heldMs });
 }
 
@@ -167,18 +167,48 @@ describe.each(drivers)('claims (%s)', (driver) => {
     },
   );
 
-  it.each(HOLDS)('a claim lost meanwhile (deleted, claimed again) still stores, and tells whoever waits ($hold)', async ({ heldMs }) => {
+  it.each(HOLDS)(
+    'a claim lost meanwhile (deleted, claimed again) does not store over the new claim, and tells whoever waits, carrying nothing ($hold)',
+    async ({ heldMs, inline }) => {
+      const a = await open();
+      const v = fresh();
+      const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
+      await raw.del(`v:${v}`);
+      const b = await open();
+      const again = held(await b.readOrLock!(`l:${v}`, 'tok2', 5_000, `v:${v}`, CLAIM));
+      expect(again.key).toBe(`v:${v}`);
+      expect(await storeAs(a, lock, v, 'first', 60_000, heldMs)).toBe(false);
+      // In one script the write is never made; as plain commands it is made, then taken back at
+      // once, which leaves the key empty: the new claim's own store is then refused too, and the
+      // next miss computes again.
+      expect(await raw.get(`v:${v}`)).toBe(inline ? claimMarker('tok2') : null);
+      await until(() => heard.some((h) => h.key === v));
+      expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: undefined }]);
+    },
+  );
+
+  it.each(HOLDS)('a claim deleted meanwhile (delete, FLUSHALL, eviction): nothing is written, whoever waits is told ($hold)', async ({ heldMs }) => {
     const a = await open();
     const v = fresh();
     const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
     await raw.del(`v:${v}`);
-    const b = await open();
-    const again = held(await b.readOrLock!(`l:${v}`, 'tok2', 5_000, `v:${v}`, CLAIM));
-    expect(again.key).toBe(`v:${v}`);
-    await storeAs(a, lock, v, 'first', 60_000, heldMs);
-    expect(await raw.get(`v:${v}`)).toBe('first');
+    expect(await storeAs(a, lock, v, 'computed before the delete', 60_000, heldMs)).toBe(false);
+    expect(await raw.exists(`v:${v}`)).toBe(0);
     await until(() => heard.some((h) => h.key === v));
-    expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: 'first' }]);
+    expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: undefined }]);
+  });
+
+  it.each(HOLDS)("a claim overwritten meanwhile by another's set: the newer value is not left overwritten ($hold)", async ({ heldMs, inline }) => {
+    const a = await open();
+    const v = fresh();
+    const lock = held(await a.readOrLock!(`l:${v}`, 'tok', 5_000, `v:${v}`, CLAIM));
+    await raw.set(`v:${v}`, 'newer', 'PX', 60_000);
+    expect(await storeAs(a, lock, v, 'older', 60_000, heldMs)).toBe(false);
+    // One script leaves the newer value; plain commands write, see what they replaced, and take
+    // their write back: the key is empty, never 'older'.
+    expect(await raw.get(`v:${v}`)).toBe(inline ? 'newer' : null);
+    await until(() => heard.some((h) => h.key === v));
+    expect(heard.filter((h) => h.key === v)).toEqual([{ key: v, value: undefined }]);
   });
 
   it("a present value is found and nothing is taken; a refresh's attempt takes its lock key", async () => {

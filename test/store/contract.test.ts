@@ -250,12 +250,12 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.acquireLock('L', 'tokC', 1_000)).toEqual({ acquired: true });
     });
 
-    it('storeAndRelease writes, releases only its own lock, and publishes when someone waits, carrying values of up to 4 KiB', async () => {
+    it('storeAndRelease writes only while the lock is its own, releases it, and publishes when someone waits, carrying values of up to 4 KiB', async () => {
       const got: string[] = [];
       const unsubscribe = await fx.store.subscribe('chan', { onBytes: (m) => got.push(notified(m)) });
       // nobody waited: stored and released, no notification
       await fx.store.acquireLock('{s}lock0', 'mine', 5_000);
-      await fx.store.storeAndRelease({
+      const written0 = await fx.store.storeAndRelease({
         key: '{s}v0',
         value: Buffer.from('quiet'),
         ttlMs: 10_000,
@@ -264,6 +264,7 @@ for (const [name, make] of Object.entries(fixtures)) {
         channel: 'chan',
         message: 'done:v0',
       });
+      expect(written0).toBe(true);
       expect((await fx.store.get('{s}v0'))?.toString()).toBe('quiet');
       expect(await fx.store.exists('{s}lock0')).toBe(false);
       // a failed attempt marks the lock; the holder can still renew it, and notifies on store
@@ -282,8 +283,9 @@ for (const [name, make] of Object.entries(fixtures)) {
       });
       expect((await fx.store.get('{s}v1'))?.toString()).toBe('value');
       expect(await fx.store.exists('{s}lock1')).toBe(false);
+      // another's lock: nothing written, the lock left alone, waiters told with nothing carried
       await fx.store.acquireLock('{s}lock2', 'theirs', 5_000);
-      await fx.store.storeAndRelease({
+      const written2 = await fx.store.storeAndRelease({
         key: '{s}v2',
         value: Buffer.from('other'),
         ttlMs: undefined,
@@ -292,10 +294,11 @@ for (const [name, make] of Object.entries(fixtures)) {
         channel: 'chan',
         message: 'done:v2',
       });
-      expect((await fx.store.get('{s}v2'))?.toString()).toBe('other');
-      expect(await fx.store.exists('{s}lock2')).toBe(true); // not ours: left alone
-      // a lock that vanished does not prevent the write
-      await fx.store.storeAndRelease({
+      expect(written2).toBe(false);
+      expect(await fx.store.exists('{s}v2')).toBe(false);
+      expect(await fx.store.exists('{s}lock2')).toBe(true);
+      // a lock that vanished (deleted with its value, flushed, lapsed): nothing written
+      const written3 = await fx.store.storeAndRelease({
         key: '{s}v3',
         value: Buffer.from('x'),
         ttlMs: 10_000,
@@ -304,7 +307,42 @@ for (const [name, make] of Object.entries(fixtures)) {
         channel: 'chan',
         message: 'done:v3',
       });
-      expect((await fx.store.get('{s}v3'))?.toString()).toBe('x');
+      expect(written3).toBe(false);
+      expect(await fx.store.exists('{s}v3')).toBe(false);
+      // absent when locked, written meanwhile by another: the newer value stays, the lock is released
+      await fx.store.acquireLock('{s}lock7', 'mine', 5_000);
+      await fx.store.set('{s}v7', Buffer.from('newer'), 10_000);
+      const written7 = await fx.store.storeAndRelease({
+        key: '{s}v7',
+        value: Buffer.from('older'),
+        ttlMs: 10_000,
+        lockKey: '{s}lock7',
+        token: 'mine',
+        channel: 'chan',
+        message: 'done:v7',
+        seen: null,
+      });
+      expect(written7).toBe(false);
+      expect((await fx.store.get('{s}v7'))?.toString()).toBe('newer');
+      expect(await fx.store.exists('{s}lock7')).toBe(false);
+      // a refresh: the value read with the lock is still there, and is replaced; then one changed since
+      const refresh = async (n: number, now: string) => {
+        await fx.store.set(`{s}r${n}`, Buffer.from(now), 10_000);
+        await fx.store.acquireLock(`{s}rlock${n}`, 'mine', 5_000);
+        const written = await fx.store.storeAndRelease({
+          key: `{s}r${n}`,
+          value: Buffer.from('refreshed'),
+          ttlMs: 10_000,
+          lockKey: `{s}rlock${n}`,
+          token: 'mine',
+          channel: 'quiet',
+          message: `r${n}`,
+          seen: Buffer.from('stale'),
+        });
+        return [written, (await fx.store.get(`{s}r${n}`))?.toString()];
+      };
+      expect(await refresh(1, 'stale')).toEqual([true, 'refreshed']);
+      expect(await refresh(2, 'set meanwhile')).toEqual([false, 'set meanwhile']);
       // Bytes pass unchanged, a ':' among them too; beyond 4 KiB only the key is named.
       for (const [i, value] of [Buffer.from([0, 0xff, 0x3a, 0x80]), Buffer.alloc(4096, 'a'), Buffer.alloc(4097, 'b')].entries()) {
         await fx.store.acquireLock(`{s}lock${4 + i}`, 'mine', 5_000);
@@ -319,11 +357,12 @@ for (const [name, make] of Object.entries(fixtures)) {
           message: `dóne:v${4 + i}`,
         });
       }
-      await until(() => got.length >= 6);
+      await until(() => got.length >= 7);
       expect(got).toEqual([
         'done:v1 carries value',
-        'done:v2 carries other',
-        'done:v3 carries x',
+        'done:v2 carries nothing',
+        'done:v3 carries nothing',
+        'done:v7 carries nothing',
         'dóne:v4 carries 00ff3a80 (hex)',
         `dóne:v5 carries ${'a'.repeat(4096)}`,
         'dóne:v6 carries nothing',
@@ -335,7 +374,7 @@ for (const [name, make] of Object.entries(fixtures)) {
       await fx.store.publish('chan', 'after');
       await fx.store.publish('later', 'sync');
       await until(() => later.length === 1);
-      expect(got).toHaveLength(6);
+      expect(got).toHaveLength(7);
       expect(fx.store.subscribed).toBe(true);
     });
 

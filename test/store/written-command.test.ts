@@ -17,12 +17,19 @@ const value = fc.oneof(
 );
 
 describe('commands written by Trove', () => {
-  it('SET … GET: the bytes ioredis writes, for any key, prefix, value, expiry and NX', () => {
+  it('SET … GET: the bytes ioredis writes, for any key, prefix, value, expiry and NX or XX', () => {
     fc.assert(
-      fc.property(text, text, value, fc.option(fc.integer({ min: 1, max: 2 ** 40 }), { nil: undefined }), fc.boolean(), (prefix, key, v, px, nx) => {
-        const args: (string | number | Buffer)[] = [prefix + key, v, ...(px === undefined ? [] : ['PX', px]), ...(nx ? ['NX'] : []), 'GET'];
-        expect(ownBytes(setGetCommand(prefix, key, v, px, nx)).equals(ioredisBytes('set', args))).toBe(true);
-      }),
+      fc.property(
+        text,
+        text,
+        value,
+        fc.option(fc.integer({ min: 1, max: 2 ** 40 }), { nil: undefined }),
+        fc.constantFrom(undefined, 'NX' as const, 'XX' as const),
+        (prefix, key, v, px, only) => {
+          const args: (string | number | Buffer)[] = [prefix + key, v, ...(px === undefined ? [] : ['PX', px]), ...(only === undefined ? [] : [only]), 'GET'];
+          expect(ownBytes(setGetCommand(prefix, key, v, px, only)).equals(ioredisBytes('set', args))).toBe(true);
+        },
+      ),
       { numRuns: 2_000 },
     );
   });
@@ -59,19 +66,22 @@ describe('commands written by Trove', () => {
 
     it('answers them as ioredis commands: the old value as bytes, nil, and MGET values in order', async () => {
       const bytes = Buffer.from([0xb1, 0x00, 0xff, 0x0d, 0x0a, 0x80]);
-      expect(await client.sendCommand(setGetCommand('p:', 'ключ', bytes, 60_000, true))).toBeNull();
+      expect(await client.sendCommand(setGetCommand('p:', 'ключ', bytes, 60_000, 'NX'))).toBeNull();
       expect(await client.getBuffer('p:ключ')).toEqual(bytes);
       const pttl = await client.pttl('p:ключ');
       expect(pttl).toBeGreaterThan(0);
       expect(pttl).toBeLessThanOrEqual(60_000);
       // NX refuses, and answers what is there.
-      expect(await client.sendCommand(setGetCommand('p:', 'ключ', 'other', undefined, true))).toEqual(bytes);
-      expect(await client.sendCommand(setGetCommand('p:', 'ключ', 'other', undefined, false))).toEqual(bytes);
+      expect(await client.sendCommand(setGetCommand('p:', 'ключ', 'other', undefined, 'NX'))).toEqual(bytes);
+      // XX writes only over a present key.
+      expect(await client.sendCommand(setGetCommand('p:', 'absent', 'other', undefined, 'XX'))).toBeNull();
+      expect(await client.exists('p:absent')).toBe(0);
+      expect(await client.sendCommand(setGetCommand('p:', 'ключ', 'other', undefined, 'XX'))).toEqual(bytes);
       expect(await client.pttl('p:ключ')).toBe(-1);
       expect(await client.sendCommand(mgetCommand('p:', ['ключ', 'absent', 'ключ']))).toEqual([Buffer.from('other'), null, Buffer.from('other')]);
       // A key of another type: SET … GET fails as ioredis's own command does.
       await client.lpush('p:list', 'x');
-      await expect(client.sendCommand(setGetCommand('p:', 'list', 'v', undefined, false))).rejects.toThrow('WRONGTYPE');
+      await expect(client.sendCommand(setGetCommand('p:', 'list', 'v', undefined))).rejects.toThrow('WRONGTYPE');
     });
   });
 });

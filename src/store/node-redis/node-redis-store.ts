@@ -26,7 +26,16 @@ import { GetBatcher } from '../get-batcher.js';
 import { ReadyGate } from '../ready-gate.js';
 import { prefixPattern, withoutKeyPrefix } from '../key-prefix.js';
 import { acquireAndReadOutcome, acquireOutcome } from '../lock-replies.js';
-import { acquireManyArgs, acquireManyOutcomes, type LockRequest, loneLock, repeatsKey, storeManyArgs, trackedStoreArgs } from '../lock-batches.js';
+import {
+  acquireManyArgs,
+  acquireManyOutcomes,
+  type LockRequest,
+  loneLock,
+  repeatsKey,
+  storeManyArgs,
+  trackedStoreArgs,
+  writtenOutcomes,
+} from '../lock-batches.js';
 import { TickBatcher } from '../tick-batcher.js';
 import { joinTracking, type TrackingHandle } from '../tracking-share.js';
 import { TypedSenders } from './typed-senders.js';
@@ -354,18 +363,18 @@ export class NodeRedisStore implements Store {
   /** One tick's lock attempts (with their value reads), as one script; created on first use. */
   private lockBatcher: TickBatcher<LockRequest, ReadOrLock> | undefined;
   /** One tick's untracked writes by lock holders, as one script; created on first use. */
-  private storeBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private storeBatcher: TickBatcher<StoreAndRelease, boolean> | undefined;
   /** The same for tracked writes (values kept locally). */
-  private trackedStoreBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private trackedStoreBatcher: TickBatcher<StoreAndRelease, boolean> | undefined;
 
   /** Claims of missing values in their own keys (see `claims.ts`), where the server takes them. */
   private claimLocks: ClaimLocks | undefined;
   private get claims(): ClaimLocks {
     this.claimLocks ??= new ClaimLocks(this.opts.claims !== false, {
-      setGet: (key, value, pxMs, nx) => {
+      setGet: (key, value, pxMs, only) => {
         const args: NodeRedisArgument[] = ['SET', this.k(key), value];
         if (pxMs !== undefined) args.push('PX', String(pxMs));
-        if (nx) args.push('NX');
+        args.push(only);
         args.push('GET');
         return this.send(args, BUFFERS) as Promise<Buffer | null>;
       },
@@ -388,7 +397,7 @@ export class NodeRedisStore implements Store {
     });
     return this.claimBatchesOf;
   }
-  private trackedClaimBatcher: TickBatcher<StoreAndRelease, undefined> | undefined;
+  private trackedClaimBatcher: TickBatcher<StoreAndRelease, boolean> | undefined;
 
   acquireLock(key: string, token: string, ttlMs: number, readKey?: string, claim?: ClaimOption): Promise<LockAttempt> {
     const lease = Math.max(1, Math.ceil(ttlMs));
@@ -427,12 +436,11 @@ export class NodeRedisStore implements Store {
   }
 
   /** Several untracked writes by lock holders, in one script (one alone: the single-write script). */
-  private storeMany(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+  private storeMany(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
     return this.run('set', async () => {
       const { keys, args } = storeManyArgs(ops);
-      if (ops.length === 1) await this.script(STORE_AND_RELEASE, keys, [...args, '0']);
-      else await this.script(STORE_AND_RELEASE_MANY, keys, args);
-      return new Array<undefined>(ops.length).fill(undefined);
+      if (ops.length === 1) return writtenOutcomes(await this.script(STORE_AND_RELEASE, keys, [...args, '0']), 1);
+      return writtenOutcomes(await this.script(STORE_AND_RELEASE_MANY, keys, args), ops.length);
     });
   }
 
@@ -445,8 +453,8 @@ export class NodeRedisStore implements Store {
   }
 
   /** Several tracked writes by lock holders, in one script (see `trackedWrites`). */
-  private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
-    return this.trackedWrites(ops, STORE_TRACKED_AND_RELEASE_MANY, trackedStoreArgs);
+  private storeManyTracked(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
+    return this.trackedWrites(ops, STORE_TRACKED_AND_RELEASE_MANY, (batch) => trackedStoreArgs(batch, this.keyPrefix));
   }
 
   /** Tracked writes by lock holders in one script under CLIENT CACHING yes (see RedisStore.trackedWrites). */
@@ -454,16 +462,15 @@ export class NodeRedisStore implements Store {
     ops: readonly StoreAndRelease[],
     script: Script,
     argsOf: (ops: readonly StoreAndRelease[]) => { keys: string[]; args: (string | number | Buffer)[] },
-  ): Promise<undefined[]> {
-    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.trackedWrites([op], script, argsOf).then(() => undefined)));
+  ): Promise<boolean[]> {
+    if (repeatsKey(ops)) return Promise.all(ops.map((op) => this.trackedWrites([op], script, argsOf).then(([written]) => written === true)));
     return this.run('set', async () => {
       const { keys, args } = argsOf(ops);
-      await this.script(script, keys, args, STRINGS, true);
-      return new Array<undefined>(ops.length).fill(undefined);
+      return writtenOutcomes(await this.script(script, keys, args, STRINGS, true), ops.length);
     });
   }
 
-  storeAndRelease(op: StoreAndRelease): Promise<void> {
+  storeAndRelease(op: StoreAndRelease): Promise<boolean> {
     if (op.lockKey === op.key) return this.storeClaimed(op);
     if (op.track === true && this.trackingEnabled) {
       this.trackedStoreBatcher ??= new TickBatcher((ops) => this.storeManyTracked(ops));
@@ -474,7 +481,7 @@ export class NodeRedisStore implements Store {
   }
 
   /** A claimed value's store (see RedisStore.storeClaimed). */
-  private storeClaimed(op: StoreAndRelease): Promise<void> {
+  private storeClaimed(op: StoreAndRelease): Promise<boolean> {
     if (op.track === true && this.trackingEnabled) {
       this.trackedClaimBatcher ??= new TickBatcher((ops) => this.storeClaimedTracked(ops));
       return this.trackedClaimBatcher.add(op);
@@ -482,7 +489,7 @@ export class NodeRedisStore implements Store {
     return this.claimBatches.store(op);
   }
 
-  private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<undefined[]> {
+  private storeClaimedTracked(ops: readonly StoreAndRelease[]): Promise<boolean[]> {
     return this.trackedWrites(ops, STORE_TRACKED_CLAIMED_MANY, claimedStoreArgs);
   }
 
@@ -643,11 +650,14 @@ export class NodeRedisStore implements Store {
     return acquireAndReadOutcome(await this.run('acquireLock', () => this.script(ACQUIRE_FIELD_AND_READ, [lockKey, bucket], [token, lease, field], BUFFERS)));
   }
 
-  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message }: StoreFieldAndRelease): Promise<void> {
+  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message }: StoreFieldAndRelease): Promise<boolean> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0'];
     const refused = await this.run('set', () => this.script(STORE_FIELD_AND_RELEASE, [bucket, lockKey], args));
+    // 2: the lock was not ours any more, nothing written.
+    if (Number(refused) === 2) return false;
     if (Number(refused) === 1) this.fieldExpiry = false;
+    return true;
   }
 
   async *scanPrefix(prefix: string, count = 500): AsyncIterable<string[]> {
