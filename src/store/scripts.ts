@@ -121,16 +121,18 @@ return 0`);
 
 /**
  * Lua deciding whether a lock holder may still write its value (`may_store(value, v, token,
- * seen)`, `v` the lock key's content): only while the lock is its own. A `delete` removes the
+ * seen, any_present)`, `v` the lock key's content): only while the lock is its own. A `delete` removes the
  * lock key with the value, so a value computed before it is not written after it; a lock that
  * lapsed or passed to another process is not its own either. `seen`, the value as read with the
  * lock ('': not checked; '-': absent; else the SHA-1 of its bytes): a value present now that is
  * not that one (another's `set`; a claim's marker is not a value) is newer than this computation.
+ * `any_present`: false when a batch's one EXISTS found none of its values, sparing the common
+ * miss a look of its own.
  */
 const MAY_STORE = `${CLAIM_AWARE}
-local function may_store(value, v, token, seen)
+local function may_store(value, v, token, seen, any_present)
   if v ~= token and v ~= token .. '+' then return false end
-  if seen ~= '' and redis.call('EXISTS', value) == 1 then
+  if seen ~= '' and any_present and redis.call('EXISTS', value) == 1 then
     local cur = redis.call('GET', value)
     if not is_marker(cur) and (seen == '-' or redis.sha1hex(cur) ~= seen) then return false end
   end
@@ -148,7 +150,7 @@ end`;
  */
 export const STORE_AND_RELEASE = new Script(`${MAY_STORE}
 local v = redis.call('GET', KEYS[2])
-if not may_store(KEYS[1], v, ARGV[3], ARGV[6]) then
+if not may_store(KEYS[1], v, ARGV[3], ARGV[6], true) then
   if v == ARGV[3] or v == ARGV[3] .. '+' then redis.call('DEL', KEYS[2]) end
   redis.call('PUBLISH', ARGV[4], ${luaKeyNotification('ARGV[5]')})
   return 0
@@ -199,13 +201,16 @@ return out`);
  * key the notification names, seen, ... six per pair. Replies whether each was written (1, 0).
  */
 export const STORE_AND_RELEASE_MANY = new Script(`${MAY_STORE}
+local values = {}
+for i = 1, #KEYS, 2 do values[#values + 1] = KEYS[i] end
+local any_present = redis.call('EXISTS', unpack(values)) > 0
 local out = {}
 for i = 1, #KEYS, 2 do
   local a = (i - 1) / 2 * 6
   local v = redis.call('GET', KEYS[i + 1])
   local token = ARGV[a + 3]
   local mine = v == token or v == token .. '+'
-  if may_store(KEYS[i], v, token, ARGV[a + 6]) then
+  if may_store(KEYS[i], v, token, ARGV[a + 6], any_present) then
     if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
     redis.call('DEL', KEYS[i + 1])
     if v ~= token then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end
@@ -231,7 +236,7 @@ return out`);
  */
 export const STORE_TRACKED_AND_RELEASE_MANY = new Script(`${MAY_STORE}
 local n = #KEYS
-redis.call('EXISTS', unpack(KEYS))
+local any_present = redis.call('EXISTS', unpack(KEYS)) > 0
 local locks = redis.call('MGET', unpack(ARGV, 1, n))
 local out = {}
 for i = 1, n do
@@ -239,7 +244,7 @@ for i = 1, n do
   local v = locks[i]
   local token = ARGV[a + 3]
   local mine = v == token or v == token .. '+'
-  if may_store(KEYS[i], v, token, ARGV[a + 6]) then
+  if may_store(KEYS[i], v, token, ARGV[a + 6], any_present) then
     if ARGV[a + 2] == '0' then redis.call('SET', KEYS[i], ARGV[a + 1]) else redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2]) end
     redis.call('DEL', ARGV[i])
     if v ~= token then redis.call('PUBLISH', ARGV[a + 4], ${luaNotification('ARGV[a + 5]', 'ARGV[a + 1]')}) end

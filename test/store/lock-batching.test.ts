@@ -92,6 +92,8 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
     await server.command('SET', 'l:w1', 'w1', 'PX', 60_000);
     await server.command('SET', 'l:w2', 'w2+', 'PX', 60_000); // someone waits
     await server.command('SET', 'l:w3', 'theirs', 'PX', 60_000); // our lease lapsed and another took it
+    await server.command('SET', 'l:w4', 'w4', 'PX', 60_000);
+    await server.command('SET', 'v:w4', 'set meanwhile'); // absent when locked, written since by another
     const messages: string[] = [];
     const sub = new Redis(server.url);
     sub.on('message', (_channel: string, m: string) => messages.push(m));
@@ -102,10 +104,33 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
         store.storeAndRelease({ key: 'v:w1', value: Buffer.from('1'), ttlMs: 30_000, lockKey: 'l:w1', token: 'w1', channel: 'chan', message: 'm1' }),
         store.storeAndRelease({ key: 'v:w2', value: Buffer.from('2'), ttlMs: undefined, lockKey: 'l:w2', token: 'w2', channel: 'chan', message: 'm2' }),
         store.storeAndRelease({ key: 'v:w3', value: Buffer.from('3'), ttlMs: 30_000, lockKey: 'l:w3', token: 'w3', channel: 'chan', message: 'm3' }),
+        store.storeAndRelease({
+          key: 'v:w4',
+          value: Buffer.from('4'),
+          ttlMs: 30_000,
+          lockKey: 'l:w4',
+          token: 'w4',
+          channel: 'chan',
+          message: 'm4',
+          seen: null,
+        }),
+        store.storeAndRelease({
+          key: 'v:w5',
+          value: Buffer.from('5'),
+          ttlMs: 30_000,
+          lockKey: 'l:w5',
+          token: 'w5',
+          channel: 'chan',
+          message: 'm5',
+          seen: null,
+        }),
       ]);
       expect(await scriptsRun()).toBe(1);
-      // The third holder's lock passed to another: its value is not written.
-      expect(written).toEqual([true, true, false]);
+      // The third holder's lock passed to another, the fourth's value was set meanwhile: neither is
+      // written. The fifth's lock vanished.
+      expect(written).toEqual([true, true, false, false, false]);
+      expect(await server.command('GET', 'v:w4')).toBe('set meanwhile');
+      expect(await server.command('EXISTS', 'l:w4')).toBe('0');
       expect([await server.command('GET', 'v:w1'), await server.command('GET', 'v:w2'), await server.command('GET', 'v:w3')]).toEqual(['1', '2', '']);
       expect(Number(await server.command('PTTL', 'v:w1'))).toBeGreaterThan(25_000);
       expect(await server.command('PTTL', 'v:w2')).toBe('-1');
@@ -114,7 +139,7 @@ describe.each(drivers)('lock batching on one server (%s)', (driver) => {
       // A PING answered after the script means its messages were delivered before it.
       await sub.call('PING');
       // Each notification names its key (2 bytes) and carries the value stored, if any.
-      expect(messages.sort()).toEqual(['2:m22', '2:m3']);
+      expect(messages.sort()).toEqual(['2:m22', '2:m3', '2:m4', '2:m5']);
     } finally {
       sub.disconnect();
     }
