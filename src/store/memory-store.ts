@@ -136,6 +136,13 @@ export class MemoryStore implements Store {
       return false;
     }
     const waited = this.cache.get(lock.lockKey)?.toString() !== lock.token;
+    const now = this.cache.get(this.fieldKey(bucket, field));
+    if (lock.seen !== undefined && now !== undefined && (lock.seen === null || !now.equals(lock.seen))) {
+      // As STORE_FIELD_AND_RELEASE: the field was written since the lock was taken.
+      this.cache.delete(lock.lockKey);
+      this.deliver(lock.channel, Buffer.from(keyNotification(lock.message)));
+      return false;
+    }
     await this.fieldWrite([{ type: 'set', bucket, field, value, ttlMs }]);
     this.cache.delete(lock.lockKey);
     if (waited) this.deliver(lock.channel, notificationOf(lock.message, value));

@@ -15,6 +15,7 @@ import {
   type LockRequest,
   loneLock,
   repeatsKey,
+  seenArg,
   storeManyArgs,
   trackedStoreArgs,
   writtenOutcomes,
@@ -801,9 +802,9 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_FIELD_AND_READ.runBuffer(this.client, [lockKey, bucket], [token, lease, field])));
   }
 
-  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message }: StoreFieldAndRelease): Promise<boolean> {
+  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message, seen }: StoreFieldAndRelease): Promise<boolean> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0'];
+    const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0', seenArg(seen)];
     const refused = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [bucket, lockKey], args));
     // 2: the lock was not ours any more, nothing written.
     if (Number(refused) === 2) return false;

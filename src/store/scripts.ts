@@ -367,10 +367,12 @@ return { 0, redis.call('PTTL', KEYS[1]) }`);
 
 /**
  * KEYS: bucket, lock. ARGV: bytes, ttl ms (0: none), token, channel, key the notification names,
- * field, HPEXPIRE flag. As STORE_AND_RELEASE for a field, written only while the lock is ours
- * (else 2, waiters told with nothing carried). A bucket that is not a hash is left alone (the
- * lock is still released and waiters notified, with no value carried) and the call fails with
- * WRONGTYPE. Returns whether HPEXPIRE was refused.
+ * field, HPEXPIRE flag, seen. As STORE_AND_RELEASE for a field, written only while the lock is
+ * ours and the field is still what was read with it (`seen` as in MAY_STORE; a field past its
+ * recorded expiry reads as absent, and its reader deletes it first): else 2, the lock released if
+ * ours, waiters told with nothing carried. A bucket that is not a hash is left alone (the lock is
+ * still released and waiters notified, with no value carried) and the call fails with WRONGTYPE.
+ * Returns whether HPEXPIRE was refused.
  */
 export const STORE_FIELD_AND_RELEASE = new Script(`${FIELD_SET}
 local v = redis.call('GET', KEYS[2])
@@ -379,6 +381,14 @@ if v ~= ARGV[3] and v ~= ARGV[3] .. '+' then
   return 2
 end
 local bad = check_hash(KEYS[1])
+if not bad and ARGV[8] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[6])
+  if cur and (ARGV[8] == '-' or redis.sha1hex(cur) ~= ARGV[8]) then
+    redis.call('DEL', KEYS[2])
+    redis.call('PUBLISH', ARGV[4], ${luaKeyNotification('ARGV[5]')})
+    return 2
+  end
+end
 local refused = 0
 if not bad then refused = field_set(KEYS[1], ARGV[6], ARGV[1], tonumber(ARGV[2]), redis.call('EXISTS', KEYS[1]), ARGV[7]) end
 redis.call('DEL', KEYS[2])

@@ -301,8 +301,8 @@ export interface FieldStore {
   acquireFieldLock(lockKey: string, token: string, ttlMs: number, bucket: string, field: string): Promise<LockAttempt>;
   /**
    * `LockStore.storeAndRelease` for a field: stores it (extending the bucket's TTL), releases the
-   * lock, notifies; only while the lock is held (`seen` is not checked). Resolves to whether the
-   * value was written.
+   * lock, notifies; only while the lock is held and the field is what `seen` says. Resolves to
+   * whether the value was written.
    */
   storeFieldAndRelease(op: StoreFieldAndRelease): Promise<boolean>;
 }

@@ -475,8 +475,8 @@ for (const [name, make] of Object.entries(fixtures)) {
         expect(lost.ttlMs).toBeGreaterThan(4_000);
         expect(lost.ttlMs).toBeLessThanOrEqual(5_000);
       }
-      // Nobody waited on lock1: stored and released without a notification.
-      await fx.store.storeFieldAndRelease({
+      // Nobody waited on lock1: stored and released without a notification (the field is still what was read).
+      const written1 = await fx.store.storeFieldAndRelease({
         bucket: '{l}b',
         field: 'present',
         value: Buffer.from('new'),
@@ -485,9 +485,10 @@ for (const [name, make] of Object.entries(fixtures)) {
         token: 'mine',
         channel: 'fchan',
         message: 'done:1',
+        seen: Buffer.from('here'),
       });
       // Someone waited on lock2: notified.
-      await fx.store.storeFieldAndRelease({
+      const written2 = await fx.store.storeFieldAndRelease({
         bucket: '{l}b',
         field: 'absent',
         value: Buffer.from('computed'),
@@ -496,7 +497,9 @@ for (const [name, make] of Object.entries(fixtures)) {
         token: 'mine',
         channel: 'fchan',
         message: 'done:2',
+        seen: null,
       });
+      expect([written1, written2]).toEqual([true, true]);
       expect(await fx.store.exists('{l}lock1')).toBe(false);
       expect(await fx.store.exists('{l}lock2')).toBe(false);
       const stored = await fx.store.fieldGetMany([
@@ -506,7 +509,36 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(stored.map(text)).toEqual(['new', 'computed']);
       await until(() => got.length >= 1);
       expect(got).toEqual(['done:2 carries computed']);
-      expect(await fx.store.releaseLock('{l}lock3', 'mine')).toBe(true);
+      // A field written since the lock was taken, or a lock not ours: nothing written, waiters told.
+      await fx.store.fieldWrite([{ type: 'set', bucket: '{l}b', field: 'later', value: Buffer.from('set meanwhile'), ttlMs: undefined }]);
+      const field = (f: string, lockKey: string, seen: Buffer | null) =>
+        fx.store.storeFieldAndRelease({
+          bucket: '{l}b',
+          field: f,
+          value: Buffer.from('older'),
+          ttlMs: undefined,
+          lockKey,
+          token: 'mine',
+          channel: 'fchan',
+          message: `refused:${f}`,
+          seen,
+        });
+      expect(await field('later', '{l}lock3', null)).toBe(false);
+      expect(await fx.store.exists('{l}lock3')).toBe(false);
+      await fx.store.acquireLock('{l}lock4', 'mine', 5_000);
+      expect(await field('present', '{l}lock4', Buffer.from('here'))).toBe(false);
+      expect(await field('absent', '{l}gone', Buffer.from('computed'))).toBe(false);
+      expect(
+        (
+          await fx.store.fieldGetMany([
+            ['{l}b', 'later'],
+            ['{l}b', 'present'],
+            ['{l}b', 'absent'],
+          ])
+        ).map(text),
+      ).toEqual(['set meanwhile', 'new', 'computed']);
+      await until(() => got.length >= 4);
+      expect(got.slice(1)).toEqual(['refused:later carries nothing', 'refused:present carries nothing', 'refused:absent carries nothing']);
       unsubscribe();
     });
 
