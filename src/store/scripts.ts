@@ -120,9 +120,9 @@ if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('DEL', KEYS[1]) en
 return 0`);
 
 /**
- * Lua deciding whether a lock holder may still write its value (`may_store(value, v, token,
- * seen, any_present)`, `v` the lock key's content): only while the lock is its own. A `delete` removes the
- * lock key with the value, so a value computed before it is not written after it; a lock that
+ * Lua deciding whether a lock holder may still write its value (`may_store(value, v, token, seen,
+ * any_present)`, `v` the lock key's content): only while the lock is its own. A `delete` removes
+ * the lock key with the value, so a value computed before it is not written after it; a lock that
  * lapsed or passed to another process is not its own either. `seen`, the value as read with the
  * lock ('': not checked; '-': absent; else the SHA-1 of its bytes): a value present now that is
  * not that one (another's `set`; a claim's marker is not a value) is newer than this computation.
