@@ -167,7 +167,7 @@ describe.each(drivers)('writes while another process computes (%s)', (driver) =>
       it('the claim itself goes with a delete: no marker is left, and the holder writes nothing over the next claim', async () => {
         const { a, b, ra, rb } = await computing(mode);
         const { answer, gate } = await holdMiss(ra);
-        expect(await redis.server.command('GET', ra.keyOf('k'))).toMatch(/^\x01tc:/);
+        expect((await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf(''))).toBe(true);
         await rb.delete('k');
         // Another miss claims the key again and computes while the first is still running.
         const second = holdMiss(rb);
