@@ -135,12 +135,18 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     expectNoErrors(done);
   });
 
-  it('FLUSHALL during the factory: the holder still answers, and its value, computed before the flush, is not stored', async () => {
-    const gate = `${prefix}:gate`;
+  /** A worker process whose 10 callers share one computation of `k`, running once this resolves, until `gate` opens. */
+  async function computingWorker(gate: string) {
     const w = startWorker({ url: server.url, prefix, key: 'k', callers: 10, gate, announce: true });
     await w.ready;
     w.go();
     await w.computing;
+    return w;
+  }
+
+  it('FLUSHALL during the factory: the holder still answers, and its value, computed before the flush, is not stored', async () => {
+    const gate = `${prefix}:gate`;
+    const w = await computingWorker(gate);
     await server.flushall();
     await openGate(gate);
     const out = await w.done;
@@ -154,10 +160,7 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
 
   it('delete() from another process during the factory: the holder answers, its value is not stored, the next caller computes', async () => {
     const gate = `${prefix}:gate`;
-    const w = startWorker({ url: server.url, prefix, key: 'k', callers: 10, gate, announce: true });
-    await w.ready;
-    w.go();
-    await w.computing;
+    const w = await computingWorker(gate);
     // This process deletes the key as the workers' region sees it (region 'w', same prefix). The
     // first worker claims (the key exists, holding its marker) unless every worker takes lock keys.
     const claims = locking !== 'lock keys';
