@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 /** One tick's lock attempts and lock-holder writes as the arguments and replies of the batch scripts (see `scripts.ts`): shared by the drivers. */
+import { createHash } from 'node:crypto';
 import { acquireAndReadOutcome, readOrAcquireOutcome } from './lock-replies.js';
 import { ACQUIRE_AND_READ, READ_OR_ACQUIRE, type Script } from './scripts.js';
 import type { ReadOrLock, StoreAndRelease } from './store.js';
@@ -91,4 +91,13 @@ export function writtenOutcomes(reply: unknown, count: number): boolean[] {
 export function seenArg(seen: Buffer | null | undefined): string {
   if (seen === undefined) return '';
   return seen === null ? '-' : createHash('sha1').update(seen).digest('hex');
+}
+
+/**
+ * STORE_FIELD_AND_RELEASE's reply: whether the value was written (2: refused, the lock not ours or
+ * the field written since), and whether the server refused HPEXPIRE (1: fields get no TTL of their own).
+ */
+export function fieldStoreOutcome(reply: unknown): { written: boolean; noFieldExpiry: boolean } {
+  const n = Number(reply);
+  return { written: n !== 2, noFieldExpiry: n === 1 };
 }

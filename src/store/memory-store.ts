@@ -136,8 +136,7 @@ export class MemoryStore implements Store {
       return false;
     }
     const waited = this.cache.get(lock.lockKey)?.toString() !== lock.token;
-    const now = this.cache.get(this.fieldKey(bucket, field));
-    if (lock.seen !== undefined && now !== undefined && (lock.seen === null || !now.equals(lock.seen))) {
+    if (writtenSince(this.cache.get(this.fieldKey(bucket, field)), lock.seen)) {
       // As STORE_FIELD_AND_RELEASE: the field was written since the lock was taken.
       this.cache.delete(lock.lockKey);
       this.deliver(lock.channel, Buffer.from(keyNotification(lock.message)));
@@ -263,18 +262,17 @@ export class MemoryStore implements Store {
 
   async storeAndRelease({ key, value, ttlMs, lockKey, token, channel, message, seen }: StoreAndRelease): Promise<boolean> {
     this.check();
-    const v = this.cache.get(lockKey)?.toString();
-    const mine = v === token || v === `${token}+`;
+    const mine = this.holds(lockKey, token);
     // As STORE_AND_RELEASE: only while the lock is ours and no other value was written since it was taken.
-    const now = this.cache.get(key);
-    if (!mine || (seen !== undefined && now !== undefined && (seen === null || !now.equals(seen)))) {
+    if (!mine || writtenSince(this.cache.get(key), seen)) {
       if (mine) this.cache.delete(lockKey);
       this.deliver(channel, Buffer.from(keyNotification(message)));
       return false;
     }
+    const waited = this.cache.get(lockKey)?.toString() !== token;
     this.write(key, value, ttlMs);
     this.cache.delete(lockKey);
-    if (v !== token) this.deliver(channel, notificationOf(message, value));
+    if (waited) this.deliver(channel, notificationOf(message, value));
     return true;
   }
 
@@ -421,4 +419,9 @@ export class MemoryStore implements Store {
     this.cache.clear();
     this.fields.clear();
   }
+}
+
+/** Whether a value other than `seen` (the one read with the lock; null: absent, undefined: not read) is there now. */
+function writtenSince(now: Buffer | undefined, seen: Buffer | null | undefined): boolean {
+  return seen !== undefined && now !== undefined && (seen === null || !now.equals(seen));
 }

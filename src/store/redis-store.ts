@@ -12,6 +12,7 @@ import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import {
   acquireManyArgs,
   acquireManyOutcomes,
+  fieldStoreOutcome,
   type LockRequest,
   loneLock,
   repeatsKey,
@@ -805,11 +806,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message, seen }: StoreFieldAndRelease): Promise<boolean> {
     const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
     const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0', seenArg(seen)];
-    const refused = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [bucket, lockKey], args));
-    // 2: the lock was not ours any more, nothing written.
-    if (Number(refused) === 2) return false;
-    if (Number(refused) === 1) this.fieldExpiry = false;
-    return true;
+    const reply = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [bucket, lockKey], args));
+    const { written, noFieldExpiry } = fieldStoreOutcome(reply);
+    if (noFieldExpiry) this.fieldExpiry = false;
+    return written;
   }
 
   async *scanPrefix(prefix: string, count = 500): AsyncIterable<string[]> {

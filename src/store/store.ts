@@ -183,8 +183,8 @@ export interface LockStore {
    * and publishes `message` on `channel` (carrying the value when small) when someone waits (a
    * failed `acquireLock` marked the lock). A lock no longer held (deleted with its value by
    * `delete`, flushed, expired, taken by another) or a value written since `seen` prevents the
-   * write: waiters are then told with nothing carried. Resolves to whether the value
-   * was written. A claim's store has `lockKey` equal to `key`: the write itself replaces the marker.
+   * write: waiters are then told with nothing carried. Resolves to whether the value was written.
+   * A claim's store has `lockKey` equal to `key`: the write itself replaces the marker.
    */
   storeAndRelease(op: StoreAndRelease): Promise<boolean>;
 }
