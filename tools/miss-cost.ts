@@ -7,11 +7,15 @@
  * share one core.
  *
  *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock] [--near] [--node-redis]
+ *     [--lock-in key] [--stats-off]
  *
  * --dist loads a built Trove (e.g. each commit built with `npx tsup --out-dir <dir>`) instead of
  * the source; --raw measures hand-written GET + SET PX with ioredis auto-pipelining instead; --near
  * turns the near cache on (each computed value is then written tracked and kept locally);
- * --node-redis runs Trove, or the hand-written GET + SET PX, on a node-redis client instead of ioredis.
+ * --node-redis runs Trove, or the hand-written GET + SET PX, on a node-redis client instead of ioredis;
+ * --lock-in key locks in lock keys instead of claims (`lockIn: 'key'`); --stats-off turns the
+ * statistics off (`stats: false`). For a count that does not move with the machine's load, see
+ * tools/instructions.ts.
  */
 import { createHook } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
@@ -30,6 +34,8 @@ const { values: v } = parseArgs({
     'no-lock': { type: 'boolean', default: false },
     near: { type: 'boolean', default: false },
     'node-redis': { type: 'boolean', default: false },
+    'lock-in': { type: 'string' },
+    'stats-off': { type: 'boolean', default: false },
   },
 });
 
@@ -63,7 +69,15 @@ async function main(): Promise<void> {
     close = () => c.quit();
   } else {
     const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
-    const t = mod.createTrove({ redis: nodeRedis ?? server.url, prefix: 'trove', commandTimeout: 2000, nearCache: v.near ? {} : false, freezeValues: false });
+    const t = mod.createTrove({
+      redis: nodeRedis ?? server.url,
+      prefix: 'trove',
+      commandTimeout: 2000,
+      nearCache: v.near ? {} : false,
+      freezeValues: false,
+      ...(v['lock-in'] === undefined ? {} : { lockIn: lockIn(v['lock-in']) }),
+      ...(v['stats-off'] ? { stats: false } : {}),
+    });
     const region = t.region('users', { ttl: 600_000, ...(v['no-lock'] ? { lock: false } : {}) });
     fetch = (k) => region.getOrSet(k, () => makeUser(k));
     close = async () => {
@@ -74,7 +88,7 @@ async function main(): Promise<void> {
   const driver = nodeRedis ? 'node-redis' : 'ioredis';
   const label = v.raw
     ? `raw ${driver}`
-    : `trove on ${driver}${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v.dist ? ` ${v.dist}` : ''}`;
+    : `trove on ${driver}${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v['lock-in'] ? ` (lockIn: ${v['lock-in']})` : ''}${v.dist ? ` ${v.dist}` : ''}`;
   let n = 0;
   let stop = false;
   const worker = async () => {
@@ -135,6 +149,11 @@ async function main(): Promise<void> {
   await close();
   admin.disconnect();
   await server.stop();
+}
+
+function lockIn(s: string): 'key' | 'value' {
+  if (s !== 'key' && s !== 'value') throw new Error(`--lock-in: key or value (got ${s})`);
+  return s;
 }
 
 /** Voluntary + involuntary context switches of a process so far (Linux /proc), or undefined. */

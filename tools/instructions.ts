@@ -1,0 +1,224 @@
+/**
+ * Machine instructions per operation, counted by valgrind (callgrind): a figure that does not move
+ * with the machine's load, where CPU time on a shared machine moves by a fifth from one run to the
+ * next. Two processes run the same script under callgrind, one with `--ops 0` and one with
+ * `--ops N`, each after the same warm-up; their difference over N is the cost of one operation
+ * (start-up, connections and warm-up cancel out). Node runs with `--single-threaded` (no
+ * concurrent compilation or garbage collection threads), which makes the count repeatable to
+ * about 1 %. Needs `valgrind` (Debian package `valgrind`). Each process takes a minute or two.
+ *
+ *   npx tsx tools/instructions.ts [--path miss|hit] [--lib trove|raw|cache-manager|cacheable]
+ *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--functions 25]
+ *
+ * --path miss: getOrSet on new keys by 64 concurrent callers (a miss, a trivial factory, a write);
+ * --path hit: getOrSet of 10,000 stored ~300 B records, random keys, 64 concurrent callers.
+ * --lib raw is hand-written GET (+ SET PX on a miss) with JSON; cache-manager and cacheable run as
+ * the bench sets them up (bench/peers), on node-redis. --dist counts a built Trove (e.g. the
+ * bundle `npm run bench` builds) instead of the source. --functions prints the functions whose
+ * count per operation differs most between the two processes (V8 and Node internals by name,
+ * JIT-compiled JavaScript as one line).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: v } = parseArgs({
+  options: {
+    child: { type: 'boolean', default: false },
+    path: { type: 'string', default: 'miss' },
+    lib: { type: 'string', default: 'trove' },
+    'node-redis': { type: 'boolean', default: false },
+    dist: { type: 'string' },
+    ops: { type: 'string', default: '40000' },
+    warmup: { type: 'string', default: '20000' },
+    functions: { type: 'string', default: '0' },
+  },
+});
+
+const CONCURRENCY = 64;
+const HIT_KEYS = 10_000;
+
+if (v.path !== 'miss' && v.path !== 'hit') throw new Error(`--path: miss or hit (got ${v.path})`);
+if (!['trove', 'raw', 'cache-manager', 'cacheable'].includes(v.lib!)) throw new Error(`--lib: trove, raw, cache-manager or cacheable (got ${v.lib})`);
+
+/** One counted process: warm-up, then `--ops` operations, then exit. */
+async function child(): Promise<void> {
+  const { makeUser } = await import('../bench/data.js');
+  const { prng } = await import('./prng.js');
+  const { RedisServer } = await import('./redis-server.js');
+  const server = await RedisServer.start();
+  const fetch = await subject(server.url, server.port, (k) => makeUser(k));
+  const ops = Number(v.ops);
+  const warmup = Number(v.warmup);
+  let n = 0;
+  const next = prng(7);
+  const keyOf = v.path === 'miss' ? () => `m${n}` : () => `k${Math.floor(next() * HIT_KEYS)}`;
+  if (v.path === 'hit') {
+    for (let i = 0; i < HIT_KEYS; i += CONCURRENCY) await Promise.all(Array.from({ length: CONCURRENCY }, (_, j) => fetch.get(`k${i + j}`)));
+  }
+  const run = async (count: number) => {
+    const end = n + count;
+    const worker = async () => {
+      while (n < end) {
+        const key = keyOf();
+        n++;
+        await fetch.get(key);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  };
+  await run(warmup);
+  await run(ops);
+  await fetch.close();
+  await server.stop();
+}
+
+interface Subject {
+  get(key: string): Promise<unknown>;
+  close(): Promise<unknown>;
+}
+
+async function subject(url: string, port: number, load: (key: string) => unknown): Promise<Subject> {
+  if (v.lib === 'cache-manager' || v.lib === 'cacheable') {
+    const peer =
+      v.lib === 'cache-manager' ? (await import('../bench/peers/cache-manager.js')).cacheManager : (await import('../bench/peers/cacheable.js')).cacheable;
+    const adapter = await peer.create({ tier: 'l2', l1Entries: 0, ttlMs: 600_000, url, host: '127.0.0.1', port, load });
+    return { get: async (k) => adapter.fetch(k), close: () => adapter.close() };
+  }
+  const nodeRedis = v['node-redis'] ? await (await import('redis')).createClient({ url }).connect() : undefined;
+  if (v.lib === 'raw') {
+    if (nodeRedis) {
+      return {
+        async get(k) {
+          const hit = await nodeRedis.get(k);
+          if (hit !== null) return JSON.parse(hit) as unknown;
+          const value = load(k);
+          await nodeRedis.set(k, JSON.stringify(value), { PX: 600_000 });
+          return value;
+        },
+        close: () => nodeRedis.quit(),
+      };
+    }
+    const { Redis } = await import('ioredis');
+    const c = new Redis(url, { enableAutoPipelining: true });
+    return {
+      async get(k) {
+        const hit = await c.get(k);
+        if (hit !== null) return JSON.parse(hit) as unknown;
+        const value = load(k);
+        await c.set(k, JSON.stringify(value), 'PX', 600_000);
+        return value;
+      },
+      close: () => c.quit(),
+    };
+  }
+  const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
+  const t = mod.createTrove({ redis: nodeRedis ?? url, prefix: 'trove', commandTimeout: 60_000, nearCache: false, freezeValues: false });
+  const region = t.region('users', { ttl: 600_000 });
+  return {
+    get: (k) => region.getOrSet(k, () => load(k)),
+    async close() {
+      await t.close();
+      await nodeRedis?.quit();
+    },
+  };
+}
+
+/** Runs the two counted processes side by side and prints instructions per operation. */
+async function parent(): Promise<void> {
+  mkdirSync(fileURLToPath(new URL('../.tmp/', import.meta.url)), { recursive: true });
+  // Inside the project, so that the bundle's package imports resolve to its node_modules.
+  const dir = mkdtempSync(fileURLToPath(new URL('../.tmp/instructions-', import.meta.url)));
+  try {
+    const ops = Number(v.ops);
+    const script = await buildChild(dir);
+    const [base, counted] = await Promise.all([callgrind(dir, script, 0), callgrind(dir, script, ops)]);
+    const per = (counted.total - base.total) / ops;
+    const a = functions(base.file);
+    const b = functions(counted.file);
+    const rows = [...new Set([...a.keys(), ...b.keys()])].map((name) => [name, ((b.get(name) ?? 0) - (a.get(name) ?? 0)) / ops] as const);
+    // Collections come in lumps (a major one lands in one process and not the other), so the
+    // count apart from them is the figure that repeats; theirs is printed on its own.
+    const gc = rows.filter(([name]) => GC.test(name)).reduce((sum, [, n]) => sum + n, 0);
+    const label = `${v.lib}${v['node-redis'] || v.lib === 'cache-manager' || v.lib === 'cacheable' ? ' on node-redis' : ''}${v.dist ? ` ${v.dist}` : ''}`;
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    process.stdout.write(
+      `${label}, ${v.path}: ${fmt(per - gc)} instructions per operation apart from garbage collection, ${fmt(gc)} in it (${fmt(per)} in all; ${ops.toLocaleString('en-US')} operations)\n`,
+    );
+    const top = Number(v.functions);
+    if (top > 0) {
+      rows.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+      for (const [name, n] of rows.filter(([name]) => !GC.test(name)).slice(0, top)) process.stdout.write(`${Math.round(n).toString().padStart(8)}  ${name}\n`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * This script bundled by tsup (Trove from src/ with it, as `npm run build` bundles it; packages
+ * left as imports): the counted processes then run no TypeScript loader, whose work on another
+ * thread made the count move by several percent from run to run.
+ */
+async function buildChild(dir: string): Promise<string> {
+  const { build } = await import('tsup');
+  await build({
+    entry: { child: fileURLToPath(import.meta.url) },
+    format: ['esm'],
+    target: 'node20',
+    outDir: dir,
+    dts: false,
+    sourcemap: false,
+    splitting: false,
+    silent: true,
+    config: false,
+    esbuildOptions(options) {
+      options.packages = 'external';
+    },
+  });
+  return join(dir, 'child.js');
+}
+
+function callgrind(dir: string, script: string, ops: number): Promise<{ total: number; file: string }> {
+  const file = join(dir, `callgrind.${ops}`);
+  const args = ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', script, '--child'];
+  args.push('--path', v.path!, '--lib', v.lib!, '--ops', String(ops), '--warmup', v.warmup!);
+  if (v['node-redis']) args.push('--node-redis');
+  if (v.dist) args.push('--dist', v.dist);
+  return new Promise((resolvePromise, reject) => {
+    const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const m = /Collected : (\d+)/.exec(err);
+      if (code !== 0 || !m) reject(new Error(`valgrind exited with ${code}:\n${err.slice(-2000)}`));
+      else resolvePromise({ total: Number(m[1]), file });
+    });
+  });
+}
+
+/** The garbage collector's functions, by name (V8's heap internals). */
+const GC =
+  /Scaveng|MarkCompact|Marking|Sweep|Evacuat|Heap::|heap::base|HeapObject::SizeFromMap|BodyDescriptor|MemoryAllocator|MemoryChunk|PagedSpace|NewSpace|SemiSpace|RememberedSet|SlotSet|Pretenuring|GCTracer|WeakObjects|ObjectVisitor|RecordMigratedSlot|MinorGC|Compactor|Unmapper|ArrayBufferSweeper|CodeFlush|GlobalHandles::|TypedSlot/;
+
+/** Instructions by function in a callgrind output file (JIT code, which has no name, as one line). */
+function functions(file: string): Map<string, number> {
+  const out = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const byName = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const m = /^\s*([\d,]+)\s+\([^)]*\)\s+(.*)$/.exec(line);
+    if (!m || m[2]!.includes('PROGRAM TOTALS')) continue;
+    let name = m[2]!.replace(/^\?\?\?:/, '').replace(/\s*\[[^\]]*\]$/, '');
+    if (name.startsWith('0x')) name = '(JIT-compiled JavaScript)';
+    byName.set(name, (byName.get(name) ?? 0) + Number(m[1]!.replaceAll(',', '')));
+  }
+  return byName;
+}
+
+if (v.child) await child();
+else await parent();
