@@ -4,8 +4,12 @@
  * next. Two processes run the same script under callgrind, one with `--ops 0` and one with
  * `--ops N`, each after the same warm-up; their difference over N is the cost of one operation
  * (start-up, connections and warm-up cancel out). Node runs with `--single-threaded` (no
- * concurrent compilation or garbage collection threads), which makes the count repeatable to
- * about 1 %. Needs `valgrind` (Debian package `valgrind`). Each process takes a minute or two.
+ * concurrent compilation or garbage collection threads), and the script runs bundled (Trove from
+ * src/ inside it, as tsup builds it), not through a TypeScript loader. Garbage collection is
+ * printed apart: it comes in lumps that land in one process and not the other. The rest repeats
+ * within about 4 % for misses; a hit's count follows how many keys each batched MGET carries,
+ * which depends on timing, and moves more. Needs `valgrind` (Debian package `valgrind`). Each
+ * process takes a minute or two.
  *
  *   npx tsx tools/instructions.ts [--path miss|hit] [--lib trove|raw|cache-manager|cacheable]
  *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--functions 25]
