@@ -5,17 +5,21 @@
  * `--ops N`, each after the same warm-up; their difference over N is the cost of one operation
  * (start-up, connections and warm-up cancel out). Node runs with `--single-threaded` (no
  * concurrent compilation or garbage collection threads), and the script runs bundled (Trove from
- * src/ inside it, as tsup builds it), not through a TypeScript loader. Garbage collection is
- * printed apart: it comes in lumps that land in one process and not the other. The rest repeats
- * within about 4 % for misses; a hit's count follows how many keys each batched MGET carries,
- * which depends on timing, and moves more. Needs `valgrind` (Debian package `valgrind`). Each
- * process takes a minute or two.
+ * src/ inside it, as tsup builds it), not through a TypeScript loader.
+ *
+ * Garbage collection and compiling are printed apart: they come in lumps (a major collection, a
+ * function optimized again) that land in one process and not the other. The rest repeats within
+ * about 1.5 % with `--shape rounds` (the default: batches of 64 calls awaited together, so each
+ * batch reaches Redis the same way whatever the timing), and within about 4 % with `--shape
+ * workers` (64 callers each starting its next call as its last returns, as `npm run bench` runs
+ * them, where how many commands share a write depends on timing). Needs `valgrind` (Debian package
+ * `valgrind`). Each process takes a minute or two.
  *
  *   npx tsx tools/instructions.ts [--path miss|hit] [--lib trove|raw|cache-manager|cacheable]
- *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--functions 25]
+ *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--shape rounds|workers] [--functions 25]
  *
- * --path miss: getOrSet on new keys by 64 concurrent callers (a miss, a trivial factory, a write);
- * --path hit: getOrSet of 10,000 stored ~300 B records, random keys, 64 concurrent callers.
+ * --path miss: getOrSet on new keys, 64 at a time (a miss, a trivial factory, a write);
+ * --path hit: getOrSet of 10,000 stored ~300 B records, random keys, 64 at a time.
  * --lib raw is hand-written GET (+ SET PX on a miss) with JSON; cache-manager and cacheable run as
  * the bench sets them up (bench/peers), on node-redis. --dist counts a built Trove (e.g. the
  * bundle `npm run bench` builds) instead of the source. --functions prints the functions whose
@@ -38,12 +42,14 @@ const { values: v } = parseArgs({
     ops: { type: 'string', default: '40000' },
     warmup: { type: 'string', default: '20000' },
     functions: { type: 'string', default: '0' },
+    shape: { type: 'string', default: 'rounds' },
   },
 });
 
 const CONCURRENCY = 64;
 const HIT_KEYS = 10_000;
 
+if (v.shape !== 'workers' && v.shape !== 'rounds') throw new Error(`--shape: workers or rounds (got ${v.shape})`);
 if (v.path !== 'miss' && v.path !== 'hit') throw new Error(`--path: miss or hit (got ${v.path})`);
 if (!['trove', 'raw', 'cache-manager', 'cacheable'].includes(v.lib!)) throw new Error(`--lib: trove, raw, cache-manager or cacheable (got ${v.lib})`);
 
@@ -58,16 +64,21 @@ async function child(): Promise<void> {
   const warmup = Number(v.warmup);
   let n = 0;
   const next = prng(7);
-  const keyOf = v.path === 'miss' ? () => `m${n}` : () => `k${Math.floor(next() * HIT_KEYS)}`;
+  const keyOf = v.path === 'miss' ? (i: number) => `m${i}` : () => `k${Math.floor(next() * HIT_KEYS)}`;
   if (v.path === 'hit') {
     for (let i = 0; i < HIT_KEYS; i += CONCURRENCY) await Promise.all(Array.from({ length: CONCURRENCY }, (_, j) => fetch.get(`k${i + j}`)));
   }
   const run = async (count: number) => {
     const end = n + count;
+    if (v.shape === 'rounds') {
+      // Batches of exactly CONCURRENCY calls awaited together: each batch reaches Redis the same
+      // way whatever the timing, so the count repeats closely.
+      while (n < end) await Promise.all(Array.from({ length: Math.min(CONCURRENCY, end - n) }, () => fetch.get(keyOf(n++))));
+      return;
+    }
     const worker = async () => {
       while (n < end) {
-        const key = keyOf();
-        n++;
+        const key = keyOf(n++);
         await fetch.get(key);
       }
     };
@@ -146,15 +157,18 @@ async function parent(): Promise<void> {
     // Collections come in lumps (a major one lands in one process and not the other), so the
     // count apart from them is the figure that repeats; theirs is printed on its own.
     const gc = rows.filter(([name]) => GC.test(name)).reduce((sum, [, n]) => sum + n, 0);
+    // Compiling (and compiling again) happens when V8 decides to, not on every call alike.
+    const jit = rows.filter(([name]) => !GC.test(name) && COMPILER.test(name)).reduce((sum, [, n]) => sum + n, 0);
     const label = `${v.lib}${v['node-redis'] || v.lib === 'cache-manager' || v.lib === 'cacheable' ? ' on node-redis' : ''}${v.dist ? ` ${v.dist}` : ''}`;
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
     process.stdout.write(
-      `${label}, ${v.path}: ${fmt(per - gc)} instructions per operation apart from garbage collection, ${fmt(gc)} in it (${fmt(per)} in all; ${ops.toLocaleString('en-US')} operations)\n`,
+      `${label}, ${v.path}: ${fmt(per - gc - jit)} instructions per operation apart from garbage collection and compiling, ${fmt(gc)} in garbage collection, ${fmt(jit)} compiling (${fmt(per)} in all; ${ops.toLocaleString('en-US')} operations)\n`,
     );
     const top = Number(v.functions);
     if (top > 0) {
       rows.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
-      for (const [name, n] of rows.filter(([name]) => !GC.test(name)).slice(0, top)) process.stdout.write(`${Math.round(n).toString().padStart(8)}  ${name}\n`);
+      for (const [name, n] of rows.filter(([name]) => !GC.test(name) && !COMPILER.test(name)).slice(0, top))
+        process.stdout.write(`${Math.round(n).toString().padStart(8)}  ${name}\n`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -188,7 +202,7 @@ async function buildChild(dir: string): Promise<string> {
 function callgrind(dir: string, script: string, ops: number): Promise<{ total: number; file: string }> {
   const file = join(dir, `callgrind.${ops}`);
   const args = ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', script, '--child'];
-  args.push('--path', v.path!, '--lib', v.lib!, '--ops', String(ops), '--warmup', v.warmup!);
+  args.push('--path', v.path!, '--lib', v.lib!, '--ops', String(ops), '--warmup', v.warmup!, '--shape', v.shape!);
   if (v['node-redis']) args.push('--node-redis');
   if (v.dist) args.push('--dist', v.dist);
   return new Promise((resolvePromise, reject) => {
@@ -209,6 +223,10 @@ function callgrind(dir: string, script: string, ops: number): Promise<{ total: n
 /** The garbage collector's functions, by name (V8's heap internals). */
 const GC =
   /Scaveng|MarkCompact|Marking|Sweep|Evacuat|Heap::|heap::base|HeapObject::SizeFromMap|BodyDescriptor|MemoryAllocator|MemoryChunk|PagedSpace|NewSpace|SemiSpace|RememberedSet|SlotSet|Pretenuring|GCTracer|WeakObjects|ObjectVisitor|RecordMigratedSlot|MinorGC|Compactor|Unmapper|ArrayBufferSweeper|CodeFlush|GlobalHandles::|TypedSlot/;
+
+/** V8's compilers (bytecode, optimizing, deoptimizing) and parser, by name. */
+const COMPILER =
+  /compiler::|Compiler|Compilation|Turbofan|Pipeline|Maglev|interpreter::|Parser|Scanner|Zone::|Zone\b|Deoptimiz|SourcePosition|BytecodeArray|Bytecode/;
 
 /** Instructions by function in a callgrind output file (JIT code, which has no name, as one line). */
 function functions(file: string): Map<string, number> {
