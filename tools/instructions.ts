@@ -8,8 +8,8 @@
  * src/ inside it, as tsup builds it), not through a TypeScript loader.
  *
  * Garbage collection and compiling are printed apart: they come in lumps (a major collection, a
- * function optimized again) that land in one process and not the other. The rest repeats within
- * about 1.5 % with `--shape rounds` (the default: batches of 64 calls awaited together, so each
+ * function optimized again) that land in one process and not the other. The rest of a miss repeats
+ * within about 1.5 % (of a hit, 4 %) with `--shape rounds` (the default: batches of 64 calls awaited together, so each
  * batch reaches Redis the same way whatever the timing), and within about 4 % with `--shape
  * workers` (64 callers each starting its next call as its last returns, as `npm run bench` runs
  * them, where how many commands share a write depends on timing). Needs `valgrind` (Debian package
