@@ -47,6 +47,10 @@ export class MemoryStore implements Store {
       maxSize: opts.maxBytes ?? 256 * 1024 * 1024,
       sizeCalculation: (value, key) => value.length + key.length + 1,
       ttlAutopurge: false,
+      // Read the clock on every check: lru-cache otherwise reuses a reading until a 1 ms timer
+      // clears it, and a timer late under load made an entry written after that reading report
+      // more time left than its TTL (a 120 s entry answered 120,004 ms).
+      ttlResolution: 0,
       allowStale: false,
       updateAgeOnGet: false,
       // A field leaving the LRU (evicted, expired, deleted) leaves its bucket's index; not when overwritten.

@@ -171,6 +171,23 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.exists('k')).toBe(false);
     });
 
+    it('never reports more time left than the TTL written, even when a read came just before', async () => {
+      await fx.store.set('read', Buffer.from('r'), 60_000);
+      // The read, a turn that keeps every timer from running, then the write and its TTL read
+      // back: a store that reused the read's clock reading would count the write as older than it is.
+      const read = fx.store.get('read');
+      const busyUntil = performance.now() + 5;
+      while (performance.now() < busyUntil) {
+        // busy: no timer fires
+      }
+      const written = fx.store.set('k', Buffer.from('v'), 60_000);
+      const left = fx.store.remainingTtl('k');
+      await Promise.all([read, written]);
+      const ms = await left;
+      expect(ms).toBeGreaterThan(50_000);
+      expect(ms).toBeLessThanOrEqual(60_000);
+    });
+
     it('expire resets the ttl of an existing key only', async () => {
       await fx.store.set('k', Buffer.from('v'), 80);
       expect(await fx.store.expire('k', 10_000)).toBe(true);
