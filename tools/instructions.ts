@@ -31,6 +31,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type CacheAside, cacheAside } from './cache-aside.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -90,12 +91,7 @@ async function child(): Promise<void> {
   await server.stop();
 }
 
-interface Subject {
-  get(key: string): Promise<unknown>;
-  close(): Promise<unknown>;
-}
-
-async function subject(url: string, port: number, load: (key: string) => unknown): Promise<Subject> {
+async function subject(url: string, port: number, load: (key: string) => unknown): Promise<CacheAside> {
   if (v.lib === 'cache-manager' || v.lib === 'cacheable') {
     const peer =
       v.lib === 'cache-manager' ? (await import('../bench/peers/cache-manager.js')).cacheManager : (await import('../bench/peers/cacheable.js')).cacheable;
@@ -103,32 +99,7 @@ async function subject(url: string, port: number, load: (key: string) => unknown
     return { get: async (k) => adapter.fetch(k), close: () => adapter.close() };
   }
   const nodeRedis = v['node-redis'] ? await (await import('redis')).createClient({ url }).connect() : undefined;
-  if (v.lib === 'raw') {
-    if (nodeRedis) {
-      return {
-        async get(k) {
-          const hit = await nodeRedis.get(k);
-          if (hit !== null) return JSON.parse(hit) as unknown;
-          const value = load(k);
-          await nodeRedis.set(k, JSON.stringify(value), { PX: 600_000 });
-          return value;
-        },
-        close: () => nodeRedis.quit(),
-      };
-    }
-    const { Redis } = await import('ioredis');
-    const c = new Redis(url, { enableAutoPipelining: true });
-    return {
-      async get(k) {
-        const hit = await c.get(k);
-        if (hit !== null) return JSON.parse(hit) as unknown;
-        const value = load(k);
-        await c.set(k, JSON.stringify(value), 'PX', 600_000);
-        return value;
-      },
-      close: () => c.quit(),
-    };
-  }
+  if (v.lib === 'raw') return cacheAside(url, nodeRedis, load);
   const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
   const t = mod.createTrove({ redis: nodeRedis ?? url, prefix: 'trove', commandTimeout: 60_000, nearCache: false, freezeValues: false });
   const region = t.region('users', { ttl: 600_000 });

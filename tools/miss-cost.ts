@@ -23,6 +23,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { makeUser } from '../bench/data.js';
+import { cacheAside } from './cache-aside.js';
 import { RedisServer } from './redis-server.js';
 
 const { values: v } = parseArgs({
@@ -48,25 +49,10 @@ async function main(): Promise<void> {
   let close: () => Promise<unknown>;
   // node-redis is a devDependency, loaded only when asked for.
   const nodeRedis = v['node-redis'] ? await (await import('redis')).createClient({ url: server.url }).connect() : undefined;
-  if (v.raw && nodeRedis) {
-    fetch = async (k) => {
-      const hit = await nodeRedis.get(`raw:${k}`);
-      if (hit !== null) return JSON.parse(hit) as unknown;
-      const user = makeUser(k);
-      await nodeRedis.set(`raw:${k}`, JSON.stringify(user), { PX: 600_000 });
-      return user;
-    };
-    close = () => nodeRedis.quit();
-  } else if (v.raw) {
-    const c = new Redis(server.url, { enableAutoPipelining: true });
-    fetch = async (k) => {
-      const hit = await c.get(`raw:${k}`);
-      if (hit !== null) return JSON.parse(hit) as unknown;
-      const user = makeUser(k);
-      await c.set(`raw:${k}`, JSON.stringify(user), 'PX', 600_000);
-      return user;
-    };
-    close = () => c.quit();
+  if (v.raw) {
+    const raw = await cacheAside(server.url, nodeRedis, makeUser);
+    fetch = (k) => raw.get(`raw:${k}`);
+    close = () => raw.close();
   } else {
     const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
     const t = mod.createTrove({

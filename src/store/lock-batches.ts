@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { acquireAndReadOutcome, readOrAcquireOutcome } from './lock-replies.js';
 import { ACQUIRE_AND_READ, READ_OR_ACQUIRE, type Script } from './scripts.js';
-import type { ReadOrLock, StoreAndRelease } from './store.js';
+import type { ReadOrLock, StoreAndRelease, StoreFieldAndRelease } from './store.js';
 
 /** A lock attempt that reads the guarded value in the same step. */
 export interface LockRequest {
@@ -91,6 +91,12 @@ export function writtenOutcomes(reply: unknown, count: number): boolean[] {
 export function seenArg(seen: Buffer | null | undefined): string {
   if (seen === undefined) return '';
   return seen === null ? '-' : createHash('sha1').update(seen).digest('hex');
+}
+
+/** STORE_FIELD_AND_RELEASE's arguments after its keys (bucket, lock); `fieldExpiry`: whether the server takes HPEXPIRE. */
+export function fieldStoreArgs(op: StoreFieldAndRelease, fieldExpiry: boolean): (string | number | Buffer)[] {
+  const ttl = op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs));
+  return [op.value, ttl, op.token, op.channel, op.message, op.field, fieldExpiry ? '1' : '0', seenArg(op.seen)];
 }
 
 /**

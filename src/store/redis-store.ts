@@ -12,11 +12,11 @@ import { acquireAndReadOutcome, acquireOutcome } from './lock-replies.js';
 import {
   acquireManyArgs,
   acquireManyOutcomes,
+  fieldStoreArgs,
   fieldStoreOutcome,
   type LockRequest,
   loneLock,
   repeatsKey,
-  seenArg,
   storeManyArgs,
   trackedStoreArgs,
   writtenOutcomes,
@@ -803,10 +803,9 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return acquireAndReadOutcome(await this.run('acquireLock', () => ACQUIRE_FIELD_AND_READ.runBuffer(this.client, [lockKey, bucket], [token, lease, field])));
   }
 
-  async storeFieldAndRelease({ bucket, field, value, ttlMs, lockKey, token, channel, message, seen }: StoreFieldAndRelease): Promise<boolean> {
-    const ttl = ttlMs === undefined ? 0 : Math.max(1, Math.ceil(ttlMs));
-    const args = [value, ttl, token, channel, message, field, this.fieldExpiry ? '1' : '0', seenArg(seen)];
-    const reply = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [bucket, lockKey], args));
+  async storeFieldAndRelease(op: StoreFieldAndRelease): Promise<boolean> {
+    const args = fieldStoreArgs(op, this.fieldExpiry);
+    const reply = await this.run('set', () => STORE_FIELD_AND_RELEASE.run(this.client, [op.bucket, op.lockKey], args));
     const { written, noFieldExpiry } = fieldStoreOutcome(reply);
     if (noFieldExpiry) this.fieldExpiry = false;
     return written;
