@@ -17,6 +17,7 @@
  *
  *   npx tsx tools/instructions.ts [--path miss|hit] [--lib trove|raw|cache-manager|cacheable]
  *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--shape rounds|workers] [--functions 25]
+ *     [--clock-scale 200]
  *
  * --path miss: getOrSet on new keys, 64 at a time (a miss, a trivial factory, a write);
  * --path hit: getOrSet of 10,000 stored ~300 B records, random keys, 64 at a time.
@@ -24,7 +25,10 @@
  * the bench sets them up (bench/peers), on node-redis. --dist counts a built Trove (e.g. the
  * bundle `npm run bench` builds) instead of the source. --functions prints the functions whose
  * count per operation differs most between the two processes (V8 and Node internals by name,
- * JIT-compiled JavaScript as one line).
+ * JIT-compiled JavaScript as one line). --clock-scale slows `Date.now` in the counted processes by
+ * that factor (see `slowClock`; 1: the real clock). The Redis commands each operation sent are
+ * printed too, so that the path counted can be checked against the one taken at full speed
+ * (`tools/miss-cost.ts` prints them there).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +48,7 @@ const { values: v } = parseArgs({
     warmup: { type: 'string', default: '20000' },
     functions: { type: 'string', default: '0' },
     shape: { type: 'string', default: 'rounds' },
+    'clock-scale': { type: 'string', default: '200' },
   },
 });
 
@@ -56,6 +61,7 @@ if (!['trove', 'raw', 'cache-manager', 'cacheable'].includes(v.lib!)) throw new 
 
 /** One counted process: warm-up, then `--ops` operations, then exit. */
 async function child(): Promise<void> {
+  slowClock(Number(v['clock-scale']));
   const { makeUser } = await import('../bench/data.js');
   const { prng } = await import('./prng.js');
   const { RedisServer } = await import('./redis-server.js');
@@ -87,6 +93,8 @@ async function child(): Promise<void> {
   };
   await run(warmup);
   await run(ops);
+  // Read by the parent from this process's output: which commands the operations sent.
+  process.stderr.write(`COMMANDS ${JSON.stringify(await server.commandCalls())}\n`);
   await fetch.close();
   await server.stop();
 }
@@ -112,6 +120,23 @@ async function subject(url: string, port: number, load: (key: string) => unknown
   };
 }
 
+/**
+ * `Date.now` made to run `scale` times slower than the wall clock. Under callgrind code runs 50 to
+ * 100 times slower than it does natively, so every span the code measures with `Date.now` looks
+ * that much longer, and a choice made on one takes the path a slow machine would: a claim held 2 ms
+ * or more is stored by a script that notifies in the same step (`NOTIFY_INLINE_AFTER_MS`), which at
+ * full speed almost no miss is; counted at valgrind's speed, 93 % of them were. Slowed down, the
+ * clock reads in the counted process about what it would read at full speed. Every library runs
+ * with it. Timers are left alone (they measure the wall clock themselves).
+ */
+function slowClock(scale: number): void {
+  if (!(scale >= 1)) throw new Error(`--clock-scale: a number of at least 1 (got ${v['clock-scale']})`);
+  if (scale === 1) return;
+  const realNow = Date.now;
+  const t0 = realNow();
+  Date.now = () => t0 + Math.floor((realNow() - t0) / scale);
+}
+
 /** Runs the two counted processes side by side and prints instructions per operation. */
 async function parent(): Promise<void> {
   mkdirSync(fileURLToPath(new URL('../.tmp/', import.meta.url)), { recursive: true });
@@ -135,6 +160,13 @@ async function parent(): Promise<void> {
     process.stdout.write(
       `${label}, ${v.path}: ${fmt(per - gc - jit)} instructions per operation apart from garbage collection and compiling, ${fmt(gc)} in garbage collection, ${fmt(jit)} compiling (${fmt(per)} in all; ${ops.toLocaleString('en-US')} operations)\n`,
     );
+    const commands = Object.keys(counted.commands)
+      .map((name) => [name, ((counted.commands[name] ?? 0) - (base.commands[name] ?? 0)) / ops] as const)
+      .filter(([, n]) => n >= 0.005)
+      .sort((x, y) => y[1] - x[1])
+      .map(([name, n]) => `${name} ${n.toFixed(2)}`)
+      .join(', ');
+    process.stdout.write(`Redis commands per operation (inside scripts too): ${commands}\n`);
     const top = Number(v.functions);
     if (top > 0) {
       rows.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
@@ -170,10 +202,10 @@ async function buildChild(dir: string): Promise<string> {
   return join(dir, 'child.js');
 }
 
-function callgrind(dir: string, script: string, ops: number): Promise<{ total: number; file: string }> {
+function callgrind(dir: string, script: string, ops: number): Promise<{ total: number; file: string; commands: Record<string, number> }> {
   const file = join(dir, `callgrind.${ops}`);
   const args = ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', script, '--child'];
-  args.push('--path', v.path!, '--lib', v.lib!, '--ops', String(ops), '--warmup', v.warmup!, '--shape', v.shape!);
+  args.push('--path', v.path!, '--lib', v.lib!, '--ops', String(ops), '--warmup', v.warmup!, '--shape', v.shape!, '--clock-scale', v['clock-scale']!);
   if (v['node-redis']) args.push('--node-redis');
   if (v.dist) args.push('--dist', v.dist);
   return new Promise((resolvePromise, reject) => {
@@ -185,8 +217,9 @@ function callgrind(dir: string, script: string, ops: number): Promise<{ total: n
     p.on('error', reject);
     p.on('exit', (code) => {
       const m = /Collected : (\d+)/.exec(err);
-      if (code !== 0 || !m) reject(new Error(`valgrind exited with ${code}:\n${err.slice(-2000)}`));
-      else resolvePromise({ total: Number(m[1]), file });
+      const c = /^COMMANDS (.*)$/m.exec(err);
+      if (code !== 0 || !m || !c) reject(new Error(`valgrind exited with ${code}:\n${err.slice(-2000)}`));
+      else resolvePromise({ total: Number(m[1]), file, commands: JSON.parse(c[1]!) as Record<string, number> });
     });
   });
 }
