@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError } from '../errors.js';

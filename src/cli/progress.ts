@@ -4,6 +4,7 @@
  * commands and piped output never carry it. It redraws with a carriage return and blanks itself
  * with spaces: no escape codes, so NO_COLOR terminals get none either.
  */
+import { performance } from 'node:perf_hooks';
 const FRAMES = ['-', '\\', '|', '/'];
 
 export interface ProgressOptions {

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /** A Buffer view over the same memory as `bytes` (no copy), so Buffer methods such as `toString('utf8')` are available. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { DecodeError, InvalidOptionError } from '../errors.js';
 import { errorMessage } from './serialization-error.js';

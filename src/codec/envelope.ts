@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { DecodeError, InvalidOptionError, SerializationError } from '../errors.js';
 import { asBuffer } from './bytes.js';
 import { CODEC_IDS, type Codec, codecIdName, codecIdOf, type OffsetDecoder, offsetDecoderOf, portableCodecFor, textEncoderOf } from './codec.js';

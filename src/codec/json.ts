@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { DecodeError } from '../errors.js';
 import { asBuffer } from './bytes.js';
 import { CODEC_IDS, type Codec, registerCodec } from './codec.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Packr } from 'msgpackr';
 import { DecodeError } from '../errors.js';
 import { CODEC_IDS, type Codec, registerCodec } from './codec.js';

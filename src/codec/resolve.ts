@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError, SerializationError } from '../errors.js';
 import { CODEC_IDS, type Codec, type CodecOption, type CustomCodec, isRegisteredCodec, portableCodecFor, registerCodec } from './codec.js';
 import { jsonCodec, plainJsonCodec } from './json.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
 import { DecodeError, SerializationError } from '../errors.js';
 import { asBuffer, isWellFormed } from './bytes.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { DefaultDeserializer, serialize } from 'node:v8';
 import { CODEC_IDS, type Codec, registerCodec } from './codec.js';
 import { type ValueProfile, scanValue } from './scan.js';

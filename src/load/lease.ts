@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { ClaimOption, LockAttempt, LockStore } from '../store/index.js';
 import { TransientMap } from '../transient-map.js';

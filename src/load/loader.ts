@@ -1,3 +1,5 @@
+import type { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';

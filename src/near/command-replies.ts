@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { deepFreeze } from './deep-freeze.js';
 import { SecondChanceMap, type Sized } from './second-chance.js';
 import { TransientMap } from '../transient-map.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { ChannelListener } from './store.js';
 
 /** A message of a subscribed channel to its listener: the bytes to `onBytes`, else their text to `onMessage`. */

@@ -42,6 +42,7 @@
  * Whether a server takes claims is decided by the server itself: Redis before 7.0 answers the
  * claim with a syntax error, after which that store uses lock keys only.
  */
+import { Buffer } from 'node:buffer';
 import { luaKeyNotification, luaNotification } from './notification.js';
 import { CLAIM_AWARE, CLAIM_PREFIX, Script } from './scripts.js';
 import type { ReadOrLock } from './store.js';

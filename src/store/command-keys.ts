@@ -22,6 +22,7 @@
  * that reaches Redis, which also answers the error such arguments deserve. On a server older than
  * Redis 7 (no tips, no key specs), only the flags and positions are checked.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../errors.js';
 
 /** An argument of a cached command, as the caller gives it. */

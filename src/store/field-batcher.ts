@@ -1,3 +1,5 @@
+import { nextTick } from 'node:process';
+import type { Buffer } from 'node:buffer';
 import type { FieldRef, FieldValue } from './store.js';
 
 interface Waiter {
@@ -35,7 +37,7 @@ export class FieldBatcher {
       }
       if (!this.scheduled) {
         this.scheduled = true;
-        process.nextTick(this.flush);
+        nextTick(this.flush);
       }
     });
   }

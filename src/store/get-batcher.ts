@@ -15,6 +15,7 @@
  * the rest of the current one, instead of both sides taking turns (stop-and-wait). With another
  * batch in flight Redis has work already, and the batch is handed out whole: fewer, larger reads.
  */
+import { nextTick } from 'node:process';
 export class GetBatcher {
   private keys: string[] = [];
   /** The first caller of each key, by position in `keys`. */
@@ -66,7 +67,7 @@ export class GetBatcher {
     if (!this.scheduled) {
       this.scheduled = true;
       if (this.flushedThisTurn || this.busy()) setImmediate(this.flushAtEndOfTurn);
-      else process.nextTick(this.flush);
+      else nextTick(this.flush);
     }
     return promise;
   }
@@ -136,7 +137,7 @@ export class GetBatcher {
         if (!this.scheduled) {
           // nextTick runs after the first half's continuations (microtasks) have queued their reads.
           this.scheduled = true;
-          process.nextTick(this.flush);
+          nextTick(this.flush);
         }
       },
       (err: unknown) => {

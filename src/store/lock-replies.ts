@@ -1,4 +1,5 @@
 /** The lock scripts' replies (see `scripts.ts`) as lock outcomes: shared by the drivers. */
+import { Buffer } from 'node:buffer';
 import type { LockAttempt, ReadOrLock } from './store.js';
 
 /** ACQUIRE: -1 when acquired, else the holder's remaining lease in ms (-2: it vanished meanwhile). */

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';

@@ -5,6 +5,7 @@
  * process a read after the notification; every subscribed process receives the message, waiting
  * or not, so only small values are carried.
  */
+import { Buffer } from 'node:buffer';
 
 /** Largest stored value (in bytes, envelope included) that a notification carries; larger ones are read by the waiters. */
 export const CARRIED_VALUE_MAX_BYTES = 4096;

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { type ChainableCommander, type Cluster, Command, type Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { CommandKeys } from './command-keys.js';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';

@@ -1,3 +1,4 @@
+import { nextTick } from 'node:process';
 import { SPLIT_AT } from './get-batcher.js';
 
 /**
@@ -32,7 +33,7 @@ export class TickBatcher<I, O> {
       if (this.items.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        process.nextTick(this.onTick);
+        nextTick(this.onTick);
       }
     });
   }

@@ -1,3 +1,4 @@
+import { nextTick } from 'node:process';
 import type { Writable } from 'node:stream';
 
 /**
@@ -17,7 +18,7 @@ export class TickCork {
     if (this.held !== undefined || stream === undefined || !stream.writable) return;
     this.held = stream;
     stream.cork();
-    process.nextTick(this.release);
+    nextTick(this.release);
   }
 
   private readonly release = (): void => {

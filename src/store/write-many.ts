@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Command } from 'ioredis';
 import { trackedSet, type WriteOp } from './store.js';
 import { writtenCommand } from './written-command.js';

@@ -90,6 +90,7 @@
  *
  * @module
  */
+import { Buffer } from 'node:buffer';
 import { endianness } from 'node:os';
 import { types } from 'node:util';
 import { KeyDerivationError } from '../../errors.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import * as crypto from 'node:crypto';
 
 /** Length in characters of a key produced by {@link hashText}: 128 bits in base64url. */

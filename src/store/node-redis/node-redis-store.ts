@@ -18,6 +18,7 @@
  * - The client is the user's: it is never closed, only its listeners removed and tracking turned
  *   off. The subscriber is a `duplicate()` of it, owned and closed here.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError, StoreError } from '../../errors.js';
 import { CommandKeys } from '../command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from '../deadline.js';

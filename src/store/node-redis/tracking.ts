@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { withDeadline } from '../deadline.js';
 import { withoutKeyPrefix } from '../key-prefix.js';
 import type { TrackingListener } from '../store.js';
