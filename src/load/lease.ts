@@ -17,8 +17,6 @@ function newLockToken(): string {
 
 /** A lock attempt that failed: another process holds the lock, for `ttlMs` more (-1: unknown). */
 export type HeldElsewhere = Extract<LockAttempt, { acquired: false }>;
-/** A read-or-lock step that found the value: no lock was taken. */
-export type Found = { readonly found: Buffer };
 
 /**
  * The held leases of one lease length, renewed by one shared timer every third of the lease: a
@@ -107,23 +105,29 @@ export class Lease {
   }
 
   /**
-   * Reads `readKey` and, only when it is absent, tries to take the lock, in one step
-   * (`LockStore.readOrLock`): the value's bytes when present (no lock taken), else as `acquire`
-   * (a held Lease then has `value` null). `claim` as in `LockStore.acquireLock`.
+   * A token for `LockStore.readOrLock`, whose answer `fromAttempt` turns into a Lease (or
+   * `giveUp` lets go of, when the step failed). Split, not one call returning a promise of the
+   * Lease: on a miss that promise was one more step, and every promise hop counts.
    */
-  static readOrAcquire(
-    store: LockStore & Pick<Required<LockStore>, 'readOrLock'>,
+  static newToken(): string {
+    return newLockToken();
+  }
+
+  /** The lock attempt `attempt`, made with `token` on `key`: a held Lease (renewed from now on), or how long the holder has left. */
+  static fromAttempt(
+    store: LockStore,
     key: string,
+    token: string,
     leaseMs: number,
     onError: (err: unknown) => void,
-    readKey: string,
-    claim: ClaimOption | undefined,
-  ): Promise<Lease | HeldElsewhere | Found> {
-    const token = newLockToken();
-    return store.readOrLock(key, token, leaseMs, readKey, claim).then(
-      (attempt) => ('found' in attempt ? attempt : Lease.taken(store, key, token, leaseMs, onError, attempt)),
-      (err: unknown) => Lease.abandon(store, key, token, err),
-    );
+    attempt: LockAttempt,
+  ): Lease | HeldElsewhere {
+    return Lease.taken(store, key, token, leaseMs, onError, attempt);
+  }
+
+  /** A read-or-lock step that failed: as after a failed `acquire`, its lock let go of (see `abandon`), nothing reported. */
+  static giveUp(store: LockStore, key: string, token: string): void {
+    store.releaseLock(key, token).catch(() => {});
   }
 
   private static taken(
@@ -150,7 +154,7 @@ export class Lease {
    * not reported: the attempt's was.
    */
   private static abandon(store: LockStore, key: string, token: string, err: unknown): never {
-    store.releaseLock(key, token).catch(() => {});
+    Lease.giveUp(store, key, token);
     throw err;
   }
 

@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
-import type { ClaimOption, LockStore } from '../store/index.js';
+import type { ClaimOption, LockStore, ReadOrLock } from '../store/index.js';
 import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } from './factory-context.js';
-import { type Found, type HeldElsewhere, Lease } from './lease.js';
+import { type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
 import { isThenable } from '../thenable.js';
@@ -182,7 +182,7 @@ export class Loader {
   /** In-process single flight for misses. */
   private readonly cold = new TransientMap<string, Flight>();
   /** `readOrMiss` steps under way, shared by the callers of a key that come meanwhile. */
-  private readonly firstReads = new TransientMap<string, Promise<Lease | HeldElsewhere | Found>>();
+  private readonly firstReads = new TransientMap<string, Promise<ReadOrLock>>();
   /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
   private readonly refreshing = new TransientMap<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
@@ -263,17 +263,20 @@ export class Loader {
       }, failed);
     }
     const run = new Run();
-    const renewFailed = (err: unknown) => {
-      job.access.onError(err, 'lock', job.key);
-      run.fail();
-    };
     const store = this.ctx.store as LockStore & Pick<Required<LockStore>, 'readOrLock'>;
-    const step = Lease.readOrAcquire(store, this.ctx.lockKey(job.full), job.rt.lockLeaseMs, renewFailed, job.full, this.claimOf(job));
+    const lockKey = this.ctx.lockKey(job.full);
+    const token = Lease.newToken();
+    const step = store.readOrLock(lockKey, token, job.rt.lockLeaseMs, job.full, this.claimOf(job));
     this.firstReads.set(job.full, step);
     return step.then(
-      (attempt) => {
+      (read) => {
         this.firstReads.delete(job.full);
-        if ('found' in attempt) return found(attempt.found);
+        if ('found' in read) return found(read.found);
+        const renewFailed = (err: unknown) => {
+          job.access.onError(err, 'lock', job.key);
+          run.fail();
+        };
+        const attempt = Lease.fromAttempt(store, lockKey, token, job.rt.lockLeaseMs, renewFailed, read);
         missed();
         const joined = this.cold.get(job.full);
         if (joined) {
@@ -289,6 +292,7 @@ export class Loader {
       },
       (err: unknown) => {
         this.firstReads.delete(job.full);
+        Lease.giveUp(store, lockKey, token);
         return failed(err);
       },
     );
