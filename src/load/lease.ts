@@ -1,7 +1,6 @@
 import type { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { ClaimOption, LockAttempt, LockStore } from '../store/index.js';
-import { TransientMap } from '../transient-map.js';
 
 /**
  * Lock tokens: a random part drawn once per process and a counter. Unique across processes (72
@@ -23,14 +22,21 @@ export type HeldElsewhere = Extract<LockAttempt, { acquired: false }>;
  * timer per lease would cost more than a fast factory. A lease younger than a sixth of its length
  * waits for the next tick, so it is renewed at the latest half a lease after it was taken, well
  * before it lapses.
+ *
+ * The leases form a list linked through the leases themselves, oldest first: a lease is added and
+ * removed once per miss, and a Map's hashing, deleted entries and rehashing cost more than the
+ * two links (counted with tools/instructions.ts).
  */
 class RenewalGroup {
-  /** A set (see TransientMap: one entry per computation under way). */
-  readonly leases = new TransientMap<Lease, true>();
+  private first: Lease | undefined;
+  private last: Lease | undefined;
+  private size = 0;
+  /** Its timer ended (idle for a period): a new lease of this length starts a new group. */
+  stopped = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly leaseMs: number,
+    readonly leaseMs: number,
     private readonly onEmpty: () => void,
   ) {
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(leaseMs / 3)));
@@ -38,27 +44,59 @@ class RenewalGroup {
     this.timer.unref();
   }
 
+  add(lease: Lease): void {
+    lease.before = this.last;
+    lease.after = undefined;
+    if (this.last === undefined) this.first = lease;
+    else this.last.after = lease;
+    this.last = lease;
+    this.size++;
+  }
+
+  remove(lease: Lease): void {
+    const { before, after } = lease;
+    if (before === undefined) this.first = after;
+    else before.after = after;
+    if (after === undefined) this.last = before;
+    else after.before = before;
+    lease.before = undefined;
+    lease.after = undefined;
+    this.size--;
+  }
+
   private tick(): void {
-    if (this.leases.size === 0) {
+    if (this.size === 0) {
       // Idle for a whole period: stop. (Not at the last removal, which under a steady stream of
       // short computations would stop and start a timer per miss.)
       clearInterval(this.timer);
+      this.stopped = true;
       this.onEmpty();
       return;
     }
     const youngest = Date.now() - this.leaseMs / 6;
-    for (const lease of this.leases.keys()) if (lease.takenAt <= youngest) lease.renew();
+    // The next one is taken first: a renewal never removes a lease before its reply, but the list
+    // must not be walked through a lease that left it.
+    for (let lease = this.first; lease !== undefined; ) {
+      const next = lease.after;
+      if (lease.takenAt <= youngest) lease.renew();
+      lease = next;
+    }
   }
 }
 
 const groups = new Map<number, RenewalGroup>();
 
+/** The group of the last lease taken: most processes use one lease length, so most misses skip the lookup. */
+let lastGroup: RenewalGroup | undefined;
+
 function renewalGroup(leaseMs: number): RenewalGroup {
+  if (lastGroup !== undefined && lastGroup.leaseMs === leaseMs && !lastGroup.stopped) return lastGroup;
   let group = groups.get(leaseMs);
   if (group === undefined) {
     group = new RenewalGroup(leaseMs, () => groups.delete(leaseMs));
     groups.set(leaseMs, group);
   }
+  lastGroup = group;
   return group;
 }
 
@@ -71,6 +109,9 @@ function renewalGroup(leaseMs: number): RenewalGroup {
  */
 export class Lease {
   private group: RenewalGroup | undefined;
+  /** Its neighbours in its renewal group's list (see RenewalGroup). */
+  before: Lease | undefined;
+  after: Lease | undefined;
   private renewing = false;
   readonly takenAt = Date.now();
 
@@ -143,7 +184,7 @@ export class Lease {
     const held = attempt.held;
     const lease = new Lease(store, held?.key ?? key, held?.token ?? token, leaseMs, onError, attempt.value);
     lease.group = renewalGroup(leaseMs);
-    lease.group.leases.set(lease, true);
+    lease.group.add(lease);
     return lease;
   }
 
@@ -177,7 +218,7 @@ export class Lease {
   }
 
   stopRenewing(): void {
-    this.group?.leases.delete(this);
+    this.group?.remove(this);
     this.group = undefined;
   }
 

@@ -723,7 +723,8 @@ export class Loader {
     adapted?: { overrides: FactoryOverrides; since: number },
   ): void {
     lease?.stopRenewing();
-    this.heldElsewhere.delete(job.full);
+    // Mostly empty: the size is read first, an lru-cache delete looks the key up.
+    if (this.heldElsewhere.size > 0) this.heldElsewhere.delete(job.full);
     if (run.failed) {
       // The store failed this run already: the value is answered, not stored. Sent without
       // waiting instead, the write would sit in the client's queue with its whole payload for as

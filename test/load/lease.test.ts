@@ -43,6 +43,34 @@ describe.each(['value', 'key'] as const)('lease renewal (lock in %s)', (lockIn) 
     expect(await other.region<string>('r').get('k')).toBe('mine');
   });
 
+  it('leases that end around long ones (first, middle, last of the renewal list) leave the long ones renewed', async () => {
+    const holder = troves.open({ lockLease: LEASE_MS });
+    const other = troves.open({ lockLease: LEASE_MS });
+    const r = holder.region<string>('around');
+    const keys = ['a', 'b', 'c', 'd', 'e'];
+    const gates = new Map(keys.map((k) => [k, deferred<string>()]));
+    const started = new Set<string>();
+    const computing = keys.map((k) =>
+      r.getOrSet(k, () => {
+        started.add(k);
+        return gates.get(k)!.promise;
+      }),
+    );
+    await until(() => started.size === keys.length);
+    // The first, two in the middle and the last of the list end; c stays, between ended ones.
+    for (const k of ['a', 'b', 'd', 'e']) gates.get(k)!.resolve(k);
+    const since = Date.now();
+    // The property under test is the passing of time: c's lock must outlive several lease lengths.
+    while (Date.now() - since < 4 * LEASE_MS) {
+      await sleep(LEASE_MS / 2);
+      await expect(other.region<string>('around').getOrSet('c', () => 'theirs', { onCold: 'fail' })).rejects.toBeInstanceOf(ColdCacheError);
+    }
+    for (const k of ['a', 'b', 'd', 'e']) expect(await other.region<string>('around').get(k)).toBe(k);
+    gates.get('c')!.resolve('c');
+    expect(await Promise.all(computing)).toEqual(keys);
+    expect((await missLocksUnder(redis.server, `lease-${lockIn}`)).filter((k) => k.includes('around'))).toEqual([]);
+  });
+
   it('leases of many concurrent misses are all released; none is left renewing', async () => {
     const t = troves.open({ lockLease: LEASE_MS });
     const r = t.region<number>('many');
