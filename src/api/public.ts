@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import type { FactoryContext, FactoryWrapper } from '../load/index.js';
 import type { Region, RegionOptions, SweepResult, TroveEventMap, TroveEventName } from '../region/index.js';
 import type { CachedFunction, CachedOptions } from './cached.js';

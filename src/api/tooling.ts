@@ -6,7 +6,6 @@
  * tool that does not know a region's codec would drop its entries as undecodable.
  * Internal: not exported by the package's entry points.
  */
-import type { Buffer } from 'node:buffer';
 import { type DescribedEntry, describeEntry, readEntryHeader, type TagStamp } from '../codec/index.js';
 import { DecodeError } from '../errors.js';
 import { KeyLayout, keyToken, regionSegments } from '../keys/index.js';

@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { type Duration, toMs } from '../duration.js';
 import { ClosedError, InvalidOptionError, type KeyDerivationError, StoreError } from '../errors.js';
 import { KeyLayout, keyToken, regionSegments } from '../keys/index.js';

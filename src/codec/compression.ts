@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { DecodeError, InvalidOptionError } from '../errors.js';
 import { errorMessage } from './serialization-error.js';

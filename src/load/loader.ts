@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
@@ -175,14 +174,21 @@ interface Flight {
 }
 
 /**
+ * A `readOrMiss` step under way, shared by the callers of its key that come meanwhile. Kept in the
+ * same map as the flights, which replace it when the miss goes on: one entry per key instead of
+ * one in each of two maps, two Map operations less per miss (string keys: hashed, compared).
+ */
+class FirstRead {
+  constructor(readonly step: Promise<ReadOrLock>) {}
+}
+
+/**
  * Read-through beyond the fresh hit: misses (one computation across all processes), stale values
  * (served while one process refreshes), timeouts and fail-safe. One Loader per trove.
  */
 export class Loader {
-  /** In-process single flight for misses. */
-  private readonly cold = new TransientMap<string, Flight>();
-  /** `readOrMiss` steps under way, shared by the callers of a key that come meanwhile. */
-  private readonly firstReads = new TransientMap<string, Promise<ReadOrLock>>();
+  /** In-process single flight for misses, and the `readOrMiss` steps that come before one (see FirstRead). */
+  private readonly cold = new TransientMap<string, Flight | FirstRead>();
   /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
   private readonly refreshing = new TransientMap<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
@@ -224,7 +230,7 @@ export class Loader {
 
   /** A miss: compute once across processes (lock), or wait for the process that does. */
   miss<T, W>(job: Job<T, W>): Promise<T> {
-    const flight = this.cold.get(job.full);
+    const flight = this.flightOf(job.full);
     if (flight) return flight.promise as Promise<T>;
     const run = new Run();
     return this.fly(job.full, run, () => this.missOnce(job, run));
@@ -247,43 +253,48 @@ export class Loader {
    * error, unreported) answers instead, as after a failed read.
    */
   readOrMiss<T, W>(job: Job<T, W>, found: (bytes: Buffer) => T | Promise<T>, missed: () => void, failed: (err: unknown) => T | Promise<T>): Promise<T> {
-    const flight = this.cold.get(job.full);
-    if (flight) {
-      missed();
-      return flight.promise as Promise<T>;
-    }
-    const pending = this.firstReads.get(job.full);
-    if (pending !== undefined) {
+    const entry = this.cold.get(job.full);
+    if (entry instanceof FirstRead) {
       // Another caller here asked already: share its step. Its own handler, registered first,
       // has started the run by the time this one runs.
-      return pending.then((attempt) => {
-        if ('found' in attempt) return found(attempt.found);
+      return entry.step.then((read) => {
+        if ('found' in read) return found(read.found);
         missed();
-        return (this.cold.get(job.full)?.promise as Promise<T> | undefined) ?? this.miss(job);
+        return (this.flightOf(job.full)?.promise as Promise<T> | undefined) ?? this.miss(job);
       }, failed);
+    }
+    if (entry !== undefined) {
+      missed();
+      return entry.promise as Promise<T>;
     }
     const run = new Run();
     const store = this.ctx.store as LockStore & Pick<Required<LockStore>, 'readOrLock'>;
     const lockKey = this.ctx.lockKey(job.full);
     const token = Lease.newToken();
     const step = store.readOrLock(lockKey, token, job.rt.lockLeaseMs, job.full, this.claimOf(job));
-    this.firstReads.set(job.full, step);
+    const first = new FirstRead(step);
+    this.cold.set(job.full, first);
     return step.then(
       (read) => {
-        this.firstReads.delete(job.full);
-        if ('found' in read) return found(read.found);
+        // Still ours, unless a run of the key started here meanwhile (`miss`, `direct`), which
+        // replaced it (and may have ended since, and another caller's step taken the place).
+        const now = this.cold.get(job.full);
+        if ('found' in read) {
+          if (now === first) this.cold.delete(job.full);
+          return found(read.found);
+        }
         const renewFailed = (err: unknown) => {
           job.access.onError(err, 'lock', job.key);
           run.fail();
         };
         const attempt = Lease.fromAttempt(store, lockKey, token, job.rt.lockLeaseMs, renewFailed, read);
         missed();
-        const joined = this.cold.get(job.full);
-        if (joined) {
-          // A run of the key started here meanwhile: ours would compute twice.
+        if (now !== undefined && !(now instanceof FirstRead)) {
+          // That run is under way: ours would compute twice.
           if (attempt instanceof Lease) this.letGo(job, attempt);
-          return joined.promise as Promise<T>;
+          return now.promise as Promise<T>;
         }
+        // `fly` puts the run in the step's place (ours, or a later caller's, which then joins it).
         // The value was absent when the lock was won: compute, without missOnce's steps.
         if (attempt instanceof Lease && attempt.value === null) {
           return this.fly(job.full, run, () => this.produce(job, { stale: undefined, lease: attempt, store: true, background: false, run }));
@@ -291,7 +302,7 @@ export class Loader {
         return this.fly(job.full, run, () => this.missOnce(job, run, attempt));
       },
       (err: unknown) => {
-        this.firstReads.delete(job.full);
+        if (this.cold.get(job.full) === first) this.cold.delete(job.full);
         Lease.giveUp(store, lockKey, token);
         return failed(err);
       },
@@ -300,7 +311,7 @@ export class Loader {
 
   /** The store failed the read: compute here, without lock and without writing. */
   direct<T, W>(job: Job<T, W>): Promise<T> {
-    const flight = this.cold.get(job.full);
+    const flight = this.flightOf(job.full);
     if (flight) {
       // This caller has waited out a deadline already: the run it joins must stop waiting on the
       // store (a lock attempt, another process's notification, a write) and answer.
@@ -309,6 +320,12 @@ export class Loader {
     }
     const run = new Run(true);
     return this.fly(job.full, run, () => this.computeHere(job, run));
+  }
+
+  /** The run of this key under way here, if any (a FirstRead is not one yet). */
+  private flightOf(full: string): Flight | undefined {
+    const entry = this.cold.get(full);
+    return entry instanceof FirstRead ? undefined : entry;
   }
 
   /** In-process single flight: concurrent callers of the same key share one run. */
@@ -846,7 +863,7 @@ export class Loader {
 
   /** Pending work, for tests: nothing may pile up. */
   get pending(): { cold: number; refreshing: number } {
-    return { cold: this.cold.size + this.firstReads.size, refreshing: this.refreshing.size + this.computing.size };
+    return { cold: this.cold.size, refreshing: this.refreshing.size + this.computing.size };
   }
 }
 

@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import type { MessageBus } from '../store/index.js';
 import { keyNotification, parseNotification } from '../store/notification.js';
 import { TransientMap } from '../transient-map.js';

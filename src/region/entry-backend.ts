@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import type { EntryLocks } from '../load/index.js';
 import type { WriteOp } from '../store/index.js';
 import type { RegionCore } from './region-core.js';

@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { type DecodedEntry, decodeEntry } from '../codec/index.js';
 import { DecodeError, StoreError } from '../errors.js';
 import { isClaimMarker } from '../store/index.js';

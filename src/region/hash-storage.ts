@@ -21,7 +21,6 @@
  *   bucket key that is not a hash fails the reads of that bucket alone (miss, `error` event) and
  *   writes to it without touching anything.
  */
-import type { Buffer } from 'node:buffer';
 import { entryExpiresAt, withEntryExpiresAt } from '../codec/index.js';
 import type { EntryLocks } from '../load/index.js';
 import type { FieldStore, FieldWriteOp, LockAttempt, StoreAndRelease, WriteOp } from '../store/index.js';

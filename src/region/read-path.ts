@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import type { DecodedEntry } from '../codec/index.js';
 import type { NearCache, NearEntry } from '../near/index.js';
 import { live } from './entry-decoding.js';

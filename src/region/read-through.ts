@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import type { EntryAccess, FactoryOverrides, ResolvedReadThrough } from '../load/index.js';

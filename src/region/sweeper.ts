@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { entryExpiresAt } from '../codec/index.js';
 import type { FieldStore, FieldWriteOp, KeyValueStore } from '../store/index.js';
 import type { Generations } from './generations.js';

@@ -1,5 +1,4 @@
 /** The claim protocol (see `claims.ts`) over any driver: shared by ioredis and node-redis. */
-import type { Buffer } from 'node:buffer';
 import {
   CLAIM_CHECK,
   CLAIM_OR_LOCK,

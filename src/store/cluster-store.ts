@@ -27,7 +27,6 @@
  * MOVED and ASK (a slot migrating, a failover) are followed by ioredis; every operation is still
  * bounded by the store's deadline.
  */
-import type { Buffer } from 'node:buffer';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import { reconnectDelay, silenceLimitMs } from './connection.js';

@@ -1,5 +1,4 @@
 import { nextTick } from 'node:process';
-import type { Buffer } from 'node:buffer';
 import type { FieldRef, FieldValue } from './store.js';
 
 interface Waiter {

@@ -1,5 +1,4 @@
 /** One tick's lock attempts and lock-holder writes as the arguments and replies of the batch scripts (see `scripts.ts`): shared by the drivers. */
-import type { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { acquireAndReadOutcome, readOrAcquireOutcome } from './lock-replies.js';
 import { ACQUIRE_AND_READ, READ_OR_ACQUIRE, type Script } from './scripts.js';

@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { type ChainableCommander, type Cluster, Command, type Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { CommandKeys } from './command-keys.js';

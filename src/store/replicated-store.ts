@@ -39,7 +39,6 @@
  * picked. Tracking on the replica counts as live only while both are connected to the same
  * address; a subscriber found elsewhere (at each check) reconnects.
  */
-import type { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';

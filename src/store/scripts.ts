@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { luaKeyNotification, luaNotification } from './notification.js';

@@ -1,4 +1,3 @@
-import type { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';

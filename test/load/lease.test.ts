@@ -7,6 +7,7 @@ import { ColdCacheError } from '../../src/index.js';
 import { missLocksUnder } from '../helpers/locks.js';
 import { sleep } from '../helpers/redis-server.js';
 import { TEST_COMMAND_TIMEOUT, until, useRedisServer, useTroves } from '../helpers/troves.js';
+import { renewingLeases } from '../../src/load/lease.js';
 import { deferred } from './support.js';
 
 const LEASE_MS = 300;
@@ -77,9 +78,9 @@ describe.each(['value', 'key'] as const)('lease renewal (lock in %s)', (lockIn) 
     const out = await Promise.all(Array.from({ length: 200 }, (_, i) => r.getOrSet(`k${i}`, () => i)));
     expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect((await missLocksUnder(redis.server, `lease-${lockIn}`)).filter((k) => k.includes('many'))).toEqual([]);
-    // A renewal sent for a released lease would find nothing to extend; Redis ran none.
-    await redis.server.resetStats();
-    await sleep(LEASE_MS);
-    expect((await redis.server.commandCalls()).evalsha ?? 0).toBe(0);
+    // Each lease stopped renewing before its value was written. (Counted here rather than as
+    // renewals Redis runs afterwards: one sent before its lease stopped may still be on its way
+    // on a loaded machine, and a leaked lease renews only once, finding its lock gone.)
+    expect(renewingLeases()).toBe(0);
   });
 });

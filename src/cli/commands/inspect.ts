@@ -1,5 +1,4 @@
 /** `trove inspect <region> <key>`: an entry as stored, its envelope decoded, and its value. */
-import type { Buffer } from 'node:buffer';
 import { inspect } from 'node:util';
 import type { EntryReport } from '../../api/tooling.js';
 import { colorsEnabled, formatBytes, formatCount, formatInstant } from '../output.js';

@@ -4,7 +4,6 @@
  * as it was written), or a stale one instead (fail-safe). `writeHead`, `write` and `end` are
  * replaced on the instance until then; headers stay on the response object, where Express set them.
  */
-import { Buffer } from 'node:buffer';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { HeldResponse } from '../web/route-cache.js';
 

@@ -12,7 +12,6 @@
  *
  * express is an optional peer dependency: only this entry point uses it (for types).
  */
-import { Buffer } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Trove } from 'trove-cache';

@@ -10,7 +10,6 @@
  *
  * fastify and fastify-plugin are optional peer dependencies: only this entry point imports them.
  */
-import { Buffer } from 'node:buffer';
 import { AsyncResource } from 'node:async_hooks';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';

@@ -10,7 +10,6 @@
  *
  * hono is an optional peer dependency: only this entry point imports it.
  */
-import { Buffer } from 'node:buffer';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { StatusCode } from 'hono/utils/http-status';
 import { routePath } from 'hono/route';

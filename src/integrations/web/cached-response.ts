@@ -4,7 +4,6 @@
  * the entry is plain data that every codec stores faithfully (the plain `json` codec of raw mode
  * has no binary type).
  */
-import { Buffer } from 'node:buffer';
 
 export interface CachedResponse {
   /** Status. */

@@ -20,7 +20,6 @@
  * - `bypass`: the request skips the cache (skip header, allowed): run the handler inside
  *   `trove.bypass`, so every cached call in it runs uncached, and store nothing.
  */
-import { Buffer } from 'node:buffer';
 import type { Region, Trove } from 'trove-cache';
 import { type HeaderBag, pickHeaders, verdict } from './capture-rules.js';
 import { type CachedResponse, isCachedResponse, NOT_STORED, toCached } from './cached-response.js';
