@@ -9,8 +9,10 @@
  *
  * Garbage collection and compiling are printed apart: they come in lumps (a major collection, a
  * function optimized again) that land in one process and not the other. The rest of a miss repeats
- * within about 1.5 % (of a hit, 4 %) with `--shape rounds` (the default: batches of 64 calls awaited together, so each
- * batch reaches Redis the same way whatever the timing), and within about 4 % with `--shape
+ * within about 2 % (of a hit, 4 %) with `--shape rounds` (the default: batches of 64 calls awaited together, so each
+ * batch reaches Redis the same way whatever the timing); a run whose counted process made a major
+ * collection (tens of thousands of instructions per operation in GC) counts about 5 % more, the
+ * functions it deoptimized running slower until compiled again: count again. Within about 4 % with `--shape
  * workers` (64 callers each starting its next call as its last returns, as `npm run bench` runs
  * them, where how many commands share a write depends on timing). Needs `valgrind` (Debian package
  * `valgrind`). Each process takes a minute or two.
