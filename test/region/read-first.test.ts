@@ -217,7 +217,8 @@ describe.each(setups)('read with the lock where reads keep missing ($driver, loc
 
   it('Redis stalls during the step: answered by the deadline with the value computed here, nothing left waiting', async () => {
     expectErrors();
-    const t = await openTrove({ commandTimeout: 300 });
+    // A lease far longer than the waits below: a claim that lapses is not one let go.
+    const t = await openTrove({ commandTimeout: 300, lockLease: '30s' });
     const users = t.region('users');
     await warm(users);
     redis.server.pause();
@@ -234,6 +235,36 @@ describe.each(setups)('read with the lock where reads keep missing ($driver, loc
     await until(async () => (await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock')).length === 0);
     await until(async () => (await raw.exists(users.keyOf('stalled'))) === 0, 10_000, 'the claim let go');
     expect(await raw.exists(users.keyOf('stalled'))).toBe(0);
+  });
+
+  it('Redis stalls during a step that several callers of the key share: one computation here answers them all, nothing left waiting', async () => {
+    expectErrors();
+    // A lease far longer than the waits below: a claim that lapses is not one let go.
+    const t = await openTrove({ commandTimeout: 300, lockLease: '30s' });
+    const users = t.region('users');
+    await warm(users);
+    redis.server.pause();
+    let runs = 0;
+    let answered: unknown[];
+    try {
+      // The first caller's step is under way when the others come: they share it, then its run.
+      answered = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          users.getOrSet('shared', () => {
+            runs++;
+            return 'here';
+          }),
+        ),
+      );
+    } finally {
+      redis.server.resume();
+    }
+    expect(answered).toEqual(['here', 'here', 'here', 'here', 'here']);
+    expect(runs).toBe(1);
+    const internals = t as unknown as { ctx: { loader: { pending: { cold: number; refreshing: number } } } };
+    await until(() => internals.ctx.loader.pending.cold === 0);
+    await until(async () => (await raw.exists(users.keyOf('shared'))) === 0, 10_000, 'the claim let go');
+    expect(await raw.exists(users.keyOf('shared'))).toBe(0);
   });
 });
 
