@@ -29,13 +29,11 @@ export type HeldElsewhere = Extract<LockAttempt, { acquired: false }>;
 class RenewalGroup {
   private first: Lease | undefined;
   private last: Lease | undefined;
-  private size = 0;
-  /** Its timer ended (idle for a period): a new lease of this length starts a new group. */
-  stopped = false;
+  private held = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    readonly leaseMs: number,
+    private readonly leaseMs: number,
     private readonly onEmpty: () => void,
   ) {
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(leaseMs / 3)));
@@ -49,11 +47,12 @@ class RenewalGroup {
     if (this.last === undefined) this.first = lease;
     else this.last.after = lease;
     this.last = lease;
-    this.size++;
+    this.held++;
   }
 
-  get count(): number {
-    return this.size;
+  /** How many leases it renews. */
+  get size(): number {
+    return this.held;
   }
 
   remove(lease: Lease): void {
@@ -64,21 +63,19 @@ class RenewalGroup {
     else after.before = before;
     lease.before = undefined;
     lease.after = undefined;
-    this.size--;
+    this.held--;
   }
 
   private tick(): void {
-    if (this.size === 0) {
+    if (this.held === 0) {
       // Idle for a whole period: stop. (Not at the last removal, which under a steady stream of
       // short computations would stop and start a timer per miss.)
       clearInterval(this.timer);
-      this.stopped = true;
       this.onEmpty();
       return;
     }
     const youngest = Date.now() - this.leaseMs / 6;
-    // The next one is taken first: a renewal never removes a lease before its reply, but the list
-    // must not be walked through a lease that left it.
+    // The next one read first: a lease that leaves the list forgets its neighbours.
     for (let lease = this.first; lease !== undefined; ) {
       const next = lease.after;
       if (lease.takenAt <= youngest) lease.renew();
@@ -92,21 +89,16 @@ const groups = new Map<number, RenewalGroup>();
 /** How many leases are being renewed now, in every group (for tests: a lease left renewing after its store is a leak). */
 export function renewingLeases(): number {
   let n = 0;
-  for (const group of groups.values()) n += group.count;
+  for (const group of groups.values()) n += group.size;
   return n;
 }
 
-/** The group of the last lease taken: most processes use one lease length, so most misses skip the lookup. */
-let lastGroup: RenewalGroup | undefined;
-
 function renewalGroup(leaseMs: number): RenewalGroup {
-  if (lastGroup !== undefined && lastGroup.leaseMs === leaseMs && !lastGroup.stopped) return lastGroup;
   let group = groups.get(leaseMs);
   if (group === undefined) {
     group = new RenewalGroup(leaseMs, () => groups.delete(leaseMs));
     groups.set(leaseMs, group);
   }
-  lastGroup = group;
   return group;
 }
 
@@ -150,7 +142,7 @@ export class Lease {
     const token = newLockToken();
     // Not an async function: on a miss, every promise hop counts.
     return store.acquireLock(key, token, leaseMs, readKey, claim).then(
-      (attempt) => Lease.taken(store, key, token, leaseMs, onError, attempt),
+      (attempt) => Lease.fromAttempt(store, key, token, leaseMs, onError, attempt),
       (err: unknown) => Lease.abandon(store, key, token, err),
     );
   }
@@ -164,24 +156,13 @@ export class Lease {
     return newLockToken();
   }
 
-  /** The lock attempt `attempt`, made with `token` on `key`: a held Lease (renewed from now on), or how long the holder has left. */
-  static fromAttempt(
-    store: LockStore,
-    key: string,
-    token: string,
-    leaseMs: number,
-    onError: (err: unknown) => void,
-    attempt: LockAttempt,
-  ): Lease | HeldElsewhere {
-    return Lease.taken(store, key, token, leaseMs, onError, attempt);
-  }
-
   /** A read-or-lock step that failed: as after a failed `acquire`, its lock let go of (see `abandon`), nothing reported. */
   static giveUp(store: LockStore, key: string, token: string): void {
     store.releaseLock(key, token).catch(() => {});
   }
 
-  private static taken(
+  /** The lock attempt `attempt`, made with `token` on `key`: a held Lease (renewed from now on), or how long the holder has left. */
+  static fromAttempt(
     store: LockStore,
     key: string,
     token: string,
