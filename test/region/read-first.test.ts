@@ -215,56 +215,51 @@ describe.each(setups)('read with the lock where reads keep missing ($driver, loc
     expect(runs).toBe(1);
   });
 
-  it('Redis stalls during the step: answered by the deadline with the value computed here, nothing left waiting', async () => {
+  /**
+   * `calls` made while Redis is paused, answered by their deadline (commandTimeout 300 ms); once
+   * it is back, nothing is left waiting, no lock key nor claim of `key` outlives the stall. The
+   * lease is far longer than those waits: a claim that lapses is not one let go.
+   */
+  async function duringStall<T>(key: string, calls: (users: Region) => Promise<T>): Promise<T> {
     expectErrors();
-    // A lease far longer than the waits below: a claim that lapses is not one let go.
     const t = await openTrove({ commandTimeout: 300, lockLease: '30s' });
     const users = t.region('users');
     await warm(users);
     redis.server.pause();
-    let answered: unknown;
+    let answered: T;
     try {
-      answered = await users.getOrSet('stalled', () => 'here');
+      answered = await calls(users);
     } finally {
       redis.server.resume();
     }
-    expect(answered).toBe('here');
     const internals = t as unknown as { ctx: { loader: { pending: { cold: number; refreshing: number } } } };
     await until(() => internals.ctx.loader.pending.cold === 0);
     // Nothing was written while Redis stalled, and no lock (nor claim) outlived the stall.
     await until(async () => (await raw.keys(`rf${n}:*`)).filter((k) => k.includes('__lock')).length === 0);
-    await until(async () => (await raw.exists(users.keyOf('stalled'))) === 0, 10_000, 'the claim let go');
-    expect(await raw.exists(users.keyOf('stalled'))).toBe(0);
+    await until(async () => (await raw.exists(users.keyOf(key))) === 0, 10_000, 'the claim let go');
+    expect(await raw.exists(users.keyOf(key))).toBe(0);
+    return answered;
+  }
+
+  it('Redis stalls during the step: answered by the deadline with the value computed here, nothing left waiting', async () => {
+    expect(await duringStall('stalled', (users) => users.getOrSet('stalled', () => 'here'))).toBe('here');
   });
 
   it('Redis stalls during a step that several callers of the key share: one computation here answers them all, nothing left waiting', async () => {
-    expectErrors();
-    // A lease far longer than the waits below: a claim that lapses is not one let go.
-    const t = await openTrove({ commandTimeout: 300, lockLease: '30s' });
-    const users = t.region('users');
-    await warm(users);
-    redis.server.pause();
     let runs = 0;
-    let answered: unknown[];
-    try {
-      // The first caller's step is under way when the others come: they share it, then its run.
-      answered = await Promise.all(
+    // The first caller's step is under way when the others come: they share it, then its run.
+    const answered = await duringStall('shared', (users) =>
+      Promise.all(
         Array.from({ length: 5 }, () =>
           users.getOrSet('shared', () => {
             runs++;
             return 'here';
           }),
         ),
-      );
-    } finally {
-      redis.server.resume();
-    }
+      ),
+    );
     expect(answered).toEqual(['here', 'here', 'here', 'here', 'here']);
     expect(runs).toBe(1);
-    const internals = t as unknown as { ctx: { loader: { pending: { cold: number; refreshing: number } } } };
-    await until(() => internals.ctx.loader.pending.cold === 0);
-    await until(async () => (await raw.exists(users.keyOf('shared'))) === 0, 10_000, 'the claim let go');
-    expect(await raw.exists(users.keyOf('shared'))).toBe(0);
   });
 });
 
