@@ -39,7 +39,8 @@ export function stringEntries(core: RegionCore): EntryBackend {
     get: (full, track) => store.get(full, track),
     mget: (fulls, track) => store.mget(fulls, track),
     set: (full, bytes, ttlMs, track) => store.set(full, bytes, ttlMs, track),
-    delete: (fulls) => store.delete(fulls),
+    // A claim's marker is not a value (raw payloads may start with any byte: plain deletes there).
+    delete: (fulls) => (core.options.raw ? store.delete(fulls) : store.deleteEntries(fulls)),
     expire: (full, ttlMs, track) => store.expire(full, ttlMs, track),
     remainingTtl: (full) => store.remainingTtl(full),
     exec: (ops, track) => store.exec(ops, track),

@@ -103,12 +103,17 @@ export interface Region<V = unknown> {
    */
   set<T extends V = V>(key: Key, value: T, opts?: SetOptions): Promise<void>;
 
-  /** Deletes a value; resolves to whether it existed. Throws `StoreError` when the store cannot be reached (the caller relies on the delete). */
+  /**
+   * Deletes a value; resolves to whether it existed. A value being computed (its key claimed by a
+   * miss elsewhere) did not exist: the claim goes, and the value computed is not stored. Throws
+   * `StoreError` when the store cannot be reached (the caller relies on the delete).
+   */
   delete(key: Key): Promise<boolean>;
 
   /**
-   * Deletes several values in one round trip (one DEL; on Redis Cluster one per slot, sent
-   * together); resolves to how many existed. Throws `StoreError` when the store cannot be reached.
+   * Deletes several values in one round trip (one script per 1,000 keys; on Redis Cluster per
+   * slot, sent together); resolves to how many existed, as `delete` counts them. Throws
+   * `StoreError` when the store cannot be reached.
    */
   deleteMany(keys: readonly Key[]): Promise<number>;
 

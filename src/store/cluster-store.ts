@@ -32,13 +32,13 @@ import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import { reconnectDelay, silenceLimitMs } from './connection.js';
 import { ConnectionWatch } from './connection-watch.js';
 import { prefixPattern, withoutKeyPrefix } from './key-prefix.js';
-import { defaultClientOptions, RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { defaultClientOptions, deleteEntriesBy, RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { StoreTimeoutError } from '../errors.js';
 import { ClusterReaders } from './cluster-readers.js';
 import { byBucket } from './field-batcher.js';
 import type { FieldRef, FieldValue, FieldWriteOp, CommandCall, HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
 import type { PubSubConnection } from './subscriber.js';
-import { NODE_MGET } from './scripts.js';
+import { DELETE_ENTRIES, NODE_MGET } from './scripts.js';
 import { GetBatcher, promised } from './get-batcher.js';
 
 /** Commands whose first argument is not a key (see the constructor of `ClusterStore`). */
@@ -451,6 +451,21 @@ export class ClusterStore extends RedisStore<Cluster> {
     if (keys.length === 0) return Promise.resolve(0);
     return this.run('delete', async () => {
       const counts = await Promise.all(this.bySlot(keys).map((at) => afterRedirect(() => this.client.unlink(at.map((i) => keys[i]!)))));
+      return counts.reduce((a, b) => a + b, 0);
+    });
+  }
+
+  override deleteEntries(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return Promise.resolve(0);
+    return this.run('delete', async () => {
+      const counts = await Promise.all(
+        this.bySlot(keys).map((at) =>
+          deleteEntriesBy(
+            at.map((i) => keys[i]!),
+            (chunk) => afterRedirect(() => DELETE_ENTRIES.run(this.client, chunk, [])),
+          ),
+        ),
+      );
       return counts.reduce((a, b) => a + b, 0);
     });
   }

@@ -28,6 +28,8 @@ import {
   ACQUIRE,
   ACQUIRE_AND_READ_MANY,
   ACQUIRE_FIELD_AND_READ,
+  DELETE_ENTRIES,
+  DELETE_ENTRIES_CHUNK,
   FIELD_WRITE,
   STORE_FIELD_AND_RELEASE,
   HASH_READ_INIT,
@@ -386,6 +388,11 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0);
     return this.run('delete', () => this.client.unlink([...keys]));
+  }
+
+  deleteEntries(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return Promise.resolve(0);
+    return this.run('delete', () => deleteEntriesBy(keys, (chunk) => DELETE_ENTRIES.run(this.client, chunk, [])));
   }
 
   expire(key: string, ttlMs: number, track = false): Promise<boolean> {
@@ -886,4 +893,13 @@ function queueWrites(tx: ChainableCommander, ops: readonly WriteOp[]): void {
     else if (op.ttlMs === undefined) tx.set(op.key, op.value);
     else tx.set(op.key, op.value, 'PX', Math.max(1, Math.ceil(op.ttlMs)));
   }
+}
+
+/** DELETE_ENTRIES over `keys`, in calls of at most DELETE_ENTRIES_CHUNK keys sent together; the sum of their counts. */
+export async function deleteEntriesBy(keys: readonly string[], run: (chunk: readonly string[]) => Promise<unknown>): Promise<number> {
+  const calls: Promise<unknown>[] = [];
+  for (let at = 0; at < keys.length; at += DELETE_ENTRIES_CHUNK) calls.push(run(keys.slice(at, at + DELETE_ENTRIES_CHUNK)));
+  let n = 0;
+  for (const count of await Promise.all(calls)) n += Number(count);
+  return n;
 }

@@ -120,6 +120,23 @@ if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('DEL', KEYS[1]) en
 return 0`);
 
 /**
+ * Deletes entry keys (UNLINK) and answers how many held a value. A claim's marker (a value being
+ * computed: see `claims.ts`) goes too, which refuses that computation's write, but is not counted:
+ * no value existed. Only a key's first bytes are read (GETRANGE), whatever its size; a key of
+ * another type counts as present. Not for raw regions, whose payloads may start with any byte.
+ */
+export const DELETE_ENTRIES = new Script(`
+local n = 0
+for i = 1, #KEYS do
+  local head = redis.pcall('GETRANGE', KEYS[i], 0, ${CLAIM_PREFIX.length - 1})
+  if redis.call('UNLINK', KEYS[i]) == 1 and head ~= '${CLAIM_PREFIX_LUA}' then n = n + 1 end
+end
+return n`);
+
+/** How many keys one DELETE_ENTRIES call takes: each call's keys go as arguments (a spread) and Redis runs a script without interruption. */
+export const DELETE_ENTRIES_CHUNK = 1_000;
+
+/**
  * Lua deciding whether a lock holder may still write its value (`may_store(value, v, token, seen,
  * any_present)`, `v` the lock key's content): only while the lock is its own. A `delete` removes
  * the lock key with the value, so a value computed before it is not written after it; a lock that

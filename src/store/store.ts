@@ -130,6 +130,12 @@ export interface KeyValueStore {
   /** Deletes keys; resolves to how many existed. */
   delete(keys: readonly string[]): Promise<number>;
   /**
+   * Deletes entry keys (of a region that is not raw); resolves to how many held a value. A
+   * claim's marker (a value being computed) is deleted, refusing that computation's write, and is
+   * not counted.
+   */
+  deleteEntries(keys: readonly string[]): Promise<number>;
+  /**
    * Sets a key's time-to-live in milliseconds; resolves to whether the key exists. `track` as in
    * `set` (exactly one invalidation of the key follows).
    */

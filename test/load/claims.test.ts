@@ -81,9 +81,10 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
       return gate.promise;
     });
     await until(async () => (await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf('')), 10_000, 'the claim');
-    // An explicit delete takes the claim with it (the key existed: true), since the value being
-    // computed may be outdated.
-    expect(await rb.delete('k')).toBe(true);
+    // An explicit delete takes the claim with it, since the value being computed may be
+    // outdated; no value existed, so it resolves to false.
+    expect(await rb.delete('k')).toBe(false);
+    expect(await redis.server.command('EXISTS', ra.keyOf('k'))).toBe('0');
     expect(
       await rb.getOrSet('k', () => {
         calls.b++;
@@ -108,7 +109,7 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
     const gate = deferred<string>();
     const first = ra.getOrSet('k', () => gate.promise);
     await until(async () => (await redis.server.command('GET', ra.keyOf('k'))).startsWith(markerOf('')), 10_000, 'the claim');
-    expect(await rb.delete('k')).toBe(true);
+    expect(await rb.deleteMany(['k', 'absent'])).toBe(0);
     gate.resolve('computed before the delete');
     expect(await first).toBe('computed before the delete');
     expect(await redis.server.command('EXISTS', ra.keyOf('k'))).toBe('0');

@@ -167,11 +167,16 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     const gate = `${prefix}:gate`;
     const w = await computingWorker(gate);
     // This process deletes the key as the workers' region sees it (region 'w', same prefix). The
-    // first worker claims (the key exists, holding its marker) unless every worker takes lock keys.
+    // first worker claims (the key holds its marker) unless every worker takes lock keys; either
+    // way no value existed.
     const claims = locking !== 'lock keys';
     const deleter = createTrove({ redis: server.url, prefix, ...(claims ? { nearCache: false } : {}), commandTimeout: 10_000 });
     try {
-      expect(await deleter.region('w').delete('k')).toBe(claims);
+      const region = deleter.region('w');
+      // Read first, so that keyOf names the key in the region's current generation.
+      expect(await region.has('k')).toBe(false);
+      if (claims) expect(await server.command('EXISTS', region.keyOf('k'))).toBe('1');
+      expect(await region.delete('k')).toBe(false);
       await expectAnsweredNotStored(gate, w);
       expect(await deleter.region('w').getOrSet('k', () => 'computed after the delete')).toBe('computed after the delete');
       expect(await runs()).toBe(1);

@@ -215,6 +215,21 @@ for (const name of storeKinds) {
       if (store.server) expect(await store.server.command('GET', r.keyOf('k'))).toBe('{"a":[1,"two"]}');
     });
 
+    it("delete and deleteMany of a raw region count a payload that starts as a claim's marker does: raw regions take no claims", async () => {
+      const t = open();
+      const text = { name: 'text', encode: (v: unknown) => String(v), decode: (b: Uint8Array) => Buffer.from(b).toString() };
+      const r = t.region<string>('raw-marker', { raw: true, codec: text });
+      await r.set('k', '\x01tc:looks like a marker');
+      expect(await r.get('k')).toBe('\x01tc:looks like a marker');
+      expect(await r.delete('k')).toBe(true);
+      await r.setMany([
+        ['a', '\x01tc:a'],
+        ['b', 'b'],
+      ]);
+      expect(await r.deleteMany(['a', 'b', 'c'])).toBe(2);
+      expect(await r.getMany(['k', 'a', 'b'])).toEqual([undefined, undefined, undefined]);
+    });
+
     it('operations after close reject with ClosedError', async () => {
       const t = open();
       const r = t.region('closed');

@@ -10,6 +10,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { claimMarker } from '../../src/store/claims.js';
 import { ClusterStore, MemoryStore, RedisStore, type Store } from '../../src/store/index.js';
 import { createStore, type RedisOption } from '../../src/store/create-store.js';
 import { NodeRedisStore } from '../../src/store/node-redis/node-redis-store.js';
@@ -219,6 +220,22 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect(await fx.store.delete(['a', 'b', 'c'])).toBe(2);
       expect(await fx.store.get('a')).toBeNull();
       expect(await fx.store.delete([])).toBe(0);
+    });
+
+    it("deleteEntries deletes values and claims' markers, and counts the values only (in calls of at most 1,000 keys)", async () => {
+      await fx.store.set('a', Buffer.from('1'), undefined);
+      await fx.store.set('m', Buffer.from(claimMarker('tok')), 60_000);
+      await fx.store.set('w', Buffer.from(`${claimMarker('tok')}+`), 60_000);
+      // The memory store keeps no markers: what looks like one there is a value like any other.
+      const markersCounted = name === 'memory';
+      expect(await fx.store.deleteEntries(['a', 'm', 'w', 'none'])).toBe(markersCounted ? 3 : 1);
+      expect(await Promise.all(['a', 'm', 'w'].map((k) => fx.store.exists(k)))).toEqual([false, false, false]);
+      expect(await fx.store.deleteEntries([])).toBe(0);
+      // 2,500 keys, every fifth a marker, spread over every slot: three calls, summed.
+      const keys = Array.from({ length: 2_500 }, (_, i) => `many:${i}`);
+      await Promise.all(keys.map((k, i) => fx.store.set(k, Buffer.from(i % 5 === 0 ? claimMarker(`t${i}`) : `v${i}`), undefined)));
+      expect(await fx.store.deleteEntries(keys)).toBe(markersCounted ? 2_500 : 2_000);
+      expect((await fx.store.mget(keys)).filter((v) => v !== null)).toEqual([]);
     });
 
     it('exists reflects presence', async () => {

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Script } from '../../src/store/scripts.js';
+import { CLAIM_PREFIX, DELETE_ENTRIES, Script } from '../../src/store/scripts.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 let server: RedisServer;
@@ -75,6 +75,22 @@ describe('scripts', () => {
       expect(await script.run(client, ['counter'], [])).toBe(1);
       expect(await script.run(client, ['counter'], [])).toBe(2);
       expect(await sends()).toEqual({ eval: 2, evalsha: 1 });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("DELETE_ENTRIES: a key of another type counts as present, a big value's bytes are not read back, a marker is not counted", async () => {
+    const client = new Redis(server.url);
+    try {
+      await client.hset('a-hash', 'f', 'v');
+      await client.set('big', Buffer.alloc(8 << 20, 0xb1));
+      await client.set('marker', `${CLAIM_PREFIX}token+`);
+      await client.set('prefix-only', CLAIM_PREFIX.slice(0, 3));
+      expect(await DELETE_ENTRIES.run(client, ['a-hash', 'big', 'marker', 'prefix-only', 'absent'], [])).toBe(3);
+      expect(await client.exists('a-hash', 'big', 'marker', 'prefix-only')).toBe(0);
+      const [, reads] = (await client.call('INFO', 'commandstats').then((info) => /cmdstat_getrange:calls=(\d+)/.exec(String(info)))) ?? [];
+      expect(reads).toBe('5');
     } finally {
       client.disconnect();
     }

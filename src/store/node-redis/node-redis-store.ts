@@ -44,11 +44,12 @@ import { joinTracking, type TrackingHandle } from '../tracking-share.js';
 import { TypedSenders } from './typed-senders.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from '../claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from '../claims.js';
-import { fieldWriteArgs } from '../redis-store.js';
+import { deleteEntriesBy, fieldWriteArgs } from '../redis-store.js';
 import {
   ACQUIRE,
   ACQUIRE_AND_READ_MANY,
   ACQUIRE_FIELD_AND_READ,
+  DELETE_ENTRIES,
   FIELD_WRITE,
   HASH_READ_INIT,
   HSET_AND_PUBLISH,
@@ -304,6 +305,11 @@ export class NodeRedisStore implements Store {
   delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return Promise.resolve(0);
     return this.run('delete', async () => Number(await this.send((['UNLINK'] as NodeRedisArgument[]).concat(this.ks(keys)))));
+  }
+
+  deleteEntries(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return Promise.resolve(0);
+    return this.run('delete', () => deleteEntriesBy(keys, (chunk) => this.script(DELETE_ENTRIES, chunk, [])));
   }
 
   expire(key: string, ttlMs: number, track = false): Promise<boolean> {
