@@ -70,6 +70,7 @@ const VARIABLES: Readonly<Record<string, { option: string; apply: Apply }>> = {
   TROVE_STATS_RETENTION: { option: 'stats.retention', apply: (o, raw, name) => (o.statsParts = { ...o.statsParts, retention: duration(raw, name) }) },
   TROVE_TTL: { option: 'ttl', apply: (o, raw, name) => (o.ttl = duration(raw, name, { infinite: true })) },
   TROVE_FRESH_FOR: { option: 'freshFor', apply: (o, raw, name) => (o.freshFor = duration(raw, name, { zero: true, infinite: true })) },
+  TROVE_JITTER: { option: 'jitter', apply: (o, raw, name) => (o.jitter = fraction(raw, name)) },
   TROVE_CODEC: { option: 'codec', apply: (o, raw, name) => (o.codec = oneOf<BuiltinCodecName>(raw, name, ['json', 'msgpack', 'v8'])) },
   TROVE_COMPRESSION: { option: 'compression', apply: (o, raw, name) => (o.compression = compression(raw, name)) },
   TROVE_COMPRESS_THRESHOLD: { option: 'compressThreshold', apply: (o, raw, name) => (o.compressThreshold = bytes(raw, name)) },
@@ -253,6 +254,13 @@ function bytes(raw: string, name: string): number {
   const unit = BYTE_UNITS[m?.[2]?.toLowerCase() ?? 'none'];
   const n = m && unit !== undefined ? Number(m[1]) * unit : Number.NaN;
   if (!Number.isSafeInteger(n)) throw new InvalidOptionError(name, `${JSON.stringify(raw)} is not a number of bytes (use e.g. 1024, 512KiB, 8MiB)`);
+  return n;
+}
+
+/** A fraction from 0 up to, not including, 1 (`0.1`), as the `jitter` option takes it. */
+function fraction(raw: string, name: string): number {
+  const n = /^(0|0?\.\d+)$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 0 && n < 1)) throw new InvalidOptionError(name, `${JSON.stringify(raw)} is not a fraction from 0 up to (not including) 1 (use e.g. 0.1)`);
   return n;
 }
 

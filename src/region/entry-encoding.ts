@@ -1,11 +1,13 @@
 import { encodeEntry, type TagStamp } from '../codec/index.js';
 import { ValueTooLargeError } from '../errors.js';
 import type { Encoded } from '../load/index.js';
+import { jittered } from './jitter.js';
 import { type ResolvedRegionOptions, resolveWrite, type WriteOptions } from './options.js';
 
 /** Encodes a value with its write options; throws SerializationError, or ValueTooLargeError above `maxValueBytes`. */
 export function encodeValue(value: unknown, options: ResolvedRegionOptions, opts: WriteOptions | undefined, stamps?: readonly TagStamp[]): Encoded {
-  const { ttlMs, freshForMs } = resolveWrite(options, opts);
+  const asked = resolveWrite(options, opts);
+  const { ttlMs, freshForMs } = options.jitter === 0 ? asked : jittered(asked.ttlMs, asked.freshForMs, options.jitter);
   const now = Date.now();
   const freshUntil = !options.raw && freshForMs < ttlMs ? now + freshForMs : undefined;
   // The hard expiry lets every process cap its local copy without asking Redis (whatever the

@@ -2,6 +2,7 @@ import type { Codec, CodecOption } from '../codec/index.js';
 import { DEFAULT_COMPRESS_THRESHOLD, resolveByteCount, resolveCodec, resolveCompression } from '../codec/index.js';
 import { type Duration, toMs } from '../duration.js';
 import { InvalidOptionError } from '../errors.js';
+import { checkJitter } from './jitter.js';
 import { applyReadThrough, DEFAULT_READ_THROUGH, READ_THROUGH_KEYS, type ReadThroughOptions, type ResolvedReadThrough } from '../load/index.js';
 
 /** Compression applied to encoded values at or above `compressThreshold` bytes. */
@@ -20,6 +21,15 @@ export interface RegionOptions extends ReadThroughOptions {
    * @defaultValue the `ttl` (values are fresh until they expire)
    */
   freshFor?: Duration;
+  /**
+   * Spreads expiries: each value written gets its `ttl` and `freshFor` shortened by one random
+   * fraction of up to this much (a fraction from 0 up to, not including, 1; `0.1`: up to 10 %
+   * sooner), so values written together (a warm-up, a deploy, a burst of misses) do not all go
+   * stale and expire together and send their recomputations to the backend at once. Never
+   * lengthens them. Applies to every write of the region, per-call `ttl` and `freshFor` included.
+   * @defaultValue `0` (every value lives exactly its `ttl`)
+   */
+  jitter?: number;
   /**
    * How values are serialized: `'json'` (safe; Date, BigInt, Map, Set, undefined round-trip or are
    * rejected), `'msgpack'`, `'v8'`, or a custom `{ name, encode, decode }`.
@@ -84,6 +94,8 @@ export interface ResolvedRegionOptions {
   ttlMs: number;
   /** How long an entry is served without recomputing, in ms (equal to `ttlMs` when `freshFor` is not set). */
   freshForMs: number;
+  /** The largest fraction each write's ttl and freshFor are shortened by, at random (0: none). */
+  jitter: number;
   /** The codec entries are encoded with. */
   codec: Codec;
   /** Compression of encoded values at or above `compressThreshold` bytes (`false`: none). */
@@ -120,6 +132,7 @@ export const DEFAULT_HASH_BUCKETS = 1024;
 const KNOWN = new Set<string>([
   'ttl',
   'freshFor',
+  'jitter',
   'codec',
   'compression',
   'compressThreshold',
@@ -141,6 +154,7 @@ export function checkRegionOptions(opts: RegionOptions | undefined, where: strin
   const p = prefix(where);
   if (opts.ttl !== undefined) toMs(opts.ttl, `${p}ttl`, { allowInfinite: true });
   if (opts.freshFor !== undefined) toMs(opts.freshFor, `${p}freshFor`, { allowZero: true, allowInfinite: true });
+  if (opts.jitter !== undefined) checkJitter(opts.jitter, `${p}jitter`);
   if (opts.codec !== undefined) resolveCodec(opts.codec, `${p}codec`, opts.raw ?? false);
   // Compression and byte counts are the codec's options: it owns their validation.
   resolveCompression(opts.compression, `${p}compression`);
@@ -184,6 +198,7 @@ export function resolveRegionOptions(layers: readonly (RegionOptions | undefined
   return {
     ttlMs,
     freshForMs,
+    jitter: merged.jitter ?? 0,
     codec: resolveCodec(merged.codec, `${p}codec`, raw),
     compression: merged.compression!,
     compressThreshold: merged.compressThreshold!,
