@@ -1,4 +1,5 @@
 import type { TagStamp } from '../codec/index.js';
+import { jittered } from './jitter.js';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import type { EntryAccess, FactoryOverrides, ResolvedReadThrough } from '../load/index.js';
 import { checkCallOptions } from './call-options.js';
@@ -289,8 +290,9 @@ function meanComputeMs(core: RegionCore): number | undefined {
 
 /** Sliding expiry: resets the hard expiry of an entry that was just read. */
 function touch(core: RegionCore, k: string, full: string, opts: GetOrSetOptions): void {
-  const { ttlMs } = resolveWrite(core.options, opts);
-  if (!Number.isFinite(ttlMs)) return;
+  const asked = resolveWrite(core.options, opts).ttlMs;
+  if (!Number.isFinite(asked)) return;
+  const ttlMs = core.options.jitter === 0 ? asked : jittered(asked, asked, core.options.jitter).ttlMs;
   // A TTL change is announced like a write: a local copy must expect it, or it would drop itself.
   const near = nearFor(core);
   // Hash storage: Redis announces the bucket, not the entry; its writes are untracked (see hash-storage.ts).

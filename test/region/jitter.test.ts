@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/errors.js';
 import { checkJitter, jittered } from '../../src/region/jitter.js';
-import { storeKinds, useStore, useTroves } from '../helpers/troves.js';
+import { storeKinds, until, useStore, useTroves } from '../helpers/troves.js';
 
 describe('jittered', () => {
   const durations = fc.oneof(fc.integer({ min: 1, max: 10 ** 10 }), fc.constant(Number.POSITIVE_INFINITY));
@@ -106,6 +106,28 @@ for (const kind of storeKinds) {
       const exactTtl = (await exact.ttlOf('k'))!.ttlMs;
       expect(exactTtl).toBeGreaterThan(990_000);
       expect(exactTtl).toBeLessThanOrEqual(1_000_000);
+    });
+
+    it('a sliding expiry (refreshTtlOnHit) is pushed back by a jittered ttl too', async () => {
+      const t = open();
+      const r = t.region<number>('slide', { ttl: '100s', jitter: 0.5 });
+      const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+      await Promise.all(keys.map((k, i) => r.set(k, i)));
+      const answers = await Promise.all(keys.map((k) => r.getOrSet(k, () => -1, { ttl: '1000s', refreshTtlOnHit: true })));
+      expect(answers).toEqual(keys.map((_, i) => i));
+      // The expiry is pushed back after the hit is answered: wait until every key has it.
+      let ttls: number[] = [];
+      await until(
+        async () => {
+          ttls = await Promise.all(keys.map((k) => r.ttlOf(k).then((l) => l!.ttlMs)));
+          return ttls.every((ms) => ms > 100_000);
+        },
+        10_000,
+        'every expiry pushed back',
+      );
+      expect(Math.max(...ttls)).toBeLessThanOrEqual(1_000_000);
+      expect(Math.min(...ttls)).toBeLessThan(750_000);
+      expect(Math.min(...ttls)).toBeGreaterThan(400_000);
     });
 
     it('a bad jitter is refused where it is given', () => {
