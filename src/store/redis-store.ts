@@ -895,10 +895,11 @@ function queueWrites(tx: ChainableCommander, ops: readonly WriteOp[]): void {
   }
 }
 
-/** DELETE_ENTRIES over `keys`, in calls of at most DELETE_ENTRIES_CHUNK keys sent together; the sum of their counts. */
+/** DELETE_ENTRIES over `keys`, each once, in calls of at most DELETE_ENTRIES_CHUNK keys sent together; the sum of their counts. */
 export async function deleteEntriesBy(keys: readonly string[], run: (chunk: readonly string[]) => Promise<unknown>): Promise<number> {
+  const distinct = [...new Set(keys)];
   const calls: Promise<unknown>[] = [];
-  for (let at = 0; at < keys.length; at += DELETE_ENTRIES_CHUNK) calls.push(run(keys.slice(at, at + DELETE_ENTRIES_CHUNK)));
+  for (let at = 0; at < distinct.length; at += DELETE_ENTRIES_CHUNK) calls.push(run(distinct.slice(at, at + DELETE_ENTRIES_CHUNK)));
   let n = 0;
   for (const count of await Promise.all(calls)) n += Number(count);
   return n;

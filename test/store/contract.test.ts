@@ -228,7 +228,7 @@ for (const [name, make] of Object.entries(fixtures)) {
       await fx.store.set('w', Buffer.from(`${claimMarker('tok')}+`), 60_000);
       // The memory store keeps no markers: what looks like one there is a value like any other.
       const markersCounted = name === 'memory';
-      expect(await fx.store.deleteEntries(['a', 'm', 'w', 'none'])).toBe(markersCounted ? 3 : 1);
+      expect(await fx.store.deleteEntries(['a', 'm', 'w', 'none', 'a', 'm'])).toBe(markersCounted ? 3 : 1);
       expect(await Promise.all(['a', 'm', 'w'].map((k) => fx.store.exists(k)))).toEqual([false, false, false]);
       expect(await fx.store.deleteEntries([])).toBe(0);
       // 2,500 keys, every fifth a marker, spread over every slot: three calls, summed.
