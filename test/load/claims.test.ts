@@ -100,6 +100,24 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
     await expectIdle(a, b);
   });
 
+  it('delete() and deleteMany() count garbage bytes and a key of another type as existing, a marker not; all of them go', async () => {
+    const prefix = `cl${++n}`;
+    const t = await open(prefix);
+    const errors: string[] = [];
+    t.on('error', (e) => errors.push(e.operation));
+    const r = t.region<string>('g');
+    await r.set('value', 'v');
+    await redis.server.command('SET', r.keyOf('garbage'), '\xff\x00not an envelope');
+    await redis.server.command('HSET', r.keyOf('hash'), 'f', 'v');
+    await claimElsewhere(redis.server, r.keyOf('claimed'), 'someone', 60_000);
+    await claimElsewhere(redis.server, r.keyOf('claimed-too'), 'someone else', 60_000);
+    expect(await r.delete('garbage')).toBe(true);
+    expect(await r.delete('claimed')).toBe(false);
+    expect(await r.deleteMany(['value', 'hash', 'claimed-too', 'absent', 'value'])).toBe(2);
+    for (const k of ['value', 'garbage', 'hash', 'claimed', 'claimed-too']) expect(await redis.server.command('EXISTS', r.keyOf(k))).toBe('0');
+    expect(errors).toEqual([]);
+  });
+
   it('delete() while a claimed value is computed, and nobody computes again meanwhile: the older value is not written', async () => {
     const prefix = `cl${++n}`;
     const a = await open(prefix);
