@@ -26,8 +26,8 @@ export interface RegionOptions extends ReadThroughOptions {
    * fraction of up to this much (a fraction from 0 up to, not including, 1; `0.1`: up to 10 %
    * sooner), so values written together (a warm-up, a deploy, a burst of misses) do not all go
    * stale and expire together and send their recomputations to the backend at once. Never
-   * lengthens them. Applies to every write of the region, per-call `ttl` and `freshFor` included, and to the
-   * expiry a sliding `refreshTtlOnHit` pushes back.
+   * lengthens them. Applies to every write of the region, per-call `ttl` and `freshFor`
+   * included, and to the expiry a sliding `refreshTtlOnHit` pushes back.
    * @defaultValue `0` (every value lives exactly its `ttl`)
    */
   jitter?: number;

@@ -1,11 +1,11 @@
 import type { TagStamp } from '../codec/index.js';
-import { jittered } from './jitter.js';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import type { EntryAccess, FactoryOverrides, ResolvedReadThrough } from '../load/index.js';
 import { checkCallOptions } from './call-options.js';
 import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
 import { emitCompute, emitError, emitHit, emitMiss, emitSet, emitStale, readStarted } from './event-emission.js';
+import { jittered } from './jitter.js';
 import { checkKey } from './key-base.js';
 import { fastNearAnswer, fastNearHit, handOut, keptHit, nearFor, nearHit, storeAnswered } from './near-fast-path.js';
 import { asOperation } from './operation-errors.js';

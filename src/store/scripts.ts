@@ -120,11 +120,11 @@ if v == ARGV[1] or v == ARGV[1] .. '+' then return redis.call('DEL', KEYS[1]) en
 return 0`);
 
 /**
- * Deletes entry keys (one UNLINK of them all) and answers how many held a value; the keys must be
- * distinct. A claim's marker (a value being
- * computed: see `claims.ts`) goes too, which refuses that computation's write, but is not counted:
- * no value existed. Only a key's first bytes are read (GETRANGE), whatever its size; a key of
- * another type counts as present. Not for raw regions, whose payloads may start with any byte.
+ * Deletes entry keys (one UNLINK of them all, which must be distinct) and answers how many held a
+ * value. A claim's marker (a value being computed: see `claims.ts`) goes too, which refuses that
+ * computation's write, but is not counted: no value existed. Only a key's first bytes are read
+ * (GETRANGE), whatever its size; a key of another type counts as present. Not for raw regions,
+ * whose payloads may start with any byte.
  */
 export const DELETE_ENTRIES = new Script(`
 local markers = 0
