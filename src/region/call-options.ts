@@ -21,7 +21,7 @@ import type { GetOrSetOptions, SetOptions } from './region.js';
 import { checkTags } from './tag-tokens.js';
 
 /** Every option name of `getOrSet`. */
-const KNOWN = new Set<string>(['ttl', 'freshFor', 'tags', 'refreshTtlOnHit', 'shouldCache', ...READ_THROUGH_KEYS]);
+const KNOWN = new Set<string>(['ttl', 'freshFor', 'tags', 'refreshTtlOnHit', 'shouldCache', 'signal', ...READ_THROUGH_KEYS]);
 
 /** The option names of `set`, `setMany` and batch writes: a read-through option there would do nothing, so it is a mistake. */
 const WRITE_KNOWN = new Set<string>(['ttl', 'freshFor', 'tags']);
@@ -73,6 +73,7 @@ function checkShape(opts: object, known: ReadonlySet<string>): void {
   if (o.tags !== undefined) checkTags(o.tags);
   if (o.refreshTtlOnHit !== undefined && typeof o.refreshTtlOnHit !== 'boolean') throw new InvalidOptionError('refreshTtlOnHit', 'expected a boolean');
   if (o.shouldCache !== undefined && typeof o.shouldCache !== 'function') throw new InvalidOptionError('shouldCache', 'expected a function');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'expected an AbortSignal');
   // Durations and read-through values are parsed against the region's options, in checkCallOptions.
 }
 

@@ -1,6 +1,7 @@
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import type { EntryAccess, FactoryOverrides, ResolvedReadThrough } from '../load/index.js';
+import { untilAborted } from './abortable.js';
 import { checkCallOptions } from './call-options.js';
 import { live } from './entry-decoding.js';
 import { encodeValue } from './entry-encoding.js';
@@ -27,6 +28,18 @@ import { beginWrite, endWrite } from './write-tickets.js';
 export type StampedWrite = GetOrSetOptions & { stamps?: readonly TagStamp[] };
 
 export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
+  // A signal that is not an AbortSignal is refused by the option check on the general path.
+  const signal = opts?.signal;
+  if (signal instanceof AbortSignal) {
+    // Aborted already: nothing starts (as `fetch` and Node's own APIs do).
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return untilAborted(signal, answer(core, key, factory, opts));
+  }
+  return answer(core, key, factory, opts);
+}
+
+/** `getOrSet` without its signal. */
+function answer<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
   if (typeof factory === 'function') {
     if (opts === undefined) {
       const answer = fastNearAnswer<T>(core, key);

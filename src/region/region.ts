@@ -23,6 +23,15 @@ export interface GetOrSetOptions<T = unknown> extends SetOptions, ReadThroughOpt
    * @defaultValue store everything
    */
   shouldCache?: (value: T) => boolean;
+  /**
+   * Stops this call's wait: once the signal aborts, the call rejects with its reason (an
+   * `AbortError` unless `abort(reason)` gave one), at once; a signal aborted already rejects
+   * before anything runs. The computation the call started or joined goes on for the process's
+   * other callers and is stored as usual (its factory's `ctx.signal` is not aborted), and so does
+   * a wait for another process's value. Hits answer as without it.
+   * @defaultValue none (the call waits for its value, within `waitTimeout` and `hardTimeout`)
+   */
+  signal?: AbortSignal;
 }
 
 /**
