@@ -7,7 +7,7 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/errors.js';
-import type { Trove } from '../../src/index.js';
+import type { Trove, TroveOptions } from '../../src/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { markerOf } from '../helpers/locks.js';
 import { TEST_COMMAND_TIMEOUT, until, useRedisServer, useTroves } from '../helpers/troves.js';
@@ -18,10 +18,10 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
   let n = 0;
   const clients: TestNodeRedisClient[] = [];
   const troves = useTroves(() => ({ redis: redis.server.url, commandTimeout: TEST_COMMAND_TIMEOUT }));
-  const open = async (prefix: string, nearCache = false): Promise<Trove> => {
+  const open = async (prefix: string, nearCache = false, more: TroveOptions = {}): Promise<Trove> => {
     const client = driver === 'node-redis' ? await nodeRedisClient(redis.server.url) : undefined;
     if (client !== undefined) clients.push(client);
-    const t = troves.open({ prefix, nearCache: nearCache ? {} : false, ...(client ? { redis: client } : {}) });
+    const t = troves.open({ prefix, nearCache: nearCache ? {} : false, ...more, ...(client ? { redis: client } : {}) });
     opened.push(t);
     await t.ready();
     return t;
@@ -92,6 +92,29 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     await expectIdle(holder, waiter);
     expect(computedHere).toBe(0);
     expect(await r.get('k')).toBe('from the holder');
+  });
+
+  it('Redis stalled (SIGSTOP) under a call: its signal frees it while Redis is still stalled, not at the 10 s deadline; once Redis is back nothing is left', async () => {
+    troves.expectErrors();
+    const t = await open(`ab${++n}`, false, { commandTimeout: 10_000 });
+    const r = t.region<string>('r', { lockLease: '30s' });
+    await r.set('warm', 'w');
+    redis.server.pause();
+    const reason = new Error('request closed');
+    try {
+      const controller = new AbortController();
+      const call = r.getOrSet('k', () => 'here', { signal: controller.signal });
+      // One turn of the event loop: the call's read has left for the stalled server.
+      await new Promise((resolve) => setImmediate(resolve));
+      controller.abort(reason);
+      await expect(call).rejects.toBe(reason);
+    } finally {
+      redis.server.resume();
+    }
+    // The run the call started goes on once Redis answers (its first read is not counted as
+    // pending work, so wait for what it leaves): computed here, stored, nothing left.
+    await until(async () => (await r.get('k')) === 'here', 10_000, 'the value computed by the run the call started');
+    await expectIdle(t);
   });
 
   it('an aborted signal rejects before anything runs: no factory, no Redis key', async () => {
