@@ -28,34 +28,37 @@ import { beginWrite, endWrite } from './write-tickets.js';
 export type StampedWrite = GetOrSetOptions & { stamps?: readonly TagStamp[] };
 
 export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
+  if (opts === undefined) {
+    // The common call, a near hit most of the time: nothing more on its way than before.
+    if (typeof factory === 'function') {
+      const answer = fastNearAnswer<T>(core, key);
+      if (answer !== undefined) return answer;
+    }
+    return readOrCompute(core, key, factory, opts);
+  }
   // A signal that is not an AbortSignal is refused by the option check on the general path.
-  const signal = opts?.signal;
+  const signal = opts.signal;
   if (signal instanceof AbortSignal) {
     // Aborted already: nothing starts (as `fetch` and Node's own APIs do).
     if (signal.aborted) return Promise.reject(signal.reason);
-    return untilAborted(signal, answer(core, key, factory, opts));
+    return untilAborted(signal, withOptions(core, key, factory, opts));
   }
-  return answer(core, key, factory, opts);
+  return withOptions(core, key, factory, opts);
 }
 
-/** `getOrSet` without its signal. */
-function answer<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions | undefined): Promise<T> {
-  if (typeof factory === 'function') {
-    if (opts === undefined) {
-      const answer = fastNearAnswer<T>(core, key);
-      if (answer !== undefined) return answer;
-    } else if (answersHitUnchanged(opts)) {
-      const fast = fastNearHit(core, key);
-      if (fast !== undefined) {
-        // Options only shape a write, which a fresh hit does not make; still checked, so a bad one
-        // is refused on a hit as on a miss.
-        try {
-          checkCallOptions(opts, core.options);
-        } catch (err) {
-          return Promise.reject(err);
-        }
-        return core.ctx.near!.answer(fast) as Promise<T>;
+/** `getOrSet` with options, without their signal. */
+function withOptions<T>(core: RegionCore, key: Key, factory: Factory<T>, opts: GetOrSetOptions): Promise<T> {
+  if (typeof factory === 'function' && answersHitUnchanged(opts)) {
+    const fast = fastNearHit(core, key);
+    if (fast !== undefined) {
+      // Options only shape a write, which a fresh hit does not make; still checked, so a bad one
+      // is refused on a hit as on a miss.
+      try {
+        checkCallOptions(opts, core.options);
+      } catch (err) {
+        return Promise.reject(err);
       }
+      return core.ctx.near!.answer(fast) as Promise<T>;
     }
   }
   return readOrCompute(core, key, factory, opts);
