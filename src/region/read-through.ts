@@ -36,8 +36,9 @@ export function getOrSet<T>(core: RegionCore, key: Key, factory: Factory<T>, opt
     }
     return readOrCompute(core, key, factory, opts);
   }
-  // A signal that is not an AbortSignal is refused by the option check on the general path.
-  const signal = opts.signal;
+  // A signal that is not an AbortSignal, or options that are not an object (null from a JS
+  // caller), are refused by the option check on the general path.
+  const signal = opts?.signal;
   if (signal instanceof AbortSignal) {
     // Aborted already: nothing starts (as `fetch` and Node's own APIs do).
     if (signal.aborted) return Promise.reject(signal.reason);
