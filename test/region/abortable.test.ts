@@ -37,27 +37,18 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     const t = await open(`ab${++n}`);
     const r = t.region<string>('r', { lockLease: '30s' });
     const gate = deferred<string>();
-    let calls = 0;
+    const own = counting(() => gate.promise);
+    const other = counting(() => 'joined computed');
     const controller = new AbortController();
-    const aborted = r.getOrSet(
-      'k',
-      () => {
-        calls++;
-        return gate.promise;
-      },
-      { signal: controller.signal },
-    );
-    const joined = r.getOrSet('k', () => {
-      calls++;
-      return 'joined computed';
-    });
-    await until(() => calls === 1, 10_000, 'the factory to start');
+    const aborted = r.getOrSet('k', own.factory, { signal: controller.signal });
+    const joined = r.getOrSet('k', other.factory);
+    await until(() => own.runs === 1, 10_000, 'the factory to start');
     const reason = new Error('client gone');
     controller.abort(reason);
     await expect(aborted).rejects.toBe(reason);
     gate.resolve('computed');
     expect(await joined).toBe('computed');
-    expect(calls).toBe(1);
+    expect([own.runs, other.runs]).toEqual([1, 0]);
     expect(await r.get('k')).toBe('computed');
     expect(await redis.server.command('EXISTS', r.keyOf('k'))).toBe('1');
     await expectIdle(t);
@@ -73,16 +64,9 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     const held = h.getOrSet('k', () => gate.promise);
     await until(async () => (await redis.server.command('GET', h.keyOf('k'))).startsWith(markerOf('')), 10_000, 'the claim');
     const r = waiter.region<string>('w', opts);
-    let computedHere = 0;
+    const here = counting(() => 'here');
     const controller = new AbortController();
-    const waiting = r.getOrSet(
-      'k',
-      () => {
-        computedHere++;
-        return 'here';
-      },
-      { signal: controller.signal },
-    );
+    const waiting = r.getOrSet('k', here.factory, { signal: controller.signal });
     // The holder's claim carries the waiter's mark ('+') once the waiter has found it.
     await until(async () => (await redis.server.command('GET', r.keyOf('k'))).endsWith('+'), 10_000, 'the wait');
     controller.abort();
@@ -90,7 +74,7 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     gate.resolve('from the holder');
     expect(await held).toBe('from the holder');
     await expectIdle(holder, waiter);
-    expect(computedHere).toBe(0);
+    expect(here.runs).toBe(0);
     expect(await r.get('k')).toBe('from the holder');
   });
 
@@ -121,18 +105,9 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     const t = await open(`ab${++n}`);
     const r = t.region<string>('r');
     const reason = new Error('too late');
-    let calls = 0;
-    await expect(
-      r.getOrSet(
-        'k',
-        () => {
-          calls++;
-          return 'v';
-        },
-        { signal: AbortSignal.abort(reason) },
-      ),
-    ).rejects.toBe(reason);
-    expect(calls).toBe(0);
+    const never = counting(() => 'v');
+    await expect(r.getOrSet('k', never.factory, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(never.runs).toBe(0);
     expect(await redis.server.command('EXISTS', r.keyOf('k'))).toBe('0');
     await expectIdle(t);
   });
@@ -193,3 +168,15 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     await expect(r.getOrSet('k', () => 1, { signal: {} as AbortSignal })).rejects.toMatchObject({ option: 'signal' });
   });
 });
+
+/** A factory that counts its runs. */
+function counting<T>(answer: () => T): { runs: number; factory: () => T } {
+  const counted = {
+    runs: 0,
+    factory: (): T => {
+      counted.runs++;
+      return answer();
+    },
+  };
+  return counted;
+}
