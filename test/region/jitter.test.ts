@@ -94,6 +94,17 @@ for (const kind of storeKinds) {
       expect(ttls.filter((ms) => ms > 80_000).length).toBeGreaterThan(0);
     });
 
+    it('hash storage: each entry keeps its own jittered expiry', async () => {
+      const t = open();
+      const r = t.region<number>('hashed', { storage: 'hash', hashBuckets: 4, ttl: '100s', jitter: 0.5 });
+      await r.setMany(Array.from({ length: 100 }, (_, i) => [`k${i}`, i] as const));
+      const ttls = await Promise.all(Array.from({ length: 100 }, (_, i) => r.ttlOf(`k${i}`).then((l) => l!.ttlMs)));
+      expect(Math.max(...ttls)).toBeLessThanOrEqual(100_000);
+      expect(Math.min(...ttls)).toBeGreaterThan(40_000);
+      expect(ttls.filter((ms) => ms < 75_000).length).toBeGreaterThan(0);
+      expect(ttls.filter((ms) => ms > 80_000).length).toBeGreaterThan(0);
+    });
+
     it("a call's own ttl is jittered too; without jitter every value lives exactly its ttl", async () => {
       const t = open();
       const spread = t.region<number>('calls', { jitter: 0.9 });
