@@ -9,31 +9,32 @@ const waiting = new WeakMap<AbortSignal, Set<(reason: unknown) => void>>();
 /** `answer`, or the signal's reason as soon as it aborts (`answer` is then left to settle unobserved, and must not throw unhandled). */
 export function untilAborted<T>(signal: AbortSignal, answer: Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    let callers = waiting.get(signal);
-    if (callers === undefined) {
-      const set = new Set<(reason: unknown) => void>();
-      callers = set;
-      waiting.set(signal, set);
-      signal.addEventListener(
-        'abort',
-        () => {
-          waiting.delete(signal);
-          for (const stop of set) stop(signal.reason);
-        },
-        { once: true },
-      );
-    }
-    const own = callers;
-    own.add(reject);
+    const callers = waiting.get(signal) ?? listen(signal);
+    callers.add(reject);
     answer.then(
       (value) => {
-        own.delete(reject);
+        callers.delete(reject);
         resolve(value);
       },
       (err: unknown) => {
-        own.delete(reject);
+        callers.delete(reject);
         reject(err);
       },
     );
   });
+}
+
+/** The callers waiting under `signal`, told its reason once it aborts: registered with its one listener. */
+function listen(signal: AbortSignal): Set<(reason: unknown) => void> {
+  const callers = new Set<(reason: unknown) => void>();
+  waiting.set(signal, callers);
+  signal.addEventListener(
+    'abort',
+    () => {
+      waiting.delete(signal);
+      for (const stop of callers) stop(signal.reason);
+    },
+    { once: true },
+  );
+  return callers;
 }

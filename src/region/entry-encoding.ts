@@ -6,8 +6,7 @@ import { type ResolvedRegionOptions, resolveWrite, type WriteOptions } from './o
 
 /** Encodes a value with its write options; throws SerializationError, or ValueTooLargeError above `maxValueBytes`. */
 export function encodeValue(value: unknown, options: ResolvedRegionOptions, opts: WriteOptions | undefined, stamps?: readonly TagStamp[]): Encoded {
-  const asked = resolveWrite(options, opts);
-  const { ttlMs, freshForMs } = options.jitter === 0 ? asked : jittered(asked.ttlMs, asked.freshForMs, options.jitter);
+  const { ttlMs, freshForMs } = jittered(resolveWrite(options, opts), options.jitter);
   const now = Date.now();
   const freshUntil = !options.raw && freshForMs < ttlMs ? now + freshForMs : undefined;
   // The hard expiry lets every process cap its local copy without asking Redis (whatever the

@@ -5,14 +5,20 @@ import { InvalidOptionError } from '../errors.js';
  * writes many keys within a second; with one `ttl` they would all go stale, then expire, within
  * that same second, and their refreshes and recomputations would reach the backend at once (each
  * key once, thanks to the lock, but every key together). `jitter` shortens each write's `ttl` and
- * `freshFor` by one random fraction of up to `jitter`: the same factor for both, so a value stays
- * fresh for the same share of its life, and `freshFor` never exceeds `ttl`. Shortened, never
- * lengthened: a value is never kept longer than asked.
+ * `freshFor` by one random fraction of up to `jitter` (with 0: `asked` itself, nothing drawn):
+ * the same factor for both, so a value stays fresh for the same share of its life, and `freshFor`
+ * never exceeds `ttl`. Shortened, never lengthened: a value is never kept longer than asked.
  */
-export function jittered(ttlMs: number, freshForMs: number, jitter: number, random: () => number = Math.random): { ttlMs: number; freshForMs: number } {
-  if (jitter === 0) return { ttlMs, freshForMs };
+export function jittered(asked: Lifetimes, jitter: number, random: () => number = Math.random): Lifetimes {
+  if (jitter === 0) return asked;
   const factor = 1 - jitter * random();
-  return { ttlMs: shorten(ttlMs, factor), freshForMs: shorten(freshForMs, factor) };
+  return { ttlMs: shorten(asked.ttlMs, factor), freshForMs: shorten(asked.freshForMs, factor) };
+}
+
+/** A write's two clocks, in ms. */
+export interface Lifetimes {
+  readonly ttlMs: number;
+  readonly freshForMs: number;
 }
 
 /** `ms` times `factor`, whole milliseconds; Infinity (no expiry) and 0 (stale at once) unchanged; at least 1 ms otherwise. */

@@ -307,9 +307,8 @@ function meanComputeMs(core: RegionCore): number | undefined {
 
 /** Sliding expiry: resets the hard expiry of an entry that was just read. */
 function touch(core: RegionCore, k: string, full: string, opts: GetOrSetOptions): void {
-  const asked = resolveWrite(core.options, opts).ttlMs;
-  if (!Number.isFinite(asked)) return;
-  const ttlMs = core.options.jitter === 0 ? asked : jittered(asked, asked, core.options.jitter).ttlMs;
+  const { ttlMs } = jittered(resolveWrite(core.options, opts), core.options.jitter);
+  if (!Number.isFinite(ttlMs)) return;
   // A TTL change is announced like a write: a local copy must expect it, or it would drop itself.
   const near = nearFor(core);
   // Hash storage: Redis announces the bucket, not the entry; its writes are untracked (see hash-storage.ts).

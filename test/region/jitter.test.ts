@@ -21,7 +21,7 @@ describe('jittered', () => {
         fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         (ttlMs, freshShare, jitter, r) => {
           const freshForMs = Number.isFinite(ttlMs) ? Math.floor(ttlMs * freshShare) : freshShare < 0.5 ? 60_000 : ttlMs;
-          const out = jittered(ttlMs, freshForMs, jitter, () => r);
+          const out = jittered({ ttlMs, freshForMs }, jitter, () => r);
           const factor = 1 - jitter * r;
           for (const [asked, got] of [
             [ttlMs, out.ttlMs],
@@ -42,7 +42,8 @@ describe('jittered', () => {
     const random = (): number => {
       throw new Error('drawn');
     };
-    expect(jittered(600_000, 60_000, 0, random)).toEqual({ ttlMs: 600_000, freshForMs: 60_000 });
+    const asked = { ttlMs: 600_000, freshForMs: 60_000 };
+    expect(jittered(asked, 0, random)).toEqual({ ttlMs: 600_000, freshForMs: 60_000 });
   });
 
   it('accepts a fraction from 0 up to, not including, 1; refuses anything else with InvalidOptionError naming the option', () => {
