@@ -109,6 +109,12 @@ export type CachedMethodDecorator<This = unknown, A extends unknown[] = unknown[
 export type CachedFunction<A extends unknown[], R, This = unknown> = ((this: This, ...args: A) => Promise<Awaited<R>>) & {
   /** Drops the cached result of this call. */
   invalidate(this: This, ...args: A): Promise<void>;
+  /**
+   * Makes the cached result of this call stale (see `Region.markStale`): the next call answers it
+   * while one process recomputes it, and fail-safe answers it if that fails. Resolves to whether
+   * a result was cached.
+   */
+  markStale(this: This, ...args: A): Promise<boolean>;
   /** Recomputes now, stores and returns the result. */
   refresh(this: This, ...args: A): Promise<Awaited<R>>;
   /** The cached result, or undefined; never computes. */
@@ -286,6 +292,10 @@ export function makeCached<A extends unknown[], R, This>(
   wrapper.invalidate = async function (this: This, ...args: A): Promise<void> {
     const key = keyFor(this, args);
     await ownRegion().delete(key);
+  };
+  wrapper.markStale = async function (this: This, ...args: A): Promise<boolean> {
+    const key = keyFor(this, args);
+    return ownRegion().markStale(key);
   };
   wrapper.refresh = async function (this: This, ...args: A): Promise<Awaited<R>> {
     const key = tryKey(this, args);

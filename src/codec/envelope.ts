@@ -301,6 +301,31 @@ export function withEntryExpiresAt(bytes: Uint8Array, expiresAt: number): Buffer
 }
 
 /**
+ * A copy of an entry with its freshness deadline set to `freshUntil` (epoch ms): rewritten when
+ * the entry records one, inserted after the flags byte when it does not (an entry fresh for its
+ * whole ttl). Everything after the deadline (tags, hard expiry, payload) is copied unchanged.
+ * Undefined when the bytes are not an envelope (a raw payload, a claim's marker, garbage).
+ */
+export function withFreshUntil(bytes: Uint8Array, freshUntil: number): Buffer | undefined {
+  if (bytes.length < 2 || bytes[0] !== FIRST_BYTE) return undefined;
+  checkTime(freshUntil, 'freshUntil');
+  const src = asBuffer(bytes);
+  const flags = src[1]!;
+  if ((flags & FRESH_UNTIL_FLAG) !== 0) {
+    if (src.length < 2 + TIME_BYTES) return undefined;
+    const out = Buffer.from(src);
+    out.writeUIntBE(freshUntil, 2, TIME_BYTES);
+    return out;
+  }
+  const out = Buffer.allocUnsafe(src.length + TIME_BYTES);
+  out[0] = FIRST_BYTE;
+  out[1] = flags | FRESH_UNTIL_FLAG;
+  out.writeUIntBE(freshUntil, 2, TIME_BYTES);
+  src.copy(out, 2 + TIME_BYTES, 2);
+  return out;
+}
+
+/**
  * Decodes bytes written by `encodeEntry`.
  * @throws DecodeError (with the underlying error as `cause`) for anything that is not a valid entry for this
  * codec: empty or truncated bytes, wrong magic, unknown envelope version or flags, unknown codec id, an entry

@@ -25,6 +25,7 @@ export {
   readEntryHeader,
   entryExpiresAt,
   withEntryExpiresAt,
+  withFreshUntil,
   type TagStamp,
 } from './envelope.js';
 export { createJsonCodec, type JsonCodecOptions, jsonCodec, plainJsonCodec } from './json.js';

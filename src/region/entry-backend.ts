@@ -20,6 +20,11 @@ export interface EntryBackend {
   set(full: string, bytes: Buffer, ttlMs: number | undefined, track: boolean): Promise<void>;
   /** Deletes entries; resolves to how many existed. */
   delete(fulls: readonly string[]): Promise<number>;
+  /**
+   * Writes `next` over an entry only while it still holds exactly `expected`, keeping its hard
+   * expiry; untracked. A changed entry (written, deleted) is left as it is.
+   */
+  replace(full: string, expected: Buffer, next: Buffer): Promise<void>;
   /** Moves an entry's hard expiry to `ttlMs` from now; resolves to whether it exists. */
   expire(full: string, ttlMs: number, track: boolean): Promise<boolean>;
   /** An entry's remaining time-to-live in ms (`Infinity`: none; undefined: absent). */
@@ -41,6 +46,7 @@ export function stringEntries(core: RegionCore): EntryBackend {
     set: (full, bytes, ttlMs, track) => store.set(full, bytes, ttlMs, track),
     // A claim's marker is not a value (raw payloads may start with any byte: plain deletes there).
     delete: (fulls) => (core.options.raw ? store.delete(fulls) : store.deleteEntries(fulls)),
+    replace: (full, expected, next) => store.replace(full, expected, next).then(() => undefined),
     expire: (full, ttlMs, track) => store.expire(full, ttlMs, track),
     remainingTtl: (full) => store.remainingTtl(full),
     exec: (ops, track) => store.exec(ops, track),

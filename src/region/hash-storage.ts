@@ -118,6 +118,14 @@ export class HashEntries implements EntryBackend {
     return true;
   }
 
+  async replace(full: string, expected: Buffer, next: Buffer): Promise<void> {
+    const ref = this.ref(full);
+    // The field keeps the hard expiry its entry records (none recorded: none, as it was written).
+    const at = entryExpiresAt(expected);
+    const ttlMs = at === undefined ? undefined : Math.max(1, at - Date.now());
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: next, ttlMs, expected }]);
+  }
+
   async remainingTtl(full: string): Promise<number | undefined> {
     const ref = this.ref(full);
     const bytes = this.unexpired(ref, await this.fields.fieldGet(ref.bucket, ref.field));

@@ -11,6 +11,7 @@ import { ttlOf } from './entry-ttl.js';
 import type { RegionContext } from './region-context.js';
 import { RegionCore } from './region-core.js';
 import { invalidate, invalidateOn } from './region-invalidation.js';
+import { markStale } from './mark-stale.js';
 import { remove, removeMany, set } from './writes.js';
 
 /**
@@ -63,6 +64,10 @@ export class RegionHandle<V = unknown> implements Region<V> {
 
   deleteMany(keys: readonly Key[]): Promise<number> {
     return removeMany(this.core, keys);
+  }
+
+  markStale(key: Key): Promise<boolean> {
+    return markStale(this.core, key);
   }
 
   ttlOf(key: Key): Promise<EntryTtl | undefined> {

@@ -127,6 +127,19 @@ export interface Region<V = unknown> {
   deleteMany(keys: readonly Key[]): Promise<number>;
 
   /**
+   * Makes a value stale now, as if its `freshFor` had just ended, keeping the value, its tags and
+   * its `ttl`: the next `getOrSet` answers it while one process refreshes it (with `staleRefresh:
+   * 'blocking'` the first caller waits for the refresh), and fail-safe answers it if the refresh
+   * fails. A soft `delete`, for data known to have changed when the old value is still better
+   * than none. `get` answers stale values as before. Resolves to whether a live value was there;
+   * when none was (absent, being computed, invalidated by its tags, undecodable), the key is
+   * deleted as by `delete`, so a computation under way is not stored. Throws
+   * `InvalidOptionError` in a raw region (its entries record no freshness: use `delete`), and
+   * `StoreError` when the store cannot be reached.
+   */
+  markStale(key: Key): Promise<boolean>;
+
+  /**
    * How long an entry has left: `ttlMs` until it expires from the store (`Infinity`: never) and
    * `freshForMs` until it goes stale (0: stale already); `undefined` when there is no live entry.
    * One round trip (the value and its PTTL). Throws `StoreError` when the store cannot be reached.

@@ -209,6 +209,15 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async replace(key: string, expected: Buffer, value: Buffer): Promise<boolean> {
+    this.check();
+    const current = this.cache.get(key);
+    if (current === undefined || !current.equals(expected)) return false;
+    const left = this.cache.getRemainingTTL(key);
+    this.write(key, value, Number.isFinite(left) ? Math.max(1, left) : undefined);
+    return true;
+  }
+
   async exists(key: string): Promise<boolean> {
     this.check();
     return this.cache.has(key);
@@ -216,10 +225,25 @@ export class MemoryStore implements Store {
 
   async remainingTtl(key: string): Promise<number | undefined> {
     this.check();
+    const fields = this.fields.get(key);
+    // A bucket: as in Redis, it lives as long as its longest-lived field (none: no expiry).
+    if (fields !== undefined) return this.bucketTtl(key, fields);
     if (!this.cache.has(key)) return undefined;
     // lru-cache answers Infinity for an entry without a TTL, like PTTL's -1.
     const left = this.cache.getRemainingTTL(key);
     return Number.isFinite(left) ? Math.max(0, Math.round(left)) : Number.POSITIVE_INFINITY;
+  }
+
+  private bucketTtl(bucket: string, fields: ReadonlySet<string>): number | undefined {
+    let longest: number | undefined;
+    for (const field of fields) {
+      const key = this.fieldKey(bucket, field);
+      if (!this.cache.has(key)) continue;
+      const left = this.cache.getRemainingTTL(key);
+      const ms = Number.isFinite(left) ? Math.max(0, Math.round(left)) : Number.POSITIVE_INFINITY;
+      longest = longest === undefined ? ms : Math.max(longest, ms);
+    }
+    return longest;
   }
 
   async exec(ops: readonly WriteOp[]): Promise<void> {

@@ -37,6 +37,8 @@ import {
   NODE_MGET,
   RELEASE,
   RENEW,
+  REPLACE,
+  replaceArgs,
   STORE_AND_RELEASE,
   STORE_AND_RELEASE_MANY,
   STORE_TRACKED_AND_RELEASE_MANY,
@@ -402,6 +404,10 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
       const [done] = await this.trackedWrite([key], (tx) => tx.pexpire(key, ms));
       return done === 1;
     });
+  }
+
+  replace(key: string, expected: Buffer, value: Buffer): Promise<boolean> {
+    return this.run('replace', async () => Number(await REPLACE.run(this.client, [key], replaceArgs(expected, value))) === 1);
   }
 
   exists(key: string): Promise<boolean> {

@@ -133,6 +133,22 @@ for i = 1, #KEYS do
 end
 return redis.call('UNLINK', unpack(KEYS)) - markers`);
 
+/**
+ * Compare-and-set that keeps the key's time-to-live: KEYS key; ARGV the SHA-1 of the bytes the key
+ * must still hold, the new bytes. 1: written; 0: the key holds something else, or nothing (then
+ * nothing is written). Only the digest travels, not the expected bytes themselves.
+ */
+export const REPLACE = new Script(`
+local v = redis.call('GET', KEYS[1])
+if not v or redis.sha1hex(v) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`);
+
+/** REPLACE's arguments: the SHA-1 (hex) of the bytes expected, and the new bytes. */
+export function replaceArgs(expected: Buffer, value: Buffer): [string, Buffer] {
+  return [createHash('sha1').update(expected).digest('hex'), value];
+}
+
 /** How many keys one DELETE_ENTRIES call takes: each call's keys go as arguments (a spread, and Lua's `unpack`), and Redis runs a script without interruption. */
 export const DELETE_ENTRIES_CHUNK = 1_000;
 

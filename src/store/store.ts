@@ -136,6 +136,12 @@ export interface KeyValueStore {
    */
   deleteEntries(keys: readonly string[]): Promise<number>;
   /**
+   * Writes `value` over `key` only while the key still holds exactly `expected` (compare-and-set),
+   * keeping the key's time-to-live; resolves to whether it wrote. Untracked: the writer keeps no
+   * copy, and every process that tracks the key is told it changed.
+   */
+  replace(key: string, expected: Buffer, value: Buffer): Promise<boolean>;
+  /**
    * Sets a key's time-to-live in milliseconds; resolves to whether the key exists. `track` as in
    * `set` (exactly one invalidation of the key follows).
    */

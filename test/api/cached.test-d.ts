@@ -15,6 +15,8 @@ describe('types', () => {
     expectTypeOf(f).returns.toEqualTypeOf<Promise<{ id: number; name: string | undefined }>>();
     expectTypeOf(f.peek).returns.toEqualTypeOf<Promise<{ id: number; name: string | undefined } | undefined>>();
     expectTypeOf(f.invalidate).parameters.toEqualTypeOf<[id: number, name?: string | undefined]>();
+    expectTypeOf(f.markStale).parameters.toEqualTypeOf<[id: number, name?: string | undefined]>();
+    expectTypeOf(f.markStale).returns.toEqualTypeOf<Promise<boolean>>();
     expectTypeOf(f.refresh).returns.toEqualTypeOf<Promise<{ id: number; name: string | undefined }>>();
     expectTypeOf(f).toMatchTypeOf<CachedFunction<[number, string?], Promise<{ id: number; name: string | undefined }>>>();
     // @ts-expect-error wrong argument type

@@ -92,6 +92,20 @@ describe('trove.cached', () => {
     expect(version).toBe(3);
   });
 
+  it('markStale addresses one call: the next call answers the result marked and recomputes it once, the other calls untouched', async () => {
+    const t = open();
+    let version = 0;
+    const f = t.cached(async (id: number) => `${id}v${++version}`, { name: 'f', ttl: '100s' });
+    expect(await f.markStale(1)).toBe(false);
+    expect(await f(1)).toBe('1v1');
+    expect(await f(2)).toBe('2v2');
+    expect(await f.markStale(1)).toBe(true);
+    expect(await f(1)).toBe('1v1');
+    await until(async () => (await f.peek(1)) === '1v3', 10_000, 'the result recomputed');
+    expect(await f(2)).toBe('2v2');
+    expect(version).toBe(3);
+  });
+
   it('the function version and the trove version are part of every key', async () => {
     const a = open({ prefix: 'ver', version: 'deploy1' });
     const b = open({ prefix: 'ver', version: 'deploy2' });

@@ -15,8 +15,10 @@ import {
   portableMsgpackCodec,
   resolveCodec,
   v8Codec,
+  withFreshUntil,
 } from '../../src/codec/index.js';
 import { DecodeError, InvalidOptionError, SerializationError } from '../../src/errors.js';
+import { claimMarker } from '../../src/store/claims.js';
 import { diffExact } from './deep-equal-exact.js';
 import { extendedArb, plainJsonArb } from './values.js';
 
@@ -429,5 +431,59 @@ describe('entries read in place (uncompressed, without tags)', () => {
       expect(() => decodeEntry(json, decodeOptions(msgpackCodec))).toThrow(/written by the json codec/);
       expect(() => decodeEntry(msgpack, decodeOptions(jsonCodec))).toThrow(/written by the msgpack codec/);
     }
+  });
+});
+
+describe('withFreshUntil (markStale)', () => {
+  it('property: the entry rewritten is byte for byte the one written with that freshness, whatever its header, codec and compression', () => {
+    const header = fc.record({
+      freshUntil: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
+      expiresAt: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
+      tags: fc.option(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 3 }), {
+        nil: undefined,
+      }),
+      compression: fc.constantFrom<false | 'deflate' | 'brotli'>(false, 'deflate', 'brotli'),
+      threshold: fc.integer({ min: 0, max: 200 }),
+    });
+    fc.assert(
+      fc.property(
+        plainJsonArb,
+        header,
+        fc.constantFrom(jsonCodec, msgpackCodec, v8Codec),
+        fc.integer({ min: 0, max: MAX_FRESH_UNTIL }),
+        (value, h, codec, at) => {
+          const opts = options(codec, { compression: h.compression, compressThreshold: h.threshold });
+          const written = encodeEntry(value, h.freshUntil, opts, h.tags, h.expiresAt);
+          const rewritten = withFreshUntil(written, at);
+          expect(rewritten?.equals(encodeEntry(value, at, opts, h.tags, h.expiresAt))).toBe(true);
+          const decoded = decodeEntry(rewritten!, decodeOptions(codec));
+          expect(decoded.freshUntil).toBe(at);
+          expect(decoded.expiresAt).toBe(h.expiresAt);
+          expect(decoded.tags).toEqual(h.tags);
+          expect(diffExact(decoded.value, value)).toBeUndefined();
+          // The bytes given are left as they were.
+          expect(written.equals(encodeEntry(value, h.freshUntil, opts, h.tags, h.expiresAt))).toBe(true);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('answers undefined for bytes that are not an envelope, and refuses a time out of range', () => {
+    const raw = encodeEntry({ a: 1 }, undefined, options(jsonCodec, { raw: true }));
+    for (const bytes of [
+      raw,
+      Buffer.from(claimMarker('tok')),
+      Buffer.alloc(0),
+      Buffer.from([0xb1]),
+      Buffer.from([0xb1, 0x41, 0, 0]),
+      Buffer.from([0xb2, 0x01]),
+    ]) {
+      expect(withFreshUntil(bytes, 0)).toBeUndefined();
+    }
+    const entry = encodeEntry({ a: 1 }, undefined, options(jsonCodec));
+    expect(() => withFreshUntil(entry, -1)).toThrow(InvalidOptionError);
+    expect(() => withFreshUntil(entry, MAX_FRESH_UNTIL + 1)).toThrow(InvalidOptionError);
+    expect(() => withFreshUntil(entry, 1.5)).toThrow(InvalidOptionError);
   });
 });

@@ -238,6 +238,33 @@ for (const [name, make] of Object.entries(fixtures)) {
       expect((await fx.store.mget(keys)).filter((v) => v !== null)).toEqual([]);
     });
 
+    it('replace writes over the expected bytes only, keeping the ttl (or its absence)', async () => {
+      const old = Buffer.from([0xb1, 0, 1, 2, 0xff]);
+      const next = Buffer.from([0xb1, 9, 9, 0x80]);
+      await fx.store.set('t', old, 60_000);
+      await fx.store.set('forever', old, undefined);
+      await fx.store.set('other', Buffer.from('other'), 60_000);
+      expect(await fx.store.replace('t', old, next)).toBe(true);
+      expect(Buffer.compare((await fx.store.get('t'))!, next)).toBe(0);
+      const left = await fx.store.remainingTtl('t');
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(60_000);
+      expect(await fx.store.replace('forever', old, next)).toBe(true);
+      expect(await fx.store.remainingTtl('forever')).toBe(Number.POSITIVE_INFINITY);
+      // Not what the key holds (a byte more, a byte less, other bytes), or nothing: nothing written.
+      expect(await fx.store.replace('other', Buffer.from('othe'), next)).toBe(false);
+      expect(await fx.store.replace('other', Buffer.from('other!'), next)).toBe(false);
+      expect(await fx.store.replace('t', old, Buffer.from('again'))).toBe(false);
+      expect(await fx.store.replace('none', old, next)).toBe(false);
+      expect((await fx.store.get('other'))?.toString()).toBe('other');
+      expect(Buffer.compare((await fx.store.get('t'))!, next)).toBe(0);
+      expect(await fx.store.exists('none')).toBe(false);
+      // The ttl kept is the key's: it still expires.
+      await fx.store.set('short', old, 60);
+      expect(await fx.store.replace('short', old, next)).toBe(true);
+      await until(async () => (await fx.store.get('short')) === null);
+    });
+
     it('exists reflects presence', async () => {
       expect(await fx.store.exists('e')).toBe(false);
       await fx.store.set('e', Buffer.alloc(0), undefined);
@@ -486,6 +513,19 @@ for (const [name, make] of Object.entries(fixtures)) {
       const entries = await fx.store.fieldEntries('{f}b1');
       expect(entries.map(([f, v]) => [f, [...v]])).toEqual([['bin', [...binary]]]);
       expect(await fx.store.fieldEntries('{g}b2')).toEqual([]);
+    });
+
+    it("fields: a bucket's remaining ttl is its longest-lived field's, none when one has none", async () => {
+      await fx.store.fieldWrite([
+        { type: 'set', bucket: '{r}b', field: 'short', value: Buffer.from('s'), ttlMs: 30_000 },
+        { type: 'set', bucket: '{r}b', field: 'long', value: Buffer.from('l'), ttlMs: 60_000 },
+      ]);
+      const left = await fx.store.remainingTtl('{r}b');
+      expect(left).toBeGreaterThan(30_000);
+      expect(left).toBeLessThanOrEqual(60_000);
+      await fx.store.fieldWrite([{ type: 'set', bucket: '{r}b', field: 'forever', value: Buffer.from('f'), ttlMs: undefined }]);
+      expect(await fx.store.remainingTtl('{r}b')).toBe(Number.POSITIVE_INFINITY);
+      expect(await fx.store.remainingTtl('{r}none')).toBeUndefined();
     });
 
     it('fields: a field alone in its bucket expires with its TTL', async () => {

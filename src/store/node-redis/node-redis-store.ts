@@ -55,6 +55,8 @@ import {
   HSET_AND_PUBLISH,
   RELEASE,
   RENEW,
+  REPLACE,
+  replaceArgs,
   STORE_AND_RELEASE,
   STORE_AND_RELEASE_MANY,
   STORE_TRACKED_AND_RELEASE_MANY,
@@ -319,6 +321,10 @@ export class NodeRedisStore implements Store {
       const [done] = await this.trackedWrite([key], (tx) => tx.addCommand(args));
       return Number(done) === 1;
     });
+  }
+
+  replace(key: string, expected: Buffer, value: Buffer): Promise<boolean> {
+    return this.run('replace', async () => Number(await this.script(REPLACE, [key], replaceArgs(expected, value))) === 1);
   }
 
   exists(key: string): Promise<boolean> {
