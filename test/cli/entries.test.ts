@@ -79,6 +79,17 @@ describe('trove inspect', { timeout: CLI_TEST_TIMEOUT }, () => {
     expect(value).toBe("{ name: 'Ada', born: 2020-01-02T03:04:05.000Z }\n");
   });
 
+  it('says an entry was marked stale', async () => {
+    const marks = trove.region('marks');
+    await marks.set('marked', { name: 'Grace' });
+    expect(await marks.markStale('marked')).toBe(true);
+    const { code, stdout } = await cli('inspect', 'marks', 'marked');
+    expect(code).toBe(0);
+    const f = fields(stdout);
+    expect(f.get('fresh until')).toBe('stale: marked by markStale');
+    expect(f.get('live')).toBe('yes: a read answers it');
+  });
+
   it('reads entries of any codec and compression, without the options of their region', async () => {
     const sessions = await cli('inspect', 'sessions', 's1');
     expect(sessions.code).toBe(0);

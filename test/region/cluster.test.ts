@@ -115,6 +115,28 @@ describe('a trove on a 3-master cluster', () => {
     expect(onMasters.flat().sort()).toEqual(keys.map((k) => users.keyOf(k)).sort());
   });
 
+  it('markStale on every master: each value stale, kept, and refreshed once; a near copy elsewhere goes', async () => {
+    const a = troves.open();
+    const b = troves.open({ nearCache: { maxEntries: 100 } });
+    const keys = Array.from({ length: 30 }, (_, i) => `m${i}`);
+    const ra = a.region<string>('marked', { ttl: '100s' });
+    const rb = b.region<string>('marked', { ttl: '100s' });
+    await ra.setMany(keys.map((k) => [k, 'one']));
+    await until(() => b.stats().near?.live === true);
+    for (const k of keys) expect(await rb.getOrSet(k, () => 'unused')).toBe('one');
+    expect(new Set(keys.map((k) => cluster.ownerOf(calculateSlot(ra.keyOf(k)))))).toHaveLength(3);
+    expect(await Promise.all(keys.map((k) => ra.markStale(k)))).toEqual(keys.map(() => true));
+    for (const k of keys) expect((await ra.ttlOf(k))?.freshForMs).toBe(0);
+    let runs = 0;
+    // Each master announces its own keys: every near copy goes, and each key is refreshed once.
+    const load = (): string => {
+      runs++;
+      return 'two';
+    };
+    await until(async () => (await Promise.all(keys.map((k) => rb.getOrSet(k, load)))).every((v) => v === 'two'), 10_000, 'every value refreshed');
+    expect(runs).toBe(keys.length);
+  });
+
   it('getOrSet computes once for concurrent callers of several troves', async () => {
     const all = [troves.open(), troves.open(), troves.open()];
     await Promise.all(all.map((t) => t.ready()));

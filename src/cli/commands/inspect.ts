@@ -40,7 +40,7 @@ function describe(session: Session, r: EntryReport): string {
   lines.push(['codec', e.codec]);
   lines.push(['compression', e.compression]);
   lines.push(['size', `${formatBytes(e.storedBytes)} stored, ${formatBytes(e.payloadBytes)} payload`]);
-  lines.push(['fresh until', e.freshUntil === undefined ? 'not recorded (fresh until it expires)' : stamp(e.freshUntil, now, c.yellow)]);
+  lines.push(['fresh until', freshness(e.freshUntil, now, c.yellow)]);
   lines.push(['expires', e.expiresAt === undefined ? 'not recorded' : stamp(e.expiresAt, now, c.yellow)]);
   lines.push(['generation', yes(r.currentGeneration, 'current', 'invalidated (the region, or one above it, was invalidated after this entry was written)')]);
   lines.push(['tags', r.tags.length === 0 ? 'none' : r.tags.map((t) => `${t.tag} ${yes(t.current, '(current)', '(invalidated)')}`).join(', ')]);
@@ -49,6 +49,13 @@ function describe(session: Session, r: EntryReport): string {
     ? inspect(e.value, { depth: 8, colors: colorsEnabled(session.io.stdout, session.io.env), maxArrayLength: 200, maxStringLength: 10_000, breakLength: 100 })
     : `(written by a custom codec: only the region that wrote it can decode it)\n${preview(e.payload)}`;
   return `${table(lines, c.bold)}${c.bold('value')}\n${value}\n`;
+}
+
+function freshness(freshUntil: number | undefined, now: number, past: (s: string) => string): string {
+  if (freshUntil === undefined) return 'not recorded (fresh until it expires)';
+  // markStale writes 0: stale on every clock.
+  if (freshUntil === 0) return past('stale: marked by markStale');
+  return stamp(freshUntil, now, past);
 }
 
 function stamp(ms: number, now: number, past: (s: string) => string): string {
