@@ -222,7 +222,7 @@ describe.each(drivers)('markStale across troves (%s)', (driver) => {
     expect(stale).toEqual(['refreshing']);
     await until(async () => (await r.getOrSet('k', refresh.factory)) === 'v2', 10_000, 'the refreshed value');
     expect([first.runs, refresh.runs]).toEqual([1, 1]);
-    // Marked from the near process itself: its own copy goes at once, before Redis says so.
+    // Marked from the near process itself: its own copy goes at once (dropped here, and Redis says so too).
     expect(await r.markStale('k')).toBe(true);
     const again = counting(() => 'v3');
     expect(await r.getOrSet('k', again.factory)).toBe('v2');
