@@ -185,6 +185,38 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     }
   });
 
+  it('markStale() from another process: 4 processes answer the marked value at once, and it is refreshed exactly once', async () => {
+    const region = { ttl: '1m' };
+    const seed = startWorker({ url: server.url, prefix, key: 'k', callers: 1, factoryMs: 1, region });
+    await seed.ready;
+    seed.go();
+    const seeded = (await seed.done)!;
+    expectNoErrors([seeded]);
+    const marker = createTrove({ redis: server.url, prefix, nearCache: false, commandTimeout: 10_000 });
+    try {
+      expect(await marker.region('w', region).markStale('k')).toBe(true);
+      const gate = `${prefix}:gate`;
+      const workers = startAll(4, { url: server.url, prefix, key: 'k', callers: 50, gate, region });
+      await goTogether(workers);
+      // Every caller in every process is answered the marked value while the one refresh waits on the gate.
+      await Promise.all(workers.map((w) => w.answered));
+      await until(async () => (await runs()) === 2, 20_000, 'the refresh to start');
+      await openGate(gate);
+      const outputs = await Promise.all(workers.map((w) => w.done));
+      const all = outputs.flatMap((o) => o?.results ?? []);
+      expect(all).toHaveLength(200);
+      expect(all.every((r) => r.ok)).toBe(true);
+      expect(new Set(all.map((r) => r.value))).toEqual(new Set([seeded.results[0]!.value]));
+      expect(await runs()).toBe(2); // the seed, and exactly one refresh
+      expectNoErrors(outputs);
+      const stored = await marker.region('w', region).get<{ computedBy: number }>('k');
+      expect(workers.map((w) => w.child.pid)).toContain(stored?.computedBy);
+      expect((await marker.region('w', region).ttlOf('k'))!.freshForMs).toBeGreaterThan(50_000);
+    } finally {
+      await marker.close();
+    }
+  });
+
   it('a stale key across 4 processes: answered stale at once, refreshed exactly once', async () => {
     const region = { ttl: '1m', freshFor: 200 };
     const seed = startWorker({ url: server.url, prefix, key: 'k', callers: 1, factoryMs: 1, region });
