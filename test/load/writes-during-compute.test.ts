@@ -1,5 +1,5 @@
 /**
- * A `delete` or `set` of a key while another process computes it (the cache-aside race: the
+ * A `delete`, `markStale` or `set` of a key while another process computes it (the cache-aside race: the
  * computation read the source before it changed): the value computed before the write must not
  * land after it. On a real redis-server, both drivers, every way a region locks: claims (the
  * entry's own key), lock keys, a near-cache region (lock keys, its value written tracked) and hash
@@ -26,7 +26,7 @@ const MODES: Mode[] = [
   { name: 'hash storage', trove: { nearCache: false }, region: { storage: 'hash' } },
 ];
 
-const WRITES = ['delete', 'deleteMany', 'batch delete'] as const;
+const WRITES = ['delete', 'deleteMany', 'batch delete', 'markStale'] as const;
 
 describe.each(drivers)('writes while another process computes (%s)', (driver) => {
   const redis = useRedisServer();
@@ -87,6 +87,8 @@ describe.each(drivers)('writes while another process computes (%s)', (driver) =>
       const { answer, gate, calls } = await holdMiss(ra);
       if (write === 'delete') expect(typeof (await rb.delete('k'))).toBe('boolean');
       else if (write === 'deleteMany') await rb.deleteMany(['k', 'other']);
+      // Nothing to keep as stale: the claim or lock goes, as with delete.
+      else if (write === 'markStale') expect(await rb.markStale('k')).toBe(false);
       else await rb.batch((w) => w.delete('k'));
       gate.resolve('computed before the delete');
       expect(await answer).toBe('computed before the delete');
@@ -132,8 +134,8 @@ describe.each(drivers)('writes while another process computes (%s)', (driver) =>
       expect(await rb.get('k')).toBe('from the waiter');
     });
 
-    it('a stale value refreshed while another process sets or deletes it: the refresh is not written over it', async () => {
-      for (const write of ['set', 'delete'] as const) {
+    it('a stale value refreshed while another process sets, deletes or marks it stale: the refresh is not written over it', async () => {
+      for (const write of ['set', 'delete', 'markStale'] as const) {
         const { a, b, ra, rb } = await computing(mode, { ttl: '1m', freshFor: 1 });
         await ra.set('k', 'old');
         await until(async () => (await rb.ttlOf('k'))?.freshForMs === 0, 10_000, 'the value to go stale');
@@ -148,11 +150,14 @@ describe.each(drivers)('writes while another process computes (%s)', (driver) =>
         ).toBe('old');
         await started.promise;
         if (write === 'set') await rb.set('k', 'set meanwhile', { freshFor: '1m' });
-        else await rb.delete('k');
+        else if (write === 'delete') await rb.delete('k');
+        else expect(await rb.markStale('k')).toBe(true);
         gate.resolve('refreshed from the old source');
         await expectIdle(a, b);
-        expect(await rb.get('k')).toBe(write === 'set' ? 'set meanwhile' : undefined);
-        expect(await ra.get('k')).toBe(write === 'set' ? 'set meanwhile' : undefined);
+        const expected = { set: 'set meanwhile', delete: undefined, markStale: 'old' }[write];
+        expect(await rb.get('k')).toBe(expected);
+        expect(await ra.get('k')).toBe(expected);
+        if (write === 'markStale') expect((await rb.ttlOf('k'))?.freshForMs).toBe(0);
       }
     });
 
