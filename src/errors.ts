@@ -115,6 +115,13 @@ export class FactoryError extends TroveError {
   }
 }
 
+/** The factory of a `getOrSetMany` answered something other than one value per key it was given. */
+export class FactoryResultError extends TroveError {
+  constructor(message: string) {
+    super('FACTORY_RESULT', message);
+  }
+}
+
 /** The trove was closed; no further operations are accepted. */
 export class ClosedError extends TroveError {
   constructor() {

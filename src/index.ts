@@ -25,6 +25,7 @@ export type {
   Region,
   Key,
   Factory,
+  ManyFactory,
   EntryTtl,
   GetOrSetOptions,
   RegionOptions,
@@ -69,4 +70,5 @@ export {
   ColdCacheError,
   TimeoutError,
   FactoryError,
+  FactoryResultError,
 } from './errors.js';

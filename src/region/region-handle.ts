@@ -6,7 +6,8 @@ import { fastNearAnswer } from './near-fast-path.js';
 import type { RegionOptions, ResolvedRegionOptions } from './options.js';
 import { get, getMany, has } from './read-path.js';
 import { getOrSet } from './read-through.js';
-import type { BatchWriter, EntryTtl, EventSource, Factory, GetOrSetOptions, Key, Region, SetOptions } from './region.js';
+import { getOrSetMany } from './read-through-many.js';
+import type { BatchWriter, EntryTtl, EventSource, Factory, GetOrSetOptions, Key, ManyFactory, Region, SetOptions } from './region.js';
 import { ttlOf } from './entry-ttl.js';
 import type { RegionContext } from './region-context.js';
 import { RegionCore } from './region-core.js';
@@ -52,6 +53,10 @@ export class RegionHandle<V = unknown> implements Region<V> {
   getOrSet<T extends V = V>(key: Key, factory: Factory<T, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T> {
     // The previous value the context carries is one of the region's values: a V, as typed.
     return getOrSet(this.core, key, factory as Factory<T>, opts as GetOrSetOptions | undefined);
+  }
+
+  getOrSetMany<T extends V = V, K extends Key = Key>(keys: readonly K[], factory: ManyFactory<T, K>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T[]> {
+    return getOrSetMany(this.core, keys, factory, opts as GetOrSetOptions | undefined);
   }
 
   set<T extends V = V>(key: Key, value: T, opts?: SetOptions): Promise<void> {

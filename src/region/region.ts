@@ -46,6 +46,14 @@ export type Factory<T, S = T> = {
   bivariant(ctx: FactoryContext<S>): T | Promise<T>;
 }['bivariant'];
 
+/**
+ * The factory of `getOrSetMany`: given the keys this process computes (never one found in the
+ * cache or computed by another process), answers their values, as an array in the order of the
+ * keys given or as a Map by key (a key it has no value for fails with `FactoryResultError`: answer
+ * `null` to cache that nothing exists).
+ */
+export type ManyFactory<T, K extends Key = Key> = (keys: K[]) => readonly T[] | ReadonlyMap<K, T> | Promise<readonly T[] | ReadonlyMap<K, T>>;
+
 /** Remaining lifetimes of an entry (see `Region.ttlOf`). */
 export interface EntryTtl {
   /** Milliseconds until the entry expires from the store; `Infinity` when it has no expiry. */
@@ -104,6 +112,17 @@ export interface Region<V = unknown> {
    * `ttl: Infinity` (per call, or set by the factory) stores the value without expiry.
    */
   getOrSet<T extends V = V>(key: Key, factory: Factory<T, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T>;
+
+  /**
+   * `getOrSet` for several keys at once, answering their values in the order of `keys`: each key
+   * is a hit, a wait for another process, or computed here, as by `getOrSet` (exactly once across
+   * processes, freshness, fail-safe and `opts` per key), but the keys computed here go to
+   * `factory` together, in one call per turn of the event loop in which their computations start
+   * (the lock replies of one batch arrive together: usually one call), as a DataLoader batches.
+   * Rejects as `Promise.all` does, with the first key's failure; the other keys' computations go
+   * on and are stored. A key given twice is computed once.
+   */
+  getOrSetMany<T extends V = V, K extends Key = Key>(keys: readonly K[], factory: ManyFactory<T, K>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T[]>;
 
   /**
    * Stores a value. Throws `SerializationError` when the codec cannot store it faithfully and

@@ -59,6 +59,10 @@ describe('typed regions', () => {
     void products.set('1', 'not a product');
     // @ts-expect-error the factory must produce a Product
     void products.getOrSet('2', async () => 42);
+    // @ts-expect-error getOrSetMany's factory must produce Products
+    void products.getOrSetMany(['2'], async (keys) => keys.map(() => 42));
+    // @ts-expect-error nor a Map of anything else
+    void products.getOrSetMany(['2'], async (keys) => new Map(keys.map((k) => [k, 'x'])));
     // @ts-expect-error setMany entries are Products
     void products.setMany([['3', { id: 3 }]]);
     void products.batch((tx) => {
@@ -73,12 +77,21 @@ describe('typed regions', () => {
     expectTypeOf(products.getMany(['1'])).toEqualTypeOf<Promise<(Product | undefined)[]>>();
     expectTypeOf(products.ttlOf('1')).toEqualTypeOf<Promise<EntryTtl | undefined>>();
     expectTypeOf(products.deleteMany(['1'])).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(products.getOrSetMany(['1'], async (keys) => keys.map((k) => ({ id: k, price: 1 })))).resolves.toMatchTypeOf<Product[]>();
+    expectTypeOf(products.markStale('1')).toEqualTypeOf<Promise<boolean>>();
   });
 
   it('an untyped region accepts anything, and infers what its factory returns', () => {
     const any = trove.region('anything');
     void any.set('1', 'text');
     expectTypeOf(any.getOrSet('2', async () => 42)).toEqualTypeOf<Promise<number>>();
+    // The keys reach the factory as given: numbers stay numbers.
+    expectTypeOf(
+      any.getOrSetMany([1, 2], async (keys) => {
+        expectTypeOf(keys).toEqualTypeOf<(1 | 2)[]>();
+        return new Map(keys.map((k) => [k, k * 2]));
+      }),
+    ).toEqualTypeOf<Promise<number[]>>();
     expectTypeOf(
       any.getOrSet('3', (ctx) => {
         ctx.skip();

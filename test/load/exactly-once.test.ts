@@ -185,6 +185,33 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     }
   });
 
+  it('getOrSetMany across 4 processes x 10 callers over 40 keys, 10 of them cached: each missing key computed exactly once, in few factory calls; everyone gets the same values', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    const seeder = createTrove({ redis: server.url, prefix, nearCache: false, commandTimeout: 10_000 });
+    try {
+      await seeder.region('w').setMany(keys.slice(0, 10).map((k) => [k, { computedBy: 0, at: 0 }] as const));
+    } finally {
+      await seeder.close();
+    }
+    const { outputs } = await runWorkers(4, { url: server.url, prefix, key: 'unused', many: keys, callers: 10, factoryMs: 50 });
+    const all = outputs.flatMap((o) => o.results);
+    expect(all).toHaveLength(40);
+    expect(all.every((r) => r.ok)).toBe(true);
+    expectNoErrors(outputs);
+    const counts = await Promise.all(keys.map(async (k) => Number((await server.command('GET', `${prefix}:runs:${k}`)) || 0)));
+    expect(counts).toEqual(keys.map((_, i) => (i < 10 ? 0 : 1)));
+    // Every caller in every process got the same value of each key: the seeded one, or the one computation's.
+    const first = all[0]!.values!;
+    for (const r of all) expect(r.values).toEqual(first);
+    expect(first.slice(0, 10)).toEqual(Array(10).fill(0));
+    const pids = new Set(outputs.map((o) => o.pid));
+    for (const by of first.slice(10)) expect(pids).toContain(by);
+    // One call per process per batch of lock replies: far fewer than one per key.
+    const calls = Number(await server.command('GET', `${prefix}:calls`));
+    expect(calls).toBeGreaterThanOrEqual(1);
+    expect(calls).toBeLessThanOrEqual(12);
+  });
+
   it('markStale() from another process: 4 processes answer the marked value at once, and it is refreshed exactly once', async () => {
     const region = { ttl: '1m' };
     const seed = startWorker({ url: server.url, prefix, key: 'k', callers: 1, factoryMs: 1, region });

@@ -8,6 +8,8 @@ const worker = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 export interface CallResult {
   ok: boolean;
   value?: number;
+  /** With `many`: the process that computed each key's value, in the order of the keys. */
+  values?: number[];
   code?: string;
   ms: number;
 }
