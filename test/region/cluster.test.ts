@@ -137,6 +137,25 @@ describe('a trove on a 3-master cluster', () => {
     expect(runs).toBe(keys.length);
   });
 
+  it('getOrSetMany over keys of every master: each missing key computed once, in about one factory call per master at most', async () => {
+    const a = troves.open();
+    const b = troves.open({ nearCache: { maxEntries: 100 } });
+    const keys = Array.from({ length: 30 }, (_, i) => `g${i}`);
+    const ra = a.region<string>('many');
+    expect(new Set(keys.map((k) => cluster.ownerOf(calculateSlot(ra.keyOf(k)))))).toHaveLength(3);
+    await ra.setMany(keys.slice(0, 5).map((k) => [k, `cached ${k}`]));
+    const calls: string[][] = [];
+    const load = async (missing: string[]) => {
+      calls.push(missing);
+      return missing.map((k) => `computed ${k}`);
+    };
+    const expected = keys.map((k, i) => (i < 5 ? `cached ${k}` : `computed ${k}`));
+    const answers = await Promise.all([ra.getOrSetMany(keys, load), b.region<string>('many').getOrSetMany(keys, load), ra.getOrSetMany(keys, load)]);
+    for (const answer of answers) expect(answer).toEqual(expected);
+    expect(calls.flat().sort()).toEqual(keys.slice(5).sort());
+    expect(calls.length).toBeLessThanOrEqual(6);
+  });
+
   it('getOrSet computes once for concurrent callers of several troves', async () => {
     const all = [troves.open(), troves.open(), troves.open()];
     await Promise.all(all.map((t) => t.ready()));

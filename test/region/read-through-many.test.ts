@@ -141,6 +141,30 @@ describe.each(drivers)('getOrSetMany across troves (%s)', (driver) => {
     return t;
   };
 
+  it('Redis stalled (SIGSTOP): the keys are computed here, together, once the reads time out; nothing is lost once Redis is back', async () => {
+    troves.expectErrors();
+    const client = driver === 'node-redis' ? await nodeRedisClient(redis.server.url) : undefined;
+    if (client !== undefined) clients.push(client);
+    const t = troves.open({ prefix: `gms${++n}`, nearCache: false, commandTimeout: 300, ...(client ? { redis: client } : {}) });
+    await t.ready();
+    const r = t.region<string>('s');
+    await r.set('cached', 'from before');
+    const f = recording<string>();
+    redis.server.pause();
+    try {
+      expect(await r.getOrSetMany(['a', 'b', 'c'], f.factory)).toEqual(['v:a', 'v:b', 'v:c']);
+    } finally {
+      redis.server.resume();
+    }
+    expect(f.calls).toHaveLength(1);
+    expect([...f.calls[0]!].sort()).toEqual(['a', 'b', 'c']);
+    await until(async () => (await r.get('cached').catch(() => undefined)) === 'from before', 10_000, 'Redis back');
+    expect(await r.getOrSetMany(['cached', 'd'], f.factory)).toEqual(['from before', 'v:d']);
+    await expectIdle(t);
+    await t.close();
+    for (const c of clients.splice(0)) c.destroy();
+  });
+
   it.each([false, true])(
     'a key another process computes is waited for, not computed (near cache: %s); the others go to the factory in one call',
     async (near) => {
