@@ -1,4 +1,4 @@
-import { FactoryResultError } from '../errors.js';
+import { FactoryResultError, InvalidOptionError } from '../errors.js';
 import { checkKey } from './key-base.js';
 import { getOrSet } from './read-through.js';
 import type { Factory, GetOrSetOptions, Key, ManyFactory } from './region.js';
@@ -21,7 +21,7 @@ export function getOrSetMany<T, K extends Key>(
   let loads: ManyLoad<T, K>;
   try {
     for (const key of keys) checkKey(key);
-    if (typeof factory !== 'function') throw new TypeError('getOrSetMany: the factory must be a function');
+    if (typeof factory !== 'function') throw new InvalidOptionError('factory', 'getOrSetMany needs a function');
     loads = new ManyLoad(factory);
   } catch (err) {
     return Promise.reject(err);
