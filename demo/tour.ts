@@ -99,6 +99,26 @@ async function tour(trove: Trove, server: RedisServer | undefined): Promise<void
   await sleep(20);
   say(`   after 150 ms: getOrSet -> ${staleAnswer} (stale, answered at once); a moment later -> ${await quotes.get('eur')} (refreshed once)`);
 
+  step('markStale: the source changed; the old value is answered while one refresh runs, and kept if it fails');
+  await quotes.set('usd', 'old rate');
+  await quotes.markStale('usd');
+  const marked = await quotes.getOrSet('usd', async () => 'new rate');
+  await sleep(20);
+  say(`   after markStale: getOrSet -> ${marked} (at once); a moment later -> ${await quotes.get('usd')}`);
+
+  step('getOrSetMany: 20 users, 5 of them cached: the 15 missing in one database query');
+  let queries = 0;
+  const loadUsers = async (ids: number[]) => {
+    queries++;
+    await sleep(50); // one round trip to the database, whatever the number of ids
+    return ids.map((id) => ({ id, name: `user ${id}` }));
+  };
+  const ids = Array.from({ length: 20 }, (_, i) => 100 + i);
+  await users.setMany(ids.slice(0, 5).map((id) => [String(id), { id, name: `user ${id}` }] as const));
+  t0 = performance.now();
+  const batch = await users.getOrSetMany(ids, loadUsers);
+  say(`   ${batch.length} users in ${ms(t0)}; ${queries} query for the missing ones`);
+
   step('Codecs: msgpack keeps Map, Date and BigInt');
   const rich = trove.region('rich', { codec: 'msgpack', compression: 'brotli', compressThreshold: 256 });
   const value = { at: new Date(0), big: 2n ** 70n, tags: new Map([['a', 1]]), text: 'x'.repeat(1000) };
