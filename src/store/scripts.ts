@@ -270,7 +270,15 @@ return out`);
 export const STORE_TRACKED_AND_RELEASE_MANY = new Script(`${MAY_STORE}
 local n = #KEYS
 local any_present = redis.call('EXISTS', unpack(KEYS)) > 0
-local locks = redis.call('MGET', unpack(ARGV, 1, n))
+-- Each lock read by GETEX, which counts as a write: Redis 7.4 and later track every key a
+-- script's read commands read (7.0 only its declared keys), and a lock key must never be tracked.
+-- GETEX came in 6.2: before that, GET, which those versions do not track here.
+local locks = {}
+for i = 1, n do
+  local v = redis.pcall('GETEX', ARGV[i])
+  if type(v) == 'table' and v.err then v = redis.call('GET', ARGV[i]) end
+  locks[i] = v
+end
 local out = {}
 for i = 1, n do
   local a = n + (i - 1) * 6
