@@ -68,7 +68,10 @@ export class ReplicaSet {
   holdReplication(i = 0): { release(): void } {
     const proxy = this.proxies[i];
     if (!proxy) throw new Error('holdReplication needs a replica set started with viaProxy');
-    const connection = proxy.acceptedCount - 1;
+    // The replication stream: the replica's connection still open (Redis 8 also opens one for
+    // the snapshot of a full sync, closed once it is loaded).
+    const connection = proxy.lastOpen();
+    if (connection < 0) throw new Error('the replica has no open connection to its primary');
     proxy.holdReplies(connection);
     return { release: () => proxy.releaseReplies(connection) };
   }

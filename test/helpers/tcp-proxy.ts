@@ -117,6 +117,12 @@ export class TcpProxy {
     return this.accepted.length;
   }
 
+  /** The index of the most recently accepted connection still open, or -1 when none is. */
+  lastOpen(): number {
+    for (let i = this.accepted.length - 1; i >= 0; i--) if (!this.accepted[i]!.closed) return i;
+    return -1;
+  }
+
   /** How many of the first `n` accepted connections are still open. */
   openAmongFirst(n: number): number {
     return this.accepted.slice(0, n).filter((c) => !c.closed).length;
