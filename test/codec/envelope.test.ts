@@ -37,6 +37,14 @@ const options = (codec: Codec, overrides: Partial<EncodeOptions> = {}): EncodeOp
   raw: false,
   ...overrides,
 });
+/** What an envelope's header may carry besides the codec: a freshness deadline, a hard expiry, tags with their tokens. */
+const headerFields = {
+  freshUntil: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
+  expiresAt: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
+  tags: fc.option(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 3 }), {
+    nil: undefined,
+  }),
+};
 const decodeOptions = (codec: Codec, overrides: Partial<DecodeOptions> = {}): DecodeOptions => ({ codec, raw: false, ...overrides });
 
 function decodeError(bytes: Uint8Array, opts: DecodeOptions): DecodeError {
@@ -58,14 +66,7 @@ describe('envelope layout', () => {
   });
 
   it('property: a json payload written as text in place is byte for byte what the codec encodes, whatever the header and wherever the compression threshold falls', () => {
-    const header = fc.record({
-      freshUntil: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
-      expiresAt: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
-      tags: fc.option(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 3 }), {
-        nil: undefined,
-      }),
-      threshold: fc.integer({ min: 0, max: 200 }),
-    });
+    const header = fc.record({ ...headerFields, threshold: fc.integer({ min: 0, max: 200 }) });
     fc.assert(
       fc.property(fc.oneof(plainJsonArb, extendedArb), header, fc.constantFrom(jsonCodec, createJsonCodec({ extended: false })), (value, h, codec) => {
         let expected: Buffer;
@@ -437,11 +438,7 @@ describe('entries read in place (uncompressed, without tags)', () => {
 describe('withFreshUntil (markStale)', () => {
   it('property: the entry rewritten is byte for byte the one written with that freshness, whatever its header, codec and compression', () => {
     const header = fc.record({
-      freshUntil: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
-      expiresAt: fc.option(fc.integer({ min: 0, max: MAX_FRESH_UNTIL }), { nil: undefined }),
-      tags: fc.option(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 3 }), {
-        nil: undefined,
-      }),
+      ...headerFields,
       compression: fc.constantFrom<false | 'deflate' | 'brotli'>(false, 'deflate', 'brotli'),
       threshold: fc.integer({ min: 0, max: 200 }),
     });

@@ -3,8 +3,8 @@
  * closed after each test (and fail it on an unexpected `error` event), polling until a condition
  * holds, and a fake Date for freshness logic.
  */
-import { afterAll, afterEach, beforeAll, onTestFinished, vi } from 'vitest';
-import { createTrove, type ErrorEvent, type Trove, type TroveOptions } from '../../src/index.js';
+import { afterAll, afterEach, beforeAll, describe, onTestFinished, vi } from 'vitest';
+import { createTrove, type ErrorEvent, type Region, type RegionOptions, type Trove, type TroveOptions } from '../../src/index.js';
 import { RedisServer, sleep } from './redis-server.js';
 
 /**
@@ -100,6 +100,31 @@ export function useTroves(defaults: () => TroveOptions): Troves {
       errorsExpected = true;
     },
   };
+}
+
+/** What {@link describeEachStorage} hands each suite. */
+export interface StorageSuite {
+  readonly store: { readonly opts: TroveOptions; readonly server: RedisServer | undefined };
+  readonly troves: Troves;
+  /** A region of `t` in the suite's storage (hash storage: 4 buckets). */
+  region(t: Trove, name: string, more?: RegionOptions): Region<string>;
+}
+
+/**
+ * One suite per store kind and storage (`'string'`, `'hash'`): `${title} (kind, storage storage)`,
+ * its troves on a new prefix (`prefix` and a number) for each one opened.
+ */
+export function describeEachStorage(title: string, prefix: string, body: (suite: StorageSuite) => void): void {
+  for (const kind of storeKinds) {
+    for (const storage of ['string', 'hash'] as const) {
+      describe(`${title} (${kind}, ${storage} storage)`, () => {
+        const store = useStore(kind);
+        let n = 0;
+        const troves = useTroves(() => ({ ...store.opts, prefix: `${prefix}${++n}` }));
+        body({ store, troves, region: (t, name, more = {}) => t.region<string>(name, { storage, hashBuckets: 4, ...more }) });
+      });
+    }
+  }
 }
 
 /** One line per error event, for failure messages. */

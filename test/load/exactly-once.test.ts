@@ -58,6 +58,27 @@ function expectNoErrors(outputs: (WorkerOutput | undefined)[]): void {
   for (const o of outputs) if (o) expect(o.errors, `errors of worker ${o.pid}`).toEqual([]);
 }
 
+/**
+ * 4 workers × 50 callers on a key that is stale (its seed counted as one run): every caller is
+ * answered while the one refresh waits on a gate, then the gate opens. Checks that all 200 were
+ * answered, that exactly one refresh ran, and that no worker reported an error.
+ */
+async function refreshedOnceBehind(region: Record<string, unknown>) {
+  const gate = `${prefix}:gate`;
+  const workers = startAll(4, { url: server.url, prefix, key: 'k', callers: 50, gate, region });
+  await goTogether(workers);
+  await Promise.all(workers.map((w) => w.answered));
+  await until(async () => (await runs()) === 2, 20_000, 'the refresh to start');
+  await openGate(gate);
+  const outputs = await Promise.all(workers.map((w) => w.done));
+  const all = outputs.flatMap((o) => o?.results ?? []);
+  expect(all).toHaveLength(200);
+  expect(all.every((r) => r.ok)).toBe(true);
+  expect(await runs()).toBe(2); // the seed, and exactly one refresh
+  expectNoErrors(outputs);
+  return { workers, all };
+}
+
 describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks }) => {
   beforeEach(() => {
     driver = d;
@@ -222,20 +243,9 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
     const marker = createTrove({ redis: server.url, prefix, nearCache: false, commandTimeout: 10_000 });
     try {
       expect(await marker.region('w', region).markStale('k')).toBe(true);
-      const gate = `${prefix}:gate`;
-      const workers = startAll(4, { url: server.url, prefix, key: 'k', callers: 50, gate, region });
-      await goTogether(workers);
-      // Every caller in every process is answered the marked value while the one refresh waits on the gate.
-      await Promise.all(workers.map((w) => w.answered));
-      await until(async () => (await runs()) === 2, 20_000, 'the refresh to start');
-      await openGate(gate);
-      const outputs = await Promise.all(workers.map((w) => w.done));
-      const all = outputs.flatMap((o) => o?.results ?? []);
-      expect(all).toHaveLength(200);
-      expect(all.every((r) => r.ok)).toBe(true);
+      // Every caller in every process is answered the marked value while the one refresh waits.
+      const { workers, all } = await refreshedOnceBehind(region);
       expect(new Set(all.map((r) => r.value))).toEqual(new Set([seeded.results[0]!.value]));
-      expect(await runs()).toBe(2); // the seed, and exactly one refresh
-      expectNoErrors(outputs);
       const stored = await marker.region('w', region).get<{ computedBy: number }>('k');
       expect(workers.map((w) => w.child.pid)).toContain(stored?.computedBy);
       expect((await marker.region('w', region).ttlOf('k'))!.freshForMs).toBeGreaterThan(50_000);
@@ -262,20 +272,9 @@ describe.each(setups)('exactly once across processes ($d, $locks)', ({ d, locks 
         await reader.region('w', region).get('k');
         return stale;
       });
-      const gate = `${prefix}:gate`;
-      const workers = startAll(4, { url: server.url, prefix, key: 'k', callers: 50, gate, region });
-      await goTogether(workers);
-      // Every caller in every process is answered while the one refresh waits on the gate.
-      await Promise.all(workers.map((w) => w.answered));
-      await until(async () => (await runs()) === 2, 20_000, 'the refresh to start');
-      await openGate(gate);
-      const outputs = await Promise.all(workers.map((w) => w.done));
-      const all = outputs.flatMap((o) => o?.results ?? []);
-      expect(all).toHaveLength(200);
-      expect(all.every((r) => r.ok)).toBe(true);
+      // Every caller in every process is answered while the one refresh waits.
+      const { workers, all } = await refreshedOnceBehind(region);
       expect(new Set(all.map((r) => r.value)).size).toBe(1);
-      expect(await runs()).toBe(2); // the seed, and exactly one refresh
-      expectNoErrors(outputs);
       // the refreshed value is in place, computed by one of the four
       const stored = await reader.region('w', region).get<{ computedBy: number }>('k');
       expect(stored?.computedBy).not.toBe(all[0]!.value);

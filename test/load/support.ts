@@ -1,5 +1,5 @@
 /**
- * Small helpers for read-through tests: deferred promises, timed calls, polling with a deadline,
+ * Small helpers for read-through tests: deferred promises, counting factories, timed calls, polling with a deadline,
  * and a view of a trove's pending loader work and notification waits.
  */
 import { expect } from 'vitest';
@@ -20,6 +20,18 @@ export function deferred<T = void>(): Deferred<T> {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** A factory that counts its runs and answers what `answer` gives. */
+export function counting<T>(answer: () => T): { runs: number; factory: () => T } {
+  const counted = {
+    runs: 0,
+    factory: (): T => {
+      counted.runs++;
+      return answer();
+    },
+  };
+  return counted;
 }
 
 export type Timed<T> = { ok: true; value: T; ms: number; at: number } | { ok: false; error: unknown; ms: number; at: number };

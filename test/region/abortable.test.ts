@@ -11,7 +11,7 @@ import type { Trove, TroveOptions } from '../../src/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { markerOf } from '../helpers/locks.js';
 import { TEST_COMMAND_TIMEOUT, until, useRedisServer, useTroves } from '../helpers/troves.js';
-import { deferred, expectIdle } from '../load/support.js';
+import { counting, deferred, expectIdle } from '../load/support.js';
 
 describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
   const redis = useRedisServer();
@@ -168,15 +168,3 @@ describe.each(drivers)('getOrSet with a signal (%s)', (driver) => {
     await expect(r.getOrSet('k', () => 1, { signal: {} as AbortSignal })).rejects.toMatchObject({ option: 'signal' });
   });
 });
-
-/** A factory that counts its runs. */
-function counting<T>(answer: () => T): { runs: number; factory: () => T } {
-  const counted = {
-    runs: 0,
-    factory: (): T => {
-      counted.runs++;
-      return answer();
-    },
-  };
-  return counted;
-}

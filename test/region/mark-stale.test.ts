@@ -6,110 +6,90 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, StoreError } from '../../src/errors.js';
-import type { Region, StaleEvent, Trove, TroveOptions } from '../../src/index.js';
+import type { StaleEvent, Trove, TroveOptions } from '../../src/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { lockKeyOf, markerOf } from '../helpers/locks.js';
-import { storeKinds, until, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
-import { deferred, expectIdle } from '../load/support.js';
+import { describeEachStorage, storeKinds, until, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
+import { counting, deferred, expectIdle } from '../load/support.js';
 
-/** A factory that counts its runs. */
-function counting<T>(answer: () => T | Promise<T>): { runs: number; factory: () => T | Promise<T> } {
-  const counted = {
-    runs: 0,
-    factory: (): T | Promise<T> => {
-      counted.runs++;
-      return answer();
-    },
-  };
-  return counted;
-}
+describeEachStorage('markStale', 'ms', ({ store, troves, region }) => {
+  it('a fresh value goes stale now and keeps its value, tags and ttl; getOrSet answers it while one refresh runs', async () => {
+    const t = troves.open();
+    const r = region(t, 'fresh', { ttl: '100s', freshFor: '50s' });
+    await r.set('k', 'old', { tags: ['t1'] });
+    const before = (await r.ttlOf('k'))!;
+    expect(before.freshForMs).toBeGreaterThan(40_000);
+    expect(await r.markStale('k')).toBe(true);
+    const after = (await r.ttlOf('k'))!;
+    expect(after.freshForMs).toBe(0);
+    expect(after.ttlMs).toBeLessThanOrEqual(before.ttlMs);
+    expect(after.ttlMs).toBeGreaterThan(before.ttlMs - 30_000);
+    expect(await r.get('k')).toBe('old');
+    const stale: StaleEvent[] = [];
+    t.on('stale', (e) => stale.push(e));
+    const load = counting(() => 'new');
+    expect(await r.getOrSet('k', load.factory)).toBe('old');
+    expect(stale.map((e) => e.reason)).toEqual(['refreshing']);
+    await until(async () => (await r.get('k')) === 'new', 10_000, 'the refreshed value');
+    expect(load.runs).toBe(1);
+    expect((await r.ttlOf('k'))!.freshForMs).toBeGreaterThan(40_000);
+    await expectIdle(t);
+    // The tags stay with the value marked: invalidating them removes it.
+    await r.set('tagged', 'x', { tags: ['t2'] });
+    expect(await r.markStale('tagged')).toBe(true);
+    await t.invalidateTags(['t2']);
+    expect(await r.get('tagged')).toBeUndefined();
+    expect(await r.markStale('tagged')).toBe(false);
+  });
+
+  it('a value recorded fresh for its whole ttl goes stale too; one without expiry keeps none', async () => {
+    const t = troves.open();
+    const r = region(t, 'whole', { ttl: '100s' });
+    await r.set('k', 'v');
+    expect((await r.ttlOf('k'))!.freshForMs).toBeGreaterThan(90_000);
+    expect(await r.markStale('k')).toBe(true);
+    expect((await r.ttlOf('k'))!.freshForMs).toBe(0);
+    const forever = region(t, 'forever', { ttl: Number.POSITIVE_INFINITY });
+    await forever.set('k', 'v');
+    expect(await forever.markStale('k')).toBe(true);
+    expect(await forever.ttlOf('k')).toEqual({ ttlMs: Number.POSITIVE_INFINITY, freshForMs: 0 });
+    expect(await forever.get('k')).toBe('v');
+  });
+
+  it("staleRefresh 'blocking': the first caller waits for the new value; fail-safe answers the marked one when the refresh fails", async () => {
+    const t = troves.open();
+    const r = region(t, 'blocking', { ttl: '100s', staleRefresh: 'blocking' });
+    await r.set('k', 'old');
+    await r.set('failing', 'kept');
+    expect(await r.markStale('k')).toBe(true);
+    expect(await r.getOrSet('k', () => 'new')).toBe('new');
+    expect((await r.ttlOf('k'))!.freshForMs).toBeGreaterThan(90_000);
+    troves.expectErrors();
+    expect(await r.markStale('failing')).toBe(true);
+    const stale: StaleEvent[] = [];
+    t.on('stale', (e) => stale.push(e));
+    const failing = counting((): string => {
+      throw new Error('source down');
+    });
+    expect(await r.getOrSet('failing', failing.factory)).toBe('kept');
+    expect(stale.map((e) => e.reason)).toEqual(['fail-safe']);
+    expect(failing.runs).toBe(1);
+  });
+
+  it('nothing there: resolves false and writes nothing', async () => {
+    const t = troves.open();
+    const r = region(t, 'absent');
+    expect(await r.markStale('none')).toBe(false);
+    expect(await r.has('none')).toBe(false);
+    expect(await r.get('none')).toBeUndefined();
+    if (store.server !== undefined) {
+      const keys = (await store.server.keys()).filter((k) => k.includes(':absent'));
+      expect(keys).toEqual([]);
+    }
+  });
+});
 
 for (const kind of storeKinds) {
-  for (const storage of ['string', 'hash'] as const) {
-    describe(`markStale (${kind}, ${storage} storage)`, () => {
-      const store = useStore(kind);
-      let n = 0;
-      const troves = useTroves(() => ({ ...store.opts, prefix: `ms${++n}` }));
-      const region = (t: Trove, name: string, more: Parameters<Trove['region']>[1] = {}): Region<string> =>
-        t.region<string>(name, { storage, hashBuckets: 4, ...more });
-
-      it('a fresh value goes stale now and keeps its value, tags and ttl; getOrSet answers it while one refresh runs', async () => {
-        const t = troves.open();
-        const r = region(t, 'fresh', { ttl: '100s', freshFor: '50s' });
-        await r.set('k', 'old', { tags: ['t1'] });
-        const before = (await r.ttlOf('k'))!;
-        expect(before.freshForMs).toBeGreaterThan(40_000);
-        expect(await r.markStale('k')).toBe(true);
-        const after = (await r.ttlOf('k'))!;
-        expect(after.freshForMs).toBe(0);
-        expect(after.ttlMs).toBeLessThanOrEqual(before.ttlMs);
-        expect(after.ttlMs).toBeGreaterThan(before.ttlMs - 30_000);
-        expect(await r.get('k')).toBe('old');
-        const stale: StaleEvent[] = [];
-        t.on('stale', (e) => stale.push(e));
-        const load = counting(() => 'new');
-        expect(await r.getOrSet('k', load.factory)).toBe('old');
-        expect(stale.map((e) => e.reason)).toEqual(['refreshing']);
-        await until(async () => (await r.get('k')) === 'new', 10_000, 'the refreshed value');
-        expect(load.runs).toBe(1);
-        expect((await r.ttlOf('k'))!.freshForMs).toBeGreaterThan(40_000);
-        await expectIdle(t);
-        // The tags stay with the value marked: invalidating them removes it.
-        await r.set('tagged', 'x', { tags: ['t2'] });
-        expect(await r.markStale('tagged')).toBe(true);
-        await t.invalidateTags(['t2']);
-        expect(await r.get('tagged')).toBeUndefined();
-        expect(await r.markStale('tagged')).toBe(false);
-      });
-
-      it('a value recorded fresh for its whole ttl goes stale too; one without expiry keeps none', async () => {
-        const t = troves.open();
-        const r = region(t, 'whole', { ttl: '100s' });
-        await r.set('k', 'v');
-        expect((await r.ttlOf('k'))!.freshForMs).toBeGreaterThan(90_000);
-        expect(await r.markStale('k')).toBe(true);
-        expect((await r.ttlOf('k'))!.freshForMs).toBe(0);
-        const forever = region(t, 'forever', { ttl: Number.POSITIVE_INFINITY });
-        await forever.set('k', 'v');
-        expect(await forever.markStale('k')).toBe(true);
-        expect(await forever.ttlOf('k')).toEqual({ ttlMs: Number.POSITIVE_INFINITY, freshForMs: 0 });
-        expect(await forever.get('k')).toBe('v');
-      });
-
-      it("staleRefresh 'blocking': the first caller waits for the new value; fail-safe answers the marked one when the refresh fails", async () => {
-        const t = troves.open();
-        const r = region(t, 'blocking', { ttl: '100s', staleRefresh: 'blocking' });
-        await r.set('k', 'old');
-        await r.set('failing', 'kept');
-        expect(await r.markStale('k')).toBe(true);
-        expect(await r.getOrSet('k', () => 'new')).toBe('new');
-        expect((await r.ttlOf('k'))!.freshForMs).toBeGreaterThan(90_000);
-        troves.expectErrors();
-        expect(await r.markStale('failing')).toBe(true);
-        const stale: StaleEvent[] = [];
-        t.on('stale', (e) => stale.push(e));
-        const failing = counting((): string => {
-          throw new Error('source down');
-        });
-        expect(await r.getOrSet('failing', failing.factory)).toBe('kept');
-        expect(stale.map((e) => e.reason)).toEqual(['fail-safe']);
-        expect(failing.runs).toBe(1);
-      });
-
-      it('nothing there: resolves false and writes nothing', async () => {
-        const t = troves.open();
-        const r = region(t, 'absent');
-        expect(await r.markStale('none')).toBe(false);
-        expect(await r.has('none')).toBe(false);
-        expect(await r.get('none')).toBeUndefined();
-        if (store.server !== undefined) {
-          const keys = (await store.server.keys()).filter((k) => k.includes(':absent'));
-          expect(keys).toEqual([]);
-        }
-      });
-    });
-  }
-
   describe(`markStale in a raw region (${kind})`, () => {
     const store = useStore(kind);
     const troves = useTroves(() => ({ ...store.opts, prefix: 'msraw' }));

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FactoryResultError, InvalidOptionError } from '../../src/errors.js';
-import type { Region, Trove } from '../../src/index.js';
+import type { Trove } from '../../src/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { markerOf } from '../helpers/locks.js';
-import { storeKinds, until, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
+import { describeEachStorage, until, useRedisServer, useTroves } from '../helpers/troves.js';
 import { deferred, expectIdle } from '../load/support.js';
 
 /** A getOrSetMany factory that records the keys of each call and answers `v:<key>` for each. */
@@ -24,109 +24,99 @@ function recording<K extends string | number>(): { calls: K[][]; factory: (keys:
   };
 }
 
-for (const kind of storeKinds) {
-  for (const storage of ['string', 'hash'] as const) {
-    describe(`getOrSetMany (${kind}, ${storage} storage)`, () => {
-      const store = useStore(kind);
-      let n = 0;
-      const troves = useTroves(() => ({ ...store.opts, prefix: `gm${++n}` }));
-      const region = (t: Trove, name: string, more: Parameters<Trove['region']>[1] = {}): Region<string> =>
-        t.region<string>(name, { storage, hashBuckets: 4, ...more });
+describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
+  it('answers in the order of the keys; only the missing keys reach the factory, in one call; their values are stored with the options given', async () => {
+    const t = troves.open();
+    const r = region(t, 'order');
+    await r.set('b', 'cached b');
+    await r.set('d', 'cached d');
+    const f = recording<string>();
+    const keys = ['a', 'b', 'c', 'd', 'e'];
+    expect(await r.getOrSetMany(keys, f.factory, { ttl: '100s', tags: ['t'] })).toEqual(['v:a', 'cached b', 'v:c', 'cached d', 'v:e']);
+    expect(f.calls).toHaveLength(1);
+    expect([...f.calls[0]!].sort()).toEqual(['a', 'c', 'e']);
+    expect(await r.getMany(keys)).toEqual(['v:a', 'cached b', 'v:c', 'cached d', 'v:e']);
+    const life = (await r.ttlOf('a'))!;
+    expect(life.ttlMs).toBeLessThanOrEqual(100_000);
+    expect(life.ttlMs).toBeGreaterThan(90_000);
+    // Everything cached now: the factory is not called again.
+    expect(await r.getOrSetMany(keys, f.factory)).toEqual(['v:a', 'cached b', 'v:c', 'cached d', 'v:e']);
+    expect(f.calls).toHaveLength(1);
+    await t.invalidateTags(['t']);
+    expect(await r.getOrSetMany(['a', 'b'], f.factory)).toEqual(['v:a', 'cached b']);
+    expect(f.calls).toEqual([f.calls[0], ['a']]);
+    expect(await r.getOrSetMany([], f.factory)).toEqual([]);
+    expect(f.calls).toHaveLength(2);
+  });
 
-      it('answers in the order of the keys; only the missing keys reach the factory, in one call; their values are stored with the options given', async () => {
-        const t = troves.open();
-        const r = region(t, 'order');
-        await r.set('b', 'cached b');
-        await r.set('d', 'cached d');
-        const f = recording<string>();
-        const keys = ['a', 'b', 'c', 'd', 'e'];
-        expect(await r.getOrSetMany(keys, f.factory, { ttl: '100s', tags: ['t'] })).toEqual(['v:a', 'cached b', 'v:c', 'cached d', 'v:e']);
-        expect(f.calls).toHaveLength(1);
-        expect([...f.calls[0]!].sort()).toEqual(['a', 'c', 'e']);
-        expect(await r.getMany(keys)).toEqual(['v:a', 'cached b', 'v:c', 'cached d', 'v:e']);
-        const life = (await r.ttlOf('a'))!;
-        expect(life.ttlMs).toBeLessThanOrEqual(100_000);
-        expect(life.ttlMs).toBeGreaterThan(90_000);
-        // Everything cached now: the factory is not called again.
-        expect(await r.getOrSetMany(keys, f.factory)).toEqual(['v:a', 'cached b', 'v:c', 'cached d', 'v:e']);
-        expect(f.calls).toHaveLength(1);
-        await t.invalidateTags(['t']);
-        expect(await r.getOrSetMany(['a', 'b'], f.factory)).toEqual(['v:a', 'cached b']);
-        expect(f.calls).toEqual([f.calls[0], ['a']]);
-        expect(await r.getOrSetMany([], f.factory)).toEqual([]);
-        expect(f.calls).toHaveLength(2);
-      });
-
-      it('a Map answer, keys as given (numbers stay numbers), a key given twice computed once', async () => {
-        const t = troves.open();
-        const r = region(t, 'map');
-        const calls: (string | number)[][] = [];
-        const answer = await r.getOrSetMany([1, 2, 'x', 2, 'x', '1'], async (keys) => {
-          calls.push(keys);
-          return new Map(keys.map((k) => [k, `${typeof k}:${k}`]));
-        });
-        expect(answer).toEqual(['number:1', 'number:2', 'string:x', 'number:2', 'string:x', 'number:1']);
-        expect(calls).toHaveLength(1);
-        expect(calls[0]).toHaveLength(3);
-        expect(new Set(calls[0])).toEqual(new Set([1, 2, 'x']));
-        expect(await r.get('1')).toBe('number:1');
-      });
-
-      it("a factory's bad answer: FactoryResultError for the keys it concerns, the others stored; a throw rejects, nothing stored", async () => {
-        const t = troves.open();
-        troves.expectErrors();
-        const r = region(t, 'bad');
-        // A Map without one key: that key fails; the others are stored.
-        const partial = r.getOrSetMany(['p1', 'p2'], async () => new Map([['p1', 'one']]));
-        await expect(partial).rejects.toBeInstanceOf(FactoryResultError);
-        await expect(partial).rejects.toThrow(/no value for key "p2"/);
-        await until(async () => (await r.get('p1')) === 'one', 10_000, 'p1 stored');
-        expect(await r.has('p2')).toBe(false);
-        // An array of the wrong length: every key of the call fails, nothing stored.
-        await expect(r.getOrSetMany(['w1', 'w2'], async () => ['only one'])).rejects.toMatchObject({ code: 'FACTORY_RESULT' });
-        // Neither an array nor a Map.
-        await expect(r.getOrSetMany(['o1'], async () => ({ o1: 'x' }) as unknown as string[])).rejects.toThrow(/an array .* or a Map/);
-        // The factory throws (at once or later): the callers see its error.
-        const down = new Error('source down');
-        await expect(
-          r.getOrSetMany(['t1', 't2'], () => {
-            throw down;
-          }),
-        ).rejects.toBe(down);
-        await expect(r.getOrSetMany(['t3'], async () => Promise.reject(down))).rejects.toBe(down);
-        await expectIdle(t);
-        expect(await r.getMany(['w1', 'w2', 'o1', 't1', 't2', 't3'])).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
-      });
-
-      it('a bad key or factory is refused before anything runs', async () => {
-        const t = troves.open();
-        const r = region(t, 'refused');
-        const f = recording<string>();
-        await expect(r.getOrSetMany(['ok', Number.NaN as unknown as string], f.factory)).rejects.toBeInstanceOf(InvalidOptionError);
-        await expect(r.getOrSetMany(['ok'], 'nope' as unknown as typeof f.factory)).rejects.toMatchObject({ option: 'factory' });
-        await expect(r.getOrSetMany(['ok'], f.factory, { ttl: 'abc' })).rejects.toMatchObject({ option: 'ttl' });
-        expect(f.calls).toEqual([]);
-        expect(await r.has('ok')).toBe(false);
-      });
-
-      it('stale keys are answered at once and refreshed together, behind the caller', async () => {
-        const t = troves.open();
-        const r = region(t, 'stale', { ttl: '100s' });
-        await r.setMany([
-          ['s1', 'old 1'],
-          ['s2', 'old 2'],
-        ]);
-        expect(await r.markStale('s1')).toBe(true);
-        expect(await r.markStale('s2')).toBe(true);
-        const f = recording<string>();
-        expect(await r.getOrSetMany(['s1', 's2', 'new'], f.factory)).toEqual(['old 1', 'old 2', 'v:new']);
-        await until(async () => (await r.get('s2')) === 'v:s2' && (await r.get('s1')) === 'v:s1', 10_000, 'the refreshes');
-        expect(f.calls.flat().sort()).toEqual(['new', 's1', 's2']);
-        await expectIdle(t);
-      });
+  it('a Map answer, keys as given (numbers stay numbers), a key given twice computed once', async () => {
+    const t = troves.open();
+    const r = region(t, 'map');
+    const calls: (string | number)[][] = [];
+    const answer = await r.getOrSetMany([1, 2, 'x', 2, 'x', '1'], async (keys) => {
+      calls.push(keys);
+      return new Map(keys.map((k) => [k, `${typeof k}:${k}`]));
     });
-  }
-}
+    expect(answer).toEqual(['number:1', 'number:2', 'string:x', 'number:2', 'string:x', 'number:1']);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toHaveLength(3);
+    expect(new Set(calls[0])).toEqual(new Set([1, 2, 'x']));
+    expect(await r.get('1')).toBe('number:1');
+  });
+
+  it("a factory's bad answer: FactoryResultError for the keys it concerns, the others stored; a throw rejects, nothing stored", async () => {
+    const t = troves.open();
+    troves.expectErrors();
+    const r = region(t, 'bad');
+    // A Map without one key: that key fails; the others are stored.
+    const partial = r.getOrSetMany(['p1', 'p2'], async () => new Map([['p1', 'one']]));
+    await expect(partial).rejects.toBeInstanceOf(FactoryResultError);
+    await expect(partial).rejects.toThrow(/no value for key "p2"/);
+    await until(async () => (await r.get('p1')) === 'one', 10_000, 'p1 stored');
+    expect(await r.has('p2')).toBe(false);
+    // An array of the wrong length: every key of the call fails, nothing stored.
+    await expect(r.getOrSetMany(['w1', 'w2'], async () => ['only one'])).rejects.toMatchObject({ code: 'FACTORY_RESULT' });
+    // Neither an array nor a Map.
+    await expect(r.getOrSetMany(['o1'], async () => ({ o1: 'x' }) as unknown as string[])).rejects.toThrow(/an array .* or a Map/);
+    // The factory throws (at once or later): the callers see its error.
+    const down = new Error('source down');
+    await expect(
+      r.getOrSetMany(['t1', 't2'], () => {
+        throw down;
+      }),
+    ).rejects.toBe(down);
+    await expect(r.getOrSetMany(['t3'], async () => Promise.reject(down))).rejects.toBe(down);
+    await expectIdle(t);
+    expect(await r.getMany(['w1', 'w2', 'o1', 't1', 't2', 't3'])).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  it('a bad key or factory is refused before anything runs', async () => {
+    const t = troves.open();
+    const r = region(t, 'refused');
+    const f = recording<string>();
+    await expect(r.getOrSetMany(['ok', Number.NaN as unknown as string], f.factory)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(r.getOrSetMany(['ok'], 'nope' as unknown as typeof f.factory)).rejects.toMatchObject({ option: 'factory' });
+    await expect(r.getOrSetMany(['ok'], f.factory, { ttl: 'abc' })).rejects.toMatchObject({ option: 'ttl' });
+    expect(f.calls).toEqual([]);
+    expect(await r.has('ok')).toBe(false);
+  });
+
+  it('stale keys are answered at once and refreshed together, behind the caller', async () => {
+    const t = troves.open();
+    const r = region(t, 'stale', { ttl: '100s' });
+    await r.setMany([
+      ['s1', 'old 1'],
+      ['s2', 'old 2'],
+    ]);
+    expect(await r.markStale('s1')).toBe(true);
+    expect(await r.markStale('s2')).toBe(true);
+    const f = recording<string>();
+    expect(await r.getOrSetMany(['s1', 's2', 'new'], f.factory)).toEqual(['old 1', 'old 2', 'v:new']);
+    await until(async () => (await r.get('s2')) === 'v:s2' && (await r.get('s1')) === 'v:s1', 10_000, 'the refreshes');
+    expect(f.calls.flat().sort()).toEqual(['new', 's1', 's2']);
+    await expectIdle(t);
+  });
+});
 
 describe.each(drivers)('getOrSetMany across troves (%s)', (driver) => {
   const redis = useRedisServer();
