@@ -11,10 +11,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-it('the servers the suite starts are the version the run asked for (TROVE_EXPECT_REDIS_VERSION), else Redis 6 or later', async () => {
+it('the servers the suite starts are the version the run asked for (EXPECT_REDIS_VERSION), else Redis 6 or later', async () => {
   server = await RedisServer.start();
   const version = (await server.info('server')).redis_version!;
-  const expected = process.env.TROVE_EXPECT_REDIS_VERSION;
+  const expected = process.env.EXPECT_REDIS_VERSION;
   if (expected) expect(version).toBe(expected);
   else expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(6);
 });
