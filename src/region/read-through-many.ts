@@ -20,6 +20,7 @@ export function getOrSetMany<T, K extends Key>(
 ): Promise<T[]> {
   let loads: ManyLoad<T, K>;
   try {
+    if (!Array.isArray(keys)) throw new InvalidOptionError('keys', 'getOrSetMany needs an array of keys');
     for (const key of keys) checkKey(key);
     if (typeof factory !== 'function') throw new InvalidOptionError('factory', 'getOrSetMany needs a function');
     loads = new ManyLoad(factory);

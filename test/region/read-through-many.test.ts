@@ -96,6 +96,7 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     const f = recording<string>();
     await expect(r.getOrSetMany(['ok', Number.NaN as unknown as string], f.factory)).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(r.getOrSetMany(['ok'], 'nope' as unknown as typeof f.factory)).rejects.toMatchObject({ option: 'factory' });
+    await expect(r.getOrSetMany('ok' as unknown as string[], f.factory)).rejects.toMatchObject({ option: 'keys' });
     await expect(r.getOrSetMany(['ok'], f.factory, { ttl: 'abc' })).rejects.toMatchObject({ option: 'ttl' });
     expect(f.calls).toEqual([]);
     expect(await r.has('ok')).toBe(false);
