@@ -7,7 +7,7 @@ import { checkWriteOptions } from './call-options.js';
 import { encodeValue } from './entry-encoding.js';
 import { emitError, emitSet } from './event-emission.js';
 import { checkKey } from './key-base.js';
-import { dropLocks } from './lock-drop.js';
+import { afterLocksDropped } from './lock-drop.js';
 import { asOperation } from './operation-errors.js';
 import type { BatchWriter, Key, SetOptions } from './region.js';
 import type { RegionCore } from './region-core.js';
@@ -88,8 +88,8 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
     );
     const deleted = items.filter((it) => it.type === 'delete').map((it) => it.full);
     try {
-      // Lock keys first, as `delete` does (see dropLocks).
-      if (deleted.length > 0) await Promise.all([dropLocks(core, deleted), core.entries.exec(ops, tracked)]);
+      // Lock keys first, as `delete` does.
+      if (deleted.length > 0) await afterLocksDropped(core, deleted, () => core.entries.exec(ops, tracked));
       else await core.entries.exec(ops, tracked);
     } catch (err) {
       for (const it of items) if (it.type === 'set') endWrite(core, it.full, it.ticket, undefined);

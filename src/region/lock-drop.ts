@@ -11,3 +11,13 @@ export function dropLocks(core: RegionCore, fulls: readonly string[]): Promise<n
   const locks = core.entries.locks;
   return core.ctx.store.delete(fulls.map((full) => (locks === undefined ? core.ctx.layout.lockKey(full) : locks.lockKey(full))));
 }
+
+/**
+ * `write` (a delete, a rewrite, a batch) sent right after the lock keys of `fulls` are deleted,
+ * on the same connection, so in that order (see `dropLocks`); both awaited, so neither fails
+ * unobserved. Resolves to what `write` answers.
+ */
+export async function afterLocksDropped<T>(core: RegionCore, fulls: readonly string[], write: () => Promise<T>): Promise<T> {
+  const [, out] = await Promise.all([dropLocks(core, fulls), write()]);
+  return out;
+}

@@ -2,7 +2,7 @@ import { withFreshUntil } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { live } from './entry-decoding.js';
 import { checkKey } from './key-base.js';
-import { dropLocks } from './lock-drop.js';
+import { afterLocksDropped } from './lock-drop.js';
 import { asOperation } from './operation-errors.js';
 import type { Key } from './region.js';
 import type { RegionCore } from './region-core.js';
@@ -33,13 +33,9 @@ export async function markStale(core: RegionCore, key: Key): Promise<boolean> {
   const entry = bytes === null ? undefined : await live(core, k, bytes, 'markStale', true);
   const stale = entry === undefined ? undefined : withFreshUntil(bytes!, 0);
   core.ctx.near?.drop(full);
-  if (stale === undefined) {
-    // Both sent now, in this order (see dropLocks), as `delete` does.
-    await asOperation('markStale', 'the entry could not be deleted', Promise.all([dropLocks(core, [full]), core.entries.delete([full])]));
-    return false;
-  }
-  // A refresh under way loses its lock first, as with `delete` (the value rewritten may be the very
-  // bytes it read, when the entry was marked already).
-  await asOperation('markStale', 'the entry could not be written', Promise.all([dropLocks(core, [full]), core.entries.replace(full, bytes!, stale)]));
-  return true;
+  // A computation under way loses its lock first, as with `delete`: the value rewritten may be the
+  // very bytes a refresh read, when the entry was marked already. Nothing to keep: deleted.
+  const write = stale === undefined ? () => core.entries.delete([full]) : () => core.entries.replace(full, bytes!, stale);
+  await asOperation('markStale', 'the entry could not be written', afterLocksDropped<unknown>(core, [full], write));
+  return stale !== undefined;
 }

@@ -8,7 +8,7 @@ import { asOperation } from './operation-errors.js';
 import type { Key, SetOptions } from './region.js';
 import type { RegionCore } from './region-core.js';
 import { shared } from './value-sharing.js';
-import { dropLocks } from './lock-drop.js';
+import { afterLocksDropped } from './lock-drop.js';
 import { beginWrite, endWrite } from './write-tickets.js';
 
 /** `set`: encoding failures throw; a store failure is reported as an `error` event (a cache write is best-effort). */
@@ -41,8 +41,7 @@ export async function remove(core: RegionCore, key: Key): Promise<boolean> {
   const started = core.ctx.events.wants('delete') ? performance.now() : 0;
   const full = (await core.keyBase.load('delete')) + k + core.keyBase.tail;
   core.ctx.near?.drop(full);
-  // Both sent now, in this order (see dropLocks); both awaited, so neither fails unobserved.
-  const [, n] = await Promise.all([dropLocks(core, [full]), core.entries.delete([full])]);
+  const n = await afterLocksDropped(core, [full], () => core.entries.delete([full]));
   if (started !== 0) core.ctx.events.emit('delete', { region: core.path, key: k, durationMs: performance.now() - started });
   return n > 0;
 }
@@ -56,7 +55,11 @@ export async function removeMany(core: RegionCore, keys: readonly Key[]): Promis
   const base = await core.keyBase.load('deleteMany');
   const fulls = [...new Set(ks)].map((k) => base + k + core.keyBase.tail);
   for (const full of fulls) core.ctx.near?.drop(full);
-  const [, n] = await asOperation('deleteMany', 'the keys could not be deleted', Promise.all([dropLocks(core, fulls), core.entries.delete(fulls)]));
+  const n = await asOperation(
+    'deleteMany',
+    'the keys could not be deleted',
+    afterLocksDropped(core, fulls, () => core.entries.delete(fulls)),
+  );
   if (started !== 0) {
     const durationMs = performance.now() - started;
     for (const key of new Set(ks)) core.ctx.events.emit('delete', { region: core.path, key, durationMs });

@@ -213,7 +213,7 @@ export class MemoryStore implements Store {
     this.check();
     const current = this.cache.get(key);
     if (current === undefined || !current.equals(expected)) return false;
-    const left = this.cache.getRemainingTTL(key);
+    const left = this.ttlLeft(key);
     this.write(key, value, Number.isFinite(left) ? Math.max(1, left) : undefined);
     return true;
   }
@@ -228,8 +228,11 @@ export class MemoryStore implements Store {
     const fields = this.fields.get(key);
     // A bucket: as in Redis, it lives as long as its longest-lived field (none: no expiry).
     if (fields !== undefined) return this.bucketTtl(key, fields);
-    if (!this.cache.has(key)) return undefined;
-    // lru-cache answers Infinity for an entry without a TTL, like PTTL's -1.
+    return this.cache.has(key) ? this.ttlLeft(key) : undefined;
+  }
+
+  /** A present entry's remaining TTL in whole ms; Infinity without one (lru-cache's answer then, like PTTL's -1). */
+  private ttlLeft(key: string): number {
     const left = this.cache.getRemainingTTL(key);
     return Number.isFinite(left) ? Math.max(0, Math.round(left)) : Number.POSITIVE_INFINITY;
   }
@@ -238,10 +241,7 @@ export class MemoryStore implements Store {
     let longest: number | undefined;
     for (const field of fields) {
       const key = this.fieldKey(bucket, field);
-      if (!this.cache.has(key)) continue;
-      const left = this.cache.getRemainingTTL(key);
-      const ms = Number.isFinite(left) ? Math.max(0, Math.round(left)) : Number.POSITIVE_INFINITY;
-      longest = longest === undefined ? ms : Math.max(longest, ms);
+      if (this.cache.has(key)) longest = Math.max(longest ?? 0, this.ttlLeft(key));
     }
     return longest;
   }
