@@ -18,8 +18,16 @@ export interface CacheAside {
 
 const TTL_MS = 600_000;
 
-/** Cache-aside on `nodeRedis` when given (closed by `close`), else on an ioredis client of its own to `url`. */
-export async function cacheAside(url: string, nodeRedis: NodeRedisClient | undefined, load: (key: string) => unknown): Promise<CacheAside> {
+/**
+ * Cache-aside on `nodeRedis` when given (closed by `close`), else on an ioredis client of its own to
+ * `url`, with auto-pipelining unless `autoPipelining` is false.
+ */
+export async function cacheAside(
+  url: string,
+  nodeRedis: NodeRedisClient | undefined,
+  load: (key: string) => unknown,
+  opts: { autoPipelining?: boolean } = {},
+): Promise<CacheAside> {
   if (nodeRedis) {
     return {
       async get(k) {
@@ -33,7 +41,7 @@ export async function cacheAside(url: string, nodeRedis: NodeRedisClient | undef
     };
   }
   const { Redis } = await import('ioredis');
-  const c = new Redis(url, { enableAutoPipelining: true });
+  const c = new Redis(url, { enableAutoPipelining: opts.autoPipelining !== false });
   return {
     async get(k) {
       const hit = await c.get(k);

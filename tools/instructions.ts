@@ -18,13 +18,15 @@
  * `valgrind`). Each process takes a minute or two.
  *
  *   npx tsx tools/instructions.ts [--path miss|hit] [--lib trove|raw|cache-manager|cacheable]
- *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--shape rounds|workers] [--functions 25]
- *     [--clock-scale 200]
+ *     [--node-redis] [--dist bench/.build/index.js] [--ops 40000] [--shape rounds|workers|sequential] [--functions 25]
+ *     [--clock-scale 200] [--no-auto-pipelining]
  *
  * --path miss: getOrSet on new keys, 64 at a time (a miss, a trivial factory, a write);
  * --path hit: getOrSet of 10,000 stored ~300 B records, random keys, 64 at a time.
  * --lib raw is hand-written GET (+ SET PX on a miss) with JSON; cache-manager and cacheable run as
- * the bench sets them up (bench/peers), on node-redis. --dist counts a built Trove (e.g. the
+ * the bench sets them up (bench/peers), on node-redis; --no-auto-pipelining runs --lib raw on ioredis
+ * without auto-pipelining (ioredis's default, the faster for one read at a time). --shape sequential
+ * makes one awaited call at a time (the bench's single read). --dist counts a built Trove (e.g. the
  * bundle `npm run bench` builds) instead of the source. --functions prints the functions whose
  * count per operation differs most between the two processes (V8 and Node internals by name,
  * JIT-compiled JavaScript as one line). --clock-scale slows `Date.now` in the counted processes by
@@ -50,6 +52,7 @@ const { values: v } = parseArgs({
     warmup: { type: 'string', default: '20000' },
     functions: { type: 'string', default: '0' },
     shape: { type: 'string', default: 'rounds' },
+    'no-auto-pipelining': { type: 'boolean', default: false },
     'clock-scale': { type: 'string', default: '200' },
   },
 });
@@ -57,7 +60,8 @@ const { values: v } = parseArgs({
 const CONCURRENCY = 64;
 const HIT_KEYS = 10_000;
 
-if (v.shape !== 'workers' && v.shape !== 'rounds') throw new Error(`--shape: workers or rounds (got ${v.shape})`);
+if (!['workers', 'rounds', 'sequential'].includes(v.shape!)) throw new Error(`--shape: workers, rounds or sequential (got ${v.shape})`);
+if (v['no-auto-pipelining'] && (v.lib !== 'raw' || v['node-redis'])) throw new Error('--no-auto-pipelining: only with --lib raw on ioredis');
 if (v.path !== 'miss' && v.path !== 'hit') throw new Error(`--path: miss or hit (got ${v.path})`);
 if (!['trove', 'raw', 'cache-manager', 'cacheable'].includes(v.lib!)) throw new Error(`--lib: trove, raw, cache-manager or cacheable (got ${v.lib})`);
 
@@ -85,6 +89,11 @@ async function child(): Promise<void> {
       while (n < end) await Promise.all(Array.from({ length: Math.min(CONCURRENCY, end - n) }, () => fetch.get(keyOf(n++))));
       return;
     }
+    // One awaited call at a time: a request handler's lone cache read.
+    if (v.shape === 'sequential') {
+      while (n < end) await fetch.get(keyOf(n++));
+      return;
+    }
     const worker = async () => {
       while (n < end) {
         const key = keyOf(n++);
@@ -109,7 +118,7 @@ async function subject(url: string, port: number, load: (key: string) => unknown
     return { get: async (k) => adapter.fetch(k), close: () => adapter.close() };
   }
   const nodeRedis = v['node-redis'] ? await (await import('redis')).createClient({ url }).connect() : undefined;
-  if (v.lib === 'raw') return cacheAside(url, nodeRedis, load);
+  if (v.lib === 'raw') return cacheAside(url, nodeRedis, load, { autoPipelining: !v['no-auto-pipelining'] });
   const mod = (v.dist ? await import(resolve(v.dist)) : await import('../src/index.js')) as typeof import('../src/index.js');
   const t = mod.createTrove({ redis: nodeRedis ?? url, prefix: 'trove', commandTimeout: 60_000, nearCache: false, freezeValues: false });
   const region = t.region('users', { ttl: 600_000 });
@@ -209,6 +218,7 @@ function callgrind(dir: string, script: string, ops: number): Promise<{ total: n
   const args = ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', script, '--child'];
   args.push('--path', v.path!, '--lib', v.lib!, '--ops', String(ops), '--warmup', v.warmup!, '--shape', v.shape!, '--clock-scale', v['clock-scale']!);
   if (v['node-redis']) args.push('--node-redis');
+  if (v['no-auto-pipelining']) args.push('--no-auto-pipelining');
   if (v.dist) args.push('--dist', v.dist);
   return new Promise((resolvePromise, reject) => {
     const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
