@@ -26,6 +26,7 @@ export type {
   Key,
   Factory,
   ManyFactory,
+  ManyFactoryContext,
   EntryTtl,
   GetOrSetOptions,
   RegionOptions,

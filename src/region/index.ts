@@ -1,4 +1,4 @@
-export type { Region, Key, Factory, ManyFactory, EntryTtl, GetOrSetOptions, SetOptions, BatchWriter, EventSource } from './region.js';
+export type { Region, Key, Factory, ManyFactory, ManyFactoryContext, EntryTtl, GetOrSetOptions, SetOptions, BatchWriter, EventSource } from './region.js';
 export type { RegionContext } from './region-context.js';
 export { RegionHandle } from './region-handle.js';
 export { Generations } from './generations.js';

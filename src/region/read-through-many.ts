@@ -1,7 +1,8 @@
 import { FactoryResultError, InvalidOptionError } from '../errors.js';
+import type { FactoryContext } from '../load/index.js';
 import { checkKey } from './key-base.js';
 import { getOrSet } from './read-through.js';
-import type { Factory, GetOrSetOptions, Key, ManyFactory } from './region.js';
+import type { Factory, GetOrSetOptions, Key, ManyFactory, ManyFactoryContext } from './region.js';
 import type { RegionCore } from './region-core.js';
 
 /**
@@ -15,7 +16,7 @@ import type { RegionCore } from './region-core.js';
 export function getOrSetMany<T, K extends Key>(
   core: RegionCore,
   keys: readonly K[],
-  factory: ManyFactory<T, K>,
+  factory: ManyFactory<T, K, unknown>,
   opts: GetOrSetOptions | undefined,
 ): Promise<T[]> {
   let loads: ManyLoad<T, K>;
@@ -27,11 +28,13 @@ export function getOrSetMany<T, K extends Key>(
   } catch (err) {
     return Promise.reject(err);
   }
-  return Promise.all(keys.map((key) => getOrSet<T>(core, key, (() => loads.load(key)) as Factory<T>, opts)));
+  return Promise.all(keys.map((key) => getOrSet<T>(core, key, ((ctx: FactoryContext) => loads.load(key, ctx)) as Factory<T>, opts)));
 }
 
 interface Wanted<T, K> {
   key: K;
+  /** The key's computation context (its overrides are read when its value is written, after the factory answers). */
+  ctx: FactoryContext;
   resolve(value: T): void;
   reject(err: unknown): void;
 }
@@ -40,9 +43,9 @@ interface Wanted<T, K> {
 class ManyLoad<T, K extends Key> {
   private wanted: Wanted<T, K>[] | undefined;
 
-  constructor(private readonly factory: ManyFactory<T, K>) {}
+  constructor(private readonly factory: ManyFactory<T, K, unknown>) {}
 
-  load(key: K): Promise<T> {
+  load(key: K, ctx: FactoryContext): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.wanted === undefined) {
         this.wanted = [];
@@ -50,7 +53,7 @@ class ManyLoad<T, K extends Key> {
         // started its computation by then.
         setImmediate(this.flush);
       }
-      this.wanted.push({ key, resolve, reject });
+      this.wanted.push({ key, ctx, resolve, reject });
     });
   }
 
@@ -60,7 +63,7 @@ class ManyLoad<T, K extends Key> {
     const keys = wanted.map((w) => w.key);
     let answer: ReturnType<ManyFactory<T, K>>;
     try {
-      answer = this.factory(keys);
+      answer = this.factory(keys, new ManyContext(wanted));
     } catch (err) {
       for (const w of wanted) w.reject(err);
       return;
@@ -72,6 +75,48 @@ class ManyLoad<T, K extends Key> {
       },
     );
   };
+}
+
+/** One factory call's context: the keys' own contexts, and a signal aborted once all of theirs are. */
+class ManyContext<K extends Key> implements ManyFactoryContext<K, unknown> {
+  private readonly byKey: Map<K, FactoryContext>;
+  private all: AbortSignal | undefined;
+
+  constructor(wanted: readonly Wanted<unknown, K>[]) {
+    this.byKey = new Map(wanted.map((w) => [w.key, w.ctx]));
+  }
+
+  /** Made on first use, as a key's own: most factories never look at it. */
+  get signal(): AbortSignal {
+    if (this.all === undefined) {
+      const contexts = [...this.byKey.values()];
+      this.all = contexts.length === 1 ? contexts[0]!.signal : allAborted(contexts.map((c) => c.signal));
+    }
+    return this.all;
+  }
+
+  of(key: K): FactoryContext {
+    const ctx = this.byKey.get(key);
+    if (ctx === undefined) throw new InvalidOptionError('key', `getOrSetMany: ${JSON.stringify(key)} is not one of the keys handed to this factory call`);
+    return ctx;
+  }
+}
+
+/**
+ * A signal aborted once every one of `signals` is, with the last one's reason. (`AbortSignal.any`
+ * aborts on the first.) Each listener goes with its signal's computation.
+ */
+export function allAborted(signals: readonly AbortSignal[]): AbortSignal {
+  const all = new AbortController();
+  let left = signals.length;
+  const one = (s: AbortSignal) => {
+    if (--left === 0) all.abort(s.reason);
+  };
+  for (const s of signals) {
+    if (s.aborted) one(s);
+    else s.addEventListener('abort', () => one(s), { once: true });
+  }
+  return all.signal;
 }
 
 /** Each wanted key's value from the factory's answer: an array in the order of the keys given, or a Map by key. */

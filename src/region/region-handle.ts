@@ -55,7 +55,7 @@ export class RegionHandle<V = unknown> implements Region<V> {
     return getOrSet(this.core, key, factory as Factory<T>, opts as GetOrSetOptions | undefined);
   }
 
-  getOrSetMany<T extends V = V, K extends Key = Key>(keys: readonly K[], factory: ManyFactory<T, K>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T[]> {
+  getOrSetMany<T extends V = V, K extends Key = Key>(keys: readonly K[], factory: ManyFactory<T, K, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T[]> {
     return getOrSetMany(this.core, keys, factory, opts as GetOrSetOptions | undefined);
   }
 

@@ -50,9 +50,30 @@ export type Factory<T, S = T> = {
  * The factory of `getOrSetMany`: given the keys this process computes (never one found in the
  * cache or computed by another process), answers their values, as an array in the order of the
  * keys given or as a Map by key (a key it has no value for fails with `FactoryResultError`: answer
- * `null` to cache that nothing exists).
+ * `null` to cache that nothing exists). Its context gives each key's own `FactoryContext`
+ * (`ctx.of(key)`: its previous value, `setTtl`, `setFreshFor`, `setTags`, `skip`) and one signal for
+ * the call. `S` is the type of the previous values (the region's value type).
  */
-export type ManyFactory<T, K extends Key = Key> = (keys: K[]) => readonly T[] | ReadonlyMap<K, T> | Promise<readonly T[] | ReadonlyMap<K, T>>;
+export type ManyFactory<T, K extends Key = Key, S = T> = {
+  // Bivariant in the context, as `Factory` is.
+  bivariant(keys: K[], ctx: ManyFactoryContext<K, S>): readonly T[] | ReadonlyMap<K, T> | Promise<readonly T[] | ReadonlyMap<K, T>>;
+}['bivariant'];
+
+/** What a `getOrSetMany` factory may read and adapt: each key's computation context, and a signal for the call. */
+export interface ManyFactoryContext<K extends Key = Key, S = unknown> {
+  /**
+   * Aborted once every key of this call is aborted (each key's `ctx.signal`: on its `hardTimeout`,
+   * on `trove.close()`), with the last key's reason: the work is then of no use to anyone. While
+   * one key is still awaited it stays unaborted; a key's own signal is `of(key).signal`.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * The context of one key's computation, as `getOrSet`'s factory receives it: the key's previous
+   * value (`stale`), and `setTtl`, `setFreshFor`, `setTags` and `skip()` for that key's value alone.
+   * Throws `InvalidOptionError` (option `key`) for a key not handed to this call.
+   */
+  of(key: K): FactoryContext<S>;
+}
 
 /** Remaining lifetimes of an entry (see `Region.ttlOf`). */
 export interface EntryTtl {
@@ -120,9 +141,10 @@ export interface Region<V = unknown> {
    * `factory` together, in one call per turn of the event loop in which their computations start
    * (the lock replies of one batch arrive together: usually one call), as a DataLoader batches.
    * Rejects as `Promise.all` does, with the first key's failure; the other keys' computations go
-   * on and are stored. A key given twice is computed once.
+   * on and are stored. A key given twice is computed once. The factory's second argument adapts
+   * each key's value (`ctx.of(key).setTtl(...)`, `.skip()`, ...; see `ManyFactoryContext`).
    */
-  getOrSetMany<T extends V = V, K extends Key = Key>(keys: readonly K[], factory: ManyFactory<T, K>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T[]>;
+  getOrSetMany<T extends V = V, K extends Key = Key>(keys: readonly K[], factory: ManyFactory<T, K, V>, opts?: GetOrSetOptions<NoInfer<T>>): Promise<T[]>;
 
   /**
    * Stores a value. Throws `SerializationError` when the codec cannot store it faithfully and

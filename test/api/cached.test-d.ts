@@ -79,6 +79,13 @@ describe('typed regions', () => {
     expectTypeOf(products.deleteMany(['1'])).toEqualTypeOf<Promise<number>>();
     expectTypeOf(products.getOrSetMany(['1'], async (keys) => keys.map((k) => ({ id: k, price: 1 })))).resolves.toMatchTypeOf<Product[]>();
     expectTypeOf(products.markStale('1')).toEqualTypeOf<Promise<boolean>>();
+    // Each key's context knows its previous value as the region's type.
+    void products.getOrSetMany(['1', '2'], async (keys, ctx) => {
+      expectTypeOf(ctx.of('1').stale).toEqualTypeOf<Product | undefined>();
+      expectTypeOf(ctx.signal).toEqualTypeOf<AbortSignal>();
+      ctx.of(keys[0]!).setTtl('5m');
+      return keys.map((k) => ({ id: k, price: 1 }));
+    });
   });
 
   it('an untyped region accepts anything, and infers what its factory returns', () => {
@@ -90,6 +97,14 @@ describe('typed regions', () => {
       any.getOrSetMany([1, 2], async (keys) => {
         expectTypeOf(keys).toEqualTypeOf<(1 | 2)[]>();
         return new Map(keys.map((k) => [k, k * 2]));
+      }),
+    ).toEqualTypeOf<Promise<number[]>>();
+    expectTypeOf(
+      any.getOrSetMany([1, 2], async (keys, ctx) => {
+        // @ts-expect-error a key of another type than the call's
+        ctx.of('1');
+        ctx.of(1).skip();
+        return keys.map((k) => k * 2);
       }),
     ).toEqualTypeOf<Promise<number[]>>();
     expectTypeOf(

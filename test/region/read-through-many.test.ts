@@ -5,8 +5,9 @@
  * for both storages; across troves with both drivers (a key computed elsewhere is waited for).
  */
 import { describe, expect, it } from 'vitest';
-import { FactoryResultError, InvalidOptionError } from '../../src/errors.js';
-import type { Trove } from '../../src/index.js';
+import { ClosedError, FactoryResultError, InvalidOptionError, TimeoutError } from '../../src/errors.js';
+import type { ManyFactoryContext, Trove } from '../../src/index.js';
+import { allAborted } from '../../src/region/read-through-many.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { markerOf } from '../helpers/locks.js';
 import { describeEachStorage, until, useRedisServer, useTroves } from '../helpers/troves.js';
@@ -102,7 +103,7 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     expect(await r.has('ok')).toBe(false);
   });
 
-  it('stale keys are answered at once and refreshed together, behind the caller', async () => {
+  it('stale keys are answered at once and refreshed together, behind the caller; each key\'s context holds its previous value', async () => {
     const t = troves.open();
     const r = region(t, 'stale', { ttl: '100s' });
     await r.setMany([
@@ -111,11 +112,127 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     ]);
     expect(await r.markStale('s1')).toBe(true);
     expect(await r.markStale('s2')).toBe(true);
-    const f = recording<string>();
-    expect(await r.getOrSetMany(['s1', 's2', 'new'], f.factory)).toEqual(['old 1', 'old 2', 'v:new']);
+    const calls: string[][] = [];
+    const previous = new Map<string, unknown>();
+    const factory = async (keys: string[], ctx: ManyFactoryContext<string, unknown>) => {
+      calls.push([...keys]);
+      for (const k of keys) previous.set(k, ctx.of(k).stale);
+      return keys.map((k) => `v:${k}`);
+    };
+    expect(await r.getOrSetMany(['s1', 's2', 'new'], factory)).toEqual(['old 1', 'old 2', 'v:new']);
     await until(async () => (await r.get('s2')) === 'v:s2' && (await r.get('s1')) === 'v:s1', 10_000, 'the refreshes');
-    expect(f.calls.flat().sort()).toEqual(['new', 's1', 's2']);
+    expect(calls.flat().sort()).toEqual(['new', 's1', 's2']);
+    expect(previous).toEqual(
+      new Map([
+        ['s1', 'old 1'],
+        ['s2', 'old 2'],
+        ['new', undefined],
+      ]),
+    );
     await expectIdle(t);
+  });
+
+  it("each key's context adapts that key's value alone: ttl, freshness, tags, skip; a key not handed over is refused", async () => {
+    const t = troves.open();
+    const r = region(t, 'ctx', { ttl: '100s' });
+    const calls: string[][] = [];
+    let refused: unknown;
+    const answer = await r.getOrSetMany(['short', 'skipped', 'tagged', 'plain', 'early'], async (keys, ctx) => {
+      calls.push([...keys]);
+      try {
+        ctx.of('other' as (typeof keys)[number]);
+      } catch (err) {
+        refused = err;
+      }
+      ctx.of('short').setTtl('5s');
+      ctx.of('skipped').skip();
+      ctx.of('tagged').setTags(['tg']);
+      ctx.of('early').setFreshFor(0);
+      return keys.map((k) => `v:${k}`);
+    });
+    expect(answer).toEqual(['v:short', 'v:skipped', 'v:tagged', 'v:plain', 'v:early']);
+    expect(calls).toHaveLength(1);
+    expect(refused).toBeInstanceOf(InvalidOptionError);
+    expect(refused).toMatchObject({ option: 'key' });
+    const short = (await r.ttlOf('short'))!;
+    expect(short.ttlMs).toBeGreaterThan(0);
+    expect(short.ttlMs).toBeLessThanOrEqual(5_000);
+    const plain = (await r.ttlOf('plain'))!;
+    expect(plain.ttlMs).toBeGreaterThan(5_000);
+    expect(plain.ttlMs).toBeLessThanOrEqual(100_000);
+    expect((await r.ttlOf('early'))!.freshForMs).toBe(0);
+    expect(await r.has('skipped')).toBe(false);
+    expect(await r.getMany(['tagged', 'plain'])).toEqual(['v:tagged', 'v:plain']);
+    await t.invalidateTags(['tg']);
+    expect(await r.getMany(['tagged', 'plain'])).toEqual([undefined, 'v:plain']);
+    await expectIdle(t);
+  });
+
+  it("the call's signal is aborted once every key's is (hard timeout), with a TimeoutError; unaborted while the factory runs", async () => {
+    const t = troves.open();
+    troves.expectErrors();
+    const r = region(t, 'signal');
+    const running = deferred<ManyFactoryContext<string, unknown>>();
+    const call = r.getOrSetMany(
+      ['a', 'b'],
+      (keys, ctx) => {
+        running.resolve(ctx);
+        return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      },
+      { hardTimeout: 200 },
+    );
+    const ctx = await running.promise;
+    const outcome = expect(call).rejects.toBeInstanceOf(TimeoutError);
+    // Resumed right after the factory's call, before any timer can run: no key has timed out yet.
+    expect(ctx.signal.aborted).toBe(false);
+    await outcome;
+    await until(() => ctx.signal.aborted, 10_000, 'the call signal');
+    expect(ctx.of('a').signal.aborted).toBe(true);
+    expect(ctx.of('b').signal.aborted).toBe(true);
+    expect(ctx.signal.reason).toBeInstanceOf(TimeoutError);
+    await expectIdle(t);
+  });
+
+  it("the call's signal is aborted by close(), with a ClosedError", async () => {
+    const t = troves.open();
+    troves.expectErrors();
+    const r = region(t, 'closing');
+    const running = deferred<ManyFactoryContext<string, unknown>>();
+    const call = r.getOrSetMany(['a', 'b', 'c'], (keys, ctx) => {
+      running.resolve(ctx);
+      return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+    });
+    const ctx = await running.promise;
+    const outcome = expect(call).rejects.toBeInstanceOf(ClosedError);
+    expect(ctx.signal.aborted).toBe(false);
+    await t.close();
+    expect(ctx.signal.aborted).toBe(true);
+    expect(ctx.signal.reason).toBeInstanceOf(ClosedError);
+    await outcome;
+  });
+});
+
+describe('allAborted (the signal of a getOrSetMany factory call)', () => {
+  it('aborts once every signal has, with the last reason; not while one is still live', () => {
+    const [a, b, c] = [new AbortController(), new AbortController(), new AbortController()];
+    const all = allAborted([a.signal, b.signal, c.signal]);
+    a.abort(new Error('a'));
+    c.abort(new Error('c'));
+    expect(all.aborted).toBe(false);
+    b.abort(new Error('b'));
+    expect(all.aborted).toBe(true);
+    expect((all.reason as Error).message).toBe('b');
+  });
+
+  it('signals aborted already count at once', () => {
+    const done = new AbortController();
+    done.abort('early');
+    expect(allAborted([done.signal]).aborted).toBe(true);
+    const live = new AbortController();
+    const all = allAborted([done.signal, live.signal]);
+    expect(all.aborted).toBe(false);
+    live.abort('late');
+    expect(all.reason).toBe('late');
   });
 });
 
