@@ -40,6 +40,7 @@ export type {
   MissEvent,
   SetEvent,
   DeleteEvent,
+  MarkStaleEvent,
   ErrorEvent,
   ComputeEvent,
   StaleEvent,

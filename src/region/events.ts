@@ -43,6 +43,16 @@ export interface DeleteEvent {
   durationMs: number;
 }
 
+/** `markStale` ran: the entry kept its value as stale (`marked`), or, with nothing live to keep, the key was deleted. */
+export interface MarkStaleEvent {
+  region: string;
+  key: string;
+  /** Whether a live value was there and is now stale; false: nothing to keep, the key was deleted. */
+  marked: boolean;
+  /** Time from the call to its write's answer, in milliseconds. */
+  durationMs: number;
+}
+
 /** Something went wrong that Trove handled (the caller got a miss, a computed value, or a fallback). */
 export interface ErrorEvent {
   error: TroveError;
@@ -110,6 +120,7 @@ export interface TroveEventMap {
   miss: MissEvent;
   set: SetEvent;
   delete: DeleteEvent;
+  markStale: MarkStaleEvent;
   error: ErrorEvent;
   compute: ComputeEvent;
   stale: StaleEvent;

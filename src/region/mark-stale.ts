@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { withFreshUntil } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { live } from './entry-decoding.js';
@@ -28,6 +29,7 @@ export async function markStale(core: RegionCore, key: Key): Promise<boolean> {
   if (core.options.raw) {
     throw new InvalidOptionError('raw', `region "${core.path}" is raw: its entries record no freshness, so markStale cannot keep one as stale (use delete)`);
   }
+  const started = core.ctx.events.wants('markStale') ? performance.now() : 0;
   const full = (await core.keyBase.load('markStale')) + k + core.keyBase.tail;
   const bytes = await asOperation('markStale', 'the entry could not be read', core.entries.get(full, false));
   const entry = bytes === null ? undefined : await live(core, k, bytes, 'markStale', true);
@@ -37,5 +39,7 @@ export async function markStale(core: RegionCore, key: Key): Promise<boolean> {
   // very bytes a refresh read, when the entry was marked already. Nothing to keep: deleted.
   const write = stale === undefined ? () => core.entries.delete([full]) : () => core.entries.replace(full, bytes!, stale);
   await asOperation('markStale', 'the entry could not be written', afterLocksDropped<unknown>(core, [full], write));
-  return stale !== undefined;
+  const marked = stale !== undefined;
+  if (started !== 0) core.ctx.events.emit('markStale', { region: core.path, key: k, marked, durationMs: performance.now() - started });
+  return marked;
 }

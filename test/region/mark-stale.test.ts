@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, StoreError } from '../../src/errors.js';
-import type { StaleEvent, Trove, TroveOptions } from '../../src/index.js';
+import type { MarkStaleEvent, StaleEvent, Trove, TroveOptions } from '../../src/index.js';
 import { drivers, nodeRedisClient, type TestNodeRedisClient } from '../helpers/drivers.js';
 import { lockKeyOf, markerOf } from '../helpers/locks.js';
 import { describeEachStorage, storeKinds, until, useRedisServer, useStore, useTroves } from '../helpers/troves.js';
@@ -74,6 +74,23 @@ describeEachStorage('markStale', 'ms', ({ store, troves, region }) => {
     expect(await r.getOrSet('failing', failing.factory)).toBe('kept');
     expect(stale.map((e) => e.reason)).toEqual(['fail-safe']);
     expect(failing.runs).toBe(1);
+  });
+
+  it('a markStale event says which calls kept a value and which deleted the key; a failed call emits none', async () => {
+    const t = troves.open();
+    const r = region(t, 'events', { ttl: '100s' });
+    const events: MarkStaleEvent[] = [];
+    t.on('markStale', (e) => events.push(e));
+    await r.set('k', 'v');
+    expect(await r.markStale('k')).toBe(true);
+    expect(await r.markStale('absent')).toBe(false);
+    expect(events.map(({ region: path, key, marked }) => ({ path, key, marked }))).toEqual([
+      { path: r.path, key: 'k', marked: true },
+      { path: r.path, key: 'absent', marked: false },
+    ]);
+    for (const e of events) expect(e.durationMs).toBeGreaterThanOrEqual(0);
+    await expect(region(t, 'raw-events', { raw: true }).markStale('k')).rejects.toBeInstanceOf(InvalidOptionError);
+    expect(events).toHaveLength(2);
   });
 
   it('nothing there: resolves false and writes nothing', async () => {

@@ -103,7 +103,7 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     expect(await r.has('ok')).toBe(false);
   });
 
-  it('stale keys are answered at once and refreshed together, behind the caller; each key\'s context holds its previous value', async () => {
+  it("stale keys are answered at once and refreshed together, behind the caller; each key's context holds its previous value", async () => {
     const t = troves.open();
     const r = region(t, 'stale', { ttl: '100s' });
     await r.setMany([
