@@ -175,7 +175,7 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     const running = deferred<ManyFactoryContext<string, unknown>>();
     const call = r.getOrSetMany(
       ['a', 'b'],
-      (keys, ctx) => {
+      (_keys, ctx) => {
         running.resolve(ctx);
         return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
       },
@@ -198,7 +198,7 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     troves.expectErrors();
     const r = region(t, 'closing');
     const running = deferred<ManyFactoryContext<string, unknown>>();
-    const call = r.getOrSetMany(['a', 'b', 'c'], (keys, ctx) => {
+    const call = r.getOrSetMany(['a', 'b', 'c'], (_keys, ctx) => {
       running.resolve(ctx);
       return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
     });
