@@ -34,6 +34,7 @@ export type {
   WriteOptions,
   CompressionOption,
   StorageOption,
+  HashFieldExpiryOption,
   TroveEventMap,
   TroveEventName,
   HitEvent,

@@ -8,8 +8,9 @@
  *   (compare-and-delete: a newer value written meanwhile stays). The bucket's TTL is the latest
  *   expiry of its fields, so a bucket whose entries all expired goes by itself; `trove.sweep()`
  *   removes expired fields of live buckets. On Redis 7.4+ each field also gets its own expiry
- *   (HPEXPIRE) and Redis reclaims it on time. Raw entries record no expiry: they live as long as
- *   their bucket.
+ *   (HPEXPIRE) and Redis reclaims it on time, unless the region keeps expiry lazy
+ *   (`hashFieldExpiry: 'lazy'`: ~12 B less per entry). Raw entries record no expiry: they live as
+ *   long as their bucket.
  * - Sliding expiry (`refreshTtlOnHit`) rewrites the entry with its recorded expiry moved
  *   (compare-and-set, so a newer value is never overwritten).
  * - Locks (`getOrSet`, exactly once) are per entry and share the bucket's slot: the lock is taken
@@ -28,6 +29,8 @@ import { BucketLayout, type BucketRef } from './bucket-of.js';
 import type { EntryBackend } from './entry-backend.js';
 import { emitError } from './event-emission.js';
 import type { RegionCore } from './region-core.js';
+
+const LAZY = { fieldExpiry: false } as const;
 
 export class HashEntries implements EntryBackend {
   private readonly fields: FieldStore;
@@ -52,9 +55,14 @@ export class HashEntries implements EntryBackend {
       releaseLock: (key, token) => store.releaseLock(key, token),
       storeAndRelease: ({ key, track: _track, ...rest }: StoreAndRelease) => {
         const ref = this.ref(key);
-        return fields.storeFieldAndRelease({ ...rest, bucket: ref.bucket, field: ref.field });
+        return fields.storeFieldAndRelease({ ...rest, bucket: ref.bucket, field: ref.field, ...this.expiry });
       },
     };
+  }
+
+  /** Added to every field set: none, or `fieldExpiry: false` when the region keeps expiry in the envelope only (`hashFieldExpiry: 'lazy'`). */
+  private get expiry(): { fieldExpiry?: false } {
+    return this.core.options.hashFieldExpiry === 'lazy' ? LAZY : {};
   }
 
   private ref(full: string): BucketRef {
@@ -96,7 +104,7 @@ export class HashEntries implements EntryBackend {
 
   async set(full: string, bytes: Buffer, ttlMs: number | undefined): Promise<void> {
     const ref = this.ref(full);
-    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: bytes, ttlMs }]);
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: bytes, ttlMs, ...this.expiry }]);
   }
 
   delete(fulls: readonly string[]): Promise<number> {
@@ -114,7 +122,7 @@ export class HashEntries implements EntryBackend {
     if (bytes === null) return false;
     // A raw entry records no expiry: only its bucket's can be pushed back.
     const moved = withEntryExpiresAt(bytes, Date.now() + Math.ceil(ttlMs)) ?? bytes;
-    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: moved, ttlMs, expected: bytes }]);
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: moved, ttlMs, expected: bytes, ...this.expiry }]);
     return true;
   }
 
@@ -123,7 +131,7 @@ export class HashEntries implements EntryBackend {
     // The field keeps the hard expiry its entry records (none recorded: none, as it was written).
     const at = entryExpiresAt(expected);
     const ttlMs = at === undefined ? undefined : Math.max(1, at - Date.now());
-    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: next, ttlMs, expected }]);
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: next, ttlMs, expected, ...this.expiry }]);
   }
 
   async remainingTtl(full: string): Promise<number | undefined> {
@@ -140,7 +148,7 @@ export class HashEntries implements EntryBackend {
       const ref = this.ref(op.key);
       return op.type === 'delete'
         ? { type: 'delete', bucket: ref.bucket, field: ref.field }
-        : { type: 'set', bucket: ref.bucket, field: ref.field, value: op.value, ttlMs: op.ttlMs };
+        : { type: 'set', bucket: ref.bucket, field: ref.field, value: op.value, ttlMs: op.ttlMs, ...this.expiry };
     });
     await this.fields.fieldWrite(writes);
   }

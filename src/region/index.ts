@@ -13,5 +13,6 @@ export {
   type WriteOptions,
   type CompressionOption,
   type StorageOption,
+  type HashFieldExpiryOption,
 } from './options.js';
 export type * from './events.js';

@@ -84,10 +84,23 @@ export interface RegionOptions extends ReadThroughOptions {
    * @defaultValue `1024`
    */
   hashBuckets?: number;
+  /**
+   * How the entries of a `storage: 'hash'` region expire on Redis 7.4+, which can expire a hash's
+   * fields one by one. `'redis'`: each field also gets its own expiry (HPEXPIRE), and Redis
+   * reclaims it on time, at about 12 B more per entry (~43 B instead of ~31 B for a small one).
+   * `'lazy'`: no field expiry, as before 7.4: an entry past the expiry its envelope records reads
+   * as a miss and is deleted when read, by `trove.sweep()`, or with its bucket. Before 7.4 both
+   * behave as `'lazy'`; string storage ignores it.
+   * @defaultValue `'redis'`
+   */
+  hashFieldExpiry?: HashFieldExpiryOption;
 }
 
 /** How a region keeps its entries in Redis (see `RegionOptions.storage`). */
 export type StorageOption = 'string' | 'hash';
+
+/** How the entries of a hash-storage region expire on Redis 7.4+ (see `RegionOptions.hashFieldExpiry`). */
+export type HashFieldExpiryOption = 'redis' | 'lazy';
 
 /** Region options after validation, with every default applied. */
 export interface ResolvedRegionOptions {
@@ -113,6 +126,8 @@ export interface ResolvedRegionOptions {
   storage: StorageOption;
   /** Buckets of a hash-storage region. */
   hashBuckets: number;
+  /** Whether a hash-storage region's fields get their own expiry where Redis can (7.4+). */
+  hashFieldExpiry: HashFieldExpiryOption;
   /** The read-through options in effect, durations in ms. */
   readThrough: ResolvedReadThrough;
 }
@@ -142,6 +157,7 @@ const KNOWN = new Set<string>([
   'nearCache',
   'storage',
   'hashBuckets',
+  'hashFieldExpiry',
   ...READ_THROUGH_KEYS,
 ]);
 
@@ -170,6 +186,9 @@ export function checkRegionOptions(opts: RegionOptions | undefined, where: strin
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65_536 || (n & (n - 1)) !== 0) {
       throw new InvalidOptionError(`${p}hashBuckets`, `expected a power of two from 1 to 65536 (got ${String(n)})`);
     }
+  }
+  if (opts.hashFieldExpiry !== undefined && opts.hashFieldExpiry !== 'redis' && opts.hashFieldExpiry !== 'lazy') {
+    throw new InvalidOptionError(`${p}hashFieldExpiry`, `expected 'redis' or 'lazy' (got ${JSON.stringify(opts.hashFieldExpiry)})`);
   }
   resolveByteCount(opts.maxValueBytes, `${p}maxValueBytes`, DEFAULT_REGION_OPTIONS.maxValueBytes, false);
   applyReadThrough(DEFAULT_READ_THROUGH, opts, where);
@@ -208,6 +227,7 @@ export function resolveRegionOptions(layers: readonly (RegionOptions | undefined
     nearCache: merged.nearCache ?? true,
     storage: merged.storage ?? 'string',
     hashBuckets: merged.hashBuckets ?? DEFAULT_HASH_BUCKETS,
+    hashFieldExpiry: merged.hashFieldExpiry ?? 'redis',
     readThrough,
   };
 }

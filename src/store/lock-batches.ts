@@ -96,7 +96,7 @@ export function seenArg(seen: Buffer | null | undefined): string {
 /** STORE_FIELD_AND_RELEASE's arguments after its keys (bucket, lock); `fieldExpiry`: whether the server takes HPEXPIRE. */
 export function fieldStoreArgs(op: StoreFieldAndRelease, fieldExpiry: boolean): (string | number | Buffer)[] {
   const ttl = op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs));
-  return [op.value, ttl, op.token, op.channel, op.message, op.field, fieldExpiry ? '1' : '0', seenArg(op.seen)];
+  return [op.value, ttl, op.token, op.channel, op.message, op.field, fieldExpiry && op.fieldExpiry !== false ? '1' : '0', seenArg(op.seen)];
 }
 
 /**

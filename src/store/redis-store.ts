@@ -886,7 +886,8 @@ export function fieldWriteArgs(ops: readonly FieldWriteOp[], fieldExpiry: boolea
     if (op.type === 'delete') args.push(at, conditional ? 'D' : 'd', op.field, '', 0, op.expected ?? '');
     else {
       const ttl = op.ttlMs === undefined ? 0 : Math.max(1, Math.ceil(op.ttlMs));
-      args.push(at, conditional ? 'S' : 's', op.field, op.value, ttl, op.expected ?? '');
+      const kind = op.fieldExpiry === false ? 'l' : 's';
+      args.push(at, conditional ? kind.toUpperCase() : kind, op.field, op.value, ttl, op.expected ?? '');
     }
   }
   return { keys, args };

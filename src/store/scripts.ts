@@ -363,8 +363,8 @@ end
 
 /**
  * KEYS: the buckets. ARGV: the HPEXPIRE flag ('1': try it), then per write 6 values: bucket index
- * (1-based), kind ('s' set, 'd' delete; upper case: only while the field holds `expected`), field,
- * value, ttl ms (0: none), expected. Checks every bucket's type first, so a bucket that is not a
+ * (1-based), kind ('s' set, 'l' set without a field expiry of its own, 'd' delete; upper case: only
+ * while the field holds `expected`), field, value, ttl ms (0: none), expected. Checks every bucket's type first, so a bucket that is not a
  * hash fails the call before anything is written. Returns { deleted count, HPEXPIRE refused }.
  */
 export const FIELD_WRITE = new Script(`${FIELD_SET}
@@ -380,13 +380,15 @@ for i = 2, #ARGV, 6 do
   local kind = ARGV[i + 1]
   local field = ARGV[i + 2]
   local apply = true
-  if kind == 'S' or kind == 'D' then apply = redis.call('HGET', key, field) == ARGV[i + 5] end
+  if kind == 'S' or kind == 'L' or kind == 'D' then apply = redis.call('HGET', key, field) == ARGV[i + 5] end
   if apply then
     if kind == 'd' or kind == 'D' then
       deleted = deleted + redis.call('HDEL', key, field)
     else
       if existed[key] == nil then existed[key] = redis.call('EXISTS', key) end
-      if field_set(key, field, ARGV[i + 3], tonumber(ARGV[i + 4]), existed[key], ARGV[1]) == 1 then refused = 1 end
+      local hpexpire = ARGV[1]
+      if kind == 'l' or kind == 'L' then hpexpire = '0' end
+      if field_set(key, field, ARGV[i + 3], tonumber(ARGV[i + 4]), existed[key], hpexpire) == 1 then refused = 1 end
       existed[key] = 1
     end
   end

@@ -277,6 +277,8 @@ export type FieldWriteOp =
       readonly value: Buffer;
       readonly ttlMs: number | undefined;
       readonly expected?: Buffer;
+      /** false: the field gets no expiry of its own (HPEXPIRE), its envelope's only (`hashFieldExpiry: 'lazy'`). */
+      readonly fieldExpiry?: boolean;
     }
   | { readonly type: 'delete'; readonly bucket: string; readonly field: string; readonly expected?: Buffer };
 
@@ -284,6 +286,8 @@ export type FieldWriteOp =
 export interface StoreFieldAndRelease extends Omit<StoreAndRelease, 'key' | 'track'> {
   readonly bucket: string;
   readonly field: string;
+  /** false: the field gets no expiry of its own (see `FieldWriteOp`). */
+  readonly fieldExpiry?: boolean;
 }
 
 /**

@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidOptionError } from '../../src/errors.js';
 import type { ErrorEvent, RedisOption, Region, Trove, TroveOptions } from '../../src/index.js';
 import { BucketLayout } from '../../src/region/bucket-of.js';
 import { RedisStore } from '../../src/store/index.js';
@@ -248,6 +249,46 @@ describe.each(drivers)('hash storage on one server (%s)', (driver) => {
       expect(left).toBeGreaterThan(59_000);
       expect(left).toBeLessThanOrEqual(60_000);
     }
+  });
+
+  it("hashFieldExpiry: 'lazy' gives no field an expiry of its own, whatever writes it; the envelope's expiry still holds", async () => {
+    const t = open({ nearCache: false });
+    const r = t.region<string>('lazy', { storage: 'hash', hashBuckets: 1, ttl: '60s', hashFieldExpiry: 'lazy' });
+    const [major, minor] = (await server.info('server')).redis_version!.split('.').map(Number) as [number, number];
+    const native = major > 7 || (major === 7 && minor >= 4);
+    // Written once by another process whose region asks for field expiry: a lazy write of the same field clears it (HSET does).
+    await open({ nearCache: false }).region<string>('lazy', { storage: 'hash', hashBuckets: 1, ttl: '60s' }).set('set', 'before');
+    expect(await r.get('set')).toBe('before');
+    const bucket = bucketOf(r, 'set', 1);
+    const fieldTtl = async (field: string) => Number(await server.command('HPTTL', bucket, 'FIELDS', 1, field));
+    if (native) expect(await fieldTtl('set')).toBeGreaterThan(59_000);
+    // Every way a field is written: set, setMany, batch, getOrSet (the lock holder's store), markStale (compare-and-set), a sliding expiry (refreshTtlOnHit).
+    await r.set('set', 'x');
+    await r.setMany([['many', 'y']]);
+    await r.batch((tx) => tx.set('batch', 'z'));
+    expect(await r.getOrSet('computed', () => 'c')).toBe('c');
+    await r.set('marked', 'm');
+    expect(await r.markStale('marked')).toBe(true);
+    expect(await r.getOrSet('set', () => 'unused', { refreshTtlOnHit: true })).toBe('x');
+    const fields = ['set', 'many', 'batch', 'computed', 'marked'];
+    expect(await r.getMany(fields)).toEqual(['x', 'y', 'z', 'c', 'm']);
+    if (native) for (const f of fields) expect({ f, ttl: await fieldTtl(f) }).toEqual({ f, ttl: -1 });
+    // The bucket still expires with its fields, and each entry with the expiry its envelope records.
+    expect(Number(await server.command('PTTL', bucket))).toBeGreaterThan(59_000);
+    for (const f of fields) expect((await r.ttlOf(f))!.ttlMs).toBeLessThanOrEqual(60_000);
+    const clock = fakeDate();
+    clock.advance(61_000);
+    expect(await r.get('many')).toBeUndefined();
+    await until(async () => Number(await server.command('HEXISTS', bucket, 'many')) === 0, 5_000, 'the expired field deleted on read');
+    expect((await t.sweep()).expiredFields).toBe(4);
+    expect(Number(await server.command('HLEN', bucket))).toBe(0);
+  });
+
+  it("hashFieldExpiry takes 'redis' or 'lazy'", () => {
+    const t = open({ nearCache: false });
+    expect(() => t.region('bad', { storage: 'hash', hashFieldExpiry: 'never' as 'lazy' })).toThrow(InvalidOptionError);
+    expect(() => t.region('bad', { storage: 'hash', hashFieldExpiry: 'never' as 'lazy' })).toThrow(/hashFieldExpiry/);
+    expect(t.region('good', { storage: 'hash', hashFieldExpiry: 'lazy' }).path).toBe('good');
   });
 
   it('an expired field is deleted when read, and sweep() removes the others', async () => {
