@@ -7,14 +7,16 @@
  * share one core.
  *
  *   npx tsx tools/miss-cost.ts [--dist ./dist/index.js] [--seconds 2] [--promises] [--raw] [--no-lock] [--near] [--node-redis]
- *     [--lock-in key] [--stats-off]
+ *     [--lock-in key] [--stats-off] [--peer cache-manager|cache-manager-blocking]
  *
  * --dist loads a built Trove (e.g. each commit built with `npx tsup --out-dir <dir>`) instead of
  * the source; --raw measures hand-written GET + SET PX with ioredis auto-pipelining instead; --near
  * turns the near cache on (each computed value is then written tracked and kept locally);
  * --node-redis runs Trove, or the hand-written GET + SET PX, on a node-redis client instead of ioredis;
  * --lock-in key locks in lock keys instead of claims (`lockIn: 'key'`); --stats-off turns the
- * statistics off (`stats: false`). For a count that does not move with the machine's load, see
+ * statistics off (`stats: false`); --peer measures cache-manager's `wrap` instead, set up as `npm run
+ * bench` sets it up (bench/peers: @keyv/redis, so node-redis), with `nonBlocking: true` or, as
+ * `cache-manager-blocking`, `false`. For a count that does not move with the machine's load, see
  * tools/instructions.ts.
  */
 import { createHook } from 'node:async_hooks';
@@ -37,6 +39,7 @@ const { values: v } = parseArgs({
     'node-redis': { type: 'boolean', default: false },
     'lock-in': { type: 'string' },
     'stats-off': { type: 'boolean', default: false },
+    peer: { type: 'string' },
   },
 });
 
@@ -49,7 +52,22 @@ async function main(): Promise<void> {
   let close: () => Promise<unknown>;
   // node-redis is a devDependency, loaded only when asked for.
   const nodeRedis = v['node-redis'] ? await (await import('redis')).createClient({ url: server.url }).connect() : undefined;
-  if (v.raw) {
+  if (v.peer !== undefined) {
+    if (v.peer !== 'cache-manager' && v.peer !== 'cache-manager-blocking') throw new Error(`--peer: cache-manager or cache-manager-blocking (got ${v.peer})`);
+    const { cacheManager } = await import('../bench/peers/cache-manager.js');
+    const adapter = await cacheManager.create({
+      tier: 'l2',
+      l1Entries: 0,
+      ttlMs: 600_000,
+      url: server.url,
+      host: '127.0.0.1',
+      port: server.port,
+      load: (k: string) => makeUser(k),
+      ...(v.peer === 'cache-manager-blocking' ? { variant: 'blocking' } : {}),
+    });
+    fetch = async (k) => adapter.fetch(k);
+    close = () => adapter.close();
+  } else if (v.raw) {
     const raw = await cacheAside(server.url, nodeRedis, makeUser);
     fetch = (k) => raw.get(`raw:${k}`);
     close = () => raw.close();
@@ -72,9 +90,11 @@ async function main(): Promise<void> {
     };
   }
   const driver = nodeRedis ? 'node-redis' : 'ioredis';
-  const label = v.raw
-    ? `raw ${driver}`
-    : `trove on ${driver}${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v['lock-in'] ? ` (lockIn: ${v['lock-in']})` : ''}${v.dist ? ` ${v.dist}` : ''}`;
+  const label = v.peer
+    ? `${v.peer} on node-redis`
+    : v.raw
+      ? `raw ${driver}`
+      : `trove on ${driver}${v['no-lock'] ? ' (lock: false)' : ''}${v.near ? ' (near cache)' : ''}${v['lock-in'] ? ` (lockIn: ${v['lock-in']})` : ''}${v.dist ? ` ${v.dist}` : ''}`;
   let n = 0;
   let stop = false;
   const worker = async () => {
