@@ -595,4 +595,34 @@ describe('hash storage on a 3-master cluster', () => {
     expect(await r.getOrSet('new', () => 'computed')).toBe('computed');
     expect(await r.get('new')).toBe('computed');
   });
+
+  it("hashFieldExpiry: 'lazy' on every master: no field gets an expiry of its own on Redis 7.4+, the default's do", async () => {
+    const t = troves.open({ nearCache: false });
+    const lazy = t.region<string>('lazyc', { storage: 'hash', hashBuckets: 16, ttl: '60s', hashFieldExpiry: 'lazy' });
+    const eager = t.region<string>('eagerc', { storage: 'hash', hashBuckets: 16, ttl: '60s' });
+    const entries = Array.from({ length: 60 }, (_, i) => [String(i), `user_${i}`] as const);
+    await Promise.all([lazy.setMany(entries), eager.setMany(entries)]);
+    expect(await lazy.getOrSet('computed', () => 'c')).toBe('c');
+    const masters = cluster.masters();
+    const [major, minor] = (await masters[0]!.server.info('server')).redis_version!.split('.').map(Number) as [number, number];
+    const native = major > 7 || (major === 7 && minor >= 4);
+    const ttls = async (region: string) => {
+      const out: number[] = [];
+      for (const m of masters) {
+        for (const bucket of (await m.server.keys()).filter((k) => k.startsWith(`${prefix}:v1:${region}`))) {
+          const fields = (await m.server.command('HKEYS', bucket)).split('\n').filter((f) => f !== '');
+          for (const f of fields) out.push(Number(await m.server.command('HPTTL', bucket, 'FIELDS', 1, f)));
+        }
+      }
+      return out;
+    };
+    expect(await lazy.getMany(['0', '59', 'computed'])).toEqual(['user_0', 'user_59', 'c']);
+    if (!native) return;
+    const lazyTtls = await ttls('lazyc');
+    expect(lazyTtls).toHaveLength(61);
+    expect(new Set(lazyTtls)).toEqual(new Set([-1]));
+    const eagerTtls = await ttls('eagerc');
+    expect(eagerTtls).toHaveLength(60);
+    for (const ttl of eagerTtls) expect(ttl).toBeGreaterThan(50_000);
+  });
 });
