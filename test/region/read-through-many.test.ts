@@ -25,6 +25,21 @@ function recording<K extends string | number>(): { calls: K[][]; factory: (keys:
   };
 }
 
+/** A getOrSetMany factory that answers nothing until its call's signal aborts, then rejects with the reason; `running`: its context, once called. */
+function abortable(): {
+  running: Promise<ManyFactoryContext<string, unknown>>;
+  factory: (keys: string[], ctx: ManyFactoryContext<string, unknown>) => Promise<string[]>;
+} {
+  const running = deferred<ManyFactoryContext<string, unknown>>();
+  return {
+    running: running.promise,
+    factory: (_keys, ctx) => {
+      running.resolve(ctx);
+      return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+    },
+  };
+}
+
 describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
   it('answers in the order of the keys; only the missing keys reach the factory, in one call; their values are stored with the options given', async () => {
     const t = troves.open();
@@ -168,47 +183,27 @@ describeEachStorage('getOrSetMany', 'gm', ({ troves, region }) => {
     await expectIdle(t);
   });
 
-  it("the call's signal is aborted once every key's is (hard timeout), with a TimeoutError; unaborted while the factory runs", async () => {
+  it.each([
+    { how: 'every key times out (hardTimeout)', error: TimeoutError },
+    { how: 'the trove closes', error: ClosedError },
+  ])("the call's signal is aborted once every key's is: $how; unaborted while the factory runs", async ({ how, error }) => {
     const t = troves.open();
     troves.expectErrors();
     const r = region(t, 'signal');
-    const running = deferred<ManyFactoryContext<string, unknown>>();
-    const call = r.getOrSetMany(
-      ['a', 'b'],
-      (_keys, ctx) => {
-        running.resolve(ctx);
-        return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
-      },
-      { hardTimeout: 200 },
-    );
-    const ctx = await running.promise;
-    const outcome = expect(call).rejects.toBeInstanceOf(TimeoutError);
+    const untilAborted = abortable();
+    const timesOut = how.includes('hardTimeout');
+    const call = r.getOrSetMany(['a', 'b'], untilAborted.factory, timesOut ? { hardTimeout: 200 } : undefined);
+    const ctx = await untilAborted.running;
+    const outcome = expect(call).rejects.toBeInstanceOf(error);
     // Resumed right after the factory's call, before any timer can run: no key has timed out yet.
     expect(ctx.signal.aborted).toBe(false);
+    if (!timesOut) await t.close();
     await outcome;
     await until(() => ctx.signal.aborted, 10_000, 'the call signal');
     expect(ctx.of('a').signal.aborted).toBe(true);
     expect(ctx.of('b').signal.aborted).toBe(true);
-    expect(ctx.signal.reason).toBeInstanceOf(TimeoutError);
-    await expectIdle(t);
-  });
-
-  it("the call's signal is aborted by close(), with a ClosedError", async () => {
-    const t = troves.open();
-    troves.expectErrors();
-    const r = region(t, 'closing');
-    const running = deferred<ManyFactoryContext<string, unknown>>();
-    const call = r.getOrSetMany(['a', 'b', 'c'], (_keys, ctx) => {
-      running.resolve(ctx);
-      return new Promise<string[]>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
-    });
-    const ctx = await running.promise;
-    const outcome = expect(call).rejects.toBeInstanceOf(ClosedError);
-    expect(ctx.signal.aborted).toBe(false);
-    await t.close();
-    expect(ctx.signal.aborted).toBe(true);
-    expect(ctx.signal.reason).toBeInstanceOf(ClosedError);
-    await outcome;
+    expect(ctx.signal.reason).toBeInstanceOf(error);
+    if (timesOut) await expectIdle(t);
   });
 });
 
