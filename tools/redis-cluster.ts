@@ -188,7 +188,12 @@ export class RedisCluster {
    * master has its replication link up. Updates `role` and `masterId` of every node.
    */
   async waitUntilHealthy(): Promise<void> {
-    await this.waitFor('the cluster to settle', () => this.settled());
+    // What is still unsettled is thrown, so that a timeout names it.
+    await this.waitFor('the cluster to settle', async () => {
+      const why = await this.unsettled();
+      if (why !== undefined) throw new Error(why);
+      return true;
+    });
   }
 
   /** Stops every node and removes their dirs, nodes.conf included. */
@@ -219,6 +224,14 @@ export class RedisCluster {
 
   /** One look at every live node; true (and the node fields updated) when the cluster has settled. */
   private async settled(): Promise<boolean> {
+    return (await this.unsettled()) === undefined;
+  }
+
+  /**
+   * One look at every live node: undefined (and the node fields updated) when the cluster has
+   * settled, else what is not settled yet, named for a timeout's message.
+   */
+  private async unsettled(): Promise<string | undefined> {
     const live = this.nodes.filter((n) => n.server.running);
     const byPort = new Map(this.nodes.map((n) => [n.port, n]));
     const views = await Promise.all(
@@ -228,11 +241,13 @@ export class RedisCluster {
         return { ok, lines: parseNodes(await n.server.command('CLUSTER', 'NODES')) };
       }),
     );
-    if (views.some((v) => !v.ok)) return false;
+    const notOk = views.findIndex((v) => !v.ok);
+    if (notOk >= 0) return `node ${live[notOk]!.port} is not cluster_state:ok with every slot served`;
     const liveIds = new Set<string>();
     for (const v of views) {
       // Every node must know every other one, by a settled address (not in handshake).
-      if (v.lines.length !== this.nodes.length || v.lines.some((l) => !byPort.has(l.port) || l.flags.includes('handshake'))) return false;
+      if (v.lines.length !== this.nodes.length || v.lines.some((l) => !byPort.has(l.port) || l.flags.includes('handshake')))
+        return `a node does not know every other one yet (${v.lines.length} of ${this.nodes.length}, or in handshake)`;
     }
     for (const l of views[0]!.lines) if (byPort.get(l.port)!.server.running) liveIds.add(l.id);
     const signature = (lines: NodeLine[]) =>
@@ -241,12 +256,15 @@ export class RedisCluster {
         .sort()
         .join('\n');
     const agreed = signature(views[0]!.lines);
-    if (views.some((v) => signature(v.lines) !== agreed)) return false;
+    if (views.some((v) => signature(v.lines) !== agreed)) return 'the live nodes do not agree on roles, masters and slot owners';
     for (const v of views) {
-      for (const l of v.lines) if (liveIds.has(l.id) && l.flags.some((f) => f === 'fail' || f === 'fail?' || f === 'noaddr')) return false;
+      for (const l of v.lines)
+        if (liveIds.has(l.id) && l.flags.some((f) => f === 'fail' || f === 'fail?' || f === 'noaddr'))
+          return `live node ${l.port} is flagged ${l.flags.join(',')}`;
     }
     const lines = views[0]!.lines;
-    if (lines.some((l) => l.slots.length > 0 && !liveIds.has(l.id))) return false;
+    const orphan = lines.find((l) => l.slots.length > 0 && !liveIds.has(l.id));
+    if (orphan !== undefined) return `slots ${orphan.slots.join(',')} are still served by the dead node ${orphan.port}`;
     for (const l of lines) {
       const node = byPort.get(l.port)!;
       node.id = l.id;
@@ -257,9 +275,10 @@ export class RedisCluster {
     for (const n of live) {
       if (n.role !== 'replica' || !n.masterId || !liveIds.has(n.masterId)) continue;
       const repl = await n.server.info('replication');
-      if (repl.master_link_status !== 'up' || Number(repl.master_port) !== this.nodes.find((m) => m.id === n.masterId)?.port) return false;
+      if (repl.master_link_status !== 'up' || Number(repl.master_port) !== this.nodes.find((m) => m.id === n.masterId)?.port)
+        return `replica ${n.port}'s link to its master is ${repl.master_link_status ?? 'unknown'} (port ${repl.master_port ?? '?'})`;
     }
-    return true;
+    return undefined;
   }
 }
 
