@@ -30,16 +30,17 @@ import type { EntryBackend } from './entry-backend.js';
 import { emitError } from './event-emission.js';
 import type { RegionCore } from './region-core.js';
 
-const LAZY = { fieldExpiry: false } as const;
-
 export class HashEntries implements EntryBackend {
   private readonly fields: FieldStore;
   private readonly layout: BucketLayout;
+  /** Whether this region's field sets ask for a field expiry of their own (false: `hashFieldExpiry: 'lazy'`). */
+  private readonly fieldExpiry: boolean;
   readonly locks: EntryLocks;
 
   constructor(private readonly core: RegionCore) {
     this.fields = core.ctx.store;
     this.layout = new BucketLayout(core.ctx.layout.keyspace, core.ctx.layout.hashTags);
+    this.fieldExpiry = core.options.hashFieldExpiry !== 'lazy';
     const store = core.ctx.store;
     const fields = this.fields;
     this.locks = {
@@ -55,14 +56,9 @@ export class HashEntries implements EntryBackend {
       releaseLock: (key, token) => store.releaseLock(key, token),
       storeAndRelease: ({ key, track: _track, ...rest }: StoreAndRelease) => {
         const ref = this.ref(key);
-        return fields.storeFieldAndRelease({ ...rest, bucket: ref.bucket, field: ref.field, ...this.expiry });
+        return fields.storeFieldAndRelease({ ...rest, bucket: ref.bucket, field: ref.field, fieldExpiry: this.fieldExpiry });
       },
     };
-  }
-
-  /** Added to every field set: none, or `fieldExpiry: false` when the region keeps expiry in the envelope only (`hashFieldExpiry: 'lazy'`). */
-  private get expiry(): { fieldExpiry?: false } {
-    return this.core.options.hashFieldExpiry === 'lazy' ? LAZY : {};
   }
 
   private ref(full: string): BucketRef {
@@ -104,7 +100,7 @@ export class HashEntries implements EntryBackend {
 
   async set(full: string, bytes: Buffer, ttlMs: number | undefined): Promise<void> {
     const ref = this.ref(full);
-    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: bytes, ttlMs, ...this.expiry }]);
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: bytes, ttlMs, fieldExpiry: this.fieldExpiry }]);
   }
 
   delete(fulls: readonly string[]): Promise<number> {
@@ -122,7 +118,7 @@ export class HashEntries implements EntryBackend {
     if (bytes === null) return false;
     // A raw entry records no expiry: only its bucket's can be pushed back.
     const moved = withEntryExpiresAt(bytes, Date.now() + Math.ceil(ttlMs)) ?? bytes;
-    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: moved, ttlMs, expected: bytes, ...this.expiry }]);
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: moved, ttlMs, expected: bytes, fieldExpiry: this.fieldExpiry }]);
     return true;
   }
 
@@ -131,7 +127,7 @@ export class HashEntries implements EntryBackend {
     // The field keeps the hard expiry its entry records (none recorded: none, as it was written).
     const at = entryExpiresAt(expected);
     const ttlMs = at === undefined ? undefined : Math.max(1, at - Date.now());
-    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: next, ttlMs, expected, ...this.expiry }]);
+    await this.fields.fieldWrite([{ type: 'set', bucket: ref.bucket, field: ref.field, value: next, ttlMs, expected, fieldExpiry: this.fieldExpiry }]);
   }
 
   async remainingTtl(full: string): Promise<number | undefined> {
@@ -148,7 +144,7 @@ export class HashEntries implements EntryBackend {
       const ref = this.ref(op.key);
       return op.type === 'delete'
         ? { type: 'delete', bucket: ref.bucket, field: ref.field }
-        : { type: 'set', bucket: ref.bucket, field: ref.field, value: op.value, ttlMs: op.ttlMs, ...this.expiry };
+        : { type: 'set', bucket: ref.bucket, field: ref.field, value: op.value, ttlMs: op.ttlMs, fieldExpiry: this.fieldExpiry };
     });
     await this.fields.fieldWrite(writes);
   }

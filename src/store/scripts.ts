@@ -363,9 +363,10 @@ end
 
 /**
  * KEYS: the buckets. ARGV: the HPEXPIRE flag ('1': try it), then per write 6 values: bucket index
- * (1-based), kind ('s' set, 'l' set without a field expiry of its own, 'd' delete; upper case: only
- * while the field holds `expected`), field, value, ttl ms (0: none), expected. Checks every bucket's type first, so a bucket that is not a
- * hash fails the call before anything is written. Returns { deleted count, HPEXPIRE refused }.
+ * (1-based), kind ('s' set, 'l' set without a field expiry of its own, 'd' delete; upper case:
+ * only while the field holds `expected`), field, value, ttl ms (0: none), expected. Checks every
+ * bucket's type first, so a bucket that is not a hash fails the call before anything is written.
+ * Returns { deleted count, HPEXPIRE refused }.
  */
 export const FIELD_WRITE = new Script(`${FIELD_SET}
 for i = 1, #KEYS do
