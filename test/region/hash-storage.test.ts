@@ -284,6 +284,39 @@ describe.each(drivers)('hash storage on one server (%s)', (driver) => {
     expect(Number(await server.command('HLEN', bucket))).toBe(0);
   });
 
+  it("hashFieldExpiry: 'lazy' with Redis stalled (SIGSTOP): the value is computed here and answered by the deadline; once Redis is back it is written, still without a field expiry", async () => {
+    troves.expectErrors();
+    const t = open({ nearCache: false, commandTimeout: 300 });
+    const r = t.region<string>('lazystall', { storage: 'hash', hashBuckets: 1, ttl: '60s', hashFieldExpiry: 'lazy' });
+    await r.set('before', 'b');
+    const [major, minor] = (await server.info('server')).redis_version!.split('.').map(Number) as [number, number];
+    const native = major > 7 || (major === 7 && minor >= 4);
+    let runs = 0;
+    server.pause();
+    try {
+      expect(await r.getOrSet('k', () => `computed ${++runs}`)).toBe('computed 1');
+    } finally {
+      server.resume();
+    }
+    // Until a computation lands in Redis: the one while stalled could not be written.
+    await until(
+      async () => {
+        await r.getOrSet('k', () => `computed ${++runs}`);
+        return (await r.get('k')) !== undefined;
+      },
+      10_000,
+      'the value written once Redis is back',
+    );
+    expect(await r.get('k')).toMatch(/^computed \d+$/);
+    expect(await r.get('before')).toBe('b');
+    const bucket = bucketOf(r, 'k', 1);
+    expect(Number(await server.command('HLEN', bucket))).toBe(2);
+    if (native) {
+      for (const f of ['k', 'before']) expect({ f, ttl: Number(await server.command('HPTTL', bucket, 'FIELDS', 1, f)) }).toEqual({ f, ttl: -1 });
+    }
+    expect(Number(await server.command('PTTL', bucket))).toBeGreaterThan(50_000);
+  });
+
   it("hashFieldExpiry takes 'redis' or 'lazy'", () => {
     const t = open({ nearCache: false });
     expect(() => t.region('bad', { storage: 'hash', hashFieldExpiry: 'never' as 'lazy' })).toThrow(InvalidOptionError);
