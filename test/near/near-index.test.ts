@@ -167,7 +167,7 @@ describe('NearIndex', () => {
       fc.record({ t: fc.constant('relive' as const) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 6 }), (ops, maxEntries) => {
+      fc.property(fc.array(op, { maxLength: 80, size: 'max' }), fc.integer({ min: 1, max: 6 }), (ops, maxEntries) => {
         const near = live({ maxEntries });
         // Several holders of an index per base, as several handles of one region path are.
         const held: ReturnType<NearCache['indexOf']>[][] = bases.map((b) => [near.indexOf(b, ''), near.indexOf(b, ''), near.indexOf(b, '')]);

@@ -74,49 +74,54 @@ describe('SecondChanceMap', () => {
       fc.record({ t: fc.constant('delete' as const), k: fc.integer({ min: 0, max: 30 }) }),
     );
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 12, max: 60 }), fc.array(op, { maxLength: 300 }), (maxEntries, maxBytes, ops) => {
-        const { m, evicted } = make(maxEntries, maxBytes, 10);
-        // The model: what was set last for each key (and not deleted since); what the map holds must agree.
-        const last = new Map<number, E>();
-        let stored = 0;
-        let removed = 0; // entries gone by delete or by being replaced
-        let version = 0;
-        for (const o of ops) {
-          const key = String(o.k);
-          if (o.t === 'set') {
-            if (m.get(key) !== undefined) removed++;
-            const e = entry(++version, o.size);
-            m.set(key, e);
-            last.set(o.k, e);
-            if (o.size <= 10) {
-              stored++;
-              expect(m.get(key)).toBe(e); // the newest entry is always kept
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 12, max: 60 }),
+        fc.array(op, { maxLength: 300, size: 'max' }),
+        (maxEntries, maxBytes, ops) => {
+          const { m, evicted } = make(maxEntries, maxBytes, 10);
+          // The model: what was set last for each key (and not deleted since); what the map holds must agree.
+          const last = new Map<number, E>();
+          let stored = 0;
+          let removed = 0; // entries gone by delete or by being replaced
+          let version = 0;
+          for (const o of ops) {
+            const key = String(o.k);
+            if (o.t === 'set') {
+              if (m.get(key) !== undefined) removed++;
+              const e = entry(++version, o.size);
+              m.set(key, e);
+              last.set(o.k, e);
+              if (o.size <= 10) {
+                stored++;
+                expect(m.get(key)).toBe(e); // the newest entry is always kept
+              }
+            } else if (o.t === 'get') {
+              const got = m.get(key);
+              if (got !== undefined) expect(got).toBe(last.get(o.k));
+            } else {
+              if (m.get(key) !== undefined) removed++;
+              m.delete(key);
+              last.delete(o.k);
+              expect(m.get(key)).toBeUndefined();
             }
-          } else if (o.t === 'get') {
-            const got = m.get(key);
-            if (got !== undefined) expect(got).toBe(last.get(o.k));
-          } else {
-            if (m.get(key) !== undefined) removed++;
-            m.delete(key);
-            last.delete(o.k);
-            expect(m.get(key)).toBeUndefined();
+            expect(m.size).toBeLessThanOrEqual(maxEntries);
+            expect(m.byteSize).toBeLessThanOrEqual(maxBytes);
           }
-          expect(m.size).toBeLessThanOrEqual(maxEntries);
-          expect(m.byteSize).toBeLessThanOrEqual(maxBytes);
-        }
-        let bytes = 0;
-        let present = 0;
-        for (const [k, e] of last) {
-          const got = m.get(String(k));
-          if (got === undefined) continue;
-          expect(got).toBe(e);
-          bytes += e.size;
-          present++;
-        }
-        expect(m.byteSize).toBe(bytes);
-        expect(m.size).toBe(present);
-        expect(stored).toBe(present + removed + evicted());
-      }),
+          let bytes = 0;
+          let present = 0;
+          for (const [k, e] of last) {
+            const got = m.get(String(k));
+            if (got === undefined) continue;
+            expect(got).toBe(e);
+            bytes += e.size;
+            present++;
+          }
+          expect(m.byteSize).toBe(bytes);
+          expect(m.size).toBe(present);
+          expect(stored).toBe(present + removed + evicted());
+        },
+      ),
       { numRuns: 500, seed: 20261123 },
     );
   });

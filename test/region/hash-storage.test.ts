@@ -471,7 +471,7 @@ describe.each(drivers)('hash storage on one server (%s)', (driver) => {
       fc.record({ type: fc.constant('getMany' as const), keys: fc.array(key, { maxLength: 4 }) }),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { maxLength: 30 }), async (ops) => {
+      fc.asyncProperty(fc.array(op, { maxLength: 30, size: 'max' }), async (ops) => {
         const r = t.region<unknown>(`p${++round}`, { storage: 'hash', hashBuckets: 2 });
         const model = new Map<string, unknown>();
         for (const o of ops) {

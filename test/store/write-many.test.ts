@@ -29,7 +29,7 @@ const op: fc.Arbitrary<WriteOp> = fc.oneof(
 describe('bulk writes written by Trove', () => {
   it('EVAL of the script: the bytes ioredis writes, for any keys, prefix, values, expiries and kinds', () => {
     fc.assert(
-      fc.property(text, fc.array(op, { minLength: 1, maxLength: 30 }), fc.boolean(), (prefix, ops, track) => {
+      fc.property(text, fc.array(op, { minLength: 1, maxLength: 30, size: 'max' }), fc.boolean(), (prefix, ops, track) => {
         // Tracked: only the tracked sets' keys are declared; untracked: every key.
         const declared = (o: WriteOp) => !track || (o.type === 'set' && !o.untracked);
         const keys = ops.filter(declared).map((o) => prefix + o.key);
@@ -49,7 +49,7 @@ describe('bulk writes written by Trove', () => {
 
   it('parts: every write once, in order, each part within the count and the bytes unless a single write is larger, each as full as it can be', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constant(-1), fc.nat({ max: 2 * WRITE_MANY_BYTES })), { maxLength: 3_000 }), (sizes) => {
+      fc.property(fc.array(fc.oneof(fc.constant(-1), fc.nat({ max: 2 * WRITE_MANY_BYTES })), { maxLength: 3_000, size: 'max' }), (sizes) => {
         // Only a set's value length counts: a stand-in of that length, no bytes allocated. -1: a delete.
         const ops = sizes.map(
           (n): WriteOp => (n < 0 ? { type: 'delete', key: 'k' } : { type: 'set', key: 'k', value: { length: n } as Buffer, ttlMs: undefined }),
@@ -69,7 +69,7 @@ describe('bulk writes written by Trove', () => {
           from = end;
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 60 },
     );
   });
 

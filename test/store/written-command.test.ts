@@ -36,7 +36,7 @@ describe('commands written by Trove', () => {
 
   it('MGET: the bytes ioredis writes, for any keys and prefix', () => {
     fc.assert(
-      fc.property(text, fc.array(text, { minLength: 1, maxLength: 50 }), (prefix, keys) => {
+      fc.property(text, fc.array(text, { minLength: 1, maxLength: 50, size: 'max' }), (prefix, keys) => {
         expect(
           ownBytes(mgetCommand(prefix, keys)).equals(
             ioredisBytes(
