@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { LRUCache } from 'lru-cache';
 import type { DecodedEntry, TagStamp } from '../codec/index.js';
 import { ClosedError, ColdCacheError, FactoryError, TimeoutError, TroveError } from '../errors.js';
 import type { ClaimOption, LockStore, ReadOrLock } from '../store/index.js';
 import { callFactory, type FactoryContext, type FactoryOverrides, RunContext } from './factory-context.js';
+import { ExpiringKeys } from './expiring-keys.js';
 import { type HeldElsewhere, Lease } from './lease.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedReadThrough } from './options.js';
@@ -192,11 +192,11 @@ export class Loader {
   /** In-process single flight for refreshes of stale (or eagerly refreshed) values. */
   private readonly refreshing = new TransientMap<string, Promise<void>>();
   /** Keys another process is refreshing: don't ask for its lock on every request meanwhile. */
-  private readonly heldElsewhere = new LRUCache<string, true>({ max: 10_000, ttlAutopurge: false });
+  private readonly heldElsewhere = new ExpiringKeys<true>(10_000);
   /** Factories running in this process, until they settle (a caller may have stopped waiting). */
   private readonly computing = new TransientMap<string, Promise<unknown>>();
   /** Since when (epoch ms) this process has seen another process computing a key: for `ColdCacheError.retryAfterMs`. */
-  private readonly heldSince = new LRUCache<string, number>({ max: 10_000, ttlAutopurge: false });
+  private readonly heldSince = new ExpiringKeys<number>(10_000);
   /** The leave to claim value keys, made once (see `claimOf`). */
   private claim: ClaimOption | undefined;
   /** Contexts of the factories running here, whose signal `close()` fires. */
@@ -406,7 +406,7 @@ export class Loader {
       const attempt = await this.acquire(job, run);
       if (!(attempt instanceof Lease)) {
         // The store failed the attempt, or another process refreshes: answer the current value.
-        if (attempt !== undefined) this.heldElsewhere.set(job.full, true, { ttl: attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs });
+        if (attempt !== undefined) this.heldElsewhere.set(job.full, true, attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs);
         if (mode === 'blocking') job.access.onStale(job.key, 'refreshing');
         return current;
       }
@@ -471,7 +471,7 @@ export class Loader {
       }
       // Another process computes it.
       const { onCold } = job.rt;
-      if (!this.heldSince.has(job.full)) this.heldSince.set(job.full, Date.now(), { ttl: attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs });
+      if (!this.heldSince.has(job.full)) this.heldSince.set(job.full, Date.now(), attempt.ttlMs > 0 ? attempt.ttlMs : job.rt.lockLeaseMs);
       if (onCold === 'fail') throw new ColdCacheError(job.key, this.retryAfter(job, attempt.ttlMs));
       if (typeof onCold === 'function') return (await onCold(job.key)) as T;
       const remaining = deadline - Date.now();
@@ -740,8 +740,7 @@ export class Loader {
     adapted?: { overrides: FactoryOverrides; since: number },
   ): void {
     lease?.stopRenewing();
-    // Mostly empty: the size is read first, an lru-cache delete looks the key up.
-    if (this.heldElsewhere.size > 0) this.heldElsewhere.delete(job.full);
+    this.heldElsewhere.delete(job.full);
     if (run.failed) {
       // The store failed this run already: the value is answered, not stored. Sent without
       // waiting instead, the write would sit in the client's queue with its whole payload for as
