@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
-import { LRUCache } from 'lru-cache';
 import { InvalidOptionError, StoreError } from '../errors.js';
 import { deliver } from './channel-delivery.js';
+import { LruEntries } from './lru-entries.js';
 import { keyNotification, notificationOf } from './notification.js';
 import type {
   FieldRef,
@@ -34,7 +34,7 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly hashTags = false;
-  private readonly cache: LRUCache<string, Buffer>;
+  private readonly cache: LruEntries<Buffer>;
   private closed = false;
   private readonly channels = new Map<string, Set<ChannelListener>>();
   /** Hashes are small control data (generations, tag tokens): kept outside the LRU so they are never evicted. */
@@ -43,7 +43,7 @@ export class MemoryStore implements Store {
   private readonly hashExpiry = new Map<string, number>();
 
   constructor(opts: MemoryStoreOptions = {}) {
-    this.cache = new LRUCache<string, Buffer>({
+    this.cache = new LruEntries<Buffer>({
       max: opts.maxEntries ?? 100_000,
       maxSize: opts.maxBytes ?? 256 * 1024 * 1024,
       sizeCalculation: (value, key) => value.length + key.length + 1,
