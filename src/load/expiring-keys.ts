@@ -1,4 +1,4 @@
-import { TransientMap } from '../transient-map.js';
+import { BoundedMap } from '../bounded-map.js';
 
 /**
  * Keys remembered for a while, each with a value and its own expiry, at most `max` of them (the
@@ -10,11 +10,12 @@ import { TransientMap } from '../transient-map.js';
  * each before it woke its callers. Here every operation is O(1).
  */
 export class ExpiringKeys<V> {
-  /** By key, in the order set (a key set again moves to the end). */
-  private readonly entries = new TransientMap<string, { value: V; until: number }>();
+  private readonly entries: BoundedMap<string, { value: V; until: number }>;
 
   /** `max`: how many keys at most (at least 1). */
-  constructor(private readonly max: number) {}
+  constructor(max: number) {
+    this.entries = new BoundedMap(max);
+  }
 
   /** Keys held, expired ones not yet dropped included. */
   get size(): number {
@@ -23,10 +24,6 @@ export class ExpiringKeys<V> {
 
   /** Remembers `key` for `ttlMs` (from now, in ms), replacing what it had. */
   set(key: string, value: V, ttlMs: number): void {
-    if (!this.entries.delete(key) && this.entries.size >= this.max) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
-    }
     this.entries.set(key, { value, until: Date.now() + ttlMs });
   }
 
@@ -43,13 +40,7 @@ export class ExpiringKeys<V> {
 
   /** Whether `key` is held and not expired. */
   has(key: string): boolean {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return false;
-    if (entry.until <= Date.now()) {
-      this.entries.delete(key);
-      return false;
-    }
-    return true;
+    return this.get(key) !== undefined;
   }
 
   delete(key: string): void {

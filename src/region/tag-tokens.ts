@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedMap } from '../bounded-map.js';
 import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { checkWellFormed } from '../keys/index.js';
@@ -7,6 +7,9 @@ import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no tag can have. */
 const EPOCH_FIELD = '';
+
+/** Tags whose token (and last change) this process keeps at most: beyond, the one set longest ago is read again when next needed. */
+const TAGS_KEPT = 100_000;
 
 /** Tags read from the store in one command at most (the script passes them through Lua's unpack). */
 const FETCH_CHUNK = 1_000;
@@ -24,18 +27,18 @@ const FETCH_CHUNK = 1_000;
  * taken before it is stale: tagged entries become misses instead of coming back.
  */
 export class TagTokens {
-  private readonly tokens = new LRUCache<string, string>({ max: 100_000 });
+  private readonly tokens: BoundedMap<string, string>;
   private epoch: string | undefined;
   /** Counts the changes of tokens this process learnt of (see `changedSince`). */
   private changes = 0;
   /** The value of `changes` when each tag's token last changed here; bounded like `tokens`. */
-  private readonly changedAt = new LRUCache<string, number>({ max: 100_000 });
+  private readonly changedAt: BoundedMap<string, number>;
   /** `changes` when the known tokens were last voided at once (a new epoch). */
   private voidedAt = 0;
   /** Counts the reads sent and the invalidations applied here, in order (see `read`). */
   private sequence = 0;
   /** The value of `sequence` when each tag's token was last set by an invalidation; bounded like `tokens`. */
-  private readonly appliedAt = new LRUCache<string, number>({ max: 100_000 });
+  private readonly appliedAt: BoundedMap<string, number>;
 
   /** A reading of the change counter, for `changedSince`. */
   get clock(): number {
@@ -56,17 +59,29 @@ export class TagTokens {
     private readonly hashKey: string,
     /** Tells the other processes that this one created a new epoch (so they re-read their tags at once). */
     private readonly announceEpoch: (epoch: string) => void = () => {},
-  ) {}
+    /** How many tags this process keeps at most. */
+    kept = TAGS_KEPT,
+  ) {
+    this.tokens = new BoundedMap(kept);
+    this.changedAt = new BoundedMap(kept);
+    this.appliedAt = new BoundedMap(kept);
+  }
 
   /** Stamps for the given tags (fetching tokens not known yet). */
   async stamp(tags: readonly string[]): Promise<TagStamp[]> {
     checkTags(tags);
     const unique = [...new Set(tags)];
-    let fetched = await this.fetch(unique.filter((t) => !this.tokens.has(t)));
-    // A new epoch seen meanwhile voids the tokens known before: read those again.
-    const lost = unique.filter((t) => !this.tokens.has(t) && !fetched.has(t));
-    if (lost.length > 0) fetched = new Map([...fetched, ...(await this.fetch(lost))]);
-    return unique.map((t) => [t, fetched.get(t) ?? this.tokens.get(t) ?? ''] as const);
+    const known = unique.map((t) => this.tokens.get(t));
+    const voided = this.voidedAt;
+    let fetched = await this.fetch(unique.filter((_, i) => known[i] === undefined));
+    if (this.voidedAt !== voided) {
+      // A new epoch seen meanwhile voids the tokens known before: read those again.
+      const lost = unique.filter((t) => !this.tokens.has(t) && !fetched.has(t));
+      if (lost.length > 0) fetched = new Map([...fetched, ...(await this.fetch(lost))]);
+      return unique.map((t) => [t, fetched.get(t) ?? this.tokens.get(t) ?? ''] as const);
+    }
+    // A tag known before may have been pushed out of a full map by those just read: its token is the one known.
+    return unique.map((t, i) => [t, fetched.get(t) ?? this.tokens.get(t) ?? known[i] ?? ''] as const);
   }
 
   /** true: every stamp is current; false: one was invalidated; undefined: some tags are unknown here yet. */
@@ -84,8 +99,12 @@ export class TagTokens {
   async check(stamps: readonly TagStamp[]): Promise<boolean> {
     const quick = this.isLive(stamps);
     if (quick !== undefined) return quick;
-    const fetched = await this.fetch(stamps.map(([t]) => t).filter((t) => !this.tokens.has(t)));
-    return stamps.every(([tag, token]) => (this.tokens.get(tag) ?? fetched.get(tag)) === token);
+    const known = stamps.map(([tag]) => this.tokens.get(tag));
+    const voided = this.voidedAt;
+    const fetched = await this.fetch(stamps.filter((_, i) => known[i] === undefined).map(([tag]) => tag));
+    // As in `stamp`: a tag pushed out by those just read is judged by the token known before, unless a new epoch voided it.
+    const before = (i: number) => (this.voidedAt === voided ? known[i] : undefined);
+    return stamps.every(([tag, token], i) => (this.tokens.get(tag) ?? fetched.get(tag) ?? before(i)) === token);
   }
 
   /** Reads the tokens of `tags` (creating the epoch if the table is missing); resolves to what was read. */
