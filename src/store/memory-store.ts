@@ -20,7 +20,11 @@ import type {
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
 export interface MemoryStoreOptions {
-  /** Most entries kept; the least recently used are evicted beyond it. Default 100,000. */
+  /**
+   * Most entries kept; the least recently used are evicted beyond it. The store reserves this many
+   * slots when created: about 50 bytes each (5 MB at the default) before its first entry.
+   * Default 100,000.
+   */
   maxEntries?: number;
   /** Most bytes kept (encoded values plus keys); least recently used are evicted beyond it. Default 256 MiB. */
   maxBytes?: number;
