@@ -4,9 +4,10 @@ import { TransientMap } from './transient-map.js';
  * A Map of at most `max` entries: setting a new key when full forgets the key set longest ago (a
  * key set again counts from then). Reads do not reorder, so a read costs one lookup.
  *
- * Why not lru-cache: it allocates all `max` slots up front (three caches of 100,000 tags were
- * 4.7 MB of heap and 2.4 MB of typed arrays in every trove, before its first tag), and deleting its
- * last entry clears them all. This grows with what it holds, and every operation is O(1).
+ * Why not lru-cache: it allocates all `max` slots up front (with three caches of 100,000 tags and
+ * two of 10,000 keys, a trove held 5.0 MB of heap and 3.6 MB of ArrayBuffers before caching
+ * anything), and deleting its last entry clears them all. This grows with what it holds, and every
+ * operation is O(1).
  */
 export class BoundedMap<K, V> {
   /** In the order set (see TransientMap for why not a plain Map). */
