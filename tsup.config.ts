@@ -16,6 +16,8 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: false,
+  // `import.meta.url` in the CommonJS build (the msgpack codec loads msgpackr on first use).
+  shims: true,
   // Integrations import the main entry by name: kept as an import, they share the one copy of
   // trove-cache the application loads (an InvalidOptionError they throw is the application's).
   external: ['trove-cache'],

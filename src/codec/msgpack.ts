@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { Packr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import type { Packr } from 'msgpackr';
 import { DecodeError } from '../errors.js';
 import { CODEC_IDS, type Codec, registerCodec } from './codec.js';
 import { type ValueProfile, scanValue } from './scan.js';
@@ -63,7 +64,9 @@ const PORTABLE_PROFILE: ValueProfile = {
   protoKey: 'rejected',
 };
 
-// One Packr for every msgpack codec; the options below make it write only standard MessagePack for plain data
+// One Packr for every msgpack codec, made on first use: loading msgpackr (and the native extension it
+// looks for) took about 25 ms of the 130 that `import 'trove-cache'` took, in every process, most of
+// which never use this codec. The options below make it write only standard MessagePack for plain data
 // and decode without surprises:
 // - useRecords: false: objects are MessagePack maps (msgpackr records are a private extension), which also
 //   makes mapsAsObjects default to true: maps decode as plain objects (JS Maps are tagged instead).
@@ -74,18 +77,24 @@ const PORTABLE_PROFILE: ValueProfile = {
 // - copyBuffers: decoded binary values own their memory instead of keeping the whole input alive (an ioredis
 //   reply is a slice of a socket chunk that a cached value would otherwise pin).
 // - useToJSON: false: plain objects are stored as they are, even with a "toJSON" key.
-const packr = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  moreTypes: true,
-  useBigIntExtension: true,
-  int64AsType: 'bigint',
-  variableMapSize: true,
-  copyBuffers: true,
-  useToJSON: false,
-  encodeUndefinedAsNil: false,
-  useTimestamp32: false,
-});
+let loaded: Packr | undefined;
+function packr(): Packr {
+  if (loaded !== undefined) return loaded;
+  const { Packr: PackrClass } = createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
+  loaded = new PackrClass({
+    useRecords: false,
+    mapsAsObjects: true,
+    moreTypes: true,
+    useBigIntExtension: true,
+    int64AsType: 'bigint',
+    variableMapSize: true,
+    copyBuffers: true,
+    useToJSON: false,
+    encodeUndefinedAsNil: false,
+    useTimestamp32: false,
+  });
+  return loaded;
+}
 
 /**
  * Creates a MessagePack codec (msgpackr, without records, so other MessagePack libraries can read plain data).
@@ -109,9 +118,9 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
     name: 'msgpack',
     encode(value: unknown): Uint8Array {
       try {
-        if (!scanValue(value, profile)) return packr.pack(value);
+        if (!scanValue(value, profile)) return packr().pack(value);
         const { safe, meta } = toTagged(value, profile);
-        const body = packr.pack([safe, meta]);
+        const body = packr().pack([safe, meta]);
         const out = Buffer.allocUnsafe(body.length + 1);
         out[0] = TAGGED_MARKER;
         out.set(body, 1);
@@ -128,12 +137,12 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
 }
 
 function decodePortable(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+  return packr().unpack(bytes);
 }
 
 function decodeExtended(bytes: Uint8Array): unknown {
-  if (bytes[0] !== TAGGED_MARKER) return packr.unpack(bytes);
-  const parsed: unknown = packr.unpack(bytes.subarray(1));
+  if (bytes[0] !== TAGGED_MARKER) return packr().unpack(bytes);
+  const parsed: unknown = packr().unpack(bytes.subarray(1));
   if (!Array.isArray(parsed) || parsed.length !== 2) throw new DecodeError('malformed tagged MessagePack payload');
   return reviveTagged(parsed[0], parsed[1]);
 }

@@ -23,7 +23,7 @@ const probe = `
   });
 `;
 
-function run(args: string[]): { exports: string[]; value: unknown; cold: string } {
+function run(args: string[]): Record<string, unknown> & { exports: string[]; value: unknown; cold: string } {
   const out = execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
@@ -39,6 +39,28 @@ describe('package builds', () => {
     for (const name of ['createTrove', 'createJsonCodec', 'ColdCacheError', 'InvalidOptionError', 'TimeoutError']) expect(esm.exports).toContain(name);
     // Handles are types only: nothing to construct outside createTrove.
     for (const name of ['Trove', 'Region', 'RegionHandle', 'TroveImpl']) expect(esm.exports).not.toContain(name);
+  });
+
+  it('loads msgpackr only once a msgpack region encodes or decodes, from ESM and CJS', () => {
+    // require.cache is the CommonJS loader's, which msgpackr goes through from both builds.
+    const msgpack = `
+      const loaded = () => Object.keys(cache).some((f) => f.includes('/msgpackr/'));
+      const before = loaded();
+      const t = m.createTrove();
+      const r = t.region('r', { codec: 'msgpack' });
+      const created = loaded();
+      r.set('k', new Map([[1, 2]])).then(() => r.get('k')).then((v) => {
+        console.log(JSON.stringify({ before, created, after: loaded(), value: [...v] }));
+        return t.close();
+      });
+    `;
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      `import * as m from 'trove-cache'; import { createRequire } from 'node:module'; const cache = createRequire(import.meta.url).cache; ${msgpack}`,
+    ]);
+    const cjs = run(['-e', `const m = require('trove-cache'); const cache = require.cache; ${msgpack}`]);
+    for (const probed of [esm, cjs]) expect(probed).toEqual({ before: false, created: false, after: true, value: [[1, 2]] });
   });
 
   it('ships type declarations for both', () => {
