@@ -5,7 +5,7 @@ import type { Encoded } from '../load/index.js';
 import type { WriteOp } from '../store/index.js';
 import { checkWriteOptions } from './call-options.js';
 import { encodeValue } from './entry-encoding.js';
-import { emitError, emitSet } from './event-emission.js';
+import { emitDelete, emitError, emitSet } from './event-emission.js';
 import { checkKey } from './key-base.js';
 import { afterLocksDropped } from './lock-drop.js';
 import { asOperation } from './operation-errors.js';
@@ -106,7 +106,7 @@ export async function batch(core: RegionCore, operation: string, fn: (tx: BatchW
   const durationMs = started === 0 ? 0 : performance.now() - started;
   for (const it of items) if (it.type === 'set') emitSet(core, it.key, it.encoded.bytes.length, it.encoded.ttlMs, started, durationMs);
   if (started === 0) return;
-  for (const it of items) if (it.type === 'delete') core.ctx.events.emit('delete', { region: core.path, key: it.key, durationMs });
+  for (const it of items) if (it.type === 'delete') emitDelete(core, it.key, durationMs);
 }
 
 /**

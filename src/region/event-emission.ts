@@ -66,6 +66,16 @@ export function emitSet(core: RegionCore, k: string, bytes: number, ttlMs: numbe
   emit(core, 'set', { region: core.path, key: k, bytes, ttlMs, durationMs: durationMs ?? performance.now() - started });
 }
 
+/** A key was deleted; only called when someone listens to `delete`. */
+export function emitDelete(core: RegionCore, k: string, durationMs: number): void {
+  emit(core, 'delete', { region: core.path, key: k, durationMs });
+}
+
+/** `markStale` wrote (`marked`) or deleted the key; only called when someone listens to `markStale`. */
+export function emitMarkStale(core: RegionCore, k: string, marked: boolean, durationMs: number): void {
+  emit(core, 'markStale', { region: core.path, key: k, marked, durationMs });
+}
+
 /** Reports a handled failure; anything that is not a TroveError is reported as a StoreError (its cause). */
 export function emitError(core: RegionCore, err: unknown, operation: string, key?: string): void {
   const error = err instanceof TroveError ? err : new StoreError(err instanceof Error ? err.message : String(err), { cause: err });

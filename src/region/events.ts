@@ -41,6 +41,8 @@ export interface DeleteEvent {
   region: string;
   key: string;
   durationMs: number;
+  /** The cached function's `name`, when the call came through `trove.cached()` (its `invalidate`). */
+  function?: string;
 }
 
 /** `markStale` ran: the entry kept its value as stale (`marked`), or, with nothing live to keep, the key was deleted. */
@@ -51,6 +53,8 @@ export interface MarkStaleEvent {
   marked: boolean;
   /** Time from the call to its write's answer, in milliseconds. */
   durationMs: number;
+  /** The cached function's `name`, when the call came through `trove.cached()`. */
+  function?: string;
 }
 
 /** Something went wrong that Trove handled (the caller got a miss, a computed value, or a fallback). */

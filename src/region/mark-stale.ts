@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { withFreshUntil } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { live } from './entry-decoding.js';
+import { emitMarkStale } from './event-emission.js';
 import { checkKey } from './key-base.js';
 import { afterLocksDropped } from './lock-drop.js';
 import { asOperation } from './operation-errors.js';
@@ -40,6 +41,6 @@ export async function markStale(core: RegionCore, key: Key): Promise<boolean> {
   const write = stale === undefined ? () => core.entries.delete([full]) : () => core.entries.replace(full, bytes!, stale);
   await asOperation('markStale', 'the entry could not be written', afterLocksDropped<unknown>(core, [full], write));
   const marked = stale !== undefined;
-  if (started !== 0) core.ctx.events.emit('markStale', { region: core.path, key: k, marked, durationMs: performance.now() - started });
+  if (started !== 0) emitMarkStale(core, k, marked, performance.now() - started);
   return marked;
 }

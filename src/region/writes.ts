@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { StoreError } from '../errors.js';
 import { checkWriteOptions } from './call-options.js';
 import { encodeValue } from './entry-encoding.js';
-import { emitError, emitSet } from './event-emission.js';
+import { emitDelete, emitError, emitSet } from './event-emission.js';
 import { checkKey } from './key-base.js';
 import { asOperation } from './operation-errors.js';
 import type { Key, SetOptions } from './region.js';
@@ -42,7 +42,7 @@ export async function remove(core: RegionCore, key: Key): Promise<boolean> {
   const full = (await core.keyBase.load('delete')) + k + core.keyBase.tail;
   core.ctx.near?.drop(full);
   const n = await afterLocksDropped(core, [full], () => core.entries.delete([full]));
-  if (started !== 0) core.ctx.events.emit('delete', { region: core.path, key: k, durationMs: performance.now() - started });
+  if (started !== 0) emitDelete(core, k, performance.now() - started);
   return n > 0;
 }
 
@@ -62,7 +62,7 @@ export async function removeMany(core: RegionCore, keys: readonly Key[]): Promis
   );
   if (started !== 0) {
     const durationMs = performance.now() - started;
-    for (const key of new Set(ks)) core.ctx.events.emit('delete', { region: core.path, key, durationMs });
+    for (const key of new Set(ks)) emitDelete(core, key, durationMs);
   }
   return n;
 }

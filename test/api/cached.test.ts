@@ -106,6 +106,22 @@ describe('trove.cached', () => {
     expect(version).toBe(3);
   });
 
+  it("every event of a cached function's calls names it, its invalidate and markStale included", async () => {
+    const t = open();
+    const seen: { name: string; key: unknown; function: unknown }[] = [];
+    for (const name of ['hit', 'miss', 'set', 'delete', 'markStale', 'compute', 'stale'] as const) {
+      t.on(name, (e) => seen.push({ name, key: e.key, function: e.function }));
+    }
+    const f = t.cached(async (id: number) => `${id}!`, { name: 'f', ttl: '100s' });
+    expect(await f(1)).toBe('1!');
+    expect(await f(1)).toBe('1!');
+    expect(await f.markStale(1)).toBe(true);
+    await f.invalidate(1);
+    const key = seen[0]!.key;
+    expect(typeof key).toBe('string');
+    expect(seen).toEqual(['miss', 'compute', 'set', 'hit', 'markStale', 'delete'].map((name) => ({ name, key, function: 'f' })));
+  });
+
   it('the function version and the trove version are part of every key', async () => {
     const a = open({ prefix: 'ver', version: 'deploy1' });
     const b = open({ prefix: 'ver', version: 'deploy2' });
