@@ -58,6 +58,21 @@ describe('TagTokens, bounded', () => {
     expect(await here.check(stamps)).toBe(true);
   });
 
+  it('the tag table evicted: every stamp taken before is stale, a tag pushed out of the map included; stamps after it are live', async () => {
+    const here = new TagTokens(store, 'tags:evicted', undefined, 2);
+    const [x] = await here.stamp(['x']);
+    // 'x' is pushed out by 'y' and 'z' as they are read.
+    const before = await here.stamp(['x', 'y', 'z']);
+    expect(before[0]).toEqual(x);
+    await server.command('DEL', 'tags:evicted');
+    // Reading 'x' again finds the table gone: a new epoch voids every token known from the old one.
+    expect(await here.check(before)).toBe(false);
+    expect(await here.check([before[1]!])).toBe(false);
+    const after = await here.stamp(['x', 'y', 'z']);
+    expect(after.map(([, token]) => token)).not.toContain(before[1]![1]);
+    expect(await here.check(after)).toBe(true);
+  });
+
   it('keeps every tag it was asked to when under its bound', async () => {
     const reads = readsOf(store);
     const here = new TagTokens(store, 'tags:unbounded');
