@@ -72,16 +72,16 @@ export class TagTokens {
     checkTags(tags);
     const unique = [...new Set(tags)];
     const known = unique.map((t) => this.tokens.get(t));
-    const voided = this.voidedAt;
+    const voidedAt = this.voidedAt;
     let fetched = await this.fetch(unique.filter((_, i) => known[i] === undefined));
-    if (this.voidedAt !== voided) {
+    const voided = this.voidedAt !== voidedAt;
+    if (voided) {
       // A new epoch seen meanwhile voids the tokens known before: read those again.
       const lost = unique.filter((t) => !this.tokens.has(t) && !fetched.has(t));
       if (lost.length > 0) fetched = new Map([...fetched, ...(await this.fetch(lost))]);
-      return unique.map((t) => [t, fetched.get(t) ?? this.tokens.get(t) ?? ''] as const);
     }
     // A tag known before may have been pushed out of a full map by those just read: its token is the one known.
-    return unique.map((t, i) => [t, fetched.get(t) ?? this.tokens.get(t) ?? known[i] ?? ''] as const);
+    return unique.map((t, i) => [t, fetched.get(t) ?? this.tokens.get(t) ?? (voided ? undefined : known[i]) ?? ''] as const);
   }
 
   /** true: every stamp is current; false: one was invalidated; undefined: some tags are unknown here yet. */
@@ -100,11 +100,11 @@ export class TagTokens {
     const quick = this.isLive(stamps);
     if (quick !== undefined) return quick;
     const known = stamps.map(([tag]) => this.tokens.get(tag));
-    const voided = this.voidedAt;
+    const voidedAt = this.voidedAt;
     const fetched = await this.fetch(stamps.filter((_, i) => known[i] === undefined).map(([tag]) => tag));
     // As in `stamp`: a tag pushed out by those just read is judged by the token known before, unless a new epoch voided it.
-    const before = (i: number) => (this.voidedAt === voided ? known[i] : undefined);
-    return stamps.every(([tag, token], i) => (this.tokens.get(tag) ?? fetched.get(tag) ?? before(i)) === token);
+    const voided = this.voidedAt !== voidedAt;
+    return stamps.every(([tag, token], i) => (this.tokens.get(tag) ?? fetched.get(tag) ?? (voided ? undefined : known[i])) === token);
   }
 
   /** Reads the tokens of `tags` (creating the epoch if the table is missing); resolves to what was read. */
