@@ -505,7 +505,7 @@ export class TroveImpl implements Trove {
         // The generation and tag tables are read on the tracked connection too: their changes
         // arrive here within milliseconds, even when a broadcast was missed.
         if (keys === null || keys.includes(layout.generationsKey)) this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
-        if (keys === null || keys.includes(layout.tagsKey)) this.tags.refresh().catch((err: unknown) => this.reportStoreError(err, 'sync'));
+        if (keys === null || keys.includes(layout.tagsKey)) this.tags.sync().catch((err: unknown) => this.reportStoreError(err, 'sync'));
       },
       onTrackingChange: (live) => {
         // Lost: invalidations may be missed, so the near cache empties itself (or, with

@@ -12,8 +12,9 @@ export interface Invalidation {
 /**
  * Carries invalidations between processes: every region or tag invalidation is published, and
  * every process applies it to its local generations and tag tokens at once. Because a broadcast
- * can be missed (connection lost), the tables are also re-read after every reconnect and every
- * `syncIntervalMs`: that interval bounds how long a process can serve invalidated data.
+ * can be missed (connection lost), the tables are also re-read after every reconnect, and checked
+ * every `syncIntervalMs` (the tag table by its change count, see `TagTokens.sync`): that interval
+ * bounds how long a process can serve invalidated data.
  */
 export class InvalidationBus {
   private unsubscribe: (() => void) | undefined;
@@ -46,7 +47,7 @@ export class InvalidationBus {
         (err: unknown) => this.onError(err),
       );
     if (Number.isFinite(this.syncIntervalMs)) {
-      this.timer = setInterval(() => void this.resync(), this.syncIntervalMs);
+      this.timer = setInterval(() => void this.check(), this.syncIntervalMs);
       this.timer.unref();
     }
   }
@@ -56,15 +57,25 @@ export class InvalidationBus {
     this.store.publish(this.channel, JSON.stringify({ [table]: epoch, o: this.origin })).catch((err: unknown) => this.onError(err));
   }
 
+  /** Re-reads both tables in full: broadcasts may have been lost (a subscription or the tracked connection came back). */
   resync(): Promise<void> {
-    return Promise.all([this.generations.load(), this.tags.refresh()]).then(
+    return this.settle(Promise.all([this.generations.load(), this.tags.refresh()]));
+  }
+
+  /** The periodic check: the generations in full, the tags by their change count (see \`TagTokens.sync\`). */
+  check(): Promise<void> {
+    return this.settle(Promise.all([this.generations.load(), this.tags.sync(true)]));
+  }
+
+  private settle(work: Promise<unknown>): Promise<void> {
+    return work.then(
       () => {},
       (err: unknown) => this.onError(err),
     );
   }
 
   private receive(message: string): void {
-    let parsed: { g?: [string, string]; t?: [string, string][]; ge?: string; te?: string; o?: string };
+    let parsed: { g?: [string, string]; t?: [string, string][]; n?: number; e?: string; ge?: string; te?: string; o?: string };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
@@ -79,13 +90,12 @@ export class InvalidationBus {
       if (remote) this.onRemote({ region: parsed.g[0] });
     }
     if (Array.isArray(parsed.t)) {
-      const changed: string[] = [];
-      for (const pair of parsed.t) {
-        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') continue;
-        changed.push(pair[0]);
-        this.tags.apply(pair[0], pair[1]);
-      }
-      if (changed.length > 0 && remote) this.onRemote({ tags: changed });
+      const entries = parsed.t.filter((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string');
+      // Counted by the table (\`n\`, \`e\`) unless sent by a release that does not count.
+      const n = Number.isSafeInteger(parsed.n) ? parsed.n : undefined;
+      const e = typeof parsed.e === 'string' ? parsed.e : undefined;
+      if (entries.length > 0) this.tags.receive(entries, n, e).catch((err: unknown) => this.onError(err));
+      if (entries.length > 0 && remote) this.onRemote({ tags: entries.map(([tag]) => tag) });
     }
   }
 

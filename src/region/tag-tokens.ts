@@ -3,6 +3,7 @@ import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { checkWellFormed } from '../keys/index.js';
 import type { TableStore } from '../store/index.js';
+import { ChangeCount } from './change-count.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no tag can have. */
@@ -13,6 +14,18 @@ const TAGS_KEPT = 100_000;
 
 /** Tags read from the store in one command at most (the script passes them through Lua's unpack). */
 const FETCH_CHUNK = 1_000;
+
+/** Every this many periodic checks, the known tags are read in full even when the count says nothing was missed. */
+const FULL_EVERY = 60;
+
+/** After a broadcast without a count (from a release that does not count changes), this many periodic checks read in full. */
+const UNCOUNTED_CHECKS = 600;
+
+/** What one read of the table found besides the tokens. */
+interface TableState {
+  epoch: string;
+  count: number;
+}
 
 /**
  * The current invalidation token of every tag this process has seen. An entry stores its tags'
@@ -25,6 +38,10 @@ const FETCH_CHUNK = 1_000;
  * read as never invalidated again. The epoch is created, with a new random value, by the same
  * atomic step that reads the table whenever it is missing, so after an eviction every stamp
  * taken before it is stale: tagged entries become misses instead of coming back.
+ *
+ * The table also counts its changes (`ChangeCount`), and each broadcast carries its number: a
+ * periodic check reads the epoch and the count alone, and the known tags are read again only when
+ * a change was missed, so the check costs the same whatever the number of tags.
  */
 export class TagTokens {
   private readonly tokens: BoundedMap<string, string>;
@@ -39,6 +56,17 @@ export class TagTokens {
   private sequence = 0;
   /** The value of `sequence` when each tag's token was last set by an invalidation; bounded like `tokens`. */
   private readonly appliedAt: BoundedMap<string, number>;
+  /** How far this process has followed the table's changes. */
+  private readonly followed = new ChangeCount();
+  /** Periodic checks so far. */
+  private checks = 0;
+  /** Whether the next check reads in full (see `FULL_EVERY`). */
+  private fullDue = false;
+  /** Until this many periodic checks, every check reads in full: a release that does not count changes was heard from. */
+  private uncountedUntil = 0;
+  /** The check under way, and whether another was asked for meanwhile. */
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
 
   /** A reading of the change counter, for `changedSince`. */
   get clock(): number {
@@ -114,42 +142,113 @@ export class TagTokens {
     return out;
   }
 
-  private async read(chunk: readonly string[], out: Map<string, string>): Promise<void> {
+  private async read(chunk: readonly string[], out: Map<string, string>): Promise<TableState> {
     const candidate = newToken();
     const sent = ++this.sequence;
-    const [epoch, ...values] = await this.store.hashGet(this.hashKey, [EPOCH_FIELD, ...chunk], [EPOCH_FIELD, candidate]);
-    const current = epoch ?? candidate;
+    const { count, values } = await this.store.hashGetCounted(this.hashKey, [EPOCH_FIELD, ...chunk], [EPOCH_FIELD, candidate]);
+    const current = values[0] ?? candidate;
     if (current !== this.epoch) {
-      // A new table: every token known from the old one is void.
+      // A new table: every token known from the old one is void, and its count starts anew.
       if (this.epoch !== undefined) {
         this.tokens.clear();
         this.voidedAt = ++this.changes;
       }
+      this.followed.reset();
       this.epoch = current;
     }
     if (current === candidate) this.announceEpoch(current);
     for (let j = 0; j < chunk.length; j++) {
       const tag = chunk[j]!;
-      const token = values[j] ?? current;
+      const token = values[j + 1] ?? current;
       // An invalidation applied after this read was sent is newer than what the read found (the
       // reply can come after it: on a Cluster, reads and writes go on different connections).
       const newer = (this.appliedAt.get(tag) ?? 0) > sent ? this.tokens.get(tag) : undefined;
       if (newer === undefined) this.note(tag, token);
       out.set(tag, newer ?? token);
     }
+    return { epoch: current, count };
   }
 
   /** Re-reads every known tag (after a lost broadcast, a change of the table, and periodically). */
   async refresh(): Promise<void> {
     const known = [...this.tokens.keys()];
+    const before = this.followed.synced;
+    const out = new Map<string, string>();
     // With no tag known, still read the epoch: a new table voids what the next stamps compare with.
-    if (known.length === 0) await this.read([], new Map());
-    else await this.fetch(known);
+    let base: TableState | undefined;
+    let i = 0;
+    do {
+      const state = await this.read(known.slice(i, i + FETCH_CHUNK), out);
+      // Counted from the first read of the current epoch: every known tag was read after it.
+      if (base === undefined || state.epoch !== base.epoch) base = state;
+      i += FETCH_CHUNK;
+    } while (i < known.length);
+    if (base.epoch !== this.epoch) return;
+    // Fewer changes than followed, in the same epoch: the table lost writes (a failover).
+    if (before !== undefined && base.count < before) this.followed.reset();
+    this.followed.syncTo(base.count);
+  }
+
+  /**
+   * Reads the table's epoch and change count, and every known tag only when a change was missed
+   * here (or a full read is due: see \`FULL_EVERY\`, \`UNCOUNTED_CHECKS\`). \`periodic\`: the check of
+   * every \`syncInterval\`, as opposed to one made because the table was announced changed.
+   */
+  sync(periodic = false): Promise<void> {
+    if (periodic && ++this.checks % FULL_EVERY === 0) this.fullDue = true;
+    if (this.syncing !== undefined) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    this.syncing = this.checkCount().finally(() => {
+      this.syncing = undefined;
+      if (this.syncAgain) {
+        this.syncAgain = false;
+        this.sync().catch(() => {});
+      }
+    });
+    return this.syncing;
+  }
+
+  private async checkCount(): Promise<void> {
+    const synced = this.followed.synced;
+    if (synced === undefined || this.fullDue || this.checks < this.uncountedUntil) {
+      this.fullDue = false;
+      return this.refresh();
+    }
+    const epoch = this.epoch;
+    const state = await this.read([], new Map());
+    if (state.epoch !== epoch) return this.refresh();
+    if (state.count < synced) {
+      this.followed.reset();
+      return this.refresh();
+    }
+    if (this.followed.covers(state.count)) return;
+    // A broadcast published before this read may still be on its way (another connection): let it in first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!this.followed.covers(state.count)) await this.refresh();
   }
 
   /** Another process announced an epoch: re-read unless it is ours already (the store is the authority, not the message). */
   noteEpoch(epoch: string): Promise<void> {
     return epoch === this.epoch ? Promise.resolve() : this.refresh();
+  }
+
+  /**
+   * A broadcast invalidation: its tags' new tokens, its number in the table's count (\`n\`) and the
+   * table's epoch when it was made (\`e\`). Resolves once what it asks for is done (a re-read when
+   * it was made in another epoch).
+   */
+  receive(entries: readonly (readonly [string, string])[], n: number | undefined, e: string | undefined): Promise<void> {
+    const counted = n !== undefined && e !== undefined && e === this.epoch;
+    // A read here has seen this change or a newer one: its tokens could only take tags back.
+    if (counted && this.followed.covers(n)) return Promise.resolve();
+    for (const [tag, token] of entries) this.apply(tag, token);
+    if (counted) this.followed.note(n);
+    else if (n === undefined) this.uncountedUntil = this.checks + UNCOUNTED_CHECKS;
+    // Made in another epoch, or in a table recreated by the invalidation itself: read it now.
+    else if (e !== this.epoch) return this.refresh();
+    return Promise.resolve();
   }
 
   /** A tag's new token, from an invalidation made here or announced by another process. */
@@ -170,7 +269,7 @@ export class TagTokens {
     checkTags(tags);
     const entries = [...new Set(tags)].map((t) => [t, newToken()] as const);
     if (entries.length === 0) return;
-    await this.store.hashSetAndPublish(this.hashKey, entries, channel, JSON.stringify({ t: entries, o: origin }));
+    await this.store.hashSetCountAndPublish(this.hashKey, entries, channel, JSON.stringify({ t: entries, o: origin }), EPOCH_FIELD);
     for (const [t, token] of entries) this.apply(t, token);
   }
 }

@@ -36,7 +36,7 @@ import { defaultClientOptions, deleteEntriesBy, RedisStore, type RedisStoreOptio
 import { StoreTimeoutError } from '../errors.js';
 import { ClusterReaders } from './cluster-readers.js';
 import { byBucket } from './field-batcher.js';
-import type { FieldRef, FieldValue, FieldWriteOp, CommandCall, HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
+import type { FieldRef, FieldValue, FieldWriteOp, CommandCall, CountedFields, HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
 import type { PubSubConnection } from './subscriber.js';
 import { DELETE_ENTRIES, NODE_MGET } from './scripts.js';
 import { GetBatcher, promised } from './get-batcher.js';
@@ -404,13 +404,13 @@ export class ClusterStore extends RedisStore<Cluster> {
     );
   }
 
-  override hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
+  override hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
     const reader = this.readers?.master(this.slotOf(key));
-    if (reader === undefined || fields.length === 0) return super.hashGet(key, fields, init);
+    if (reader === undefined) return super.hashGetCounted(key, fields, init);
     return this.run('sync', () =>
       this.viaReader(
-        () => reader.hashGet(key, fields, init),
-        () => super.hashGet(key, fields, init),
+        () => reader.hashGetCounted(key, fields, init),
+        () => super.hashGetCounted(key, fields, init),
       ),
     );
   }

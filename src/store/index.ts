@@ -3,6 +3,7 @@ export type {
   CommandCall,
   CommandStore,
   CounterStore,
+  CountedFields,
   FieldRef,
   FieldStore,
   FieldValue,

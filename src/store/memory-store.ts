@@ -10,6 +10,7 @@ import type {
   StoreFieldAndRelease,
   ChannelListener,
   CommandCall,
+  CountedFields,
   HashInit,
   LockAttempt,
   ReadOrLock,
@@ -17,6 +18,9 @@ import type {
   StoreAndRelease,
   WriteOp,
 } from './store.js';
+
+/** Where a counted table keeps its change count: a lone surrogate, which no tag or path can be (they must be well-formed). */
+const COUNT_FIELD = '\ud800';
 
 /** Options of the embedded in-memory store (used when no `redis` is configured). */
 export interface MemoryStoreOptions {
@@ -320,11 +324,11 @@ export class MemoryStore implements Store {
     return Object.fromEntries(this.hashes.get(key) ?? []);
   }
 
-  async hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
+  async hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
     this.check();
-    if (init) this.hashInit(key, init);
+    this.hashInit(key, init);
     const h = this.hashes.get(key);
-    return fields.map((f) => h?.get(f) ?? null);
+    return { count: Number(h?.get(COUNT_FIELD) ?? 0), values: fields.map((f) => h?.get(f) ?? null) };
   }
 
   private hashInit(key: string, [field, value]: HashInit): void {
@@ -345,6 +349,27 @@ export class MemoryStore implements Store {
     }
     for (const [f, v] of entries) h.set(f, v);
     this.deliver(channel, message);
+  }
+
+  async hashSetCountAndPublish(
+    key: string,
+    entries: readonly (readonly [string, string])[],
+    channel: string,
+    message: string,
+    epochField: string,
+  ): Promise<number> {
+    this.check();
+    let h = this.hashes.get(key);
+    if (!h) {
+      h = new Map();
+      this.hashes.set(key, h);
+    }
+    const count = Number(h.get(COUNT_FIELD) ?? 0) + 1;
+    h.set(COUNT_FIELD, String(count));
+    for (const [f, v] of entries) h.set(f, v);
+    const epoch = h.get(epochField);
+    this.deliver(channel, `${message.slice(0, -1)},"n":${count}${epoch === undefined ? '' : `,"e":${JSON.stringify(epoch)}`}}`);
+    return count;
   }
 
   async hashIncrement(

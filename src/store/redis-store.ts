@@ -22,6 +22,7 @@ import {
   writtenOutcomes,
 } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
+import { countedFields } from './counted-fields.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from './claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
@@ -34,6 +35,8 @@ import {
   STORE_FIELD_AND_RELEASE,
   HASH_READ_INIT,
   HSET_AND_PUBLISH,
+  HSET_COUNT_AND_PUBLISH,
+  COUNTED_READ_INIT,
   NODE_MGET,
   RELEASE,
   RENEW,
@@ -52,6 +55,7 @@ import {
   type ChannelListener,
   type ClaimOption,
   type CommandCall,
+  type CountedFields,
   type HashInit,
   type LockAttempt,
   type ReadOrLock,
@@ -691,14 +695,14 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
-  hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
-    if (fields.length === 0) return Promise.resolve([]);
+  hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
     return this.run('sync', async () => {
-      if (init) return (await this.hashReadInit(key, init, fields)) as (string | null)[];
-      return (await this.trackedIfEnabled(
-        () => this.client.hmget(key, ...fields),
-        (p) => p.hmget(key, ...fields),
-      )) as (string | null)[];
+      const args = [init[0], init[1], ...fields];
+      const reply = (await (this.trackingChannel ? this.trackedScript(COUNTED_READ_INIT, [key], args) : COUNTED_READ_INIT.run(this.client, [key], args))) as (
+        | string
+        | null
+      )[];
+      return countedFields(reply);
     });
   }
 
@@ -713,6 +717,12 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
     await this.run('hashSetAndPublish', () => HSET_AND_PUBLISH.run(this.client, [key], [channel, message, ...entries.flat()]));
+  }
+
+  hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {
+    return this.run('hashSetAndPublish', async () =>
+      Number(await HSET_COUNT_AND_PUBLISH.run(this.client, [key], [channel, message, epochField, ...entries.flat()])),
+    );
   }
 
   async hashIncrement(

@@ -318,6 +318,34 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1`);
 
 /**
+ * A counted table's change count lives in a field named by the byte 0xFF, which no UTF-8 text
+ * holds: no tag, path or epoch field can take its name, and a process of a release that does not
+ * count reads fields by name only and never sees it.
+ *
+ * KEYS: hash. ARGV: channel, message (a non-empty JSON object's text), epoch field, then field,
+ * value, field, value, ... Adds one to the change count, sets the fields and publishes the
+ * message with the new count added as \`"n"\` and the table's epoch (when it has one) as \`"e"\`,
+ * all in one atomic step; returns the count.
+ */
+export const HSET_COUNT_AND_PUBLISH = new Script(`
+local n = redis.call('HINCRBY', KEYS[1], '\\255', 1)
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local e = redis.call('HGET', KEYS[1], ARGV[3])
+local extra = ',"n":' .. n
+if e then extra = extra .. ',"e":' .. cjson.encode(e) end
+redis.call('PUBLISH', ARGV[1], string.sub(ARGV[2], 1, -2) .. extra .. '}')
+return n`);
+
+/**
+ * KEYS: hash. ARGV: init field, init value, then the fields to read. Creates the init field when
+ * missing (HSETNX), as \`HASH_READ_INIT\`; replies with the change count (see
+ * \`HSET_COUNT_AND_PUBLISH\`; null when never counted) followed by the fields.
+ */
+export const COUNTED_READ_INIT = new Script(`
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HMGET', KEYS[1], '\\255', unpack(ARGV, 3))`);
+
+/**
  * KEYS: hash. ARGV: init field, init value, then the fields to read (none: the whole hash, as
  * HGETALL). Creates the init field when missing (HSETNX), so a hash that vanished is recreated
  * with a new epoch in the same atomic step that reads it.

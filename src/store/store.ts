@@ -211,10 +211,28 @@ export interface TableStore {
    * missing (in the same atomic step). Tracked whenever tracking is enabled: the hash is kept locally.
    */
   hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>>;
-  /** Some fields of a hash, in order (null for a missing field); `init` and tracking as in `hashGetAll`. */
-  hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]>;
+  /**
+   * Some fields of a counted table, in order (null for a missing field), with its change count
+   * (see `hashSetCountAndPublish`) read in the same atomic step; `init` and tracking as in `hashGetAll`.
+   */
+  hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields>;
   /** In one atomic step: sets hash fields and publishes `message` on `channel`. */
   hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void>;
+  /**
+   * In one atomic step: adds one to a counted table's change count, sets hash fields and publishes
+   * `message` (the text of a non-empty JSON object) on `channel`, with the new count added as its
+   * field `n` and the value of the table's `epochField` (when present) as `e`. Resolves to the new
+   * count. The count is kept where no field name can reach it.
+   */
+  hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number>;
+}
+
+/** Fields of a counted table, and its change count when they were read. */
+export interface CountedFields {
+  /** How many counted changes the table has had: 0 when none (never counted, or the table was recreated). */
+  count: number;
+  /** The fields asked for, in order (null for a missing field). */
+  values: (string | null)[];
 }
 
 /**

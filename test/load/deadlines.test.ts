@@ -285,17 +285,17 @@ describe.each(['value', 'key'] as const)('read-through when Redis stalls part-wa
     await waiting(b, rb);
     // B has never seen tag t1: reading A's value makes it fetch t1's token, and that stalls.
     const store = (b as unknown as { store: Store }).store;
-    const hashGet = store.hashGet.bind(store);
-    store.hashGet = (...args: Parameters<Store['hashGet']>) => {
+    const hashGetCounted = store.hashGetCounted.bind(store);
+    store.hashGetCounted = (...args: Parameters<Store['hashGetCounted']>) => {
       proxy.holdReplies(0);
-      return hashGet(...args);
+      return hashGetCounted(...args);
     };
     gate.resolve();
     expect(await holder).toBe('from-a');
     expect(await waiter).toBe('from-b');
     expect(bCalls).toBe(1);
     expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
-    store.hashGet = hashGet;
+    store.hashGetCounted = hashGetCounted;
     proxy.releaseReplies(0);
     expect(await rb.get('k')).toBe('from-a');
     expect(evB.errors).toEqual([['get', 'STORE_TIMEOUT']]);
@@ -311,17 +311,17 @@ describe.each(['value', 'key'] as const)('read-through when Redis stalls part-wa
     const rb = b.region<string>('first');
     // B has never seen tag t2: reading A's value makes it fetch t2's token, and that stalls.
     const store = (b as unknown as { store: Store }).store;
-    const hashGet = store.hashGet.bind(store);
-    store.hashGet = (...args: Parameters<Store['hashGet']>) => {
+    const hashGetCounted = store.hashGetCounted.bind(store);
+    store.hashGetCounted = (...args: Parameters<Store['hashGetCounted']>) => {
       proxy.holdReplies(0);
-      return hashGet(...args);
+      return hashGetCounted(...args);
     };
     let calls = 0;
     const value = await rb.getOrSet('k', async () => {
       calls++;
       return 'from-b';
     });
-    store.hashGet = hashGet;
+    store.hashGetCounted = hashGetCounted;
     expect(value).toBe('from-b');
     expect(calls).toBe(1);
     // One deadline only: the tag check's. A miss would have gone on to the lock and timed out again.

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { InvalidateEvent, Trove, TroveOptions } from '../../src/index.js';
+import { HSET_COUNT_AND_PUBLISH } from '../../src/store/scripts.js';
 import { until, useRedisServer, useTroves } from '../helpers/troves.js';
 
 const redis = useRedisServer();
@@ -111,6 +112,18 @@ describe('region invalidation', () => {
     await redis.server.command('HSET', `${prefix}:0:__gens`, 'users', 'missed00');
     await until(async () => (await users.get('1')) === undefined);
     expect(users.keyOf('1')).toContain('users@missed00:');
+  });
+
+  it("a process that missed a tag broadcast catches up at its next periodic check, by the table's change count", async () => {
+    const [a] = pair({ syncInterval: 300, nearCache: false });
+    await a.ready();
+    const users = a.region('users');
+    await users.set('1', 'u1', { tags: ['org:7'] });
+    expect(await users.get('1')).toBe('u1');
+    // Another process invalidates the tag and its broadcast never arrives: the table changes and
+    // counts the change, as every invalidation does, on a channel nobody hears.
+    await redis.server.command('EVAL', HSET_COUNT_AND_PUBLISH.source, 1, `${prefix}:0:__tags`, 'nowhere', '{"t":[]}', '', 'org:7', 'missed00');
+    await until(async () => (await users.get('1')) === undefined);
   });
 
   it('a writer racing an invalidation never resurrects the old value', async () => {
@@ -268,11 +281,13 @@ describe('tags', () => {
     await callsOnce((c) => (c.hmget ?? 0) >= 2);
     await redis.server.resetStats();
     await t.invalidateTags(['bulk', 'other']);
-    // One EVALSHA running one HSET per tag and one PUBLISH: proportional to the tags, not the
-    // entries. Each process then re-reads the tokens of the tags it knows, once, tracked (one
-    // EVALSHA each: HSETNX of the epoch, a no-op while the table exists, and HMGET).
+    // One EVALSHA running one HSET per tag, the count's HINCRBY, the epoch's HGET and one
+    // PUBLISH: proportional to the tags, not the entries. Each process, told by tracking that the
+    // table changed, then checks it once, tracked (one EVALSHA each: HSETNX of the epoch, a no-op
+    // while the table exists, and HMGET of the epoch and the change count, which the broadcast
+    // already accounts for, so no tag is read again).
     const calls = await callsOnce((c) => (c.hmget ?? 0) >= 2);
-    expect(calls).toEqual({ evalsha: 3, hset: 2, publish: 1, hsetnx: 2, hmget: 2, 'client|caching': 2 });
+    expect(calls).toEqual({ evalsha: 3, hincrby: 1, hset: 2, hget: 1, publish: 1, hsetnx: 2, hmget: 2, 'client|caching': 2 });
     expect(await r.getMany(['0', '1999'])).toEqual([undefined, undefined]);
   });
 

@@ -8,11 +8,12 @@
 import { describe, expect, it } from 'vitest';
 import { Generations } from '../../src/region/generations.js';
 import { TagTokens } from '../../src/region/tag-tokens.js';
-import type { HashInit, TableStore } from '../../src/store/index.js';
+import type { CountedFields, HashInit, TableStore } from '../../src/store/index.js';
 
 /** A table store whose reads are answered from a snapshot taken when sent, once `release` is called. */
 class HeldReads implements TableStore {
   readonly hashes = new Map<string, Map<string, string>>();
+  private readonly counts = new Map<string, number>();
   private held: (() => void)[] = [];
 
   private table(key: string, init?: HashInit): Map<string, string> {
@@ -37,15 +38,22 @@ class HeldReads implements TableStore {
     return new Promise((resolve) => this.held.push(() => resolve(snapshot)));
   }
 
-  hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
+  hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
     const h = this.table(key, init);
-    const snapshot = fields.map((f) => h.get(f) ?? null);
+    const snapshot = { count: this.counts.get(key) ?? 0, values: fields.map((f) => h.get(f) ?? null) };
     return new Promise((resolve) => this.held.push(() => resolve(snapshot)));
   }
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<void> {
     const h = this.table(key);
     for (const [f, v] of entries) h.set(f, v);
+  }
+
+  async hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<number> {
+    await this.hashSetAndPublish(key, entries);
+    const count = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, count);
+    return count;
   }
 }
 

@@ -22,13 +22,13 @@ afterAll(async () => {
   await server.stop();
 });
 
-/** The tags each `hashGet` of the tag table asked for, the epoch's field left out. */
+/** The tags each read of the tag table asked for, the epoch's field left out. */
 function readsOf(s: Store): string[][] {
   const reads: string[][] = [];
-  const hashGet = s.hashGet.bind(s);
-  s.hashGet = (key, fields, init) => {
+  const hashGetCounted = s.hashGetCounted.bind(s);
+  s.hashGetCounted = (key, fields, init) => {
     reads.push(fields.filter((f) => f !== ''));
-    return hashGet(key, fields, init);
+    return hashGetCounted(key, fields, init);
   };
   return reads;
 }

@@ -454,10 +454,40 @@ for (const [name, make] of Object.entries(fixtures)) {
       );
       await fx.store.hashSetAndPublish('h', [['a', '3']], 'bus', 'again');
       expect(await fx.store.hashGetAll('h')).toEqual({ a: '3', b: '2' });
-      expect(await fx.store.hashGet('h', ['b', 'zz', 'a'])).toEqual(['2', null, '3']);
-      expect(await fx.store.hashGet('h', [])).toEqual([]);
+      expect(await fx.store.hashGetCounted('h', ['b', 'zz', 'a'], ['', 'e1'])).toEqual({ count: 0, values: ['2', null, '3'] });
+      expect(await fx.store.hashGetCounted('h', [], ['', 'e2'])).toEqual({ count: 0, values: [] });
       await until(() => got.length >= 2);
       expect(got).toEqual(['changed', 'again']);
+      unsubscribe();
+    });
+
+    it('counted tables: each change numbered in the same step, its broadcast carrying the number and the epoch', async () => {
+      const got: string[] = [];
+      const unsubscribe = await fx.store.subscribe('bus', { onMessage: (m) => got.push(m) });
+      // A table recreated by a change has no epoch yet: its broadcast carries none.
+      expect(await fx.store.hashSetCountAndPublish('t', [['a', '1']], 'bus', '{"x":1}', '')).toBe(1);
+      expect(await fx.store.hashGetCounted('t', ['a', ''], ['', 'e1'])).toEqual({ count: 1, values: ['1', 'e1'] });
+      expect(
+        await fx.store.hashSetCountAndPublish(
+          't',
+          [
+            ['a', '2'],
+            ['b', '3'],
+          ],
+          'bus',
+          '{"x":2}',
+          '',
+        ),
+      ).toBe(2);
+      expect(await fx.store.hashGetCounted('t', ['b', 'a', 'zz'], ['', 'e2'])).toEqual({ count: 2, values: ['3', '2', null] });
+      // Read whole, the table shows its fields; its count sits under a name no text can have.
+      expect(await fx.store.hashGetAll('t')).toMatchObject({ '': 'e1', a: '2', b: '3' });
+      await until(() => got.length === 2);
+      expect(got).toEqual(['{"x":1,"n":1}', '{"x":2,"n":2,"e":"e1"}']);
+      expect(got.map((m) => JSON.parse(m) as unknown)).toEqual([
+        { x: 1, n: 1 },
+        { x: 2, n: 2, e: 'e1' },
+      ]);
       unsubscribe();
     });
 

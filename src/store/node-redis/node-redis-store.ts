@@ -20,6 +20,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidOptionError, StoreError } from '../../errors.js';
+import { countedFields } from '../counted-fields.js';
 import { CommandKeys } from '../command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from '../deadline.js';
 import { byBucket, FieldBatcher } from '../field-batcher.js';
@@ -53,6 +54,8 @@ import {
   FIELD_WRITE,
   HASH_READ_INIT,
   HSET_AND_PUBLISH,
+  HSET_COUNT_AND_PUBLISH,
+  COUNTED_READ_INIT,
   RELEASE,
   RENEW,
   REPLACE,
@@ -70,6 +73,7 @@ import {
   type FieldRef,
   type FieldValue,
   type FieldWriteOp,
+  type CountedFields,
   type HashInit,
   type LockAttempt,
   type ReadOrLock,
@@ -547,12 +551,10 @@ export class NodeRedisStore implements Store {
     });
   }
 
-  hashGet(key: string, fields: readonly string[], init?: HashInit): Promise<(string | null)[]> {
-    if (fields.length === 0) return Promise.resolve([]);
-    return this.run('sync', async () => {
-      if (init) return (await this.hashReadInit(key, init, fields)) as (string | null)[];
-      return (await this.trackedIfEnabled(['HMGET', this.k(key), ...fields])) as (string | null)[];
-    });
+  hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
+    return this.run('sync', async () =>
+      countedFields((await this.script(COUNTED_READ_INIT, [key], [init[0], init[1], ...fields], STRINGS, this.trackingEnabled)) as (string | null)[]),
+    );
   }
 
   private hashReadInit(key: string, init: HashInit, fields: readonly string[]): Promise<unknown> {
@@ -561,6 +563,12 @@ export class NodeRedisStore implements Store {
 
   async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
     await this.run('hashSetAndPublish', () => this.script(HSET_AND_PUBLISH, [key], [channel, message, ...entries.flat()]));
+  }
+
+  hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {
+    return this.run('hashSetAndPublish', async () =>
+      Number(await this.script(HSET_COUNT_AND_PUBLISH, [key], [channel, message, epochField, ...entries.flat()])),
+    );
   }
 
   async hashIncrement(
