@@ -113,9 +113,11 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
    */
   regions?: Record<string, RegionOptions>;
   /**
-   * How often each process re-reads region generations and tag tokens (ms or a string), on top of
+   * How often each process checks region generations and tag tokens (ms or a string), on top of
    * the broadcast every invalidation sends. It bounds how long a process that missed a broadcast
-   * (its subscriber connection was down) can serve invalidated values. `Infinity` turns it off.
+   * (its subscriber connection was down) can serve invalidated values. The generations are read
+   * whole; the tag table's epoch and change count alone, and the known tags only when a change did
+   * not arrive (and at every 60th check). `Infinity` turns it off.
    * @defaultValue `'1s'`
    */
   syncInterval?: Duration;
