@@ -346,7 +346,13 @@ export class TroveImpl implements Trove {
     // The bus is built below; the tables announce new epochs through it once it exists.
     let bus: InvalidationBus | undefined;
     this.generations = new Generations(this.store, layout.generationsKey, (epoch) => bus?.announceEpoch('ge', epoch));
-    this.tags = new TagTokens(this.store, layout.tagsKey, (epoch) => bus?.announceEpoch('te', epoch));
+    this.tags = new TagTokens(
+      this.store,
+      layout.tagsKey,
+      (epoch) => bus?.announceEpoch('te', epoch),
+      undefined,
+      () => this.store.delivered(),
+    );
     this.bus = new InvalidationBus(
       this.store,
       layout.busChannel,

@@ -89,6 +89,8 @@ export class TagTokens {
     private readonly announceEpoch: (epoch: string) => void = () => {},
     /** How many tags this process keeps at most. */
     kept = TAGS_KEPT,
+    /** Resolves once the broadcasts published before the call have arrived, as far as the store can tell (see `MessageBus.delivered`). */
+    private readonly delivered: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)),
   ) {
     this.tokens = new BoundedMap(kept);
     this.changedAt = new BoundedMap(kept);
@@ -224,8 +226,8 @@ export class TagTokens {
       return this.refresh();
     }
     if (this.followed.covers(state.count)) return;
-    // A broadcast published before this read may still be on its way (another connection): let it in first.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // A broadcast published before this read may still be on its way (it comes on another connection).
+    await this.delivered();
     if (!this.followed.covers(state.count)) await this.refresh();
   }
 

@@ -421,6 +421,9 @@ export class MemoryStore implements Store {
 
   readonly subscribed = true;
 
+  /** Messages are delivered in microtasks queued when published: every one published before has been. */
+  async delivered(): Promise<void> {}
+
   /** The embedded store runs no Redis commands: `cachedCommand` needs the `redis` option. */
   async prepareCommand(name: string): Promise<CommandCall> {
     this.check();

@@ -759,6 +759,11 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     return this.subscriber.subscribe(channel, listener);
   }
 
+  async delivered(): Promise<void> {
+    // Any failure only means the caller cannot count on the order: it reads the table instead.
+    await this.subscriber.ping(this.opts.commandTimeoutMs)?.catch(() => {});
+  }
+
   fieldGet(bucket: string, field: string, track = false): Promise<Buffer | null> {
     const tracked = track && this.trackingEnabled;
     if (tracked) this.trackedFieldBatcher ??= new FieldBatcher((refs) => this.fieldReadNow(refs, true));

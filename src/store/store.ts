@@ -257,6 +257,13 @@ export interface MessageBus {
   subscribe(channel: string, listener: ChannelListener): Promise<() => void>;
   /** Whether subscriptions are currently active (messages are being received). */
   readonly subscribed: boolean;
+  /**
+   * Resolves once the messages published before the call have reached their listeners, where the
+   * store can tell: on one server, a PING on the subscribed connection, which Redis answers after
+   * every message it queued there before. Elsewhere (a Cluster forwards messages between nodes),
+   * or when the PING fails, it resolves without that promise.
+   */
+  delivered(): Promise<void>;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { InvalidateEvent, Trove, TroveOptions } from '../../src/index.js';
+import type { Store } from '../../src/store/index.js';
 import { HSET_COUNT_AND_PUBLISH } from '../../src/store/scripts.js';
 import { until, useRedisServer, useTroves } from '../helpers/troves.js';
 
@@ -124,6 +125,35 @@ describe('region invalidation', () => {
     // counts the change, as every invalidation does, on a channel nobody hears.
     await redis.server.command('EVAL', HSET_COUNT_AND_PUBLISH.source, 1, `${prefix}:0:__tags`, 'nowhere', '{"t":[]}', '', 'org:7', 'missed00');
     await until(async () => (await users.get('1')) === undefined);
+  });
+
+  it('with a near cache, each tag invalidation elsewhere makes a process check the table, never read its known tags again', async () => {
+    // No periodic check: only the broadcasts and Redis's announcements of the table's changes.
+    const [a, b] = pair({ syncInterval: Number.POSITIVE_INFINITY });
+    await settled(a, b);
+    const known = Array.from({ length: 200 }, (_, i) => `user:${i}`);
+    const r = a.region('users');
+    await r.set('all', 'v', { tags: known.slice(0, 200) });
+    expect(await r.get('all')).toBe('v');
+    const store = (a as unknown as { store: Store }).store;
+    const reads: string[][] = [];
+    const read = store.hashGetCounted.bind(store);
+    store.hashGetCounted = (key, fields, init) => {
+      reads.push(fields.filter((f) => f !== ''));
+      return read(key, fields, init);
+    };
+    const heard: string[] = [];
+    a.on('invalidate', (e) => {
+      if (e.origin === 'remote') heard.push(...(e.tags ?? []));
+    });
+    for (let i = 0; i < 30; i++) await b.invalidateTags([`user:${i}`]);
+    await until(() => heard.length === 30);
+    expect(await r.get('all')).toBeUndefined();
+    // The last announcement's check has run (a check asked for meanwhile joins it).
+    await until(() => reads.length > 0);
+    await (a as unknown as { tags: { sync(): Promise<void> } }).tags.sync();
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.filter((fields) => fields.length > 0)).toEqual([]);
   });
 
   it('a writer racing an invalidation never resurrects the old value', async () => {

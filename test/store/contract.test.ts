@@ -461,6 +461,23 @@ for (const [name, make] of Object.entries(fixtures)) {
       unsubscribe();
     });
 
+    if (name === 'cluster') {
+      it('delivered() resolves: messages cross the cluster bus in no order with the subscribed connection', async () => {
+        await expect(fx.store.delivered()).resolves.toBeUndefined();
+      });
+    } else {
+      it('delivered(): every message published before the call has reached its listener when it resolves', async () => {
+        const got: string[] = [];
+        const unsubscribe = await fx.store.subscribe('order', { onMessage: (m) => got.push(m) });
+        for (let i = 0; i < 100; i++) {
+          await fx.store.publish('order', String(i));
+          await fx.store.delivered();
+          expect(got.at(-1)).toBe(String(i));
+        }
+        unsubscribe();
+      });
+    }
+
     it('counted tables: each change numbered in the same step, its broadcast carrying the number and the epoch', async () => {
       const got: string[] = [];
       const unsubscribe = await fx.store.subscribe('bus', { onMessage: (m) => got.push(m) });

@@ -605,6 +605,11 @@ export class NodeRedisStore implements Store {
     return this.subscriber.subscribe(channel, listener);
   }
 
+  async delivered(): Promise<void> {
+    // Any failure only means the caller cannot count on the order: it reads the table instead.
+    await this.subscriber.ping(this.opts.commandTimeoutMs)?.catch(() => {});
+  }
+
   fieldGet(bucket: string, field: string, track = false): Promise<Buffer | null> {
     if (track && this.trackingEnabled) {
       this.trackedFieldBatcher ??= new FieldBatcher((refs) => this.fieldReadNow(refs, true));
