@@ -3,7 +3,7 @@ import type { TagStamp } from '../codec/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { checkWellFormed } from '../keys/index.js';
 import type { TableStore } from '../store/index.js';
-import { ChangeCount } from './change-count.js';
+import { type TableState, TableSync } from './table-sync.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no tag can have. */
@@ -14,18 +14,6 @@ const TAGS_KEPT = 100_000;
 
 /** Tags read from the store in one command at most (the script passes them through Lua's unpack). */
 const FETCH_CHUNK = 1_000;
-
-/** Every this many periodic checks, the known tags are read in full even when the count says nothing was missed. */
-const FULL_EVERY = 60;
-
-/** After a broadcast without a count (from a release that does not count changes), this many periodic checks read in full. */
-const UNCOUNTED_CHECKS = 600;
-
-/** What one read of the table found besides the tokens. */
-interface TableState {
-  epoch: string;
-  count: number;
-}
 
 /**
  * The current invalidation token of every tag this process has seen. An entry stores its tags'
@@ -39,9 +27,9 @@ interface TableState {
  * atomic step that reads the table whenever it is missing, so after an eviction every stamp
  * taken before it is stale: tagged entries become misses instead of coming back.
  *
- * The table also counts its changes (`ChangeCount`), and each broadcast carries its number: a
- * periodic check reads the epoch and the count alone, and the known tags are read again only when
- * a change was missed, so the check costs the same whatever the number of tags.
+ * The table also counts its changes, and each broadcast carries its number (`TableSync`): a check
+ * reads the epoch and the count alone, and the known tags are read again only when a change was
+ * missed, so it costs the same whatever the number of tags.
  */
 export class TagTokens {
   private readonly tokens: BoundedMap<string, string>;
@@ -56,17 +44,8 @@ export class TagTokens {
   private sequence = 0;
   /** The value of `sequence` when each tag's token was last set by an invalidation; bounded like `tokens`. */
   private readonly appliedAt: BoundedMap<string, number>;
-  /** How far this process has followed the table's changes. */
-  private readonly followed = new ChangeCount();
-  /** Periodic checks so far. */
-  private checks = 0;
-  /** Whether the next check reads in full (see `FULL_EVERY`). */
-  private fullDue = false;
-  /** Until this many periodic checks, every check reads in full: a release that does not count changes was heard from. */
-  private uncountedUntil = 0;
-  /** The check under way, and whether another was asked for meanwhile. */
-  private syncing: Promise<void> | undefined;
-  private syncAgain = false;
+  /** Follows the table's changes by their count. */
+  private readonly following: TableSync;
 
   /** A reading of the change counter, for `changedSince`. */
   get clock(): number {
@@ -90,8 +69,19 @@ export class TagTokens {
     /** How many tags this process keeps at most. */
     kept = TAGS_KEPT,
     /** Resolves once the broadcasts published before the call have arrived, as far as the store can tell (see `MessageBus.delivered`). */
-    private readonly delivered: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)),
+    delivered?: () => Promise<void>,
   ) {
+    const self = this;
+    this.following = new TableSync(
+      {
+        get epoch() {
+          return self.epoch;
+        },
+        readState: () => this.read([], new Map()),
+        readAll: () => this.refresh(),
+      },
+      delivered,
+    );
     this.tokens = new BoundedMap(kept);
     this.changedAt = new BoundedMap(kept);
     this.appliedAt = new BoundedMap(kept);
@@ -155,7 +145,7 @@ export class TagTokens {
         this.tokens.clear();
         this.voidedAt = ++this.changes;
       }
-      this.followed.reset();
+      this.following.newEpoch();
       this.epoch = current;
     }
     if (current === candidate) this.announceEpoch(current);
@@ -174,7 +164,7 @@ export class TagTokens {
   /** Re-reads every known tag (after a lost broadcast, a change of the table, and periodically). */
   async refresh(): Promise<void> {
     const known = [...this.tokens.keys()];
-    const before = this.followed.synced;
+    const before = this.following.synced;
     const out = new Map<string, string>();
     // With no tag known, still read the epoch: a new table voids what the next stamps compare with.
     let base: TableState | undefined;
@@ -185,50 +175,12 @@ export class TagTokens {
       if (base === undefined || state.epoch !== base.epoch) base = state;
       i += FETCH_CHUNK;
     } while (i < known.length);
-    if (base.epoch !== this.epoch) return;
-    // Fewer changes than followed, in the same epoch: the table lost writes (a failover).
-    if (before !== undefined && base.count < before) this.followed.reset();
-    this.followed.syncTo(base.count);
+    this.following.fullRead(before, base);
   }
 
-  /**
-   * Reads the table's epoch and change count, and every known tag only when a change was missed
-   * here (or a full read is due: see \`FULL_EVERY\`, \`UNCOUNTED_CHECKS\`). \`periodic\`: the check of
-   * every \`syncInterval\`, as opposed to one made because the table was announced changed.
-   */
+  /** Checks the table by its change count, reading every known tag only when a change was missed here (see `TableSync`). */
   sync(periodic = false): Promise<void> {
-    if (periodic && ++this.checks % FULL_EVERY === 0) this.fullDue = true;
-    if (this.syncing !== undefined) {
-      this.syncAgain = true;
-      return this.syncing;
-    }
-    this.syncing = this.checkCount().finally(() => {
-      this.syncing = undefined;
-      if (this.syncAgain) {
-        this.syncAgain = false;
-        this.sync().catch(() => {});
-      }
-    });
-    return this.syncing;
-  }
-
-  private async checkCount(): Promise<void> {
-    const synced = this.followed.synced;
-    if (synced === undefined || this.fullDue || this.checks < this.uncountedUntil) {
-      this.fullDue = false;
-      return this.refresh();
-    }
-    const epoch = this.epoch;
-    const state = await this.read([], new Map());
-    if (state.epoch !== epoch) return this.refresh();
-    if (state.count < synced) {
-      this.followed.reset();
-      return this.refresh();
-    }
-    if (this.followed.covers(state.count)) return;
-    // A broadcast published before this read may still be on its way (it comes on another connection).
-    await this.delivered();
-    if (!this.followed.covers(state.count)) await this.refresh();
+    return this.following.check(periodic);
   }
 
   /** Another process announced an epoch: re-read unless it is ours already (the store is the authority, not the message). */
@@ -242,15 +194,9 @@ export class TagTokens {
    * it was made in another epoch).
    */
   receive(entries: readonly (readonly [string, string])[], n: number | undefined, e: string | undefined): Promise<void> {
-    const counted = n !== undefined && e !== undefined && e === this.epoch;
-    // A read here has seen this change or a newer one: its tokens could only take tags back.
-    if (counted && this.followed.covers(n)) return Promise.resolve();
-    for (const [tag, token] of entries) this.apply(tag, token);
-    if (counted) this.followed.note(n);
-    else if (n === undefined) this.uncountedUntil = this.checks + UNCOUNTED_CHECKS;
-    // Made in another epoch, or in a table recreated by the invalidation itself: read it now.
-    else if (e !== this.epoch) return this.refresh();
-    return Promise.resolve();
+    return this.following.receive(n, e, () => {
+      for (const [tag, token] of entries) this.apply(tag, token);
+    });
   }
 
   /** A tag's new token, from an invalidation made here or announced by another process. */
