@@ -121,8 +121,8 @@ export class Tooling {
 
   /** Region paths that have been invalidated at least once. */
   async invalidatedRegions(): Promise<string[]> {
-    const table = await this.store.hashGetAll(this.layout.generationsKey);
-    return Object.keys(table)
+    const { fields } = await this.store.hashGetAllCounted(this.layout.generationsKey);
+    return Object.keys(fields)
       .filter((path) => path !== '')
       .sort();
   }

@@ -115,9 +115,9 @@ export interface TroveOptions extends Omit<RegionOptions, 'nearCache'> {
   /**
    * How often each process checks region generations and tag tokens (ms or a string), on top of
    * the broadcast every invalidation sends. It bounds how long a process that missed a broadcast
-   * (its subscriber connection was down) can serve invalidated values. The generations are read
-   * whole; the tag table's epoch and change count alone, and the known tags only when a change did
-   * not arrive (and at every 60th check). `Infinity` turns it off.
+   * (its subscriber connection was down) can serve invalidated values. A check reads each table's
+   * epoch and change count alone, and the table itself only when a change did not arrive (and at
+   * every 60th check). `Infinity` turns it off.
    * @defaultValue `'1s'`
    */
   syncInterval?: Duration;
@@ -345,7 +345,12 @@ export class TroveImpl implements Trove {
     void this.notifier.start();
     // The bus is built below; the tables announce new epochs through it once it exists.
     let bus: InvalidationBus | undefined;
-    this.generations = new Generations(this.store, layout.generationsKey, (epoch) => bus?.announceEpoch('ge', epoch));
+    this.generations = new Generations(
+      this.store,
+      layout.generationsKey,
+      (epoch) => bus?.announceEpoch('ge', epoch),
+      () => this.store.delivered(),
+    );
     this.tags = new TagTokens(
       this.store,
       layout.tagsKey,
@@ -512,7 +517,7 @@ export class TroveImpl implements Trove {
         replies.invalidate(keys);
         // The generation and tag tables are read on the tracked connection too: their changes
         // arrive here within milliseconds, even when a broadcast was missed.
-        if (keys === null || keys.includes(layout.generationsKey)) this.generations.load().catch((err: unknown) => this.reportStoreError(err, 'sync'));
+        if (keys === null || keys.includes(layout.generationsKey)) this.generations.sync().catch((err: unknown) => this.reportStoreError(err, 'sync'));
         if (keys === null || keys.includes(layout.tagsKey)) this.tags.sync().catch((err: unknown) => this.reportStoreError(err, 'sync'));
       },
       onTrackingChange: (live) => {

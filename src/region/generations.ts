@@ -1,4 +1,5 @@
 import type { TableStore } from '../store/index.js';
+import { type TableState, TableSync } from './table-sync.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no region path can have. */
@@ -16,6 +17,9 @@ export const EPOCH_FIELD = '';
  * and a top-level region never invalidated in this epoch has the epoch as its token. A table that
  * vanished comes back with a new epoch: every key changes, and the cache starts empty instead of
  * resurrecting anything.
+ *
+ * The table also counts its changes, and each broadcast carries its number (`TableSync`): a check
+ * reads the epoch and the count alone, and the whole table only when a change was missed.
  */
 export class Generations {
   private tokens = new Map<string, string>();
@@ -29,20 +33,36 @@ export class Generations {
   private sequence = 0;
   /** The value of `sequence` when each path's token was last applied, since the last load ended. */
   private readonly appliedAt = new Map<string, number>();
+  /** Follows the table's changes by their count. */
+  private readonly following: TableSync;
 
   constructor(
     private readonly store: TableStore,
     private readonly hashKey: string,
     /** Tells the other processes that this one created a new epoch (so they reload at once). */
     private readonly announceEpoch: (epoch: string) => void = () => {},
-  ) {}
+    /** Resolves once the broadcasts published before the call have arrived, as far as the store can tell (see `MessageBus.delivered`). */
+    delivered?: () => Promise<void>,
+  ) {
+    const self = this;
+    this.following = new TableSync(
+      {
+        get epoch() {
+          return self.epoch;
+        },
+        readState: () => this.readState(),
+        readAll: () => this.load(),
+      },
+      delivered,
+    );
+  }
 
   /** Whether the tokens have been read at least once (keys can be built without waiting). */
   get ready(): boolean {
     return this.epoch !== undefined;
   }
 
-  /** Reads every token from the store (at start, after a lost broadcast or a change of the table, and periodically). */
+  /** Reads every token from the store (at start, after a lost broadcast or a change of the table, and when a check calls for it). */
   load(): Promise<void> {
     if (this.loading) {
       this.again = true;
@@ -50,11 +70,12 @@ export class Generations {
     }
     const candidate = newToken();
     const sent = ++this.sequence;
+    const before = this.following.synced;
     this.loading = this.store
-      .hashGetAll(this.hashKey, [EPOCH_FIELD, candidate])
-      .then((all) => {
-        const epoch = all[EPOCH_FIELD] ?? candidate;
-        const next = new Map(Object.entries(all));
+      .hashGetAllCounted(this.hashKey, [EPOCH_FIELD, candidate])
+      .then(({ count, fields }) => {
+        const epoch = fields[EPOCH_FIELD] ?? candidate;
+        const next = new Map(Object.entries(fields));
         next.delete(EPOCH_FIELD);
         // A token applied after this load was sent is newer than what it read (the reply can come
         // after it: on a Cluster, reads and writes go on different connections).
@@ -64,12 +85,14 @@ export class Generations {
         }
         // Only loads sent from now on may answer: each is newer than every token applied so far.
         this.appliedAt.clear();
+        if (epoch !== this.epoch) this.following.newEpoch();
         if (epoch !== this.epoch || !sameMap(next, this.tokens)) {
           this.tokens = next;
           this.epoch = epoch;
           this.version++;
         }
         if (epoch === candidate) this.announceEpoch(epoch);
+        this.following.fullRead(before, { epoch, count });
       })
       .finally(() => {
         this.loading = undefined;
@@ -79,6 +102,25 @@ export class Generations {
         }
       });
     return this.loading;
+  }
+
+  /** Reads the table's epoch and change count alone (a new epoch is applied as `load` would: by loading). */
+  private async readState(): Promise<TableState> {
+    const candidate = newToken();
+    const { count, values } = await this.store.hashGetCounted(this.hashKey, [EPOCH_FIELD], [EPOCH_FIELD, candidate]);
+    const epoch = values[0] ?? candidate;
+    if (epoch === candidate) this.announceEpoch(epoch);
+    return { epoch, count };
+  }
+
+  /** Checks the table by its change count, reading it whole only when a change was missed here (see `TableSync`). */
+  sync(periodic = false): Promise<void> {
+    return this.following.check(periodic);
+  }
+
+  /** A broadcast change of a path's token, with its number in the table's count and the table's epoch (see `TableSync.receive`). */
+  receive(path: string, token: string, n: number | undefined, e: string | undefined): Promise<void> {
+    return this.following.receive(n, e, () => this.apply(path, token));
   }
 
   tokenOf(path: string): string {
@@ -138,7 +180,7 @@ export class Generations {
   /** Invalidates a region path (and so every path below it): one atomic HSET + PUBLISH. */
   async invalidate(path: string, channel: string, origin: string): Promise<string> {
     const token = newToken();
-    await this.store.hashSetAndPublish(this.hashKey, [[path, token]], channel, JSON.stringify({ g: [path, token], o: origin }));
+    await this.store.hashSetCountAndPublish(this.hashKey, [[path, token]], channel, JSON.stringify({ g: [path, token], o: origin }), EPOCH_FIELD);
     this.apply(path, token);
     return token;
   }

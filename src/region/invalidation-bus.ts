@@ -13,8 +13,8 @@ export interface Invalidation {
  * Carries invalidations between processes: every region or tag invalidation is published, and
  * every process applies it to its local generations and tag tokens at once. Because a broadcast
  * can be missed (connection lost), the tables are also re-read after every reconnect, and checked
- * every `syncIntervalMs` (the tag table by its change count, see `TagTokens.sync`): that interval
- * bounds how long a process can serve invalidated data.
+ * every `syncIntervalMs` by their change counts (see `TableSync`): that interval bounds how long a
+ * process can serve invalidated data.
  */
 export class InvalidationBus {
   private unsubscribe: (() => void) | undefined;
@@ -62,9 +62,9 @@ export class InvalidationBus {
     return this.settle(Promise.all([this.generations.load(), this.tags.refresh()]));
   }
 
-  /** The periodic check: the generations in full, the tags by their change count (see \`TagTokens.sync\`). */
+  /** The periodic check of both tables, by their change counts (see `TableSync`). */
   check(): Promise<void> {
-    return this.settle(Promise.all([this.generations.load(), this.tags.sync(true)]));
+    return this.settle(Promise.all([this.generations.sync(true), this.tags.sync(true)]));
   }
 
   private settle(work: Promise<unknown>): Promise<void> {
@@ -85,15 +85,15 @@ export class InvalidationBus {
     // A table was recreated with a new epoch (it had been evicted or flushed): re-read it now.
     if (typeof parsed.ge === 'string') this.generations.noteEpoch(parsed.ge).catch((err: unknown) => this.onError(err));
     if (typeof parsed.te === 'string') this.tags.noteEpoch(parsed.te).catch((err: unknown) => this.onError(err));
+    // Counted by the table (`n`, `e`) unless sent by a release that does not count.
+    const n = Number.isSafeInteger(parsed.n) ? parsed.n : undefined;
+    const e = typeof parsed.e === 'string' ? parsed.e : undefined;
     if (Array.isArray(parsed.g) && typeof parsed.g[0] === 'string' && typeof parsed.g[1] === 'string') {
-      this.generations.apply(parsed.g[0], parsed.g[1]);
+      this.generations.receive(parsed.g[0], parsed.g[1], n, e).catch((err: unknown) => this.onError(err));
       if (remote) this.onRemote({ region: parsed.g[0] });
     }
     if (Array.isArray(parsed.t)) {
       const entries = parsed.t.filter((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string');
-      // Counted by the table (\`n\`, \`e\`) unless sent by a release that does not count.
-      const n = Number.isSafeInteger(parsed.n) ? parsed.n : undefined;
-      const e = typeof parsed.e === 'string' ? parsed.e : undefined;
       if (entries.length > 0) this.tags.receive(entries, n, e).catch((err: unknown) => this.onError(err));
       if (entries.length > 0 && remote) this.onRemote({ tags: entries.map(([tag]) => tag) });
     }

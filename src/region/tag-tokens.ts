@@ -189,8 +189,8 @@ export class TagTokens {
   }
 
   /**
-   * A broadcast invalidation: its tags' new tokens, its number in the table's count (\`n\`) and the
-   * table's epoch when it was made (\`e\`). Resolves once what it asks for is done (a re-read when
+   * A broadcast invalidation: its tags' new tokens, its number in the table's count (`n`) and the
+   * table's epoch when it was made (`e`). Resolves once what it asks for is done (a re-read when
    * it was made in another epoch).
    */
   receive(entries: readonly (readonly [string, string])[], n: number | undefined, e: string | undefined): Promise<void> {

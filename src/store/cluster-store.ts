@@ -36,7 +36,18 @@ import { defaultClientOptions, deleteEntriesBy, RedisStore, type RedisStoreOptio
 import { StoreTimeoutError } from '../errors.js';
 import { ClusterReaders } from './cluster-readers.js';
 import { byBucket } from './field-batcher.js';
-import type { FieldRef, FieldValue, FieldWriteOp, CommandCall, CountedFields, HashInit, StoreAndRelease, TrackingListener, WriteOp } from './store.js';
+import type {
+  FieldRef,
+  FieldValue,
+  FieldWriteOp,
+  CommandCall,
+  CountedFields,
+  CountedHash,
+  HashInit,
+  StoreAndRelease,
+  TrackingListener,
+  WriteOp,
+} from './store.js';
 import type { PubSubConnection } from './subscriber.js';
 import { DELETE_ENTRIES, NODE_MGET } from './scripts.js';
 import { GetBatcher, promised } from './get-batcher.js';
@@ -401,13 +412,13 @@ export class ClusterStore extends RedisStore<Cluster> {
   }
 
   // The generation and tag tables are kept in memory: read on the tracked connection of their master.
-  override hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
+  override hashGetAllCounted(key: string, init?: HashInit): Promise<CountedHash> {
     const reader = this.readers?.master(this.slotOf(key));
-    if (reader === undefined) return super.hashGetAll(key, init);
+    if (reader === undefined) return super.hashGetAllCounted(key, init);
     return this.run('sync', () =>
       this.viaReader(
-        () => reader.hashGetAll(key, init),
-        () => super.hashGetAll(key, init),
+        () => reader.hashGetAllCounted(key, init),
+        () => super.hashGetAllCounted(key, init),
       ),
     );
   }

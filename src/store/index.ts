@@ -4,6 +4,7 @@ export type {
   CommandStore,
   CounterStore,
   CountedFields,
+  CountedHash,
   FieldRef,
   FieldStore,
   FieldValue,

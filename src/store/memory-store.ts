@@ -11,6 +11,7 @@ import type {
   ChannelListener,
   CommandCall,
   CountedFields,
+  CountedHash,
   HashInit,
   LockAttempt,
   ReadOrLock,
@@ -318,10 +319,13 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
+  async hashGetAllCounted(key: string, init?: HashInit): Promise<CountedHash> {
     this.check();
     if (init) this.hashInit(key, init);
-    return Object.fromEntries(this.hashes.get(key) ?? []);
+    const fields = Object.fromEntries(this.hashes.get(key) ?? []);
+    const count = Number(fields[COUNT_FIELD] ?? 0);
+    delete fields[COUNT_FIELD];
+    return { count, fields };
   }
 
   async hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
@@ -338,17 +342,6 @@ export class MemoryStore implements Store {
       this.hashes.set(key, h);
     }
     if (!h.has(field)) h.set(field, value);
-  }
-
-  async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
-    this.check();
-    let h = this.hashes.get(key);
-    if (!h) {
-      h = new Map();
-      this.hashes.set(key, h);
-    }
-    for (const [f, v] of entries) h.set(f, v);
-    this.deliver(channel, message);
   }
 
   async hashSetCountAndPublish(

@@ -22,7 +22,7 @@ import {
   writtenOutcomes,
 } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
-import { countedFields } from './counted-fields.js';
+import { countedFields, countedHash } from './counted-fields.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from './claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
@@ -33,9 +33,8 @@ import {
   DELETE_ENTRIES_CHUNK,
   FIELD_WRITE,
   STORE_FIELD_AND_RELEASE,
-  HASH_READ_INIT,
-  HSET_AND_PUBLISH,
   HSET_COUNT_AND_PUBLISH,
+  COUNTED_READ_ALL,
   COUNTED_READ_INIT,
   NODE_MGET,
   RELEASE,
@@ -56,6 +55,7 @@ import {
   type ClaimOption,
   type CommandCall,
   type CountedFields,
+  type CountedHash,
   type HashInit,
   type LockAttempt,
   type ReadOrLock,
@@ -681,17 +681,11 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
   }
 
   // The generation and tag tables are kept in memory: their reads are tracked.
-  hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
+  hashGetAllCounted(key: string, init?: HashInit): Promise<CountedHash> {
     return this.run('sync', async () => {
-      const flat = init
-        ? ((await this.hashReadInit(key, init, [])) as string[])
-        : ((await this.trackedIfEnabled(
-            () => this.client.call('HGETALL', key),
-            (p) => p.call('HGETALL', key),
-          )) as string[]);
-      const out: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
-      return out;
+      const args = init === undefined ? [] : [init[0], init[1]];
+      const reply = await (this.trackingChannel ? this.trackedScript(COUNTED_READ_ALL, [key], args) : COUNTED_READ_ALL.run(this.client, [key], args));
+      return countedHash(reply as (string | null)[]);
     });
   }
 
@@ -706,17 +700,8 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
-  private hashReadInit(key: string, init: HashInit, fields: readonly string[]): Promise<unknown> {
-    const args = [init[0], init[1], ...fields];
-    return this.trackingChannel ? this.trackedScript(HASH_READ_INIT, [key], args) : HASH_READ_INIT.run(this.client, [key], args);
-  }
-
   private trackedIfEnabled(direct: () => Promise<unknown>, piped: (p: ChainableCommander) => void): Promise<unknown> {
     return this.trackingChannel ? this.cachingThen(direct, piped) : direct();
-  }
-
-  async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
-    await this.run('hashSetAndPublish', () => HSET_AND_PUBLISH.run(this.client, [key], [channel, message, ...entries.flat()]));
   }
 
   hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {

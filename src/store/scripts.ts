@@ -311,12 +311,6 @@ local out = {}
 for i = 1, #ARGV do out[i] = redis.call('GET', ARGV[i]) end
 return out`);
 
-/** KEYS: hash. ARGV: channel, message, field, value, field, value, ... */
-export const HSET_AND_PUBLISH = new Script(`
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1`);
-
 /**
  * A counted table's change count lives in a field named by the byte 0xFF, which no UTF-8 text
  * holds: no tag, path or epoch field can take its name, and a process of a release that does not
@@ -324,7 +318,7 @@ return 1`);
  *
  * KEYS: hash. ARGV: channel, message (a non-empty JSON object's text), epoch field, then field,
  * value, field, value, ... Adds one to the change count, sets the fields and publishes the
- * message with the new count added as \`"n"\` and the table's epoch (when it has one) as \`"e"\`,
+ * message with the new count added as `"n"` and the table's epoch (when it has one) as `"e"`,
  * all in one atomic step; returns the count.
  */
 export const HSET_COUNT_AND_PUBLISH = new Script(`
@@ -338,22 +332,27 @@ return n`);
 
 /**
  * KEYS: hash. ARGV: init field, init value, then the fields to read. Creates the init field when
- * missing (HSETNX), as \`HASH_READ_INIT\`; replies with the change count (see
- * \`HSET_COUNT_AND_PUBLISH\`; null when never counted) followed by the fields.
+ * missing (HSETNX), so a table that vanished is recreated with a new epoch in the same atomic step
+ * that reads it; replies with the change count (see `HSET_COUNT_AND_PUBLISH`; null when never
+ * counted) followed by the fields.
  */
 export const COUNTED_READ_INIT = new Script(`
 redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('HMGET', KEYS[1], '\\255', unpack(ARGV, 3))`);
 
 /**
- * KEYS: hash. ARGV: init field, init value, then the fields to read (none: the whole hash, as
- * HGETALL). Creates the init field when missing (HSETNX), so a hash that vanished is recreated
- * with a new epoch in the same atomic step that reads it.
+ * KEYS: hash. ARGV: none, or the init field and value (created when missing, as in
+ * `COUNTED_READ_INIT`). Replies with the change count (null when never counted), then every
+ * other field and value, as HGETALL would.
  */
-export const HASH_READ_INIT = new Script(`
-redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-if #ARGV == 2 then return redis.call('HGETALL', KEYS[1]) end
-return redis.call('HMGET', KEYS[1], unpack(ARGV, 3))`);
+export const COUNTED_READ_ALL = new Script(`
+if #ARGV == 2 then redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) end
+local all = redis.call('HGETALL', KEYS[1])
+local out = { false }
+for i = 1, #all, 2 do
+  if all[i] == '\\255' then out[1] = all[i + 1] else out[#out + 1] = all[i]; out[#out + 1] = all[i + 1] end
+end
+return out`);
 
 /*
  * Hash storage (`storage: 'hash'`): entries are fields of buckets. A bucket's TTL is the latest

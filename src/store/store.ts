@@ -203,21 +203,18 @@ export interface LockStore {
 
 /**
  * Small tables (hashes) that every process keeps in memory, such as the generation and tag
- * tables: read whole or by field, and changed together with an announcement to the other processes.
+ * tables: read whole or by field, and changed together with an announcement to the other
+ * processes. They count their changes, so a process can tell by one small read whether it missed one.
  */
 export interface TableStore {
   /**
-   * All fields of a hash (empty when it does not exist), after creating the `init` field if it is
-   * missing (in the same atomic step). Tracked whenever tracking is enabled: the hash is kept locally.
+   * Every field of a counted table (none when it does not exist) and its change count (see
+   * `hashSetCountAndPublish`), after creating the `init` field if it is missing, in one atomic
+   * step. Tracked whenever tracking is enabled: the table is kept locally.
    */
-  hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>>;
-  /**
-   * Some fields of a counted table, in order (null for a missing field), with its change count
-   * (see `hashSetCountAndPublish`) read in the same atomic step; `init` and tracking as in `hashGetAll`.
-   */
+  hashGetAllCounted(key: string, init?: HashInit): Promise<CountedHash>;
+  /** Some fields of a counted table, in order (null for a missing field), with its change count; `init` and tracking as in `hashGetAllCounted`. */
   hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields>;
-  /** In one atomic step: sets hash fields and publishes `message` on `channel`. */
-  hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void>;
   /**
    * In one atomic step: adds one to a counted table's change count, sets hash fields and publishes
    * `message` (the text of a non-empty JSON object) on `channel`, with the new count added as its
@@ -225,6 +222,14 @@ export interface TableStore {
    * count. The count is kept where no field name can reach it.
    */
   hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number>;
+}
+
+/** Every field of a counted table, and its change count when they were read. */
+export interface CountedHash {
+  /** How many counted changes the table has had: 0 when none (never counted, or the table was recreated). */
+  count: number;
+  /** Every field but the count, by name. */
+  fields: Record<string, string>;
 }
 
 /** Fields of a counted table, and its change count when they were read. */

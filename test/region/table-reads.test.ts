@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { Generations } from '../../src/region/generations.js';
 import { TagTokens } from '../../src/region/tag-tokens.js';
-import type { CountedFields, HashInit, TableStore } from '../../src/store/index.js';
+import type { CountedFields, CountedHash, HashInit, TableStore } from '../../src/store/index.js';
 
 /** A table store whose reads are answered from a snapshot taken when sent, once `release` is called. */
 class HeldReads implements TableStore {
@@ -33,8 +33,8 @@ class HeldReads implements TableStore {
     for (const answer of held) answer();
   }
 
-  hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
-    const snapshot = Object.fromEntries(this.table(key, init));
+  hashGetAllCounted(key: string, init?: HashInit): Promise<CountedHash> {
+    const snapshot = { count: this.counts.get(key) ?? 0, fields: Object.fromEntries(this.table(key, init)) };
     return new Promise((resolve) => this.held.push(() => resolve(snapshot)));
   }
 
@@ -44,13 +44,9 @@ class HeldReads implements TableStore {
     return new Promise((resolve) => this.held.push(() => resolve(snapshot)));
   }
 
-  async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<void> {
+  async hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<number> {
     const h = this.table(key);
     for (const [f, v] of entries) h.set(f, v);
-  }
-
-  async hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<number> {
-    await this.hashSetAndPublish(key, entries);
     const count = (this.counts.get(key) ?? 0) + 1;
     this.counts.set(key, count);
     return count;

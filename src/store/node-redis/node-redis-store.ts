@@ -20,7 +20,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidOptionError, StoreError } from '../../errors.js';
-import { countedFields } from '../counted-fields.js';
+import { countedFields, countedHash } from '../counted-fields.js';
 import { CommandKeys } from '../command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from '../deadline.js';
 import { byBucket, FieldBatcher } from '../field-batcher.js';
@@ -52,9 +52,8 @@ import {
   ACQUIRE_FIELD_AND_READ,
   DELETE_ENTRIES,
   FIELD_WRITE,
-  HASH_READ_INIT,
-  HSET_AND_PUBLISH,
   HSET_COUNT_AND_PUBLISH,
+  COUNTED_READ_ALL,
   COUNTED_READ_INIT,
   RELEASE,
   RENEW,
@@ -74,6 +73,7 @@ import {
   type FieldValue,
   type FieldWriteOp,
   type CountedFields,
+  type CountedHash,
   type HashInit,
   type LockAttempt,
   type ReadOrLock,
@@ -544,25 +544,15 @@ export class NodeRedisStore implements Store {
   }
 
   // The generation and tag tables are kept in memory: their reads are tracked.
-  hashGetAll(key: string, init?: HashInit): Promise<Record<string, string>> {
-    return this.run('sync', async () => {
-      const flat = (init ? await this.hashReadInit(key, init, []) : await this.trackedIfEnabled(['HGETALL', this.k(key)])) as string[];
-      return fromFlat(flat);
-    });
+  hashGetAllCounted(key: string, init?: HashInit): Promise<CountedHash> {
+    const args = init === undefined ? [] : [init[0], init[1]];
+    return this.run('sync', async () => countedHash((await this.script(COUNTED_READ_ALL, [key], args, STRINGS, this.trackingEnabled)) as (string | null)[]));
   }
 
   hashGetCounted(key: string, fields: readonly string[], init: HashInit): Promise<CountedFields> {
     return this.run('sync', async () =>
       countedFields((await this.script(COUNTED_READ_INIT, [key], [init[0], init[1], ...fields], STRINGS, this.trackingEnabled)) as (string | null)[]),
     );
-  }
-
-  private hashReadInit(key: string, init: HashInit, fields: readonly string[]): Promise<unknown> {
-    return this.script(HASH_READ_INIT, [key], [init[0], init[1], ...fields], STRINGS, this.trackingEnabled);
-  }
-
-  async hashSetAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string): Promise<void> {
-    await this.run('hashSetAndPublish', () => this.script(HSET_AND_PUBLISH, [key], [channel, message, ...entries.flat()]));
   }
 
   hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {
