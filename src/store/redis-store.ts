@@ -700,10 +700,6 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
-  private trackedIfEnabled(direct: () => Promise<unknown>, piped: (p: ChainableCommander) => void): Promise<unknown> {
-    return this.trackingChannel ? this.cachingThen(direct, piped) : direct();
-  }
-
   hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {
     return this.run('hashSetAndPublish', async () =>
       Number(await HSET_COUNT_AND_PUBLISH.run(this.client, [key], [channel, message, epochField, ...entries.flat()])),

@@ -277,10 +277,6 @@ export class NodeRedisStore implements Store {
     return this.send(args, typeMapping);
   }
 
-  private trackedIfEnabled(args: NodeRedisArgument[]): Promise<unknown> {
-    return this.trackingEnabled ? this.cachingThen(args, STRINGS) : this.send(args);
-  }
-
   /**
    * A write of `keys` with their tracking in one MULTI, as `RedisStore.trackedWrite` (see there):
    * CLIENT CACHING yes, EXISTS of every key, the writes, EXISTS again. Resolves to the replies of
