@@ -29,10 +29,17 @@ export class Generations {
   private again = false;
   /** Bumped on every change, so regions can cache their key prefix and notice changes cheaply. */
   version = 0;
-  /** Counts the loads sent and the tokens applied here, in order (see `load`). */
+  /** Counts the loads sent and the tokens applied here without a number, in order (see `load`). */
   private sequence = 0;
-  /** The value of `sequence` when each path's token was last applied, since the last load ended. */
+  /** The value of `sequence` when each path's token was last applied without a number, since the last load ended. */
   private readonly appliedAt = new Map<string, number>();
+  /**
+   * The table's change count when each path's token was set here: by a load (the count it found),
+   * or by an invalidation numbered in the epoch known here. A token is only ever replaced by one
+   * from an equal or later count, so no reply or broadcast that arrives late brings back an
+   * invalidated generation.
+   */
+  private readonly countAt = new Map<string, number>();
   /** Follows the table's changes by their count. */
   private readonly following: TableSync;
 
@@ -75,17 +82,27 @@ export class Generations {
       .hashGetAllCounted(this.hashKey, [EPOCH_FIELD, candidate])
       .then(({ count, fields }) => {
         const epoch = fields[EPOCH_FIELD] ?? candidate;
+        // A new table, or fewer changes than were known when this load was sent (a failover lost
+        // writes): the counts known here no longer order anything against the table's.
+        if (epoch !== this.epoch || (before !== undefined && count < before)) {
+          this.countAt.clear();
+          this.following.restart();
+        }
         const next = new Map(Object.entries(fields));
         next.delete(EPOCH_FIELD);
-        // A token applied after this load was sent is newer than what it read (the reply can come
-        // after it: on a Cluster, reads and writes go on different connections).
-        for (const [path, at] of this.appliedAt) {
+        // A token set here from a later change than this load found, or applied without a number
+        // after it was sent, is newer (the reply can come after it: on a Cluster, reads and writes
+        // go on different connections).
+        const kept = new Set<string>();
+        for (const [path, at] of this.countAt) if (at > count) kept.add(path);
+        for (const [path, at] of this.appliedAt) if (at > sent) kept.add(path);
+        for (const path of next.keys()) if (!kept.has(path)) this.countAt.set(path, count);
+        for (const path of kept) {
           const mine = this.tokens.get(path);
-          if (at > sent && mine !== undefined) next.set(path, mine);
+          if (mine !== undefined) next.set(path, mine);
         }
         // Only loads sent from now on may answer: each is newer than every token applied so far.
         this.appliedAt.clear();
-        if (epoch !== this.epoch) this.following.newEpoch();
         if (epoch !== this.epoch || !sameMap(next, this.tokens)) {
           this.tokens = next;
           this.epoch = epoch;
@@ -120,16 +137,23 @@ export class Generations {
 
   /** A broadcast change of a path's token, with its number in the table's count and the table's epoch (see `TableSync.receive`). */
   receive(path: string, token: string, n: number | undefined, e: string | undefined): Promise<void> {
-    return this.following.receive(n, e, () => this.apply(path, token));
+    return this.following.receive(n, e, (counted) => this.apply(path, token, counted ? n : undefined));
   }
 
   tokenOf(path: string): string {
     return this.tokens.get(path) ?? '';
   }
 
-  /** Applies a token learnt from a broadcast or set locally. */
-  apply(path: string, token: string): void {
-    this.appliedAt.set(path, ++this.sequence);
+  /**
+   * Applies a token learnt from a broadcast or set locally: numbered `n` in the epoch known here,
+   * or without a number (an earlier release's, or made in another epoch).
+   */
+  apply(path: string, token: string, n?: number): void {
+    if (n !== undefined) {
+      // This change, or a later one, is known here already: its token would bring back an older generation.
+      if ((this.countAt.get(path) ?? -1) >= n) return;
+      this.countAt.set(path, n);
+    } else this.appliedAt.set(path, ++this.sequence);
     if (this.tokens.get(path) === token) return;
     this.tokens.set(path, token);
     this.version++;
@@ -180,8 +204,14 @@ export class Generations {
   /** Invalidates a region path (and so every path below it): one atomic HSET + PUBLISH. */
   async invalidate(path: string, channel: string, origin: string): Promise<string> {
     const token = newToken();
-    await this.store.hashSetCountAndPublish(this.hashKey, [[path, token]], channel, JSON.stringify({ g: [path, token], o: origin }), EPOCH_FIELD);
-    this.apply(path, token);
+    const { count, epoch } = await this.store.hashSetCountAndPublish(
+      this.hashKey,
+      [[path, token]],
+      channel,
+      JSON.stringify({ g: [path, token], o: origin }),
+      EPOCH_FIELD,
+    );
+    this.apply(path, token, epoch !== undefined && epoch === this.epoch ? count : undefined);
     return token;
   }
 }

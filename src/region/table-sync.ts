@@ -54,8 +54,8 @@ export class TableSync {
     return this.followed.synced;
   }
 
-  /** The table is in a new epoch: its count starts anew. */
-  newEpoch(): void {
+  /** The table's count starts anew (a new epoch) or went back (a failover lost writes): follow it from the next full read. */
+  restart(): void {
     this.followed.reset();
   }
 
@@ -112,14 +112,14 @@ export class TableSync {
 
   /**
    * A broadcast change: `n`, its number in the table's count, and `e`, the table's epoch when it was
-   * made (both absent from a release that does not count). Runs `apply` unless a read here has
-   * seen this change or a newer one already (its tokens could only take the table back); resolves
-   * once what the broadcast calls for is done (a full read when it was made in another epoch).
+   * made (both absent from a release that does not count). Runs `apply`, told whether the number
+   * holds in the epoch known here (the table then keeps a token only over an older one: see
+   * `TagTokens.apply`); resolves once what the broadcast calls for is done (a full read when it
+   * was made in another epoch).
    */
-  receive(n: number | undefined, e: string | undefined, apply: () => void): Promise<void> {
+  receive(n: number | undefined, e: string | undefined, apply: (counted: boolean) => void): Promise<void> {
     const counted = n !== undefined && e !== undefined && e === this.table.epoch;
-    if (counted && this.followed.covers(n)) return Promise.resolve();
-    apply();
+    apply(counted);
     if (counted) this.followed.note(n);
     else if (n === undefined) this.uncountedUntil = this.checks + UNCOUNTED_CHECKS;
     // Made in another epoch, or in a table recreated by the change itself: read it now.

@@ -40,10 +40,17 @@ export class TagTokens {
   private readonly changedAt: BoundedMap<string, number>;
   /** `changes` when the known tokens were last voided at once (a new epoch). */
   private voidedAt = 0;
-  /** Counts the reads sent and the invalidations applied here, in order (see `read`). */
+  /** Counts the reads sent and the uncounted invalidations applied here, in order (see `read`). */
   private sequence = 0;
-  /** The value of `sequence` when each tag's token was last set by an invalidation; bounded like `tokens`. */
+  /** The value of `sequence` when each tag's token was last set by an invalidation without a number (see `apply`); bounded like `tokens`. */
   private readonly appliedAt: BoundedMap<string, number>;
+  /**
+   * The table's change count when each tag's token was set here: by a read (the count it found),
+   * or by an invalidation numbered in the epoch known here. A token is only ever replaced by one
+   * from an equal or later count, so no reply or broadcast that arrives late takes a tag back.
+   * Bounded like `tokens`.
+   */
+  private readonly countAt: BoundedMap<string, number>;
   /** Follows the table's changes by their count. */
   private readonly following: TableSync;
 
@@ -85,6 +92,7 @@ export class TagTokens {
     this.tokens = new BoundedMap(kept);
     this.changedAt = new BoundedMap(kept);
     this.appliedAt = new BoundedMap(kept);
+    this.countAt = new BoundedMap(kept);
   }
 
   /** Stamps for the given tags (fetching tokens not known yet). */
@@ -137,6 +145,8 @@ export class TagTokens {
   private async read(chunk: readonly string[], out: Map<string, string>): Promise<TableState> {
     const candidate = newToken();
     const sent = ++this.sequence;
+    // Every change followed so far had been made when this read was sent.
+    const floor = this.following.synced;
     const { count, values } = await this.store.hashGetCounted(this.hashKey, [EPOCH_FIELD, ...chunk], [EPOCH_FIELD, candidate]);
     const current = values[0] ?? candidate;
     if (current !== this.epoch) {
@@ -145,17 +155,28 @@ export class TagTokens {
         this.tokens.clear();
         this.voidedAt = ++this.changes;
       }
-      this.following.newEpoch();
+      this.countAt.clear();
+      this.following.restart();
       this.epoch = current;
+    } else if (floor !== undefined && count < floor) {
+      // Fewer changes than were known when this read was sent: a failover lost writes, and the
+      // counts known here no longer order anything against the table's.
+      this.countAt.clear();
+      this.following.restart();
     }
     if (current === candidate) this.announceEpoch(current);
     for (let j = 0; j < chunk.length; j++) {
       const tag = chunk[j]!;
       const token = values[j + 1] ?? current;
-      // An invalidation applied after this read was sent is newer than what the read found (the
-      // reply can come after it: on a Cluster, reads and writes go on different connections).
-      const newer = (this.appliedAt.get(tag) ?? 0) > sent ? this.tokens.get(tag) : undefined;
-      if (newer === undefined) this.note(tag, token);
+      // A token set here from a later change than this read found, or by an invalidation without
+      // a number applied after it was sent, is newer (the reply can come after it: on a Cluster,
+      // reads and writes go on different connections).
+      const later = (this.countAt.get(tag) ?? -1) > count || (this.appliedAt.get(tag) ?? 0) > sent;
+      const newer = later ? this.tokens.get(tag) : undefined;
+      if (newer === undefined) {
+        this.note(tag, token);
+        this.countAt.set(tag, count);
+      }
       out.set(tag, newer ?? token);
     }
     return { epoch: current, count };
@@ -194,14 +215,21 @@ export class TagTokens {
    * it was made in another epoch).
    */
   receive(entries: readonly (readonly [string, string])[], n: number | undefined, e: string | undefined): Promise<void> {
-    return this.following.receive(n, e, () => {
-      for (const [tag, token] of entries) this.apply(tag, token);
+    return this.following.receive(n, e, (counted) => {
+      for (const [tag, token] of entries) this.apply(tag, token, counted ? n : undefined);
     });
   }
 
-  /** A tag's new token, from an invalidation made here or announced by another process. */
-  apply(tag: string, token: string): void {
-    this.appliedAt.set(tag, ++this.sequence);
+  /**
+   * A tag's new token, from an invalidation made here or announced by another process: numbered
+   * `n` in the epoch known here, or without a number (an earlier release's, or made in another epoch).
+   */
+  apply(tag: string, token: string, n?: number): void {
+    if (n !== undefined) {
+      // This change, or a later one, is known here already: its token would take the tag back.
+      if ((this.countAt.get(tag) ?? -1) >= n) return;
+      this.countAt.set(tag, n);
+    } else this.appliedAt.set(tag, ++this.sequence);
     this.note(tag, token);
   }
 
@@ -217,8 +245,9 @@ export class TagTokens {
     checkTags(tags);
     const entries = [...new Set(tags)].map((t) => [t, newToken()] as const);
     if (entries.length === 0) return;
-    await this.store.hashSetCountAndPublish(this.hashKey, entries, channel, JSON.stringify({ t: entries, o: origin }), EPOCH_FIELD);
-    for (const [t, token] of entries) this.apply(t, token);
+    const { count, epoch } = await this.store.hashSetCountAndPublish(this.hashKey, entries, channel, JSON.stringify({ t: entries, o: origin }), EPOCH_FIELD);
+    const n = epoch !== undefined && epoch === this.epoch ? count : undefined;
+    for (const [t, token] of entries) this.apply(t, token, n);
   }
 }
 

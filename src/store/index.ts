@@ -5,6 +5,7 @@ export type {
   CounterStore,
   CountedFields,
   CountedHash,
+  CountedWrite,
   FieldRef,
   FieldStore,
   FieldValue,

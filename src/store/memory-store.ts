@@ -12,6 +12,7 @@ import type {
   CommandCall,
   CountedFields,
   CountedHash,
+  CountedWrite,
   HashInit,
   LockAttempt,
   ReadOrLock,
@@ -350,7 +351,7 @@ export class MemoryStore implements Store {
     channel: string,
     message: string,
     epochField: string,
-  ): Promise<number> {
+  ): Promise<CountedWrite> {
     this.check();
     let h = this.hashes.get(key);
     if (!h) {
@@ -362,7 +363,7 @@ export class MemoryStore implements Store {
     for (const [f, v] of entries) h.set(f, v);
     const epoch = h.get(epochField);
     this.deliver(channel, `${message.slice(0, -1)},"n":${count}${epoch === undefined ? '' : `,"e":${JSON.stringify(epoch)}`}}`);
-    return count;
+    return { count, epoch };
   }
 
   async hashIncrement(

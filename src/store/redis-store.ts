@@ -22,7 +22,7 @@ import {
   writtenOutcomes,
 } from './lock-batches.js';
 import { TickBatcher } from './tick-batcher.js';
-import { countedFields, countedHash } from './counted-fields.js';
+import { countedFields, countedHash, countedWrite } from './counted-fields.js';
 import { ClaimBatches, type ClaimRequest, ClaimLocks, claimedStoreArgs } from './claim-locks.js';
 import { STORE_TRACKED_CLAIMED_MANY } from './claims.js';
 import {
@@ -56,6 +56,7 @@ import {
   type CommandCall,
   type CountedFields,
   type CountedHash,
+  type CountedWrite,
   type HashInit,
   type LockAttempt,
   type ReadOrLock,
@@ -700,9 +701,15 @@ export class RedisStore<C extends Redis | Cluster = Redis> implements Store {
     });
   }
 
-  hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {
+  hashSetCountAndPublish(
+    key: string,
+    entries: readonly (readonly [string, string])[],
+    channel: string,
+    message: string,
+    epochField: string,
+  ): Promise<CountedWrite> {
     return this.run('hashSetAndPublish', async () =>
-      Number(await HSET_COUNT_AND_PUBLISH.run(this.client, [key], [channel, message, epochField, ...entries.flat()])),
+      countedWrite(await HSET_COUNT_AND_PUBLISH.run(this.client, [key], [channel, message, epochField, ...entries.flat()])),
     );
   }
 

@@ -319,7 +319,7 @@ return out`);
  * KEYS: hash. ARGV: channel, message (a non-empty JSON object's text), epoch field, then field,
  * value, field, value, ... Adds one to the change count, sets the fields and publishes the
  * message with the new count added as `"n"` and the table's epoch (when it has one) as `"e"`,
- * all in one atomic step; returns the count.
+ * all in one atomic step; returns the count and the epoch (null when none).
  */
 export const HSET_COUNT_AND_PUBLISH = new Script(`
 local n = redis.call('HINCRBY', KEYS[1], '\\255', 1)
@@ -328,7 +328,7 @@ local e = redis.call('HGET', KEYS[1], ARGV[3])
 local extra = ',"n":' .. n
 if e then extra = extra .. ',"e":' .. cjson.encode(e) end
 redis.call('PUBLISH', ARGV[1], string.sub(ARGV[2], 1, -2) .. extra .. '}')
-return n`);
+return { n, e }`);
 
 /**
  * KEYS: hash. ARGV: init field, init value, then the fields to read. Creates the init field when

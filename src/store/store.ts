@@ -219,9 +219,21 @@ export interface TableStore {
    * In one atomic step: adds one to a counted table's change count, sets hash fields and publishes
    * `message` (the text of a non-empty JSON object) on `channel`, with the new count added as its
    * field `n` and the value of the table's `epochField` (when present) as `e`. Resolves to the new
-   * count. The count is kept where no field name can reach it.
+   * count and that epoch. The count is kept where no field name can reach it.
    */
-  hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number>;
+  hashSetCountAndPublish(
+    key: string,
+    entries: readonly (readonly [string, string])[],
+    channel: string,
+    message: string,
+    epochField: string,
+  ): Promise<CountedWrite>;
+}
+
+/** What a change of a counted table was numbered, and the table's epoch then (undefined: none yet). */
+export interface CountedWrite {
+  count: number;
+  epoch: string | undefined;
 }
 
 /** Every field of a counted table, and its change count when they were read. */

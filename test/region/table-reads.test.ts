@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { Generations } from '../../src/region/generations.js';
 import { TagTokens } from '../../src/region/tag-tokens.js';
-import type { CountedFields, CountedHash, HashInit, TableStore } from '../../src/store/index.js';
+import type { CountedFields, CountedHash, CountedWrite, HashInit, TableStore } from '../../src/store/index.js';
 
 /** A table store whose reads are answered from a snapshot taken when sent, once `release` is called. */
 class HeldReads implements TableStore {
@@ -44,12 +44,12 @@ class HeldReads implements TableStore {
     return new Promise((resolve) => this.held.push(() => resolve(snapshot)));
   }
 
-  async hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<number> {
+  async hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[]): Promise<CountedWrite> {
     const h = this.table(key);
     for (const [f, v] of entries) h.set(f, v);
     const count = (this.counts.get(key) ?? 0) + 1;
     this.counts.set(key, count);
-    return count;
+    return { count, epoch: h.get('') };
   }
 }
 
@@ -96,6 +96,29 @@ describe('reads of the invalidation tables', () => {
     const current = store.hashes.get('tags')!.get('team')!;
     store.release();
     expect(await stamping).toEqual([['team', current]]);
+  });
+
+  it("a tag read sent before a change and answered after a full read that saw it: the change's late broadcast still applies", async () => {
+    const store = new HeldReads();
+    const tags = new TagTokens(store, 'tags');
+    const first = tags.refresh();
+    store.release();
+    await first;
+    const epoch = store.hashes.get('tags')!.get('')!;
+    // A stamp reads 'x' (never invalidated: the epoch is its token); then another process invalidates it.
+    const stamping = tags.stamp(['x']);
+    await settle();
+    const { count } = await store.hashSetCountAndPublish('tags', [['x', 'new']]);
+    // A full read sent now (of the tags known: not 'x' yet) finds the change counted.
+    const full = tags.refresh();
+    await settle();
+    store.release();
+    expect(await stamping).toEqual([['x', epoch]]);
+    await full;
+    // The change's broadcast arrives last: the stamp's reply was older than it.
+    await tags.receive([['x', 'new']], count, epoch);
+    expect(tags.isLive([['x', 'new']])).toBe(true);
+    expect(tags.isLive([['x', epoch]])).toBe(false);
   });
 
   it('a generation load sent before an invalidation and answered after it leaves the new generation in place', async () => {

@@ -20,7 +20,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidOptionError, StoreError } from '../../errors.js';
-import { countedFields, countedHash } from '../counted-fields.js';
+import { countedFields, countedHash, countedWrite } from '../counted-fields.js';
 import { CommandKeys } from '../command-keys.js';
 import { asStoreError, SharedDeadline, withDeadline } from '../deadline.js';
 import { byBucket, FieldBatcher } from '../field-batcher.js';
@@ -74,6 +74,7 @@ import {
   type FieldWriteOp,
   type CountedFields,
   type CountedHash,
+  type CountedWrite,
   type HashInit,
   type LockAttempt,
   type ReadOrLock,
@@ -551,9 +552,15 @@ export class NodeRedisStore implements Store {
     );
   }
 
-  hashSetCountAndPublish(key: string, entries: readonly (readonly [string, string])[], channel: string, message: string, epochField: string): Promise<number> {
+  hashSetCountAndPublish(
+    key: string,
+    entries: readonly (readonly [string, string])[],
+    channel: string,
+    message: string,
+    epochField: string,
+  ): Promise<CountedWrite> {
     return this.run('hashSetAndPublish', async () =>
-      Number(await this.script(HSET_COUNT_AND_PUBLISH, [key], [channel, message, epochField, ...entries.flat()])),
+      countedWrite(await this.script(HSET_COUNT_AND_PUBLISH, [key], [channel, message, epochField, ...entries.flat()])),
     );
   }
 
