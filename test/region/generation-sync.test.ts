@@ -4,30 +4,14 @@
  * only when a change did not reach this process. Against redis-server, with broadcasts handed to
  * each Generations by the test, so that losing or reordering them is exact.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Generations } from '../../src/region/generations.js';
-import { createStore } from '../../src/store/create-store.js';
 import type { HashInit, Store } from '../../src/store/index.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { useTableServer } from '../helpers/table-server.js';
 import { until } from '../helpers/troves.js';
 
-let server: RedisServer;
-let store: Store;
-let raw: Redis;
+const tables = useTableServer();
 let n = 0;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: 2_000, listener: {} });
-  raw = new Redis(server.url);
-});
-
-afterAll(async () => {
-  raw.disconnect();
-  await store.close();
-  await server.stop();
-});
 
 interface Broadcast {
   g: [string, string];
@@ -40,21 +24,21 @@ async function table() {
   const key = `gens:${++n}`;
   const channel = `bus:${n}`;
   const heard: Broadcast[] = [];
-  const unsubscribe = await store.subscribe(channel, { onMessage: (m) => heard.push(JSON.parse(m) as Broadcast) });
+  const unsubscribe = await tables.store.subscribe(channel, { onMessage: (m) => heard.push(JSON.parse(m) as Broadcast) });
   const reads: ('all' | 'count')[] = [];
   const generations = () => {
-    const g = new Generations(store, key);
+    const g = new Generations(tables.store, key);
     (g as unknown as { store: Store }).store = {
-      ...store,
+      ...tables.store,
       hashGetAllCounted: (k: string, init?: HashInit) => {
         reads.push('all');
-        return store.hashGetAllCounted(k, init);
+        return tables.store.hashGetAllCounted(k, init);
       },
       hashGetCounted: (k: string, fields: readonly string[], init: HashInit) => {
         reads.push('count');
-        return store.hashGetCounted(k, fields, init);
+        return tables.store.hashGetCounted(k, fields, init);
       },
-      hashSetCountAndPublish: store.hashSetCountAndPublish.bind(store),
+      hashSetCountAndPublish: tables.store.hashSetCountAndPublish.bind(tables.store),
     } as Store;
     return g;
   };
@@ -103,10 +87,10 @@ describe('Generations follow the table by its change count', () => {
     const t = await table();
     const here = t.generations();
     await here.load();
-    await raw.hset(t.key, 'users', 'old-release-1');
+    await tables.raw.hset(t.key, 'users', 'old-release-1');
     await t.deliver(here, { g: ['users', 'old-release-1'] });
     expect(here.tokenOf('users')).toBe('old-release-1');
-    await raw.hset(t.key, 'users', 'old-release-2'); // its broadcast lost
+    await tables.raw.hset(t.key, 'users', 'old-release-2'); // its broadcast lost
     t.reads.length = 0;
     await here.sync(true);
     expect(t.reads).toEqual(['all']);
@@ -119,7 +103,7 @@ describe('Generations follow the table by its change count', () => {
     const here = t.generations();
     await here.load();
     const before = here.keyPath('users');
-    await raw.del(t.key);
+    await tables.raw.del(t.key);
     t.reads.length = 0;
     await here.sync(true);
     expect(t.reads).toEqual(['count', 'all']);
@@ -133,9 +117,9 @@ describe('Generations follow the table by its change count', () => {
     const here = t.generations();
     await here.load();
     await t.invalidate('users');
-    const all = await raw.hgetall(t.key);
+    const all = await tables.raw.hgetall(t.key);
     expect(Object.keys(all).filter((f) => f !== '' && f !== 'users')).toEqual(['\ufffd']);
-    const { fields } = await store.hashGetAllCounted(t.key);
+    const { fields } = await tables.store.hashGetAllCounted(t.key);
     expect(Object.keys(fields).sort()).toEqual(['', 'users']);
     t.unsubscribe();
   });

@@ -5,30 +5,14 @@
  * that does not count, made in another epoch, or undone by a failover. Against redis-server, with
  * broadcasts handed to each TagTokens by the test, so that losing or reordering them is exact.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TagTokens } from '../../src/region/tag-tokens.js';
-import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/index.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { useTableServer } from '../helpers/table-server.js';
 import { until } from '../helpers/troves.js';
 
-let server: RedisServer;
-let store: Store;
-let raw: Redis;
+const tables = useTableServer();
 let n = 0;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  store = createStore({ redis: server.url, memory: undefined, commandTimeoutMs: 2_000, listener: {} });
-  raw = new Redis(server.url);
-});
-
-afterAll(async () => {
-  raw.disconnect();
-  await store.close();
-  await server.stop();
-});
 
 interface Broadcast {
   entries: [string, string][];
@@ -41,7 +25,7 @@ async function table() {
   const key = `tags:${++n}`;
   const channel = `bus:${n}`;
   const heard: Broadcast[] = [];
-  const unsubscribe = await store.subscribe(channel, {
+  const unsubscribe = await tables.store.subscribe(channel, {
     onMessage: (m) => {
       const { t, n: count, e } = JSON.parse(m) as { t: [string, string][]; n?: number; e?: string };
       heard.push({ entries: t, n: count, e });
@@ -49,17 +33,17 @@ async function table() {
   });
   const reads: string[][] = [];
   const tokens = (kept?: number) => {
-    const t = new TagTokens(store, key, undefined, kept);
-    const read = store.hashGetCounted.bind(store);
+    const t = new TagTokens(tables.store, key, undefined, kept);
+    const read = tables.store.hashGetCounted.bind(tables.store);
     // Only this instance's reads are recorded: the store is shared.
     (t as unknown as { store: Store }).store = {
-      ...store,
+      ...tables.store,
       hashGetCounted: (k: string, fields: readonly string[], init: readonly [string, string]) => {
         // In name order: the order of the tags known follows their last change.
         reads.push(fields.filter((f) => f !== '').sort());
         return read(k, fields, init);
       },
-      hashSetCountAndPublish: store.hashSetCountAndPublish.bind(store),
+      hashSetCountAndPublish: tables.store.hashSetCountAndPublish.bind(tables.store),
     } as Store;
     return t;
   };
@@ -163,11 +147,11 @@ describe('TagTokens follow the table by its change count', () => {
     const stamps = await here.stamp(['a']);
     await here.refresh();
     // An earlier release's invalidation: the field set and broadcast, the count left alone.
-    await raw.hset(t.key, 'a', 'old-release-1');
+    await tables.raw.hset(t.key, 'a', 'old-release-1');
     await here.receive([['a', 'old-release-1']], undefined, undefined);
     expect(here.isLive(stamps)).toBe(false);
     // Its next one is lost.
-    await raw.hset(t.key, 'a', 'old-release-2');
+    await tables.raw.hset(t.key, 'a', 'old-release-2');
     t.reads.length = 0;
     await here.sync(true);
     expect(t.reads).toEqual([['a']]);
@@ -180,7 +164,7 @@ describe('TagTokens follow the table by its change count', () => {
     const here = t.tokens();
     await here.stamp(['a', 'b']);
     await here.refresh();
-    await raw.hset(t.key, 'b', 'unannounced');
+    await tables.raw.hset(t.key, 'b', 'unannounced');
     t.reads.length = 0;
     let checks = 0;
     while (!here.isLive([['b', 'unannounced']])) {
@@ -198,7 +182,7 @@ describe('TagTokens follow the table by its change count', () => {
     const here = t.tokens();
     const before = await here.stamp(['a', 'b']);
     await here.refresh();
-    await raw.del(t.key);
+    await tables.raw.del(t.key);
     const b = await t.invalidate('a');
     expect(b.n).toBe(1);
     expect(b.e).toBeUndefined();
@@ -217,7 +201,7 @@ describe('TagTokens follow the table by its change count', () => {
     const here = t.tokens();
     const before = await here.stamp(['a', 'b']);
     await here.refresh();
-    await raw.hset(t.key, '', 'another-epoch');
+    await tables.raw.hset(t.key, '', 'another-epoch');
     const b = await t.invalidate('a');
     expect(b.e).toBe('another-epoch');
     t.reads.length = 0;
@@ -228,16 +212,21 @@ describe('TagTokens follow the table by its change count', () => {
     t.unsubscribe();
   });
 
-  it('the count gone back in the same epoch (a failover lost writes): it reads in full and follows the table from there', async () => {
+  /** A process that followed two changes of tag 'a', then a failover to a primary that had only the first (its token `first`). */
+  async function afterLostWrite() {
     const t = await table();
     const here = t.tokens();
     await here.stamp(['a']);
     await t.deliver(here, await t.invalidate('a'));
     await t.deliver(here, await t.invalidate('a'));
     await here.sync(true);
-    // The new primary had only the first change.
     const first = 'token-after-1';
-    await raw.hset(t.key, Buffer.from([0xff]), '1', 'a', first);
+    await tables.raw.hset(t.key, Buffer.from([0xff]), '1', 'a', first);
+    return { t, here, first };
+  }
+
+  it('the count gone back in the same epoch (a failover lost writes): it reads in full and follows the table from there', async () => {
+    const { t, here, first } = await afterLostWrite();
     t.reads.length = 0;
     await here.sync(true);
     expect(t.reads).toEqual([[], ['a']]);
@@ -254,14 +243,9 @@ describe('TagTokens follow the table by its change count', () => {
   });
 
   it('the count gone back, found by the full read after a reconnect: the next change is followed, not taken for one already seen', async () => {
-    const t = await table();
-    const here = t.tokens();
-    await here.stamp(['a']);
-    await t.deliver(here, await t.invalidate('a'));
-    await t.deliver(here, await t.invalidate('a'));
-    await here.sync(true);
-    await raw.hset(t.key, Buffer.from([0xff]), '1', 'a', 'token-after-1');
+    const { t, here, first } = await afterLostWrite();
     await here.refresh();
+    expect(here.isLive([['a', first]])).toBe(true);
     const next = await t.invalidate('a');
     expect(next.n).toBe(2);
     await t.deliver(here, next);
@@ -274,13 +258,13 @@ describe('TagTokens follow the table by its change count', () => {
     const here = t.tokens();
     await t.invalidate('a');
     // What an earlier release asks: HMGET of the epoch and its tags, by name.
-    const [epoch, a] = (await raw.hmget(t.key, '', 'a')) as [string | null, string | null];
+    const [epoch, a] = (await tables.raw.hmget(t.key, '', 'a')) as [string | null, string | null];
     expect(epoch).toBeNull(); // no reader created it yet
     expect(a).toMatch(/^[\w-]+$/);
-    const fields = await raw.hkeys(t.key);
+    const fields = await tables.raw.hkeys(t.key);
     expect(fields).toHaveLength(2);
     expect(fields).toContain('a');
-    const count = await raw.hgetBuffer(t.key, Buffer.from([0xff]));
+    const count = await tables.raw.hgetBuffer(t.key, Buffer.from([0xff]));
     expect(count?.toString()).toBe('1');
     await here.stamp(['a']);
     t.unsubscribe();
