@@ -2,7 +2,9 @@
  * The soak (tools/soak.ts) for 30 seconds: four processes with near caches under mixed load
  * while the parent writes their keys from outside. Every wait inside is for a condition (a
  * process ready, closed, exited; connections back to the baseline), so a loaded machine only
- * makes it slower; the only clocks are the 20 s warm-up and the 30 s measured phase.
+ * makes it slower; the only clocks are the 20 s warm-up (which also lasts until each process has
+ * run the operations 20 s allow at its set rate, so a starved process starts its measured phase
+ * as warm as any) and the 30 s measured phase.
  */
 import { describe, expect, it } from 'vitest';
 import { formatReport } from '../../tools/soak/report.js';

@@ -68,6 +68,9 @@ class Soaker {
   private running: Promise<void>[] = [];
   private sampler: NodeJS.Timeout | undefined;
   private warmTimer: NodeJS.Timeout | undefined;
+  /** Whether the warm-up's length has passed; it ends once its operations are done too (see `warmupOps`). */
+  private warmClock = false;
+  private measuring = false;
   /** Propagation windows of acknowledged writes still running. */
   private readonly ackTimers = new Set<NodeJS.Timeout>();
   private t0 = 0;
@@ -111,7 +114,26 @@ class Soaker {
     for (let i = 0; i < this.config.concurrency; i++) this.running.push(this.worker());
     this.running.push(this.invalidator('region', this.config.regionInvalidateEveryMs));
     this.running.push(this.invalidator('tags', this.config.tagInvalidateEveryMs));
-    this.warmTimer = setTimeout(() => this.warmed(), this.config.warmupMs);
+    this.warmTimer = setTimeout(() => {
+      this.warmClock = true;
+      this.maybeWarmed();
+    }, this.config.warmupMs);
+  }
+
+  /**
+   * The operations the warm-up runs at least: as many as its length allows at the set rate. A
+   * starved process (a loaded machine) runs fewer in the same time, and its heap has not reached
+   * the state of a warm one (the code the load tiers up, what its keys leave behind): measuring it
+   * then would read its settling as growth.
+   */
+  private get warmupOps(): number {
+    return this.config.opsPerSecond > 0 ? (this.config.opsPerSecond * this.config.warmupMs) / 1000 : 0;
+  }
+
+  private maybeWarmed(): void {
+    if (this.measuring || !this.warmClock || this.ops < this.warmupOps) return;
+    this.measuring = true;
+    this.warmed();
   }
 
   private warmed(): void {
@@ -203,6 +225,7 @@ class Soaker {
   private done(kind: string): void {
     this.ops++;
     this.opsByKind[kind] = (this.opsByKind[kind] ?? 0) + 1;
+    if (!this.measuring && this.warmClock) this.maybeWarmed();
   }
 
   private async worker(): Promise<void> {

@@ -29,7 +29,7 @@ export function formatReport(r: SoakResult): string {
   const c = r.config;
   const lines: string[] = [];
   lines.push(
-    `Soak: ${c.processes} processes × ${c.concurrency} operations in flight, up to ${c.opsPerSecond > 0 ? `${n(c.opsPerSecond)} ops/s each` : 'any rate'}, measured for ${n(r.elapsedMs / 1000, 1)} s after a ${n(c.warmupMs / 1000)} s warm-up (started ${r.startedAt})`,
+    `Soak: ${c.processes} processes × ${c.concurrency} operations in flight, up to ${c.opsPerSecond > 0 ? `${n(c.opsPerSecond)} ops/s each` : 'any rate'}, measured for ${n(r.elapsedMs / 1000, 1)} s after a warm-up of ${n(c.warmupMs / 1000)} s${c.opsPerSecond > 0 ? ` and ${n((c.opsPerSecond * c.warmupMs) / 1000)} operations per process` : ''} (started ${r.startedAt})`,
   );
   lines.push('');
   lines.push(

@@ -335,7 +335,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     );
     for (const c of children) c.send({ type: 'acked', ...filled });
 
-    log(`warm-up: ${config.warmupMs / 1000} s of load, then the measured phase: ${config.durationMs / 1000} s`);
+    log(`warm-up: ${config.warmupMs / 1000} s of load and its operations, then the measured phase: ${config.durationMs / 1000} s`);
     for (const c of children) c.send({ type: 'start' });
     let stopAt = Number.POSITIVE_INFINITY;
     const writing = writer.run(config.writesPerSecond, () => performance.now() >= stopAt);
