@@ -30,6 +30,9 @@ app.post('/products/:id/invalidate', async (req, res) => {
   res.status(204).end();
 });
 
+// Take traffic once Redis answers: a call made before the first connection waits at most its
+// deadline (300 ms by default) and then runs uncached. Rejects when Redis cannot be used in 5 s.
+await trove.ready({ required: true });
 const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

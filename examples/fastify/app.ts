@@ -29,6 +29,9 @@ app.post<{ Params: { id: string } }>('/products/:id/invalidate', async (req, rep
 });
 
 app.addHook('onClose', () => trove.close());
+// Take traffic once Redis answers: a call made before the first connection waits at most its
+// deadline (300 ms by default) and then runs uncached. Rejects when Redis cannot be used in 5 s.
+await trove.ready({ required: true });
 const address = await app.listen({ port: Number(process.env.PORT ?? 3000), host: '127.0.0.1' });
 console.log(`listening on ${address}`);
 process.on('SIGTERM', () => void app.close());

@@ -31,6 +31,9 @@ app.post('/products/:id/invalidate', async (c) => {
   return c.body(null, 204);
 });
 
+// Take traffic once Redis answers: a call made before the first connection waits at most its
+// deadline (300 ms by default) and then runs uncached. Rejects when Redis cannot be used in 5 s.
+await trove.ready({ required: true });
 const server = serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 3000), hostname: '127.0.0.1' }, (info) => {
   console.log(`listening on http://127.0.0.1:${info.port}`);
 });
