@@ -1,5 +1,6 @@
 import type { TableStore } from '../store/index.js';
 import { type TableState, TableSync } from './table-sync.js';
+import { TokenOrder } from './token-order.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no region path can have. */
@@ -29,17 +30,8 @@ export class Generations {
   private again = false;
   /** Bumped on every change, so regions can cache their key prefix and notice changes cheaply. */
   version = 0;
-  /** Counts the loads sent and the tokens applied here without a number, in order (see `load`). */
-  private sequence = 0;
-  /** The value of `sequence` when each path's token was last applied without a number, since the last load ended. */
-  private readonly appliedAt = new Map<string, number>();
-  /**
-   * The table's change count when each path's token was set here: by a load (the count it found),
-   * or by an invalidation numbered in the epoch known here. A token is only ever replaced by one
-   * from an equal or later count, so no reply or broadcast that arrives late brings back an
-   * invalidated generation.
-   */
-  private readonly countAt = new Map<string, number>();
+  /** Keeps a path's token from being replaced by an older one that arrives late: no invalidated generation comes back. */
+  private readonly order = new TokenOrder<string>(new Map(), new Map());
   /** Follows the table's changes by their count. */
   private readonly following: TableSync;
 
@@ -76,7 +68,7 @@ export class Generations {
       return this.loading;
     }
     const candidate = newToken();
-    const sent = ++this.sequence;
+    const sent = this.order.send();
     const before = this.following.synced;
     this.loading = this.store
       .hashGetAllCounted(this.hashKey, [EPOCH_FIELD, candidate])
@@ -85,24 +77,19 @@ export class Generations {
         // A new table, or fewer changes than were known when this load was sent (a failover lost
         // writes): the counts known here no longer order anything against the table's.
         if (epoch !== this.epoch || (before !== undefined && count < before)) {
-          this.countAt.clear();
+          this.order.restart();
           this.following.restart();
         }
         const next = new Map(Object.entries(fields));
         next.delete(EPOCH_FIELD);
-        // A token set here from a later change than this load found, or applied without a number
-        // after it was sent, is newer (the reply can come after it: on a Cluster, reads and writes
-        // go on different connections).
-        const kept = new Set<string>();
-        for (const [path, at] of this.countAt) if (at > count) kept.add(path);
-        for (const [path, at] of this.appliedAt) if (at > sent) kept.add(path);
-        for (const path of next.keys()) if (!kept.has(path)) this.countAt.set(path, count);
+        // A token set here after this load was sent can be newer than what it found.
+        const kept = this.order.newerKeys(count, sent);
+        for (const path of next.keys()) if (!kept.has(path)) this.order.read(path, count);
         for (const path of kept) {
           const mine = this.tokens.get(path);
           if (mine !== undefined) next.set(path, mine);
         }
-        // Only loads sent from now on may answer: each is newer than every token applied so far.
-        this.appliedAt.clear();
+        this.order.settled();
         if (epoch !== this.epoch || !sameMap(next, this.tokens)) {
           this.tokens = next;
           this.epoch = epoch;
@@ -149,11 +136,7 @@ export class Generations {
    * or without a number (an earlier release's, or made in another epoch).
    */
   apply(path: string, token: string, n?: number): void {
-    if (n !== undefined) {
-      // This change, or a later one, is known here already: its token would bring back an older generation.
-      if ((this.countAt.get(path) ?? -1) >= n) return;
-      this.countAt.set(path, n);
-    } else this.appliedAt.set(path, ++this.sequence);
+    if (!this.order.admit(path, n)) return;
     if (this.tokens.get(path) === token) return;
     this.tokens.set(path, token);
     this.version++;

@@ -4,6 +4,7 @@ import { InvalidOptionError } from '../errors.js';
 import { checkWellFormed } from '../keys/index.js';
 import type { TableStore } from '../store/index.js';
 import { type TableState, TableSync } from './table-sync.js';
+import { TokenOrder } from './token-order.js';
 import { newToken } from './tokens.js';
 
 /** The hash field holding the epoch: an empty name, which no tag can have. */
@@ -40,17 +41,8 @@ export class TagTokens {
   private readonly changedAt: BoundedMap<string, number>;
   /** `changes` when the known tokens were last voided at once (a new epoch). */
   private voidedAt = 0;
-  /** Counts the reads sent and the uncounted invalidations applied here, in order (see `read`). */
-  private sequence = 0;
-  /** The value of `sequence` when each tag's token was last set by an invalidation without a number (see `apply`); bounded like `tokens`. */
-  private readonly appliedAt: BoundedMap<string, number>;
-  /**
-   * The table's change count when each tag's token was set here: by a read (the count it found),
-   * or by an invalidation numbered in the epoch known here. A token is only ever replaced by one
-   * from an equal or later count, so no reply or broadcast that arrives late takes a tag back.
-   * Bounded like `tokens`.
-   */
-  private readonly countAt: BoundedMap<string, number>;
+  /** Keeps a tag's token from being replaced by an older one that arrives late (bounded like `tokens`). */
+  private readonly order: TokenOrder<string>;
   /** Follows the table's changes by their count. */
   private readonly following: TableSync;
 
@@ -91,8 +83,7 @@ export class TagTokens {
     );
     this.tokens = new BoundedMap(kept);
     this.changedAt = new BoundedMap(kept);
-    this.appliedAt = new BoundedMap(kept);
-    this.countAt = new BoundedMap(kept);
+    this.order = new TokenOrder(new BoundedMap(kept), new BoundedMap(kept));
   }
 
   /** Stamps for the given tags (fetching tokens not known yet). */
@@ -144,7 +135,7 @@ export class TagTokens {
 
   private async read(chunk: readonly string[], out: Map<string, string>): Promise<TableState> {
     const candidate = newToken();
-    const sent = ++this.sequence;
+    const sent = this.order.send();
     // Every change followed so far had been made when this read was sent.
     const floor = this.following.synced;
     const { count, values } = await this.store.hashGetCounted(this.hashKey, [EPOCH_FIELD, ...chunk], [EPOCH_FIELD, candidate]);
@@ -155,27 +146,24 @@ export class TagTokens {
         this.tokens.clear();
         this.voidedAt = ++this.changes;
       }
-      this.countAt.clear();
+      this.order.restart();
       this.following.restart();
       this.epoch = current;
     } else if (floor !== undefined && count < floor) {
       // Fewer changes than were known when this read was sent: a failover lost writes, and the
       // counts known here no longer order anything against the table's.
-      this.countAt.clear();
+      this.order.restart();
       this.following.restart();
     }
     if (current === candidate) this.announceEpoch(current);
     for (let j = 0; j < chunk.length; j++) {
       const tag = chunk[j]!;
       const token = values[j + 1] ?? current;
-      // A token set here from a later change than this read found, or by an invalidation without
-      // a number applied after it was sent, is newer (the reply can come after it: on a Cluster,
-      // reads and writes go on different connections).
-      const later = (this.countAt.get(tag) ?? -1) > count || (this.appliedAt.get(tag) ?? 0) > sent;
-      const newer = later ? this.tokens.get(tag) : undefined;
+      // A token set here after this read was sent can be newer than what it found.
+      const newer = this.order.isNewer(tag, count, sent) ? this.tokens.get(tag) : undefined;
       if (newer === undefined) {
         this.note(tag, token);
-        this.countAt.set(tag, count);
+        this.order.read(tag, count);
       }
       out.set(tag, newer ?? token);
     }
@@ -225,12 +213,7 @@ export class TagTokens {
    * `n` in the epoch known here, or without a number (an earlier release's, or made in another epoch).
    */
   apply(tag: string, token: string, n?: number): void {
-    if (n !== undefined) {
-      // This change, or a later one, is known here already: its token would take the tag back.
-      if ((this.countAt.get(tag) ?? -1) >= n) return;
-      this.countAt.set(tag, n);
-    } else this.appliedAt.set(tag, ++this.sequence);
-    this.note(tag, token);
+    if (this.order.admit(tag, n)) this.note(tag, token);
   }
 
   /** Records a tag's token, counting a change of a token known before. */
