@@ -179,9 +179,12 @@ describe('trove.cached', () => {
     }
     expect(await f.peek(1)).toBe(1);
     // Without hits (a peek is none), an entry expires at its TTL.
-    const short = t.cached(async (x: number) => x, { name: 'slideShort', ttl: 100, refreshTtlOnHit: true });
+    const short = t.cached(async (x: number) => x, { name: 'slideShort', ttl: 200, refreshTtlOnHit: true });
+    const called = performance.now();
     await short(1);
-    expect(await short.peek(1)).toBe(1);
+    const peeked = await short.peek(1);
+    // Within its TTL it is there; a machine too loaded to peek in time leaves only the expiry to check.
+    if (performance.now() - called < 200) expect(peeked).toBe(1);
     await until(async () => (await short.peek(1)) === undefined);
   });
 

@@ -183,7 +183,8 @@ describe.each(drivers)('claims through the API (%s)', (driver) => {
     const prefix = `cl${++n}`;
     const a = await open(prefix);
     const b = await open(prefix);
-    const opts = { ttl: 400, freshFor: 50, lockLease: '60s', waitTimeout: '60s' };
+    // Stale after 50 ms, then nearly a second before it expires: the stale read below must find it.
+    const opts = { ttl: 1_000, freshFor: 50, lockLease: '60s', waitTimeout: '60s' };
     const ra = a.region<string>('r', opts);
     const rb = b.region<string>('r', opts);
     await ra.set('k', 'old');
