@@ -272,15 +272,25 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** How long a command may go unanswered: a guard against a server that never answers, not a deadline under test. */
+const RAW_REPLY_LIMIT_MS = 20_000;
+
 /** Minimal RESP client: one command, one reply, flattened to text (arrays joined by '\n'). */
 function rawCommand(port: number, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = new Socket();
     let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no reply to ${args[0]} within 5s`));
-    }, 5_000);
+    // After a stall of the whole process, timers run before the socket is read: the reply may be
+    // waiting. Give the poll phase one turn (setImmediate runs after it) before giving up.
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (sock.destroyed) return;
+          sock.destroy();
+          reject(new Error(`no reply to ${args[0]} within ${RAW_REPLY_LIMIT_MS / 1000} s`));
+        }),
+      RAW_REPLY_LIMIT_MS,
+    );
     sock.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
