@@ -408,11 +408,19 @@ describe('a trove on a cluster whose master fails over', () => {
       return seen.every((v, i) => v === expected(keys[i]!));
     };
     await until(() => reads((k) => k), 10_000, state('every value read'));
-    await troves
-      .open()
-      .region(name)
-      .setMany(keys.map((k) => [k, `${k}'`]));
-    await until(() => reads((k) => `${k}'`), 10_000, state('every value changed elsewhere read'));
+    const elsewhere = troves.open().region(name);
+    await elsewhere.setMany(keys.map((k) => [k, `${k}'`]));
+    try {
+      await until(() => reads((k) => `${k}'`), 10_000, state('every value changed elsewhere read'));
+    } catch (err) {
+      // Whether the two troves name the key alike, and what Redis holds under this one's name.
+      const key = r.keyOf('k0');
+      const held = await cluster
+        .ownerOf(await cluster.keySlot(key))
+        .server.command('GET', key)
+        .catch((e: unknown) => String(e));
+      throw new Error(`${(err as Error).message}; k0 here ${key}, elsewhere ${elsewhere.keyOf('k0')}; Redis holds ${JSON.stringify(held)}`);
+    }
   }
 
   it('every call under read load is answered (a value, a miss or a StoreError) through a CLUSTER FAILOVER', async () => {
