@@ -20,6 +20,7 @@ import {
   type Sample,
   type SoakConfig,
   type ToChild,
+  warmupOps,
 } from './protocol.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -120,18 +121,8 @@ class Soaker {
     }, this.config.warmupMs);
   }
 
-  /**
-   * The operations the warm-up runs at least: as many as its length allows at the set rate. A
-   * starved process (a loaded machine) runs fewer in the same time, and its heap has not reached
-   * the state of a warm one (the code the load tiers up, what its keys leave behind): measuring it
-   * then would read its settling as growth.
-   */
-  private get warmupOps(): number {
-    return this.config.opsPerSecond > 0 ? (this.config.opsPerSecond * this.config.warmupMs) / 1000 : 0;
-  }
-
   private maybeWarmed(): void {
-    if (this.measuring || !this.warmClock || this.ops < this.warmupOps) return;
+    if (this.measuring || !this.warmClock || this.ops < warmupOps(this.config)) return;
     this.measuring = true;
     this.warmed();
   }
@@ -225,7 +216,7 @@ class Soaker {
   private done(kind: string): void {
     this.ops++;
     this.opsByKind[kind] = (this.opsByKind[kind] ?? 0) + 1;
-    if (!this.measuring && this.warmClock) this.maybeWarmed();
+    if (!this.measuring) this.maybeWarmed();
   }
 
   private async worker(): Promise<void> {

@@ -4,6 +4,16 @@
  */
 import type { RegionOptions } from '../../src/index.js';
 
+/**
+ * The operations each process runs in its warm-up at least: as many as its length allows at the set
+ * rate (0 without a rate). A starved process (a loaded machine) runs fewer in the same time, and
+ * its heap has not reached the state of a warm one (the code the load tiers up, what its keys leave
+ * behind): measuring it then would read its settling as growth.
+ */
+export function warmupOps(config: Pick<SoakConfig, 'opsPerSecond' | 'warmupMs'>): number {
+  return config.opsPerSecond > 0 ? (config.opsPerSecond * config.warmupMs) / 1000 : 0;
+}
+
 export interface SoakConfig {
   /** Length of the measured phase, after every process is warm. */
   durationMs: number;

@@ -1,6 +1,6 @@
 /** The soak's printed result: one table row per process, then the run-wide figures and the verdict. */
 import { tally } from './math.js';
-import { ACK_WINDOW_MS, type StaleCounts } from './protocol.js';
+import { ACK_WINDOW_MS, type StaleCounts, warmupOps } from './protocol.js';
 import { HEAP_TREND_LIMIT_KB_PER_MIN, type SoakResult, staleTotal } from './run.js';
 
 const MB = 2 ** 20;
@@ -29,7 +29,7 @@ export function formatReport(r: SoakResult): string {
   const c = r.config;
   const lines: string[] = [];
   lines.push(
-    `Soak: ${c.processes} processes × ${c.concurrency} operations in flight, up to ${c.opsPerSecond > 0 ? `${n(c.opsPerSecond)} ops/s each` : 'any rate'}, measured for ${n(r.elapsedMs / 1000, 1)} s after a warm-up of ${n(c.warmupMs / 1000)} s${c.opsPerSecond > 0 ? ` and ${n((c.opsPerSecond * c.warmupMs) / 1000)} operations per process` : ''} (started ${r.startedAt})`,
+    `Soak: ${c.processes} processes × ${c.concurrency} operations in flight, up to ${c.opsPerSecond > 0 ? `${n(c.opsPerSecond)} ops/s each` : 'any rate'}, measured for ${n(r.elapsedMs / 1000, 1)} s after a warm-up of ${n(c.warmupMs / 1000)} s${c.opsPerSecond > 0 ? ` and ${n(warmupOps(c))} operations per process` : ''} (started ${r.startedAt})`,
   );
   lines.push('');
   lines.push(
